@@ -1,0 +1,228 @@
+//! The ingress log: homeserver transactions, stored before they are answered.
+
+use super::{now_ms, Store};
+use anyhow::Result;
+use sqlx::{Any, QueryBuilder, Row};
+
+/// Whether an event came in the timeline or the ephemeral list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngressKind {
+    Timeline,
+    Ephemeral,
+}
+
+impl IngressKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeline => "event",
+            Self::Ephemeral => "ephemeral",
+        }
+    }
+}
+
+/// An event in the log. `body` is the JSON as the homeserver sent it.
+#[derive(Clone, Debug)]
+pub struct IngressEvent {
+    pub seq: i64,
+    pub event_id: Option<String>,
+    pub room_id: Option<String>,
+    pub kind: IngressKind,
+    pub body: String,
+}
+
+/// An event about to be logged; `seq` is assigned by the database.
+pub struct NewIngressEvent {
+    pub event_id: Option<String>,
+    pub room_id: Option<String>,
+    pub kind: IngressKind,
+    pub body: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum TxnOutcome {
+    /// A retry of a transaction already stored: nothing was written.
+    Replayed,
+    /// Stored; `inserted` counts the events that were not already known.
+    Stored { inserted: u64 },
+}
+
+/// Rows per INSERT: 5 binds each, well under SQLite's 32766-bind limit.
+const INSERT_CHUNK: usize = 500;
+
+impl Store {
+    /// Stores one transaction atomically.
+    ///
+    /// A txnId seen before with the same digest is a retry and a no-op. The
+    /// same txnId with another digest is a homeserver that started counting
+    /// from 1 again, so it is stored; events already known by ID are skipped.
+    pub async fn record_transaction(&self, txn_id: &str, digest: &str, events: Vec<NewIngressEvent>) -> Result<TxnOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let known: Option<String> = sqlx::query_scalar("SELECT digest FROM ingress_txn WHERE bridge_id = $1 AND txn_id = $2")
+            .bind(&self.bridge_id)
+            .bind(txn_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.as_deref() == Some(digest) {
+            return Ok(TxnOutcome::Replayed);
+        }
+        let now = now_ms();
+        let mut inserted = 0;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut query: QueryBuilder<Any> =
+                QueryBuilder::new("INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) ");
+            query.push_values(chunk, |mut row, event| {
+                row.push_bind(&self.bridge_id)
+                    .push_bind(event.event_id.as_deref())
+                    .push_bind(event.room_id.as_deref())
+                    .push_bind(event.kind.as_str())
+                    .push_bind(&event.body)
+                    .push_bind(now);
+            });
+            query.push(" ON CONFLICT DO NOTHING");
+            inserted += query.build().execute(&mut *tx).await?.rows_affected();
+        }
+        sqlx::query(
+            "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at",
+        )
+        .bind(&self.bridge_id)
+        .bind(txn_id)
+        .bind(digest)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(TxnOutcome::Stored { inserted })
+    }
+
+    /// Unprocessed events after `after_seq`, oldest first.
+    pub async fn pending_ingress(&self, after_seq: i64, limit: i64) -> Result<Vec<IngressEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
+             WHERE bridge_id = $1 AND processed_at IS NULL AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(&self.bridge_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(IngressEvent {
+                    seq: row.try_get("seq")?,
+                    event_id: row.try_get("event_id")?,
+                    room_id: row.try_get("room_id")?,
+                    kind: if kind == "ephemeral" { IngressKind::Ephemeral } else { IngressKind::Timeline },
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_processed(&self, seqs: &[i64]) -> Result<()> {
+        let now = now_ms();
+        for chunk in seqs.chunks(INSERT_CHUNK) {
+            let mut query: QueryBuilder<Any> = QueryBuilder::new("UPDATE ingress_event SET processed_at = ");
+            query.push_bind(now).push(" WHERE bridge_id = ").push_bind(&self.bridge_id).push(" AND seq IN (");
+            let mut list = query.separated(", ");
+            for seq in chunk {
+                list.push_bind(*seq);
+            }
+            query.push(")");
+            query.build().execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets processed events and transactions older than the cutoff. Their
+    /// IDs no longer deduplicate after that, which no homeserver retry needs.
+    pub async fn prune_ingress(&self, older_than_ms: i64) -> Result<u64> {
+        let events = sqlx::query("DELETE FROM ingress_event WHERE bridge_id = $1 AND processed_at IS NOT NULL AND received_at < $2")
+            .bind(&self.bridge_id)
+            .bind(older_than_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM ingress_txn WHERE bridge_id = $1 AND received_at < $2")
+            .bind(&self.bridge_id)
+            .bind(older_than_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn event(id: &str) -> NewIngressEvent {
+        NewIngressEvent {
+            event_id: Some(id.into()),
+            room_id: Some("!r".into()),
+            kind: IngressKind::Timeline,
+            body: format!("{{\"event_id\":\"{id}\"}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retried_transaction_is_a_no_op() {
+        let (store, _dir) = test_store().await;
+        assert_eq!(store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap(), TxnOutcome::Stored { inserted: 1 });
+        assert_eq!(store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap(), TxnOutcome::Replayed);
+        assert_eq!(store.pending_ingress(0, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reused_txn_id_with_new_events_is_stored() {
+        let (store, _dir) = test_store().await;
+        store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap();
+        let outcome = store.record_transaction("1", "d2", vec![event("$b")]).await.unwrap();
+        assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
+        let ids: Vec<_> = store.pending_ingress(0, 10).await.unwrap().into_iter().filter_map(|e| e.event_id).collect();
+        assert_eq!(ids, ["$a", "$b"]);
+    }
+
+    #[tokio::test]
+    async fn events_are_deduplicated_by_id_across_transactions() {
+        let (store, _dir) = test_store().await;
+        store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap();
+        let outcome = store.record_transaction("2", "d2", vec![event("$a"), event("$b")]).await.unwrap();
+        assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
+    }
+
+    #[tokio::test]
+    async fn processed_events_leave_the_pending_list_but_still_deduplicate() {
+        let (store, _dir) = test_store().await;
+        store.record_transaction("1", "d1", vec![event("$a"), event("$b")]).await.unwrap();
+        let pending = store.pending_ingress(0, 10).await.unwrap();
+        store.mark_processed(&[pending[0].seq]).await.unwrap();
+        let left = store.pending_ingress(0, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].event_id.as_deref(), Some("$b"));
+        let again = store.record_transaction("9", "d9", vec![event("$a")]).await.unwrap();
+        assert_eq!(again, TxnOutcome::Stored { inserted: 0 });
+    }
+
+    #[tokio::test]
+    async fn ephemeral_events_without_ids_are_all_kept() {
+        let (store, _dir) = test_store().await;
+        let typing = |n: u8| NewIngressEvent { event_id: None, room_id: Some("!r".into()), kind: IngressKind::Ephemeral, body: format!("{n}") };
+        store.record_transaction("1", "d1", vec![typing(1), typing(2)]).await.unwrap();
+        let pending = store.pending_ingress(0, 10).await.unwrap();
+        assert_eq!(pending.len(), 2);
+        assert!(pending.iter().all(|e| e.kind == IngressKind::Ephemeral));
+    }
+
+    #[tokio::test]
+    async fn pruning_forgets_only_old_processed_events() {
+        let (store, _dir) = test_store().await;
+        store.record_transaction("1", "d1", vec![event("$a"), event("$b")]).await.unwrap();
+        let pending = store.pending_ingress(0, 10).await.unwrap();
+        store.mark_processed(&[pending[0].seq]).await.unwrap();
+        assert_eq!(store.prune_ingress(now_ms() + 1).await.unwrap(), 1);
+        assert_eq!(store.pending_ingress(0, 10).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,102 @@
+//! A user's remote accounts. Secrets are sealed before they reach the table.
+
+use super::{now_ms, SecretBox, Store};
+use crate::ids::LoginId;
+use anyhow::Result;
+use sqlx::Row;
+
+#[derive(Clone, Debug)]
+pub struct LoginRow {
+    pub login_id: LoginId,
+    pub mxid: String,
+    /// How the remote network names the account: a nick, a phone number.
+    pub remote_name: String,
+    /// The decrypted secret, if the login keeps one.
+    pub secret: Option<Vec<u8>>,
+    pub metadata: serde_json::Value,
+}
+
+impl Store {
+    pub async fn put_login(&self, secrets: &SecretBox, login: &LoginRow) -> Result<()> {
+        let sealed = login.secret.as_deref().map(|s| secrets.seal(s)).transpose()?;
+        sqlx::query(
+            "INSERT INTO login (bridge_id, login_id, mxid, remote_name, secret, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (bridge_id, login_id) DO UPDATE SET mxid = excluded.mxid, remote_name = excluded.remote_name, \
+             secret = excluded.secret, metadata = excluded.metadata",
+        )
+        .bind(&self.bridge_id)
+        .bind(login.login_id.as_str())
+        .bind(&login.mxid)
+        .bind(&login.remote_name)
+        .bind(sealed)
+        .bind(login.metadata.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn logins_of(&self, secrets: &SecretBox, mxid: &str) -> Result<Vec<LoginRow>> {
+        let rows = sqlx::query("SELECT login_id, mxid, remote_name, secret, metadata FROM login WHERE bridge_id = $1 AND mxid = $2 ORDER BY created_at")
+            .bind(&self.bridge_id)
+            .bind(mxid)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(|row| login_from_row(secrets, row)).collect()
+    }
+
+    pub async fn all_logins(&self, secrets: &SecretBox) -> Result<Vec<LoginRow>> {
+        let rows = sqlx::query("SELECT login_id, mxid, remote_name, secret, metadata FROM login WHERE bridge_id = $1 ORDER BY created_at")
+            .bind(&self.bridge_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(|row| login_from_row(secrets, row)).collect()
+    }
+
+    pub async fn delete_login(&self, login_id: &LoginId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM login WHERE bridge_id = $1 AND login_id = $2")
+            .bind(&self.bridge_id)
+            .bind(login_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn login_from_row(secrets: &SecretBox, row: sqlx::any::AnyRow) -> Result<LoginRow> {
+    let sealed: Option<Vec<u8>> = row.try_get("secret")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(LoginRow {
+        login_id: LoginId(row.try_get("login_id")?),
+        mxid: row.try_get("mxid")?,
+        remote_name: row.try_get("remote_name")?,
+        secret: sealed.map(|s| secrets.open(&s)).transpose()?,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    #[tokio::test]
+    async fn login_secrets_are_encrypted_in_the_table() {
+        let (store, _dir) = test_store().await;
+        let secrets = SecretBox::from_key(&[3; 32]);
+        let login = LoginRow {
+            login_id: "l1".into(),
+            mxid: "@a:x".into(),
+            remote_name: "alice".into(),
+            secret: Some(b"s3cret-pass".to_vec()),
+            metadata: serde_json::json!({}),
+        };
+        store.put_login(&secrets, &login).await.unwrap();
+        let raw: Vec<u8> = sqlx::query_scalar("SELECT secret FROM login").fetch_one(store.pool()).await.unwrap();
+        assert!(!raw.windows(11).any(|w| w == b"s3cret-pass"));
+        let back = store.logins_of(&secrets, "@a:x").await.unwrap();
+        assert_eq!(back[0].secret.as_deref(), Some(&b"s3cret-pass"[..]));
+        assert!(store.delete_login(&"l1".into()).await.unwrap());
+        assert!(store.all_logins(&secrets).await.unwrap().is_empty());
+    }
+}

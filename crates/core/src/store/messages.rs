@@ -1,0 +1,204 @@
+//! Message and reaction mappings between remote IDs and Matrix event IDs.
+//! Edits, replies, redactions and deduplication all go through these.
+
+use super::{now_ms, Store};
+use crate::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
+use anyhow::Result;
+use sqlx::Row;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRow {
+    pub portal: PortalKey,
+    pub remote_id: RemoteMessageId,
+    pub part: PartId,
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub timestamp: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReactionRow {
+    pub portal: PortalKey,
+    pub remote_message_id: RemoteMessageId,
+    pub remote_sender: RemoteUserId,
+    pub emoji: String,
+    pub event_id: String,
+}
+
+impl Store {
+    /// Records a mapping. A second mapping for the same event is ignored, so
+    /// that replaying an event after a crash is harmless.
+    pub async fn put_message(&self, msg: &MessageRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO message (bridge_id, portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.bridge_id)
+        .bind(msg.portal.id.as_str())
+        .bind(msg.portal.receiver_str())
+        .bind(msg.remote_id.as_str())
+        .bind(msg.part.as_str())
+        .bind(&msg.event_id)
+        .bind(&msg.room_id)
+        .bind(&msg.sender)
+        .bind(msg.timestamp)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn message_by_event(&self, event_id: &str) -> Result<Option<MessageRow>> {
+        let row = sqlx::query(
+            "SELECT portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp FROM message WHERE bridge_id = $1 AND event_id = $2",
+        )
+        .bind(&self.bridge_id)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(message_from_row).transpose()
+    }
+
+    /// All parts of a remote message, first part first.
+    pub async fn message_parts(&self, portal: &PortalKey, remote_id: &RemoteMessageId) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query(
+            "SELECT portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp FROM message \
+             WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3 AND remote_id = $4 ORDER BY part_id",
+        )
+        .bind(&self.bridge_id)
+        .bind(portal.id.as_str())
+        .bind(portal.receiver_str())
+        .bind(remote_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(message_from_row).collect()
+    }
+
+    pub async fn delete_message(&self, event_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM message WHERE bridge_id = $1 AND event_id = $2").bind(&self.bridge_id).bind(event_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn put_reaction(&self, reaction: &ReactionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reaction (bridge_id, portal_id, receiver, remote_message_id, remote_sender, emoji, event_id, timestamp) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.bridge_id)
+        .bind(reaction.portal.id.as_str())
+        .bind(reaction.portal.receiver_str())
+        .bind(reaction.remote_message_id.as_str())
+        .bind(reaction.remote_sender.as_str())
+        .bind(&reaction.emoji)
+        .bind(&reaction.event_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn reaction_by_event(&self, event_id: &str) -> Result<Option<ReactionRow>> {
+        let row = sqlx::query(
+            "SELECT portal_id, receiver, remote_message_id, remote_sender, emoji, event_id FROM reaction WHERE bridge_id = $1 AND event_id = $2",
+        )
+        .bind(&self.bridge_id)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(reaction_from_row).transpose()
+    }
+
+    pub async fn find_reaction(&self, portal: &PortalKey, message: &RemoteMessageId, sender: &RemoteUserId, emoji: &str) -> Result<Option<ReactionRow>> {
+        let row = sqlx::query(
+            "SELECT portal_id, receiver, remote_message_id, remote_sender, emoji, event_id FROM reaction WHERE bridge_id = $1 \
+             AND portal_id = $2 AND receiver = $3 AND remote_message_id = $4 AND remote_sender = $5 AND emoji = $6",
+        )
+        .bind(&self.bridge_id)
+        .bind(portal.id.as_str())
+        .bind(portal.receiver_str())
+        .bind(message.as_str())
+        .bind(sender.as_str())
+        .bind(emoji)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(reaction_from_row).transpose()
+    }
+
+    pub async fn delete_reaction(&self, event_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM reaction WHERE bridge_id = $1 AND event_id = $2").bind(&self.bridge_id).bind(event_id).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn portal_key(row: &sqlx::any::AnyRow) -> Result<PortalKey> {
+    let receiver: String = row.try_get("receiver")?;
+    Ok(PortalKey { id: row.try_get::<String, _>("portal_id")?.into(), receiver: (!receiver.is_empty()).then(|| receiver.into()) })
+}
+
+fn message_from_row(row: sqlx::any::AnyRow) -> Result<MessageRow> {
+    Ok(MessageRow {
+        portal: portal_key(&row)?,
+        remote_id: row.try_get::<String, _>("remote_id")?.into(),
+        part: row.try_get::<String, _>("part_id")?.into(),
+        event_id: row.try_get("event_id")?,
+        room_id: row.try_get("room_id")?,
+        sender: row.try_get("sender")?,
+        timestamp: row.try_get("timestamp")?,
+    })
+}
+
+fn reaction_from_row(row: sqlx::any::AnyRow) -> Result<ReactionRow> {
+    Ok(ReactionRow {
+        portal: portal_key(&row)?,
+        remote_message_id: row.try_get::<String, _>("remote_message_id")?.into(),
+        remote_sender: row.try_get::<String, _>("remote_sender")?.into(),
+        emoji: row.try_get("emoji")?,
+        event_id: row.try_get("event_id")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    #[tokio::test]
+    async fn message_parts_map_both_ways_and_ignore_replays() {
+        let (store, _dir) = test_store().await;
+        let portal = PortalKey::shared("#c");
+        let part = |p: &str, ev: &str| MessageRow {
+            portal: portal.clone(),
+            remote_id: "m1".into(),
+            part: p.into(),
+            event_id: ev.into(),
+            room_id: "!r".into(),
+            sender: "@s:x".into(),
+            timestamp: 5,
+        };
+        store.put_message(&part("0", "$a")).await.unwrap();
+        store.put_message(&part("1", "$b")).await.unwrap();
+        store.put_message(&part("0", "$a")).await.unwrap();
+        assert_eq!(store.message_parts(&portal, &"m1".into()).await.unwrap().len(), 2);
+        assert_eq!(store.message_by_event("$b").await.unwrap().unwrap().part.as_str(), "1");
+        store.delete_message("$b").await.unwrap();
+        assert!(store.message_by_event("$b").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn reactions_are_found_by_event_and_by_target() {
+        let (store, _dir) = test_store().await;
+        let reaction = ReactionRow {
+            portal: PortalKey::shared("#c"),
+            remote_message_id: "m1".into(),
+            remote_sender: "bob".into(),
+            emoji: "👍".into(),
+            event_id: "$r".into(),
+        };
+        store.put_reaction(&reaction).await.unwrap();
+        assert_eq!(store.reaction_by_event("$r").await.unwrap().as_ref(), Some(&reaction));
+        let found = store.find_reaction(&reaction.portal, &"m1".into(), &"bob".into(), "👍").await.unwrap();
+        assert_eq!(found, Some(reaction));
+        store.delete_reaction("$r").await.unwrap();
+        assert!(store.reaction_by_event("$r").await.unwrap().is_none());
+    }
+}

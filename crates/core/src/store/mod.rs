@@ -1,0 +1,150 @@
+//! The database: embedded SQLite by default, PostgreSQL for large installs.
+//!
+//! One `sqlx::AnyPool` serves both, with `$N` placeholders that both accept.
+//! Each table gets its own module; every row carries the bridge ID so that
+//! several bridges can share one PostgreSQL database.
+
+mod ghosts;
+mod ingress;
+mod kv;
+mod logins;
+mod messages;
+mod portals;
+mod secrets;
+mod users;
+
+pub use ghosts::GhostRow;
+pub use ingress::{IngressEvent, IngressKind, TxnOutcome};
+pub use logins::LoginRow;
+pub use messages::{MessageRow, ReactionRow};
+pub use portals::PortalRow;
+pub use secrets::SecretBox;
+pub use users::UserRow;
+
+use anyhow::{Context, Result};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The bridge's handle on its database, scoped to one bridge ID.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    bridge_id: String,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Connects, turns on WAL for SQLite, and runs the migrations.
+    pub async fn connect(uri: &str, bridge_id: &str, max_conns: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else if uri.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            anyhow::bail!("database.uri must start with sqlite: or postgres://, got {uri:?}");
+        };
+        let (uri, max_conns) = match dialect {
+            Dialect::Sqlite if uri.contains(":memory:") => (uri.to_owned(), 1),
+            Dialect::Sqlite if !uri.contains('?') => (format!("{uri}?mode=rwc"), max_conns),
+            _ => (uri.to_owned(), max_conns),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_conns.max(1))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL with synchronous=NORMAL survives a process crash after
+                        // commit, which is what acknowledging a transaction needs.
+                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&uri)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_uri(&uri)))?;
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.context("database migrations failed")?;
+        Ok(Self { pool, bridge_id: bridge_id.to_owned(), dialect })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn bridge_id(&self) -> &str {
+        &self.bridge_id
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit Matrix timestamps use.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The URI without its password, for error messages.
+fn redact_uri(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &uri[scheme_end + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***{}", &uri[..scheme_end], user, &uri[at..])
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uri = format!("sqlite:{}", dir.path().join("test.db").display());
+    let store = Store::connect(&uri, "test", 4).await.expect("store");
+    (store, dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_hidden_in_errors() {
+        assert_eq!(redact_uri("postgres://bob:hunter2@db/x"), "postgres://bob:***@db/x");
+        assert_eq!(redact_uri("sqlite:x.db"), "sqlite:x.db");
+    }
+
+    #[tokio::test]
+    async fn unknown_database_scheme_is_refused_clearly() {
+        let err = Store::connect("mysql://x", "b", 1).await.err().unwrap().to_string();
+        assert!(err.contains("sqlite: or postgres://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_runs_migrations_in_wal_mode() {
+        let (store, _dir) = test_store().await;
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

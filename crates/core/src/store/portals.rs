@@ -1,0 +1,120 @@
+//! Portals: remote chats and the Matrix rooms that show them.
+
+use super::Store;
+use crate::ids::{LoginId, PortalId, PortalKey};
+use anyhow::Result;
+use sqlx::Row;
+
+#[derive(Clone, Debug)]
+pub struct PortalRow {
+    pub key: PortalKey,
+    pub room_id: Option<String>,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    /// Bridged into an existing room by an admin, rather than created by us.
+    pub plumbed: bool,
+    pub metadata: serde_json::Value,
+}
+
+const COLUMNS: &str = "portal_id, receiver, room_id, name, topic, plumbed, metadata";
+
+impl Store {
+    pub async fn get_portal(&self, key: &PortalKey) -> Result<Option<PortalRow>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"))
+            .bind(&self.bridge_id)
+            .bind(key.id.as_str())
+            .bind(key.receiver_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(portal_from_row).transpose()
+    }
+
+    pub async fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRow>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2"))
+            .bind(&self.bridge_id)
+            .bind(room_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(portal_from_row).transpose()
+    }
+
+    pub async fn all_portals(&self) -> Result<Vec<PortalRow>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 ORDER BY portal_id"))
+            .bind(&self.bridge_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(portal_from_row).collect()
+    }
+
+    pub async fn put_portal(&self, portal: &PortalRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO portal (bridge_id, portal_id, receiver, room_id, name, topic, plumbed, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (bridge_id, portal_id, receiver) DO UPDATE SET room_id = excluded.room_id, name = excluded.name, \
+             topic = excluded.topic, plumbed = excluded.plumbed, metadata = excluded.metadata",
+        )
+        .bind(&self.bridge_id)
+        .bind(portal.key.id.as_str())
+        .bind(portal.key.receiver_str())
+        .bind(portal.room_id.as_deref())
+        .bind(portal.name.as_deref())
+        .bind(portal.topic.as_deref())
+        .bind(i64::from(portal.plumbed))
+        .bind(portal.metadata.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_portal(&self, key: &PortalKey) -> Result<()> {
+        sqlx::query("DELETE FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3")
+            .bind(&self.bridge_id)
+            .bind(key.id.as_str())
+            .bind(key.receiver_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn portal_from_row(row: sqlx::any::AnyRow) -> Result<PortalRow> {
+    let receiver: String = row.try_get("receiver")?;
+    let plumbed: i64 = row.try_get("plumbed")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(PortalRow {
+        key: PortalKey {
+            id: PortalId(row.try_get("portal_id")?),
+            receiver: (!receiver.is_empty()).then_some(LoginId(receiver)),
+        },
+        room_id: row.try_get("room_id")?,
+        name: row.try_get("name")?,
+        topic: row.try_get("topic")?,
+        plumbed: plumbed != 0,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    #[tokio::test]
+    async fn portals_are_found_by_key_and_by_room() {
+        let (store, _dir) = test_store().await;
+        let portal = PortalRow {
+            key: PortalKey::for_login("dm", "l1".into()),
+            room_id: Some("!room".into()),
+            name: Some("DM".into()),
+            topic: None,
+            plumbed: true,
+            metadata: serde_json::json!({"k": 1}),
+        };
+        store.put_portal(&portal).await.unwrap();
+        let by_room = store.portal_by_room("!room").await.unwrap().unwrap();
+        assert_eq!(by_room.key, portal.key);
+        assert!(by_room.plumbed);
+        assert!(store.get_portal(&PortalKey::shared("dm")).await.unwrap().is_none());
+        store.delete_portal(&portal.key).await.unwrap();
+        assert!(store.all_portals().await.unwrap().is_empty());
+    }
+}
