@@ -96,7 +96,10 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { level: default_log_level(), format: default_log_format() }
+        Self {
+            level: default_log_level(),
+            format: default_log_format(),
+        }
     }
 }
 
@@ -129,7 +132,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("the config file {} is not valid", path.display()))
+        Self::parse(&text)
+            .with_context(|| format!("the config file {} is not valid", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Self> {
@@ -150,19 +154,28 @@ impl Config {
         if self.appservice.as_token.is_empty() || self.appservice.hs_token.is_empty() {
             bail!("appservice.as_token and hs_token are empty: run with --generate-registration first");
         }
-        if !self.homeserver.address.starts_with("http://") && !self.homeserver.address.starts_with("https://") {
-            bail!("homeserver.address must start with http:// or https://, got {:?}", self.homeserver.address);
+        if !self.homeserver.address.starts_with("http://")
+            && !self.homeserver.address.starts_with("https://")
+        {
+            bail!(
+                "homeserver.address must start with http:// or https://, got {:?}",
+                self.homeserver.address
+            );
         }
         Ok(())
     }
 
     /// The network section as the network's own config type.
     pub fn network_section<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_yaml::from_value(self.network.clone()).context("the network section of the config is not valid")
+        serde_yaml::from_value(self.network.clone())
+            .context("the network section of the config is not valid")
     }
 
     pub fn bot_mxid(&self) -> String {
-        format!("@{}:{}", self.appservice.bot.username, self.homeserver.domain)
+        format!(
+            "@{}:{}",
+            self.appservice.bot.username, self.homeserver.domain
+        )
     }
 }
 
@@ -244,7 +257,9 @@ network:
 
     #[test]
     fn template_without_placeholder_is_refused() {
-        let text = store_tokens(SAMPLE, "AS", "HS").unwrap().replace("\"_test_{id}\"", "\"_test_\"");
+        let text = store_tokens(SAMPLE, "AS", "HS")
+            .unwrap()
+            .replace("\"_test_{id}\"", "\"_test_\"");
         let err = format!("{:#}", Config::parse(&text).unwrap_err());
         assert!(err.contains("{id}"), "{err}");
     }

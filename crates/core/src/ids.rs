@@ -75,11 +75,17 @@ pub struct PortalKey {
 
 impl PortalKey {
     pub fn shared(id: impl Into<PortalId>) -> Self {
-        Self { id: id.into(), receiver: None }
+        Self {
+            id: id.into(),
+            receiver: None,
+        }
     }
 
     pub fn for_login(id: impl Into<PortalId>, login: LoginId) -> Self {
-        Self { id: id.into(), receiver: Some(login) }
+        Self {
+            id: id.into(),
+            receiver: Some(login),
+        }
     }
 
     /// The receiver as stored: the empty string marks a shared portal.
@@ -104,11 +110,67 @@ impl fmt::Display for PortalKey {
 pub fn send_txn_id(portal: &PortalKey, message: &RemoteMessageId, part: &PartId) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
-    for piece in [portal.id.as_str(), portal.receiver_str(), message.as_str(), part.as_str()] {
+    for piece in [
+        portal.id.as_str(),
+        portal.receiver_str(),
+        message.as_str(),
+        part.as_str(),
+    ] {
         hash.update((piece.len() as u64).to_be_bytes());
         hash.update(piece.as_bytes());
     }
     format!("cw{}", hex::encode(&hash.finalize()[..16]))
+}
+
+/// Escapes a remote ID into Matrix localpart characters, the spec's way:
+/// `A` becomes `_a`, `_` becomes `__`, and any other byte outside
+/// `[a-z0-9.-/]` becomes `=xx`. Reversible, so a ghost's MXID names its user.
+pub fn escape_localpart(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        match byte {
+            b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'/' => out.push(byte as char),
+            b'A'..=b'Z' => {
+                out.push('_');
+                out.push(byte.to_ascii_lowercase() as char);
+            }
+            b'_' => out.push_str("__"),
+            other => out.push_str(&format!("={other:02x}")),
+        }
+    }
+    out
+}
+
+/// Reverses [`escape_localpart`]; `None` for text it cannot have produced.
+pub fn unescape_localpart(localpart: &str) -> Option<String> {
+    let bytes = localpart.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => {
+                let next = *bytes.get(i + 1)?;
+                out.push(if next == b'_' {
+                    b'_'
+                } else if next.is_ascii_lowercase() {
+                    next.to_ascii_uppercase()
+                } else {
+                    return None;
+                });
+                i += 2;
+            }
+            b'=' => {
+                let hex = localpart.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -130,7 +192,10 @@ mod tests {
         let base = send_txn_id(&shared, &"m1".into(), &"".into());
         assert_ne!(base, send_txn_id(&shared, &"m1".into(), &"1".into()));
         assert_ne!(base, send_txn_id(&mine, &"m1".into(), &"".into()));
-        assert_ne!(base, send_txn_id(&PortalKey::shared("#other"), &"m1".into(), &"".into()));
+        assert_ne!(
+            base,
+            send_txn_id(&PortalKey::shared("#other"), &"m1".into(), &"".into())
+        );
     }
 
     #[test]
@@ -140,5 +205,31 @@ mod tests {
             send_txn_id(&portal, &"bc".into(), &"".into()),
             send_txn_id(&portal, &"b".into(), &"c".into())
         );
+    }
+
+    #[test]
+    fn localpart_escaping_round_trips_any_id() {
+        for id in [
+            "alice@xmpp.example.com",
+            "Nick_With[Brackets]",
+            "émile",
+            "a=b",
+            "plain.id-1/x",
+        ] {
+            let escaped = escape_localpart(id);
+            assert!(
+                escaped
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-/".contains(&b)),
+                "{escaped}"
+            );
+            assert_eq!(unescape_localpart(&escaped).as_deref(), Some(id));
+        }
+        assert_eq!(
+            escape_localpart("alice@xmpp.example.com"),
+            "alice=40xmpp.example.com"
+        );
+        assert_eq!(unescape_localpart("bad_"), None);
+        assert_eq!(unescape_localpart("=zz"), None);
     }
 }

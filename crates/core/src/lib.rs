@@ -1,6 +1,35 @@
 //! Causeway core: everything a Matrix bridge needs except the remote network.
+//!
+//! A bridge implements [`network::Network`] and calls [`cli::main`]. The core
+//! receives the homeserver's transactions ([`appservice`]), stores them before
+//! answering ([`store`]), hands them to the network in order per room, sends
+//! the network's events to Matrix in order per portal ([`remote`]), and owns
+//! portals, ghosts, logins, commands and the message mapping.
+
+pub mod appservice;
+pub mod bridge;
+mod builtin_commands;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod format;
+mod ghost;
+pub mod homeserver;
 pub mod ids;
+mod inbound;
+pub mod login;
+mod login_runner;
+mod management;
+pub mod matrix_event;
+mod matrix_handler;
+pub mod metrics;
+pub mod network;
 pub mod permissions;
+mod portal;
 pub mod registration;
+pub mod remote;
+pub mod run;
 pub mod store;
+
+pub use bridge::Bridge;
+pub use network::Network;

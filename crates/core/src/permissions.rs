@@ -66,6 +66,8 @@ mod tests {
 
     #[test]
     fn levels_are_ordered() {
-        assert!(Level::Admin > Level::User && Level::User > Level::Relay && Level::Relay > Level::None);
+        assert!(
+            Level::Admin > Level::User && Level::User > Level::Relay && Level::Relay > Level::None
+        );
     }
 }

@@ -45,13 +45,23 @@ pub fn random_token() -> String {
 /// The regex that matches every ID a template can produce on this server.
 pub fn template_regex(sigil: char, template: &str, domain: &str) -> String {
     let (prefix, suffix) = template.split_once("{id}").unwrap_or((template, ""));
-    format!("^{}{}.+{}:{}$", regex::escape(&sigil.to_string()), regex::escape(prefix), regex::escape(suffix), regex::escape(domain))
+    format!(
+        "^{}{}.+{}:{}$",
+        regex::escape(&sigil.to_string()),
+        regex::escape(prefix),
+        regex::escape(suffix),
+        regex::escape(domain)
+    )
 }
 
 impl Registration {
     pub fn from_config(config: &Config, protocols: Vec<String>) -> Self {
         let domain = &config.homeserver.domain;
-        let bot = format!("^@{}:{}$", regex::escape(&config.appservice.bot.username), regex::escape(domain));
+        let bot = format!(
+            "^@{}:{}$",
+            regex::escape(&config.appservice.bot.username),
+            regex::escape(domain)
+        );
         Self {
             id: config.appservice.id.clone(),
             url: config.appservice.address.clone(),
@@ -61,10 +71,19 @@ impl Registration {
             rate_limited: false,
             namespaces: Namespaces {
                 users: vec![
-                    Namespace { exclusive: true, regex: bot },
-                    Namespace { exclusive: true, regex: template_regex('@', &config.bridge.username_template, domain) },
+                    Namespace {
+                        exclusive: true,
+                        regex: bot,
+                    },
+                    Namespace {
+                        exclusive: true,
+                        regex: template_regex('@', &config.bridge.username_template, domain),
+                    },
                 ],
-                aliases: vec![Namespace { exclusive: true, regex: template_regex('#', &config.bridge.alias_template, domain) }],
+                aliases: vec![Namespace {
+                    exclusive: true,
+                    regex: template_regex('#', &config.bridge.alias_template, domain),
+                }],
                 rooms: vec![],
             },
             receive_ephemeral: config.appservice.ephemeral_events,

@@ -55,13 +55,20 @@ impl Store {
     /// A txnId seen before with the same digest is a retry and a no-op. The
     /// same txnId with another digest is a homeserver that started counting
     /// from 1 again, so it is stored; events already known by ID are skipped.
-    pub async fn record_transaction(&self, txn_id: &str, digest: &str, events: Vec<NewIngressEvent>) -> Result<TxnOutcome> {
+    pub async fn record_transaction(
+        &self,
+        txn_id: &str,
+        digest: &str,
+        events: Vec<NewIngressEvent>,
+    ) -> Result<TxnOutcome> {
         let mut tx = self.pool.begin().await?;
-        let known: Option<String> = sqlx::query_scalar("SELECT digest FROM ingress_txn WHERE bridge_id = $1 AND txn_id = $2")
-            .bind(&self.bridge_id)
-            .bind(txn_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let known: Option<String> = sqlx::query_scalar(
+            "SELECT digest FROM ingress_txn WHERE bridge_id = $1 AND txn_id = $2",
+        )
+        .bind(&self.bridge_id)
+        .bind(txn_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if known.as_deref() == Some(digest) {
             return Ok(TxnOutcome::Replayed);
         }
@@ -113,7 +120,11 @@ impl Store {
                     seq: row.try_get("seq")?,
                     event_id: row.try_get("event_id")?,
                     room_id: row.try_get("room_id")?,
-                    kind: if kind == "ephemeral" { IngressKind::Ephemeral } else { IngressKind::Timeline },
+                    kind: if kind == "ephemeral" {
+                        IngressKind::Ephemeral
+                    } else {
+                        IngressKind::Timeline
+                    },
                     body: row.try_get("body")?,
                 })
             })
@@ -123,8 +134,13 @@ impl Store {
     pub async fn mark_processed(&self, seqs: &[i64]) -> Result<()> {
         let now = now_ms();
         for chunk in seqs.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Any> = QueryBuilder::new("UPDATE ingress_event SET processed_at = ");
-            query.push_bind(now).push(" WHERE bridge_id = ").push_bind(&self.bridge_id).push(" AND seq IN (");
+            let mut query: QueryBuilder<Any> =
+                QueryBuilder::new("UPDATE ingress_event SET processed_at = ");
+            query
+                .push_bind(now)
+                .push(" WHERE bridge_id = ")
+                .push_bind(&self.bridge_id)
+                .push(" AND seq IN (");
             let mut list = query.separated(", ");
             for seq in chunk {
                 list.push_bind(*seq);
@@ -170,47 +186,91 @@ mod tests {
     #[tokio::test]
     async fn a_retried_transaction_is_a_no_op() {
         let (store, _dir) = test_store().await;
-        assert_eq!(store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap(), TxnOutcome::Stored { inserted: 1 });
-        assert_eq!(store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap(), TxnOutcome::Replayed);
+        assert_eq!(
+            store
+                .record_transaction("1", "d1", vec![event("$a")])
+                .await
+                .unwrap(),
+            TxnOutcome::Stored { inserted: 1 }
+        );
+        assert_eq!(
+            store
+                .record_transaction("1", "d1", vec![event("$a")])
+                .await
+                .unwrap(),
+            TxnOutcome::Replayed
+        );
         assert_eq!(store.pending_ingress(0, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn a_reused_txn_id_with_new_events_is_stored() {
         let (store, _dir) = test_store().await;
-        store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap();
-        let outcome = store.record_transaction("1", "d2", vec![event("$b")]).await.unwrap();
+        store
+            .record_transaction("1", "d1", vec![event("$a")])
+            .await
+            .unwrap();
+        let outcome = store
+            .record_transaction("1", "d2", vec![event("$b")])
+            .await
+            .unwrap();
         assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
-        let ids: Vec<_> = store.pending_ingress(0, 10).await.unwrap().into_iter().filter_map(|e| e.event_id).collect();
+        let ids: Vec<_> = store
+            .pending_ingress(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.event_id)
+            .collect();
         assert_eq!(ids, ["$a", "$b"]);
     }
 
     #[tokio::test]
     async fn events_are_deduplicated_by_id_across_transactions() {
         let (store, _dir) = test_store().await;
-        store.record_transaction("1", "d1", vec![event("$a")]).await.unwrap();
-        let outcome = store.record_transaction("2", "d2", vec![event("$a"), event("$b")]).await.unwrap();
+        store
+            .record_transaction("1", "d1", vec![event("$a")])
+            .await
+            .unwrap();
+        let outcome = store
+            .record_transaction("2", "d2", vec![event("$a"), event("$b")])
+            .await
+            .unwrap();
         assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
     }
 
     #[tokio::test]
     async fn processed_events_leave_the_pending_list_but_still_deduplicate() {
         let (store, _dir) = test_store().await;
-        store.record_transaction("1", "d1", vec![event("$a"), event("$b")]).await.unwrap();
+        store
+            .record_transaction("1", "d1", vec![event("$a"), event("$b")])
+            .await
+            .unwrap();
         let pending = store.pending_ingress(0, 10).await.unwrap();
         store.mark_processed(&[pending[0].seq]).await.unwrap();
         let left = store.pending_ingress(0, 10).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].event_id.as_deref(), Some("$b"));
-        let again = store.record_transaction("9", "d9", vec![event("$a")]).await.unwrap();
+        let again = store
+            .record_transaction("9", "d9", vec![event("$a")])
+            .await
+            .unwrap();
         assert_eq!(again, TxnOutcome::Stored { inserted: 0 });
     }
 
     #[tokio::test]
     async fn ephemeral_events_without_ids_are_all_kept() {
         let (store, _dir) = test_store().await;
-        let typing = |n: u8| NewIngressEvent { event_id: None, room_id: Some("!r".into()), kind: IngressKind::Ephemeral, body: format!("{n}") };
-        store.record_transaction("1", "d1", vec![typing(1), typing(2)]).await.unwrap();
+        let typing = |n: u8| NewIngressEvent {
+            event_id: None,
+            room_id: Some("!r".into()),
+            kind: IngressKind::Ephemeral,
+            body: format!("{n}"),
+        };
+        store
+            .record_transaction("1", "d1", vec![typing(1), typing(2)])
+            .await
+            .unwrap();
         let pending = store.pending_ingress(0, 10).await.unwrap();
         assert_eq!(pending.len(), 2);
         assert!(pending.iter().all(|e| e.kind == IngressKind::Ephemeral));
@@ -219,7 +279,10 @@ mod tests {
     #[tokio::test]
     async fn pruning_forgets_only_old_processed_events() {
         let (store, _dir) = test_store().await;
-        store.record_transaction("1", "d1", vec![event("$a"), event("$b")]).await.unwrap();
+        store
+            .record_transaction("1", "d1", vec![event("$a"), event("$b")])
+            .await
+            .unwrap();
         let pending = store.pending_ingress(0, 10).await.unwrap();
         store.mark_processed(&[pending[0].seq]).await.unwrap();
         assert_eq!(store.prune_ingress(now_ms() + 1).await.unwrap(), 1);

@@ -5,11 +5,13 @@ use anyhow::Result;
 
 impl Store {
     pub async fn kv_get(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM kv WHERE bridge_id = $1 AND key = $2")
-            .bind(&self.bridge_id)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM kv WHERE bridge_id = $1 AND key = $2")
+                .bind(&self.bridge_id)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn kv_set(&self, key: &str, value: &str) -> Result<()> {
@@ -23,7 +25,11 @@ impl Store {
     }
 
     pub async fn kv_delete(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM kv WHERE bridge_id = $1 AND key = $2").bind(&self.bridge_id).bind(key).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM kv WHERE bridge_id = $1 AND key = $2")
+            .bind(&self.bridge_id)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

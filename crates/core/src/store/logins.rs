@@ -18,7 +18,11 @@ pub struct LoginRow {
 
 impl Store {
     pub async fn put_login(&self, secrets: &SecretBox, login: &LoginRow) -> Result<()> {
-        let sealed = login.secret.as_deref().map(|s| secrets.seal(s)).transpose()?;
+        let sealed = login
+            .secret
+            .as_deref()
+            .map(|s| secrets.seal(s))
+            .transpose()?;
         sqlx::query(
             "INSERT INTO login (bridge_id, login_id, mxid, remote_name, secret, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (bridge_id, login_id) DO UPDATE SET mxid = excluded.mxid, remote_name = excluded.remote_name, \
@@ -42,7 +46,9 @@ impl Store {
             .bind(mxid)
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter().map(|row| login_from_row(secrets, row)).collect()
+        rows.into_iter()
+            .map(|row| login_from_row(secrets, row))
+            .collect()
     }
 
     pub async fn all_logins(&self, secrets: &SecretBox) -> Result<Vec<LoginRow>> {
@@ -50,7 +56,9 @@ impl Store {
             .bind(&self.bridge_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter().map(|row| login_from_row(secrets, row)).collect()
+        rows.into_iter()
+            .map(|row| login_from_row(secrets, row))
+            .collect()
     }
 
     pub async fn delete_login(&self, login_id: &LoginId) -> Result<bool> {
@@ -92,7 +100,10 @@ mod tests {
             metadata: serde_json::json!({}),
         };
         store.put_login(&secrets, &login).await.unwrap();
-        let raw: Vec<u8> = sqlx::query_scalar("SELECT secret FROM login").fetch_one(store.pool()).await.unwrap();
+        let raw: Vec<u8> = sqlx::query_scalar("SELECT secret FROM login")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         assert!(!raw.windows(11).any(|w| w == b"s3cret-pass"));
         let back = store.logins_of(&secrets, "@a:x").await.unwrap();
         assert_eq!(back[0].secret.as_deref(), Some(&b"s3cret-pass"[..]));

@@ -60,7 +60,11 @@ impl Store {
     }
 
     /// All parts of a remote message, first part first.
-    pub async fn message_parts(&self, portal: &PortalKey, remote_id: &RemoteMessageId) -> Result<Vec<MessageRow>> {
+    pub async fn message_parts(
+        &self,
+        portal: &PortalKey,
+        remote_id: &RemoteMessageId,
+    ) -> Result<Vec<MessageRow>> {
         let rows = sqlx::query(
             "SELECT portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp FROM message \
              WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3 AND remote_id = $4 ORDER BY part_id",
@@ -75,7 +79,11 @@ impl Store {
     }
 
     pub async fn delete_message(&self, event_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM message WHERE bridge_id = $1 AND event_id = $2").bind(&self.bridge_id).bind(event_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM message WHERE bridge_id = $1 AND event_id = $2")
+            .bind(&self.bridge_id)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -108,7 +116,13 @@ impl Store {
         row.map(reaction_from_row).transpose()
     }
 
-    pub async fn find_reaction(&self, portal: &PortalKey, message: &RemoteMessageId, sender: &RemoteUserId, emoji: &str) -> Result<Option<ReactionRow>> {
+    pub async fn find_reaction(
+        &self,
+        portal: &PortalKey,
+        message: &RemoteMessageId,
+        sender: &RemoteUserId,
+        emoji: &str,
+    ) -> Result<Option<ReactionRow>> {
         let row = sqlx::query(
             "SELECT portal_id, receiver, remote_message_id, remote_sender, emoji, event_id FROM reaction WHERE bridge_id = $1 \
              AND portal_id = $2 AND receiver = $3 AND remote_message_id = $4 AND remote_sender = $5 AND emoji = $6",
@@ -125,14 +139,21 @@ impl Store {
     }
 
     pub async fn delete_reaction(&self, event_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM reaction WHERE bridge_id = $1 AND event_id = $2").bind(&self.bridge_id).bind(event_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM reaction WHERE bridge_id = $1 AND event_id = $2")
+            .bind(&self.bridge_id)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
 
 fn portal_key(row: &sqlx::any::AnyRow) -> Result<PortalKey> {
     let receiver: String = row.try_get("receiver")?;
-    Ok(PortalKey { id: row.try_get::<String, _>("portal_id")?.into(), receiver: (!receiver.is_empty()).then(|| receiver.into()) })
+    Ok(PortalKey {
+        id: row.try_get::<String, _>("portal_id")?.into(),
+        receiver: (!receiver.is_empty()).then(|| receiver.into()),
+    })
 }
 
 fn message_from_row(row: sqlx::any::AnyRow) -> Result<MessageRow> {
@@ -178,8 +199,24 @@ mod tests {
         store.put_message(&part("0", "$a")).await.unwrap();
         store.put_message(&part("1", "$b")).await.unwrap();
         store.put_message(&part("0", "$a")).await.unwrap();
-        assert_eq!(store.message_parts(&portal, &"m1".into()).await.unwrap().len(), 2);
-        assert_eq!(store.message_by_event("$b").await.unwrap().unwrap().part.as_str(), "1");
+        assert_eq!(
+            store
+                .message_parts(&portal, &"m1".into())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .message_by_event("$b")
+                .await
+                .unwrap()
+                .unwrap()
+                .part
+                .as_str(),
+            "1"
+        );
         store.delete_message("$b").await.unwrap();
         assert!(store.message_by_event("$b").await.unwrap().is_none());
     }
@@ -195,8 +232,14 @@ mod tests {
             event_id: "$r".into(),
         };
         store.put_reaction(&reaction).await.unwrap();
-        assert_eq!(store.reaction_by_event("$r").await.unwrap().as_ref(), Some(&reaction));
-        let found = store.find_reaction(&reaction.portal, &"m1".into(), &"bob".into(), "👍").await.unwrap();
+        assert_eq!(
+            store.reaction_by_event("$r").await.unwrap().as_ref(),
+            Some(&reaction)
+        );
+        let found = store
+            .find_reaction(&reaction.portal, &"m1".into(), &"bob".into(), "👍")
+            .await
+            .unwrap();
         assert_eq!(found, Some(reaction));
         store.delete_reaction("$r").await.unwrap();
         assert!(store.reaction_by_event("$r").await.unwrap().is_none());

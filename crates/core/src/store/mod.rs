@@ -14,7 +14,7 @@ mod secrets;
 mod users;
 
 pub use ghosts::GhostRow;
-pub use ingress::{IngressEvent, IngressKind, TxnOutcome};
+pub use ingress::{IngressEvent, IngressKind, NewIngressEvent, TxnOutcome};
 pub use logins::LoginRow;
 pub use messages::{MessageRow, ReactionRow};
 pub use portals::PortalRow;
@@ -79,8 +79,15 @@ impl Store {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&pool).await.context("database migrations failed")?;
-        Ok(Self { pool, bridge_id: bridge_id.to_owned(), dialect })
+        migrator
+            .run(&pool)
+            .await
+            .context("database migrations failed")?;
+        Ok(Self {
+            pool,
+            bridge_id: bridge_id.to_owned(),
+            dialect,
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -102,7 +109,10 @@ impl Store {
 
 /// Milliseconds since the Unix epoch, the unit Matrix timestamps use.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The URI without its password, for error messages.
@@ -131,20 +141,30 @@ mod tests {
 
     #[test]
     fn database_passwords_are_hidden_in_errors() {
-        assert_eq!(redact_uri("postgres://bob:hunter2@db/x"), "postgres://bob:***@db/x");
+        assert_eq!(
+            redact_uri("postgres://bob:hunter2@db/x"),
+            "postgres://bob:***@db/x"
+        );
         assert_eq!(redact_uri("sqlite:x.db"), "sqlite:x.db");
     }
 
     #[tokio::test]
     async fn unknown_database_scheme_is_refused_clearly() {
-        let err = Store::connect("mysql://x", "b", 1).await.err().unwrap().to_string();
+        let err = Store::connect("mysql://x", "b", 1)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("sqlite: or postgres://"), "{err}");
     }
 
     #[tokio::test]
     async fn sqlite_store_runs_migrations_in_wal_mode() {
         let (store, _dir) = test_store().await;
-        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         assert_eq!(mode, "wal");
     }
 }

@@ -30,19 +30,23 @@ impl Store {
     }
 
     pub async fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2"))
-            .bind(&self.bridge_id)
-            .bind(room_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2"
+        ))
+        .bind(&self.bridge_id)
+        .bind(room_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(portal_from_row).transpose()
     }
 
     pub async fn all_portals(&self) -> Result<Vec<PortalRow>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 ORDER BY portal_id"))
-            .bind(&self.bridge_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 ORDER BY portal_id"
+        ))
+        .bind(&self.bridge_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(portal_from_row).collect()
     }
 
@@ -113,7 +117,11 @@ mod tests {
         let by_room = store.portal_by_room("!room").await.unwrap().unwrap();
         assert_eq!(by_room.key, portal.key);
         assert!(by_room.plumbed);
-        assert!(store.get_portal(&PortalKey::shared("dm")).await.unwrap().is_none());
+        assert!(store
+            .get_portal(&PortalKey::shared("dm"))
+            .await
+            .unwrap()
+            .is_none());
         store.delete_portal(&portal.key).await.unwrap();
         assert!(store.all_portals().await.unwrap().is_empty());
     }

@@ -18,7 +18,9 @@ pub struct SecretBox {
 
 impl SecretBox {
     pub fn from_key(key: &[u8; 32]) -> Self {
-        Self { cipher: XChaCha20Poly1305::new(key.into()) }
+        Self {
+            cipher: XChaCha20Poly1305::new(key.into()),
+        }
     }
 
     /// Loads the key file, creating it with a fresh key (mode 0600) if missing.
@@ -26,8 +28,11 @@ impl SecretBox {
         use base64::Engine;
         let engine = base64::engine::general_purpose::STANDARD;
         if path.exists() {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
-            let bytes = engine.decode(text.trim()).context("the secret key file is not base64")?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the key file {}", path.display()))?;
+            let bytes = engine
+                .decode(text.trim())
+                .context("the secret key file is not base64")?;
             let key: [u8; 32] = match bytes.try_into() {
                 Ok(key) => key,
                 Err(_) => bail!("the secret key file {} must hold 32 bytes", path.display()),
@@ -42,7 +47,10 @@ impl SecretBox {
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let mut out = nonce.to_vec();
-        let sealed = self.cipher.encrypt(XNonce::from_slice(&nonce), plaintext).map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let sealed = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), plaintext)
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         out.extend(sealed);
         Ok(out)
     }
@@ -54,7 +62,11 @@ impl SecretBox {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         self.cipher
             .decrypt(XNonce::from_slice(nonce), body)
-            .map_err(|_| anyhow::anyhow!("a stored secret cannot be decrypted: was the secret key file replaced?"))
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "a stored secret cannot be decrypted: was the secret key file replaced?"
+                )
+            })
     }
 }
 
@@ -67,7 +79,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot create the key file {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the key file {}", path.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())
@@ -95,12 +109,24 @@ mod tests {
     fn key_file_is_created_once_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
-        let sealed = SecretBox::load_or_create(&path).unwrap().seal(b"pw").unwrap();
-        assert_eq!(SecretBox::load_or_create(&path).unwrap().open(&sealed).unwrap(), b"pw");
+        let sealed = SecretBox::load_or_create(&path)
+            .unwrap()
+            .seal(b"pw")
+            .unwrap();
+        assert_eq!(
+            SecretBox::load_or_create(&path)
+                .unwrap()
+                .open(&sealed)
+                .unwrap(),
+            b"pw"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -14,11 +14,13 @@ pub struct UserRow {
 
 impl Store {
     pub async fn get_user(&self, mxid: &str) -> Result<Option<UserRow>> {
-        let row = sqlx::query("SELECT management_room, settings FROM matrix_user WHERE bridge_id = $1 AND mxid = $2")
-            .bind(&self.bridge_id)
-            .bind(mxid)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT management_room, settings FROM matrix_user WHERE bridge_id = $1 AND mxid = $2",
+        )
+        .bind(&self.bridge_id)
+        .bind(mxid)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             let settings: String = row.try_get("settings")?;
             Ok(UserRow {
@@ -46,11 +48,13 @@ impl Store {
 
     /// The user whose management room this is, if any.
     pub async fn user_by_management_room(&self, room_id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT mxid FROM matrix_user WHERE bridge_id = $1 AND management_room = $2")
-            .bind(&self.bridge_id)
-            .bind(room_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT mxid FROM matrix_user WHERE bridge_id = $1 AND management_room = $2",
+        )
+        .bind(&self.bridge_id)
+        .bind(room_id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }
 
@@ -62,12 +66,23 @@ mod tests {
     #[tokio::test]
     async fn users_keep_their_management_room_and_settings() {
         let (store, _dir) = test_store().await;
-        let user = UserRow { mxid: "@a:x".into(), management_room: Some("!m".into()), settings: serde_json::json!({"f": true}) };
+        let user = UserRow {
+            mxid: "@a:x".into(),
+            management_room: Some("!m".into()),
+            settings: serde_json::json!({"f": true}),
+        };
         store.put_user(&user).await.unwrap();
         let back = store.get_user("@a:x").await.unwrap().unwrap();
         assert_eq!(back.management_room.as_deref(), Some("!m"));
         assert_eq!(back.settings["f"], true);
-        assert_eq!(store.user_by_management_room("!m").await.unwrap().as_deref(), Some("@a:x"));
+        assert_eq!(
+            store
+                .user_by_management_room("!m")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("@a:x")
+        );
         assert!(store.get_user("@b:x").await.unwrap().is_none());
     }
 }

@@ -1,0 +1,118 @@
+//! The appservice HTTP API the homeserver calls, on axum.
+
+pub mod auth;
+pub mod errors;
+mod queries;
+pub mod transactions;
+
+use crate::bridge::Bridge;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use errors::MatrixError;
+use serde_json::json;
+
+/// Every route, under `/_matrix/app/v1` and the legacy unprefixed paths.
+pub fn router(bridge: Bridge) -> Router {
+    let api = Router::new()
+        .route("/transactions/{txn_id}", put(put_transaction))
+        .route("/users/{user_id}", get(queries::query_user))
+        .route("/rooms/{alias}", get(queries::query_alias))
+        .route("/ping", post(ping))
+        .route(
+            "/thirdparty/protocol/{protocol}",
+            get(queries::thirdparty_protocol),
+        )
+        .route(
+            "/thirdparty/location/{protocol}",
+            get(queries::thirdparty_locations),
+        )
+        .route(
+            "/thirdparty/location",
+            get(queries::thirdparty_location_by_alias),
+        )
+        .route(
+            "/thirdparty/user/{protocol}",
+            get(queries::thirdparty_users),
+        )
+        .route("/thirdparty/user", get(queries::thirdparty_user_by_id));
+    let legacy = Router::new()
+        .route("/transactions/{txn_id}", put(put_transaction))
+        .route("/users/{user_id}", get(queries::query_user))
+        .route("/rooms/{alias}", get(queries::query_alias));
+    Router::new()
+        .nest("/_matrix/app/v1", api.clone())
+        .nest("/_matrix/app/unstable", api)
+        .merge(legacy)
+        .route("/metrics", get(metrics_page))
+        .route("/health", get(health))
+        .fallback(|| async { MatrixError::unrecognized() })
+        .method_not_allowed_fallback(|| async {
+            MatrixError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "M_UNRECOGNIZED",
+                "method not allowed",
+            )
+        })
+        .with_state(bridge)
+}
+
+pub(crate) fn authorize(
+    bridge: &Bridge,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(), MatrixError> {
+    auth::check_hs_token(&bridge.config().appservice.hs_token, headers, uri)
+}
+
+async fn put_transaction(
+    State(bridge): State<Bridge>,
+    Path(txn_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MatrixError> {
+    authorize(&bridge, &headers, &uri)?;
+    let started = std::time::Instant::now();
+    let bytes =
+        transactions::read_body(&headers, body, bridge.config().appservice.max_body_bytes).await?;
+    let parsed = transactions::parse_transaction(&bytes)?;
+    transactions::store_transaction(bridge.store(), &txn_id, parsed).await?;
+    bridge.inner().ingress_notify.notify_one();
+    metrics::histogram!("causeway_transaction_seconds").record(started.elapsed().as_secs_f64());
+    Ok(Json(json!({})).into_response())
+}
+
+async fn ping(
+    State(bridge): State<Bridge>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, MatrixError> {
+    authorize(&bridge, &headers, &uri)?;
+    tracing::debug!("pinged by the homeserver");
+    Ok(Json(json!({})))
+}
+
+async fn metrics_page() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(),
+    )
+}
+
+async fn health(State(bridge): State<Bridge>) -> Response {
+    match sqlx::query("SELECT 1").execute(bridge.store().pool()).await {
+        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "database unavailable", "error": err.to_string() })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,206 @@
+//! `PUT /_matrix/app/v1/transactions/{txnId}`: store first, answer second.
+
+use super::errors::MatrixError;
+use crate::store::{IngressKind, NewIngressEvent, Store, TxnOutcome};
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A transaction body, split into what the ingress log stores.
+pub struct ParsedTransaction {
+    pub events: Vec<NewIngressEvent>,
+    pub digest: String,
+    pub timeline_count: usize,
+}
+
+/// Reads at most `limit` bytes; a bigger body is 413 M_TOO_LARGE.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, MatrixError> {
+    let too_large = || {
+        MatrixError::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", format!("the transaction is larger than the configured limit of {limit} bytes (appservice.max_body_bytes)"))
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let err = err.into_inner();
+        if err.is::<http_body_util::LengthLimitError>() {
+            too_large()
+        } else {
+            MatrixError::new(
+                StatusCode::BAD_REQUEST,
+                "M_BAD_JSON",
+                format!("cannot read the request body: {err}"),
+            )
+        }
+    })
+}
+
+/// Parses a transaction. Not JSON is M_NOT_JSON; JSON of the wrong shape is
+/// M_BAD_JSON. Ephemeral events come under the stable name or MSC2409's.
+pub fn parse_transaction(bytes: &[u8]) -> Result<ParsedTransaction, MatrixError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        MatrixError::new(
+            StatusCode::BAD_REQUEST,
+            "M_NOT_JSON",
+            format!("the transaction body is not JSON: {e}"),
+        )
+    })?;
+    let bad = |msg: &str| MatrixError::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", msg.to_owned());
+    let obj = value
+        .as_object()
+        .ok_or_else(|| bad("the transaction body must be a JSON object"))?;
+    let timeline = match obj.get("events") {
+        Some(Value::Array(list)) => list.as_slice(),
+        None => &[],
+        Some(_) => return Err(bad("`events` must be an array")),
+    };
+    let mut ephemeral: &[Value] = &[];
+    for key in ["ephemeral", "de.sorunome.msc2409.ephemeral"] {
+        match obj.get(key) {
+            Some(Value::Array(list)) if !list.is_empty() => ephemeral = list.as_slice(),
+            Some(Value::Array(_)) | None => {}
+            Some(_) => return Err(bad("`ephemeral` must be an array")),
+        }
+    }
+    let mut events = Vec::with_capacity(timeline.len() + ephemeral.len());
+    for (list, kind) in [
+        (timeline, IngressKind::Timeline),
+        (ephemeral, IngressKind::Ephemeral),
+    ] {
+        for event in list {
+            let fields = event
+                .as_object()
+                .ok_or_else(|| bad("every event must be a JSON object"))?;
+            if !fields.get("type").is_some_and(Value::is_string) {
+                return Err(bad("every event must have a string `type`"));
+            }
+            let event_id = match kind {
+                IngressKind::Timeline => Some(
+                    fields
+                        .get("event_id")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("a timeline event has no `event_id`"))?
+                        .to_owned(),
+                ),
+                IngressKind::Ephemeral => None,
+            };
+            events.push(NewIngressEvent {
+                event_id,
+                room_id: fields
+                    .get("room_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                kind,
+                body: event.to_string(),
+            });
+        }
+    }
+    // serde_json sorts object keys, so equal content gives an equal digest
+    // however the homeserver ordered its keys on the retry.
+    let canonical = serde_json::to_vec(&(timeline, ephemeral)).unwrap_or_default();
+    Ok(ParsedTransaction {
+        digest: hex::encode(Sha256::digest(&canonical)),
+        timeline_count: timeline.len(),
+        events,
+    })
+}
+
+/// Stores a parsed transaction; returns once it is committed.
+pub async fn store_transaction(
+    store: &Store,
+    txn_id: &str,
+    parsed: ParsedTransaction,
+) -> Result<TxnOutcome, MatrixError> {
+    let count = parsed.events.len();
+    let outcome = store
+        .record_transaction(txn_id, &parsed.digest, parsed.events)
+        .await
+        .map_err(|e| {
+            MatrixError::internal(format!(
+                "cannot store transaction {txn_id}, the homeserver will retry it: {e:#}"
+            ))
+        })?;
+    match outcome {
+        TxnOutcome::Replayed => {
+            metrics::counter!("causeway_transactions_total", "outcome" => "replayed").increment(1);
+            tracing::debug!(txn_id, "transaction replayed, already stored");
+        }
+        TxnOutcome::Stored { inserted } => {
+            metrics::counter!("causeway_transactions_total", "outcome" => "stored").increment(1);
+            metrics::counter!("causeway_events_received_total").increment(inserted);
+            metrics::counter!("causeway_events_duplicate_total").increment(count as u64 - inserted);
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_json_and_bad_json_are_told_apart() {
+        assert_eq!(
+            parse_transaction(b"{nope").err().unwrap().errcode,
+            "M_NOT_JSON"
+        );
+        assert_eq!(
+            parse_transaction(b"[1]").err().unwrap().errcode,
+            "M_BAD_JSON"
+        );
+        assert_eq!(
+            parse_transaction(br#"{"events": 3}"#)
+                .err()
+                .unwrap()
+                .errcode,
+            "M_BAD_JSON"
+        );
+        assert_eq!(
+            parse_transaction(br#"{"events": [{"type": "m.room.message"}]}"#)
+                .err()
+                .unwrap()
+                .errcode,
+            "M_BAD_JSON"
+        );
+    }
+
+    #[test]
+    fn ephemeral_events_are_read_under_both_names_and_to_device_is_ignored() {
+        let stable = parse_transaction(
+            br#"{"events": [], "ephemeral": [{"type": "m.typing", "room_id": "!r"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(stable.events.len(), 1);
+        let unstable = parse_transaction(
+            br#"{"events": [], "de.sorunome.msc2409.ephemeral": [{"type": "m.receipt", "room_id": "!r"}], "de.sorunome.msc2409.to_device": [{"type": "x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(unstable.events.len(), 1);
+        assert_eq!(unstable.events[0].kind, IngressKind::Ephemeral);
+    }
+
+    #[test]
+    fn digest_ignores_key_order_but_not_content() {
+        let a =
+            parse_transaction(br#"{"events": [{"type": "t", "event_id": "$1", "room_id": "!r"}]}"#)
+                .unwrap();
+        let b =
+            parse_transaction(br#"{"events": [{"room_id": "!r", "event_id": "$1", "type": "t"}]}"#)
+                .unwrap();
+        let c =
+            parse_transaction(br#"{"events": [{"type": "t", "event_id": "$2", "room_id": "!r"}]}"#)
+                .unwrap();
+        assert_eq!(a.digest, b.digest);
+        assert_ne!(a.digest, c.digest);
+        assert_eq!(a.timeline_count, 1);
+    }
+}

@@ -1,0 +1,251 @@
+//! The bridge handle: the core's state, shared by every task, cheap to clone.
+
+use crate::commands::CommandRegistry;
+use crate::config::Config;
+use crate::homeserver::{Homeserver, Retry};
+use crate::ids::{escape_localpart, unescape_localpart, RemoteUserId};
+use crate::network::{GhostInfo, Network};
+use crate::permissions::Level;
+use crate::store::{SecretBox, Store};
+use anyhow::{Context, Result};
+use dashmap::{DashMap, DashSet};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::{Mutex, Notify, OnceCell};
+
+#[derive(Clone)]
+pub struct Bridge {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub hs: Homeserver,
+    pub secrets: SecretBox,
+    pub network: Arc<dyn Network>,
+    pub commands: CommandRegistry,
+    pub bot: OwnedUserId,
+    /// Wakes the ingress dispatcher when a transaction is stored.
+    pub ingress_notify: Notify,
+    /// Room actors for Matrix→remote events, one per room.
+    pub room_queues: DashMap<String, tokio::sync::mpsc::Sender<crate::store::IngressEvent>>,
+    /// Portal actors for remote→Matrix events, one per portal.
+    pub portal_queues:
+        DashMap<crate::ids::PortalKey, tokio::sync::mpsc::Sender<crate::remote::Queued>>,
+    /// One lock per portal key, so that a portal's room is created once.
+    pub portal_locks: DashMap<crate::ids::PortalKey, Arc<Mutex<()>>>,
+    /// Ghost profiles already pushed to the homeserver.
+    pub ghosts: DashMap<RemoteUserId, GhostInfo>,
+    /// (room, user) pairs known to be joined.
+    pub joined: DashSet<(String, String)>,
+    pub logins: crate::login_runner::ActiveLogins,
+    pub room_version: OnceCell<String>,
+}
+
+impl Bridge {
+    pub fn new(config: Config, store: Store, network: Arc<dyn Network>) -> Result<Self> {
+        let hs = Homeserver::new(
+            &config.homeserver.address,
+            &config.appservice.as_token,
+            &config.homeserver.domain,
+        );
+        let secrets = SecretBox::load_or_create(&config.bridge.secret_key_file)?;
+        let bot = UserId::parse(config.bot_mxid())
+            .context("appservice.bot.username and homeserver.domain do not form a valid user ID")?;
+        let mut commands = crate::builtin_commands::core_commands(network.as_ref());
+        commands.extend(network.commands());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                hs,
+                store,
+                secrets,
+                commands: CommandRegistry::new(commands),
+                bot,
+                network,
+                config,
+                ingress_notify: Notify::new(),
+                room_queues: DashMap::new(),
+                portal_queues: DashMap::new(),
+                portal_locks: DashMap::new(),
+                ghosts: DashMap::new(),
+                joined: DashSet::new(),
+                logins: Default::default(),
+                room_version: OnceCell::new(),
+            }),
+        })
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn homeserver(&self) -> &Homeserver {
+        &self.inner.hs
+    }
+    pub fn secrets(&self) -> &SecretBox {
+        &self.inner.secrets
+    }
+    pub fn network(&self) -> &Arc<dyn Network> {
+        &self.inner.network
+    }
+    pub fn commands(&self) -> &CommandRegistry {
+        &self.inner.commands
+    }
+    pub fn bot(&self) -> &UserId {
+        &self.inner.bot
+    }
+    pub fn command_prefix(&self) -> &str {
+        &self.inner.config.bridge.command_prefix
+    }
+    pub fn permission_of(&self, mxid: &str) -> Level {
+        self.inner.config.bridge.permissions.level_of(mxid)
+    }
+
+    /// The MXID of the ghost for a remote user.
+    pub fn ghost_mxid(&self, remote: &RemoteUserId) -> Result<OwnedUserId> {
+        let localpart = self
+            .inner
+            .config
+            .bridge
+            .username_template
+            .replace("{id}", &escape_localpart(remote.as_str()));
+        UserId::parse(format!(
+            "@{localpart}:{}",
+            self.inner.config.homeserver.domain
+        ))
+        .with_context(|| format!("cannot make a user ID for remote user {remote}"))
+    }
+
+    /// The remote user a ghost MXID stands for, or `None` if it is not a ghost.
+    pub fn ghost_remote_id(&self, mxid: &str) -> Option<RemoteUserId> {
+        let (localpart, server) = mxid.strip_prefix('@')?.split_once(':')?;
+        if server != self.inner.config.homeserver.domain {
+            return None;
+        }
+        template_id(&self.inner.config.bridge.username_template, localpart)
+            .and_then(unescape_localpart)
+            .map(RemoteUserId)
+    }
+
+    /// Whether a user is the bot or one of its ghosts, whose events are our own echoes.
+    pub fn is_bridge_user(&self, mxid: &str) -> bool {
+        mxid == self.inner.bot.as_str() || self.ghost_remote_id(mxid).is_some()
+    }
+
+    /// The alias localpart for a portal alias ID.
+    pub fn alias_localpart(&self, id: &str) -> String {
+        self.inner.config.bridge.alias_template.replace("{id}", id)
+    }
+
+    /// The `{id}` of one of our aliases, such as `#_irc_#rust:example.com`.
+    pub fn alias_id<'a>(&self, alias: &'a str) -> Option<&'a str> {
+        let (localpart, server) = alias.strip_prefix('#')?.split_once(':')?;
+        (server == self.inner.config.homeserver.domain).then_some(())?;
+        template_id(&self.inner.config.bridge.alias_template, localpart)
+    }
+
+    /// Sends a notice from the bot, rendered from markdown.
+    pub async fn bot_notice(&self, room_id: &str, markdown: &str) -> Result<()> {
+        let room = RoomId::parse(room_id)?;
+        let content = json!({
+            "msgtype": "m.notice",
+            "body": markdown,
+            "format": "org.matrix.custom.html",
+            "formatted_body": crate::format::markdown_to_html(markdown),
+        });
+        let txn = format!("cwbot{}", crate::registration::random_token());
+        self.inner
+            .hs
+            .send(
+                &self.inner.bot,
+                &room,
+                "m.room.message",
+                &txn,
+                &content,
+                None,
+                Retry::SHORT,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Makes sure a ghost exists with the given profile; cheap when nothing changed.
+    pub async fn ensure_ghost(&self, info: &GhostInfo) -> Result<OwnedUserId> {
+        crate::ghost::ensure(self, info).await
+    }
+
+    /// Makes sure `user` is joined to `room`, inviting it with the bot if needed.
+    pub async fn ensure_joined(&self, room: &RoomId, user: &UserId) -> Result<()> {
+        let key = (room.to_string(), user.to_string());
+        if self.inner.joined.contains(&key) {
+            return Ok(());
+        }
+        if let Err(first) = self.inner.hs.join(user, room.as_str()).await {
+            if user == self.bot() {
+                return Err(first).with_context(|| format!("the bot cannot join {room}"));
+            }
+            self.inner
+                .hs
+                .invite(&self.inner.bot, room, user)
+                .await
+                .with_context(|| format!("cannot invite {user} to {room} after: {first}"))?;
+            self.inner.hs.join(user, room.as_str()).await?;
+        }
+        self.inner.joined.insert(key);
+        Ok(())
+    }
+
+    /// Forgets a cached membership after a leave or kick.
+    pub(crate) fn forget_joined(&self, room: &str, user: &str) {
+        self.inner
+            .joined
+            .remove(&(room.to_owned(), user.to_owned()));
+    }
+
+    /// The room version the homeserver creates rooms with, asked once.
+    pub(crate) async fn room_version(&self) -> String {
+        self.inner
+            .room_version
+            .get_or_init(|| async {
+                self.inner
+                    .hs
+                    .default_room_version()
+                    .await
+                    .unwrap_or_else(|_| "10".into())
+            })
+            .await
+            .clone()
+    }
+
+    pub(crate) fn parse_room(room: &str) -> Result<OwnedRoomId> {
+        RoomId::parse(room).with_context(|| format!("not a room ID: {room:?}"))
+    }
+}
+
+/// The `{id}` part of `text` for a template like `_irc_{id}`.
+fn template_id<'a>(template: &str, text: &'a str) -> Option<&'a str> {
+    let (prefix, suffix) = template.split_once("{id}")?;
+    let id = text.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_ids_are_extracted_only_from_matching_text() {
+        assert_eq!(template_id("_irc_{id}", "_irc_bob"), Some("bob"));
+        assert_eq!(template_id("_xmpp_{id}.x", "_xmpp_room.x"), Some("room"));
+        assert_eq!(template_id("_irc_{id}", "_irc_"), None);
+        assert_eq!(template_id("_irc_{id}", "bob"), None);
+    }
+}

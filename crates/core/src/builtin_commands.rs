@@ -1,0 +1,157 @@
+//! The commands every bridge gets from the core.
+
+use crate::commands::{Command, CommandContext, CommandError, CommandResult};
+use crate::network::Network;
+use crate::permissions::Level;
+
+pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
+    let mut commands = vec![
+        Command::new(
+            "help",
+            "General",
+            "",
+            "Show the commands you may use.",
+            Level::Relay,
+            help,
+        ),
+        Command::new(
+            "version",
+            "General",
+            "",
+            "Show the bridge's name and version.",
+            Level::Relay,
+            version,
+        )
+        .with_aliases(&["bridgeversion"]),
+    ];
+    if !network.login_flows().is_empty() {
+        commands.extend([
+            Command::new(
+                "login",
+                "Authentication",
+                "[flow]",
+                "Log in to the remote network.",
+                Level::User,
+                login,
+            ),
+            Command::new(
+                "cancel",
+                "Authentication",
+                "",
+                "Cancel the login in progress.",
+                Level::User,
+                cancel,
+            ),
+            Command::new(
+                "list-logins",
+                "Authentication",
+                "",
+                "List your remote accounts.",
+                Level::User,
+                list_logins,
+            ),
+            Command::new(
+                "logout",
+                "Authentication",
+                "<login ID>",
+                "Log out of a remote account.",
+                Level::User,
+                logout,
+            ),
+        ]);
+    }
+    commands
+}
+
+async fn help(ctx: CommandContext) -> CommandResult {
+    let text = ctx
+        .bridge
+        .commands()
+        .help(ctx.bridge.command_prefix(), ctx.level);
+    ctx.reply(&text).await?;
+    Ok(())
+}
+
+async fn version(ctx: CommandContext) -> CommandResult {
+    let info = ctx.bridge.network().info();
+    ctx.reply(&format!(
+        "Causeway {} bridge {} (core {})",
+        info.name,
+        info.version,
+        env!("CARGO_PKG_VERSION")
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn login(ctx: CommandContext) -> CommandResult {
+    let flows = ctx.bridge.network().login_flows();
+    let flow = match ctx.args.first() {
+        Some(wanted) => flows
+            .iter()
+            .find(|f| f.id.eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| {
+                let ids: Vec<_> = flows.iter().map(|f| format!("`{}`", f.id)).collect();
+                CommandError::Usage(format!(
+                    "There is no login flow `{wanted}`. Choose one of: {}.",
+                    ids.join(", ")
+                ))
+            })?,
+        None => flows
+            .first()
+            .ok_or_else(|| CommandError::Usage("This bridge has no login flows.".into()))?,
+    };
+    crate::login_runner::start(&ctx.bridge, &ctx.sender, &ctx.room_id, flow.id).await?;
+    Ok(())
+}
+
+async fn cancel(ctx: CommandContext) -> CommandResult {
+    crate::login_runner::cancel(&ctx.bridge, &ctx.sender, &ctx.room_id).await?;
+    Ok(())
+}
+
+async fn list_logins(ctx: CommandContext) -> CommandResult {
+    let logins = ctx
+        .bridge
+        .store()
+        .logins_of(ctx.bridge.secrets(), &ctx.sender)
+        .await?;
+    if logins.is_empty() {
+        ctx.reply("You have no logins. Send `login` to add one.")
+            .await?;
+        return Ok(());
+    }
+    let lines: Vec<String> = logins
+        .iter()
+        .map(|l| format!("* `{}`: {}", l.login_id, l.remote_name))
+        .collect();
+    ctx.reply(&format!("Your logins:\n\n{}", lines.join("\n")))
+        .await?;
+    Ok(())
+}
+
+async fn logout(ctx: CommandContext) -> CommandResult {
+    let logins = ctx
+        .bridge
+        .store()
+        .logins_of(ctx.bridge.secrets(), &ctx.sender)
+        .await?;
+    let target = match (ctx.args.first(), logins.as_slice()) {
+        (Some(id), _) => logins
+            .iter()
+            .find(|l| l.login_id.as_str() == id)
+            .ok_or_else(|| ctx.usage_error(format!("You have no login `{id}`.")))?,
+        (None, [only]) => only,
+        (None, []) => return Err(ctx.usage_error("You have no logins.")),
+        (None, _) => {
+            return Err(
+                ctx.usage_error("You have several logins: say which one (see `list-logins`).")
+            )
+        }
+    };
+    ctx.bridge.network().logout(target).await?;
+    ctx.bridge.store().delete_login(&target.login_id).await?;
+    ctx.reply(&format!("Logged out of `{}`.", target.login_id))
+        .await?;
+    Ok(())
+}

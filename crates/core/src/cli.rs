@@ -1,0 +1,126 @@
+//! The command line every Causeway bridge shares, with the flags admins know
+//! from the mautrix bridges.
+
+use crate::config::{store_tokens, Config};
+use crate::network::{Network, NetworkInfo};
+use crate::registration::{random_token, Registration};
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "A Causeway Matrix bridge")]
+pub struct Args {
+    /// The config file.
+    #[arg(short, long, default_value = "config.yaml")]
+    pub config: PathBuf,
+    /// The registration file.
+    #[arg(short, long, default_value = "registration.yaml")]
+    pub registration: PathBuf,
+    /// Write the registration with fresh tokens, and store them in the config.
+    #[arg(short, long)]
+    pub generate_registration: bool,
+    /// Write a fully commented example config to the config path.
+    #[arg(short = 'e', long)]
+    pub generate_example_config: bool,
+}
+
+/// The network's part of the CLI: its facts and how to build it from config.
+pub type BuildNetwork = fn(&Config) -> Result<Arc<dyn Network>>;
+
+/// The whole `main` of a bridge binary.
+pub fn main(info: NetworkInfo, build: BuildNetwork) -> ExitCode {
+    let args = Args::parse();
+    match run_cli(&args, &info, build) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("causeway-{}: {err:#}", info.id);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(args: &Args, info: &NetworkInfo, build: BuildNetwork) -> Result<()> {
+    if args.generate_example_config {
+        if args.config.exists() {
+            bail!(
+                "{} already exists; move it away or pick another path with -c",
+                args.config.display()
+            );
+        }
+        std::fs::write(&args.config, example_config(info))
+            .with_context(|| format!("cannot write {}", args.config.display()))?;
+        println!(
+            "Wrote an example config to {}. Edit it, then run with -g to make the registration.",
+            args.config.display()
+        );
+        return Ok(());
+    }
+    if args.generate_registration {
+        let registration = generate_registration(&args.config, &args.registration, info)?;
+        println!(
+            "Wrote {} and stored its tokens in {}. Add the registration's absolute path to app_service_config_files in the homeserver config and restart the homeserver.",
+            args.registration.display(),
+            args.config.display()
+        );
+        drop(registration);
+        return Ok(());
+    }
+    let config = Config::load(&args.config)?;
+    init_logging(&config);
+    let network = build(&config)?;
+    let hint = args.registration.display().to_string();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(crate::run::run(config, network, &hint))
+}
+
+/// The example config with the network's defaults filled in.
+pub fn example_config(info: &NetworkInfo) -> String {
+    include_str!("example-config.yaml")
+        .replace("{NAME}", info.name)
+        .replace("{ID}", info.id)
+        .replace("{PORT}", &info.default_port.to_string())
+        .replace("{BOT}", info.default_bot_username)
+        .replace("{USER_TEMPLATE}", info.default_username_template)
+        .replace("{ALIAS_TEMPLATE}", info.default_alias_template)
+        .replace("{PREFIX}", info.default_command_prefix)
+        + info.example_config
+}
+
+/// Writes fresh tokens into the config and the registration file.
+pub fn generate_registration(
+    config_path: &Path,
+    registration_path: &Path,
+    info: &NetworkInfo,
+) -> Result<Registration> {
+    if !config_path.exists() {
+        bail!(
+            "{} does not exist: write one with -e first",
+            config_path.display()
+        );
+    }
+    let text = std::fs::read_to_string(config_path)?;
+    let text = store_tokens(&text, &random_token(), &random_token())?;
+    let config =
+        Config::parse(&text).with_context(|| format!("{} is not valid", config_path.display()))?;
+    let registration = Registration::from_config(&config, vec![info.id.to_owned()]);
+    std::fs::write(registration_path, registration.to_yaml()?)
+        .with_context(|| format!("cannot write {}", registration_path.display()))?;
+    std::fs::write(config_path, text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    Ok(registration)
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.logging.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

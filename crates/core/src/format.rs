@@ -1,0 +1,276 @@
+//! Formatting helpers shared by the bridges: escaping, sanitising, HTML to
+//! plain text, markdown to HTML, and mention pills.
+
+use std::collections::HashSet;
+
+/// Escapes text for HTML. Every piece of remote text goes through this
+/// before it is placed in `formatted_body`.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reduces Matrix HTML to the subset that the spec allows clients to show.
+pub fn sanitize_html(html: &str) -> String {
+    let tags: HashSet<&str> = [
+        "font",
+        "del",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "p",
+        "a",
+        "ul",
+        "ol",
+        "sup",
+        "sub",
+        "li",
+        "b",
+        "i",
+        "u",
+        "strong",
+        "em",
+        "s",
+        "code",
+        "hr",
+        "br",
+        "div",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "caption",
+        "pre",
+        "span",
+        "details",
+        "summary",
+    ]
+    .into_iter()
+    .collect();
+    ammonia::Builder::default()
+        .tags(tags)
+        .add_tag_attributes("font", ["data-mx-bg-color", "data-mx-color", "color"])
+        .add_tag_attributes(
+            "span",
+            ["data-mx-bg-color", "data-mx-color", "data-mx-spoiler"],
+        )
+        .add_tag_attributes("a", ["name", "target"])
+        .add_tag_attributes("code", ["class"])
+        .add_tag_attributes("ol", ["start"])
+        .url_schemes(
+            ["https", "http", "ftp", "mailto", "magnet"]
+                .into_iter()
+                .collect(),
+        )
+        .link_rel(Some("noopener"))
+        .clean(html)
+        .to_string()
+}
+
+/// Plain text from Matrix HTML: tags dropped, line breaks kept, replies'
+/// fallback quotes removed, entities decoded.
+pub fn html_to_plain(html: &str) -> String {
+    let without_reply = strip_reply_fallback(html);
+    let with_breaks = without_reply
+        .replace("<br>", "\n")
+        .replace("<br/>", "\n")
+        .replace("<br />", "\n")
+        .replace("</p>", "</p>\n")
+        .replace("</li>", "</li>\n");
+    let text = ammonia::Builder::empty().clean(&with_breaks).to_string();
+    decode_entities(text.trim_end_matches('\n'))
+}
+
+/// Removes the `<mx-reply>` block that older clients put before a reply.
+pub fn strip_reply_fallback(html: &str) -> String {
+    match (html.find("<mx-reply>"), html.find("</mx-reply>")) {
+        (Some(start), Some(end)) if end > start => {
+            format!("{}{}", &html[..start], &html[end + "</mx-reply>".len()..])
+        }
+        _ => html.to_owned(),
+    }
+}
+
+/// Removes the `> ` quote lines that older clients put before a reply's body.
+pub fn strip_plain_reply_fallback(body: &str) -> &str {
+    if !body.starts_with("> ") {
+        return body;
+    }
+    match body.find("\n\n") {
+        Some(i) => &body[i + 2..],
+        None => body,
+    }
+}
+
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let tail = &rest[amp..];
+        let Some(semi) = tail.find(';').filter(|&i| i <= 10) else {
+            out.push('&');
+            rest = &tail[1..];
+            continue;
+        };
+        let entity = &tail[1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some('\u{a0}'),
+            _ => entity
+                .strip_prefix("#x")
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Markdown (CommonMark, with strikethrough) to sanitised HTML. Raw HTML in
+/// the input is escaped rather than passed through.
+pub fn markdown_to_html(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let parser =
+        Parser::new_ext(markdown, Options::ENABLE_STRIKETHROUGH).map(|event| match event {
+            Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+            other => other,
+        });
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, parser);
+    let html = html.trim_end();
+    // A single paragraph reads better in clients without its <p>.
+    let single = html
+        .strip_prefix("<p>")
+        .and_then(|h| h.strip_suffix("</p>"))
+        .filter(|inner| !inner.contains("<p>"));
+    sanitize_html(single.unwrap_or(html))
+}
+
+/// A mention pill for a Matrix user.
+pub fn mention_pill(mxid: &str, displayname: &str) -> String {
+    format!(
+        "<a href=\"https://matrix.to/#/{}\">{}</a>",
+        escape_html(mxid),
+        escape_html(displayname)
+    )
+}
+
+/// The users a piece of Matrix HTML mentions through pills, in order.
+pub fn mentioned_users(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("https://matrix.to/#/") {
+        let tail = &rest[i + "https://matrix.to/#/".len()..];
+        let end = tail.find(['"', '\'', '?']).unwrap_or(tail.len());
+        let id = urlencoding::decode(&tail[..end])
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
+        if id.starts_with('@') && !found.contains(&id) {
+            found.push(id);
+        }
+        rest = &tail[end..];
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_text_is_escaped_for_html() {
+        assert_eq!(
+            escape_html("<b>\"x\" & 'y'</b>"),
+            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn sanitising_removes_scripts_and_keeps_formatting() {
+        let out = sanitize_html("<b>bold</b><script>alert(1)</script><a href=\"javascript:x\">l</a><font data-mx-color=\"#ff0000\">red</font>");
+        assert!(out.contains("<b>bold</b>"));
+        assert!(!out.contains("script") && !out.contains("javascript"));
+        assert!(out.contains("data-mx-color"));
+    }
+
+    #[test]
+    fn html_becomes_plain_text_with_line_breaks_and_entities() {
+        assert_eq!(
+            html_to_plain("<p>a &amp; b</p><p>c<br>d</p>"),
+            "a & b\nc\nd"
+        );
+        assert_eq!(
+            html_to_plain("<mx-reply><blockquote>old</blockquote></mx-reply>new &lt;3"),
+            "new <3"
+        );
+        assert_eq!(
+            html_to_plain("x &#128512; &#x41; &bogus; & y"),
+            "x 😀 A &bogus; & y"
+        );
+    }
+
+    #[test]
+    fn markdown_renders_and_escapes_raw_html() {
+        assert_eq!(
+            markdown_to_html("**hi** `x`"),
+            "<strong>hi</strong> <code>x</code>"
+        );
+        assert!(!markdown_to_html("<script>x</script>").contains("<script>"));
+    }
+
+    #[test]
+    fn pills_round_trip_to_mentioned_users() {
+        let pill = mention_pill("@bob:x.org", "Bob <3");
+        assert_eq!(
+            pill,
+            "<a href=\"https://matrix.to/#/@bob:x.org\">Bob &lt;3</a>"
+        );
+        assert_eq!(
+            mentioned_users(&format!(
+                "hi {pill} and <a href='https://matrix.to/#/%40c%3Ay'>c</a>"
+            )),
+            ["@bob:x.org", "@c:y"]
+        );
+    }
+
+    #[test]
+    fn plain_reply_fallback_is_stripped() {
+        assert_eq!(
+            strip_plain_reply_fallback("> <@a:b> old\n> more\n\nnew"),
+            "new"
+        );
+        assert_eq!(strip_plain_reply_fallback("plain"), "plain");
+    }
+}

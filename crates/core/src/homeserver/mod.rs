@@ -1,0 +1,295 @@
+//! The homeserver client: every request the bridge makes, authorised by the
+//! as_token and, through identity assertion, made as any of its users.
+
+mod api;
+mod power;
+mod retry;
+mod selfcheck;
+
+pub use power::{is_privileged_creator_version, power_level_override, user_power, PowerInfo};
+pub use retry::Retry;
+pub use selfcheck::self_check;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A failed homeserver request.
+#[derive(Debug, thiserror::Error)]
+pub enum HsError {
+    /// The homeserver answered with a Matrix error.
+    #[error("{status} {errcode}: {message}")]
+    Matrix {
+        status: u16,
+        errcode: String,
+        message: String,
+    },
+    /// The homeserver could not be reached, or gave up mid-answer.
+    #[error("cannot reach the homeserver: {0}")]
+    Transport(String),
+}
+
+impl HsError {
+    pub fn errcode(&self) -> Option<&str> {
+        match self {
+            Self::Matrix { errcode, .. } => Some(errcode),
+            Self::Transport(_) => None,
+        }
+    }
+
+    /// Worth another try: rate limits, server errors and broken connections.
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Matrix { status, .. } => *status == 429 || *status >= 500,
+            Self::Transport(_) => true,
+        }
+    }
+}
+
+/// The client, cheap to clone; one per bridge.
+#[derive(Clone)]
+pub struct Homeserver {
+    http: reqwest::Client,
+    base: String,
+    as_token: String,
+    domain: String,
+}
+
+impl Homeserver {
+    pub fn new(address: &str, as_token: &str, domain: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(32)
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: address.trim_end_matches('/').to_owned(),
+            as_token: as_token.to_owned(),
+            domain: domain.to_owned(),
+        }
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    pub fn address(&self) -> &str {
+        &self.base
+    }
+
+    /// One request with retries. `as_user` asserts that identity; `path` must
+    /// already be percent-encoded.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        as_user: Option<&str>,
+        retry: Retry,
+    ) -> Result<Value, HsError> {
+        let endpoint = metric_endpoint(path);
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let result = self
+                .call_once(method.clone(), path, query, body, as_user)
+                .await;
+            metrics::histogram!("causeway_homeserver_request_seconds", "endpoint" => endpoint.clone()).record(started.elapsed().as_secs_f64());
+            let err = match result {
+                Ok((_, value)) => return Ok(value),
+                Err((err, retry_after)) => {
+                    metrics::counter!("causeway_homeserver_errors_total", "endpoint" => endpoint.clone()).increment(1);
+                    if !err.is_transient() || !retry.allows(attempt + 1) {
+                        return Err(err);
+                    }
+                    let wait = retry_after.unwrap_or_else(|| retry.backoff(attempt));
+                    tracing::warn!(%err, ?wait, attempt, path = %endpoint, "homeserver request failed, retrying");
+                    tokio::time::sleep(wait).await;
+                    err
+                }
+            };
+            drop(err);
+            attempt += 1;
+        }
+    }
+
+    async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        as_user: Option<&str>,
+    ) -> Result<(StatusCode, Value), (HsError, Option<Duration>)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.as_token)
+            .query(query);
+        if let Some(user) = as_user {
+            request = request.query(&[("user_id", user)]);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| (HsError::Transport(e.to_string()), None))?;
+        let status = response.status();
+        let header_wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| (HsError::Transport(e.to_string()), None))?;
+        if status.is_success() {
+            let value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+            };
+            return Ok((status, value));
+        }
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let wait = value
+            .get("retry_after_ms")
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis)
+            .or(header_wait);
+        let err = HsError::Matrix {
+            status: status.as_u16(),
+            errcode: value
+                .get("errcode")
+                .and_then(Value::as_str)
+                .unwrap_or("M_UNKNOWN")
+                .to_owned(),
+            message: value
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+        };
+        Err((
+            err,
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                wait
+            } else {
+                None
+            },
+        ))
+    }
+
+    /// A raw GET of a body that is not JSON (media downloads).
+    async fn get_bytes(
+        &self,
+        path: &str,
+        retry: Retry,
+    ) -> Result<(Vec<u8>, Option<String>), HsError> {
+        let mut attempt = 0;
+        loop {
+            let result = async {
+                let response = self
+                    .http
+                    .get(format!("{}{}", self.base, path))
+                    .bearer_auth(&self.as_token)
+                    .send()
+                    .await
+                    .map_err(|e| HsError::Transport(e.to_string()))?;
+                let status = response.status();
+                let content_type = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| HsError::Transport(e.to_string()))?;
+                if !status.is_success() {
+                    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    return Err(HsError::Matrix {
+                        status: status.as_u16(),
+                        errcode: value
+                            .get("errcode")
+                            .and_then(Value::as_str)
+                            .unwrap_or("M_UNKNOWN")
+                            .to_owned(),
+                        message: value
+                            .get("error")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
+                    });
+                }
+                Ok((bytes.to_vec(), content_type))
+            }
+            .await;
+            match result {
+                Err(err) if err.is_transient() && retry.allows(attempt + 1) => {
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Collapses IDs out of a path so that metrics have few distinct labels.
+fn metric_endpoint(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('!')
+                || seg.starts_with('%')
+                || seg.starts_with('$')
+                || seg.starts_with('@')
+                || seg.starts_with("cw")
+                || seg.len() > 24
+            {
+                "{}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Percent-encodes one path segment.
+pub fn enc(segment: &str) -> String {
+    urlencoding::encode(segment).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_endpoints_hide_ids() {
+        assert_eq!(
+            metric_endpoint("/_matrix/client/v3/rooms/%21abc%3Ax/send/m.room.message/cw123"),
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{}"
+        );
+    }
+
+    #[test]
+    fn transient_errors_are_rate_limits_server_errors_and_transport() {
+        let m = |status| HsError::Matrix {
+            status,
+            errcode: "X".into(),
+            message: String::new(),
+        };
+        assert!(m(429).is_transient());
+        assert!(m(502).is_transient());
+        assert!(!m(403).is_transient());
+        assert!(HsError::Transport("x".into()).is_transient());
+    }
+}

@@ -1,0 +1,280 @@
+//! Runs login processes in the management room, one per user at a time.
+
+use crate::bridge::Bridge;
+use crate::homeserver::Retry;
+use crate::login::{FieldKind, InputField, LoginProcess, LoginStep};
+use crate::store::LoginRow;
+use anyhow::Result;
+use dashmap::DashMap;
+use ruma::{EventId, RoomId};
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+struct Session {
+    process: Box<dyn LoginProcess>,
+    room_id: String,
+    fields: VecDeque<InputField>,
+    collected: HashMap<String, String>,
+    /// The QR image event, edited in place when the code is refreshed.
+    qr_event: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct ActiveLogins {
+    sessions: DashMap<String, Arc<Mutex<Session>>>,
+    waiters: DashMap<String, JoinHandle<()>>,
+}
+
+/// Starts a login for `user` with a flow; replies in `room`.
+pub(crate) async fn start(bridge: &Bridge, user: &str, room: &str, flow_id: &str) -> Result<()> {
+    cancel_quietly(bridge, user).await;
+    let mut process = bridge.network().create_login(user, flow_id).await?;
+    let step = process.start().await?;
+    let session = Arc::new(Mutex::new(Session {
+        process,
+        room_id: room.to_owned(),
+        fields: VecDeque::new(),
+        collected: HashMap::new(),
+        qr_event: None,
+    }));
+    bridge
+        .inner()
+        .logins
+        .sessions
+        .insert(user.to_owned(), session.clone());
+    let mut guard = session.lock().await;
+    apply_step(bridge, user, &mut guard, &session, step).await
+}
+
+pub(crate) fn awaiting_input(bridge: &Bridge, user: &str) -> bool {
+    bridge
+        .inner()
+        .logins
+        .sessions
+        .get(user)
+        .is_some_and(|s| s.try_lock().map(|s| !s.fields.is_empty()).unwrap_or(false))
+}
+
+/// Feeds a message to the field the login is waiting for.
+pub(crate) async fn input(
+    bridge: &Bridge,
+    user: &str,
+    room: &str,
+    event_id: &str,
+    text: &str,
+) -> Result<()> {
+    let Some(session) = bridge.inner().logins.sessions.get(user).map(|s| s.clone()) else {
+        return Ok(());
+    };
+    let mut guard = session.lock().await;
+    let Some(field) = guard.fields.pop_front() else {
+        return Ok(());
+    };
+    if field.kind == FieldKind::Password {
+        let room_id = RoomId::parse(room)?;
+        let event = EventId::parse(event_id)?;
+        let txn = format!("cwredact{}", event_id.trim_start_matches('$'));
+        if let Err(err) = bridge
+            .homeserver()
+            .redact(bridge.bot(), &room_id, &event, &txn, Some("password"))
+            .await
+        {
+            tracing::warn!(%err, "cannot redact a password message");
+            bridge
+                .bot_notice(
+                    room,
+                    "I could not delete your password message: please delete it yourself.",
+                )
+                .await?;
+        }
+    }
+    guard
+        .collected
+        .insert(field.id.to_owned(), text.trim().to_owned());
+    if let Some(next) = guard.fields.front() {
+        let prompt = prompt_for(next);
+        drop(guard);
+        return bridge.bot_notice(room, &prompt).await;
+    }
+    let input = std::mem::take(&mut guard.collected);
+    let step = match guard.process.submit(input).await {
+        Ok(step) => step,
+        Err(err) => {
+            drop(guard);
+            end(bridge, user);
+            return bridge
+                .bot_notice(
+                    room,
+                    &format!("Login failed: {err:#}\n\nSend `login` to start again."),
+                )
+                .await;
+        }
+    };
+    apply_step(bridge, user, &mut guard, &session, step).await
+}
+
+/// Cancels the user's login, if any, and says so.
+pub(crate) async fn cancel(bridge: &Bridge, user: &str, room: &str) -> Result<()> {
+    let reply = if cancel_quietly(bridge, user).await {
+        "Login cancelled."
+    } else {
+        "There is no login in progress to cancel."
+    };
+    bridge.bot_notice(room, reply).await
+}
+
+async fn cancel_quietly(bridge: &Bridge, user: &str) -> bool {
+    if let Some((_, waiter)) = bridge.inner().logins.waiters.remove(user) {
+        waiter.abort();
+    }
+    let Some((_, session)) = bridge.inner().logins.sessions.remove(user) else {
+        return false;
+    };
+    session.lock().await.process.cancel().await;
+    true
+}
+
+fn end(bridge: &Bridge, user: &str) {
+    bridge.inner().logins.sessions.remove(user);
+    bridge.inner().logins.waiters.remove(user);
+}
+
+fn prompt_for(field: &InputField) -> String {
+    match field.kind {
+        FieldKind::PhoneNumber => format!(
+            "Send your {} in international format, like `+4412345678`.",
+            field.name
+        ),
+        FieldKind::Password => format!(
+            "Send your {}. I will delete the message after reading it.",
+            field.name
+        ),
+        _ => format!("Send your {}.", field.name),
+    }
+}
+
+fn apply_step<'a>(
+    bridge: &'a Bridge,
+    user: &'a str,
+    session: &'a mut Session,
+    handle: &'a Arc<Mutex<Session>>,
+    step: LoginStep,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>> {
+    Box::pin(async move {
+        let room = session.room_id.clone();
+        match step {
+            LoginStep::UserInput {
+                instructions,
+                fields,
+            } => {
+                session.fields = fields.into();
+                let prompt = session.fields.front().map(prompt_for).unwrap_or_default();
+                bridge
+                    .bot_notice(
+                        &room,
+                        &format!("{instructions}\n\n{prompt}\n\nSend `cancel` to stop."),
+                    )
+                    .await
+            }
+            LoginStep::DisplayQr { instructions, data } => {
+                show_qr(bridge, session, &instructions, &data).await?;
+                let (bridge2, user2, handle2) = (bridge.clone(), user.to_owned(), handle.clone());
+                let waiter = tokio::spawn(async move {
+                    let mut guard = handle2.lock().await;
+                    let result = match guard.process.wait().await {
+                        Ok(step) => apply_step(&bridge2, &user2, &mut guard, &handle2, step).await,
+                        Err(err) => {
+                            end(&bridge2, &user2);
+                            bridge2
+                                .bot_notice(
+                                    &guard.room_id,
+                                    &format!(
+                                        "Login failed: {err:#}\n\nSend `login` to start again."
+                                    ),
+                                )
+                                .await
+                        }
+                    };
+                    if let Err(err) = result {
+                        tracing::warn!("login step failed: {err:#}");
+                    }
+                });
+                bridge
+                    .inner()
+                    .logins
+                    .waiters
+                    .insert(user.to_owned(), waiter);
+                Ok(())
+            }
+            LoginStep::Complete { login, message } => {
+                end(bridge, user);
+                let row = LoginRow {
+                    login_id: login.login_id,
+                    mxid: user.to_owned(),
+                    remote_name: login.remote_name,
+                    secret: login.secret,
+                    metadata: login.metadata,
+                };
+                bridge.store().put_login(bridge.secrets(), &row).await?;
+                bridge.bot_notice(&room, &message).await?;
+                if let Err(err) = bridge.network().connect_login(bridge, &row).await {
+                    bridge
+                        .bot_notice(&room, &format!("Logged in, but connecting failed: {err:#}"))
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn show_qr(
+    bridge: &Bridge,
+    session: &mut Session,
+    instructions: &str,
+    data: &str,
+) -> Result<()> {
+    let png = crate::login::qr_png(data)?;
+    let size = png.len();
+    let mxc = bridge
+        .homeserver()
+        .upload(bridge.bot(), png, "image/png", "login-qr.png")
+        .await?;
+    let room = RoomId::parse(&session.room_id)?;
+    let image = json!({ "msgtype": "m.image", "body": "login-qr.png", "url": mxc, "info": { "mimetype": "image/png", "size": size } });
+    let content = match &session.qr_event {
+        None => {
+            bridge
+                .bot_notice(
+                    &session.room_id,
+                    &format!("{instructions}\n\nSend `cancel` to stop."),
+                )
+                .await?;
+            image
+        }
+        Some(previous) => {
+            let mut edit = image.clone();
+            edit["m.new_content"] = image;
+            edit["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": previous });
+            edit
+        }
+    };
+    let txn = format!("cwqr{}", crate::registration::random_token());
+    let event_id = bridge
+        .homeserver()
+        .send(
+            bridge.bot(),
+            &room,
+            "m.room.message",
+            &txn,
+            &content,
+            None,
+            Retry::SHORT,
+        )
+        .await?;
+    session.qr_event.get_or_insert(event_id.to_string());
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Rooms that are no portal: the bot's DMs (management rooms), invites of
+//! the bot and of ghosts, and the commands typed there.
+
+use crate::bridge::Bridge;
+use crate::commands::parse_command;
+use crate::matrix_event::{MatrixEventMeta, Membership};
+use crate::matrix_handler::parse_membership;
+use crate::network::GhostInfo;
+use crate::permissions::Level;
+use crate::store::{PortalRow, UserRow};
+use anyhow::Result;
+use ruma::UserId;
+use serde_json::{json, Value};
+
+pub(crate) async fn handle_non_portal_event(
+    bridge: &Bridge,
+    event: &Value,
+    meta: MatrixEventMeta,
+) -> Result<()> {
+    match event.get("type").and_then(Value::as_str) {
+        Some("m.room.member") => match parse_membership(event) {
+            Some((target, Membership::Invite)) if target == bridge.bot().as_str() => {
+                handle_bot_invite(bridge, event, &meta).await
+            }
+            Some((target, Membership::Invite)) => match bridge.ghost_remote_id(&target) {
+                Some(ghost) => handle_ghost_invite(bridge, &meta, &target, ghost).await,
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        },
+        Some("m.room.message") if !bridge.is_bridge_user(&meta.sender) => {
+            handle_message(bridge, event, &meta).await
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn handle_bot_invite(bridge: &Bridge, event: &Value, meta: &MatrixEventMeta) -> Result<()> {
+    let room = Bridge::parse_room(&meta.room_id)?;
+    let level = bridge.permission_of(&meta.sender);
+    bridge.ensure_joined(&room, bridge.bot()).await?;
+    if level < Level::User {
+        let domain = &bridge.config().homeserver.domain;
+        bridge
+            .bot_notice(&meta.room_id, &format!("Sorry, you are not allowed to use this bridge. Ask the administrator of {domain} to give you access."))
+            .await?;
+        bridge
+            .homeserver()
+            .leave(bridge.bot(), &room, Some("not allowed to use this bridge"))
+            .await?;
+        bridge.forget_joined(&meta.room_id, bridge.bot().as_str());
+        return Ok(());
+    }
+    let is_direct = event
+        .pointer("/content/is_direct")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !is_direct {
+        // Invited into an ordinary room, for plumbing: stay quiet until asked.
+        return Ok(());
+    }
+    let mut user = bridge
+        .store()
+        .get_user(&meta.sender)
+        .await?
+        .unwrap_or(UserRow {
+            mxid: meta.sender.clone(),
+            ..Default::default()
+        });
+    user.management_room = Some(meta.room_id.clone());
+    bridge.store().put_user(&user).await?;
+    let info = bridge.network().info();
+    let prefix = bridge.command_prefix();
+    let welcome = format!(
+        "Hello, I am the {} bridge bot. This room is now your management room. Send `{prefix}help` for the commands.\n\n{}",
+        info.name,
+        bridge.commands().help(prefix, level)
+    );
+    bridge.bot_notice(&meta.room_id, &welcome).await
+}
+
+async fn handle_ghost_invite(
+    bridge: &Bridge,
+    meta: &MatrixEventMeta,
+    ghost_mxid: &str,
+    ghost: crate::ids::RemoteUserId,
+) -> Result<()> {
+    let room = Bridge::parse_room(&meta.room_id)?;
+    let ghost_user = UserId::parse(ghost_mxid)?;
+    let refuse = |why: String| {
+        let (room, ghost_user) = (room.clone(), ghost_user.clone());
+        async move {
+            bridge
+                .ensure_ghost(&GhostInfo {
+                    id: bridge.ghost_remote_id(ghost_mxid).unwrap_or_default(),
+                    ..Default::default()
+                })
+                .await?;
+            bridge.homeserver().join(&ghost_user, room.as_str()).await?;
+            let txn = format!("cwrefuse{}", crate::registration::random_token());
+            let content = json!({ "msgtype": "m.notice", "body": why });
+            bridge
+                .homeserver()
+                .send(
+                    &ghost_user,
+                    &room,
+                    "m.room.message",
+                    &txn,
+                    &content,
+                    None,
+                    crate::homeserver::Retry::SHORT,
+                )
+                .await?;
+            bridge.homeserver().leave(&ghost_user, &room, None).await?;
+            anyhow::Ok(())
+        }
+    };
+    if bridge.permission_of(&meta.sender) < Level::User {
+        return refuse("You are not allowed to start chats through this bridge.".into()).await;
+    }
+    let Some(handler) = bridge.network().membership() else {
+        return refuse("This bridge cannot start private chats.".into()).await;
+    };
+    match handler
+        .handle_ghost_invite(&meta.sender, &ghost, &meta.room_id)
+        .await
+    {
+        Ok(Some(info)) => {
+            bridge
+                .ensure_ghost(&GhostInfo {
+                    id: ghost.clone(),
+                    ..Default::default()
+                })
+                .await?;
+            bridge.homeserver().join(&ghost_user, room.as_str()).await?;
+            bridge
+                .inner()
+                .joined
+                .insert((meta.room_id.clone(), ghost_mxid.to_owned()));
+            let mut metadata = if info.metadata.is_object() {
+                info.metadata.clone()
+            } else {
+                json!({})
+            };
+            metadata["direct_with"] = json!(ghost);
+            let row = PortalRow {
+                key: info.key,
+                room_id: Some(meta.room_id.clone()),
+                name: info.name,
+                topic: info.topic,
+                plumbed: false,
+                metadata,
+            };
+            bridge.store().put_portal(&row).await
+        }
+        Ok(None) => refuse(format!("{} cannot be reached for a private chat.", ghost)).await,
+        Err(err) => refuse(format!("Cannot start a private chat: {err:#}")).await,
+    }
+}
+
+async fn handle_message(bridge: &Bridge, event: &Value, meta: &MatrixEventMeta) -> Result<()> {
+    let body = event
+        .pointer("/content/body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let prefix = bridge.command_prefix().to_owned();
+    let is_management = bridge
+        .store()
+        .user_by_management_room(&meta.room_id)
+        .await?
+        .as_deref()
+        == Some(meta.sender.as_str());
+    let parsed = parse_command(body, &prefix).or_else(|| {
+        if is_management && !prefix.is_empty() {
+            parse_command(body, "")
+        } else {
+            None
+        }
+    });
+    let is_cancel = parsed
+        .as_ref()
+        .is_some_and(|p| p.word.eq_ignore_ascii_case("cancel"));
+    if is_management && !is_cancel && crate::login_runner::awaiting_input(bridge, &meta.sender) {
+        return crate::login_runner::input(
+            bridge,
+            &meta.sender,
+            &meta.room_id,
+            &meta.event_id,
+            body,
+        )
+        .await;
+    }
+    let Some(parsed) = parsed else { return Ok(()) };
+    // Outside the management room, only prefixed text counts as a command.
+    if !is_management && (prefix.is_empty() || parse_command(body, &prefix).is_none()) {
+        return Ok(());
+    }
+    bridge
+        .commands()
+        .dispatch(bridge, &meta.sender, &meta.room_id, &meta.event_id, parsed)
+        .await
+}

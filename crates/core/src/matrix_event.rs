@@ -1,0 +1,95 @@
+//! Matrix events as the network sees them: parsed, with their targets
+//! already resolved to remote IDs through the message table.
+
+use crate::ids::RemoteUserId;
+use crate::store::{MessageRow, ReactionRow};
+use serde_json::Value;
+
+/// Who sent an event and where.
+#[derive(Clone, Debug)]
+pub struct MatrixEventMeta {
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub timestamp: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct MatrixMessage {
+    pub meta: MatrixEventMeta,
+    /// `m.text`, `m.emote`, `m.notice`, `m.image`, `m.file`, …
+    pub msgtype: String,
+    pub body: String,
+    /// `formatted_body` when `format` is `org.matrix.custom.html`.
+    pub html: Option<String>,
+    /// The `mxc://` URI of an attachment.
+    pub url: Option<String>,
+    /// The message this replies to, if it is bridged.
+    pub reply_to: Option<MessageRow>,
+    pub content: Value,
+}
+
+#[derive(Clone, Debug)]
+pub struct MatrixEdit {
+    pub meta: MatrixEventMeta,
+    pub target: MessageRow,
+    /// The new content, from `m.new_content`.
+    pub new_body: String,
+    pub new_html: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MatrixReaction {
+    pub meta: MatrixEventMeta,
+    pub target: MessageRow,
+    pub key: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum RedactionTarget {
+    Message(MessageRow),
+    Reaction(ReactionRow),
+}
+
+#[derive(Clone, Debug)]
+pub struct MatrixRedaction {
+    pub meta: MatrixEventMeta,
+    pub target: RedactionTarget,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Membership {
+    Join,
+    Leave,
+    Invite,
+    Ban,
+    /// Someone else removed the user.
+    Kick,
+}
+
+#[derive(Clone, Debug)]
+pub struct MatrixMembership {
+    pub meta: MatrixEventMeta,
+    /// The user whose membership changed.
+    pub target: String,
+    /// Set when that user is one of our ghosts.
+    pub target_ghost: Option<RemoteUserId>,
+    pub membership: Membership,
+    pub reason: Option<String>,
+    pub displayname: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MatrixTyping {
+    pub room_id: String,
+    /// Matrix users (not ghosts) typing now.
+    pub typing: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MatrixReceipt {
+    pub room_id: String,
+    pub user: String,
+    pub target: MessageRow,
+}

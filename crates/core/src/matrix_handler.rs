@@ -1,0 +1,350 @@
+//! Turns one Matrix event into a call on the network, or on the management
+//! room when the room is no portal.
+
+use crate::bridge::Bridge;
+use crate::ids::{PartId, RemoteMessageId};
+use crate::matrix_event::*;
+use crate::store::{MessageRow, PortalRow, ReactionRow};
+use anyhow::Result;
+use serde_json::Value;
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn meta(event: &Value) -> MatrixEventMeta {
+    MatrixEventMeta {
+        event_id: str_at(event, "/event_id").unwrap_or_default().to_owned(),
+        room_id: str_at(event, "/room_id").unwrap_or_default().to_owned(),
+        sender: str_at(event, "/sender").unwrap_or_default().to_owned(),
+        timestamp: event
+            .get("origin_server_ts")
+            .and_then(Value::as_i64)
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) async fn handle_timeline(bridge: &Bridge, event: &Value) -> Result<()> {
+    let meta = meta(event);
+    let kind = str_at(event, "/type").unwrap_or_default();
+    let is_member = kind == "m.room.member";
+    // Our own echoes; membership changes of real users by us still matter.
+    if bridge.is_bridge_user(&meta.sender) && !is_member {
+        return Ok(());
+    }
+    if bridge
+        .store()
+        .message_by_event(&meta.event_id)
+        .await?
+        .is_some()
+        || bridge
+            .store()
+            .reaction_by_event(&meta.event_id)
+            .await?
+            .is_some()
+    {
+        tracing::debug!(event_id = meta.event_id, "already bridged, skipping");
+        return Ok(());
+    }
+    metrics::counter!("causeway_matrix_events_total", "type" => metric_type(kind)).increment(1);
+    let Some(portal) = bridge.store().portal_by_room(&meta.room_id).await? else {
+        return crate::management::handle_non_portal_event(bridge, event, meta).await;
+    };
+    let result = match kind {
+        "m.room.message" => handle_message(bridge, &portal, event, &meta).await,
+        "m.reaction" => handle_reaction(bridge, &portal, event, &meta).await,
+        "m.room.redaction" => handle_redaction(bridge, &portal, event, &meta).await,
+        "m.room.member" => handle_membership(bridge, &portal, event, meta.clone()).await,
+        _ => Ok(()),
+    };
+    if let Err(err) = &result {
+        if !bridge.is_bridge_user(&meta.sender) && kind != "m.room.member" {
+            // Nothing is dropped silently: the sender learns it did not arrive.
+            let notice = format!(
+                "⚠️ Your {} was not bridged: {err:#}",
+                if kind == "m.room.message" {
+                    "message"
+                } else {
+                    "event"
+                }
+            );
+            if let Err(send_err) = bridge.bot_notice(&meta.room_id, &notice).await {
+                tracing::warn!(%send_err, "cannot tell the room about a failed delivery");
+            }
+        }
+    }
+    result
+}
+
+fn metric_type(kind: &str) -> &'static str {
+    match kind {
+        "m.room.message" => "message",
+        "m.reaction" => "reaction",
+        "m.room.redaction" => "redaction",
+        "m.room.member" => "member",
+        _ => "other",
+    }
+}
+
+async fn handle_message(
+    bridge: &Bridge,
+    portal: &PortalRow,
+    event: &Value,
+    meta: &MatrixEventMeta,
+) -> Result<()> {
+    let content = event.get("content").cloned().unwrap_or(Value::Null);
+    let network = bridge.network();
+    if str_at(&content, "/m.relates_to/rel_type") == Some("m.replace") {
+        let Some(edits) = network.edits() else {
+            anyhow::bail!("this network cannot edit messages")
+        };
+        let target_id = str_at(&content, "/m.relates_to/event_id").unwrap_or_default();
+        let Some(target) = bridge.store().message_by_event(target_id).await? else {
+            anyhow::bail!("the edited message was never bridged");
+        };
+        let new = content.get("m.new_content").unwrap_or(&content);
+        let edit = MatrixEdit {
+            meta: meta.clone(),
+            target,
+            new_body: str_at(new, "/body").unwrap_or_default().to_owned(),
+            new_html: html_of(new),
+        };
+        return edits.handle_matrix_edit(portal, &edit).await;
+    }
+    let reply_to = match str_at(&content, "/m.relates_to/m.in_reply_to/event_id") {
+        Some(id) => bridge.store().message_by_event(id).await?,
+        None => None,
+    };
+    let message = MatrixMessage {
+        meta: meta.clone(),
+        msgtype: str_at(&content, "/msgtype").unwrap_or("m.text").to_owned(),
+        body: str_at(&content, "/body").unwrap_or_default().to_owned(),
+        html: html_of(&content),
+        url: str_at(&content, "/url").map(str::to_owned),
+        reply_to,
+        content: content.clone(),
+    };
+    let remote_id = network.handle_matrix_message(portal, &message).await?;
+    // With no remote ID, the event ID still goes in, so a replay is skipped.
+    let remote_id = remote_id.unwrap_or_else(|| RemoteMessageId(format!("mx:{}", meta.event_id)));
+    bridge
+        .store()
+        .put_message(&MessageRow {
+            portal: portal.key.clone(),
+            remote_id,
+            part: PartId::default(),
+            event_id: meta.event_id.clone(),
+            room_id: meta.room_id.clone(),
+            sender: meta.sender.clone(),
+            timestamp: meta.timestamp,
+        })
+        .await
+}
+
+fn html_of(content: &Value) -> Option<String> {
+    (str_at(content, "/format") == Some("org.matrix.custom.html"))
+        .then(|| str_at(content, "/formatted_body").map(str::to_owned))
+        .flatten()
+}
+
+async fn handle_reaction(
+    bridge: &Bridge,
+    portal: &PortalRow,
+    event: &Value,
+    meta: &MatrixEventMeta,
+) -> Result<()> {
+    let Some(reactions) = bridge.network().reactions() else {
+        anyhow::bail!("this network has no reactions")
+    };
+    let target_id = str_at(event, "/content/m.relates_to/event_id").unwrap_or_default();
+    let key = str_at(event, "/content/m.relates_to/key")
+        .unwrap_or_default()
+        .to_owned();
+    let Some(target) = bridge.store().message_by_event(target_id).await? else {
+        anyhow::bail!("the message reacted to was never bridged");
+    };
+    let reaction = MatrixReaction {
+        meta: meta.clone(),
+        target: target.clone(),
+        key: key.clone(),
+    };
+    let remote_sender = reactions.handle_matrix_reaction(portal, &reaction).await?;
+    bridge
+        .store()
+        .put_reaction(&ReactionRow {
+            portal: portal.key.clone(),
+            remote_message_id: target.remote_id,
+            remote_sender,
+            emoji: key,
+            event_id: meta.event_id.clone(),
+        })
+        .await
+}
+
+async fn handle_redaction(
+    bridge: &Bridge,
+    portal: &PortalRow,
+    event: &Value,
+    meta: &MatrixEventMeta,
+) -> Result<()> {
+    let redacts = str_at(event, "/redacts")
+        .or_else(|| str_at(event, "/content/redacts"))
+        .unwrap_or_default();
+    let target = if let Some(message) = bridge.store().message_by_event(redacts).await? {
+        RedactionTarget::Message(message)
+    } else if let Some(reaction) = bridge.store().reaction_by_event(redacts).await? {
+        RedactionTarget::Reaction(reaction)
+    } else {
+        return Ok(());
+    };
+    let Some(redactions) = bridge.network().redactions() else {
+        anyhow::bail!("this network cannot delete messages")
+    };
+    let redaction = MatrixRedaction {
+        meta: meta.clone(),
+        target: target.clone(),
+        reason: str_at(event, "/content/reason").map(str::to_owned),
+    };
+    redactions
+        .handle_matrix_redaction(portal, &redaction)
+        .await?;
+    match target {
+        RedactionTarget::Message(m) => bridge.store().delete_message(&m.event_id).await,
+        RedactionTarget::Reaction(r) => bridge.store().delete_reaction(&r.event_id).await,
+    }
+}
+
+pub(crate) fn parse_membership(event: &Value) -> Option<(String, Membership)> {
+    let target = str_at(event, "/state_key")?.to_owned();
+    let sender = str_at(event, "/sender").unwrap_or_default();
+    let membership = match str_at(event, "/content/membership")? {
+        "join" => Membership::Join,
+        "invite" => Membership::Invite,
+        "ban" => Membership::Ban,
+        "leave" if sender != target => Membership::Kick,
+        "leave" => Membership::Leave,
+        _ => return None,
+    };
+    Some((target, membership))
+}
+
+async fn handle_membership(
+    bridge: &Bridge,
+    portal: &PortalRow,
+    event: &Value,
+    meta: MatrixEventMeta,
+) -> Result<()> {
+    let Some((target, membership)) = parse_membership(event) else {
+        return Ok(());
+    };
+    if matches!(
+        membership,
+        Membership::Leave | Membership::Kick | Membership::Ban
+    ) {
+        bridge.forget_joined(&meta.room_id, &target);
+    }
+    // Our own joins and leaves are not news to the network.
+    if bridge.is_bridge_user(&meta.sender) && bridge.is_bridge_user(&target) {
+        return Ok(());
+    }
+    let Some(handler) = bridge.network().membership() else {
+        return Ok(());
+    };
+    let change = MatrixMembership {
+        target_ghost: bridge.ghost_remote_id(&target),
+        target,
+        membership,
+        reason: str_at(event, "/content/reason").map(str::to_owned),
+        displayname: str_at(event, "/content/displayname").map(str::to_owned),
+        meta,
+    };
+    handler.handle_matrix_membership(portal, &change).await
+}
+
+pub(crate) async fn handle_ephemeral(bridge: &Bridge, event: &Value) -> Result<()> {
+    let room_id = str_at(event, "/room_id").unwrap_or_default();
+    let Some(portal) = bridge.store().portal_by_room(room_id).await? else {
+        return Ok(());
+    };
+    match str_at(event, "/type").unwrap_or_default() {
+        "m.typing" => {
+            let Some(handler) = bridge.network().typing() else {
+                return Ok(());
+            };
+            let typing = event
+                .pointer("/content/user_ids")
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .filter(|u| !bridge.is_bridge_user(u))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            handler
+                .handle_matrix_typing(
+                    &portal,
+                    &MatrixTyping {
+                        room_id: room_id.to_owned(),
+                        typing,
+                    },
+                )
+                .await
+        }
+        "m.receipt" => {
+            let Some(handler) = bridge.network().receipts() else {
+                return Ok(());
+            };
+            let Some(events) = event.get("content").and_then(Value::as_object) else {
+                return Ok(());
+            };
+            for (event_id, receipts) in events {
+                let Some(readers) = receipts.get("m.read").and_then(Value::as_object) else {
+                    continue;
+                };
+                let Some(target) = bridge.store().message_by_event(event_id).await? else {
+                    continue;
+                };
+                for user in readers.keys().filter(|u| !bridge.is_bridge_user(u)) {
+                    handler
+                        .handle_matrix_receipt(
+                            &portal,
+                            &MatrixReceipt {
+                                room_id: room_id.to_owned(),
+                                user: user.clone(),
+                                target: target.clone(),
+                            },
+                        )
+                        .await?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_leave_sent_by_someone_else_is_a_kick() {
+        let kick = json!({ "sender": "@mod:x", "state_key": "@u:x", "content": { "membership": "leave" } });
+        assert_eq!(
+            parse_membership(&kick),
+            Some(("@u:x".into(), Membership::Kick))
+        );
+        let leave =
+            json!({ "sender": "@u:x", "state_key": "@u:x", "content": { "membership": "leave" } });
+        assert_eq!(
+            parse_membership(&leave).map(|m| m.1),
+            Some(Membership::Leave)
+        );
+        let knock =
+            json!({ "sender": "@u:x", "state_key": "@u:x", "content": { "membership": "knock" } });
+        assert_eq!(parse_membership(&knock), None);
+    }
+}

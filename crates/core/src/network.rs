@@ -1,0 +1,211 @@
+//! What a bridge writes: one `Network`, plus the optional capability traits
+//! for what its protocol supports. The core owns everything else.
+//!
+//! Capabilities are found through accessor methods that return `None` by
+//! default, the Rust form of bridgev2's optional interfaces.
+
+use crate::bridge::Bridge;
+use crate::commands::Command;
+use crate::ids::{PortalKey, RemoteMessageId, RemoteUserId};
+use crate::login::{LoginFlow, LoginProcess};
+use crate::matrix_event::{
+    MatrixEdit, MatrixMembership, MatrixMessage, MatrixReaction, MatrixReceipt, MatrixRedaction,
+    MatrixTyping,
+};
+use crate::store::{LoginRow, PortalRow};
+use anyhow::Result;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Fixed facts about a network, used for defaults, registration and help.
+#[derive(Clone, Debug)]
+pub struct NetworkInfo {
+    /// Human name, such as "IRC".
+    pub name: &'static str,
+    /// Protocol ID, such as "irc": for `m.bridge` and third-party lookups.
+    pub id: &'static str,
+    pub version: &'static str,
+    pub default_username_template: &'static str,
+    pub default_alias_template: &'static str,
+    /// `!` for IRC; empty for bare words in the management room.
+    pub default_command_prefix: &'static str,
+    pub default_bot_username: &'static str,
+    pub default_port: u16,
+    /// The commented YAML of the network section, indented by two spaces.
+    pub example_config: &'static str,
+}
+
+/// Everything needed to create or find a portal's room.
+#[derive(Clone, Debug, Default)]
+pub struct PortalInfo {
+    pub key: PortalKey,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    /// Matrix users to invite when the room is created.
+    pub invite: Vec<String>,
+    /// A one-to-one chat: created as a DM with the other side's ghost.
+    pub direct_with: Option<RemoteUserId>,
+    /// The alias localpart's `{id}` to publish, if the portal has one.
+    pub alias_id: Option<String>,
+    pub metadata: Value,
+}
+
+/// A remote user's profile, for their ghost.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GhostInfo {
+    pub id: RemoteUserId,
+    pub displayname: Option<String>,
+    /// An `mxc://` URI already uploaded by the network.
+    pub avatar_mxc: Option<String>,
+}
+
+#[async_trait]
+pub trait Network: Send + Sync + 'static {
+    fn info(&self) -> NetworkInfo;
+
+    /// Called once the bridge is running and can send; connect saved logins here.
+    async fn start(&self, bridge: Bridge) -> Result<()>;
+
+    /// Network-specific bot commands, added to the core's.
+    fn commands(&self) -> Vec<Command> {
+        Vec::new()
+    }
+
+    /// Login flows; the core offers `login`, `logout` and `cancel` only if any.
+    fn login_flows(&self) -> Vec<LoginFlow> {
+        Vec::new()
+    }
+
+    async fn create_login(&self, _user: &str, flow_id: &str) -> Result<Box<dyn LoginProcess>> {
+        anyhow::bail!("this bridge has no login flow {flow_id:?}")
+    }
+
+    /// Connects a stored login to the remote network: after a login completes,
+    /// and for every saved login when the bridge starts.
+    async fn connect_login(&self, _bridge: &Bridge, _login: &LoginRow) -> Result<()> {
+        Ok(())
+    }
+
+    /// Disconnects and forgets a login on the remote side.
+    async fn logout(&self, _login: &LoginRow) -> Result<()> {
+        Ok(())
+    }
+
+    /// Delivers a Matrix message; returns the remote ID it got, if any, so
+    /// that edits, replies and redactions can find it later.
+    async fn handle_matrix_message(
+        &self,
+        portal: &PortalRow,
+        message: &MatrixMessage,
+    ) -> Result<Option<RemoteMessageId>>;
+
+    fn edits(&self) -> Option<&dyn EditHandling> {
+        None
+    }
+    fn redactions(&self) -> Option<&dyn RedactionHandling> {
+        None
+    }
+    fn reactions(&self) -> Option<&dyn ReactionHandling> {
+        None
+    }
+    fn membership(&self) -> Option<&dyn MembershipHandling> {
+        None
+    }
+    fn typing(&self) -> Option<&dyn TypingHandling> {
+        None
+    }
+    fn receipts(&self) -> Option<&dyn ReceiptHandling> {
+        None
+    }
+    fn queries(&self) -> Option<&dyn QueryHandling> {
+        None
+    }
+    fn third_party(&self) -> Option<&dyn ThirdPartyHandling> {
+        None
+    }
+}
+
+#[async_trait]
+pub trait EditHandling: Send + Sync {
+    async fn handle_matrix_edit(&self, portal: &PortalRow, edit: &MatrixEdit) -> Result<()>;
+}
+
+#[async_trait]
+pub trait RedactionHandling: Send + Sync {
+    async fn handle_matrix_redaction(
+        &self,
+        portal: &PortalRow,
+        redaction: &MatrixRedaction,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ReactionHandling: Send + Sync {
+    /// Returns the remote sender ID the reaction is stored under.
+    async fn handle_matrix_reaction(
+        &self,
+        portal: &PortalRow,
+        reaction: &MatrixReaction,
+    ) -> Result<RemoteUserId>;
+}
+
+#[async_trait]
+pub trait MembershipHandling: Send + Sync {
+    /// A Matrix user joined, left, was kicked or banned in a portal.
+    async fn handle_matrix_membership(
+        &self,
+        portal: &PortalRow,
+        change: &MatrixMembership,
+    ) -> Result<()>;
+
+    /// A Matrix user invited a ghost into a room that is no portal yet: return
+    /// the portal (usually a DM) the room should become, or `None` to refuse.
+    async fn handle_ghost_invite(
+        &self,
+        _inviter: &str,
+        _ghost: &RemoteUserId,
+        _room_id: &str,
+    ) -> Result<Option<PortalInfo>> {
+        Ok(None)
+    }
+}
+
+#[async_trait]
+pub trait TypingHandling: Send + Sync {
+    async fn handle_matrix_typing(&self, portal: &PortalRow, typing: &MatrixTyping) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ReceiptHandling: Send + Sync {
+    async fn handle_matrix_receipt(
+        &self,
+        portal: &PortalRow,
+        receipt: &MatrixReceipt,
+    ) -> Result<()>;
+}
+
+/// Creation on demand, from the homeserver's user and alias queries.
+#[async_trait]
+pub trait QueryHandling: Send + Sync {
+    /// `id` is the `{id}` part of the queried alias. Return the portal to
+    /// create for it, or `None` if no such chat exists.
+    async fn portal_for_alias(&self, id: &str) -> Result<Option<PortalInfo>>;
+    /// `id` is the `{id}` part of the queried user. Return the profile if the
+    /// remote user exists.
+    async fn ghost_for_user(&self, id: &RemoteUserId) -> Result<Option<GhostInfo>>;
+}
+
+/// The `/_matrix/app/v1/thirdparty/*` lookups.
+#[async_trait]
+pub trait ThirdPartyHandling: Send + Sync {
+    async fn protocol(&self) -> Result<Value>;
+    async fn locations(&self, fields: &BTreeMap<String, String>) -> Result<Vec<Value>>;
+    async fn users(&self, fields: &BTreeMap<String, String>) -> Result<Vec<Value>>;
+    async fn location_by_alias(&self, _alias: &str) -> Result<Vec<Value>> {
+        Ok(Vec::new())
+    }
+    async fn user_by_id(&self, _user_id: &str) -> Result<Vec<Value>> {
+        Ok(Vec::new())
+    }
+}

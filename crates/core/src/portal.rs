@@ -1,0 +1,209 @@
+//! Portal lifecycle: creating a portal's room once, with bridge info state,
+//! alias and power levels, under one lock per portal key.
+
+use crate::bridge::Bridge;
+use crate::homeserver::power_level_override;
+use crate::ids::PortalKey;
+use crate::network::{GhostInfo, PortalInfo};
+use crate::store::PortalRow;
+use anyhow::{Context, Result};
+use ruma::{RoomAliasId, RoomId, UserId};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+impl Bridge {
+    /// Finds the portal's room or creates it, then invites `info.invite`.
+    pub async fn ensure_portal_room(&self, info: &PortalInfo) -> Result<PortalRow> {
+        let lock = self
+            .inner()
+            .portal_locks
+            .entry(info.key.clone())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone();
+        let _guard = lock.lock().await;
+        if let Some(row) = self.store().get_portal(&info.key).await? {
+            if let Some(room_id) = &row.room_id {
+                let room = Bridge::parse_room(room_id)?;
+                let inviter = self.room_actor(&row).await?;
+                for user in &info.invite {
+                    let user = UserId::parse(user.as_str())?;
+                    if let Err(err) = self.homeserver().invite(&inviter, &room, &user).await {
+                        // Already joined or invited is fine; anything else is reported.
+                        if err.errcode() != Some("M_FORBIDDEN") {
+                            return Err(err).context("cannot invite the user to the portal");
+                        }
+                    }
+                }
+                return Ok(row);
+            }
+        }
+        self.create_portal_room(info).await
+    }
+
+    /// Binds an existing room to a portal (plumbing), with bridge info state.
+    pub async fn plumb_portal(&self, info: &PortalInfo, room_id: &str) -> Result<PortalRow> {
+        let room = Bridge::parse_room(room_id)?;
+        self.ensure_joined(&room, self.bot()).await?;
+        let row = PortalRow {
+            key: info.key.clone(),
+            room_id: Some(room_id.to_owned()),
+            name: info.name.clone(),
+            topic: info.topic.clone(),
+            plumbed: true,
+            metadata: info.metadata.clone(),
+        };
+        self.store().put_portal(&row).await?;
+        for (event_type, content) in self.bridge_info_state(&info.key, info.name.as_deref()) {
+            self.homeserver()
+                .send_state(
+                    self.bot(),
+                    &room,
+                    event_type,
+                    &self.bridge_state_key(&info.key),
+                    &content,
+                    None,
+                )
+                .await?;
+        }
+        Ok(row)
+    }
+
+    /// Unbinds a portal from its room, removing the bridge info state.
+    pub async fn unlink_portal(&self, key: &PortalKey) -> Result<()> {
+        if let Some(row) = self.store().get_portal(key).await? {
+            if let Some(room) = row.room_id.as_deref().map(Bridge::parse_room).transpose()? {
+                for event_type in ["m.bridge", "uk.half-shot.bridge"] {
+                    if let Err(err) = self
+                        .homeserver()
+                        .send_state(
+                            self.bot(),
+                            &room,
+                            event_type,
+                            &self.bridge_state_key(key),
+                            &json!({}),
+                            None,
+                        )
+                        .await
+                    {
+                        tracing::warn!(%err, "cannot clear bridge info state while unlinking");
+                    }
+                }
+            }
+        }
+        self.store().delete_portal(key).await
+    }
+
+    /// The user that acts for the bridge in a portal: the DM ghost, or the bot.
+    pub(crate) async fn room_actor(&self, row: &PortalRow) -> Result<ruma::OwnedUserId> {
+        match row.metadata.get("direct_with").and_then(Value::as_str) {
+            Some(remote) => self.ghost_mxid(&remote.into()),
+            None => Ok(self.bot().to_owned()),
+        }
+    }
+
+    fn bridge_state_key(&self, key: &PortalKey) -> String {
+        format!(
+            "causeway://{}/{}",
+            self.network().info().id,
+            urlencoding::encode(key.id.as_str())
+        )
+    }
+
+    /// MSC2346 bridge info, under its stable-to-be and its legacy type.
+    fn bridge_info_state(&self, key: &PortalKey, name: Option<&str>) -> Vec<(&'static str, Value)> {
+        let info = self.network().info();
+        let content = json!({
+            "bridgebot": self.bot(),
+            "creator": self.bot(),
+            "protocol": { "id": info.id, "displayname": info.name },
+            "channel": { "id": key.id, "displayname": name.unwrap_or(key.id.as_str()) },
+        });
+        vec![
+            ("m.bridge", content.clone()),
+            ("uk.half-shot.bridge", content),
+        ]
+    }
+
+    async fn create_portal_room(&self, info: &PortalInfo) -> Result<PortalRow> {
+        let version = self.room_version().await;
+        let creator = match &info.direct_with {
+            Some(remote) => {
+                self.ensure_ghost(&GhostInfo {
+                    id: remote.clone(),
+                    ..Default::default()
+                })
+                .await?
+            }
+            None => self.bot().to_owned(),
+        };
+        let state_key = self.bridge_state_key(&info.key);
+        let initial_state: Vec<Value> = self
+            .bridge_info_state(&info.key, info.name.as_deref())
+            .into_iter()
+            .map(|(event_type, content)| json!({ "type": event_type, "state_key": state_key, "content": content }))
+            .collect();
+        let mut invite: Vec<String> = info.invite.clone();
+        if info.direct_with.is_some() {
+            invite.push(self.bot().to_string());
+        }
+        let users: Vec<(&str, i64)> = vec![(creator.as_str(), 100), (self.bot().as_str(), 100)];
+        let mut body = json!({
+            "visibility": "private",
+            "preset": if info.direct_with.is_some() { "trusted_private_chat" } else { "private_chat" },
+            "is_direct": info.direct_with.is_some(),
+            "invite": invite,
+            "initial_state": initial_state,
+            "power_level_content_override": power_level_override(&version, creator.as_str(), &users),
+        });
+        if let Some(name) = &info.name {
+            body["name"] = json!(name);
+        }
+        if let Some(topic) = &info.topic {
+            body["topic"] = json!(topic);
+        }
+        if let Some(alias_id) = &info.alias_id {
+            body["room_alias_name"] = json!(self.alias_localpart(alias_id));
+        }
+        let room_id = self
+            .homeserver()
+            .create_room(&creator, &body)
+            .await
+            .with_context(|| format!("cannot create the room for portal {}", info.key))?;
+        let mut metadata = info.metadata.clone();
+        if let Some(remote) = &info.direct_with {
+            if !metadata.is_object() {
+                metadata = json!({});
+            }
+            metadata["direct_with"] = json!(remote);
+        }
+        let row = PortalRow {
+            key: info.key.clone(),
+            room_id: Some(room_id.to_string()),
+            name: info.name.clone(),
+            topic: info.topic.clone(),
+            plumbed: false,
+            metadata,
+        };
+        self.store().put_portal(&row).await?;
+        self.inner()
+            .joined
+            .insert((room_id.to_string(), creator.to_string()));
+        if info.direct_with.is_some() {
+            self.ensure_joined(&room_id, self.bot()).await?;
+        }
+        tracing::info!(portal = %info.key, room = %room_id, "created portal room");
+        metrics::counter!("causeway_portals_created_total").increment(1);
+        Ok(row)
+    }
+
+    /// Publishes an alias for a room, for portals made before their alias.
+    pub async fn publish_alias(&self, alias_id: &str, room_id: &RoomId) -> Result<()> {
+        let alias = RoomAliasId::parse(format!(
+            "#{}:{}",
+            self.alias_localpart(alias_id),
+            self.config().homeserver.domain
+        ))?;
+        self.homeserver().set_alias(&alias, room_id).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,379 @@
+//! Remote→Matrix: events from the network, sent in order per portal.
+//!
+//! Each portal has one task with a bounded queue. A send that fails because
+//! the homeserver is down is retried until it is back; transaction IDs are
+//! derived from the remote IDs, so a retry never sends twice.
+
+use crate::bridge::Bridge;
+use crate::homeserver::{HsError, Retry};
+use crate::ids::{send_txn_id, PartId, PortalKey, RemoteMessageId};
+use crate::network::{GhostInfo, PortalInfo};
+use crate::store::{now_ms, MessageRow, PortalRow, ReactionRow};
+use anyhow::{Context, Result};
+use ruma::{EventId, OwnedRoomId};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+/// Something that happened on the remote side of a portal.
+#[derive(Clone, Debug)]
+pub enum RemoteEvent {
+    /// A message; each part becomes one Matrix event (text, then files…).
+    Message {
+        id: RemoteMessageId,
+        sender: GhostInfo,
+        parts: Vec<(PartId, Value)>,
+        timestamp: Option<i64>,
+        reply_to: Option<RemoteMessageId>,
+    },
+    /// An edit of an earlier message; `edit_id` names the edit itself.
+    Edit {
+        target: RemoteMessageId,
+        edit_id: RemoteMessageId,
+        sender: GhostInfo,
+        content: Value,
+        timestamp: Option<i64>,
+    },
+    Reaction {
+        target: RemoteMessageId,
+        sender: GhostInfo,
+        emoji: String,
+        timestamp: Option<i64>,
+    },
+    ReactionRemove {
+        target: RemoteMessageId,
+        sender: GhostInfo,
+        emoji: String,
+    },
+    MessageRemove {
+        target: RemoteMessageId,
+        sender: GhostInfo,
+    },
+    Typing {
+        sender: GhostInfo,
+        typing: bool,
+    },
+    Receipt {
+        target: RemoteMessageId,
+        sender: GhostInfo,
+    },
+}
+
+pub(crate) struct Queued {
+    event: RemoteEvent,
+    done: Option<oneshot::Sender<Result<()>>>,
+}
+
+impl Bridge {
+    /// Queues a remote event for its portal; waits only if the queue is full.
+    pub async fn queue_remote(&self, portal: &PortalKey, event: RemoteEvent) -> Result<()> {
+        self.portal_queue(portal)
+            .send(Queued { event, done: None })
+            .await
+            .map_err(|_| anyhow::anyhow!("the portal queue for {portal} is closed"))
+    }
+
+    /// Queues a remote event and waits until it is on the homeserver.
+    pub async fn send_remote(&self, portal: &PortalKey, event: RemoteEvent) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.portal_queue(portal)
+            .send(Queued {
+                event,
+                done: Some(tx),
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the portal queue for {portal} is closed"))?;
+        rx.await.context("the portal task stopped")?
+    }
+
+    fn portal_queue(&self, portal: &PortalKey) -> mpsc::Sender<Queued> {
+        self.inner()
+            .portal_queues
+            .entry(portal.clone())
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(self.config().bridge.portal_queue_size.max(1));
+                tokio::spawn(run_portal(self.clone(), portal.clone(), rx));
+                tx
+            })
+            .clone()
+    }
+}
+
+async fn run_portal(bridge: Bridge, key: PortalKey, mut rx: mpsc::Receiver<Queued>) {
+    metrics::gauge!("causeway_portal_tasks").increment(1.0);
+    while let Some(queued) = rx.recv().await {
+        metrics::gauge!("causeway_remote_queue_depth").set(rx.len() as f64);
+        let result = handle_until_delivered(&bridge, &key, &queued.event).await;
+        if let Err(err) = &result {
+            metrics::counter!("causeway_remote_events_failed_total").increment(1);
+            tracing::error!(portal = %key, "cannot bridge a remote event to Matrix: {err:#}");
+        } else {
+            metrics::counter!("causeway_remote_events_total").increment(1);
+        }
+        if let Some(done) = queued.done {
+            let _ = done.send(result);
+        }
+    }
+    metrics::gauge!("causeway_portal_tasks").decrement(1.0);
+}
+
+/// Retries an event while the homeserver is unreachable or failing, so the
+/// queue behind it waits in order instead of skipping ahead.
+async fn handle_until_delivered(
+    bridge: &Bridge,
+    key: &PortalKey,
+    event: &RemoteEvent,
+) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        match handle(bridge, key, event).await {
+            Err(err) if is_transient(&err) => {
+                let wait = Retry::FOREVER.backoff(attempt);
+                tracing::warn!(portal = %key, ?wait, "homeserver unavailable, will retry: {err:#}");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| match cause.downcast_ref::<HsError>() {
+            Some(HsError::Transport(_)) => true,
+            Some(HsError::Matrix { status, .. }) => *status == 429 || *status >= 500,
+            None => false,
+        })
+}
+
+async fn portal_room(bridge: &Bridge, key: &PortalKey) -> Result<(PortalRow, OwnedRoomId)> {
+    let row = match bridge.store().get_portal(key).await? {
+        Some(row) if row.room_id.is_some() => row,
+        _ => {
+            bridge
+                .ensure_portal_room(&PortalInfo {
+                    key: key.clone(),
+                    name: Some(key.id.to_string()),
+                    ..Default::default()
+                })
+                .await?
+        }
+    };
+    let room = Bridge::parse_room(row.room_id.as_deref().unwrap_or_default())?;
+    Ok((row, room))
+}
+
+async fn first_event(
+    bridge: &Bridge,
+    key: &PortalKey,
+    id: &RemoteMessageId,
+) -> Result<Option<MessageRow>> {
+    Ok(bridge
+        .store()
+        .message_parts(key, id)
+        .await?
+        .into_iter()
+        .next())
+}
+
+async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result<()> {
+    let (_, room) = portal_room(bridge, key).await?;
+    let hs = bridge.homeserver();
+    match event {
+        RemoteEvent::Message {
+            id,
+            sender,
+            parts,
+            timestamp,
+            reply_to,
+        } => {
+            let done = bridge.store().message_parts(key, id).await?;
+            let ghost = bridge.ensure_ghost(sender).await?;
+            bridge.ensure_joined(&room, &ghost).await?;
+            let reply_event = match reply_to {
+                Some(target) => first_event(bridge, key, target).await?.map(|m| m.event_id),
+                None => None,
+            };
+            for (index, (part, content)) in parts.iter().enumerate() {
+                if done.iter().any(|m| &m.part == part) {
+                    continue;
+                }
+                let mut content = content.clone();
+                if let (0, Some(reply)) = (index, &reply_event) {
+                    content["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": reply } });
+                }
+                let txn = send_txn_id(key, id, part);
+                let event_id = hs
+                    .send(
+                        &ghost,
+                        &room,
+                        "m.room.message",
+                        &txn,
+                        &content,
+                        *timestamp,
+                        Retry::FOREVER,
+                    )
+                    .await?;
+                bridge
+                    .store()
+                    .put_message(&MessageRow {
+                        portal: key.clone(),
+                        remote_id: id.clone(),
+                        part: part.clone(),
+                        event_id: event_id.to_string(),
+                        room_id: room.to_string(),
+                        sender: ghost.to_string(),
+                        timestamp: timestamp.unwrap_or_else(now_ms),
+                    })
+                    .await?;
+            }
+        }
+        RemoteEvent::Edit {
+            target,
+            edit_id,
+            sender,
+            content,
+            timestamp,
+        } => {
+            let Some(original) = first_event(bridge, key, target).await? else {
+                anyhow::bail!("edit of unknown message {target}");
+            };
+            let ghost = bridge.ensure_ghost(sender).await?;
+            bridge.ensure_joined(&room, &ghost).await?;
+            let body = content
+                .get("body")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut edit = json!({
+                "msgtype": content.get("msgtype").cloned().unwrap_or(json!("m.text")),
+                "body": format!("* {body}"),
+                "m.new_content": content,
+                "m.relates_to": { "rel_type": "m.replace", "event_id": original.event_id },
+            });
+            if let Some(html) = content.get("formatted_body").and_then(Value::as_str) {
+                edit["format"] = json!("org.matrix.custom.html");
+                edit["formatted_body"] = json!(format!("* {html}"));
+            }
+            let txn = send_txn_id(key, edit_id, &PartId::new("edit"));
+            hs.send(
+                &ghost,
+                &room,
+                "m.room.message",
+                &txn,
+                &edit,
+                *timestamp,
+                Retry::FOREVER,
+            )
+            .await?;
+        }
+        RemoteEvent::Reaction {
+            target,
+            sender,
+            emoji,
+            timestamp,
+        } => {
+            if bridge
+                .store()
+                .find_reaction(key, target, &sender.id, emoji)
+                .await?
+                .is_some()
+            {
+                return Ok(());
+            }
+            let Some(original) = first_event(bridge, key, target).await? else {
+                anyhow::bail!("reaction to unknown message {target}");
+            };
+            let ghost = bridge.ensure_ghost(sender).await?;
+            bridge.ensure_joined(&room, &ghost).await?;
+            let content = json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": original.event_id, "key": emoji } });
+            let txn = send_txn_id(
+                key,
+                &RemoteMessageId(format!("react\u{0}{target}\u{0}{}\u{0}{emoji}", sender.id)),
+                &PartId::default(),
+            );
+            let event_id = hs
+                .send(
+                    &ghost,
+                    &room,
+                    "m.reaction",
+                    &txn,
+                    &content,
+                    *timestamp,
+                    Retry::FOREVER,
+                )
+                .await?;
+            let row = ReactionRow {
+                portal: key.clone(),
+                remote_message_id: target.clone(),
+                remote_sender: sender.id.clone(),
+                emoji: emoji.clone(),
+                event_id: event_id.to_string(),
+            };
+            bridge.store().put_reaction(&row).await?;
+        }
+        RemoteEvent::ReactionRemove {
+            target,
+            sender,
+            emoji,
+        } => {
+            let Some(reaction) = bridge
+                .store()
+                .find_reaction(key, target, &sender.id, emoji)
+                .await?
+            else {
+                return Ok(());
+            };
+            let ghost = bridge.ensure_ghost(sender).await?;
+            let event = EventId::parse(&reaction.event_id)?;
+            hs.redact(
+                &ghost,
+                &room,
+                &event,
+                &format!("cwredact{}", &reaction.event_id.trim_start_matches('$')),
+                None,
+            )
+            .await?;
+            bridge.store().delete_reaction(&reaction.event_id).await?;
+        }
+        RemoteEvent::MessageRemove { target, sender } => {
+            let ghost = bridge.ensure_ghost(sender).await?;
+            for part in bridge.store().message_parts(key, target).await? {
+                let event = EventId::parse(&part.event_id)?;
+                hs.redact(
+                    &ghost,
+                    &room,
+                    &event,
+                    &format!("cwredact{}", part.event_id.trim_start_matches('$')),
+                    None,
+                )
+                .await?;
+                bridge.store().delete_message(&part.event_id).await?;
+            }
+        }
+        RemoteEvent::Typing { sender, typing } => {
+            let ghost = bridge.ensure_ghost(sender).await?;
+            bridge.ensure_joined(&room, &ghost).await?;
+            hs.typing(&ghost, &room, *typing, 30_000).await?;
+        }
+        RemoteEvent::Receipt { target, sender } => {
+            let Some(original) = first_event(bridge, key, target).await? else {
+                return Ok(());
+            };
+            let ghost = bridge.ensure_ghost(sender).await?;
+            bridge.ensure_joined(&room, &ghost).await?;
+            hs.read_receipt(&ghost, &room, &EventId::parse(&original.event_id)?)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Content for a text message, with HTML when the network has formatting.
+pub fn text_content(msgtype: &str, body: &str, html: Option<&str>) -> Value {
+    let mut content = json!({ "msgtype": msgtype, "body": body });
+    if let Some(html) = html {
+        content["format"] = json!("org.matrix.custom.html");
+        content["formatted_body"] = json!(html);
+    }
+    content
+}

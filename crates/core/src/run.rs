@@ -1,0 +1,95 @@
+//! Starting a bridge: database, HTTP listener, self-check, processing.
+
+use crate::appservice::router;
+use crate::bridge::Bridge;
+use crate::config::Config;
+use crate::network::Network;
+use crate::store::Store;
+use anyhow::{Context, Result};
+use std::future::IntoFuture;
+use std::sync::Arc;
+
+/// Opens the store and builds the bridge, without starting anything.
+pub async fn build(config: Config, network: Arc<dyn Network>) -> Result<Bridge> {
+    crate::metrics::install();
+    let store = Store::connect(
+        &config.database.uri,
+        &config.appservice.id,
+        config.database.max_open_conns,
+    )
+    .await?;
+    Bridge::new(config, store, network)
+}
+
+/// Starts the ingress dispatcher, which works through stored events.
+pub fn start_processing(bridge: &Bridge) {
+    tokio::spawn(crate::inbound::run_dispatcher(bridge.clone()));
+}
+
+/// Runs a bridge until SIGINT or SIGTERM.
+pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &str) -> Result<()> {
+    let (host, port) = (config.appservice.hostname.clone(), config.appservice.port);
+    let bridge = build(config, network).await?;
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}: is another bridge running?"))?;
+    tracing::info!("listening on {host}:{port}");
+    let server = tokio::spawn(
+        axum::serve(listener, router(bridge.clone()))
+            .with_graceful_shutdown(shutdown_signal())
+            .into_future(),
+    );
+    // Events stored by an earlier run are processed even while we check.
+    start_processing(&bridge);
+    let hs = bridge.homeserver();
+    crate::homeserver::self_check(
+        hs,
+        &bridge.config().appservice.id,
+        bridge.bot().as_str(),
+        registration_hint,
+    )
+    .await?;
+    hs.register(bridge.bot().localpart())
+        .await
+        .context("cannot register the bridge bot")?;
+    if let Some(name) = &bridge.config().appservice.bot.displayname {
+        if let Err(err) = hs.set_displayname(bridge.bot(), name).await {
+            tracing::warn!(%err, "cannot set the bot's display name");
+        }
+    }
+    bridge
+        .network()
+        .start(bridge.clone())
+        .await
+        .context("the network failed to start")?;
+    for login in bridge.store().all_logins(bridge.secrets()).await? {
+        let bridge = bridge.clone();
+        tokio::spawn(async move {
+            if let Err(err) = bridge.network().connect_login(&bridge, &login).await {
+                tracing::warn!(login = %login.login_id, "cannot connect a saved login: {err:#}");
+            }
+        });
+    }
+    tracing::info!(bot = %bridge.bot(), "the bridge is running");
+    server.await.context("the HTTP server task failed")??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
