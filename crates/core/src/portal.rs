@@ -149,7 +149,12 @@ impl Bridge {
         let users: Vec<(&str, i64)> = vec![(creator.as_str(), 100), (self.bot().as_str(), 100)];
         let mut body = json!({
             "visibility": "private",
-            "preset": if info.direct_with.is_some() { "trusted_private_chat" } else { "private_chat" },
+            // Reached through an alias, a portal must be joinable by whoever resolves it.
+            "preset": match (&info.direct_with, &info.alias_id) {
+                (Some(_), _) => "trusted_private_chat",
+                (None, Some(_)) => "public_chat",
+                (None, None) => "private_chat",
+            },
             "is_direct": info.direct_with.is_some(),
             "invite": invite,
             "initial_state": initial_state,

@@ -1,0 +1,57 @@
+//! A fast homeserver stand-in for benchmarks: it answers every client-API
+//! call the bridge makes with a plausible success, instantly. Synapse is the
+//! bottleneck of any end-to-end run here, so measuring the bridge needs this.
+
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::routing::any;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Default)]
+pub struct FakeHomeserver {
+    pub sends: AtomicU64,
+    pub requests: AtomicU64,
+}
+
+impl FakeHomeserver {
+    /// Serves on a free loopback port; returns the base URL.
+    pub async fn spawn(self: &Arc<Self>) -> anyhow::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .route("/{*path}", any(answer))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(format!("http://{addr}"))
+    }
+}
+
+async fn answer(
+    State(hs): State<Arc<FakeHomeserver>>,
+    method: Method,
+    Path(path): Path<String>,
+) -> Json<Value> {
+    let n = hs.requests.fetch_add(1, Ordering::Relaxed);
+    Json(if path.ends_with("versions") {
+        json!({ "versions": ["v1.11"] })
+    } else if path.ends_with("whoami") {
+        json!({ "user_id": "@benchbot:bench.local" })
+    } else if path.ends_with("createRoom") {
+        json!({ "room_id": format!("!room{n}") })
+    } else if path.contains("/join/") {
+        json!({ "room_id": path.rsplit('/').next().unwrap_or_default() })
+    } else if path.contains("/send/")
+        || (path.contains("/state/") && method == Method::PUT)
+        || path.contains("/redact/")
+    {
+        hs.sends.fetch_add(1, Ordering::Relaxed);
+        json!({ "event_id": format!("$ev{n}") })
+    } else if path.ends_with("capabilities") {
+        json!({ "capabilities": { "m.room_versions": { "default": "12" } } })
+    } else {
+        json!({})
+    })
+}

@@ -1,0 +1,517 @@
+//! The test network: a `Network` whose remote side is played by a test.
+//!
+//! What the bridge delivers to the "remote" is appended, durably, to a JSON
+//! lines file that the test reads. The test sends remote events through a
+//! small HTTP control API. Built for tests only, never shipped.
+
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use causeway_core::commands::{Command, CommandContext, CommandResult};
+use causeway_core::config::Config;
+use causeway_core::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
+use causeway_core::login::{FieldKind, InputField, LoginFlow, LoginProcess, LoginStep, NewLogin};
+use causeway_core::matrix_event::*;
+use causeway_core::network::*;
+use causeway_core::permissions::Level;
+use causeway_core::remote::{text_content, RemoteEvent};
+use causeway_core::store::{LoginRow, PortalRow};
+use causeway_core::Bridge;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{watch, OnceCell};
+
+#[derive(Debug, Deserialize)]
+pub struct TestNetConfig {
+    /// Where the control API listens.
+    pub control_port: u16,
+    /// The JSON lines file of everything delivered to the remote side.
+    pub outbox_file: PathBuf,
+}
+
+pub const INFO: NetworkInfo = NetworkInfo {
+    name: "Test",
+    id: "testnet",
+    version: env!("CARGO_PKG_VERSION"),
+    default_username_template: "_testnet_{id}",
+    default_alias_template: "_testnet_{id}",
+    default_command_prefix: "",
+    default_bot_username: "testbot",
+    default_port: 29399,
+    example_config: "  # Port of the control API through which tests play the remote side.\n  control_port: 29398\n  # File receiving everything the bridge delivers to the remote side.\n  outbox_file: testnet-outbox.jsonl\n",
+};
+
+pub struct TestNet {
+    config: TestNetConfig,
+    outbox: Mutex<std::fs::File>,
+    /// While true, Matrix messages wait before delivery (for crash tests).
+    hold: watch::Sender<bool>,
+    bridge: OnceCell<Bridge>,
+}
+
+pub fn build(config: &Config) -> Result<Arc<dyn Network>> {
+    let config: TestNetConfig = config.network_section()?;
+    let outbox = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&config.outbox_file)
+        .context("cannot open the outbox file")?;
+    Ok(Arc::new(TestNet {
+        config,
+        outbox: Mutex::new(outbox),
+        hold: watch::channel(false).0,
+        bridge: OnceCell::new(),
+    }))
+}
+
+impl TestNet {
+    fn deliver(&self, record: Value) -> Result<()> {
+        let mut file = self
+            .outbox
+            .lock()
+            .map_err(|_| anyhow::anyhow!("outbox lock poisoned"))?;
+        writeln!(file, "{record}")?;
+        file.sync_data()?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Network for TestNet {
+    fn info(&self) -> NetworkInfo {
+        INFO
+    }
+
+    async fn start(&self, bridge: Bridge) -> Result<()> {
+        let _ = self.bridge.set(bridge.clone());
+        let listener =
+            tokio::net::TcpListener::bind(("127.0.0.1", self.config.control_port)).await?;
+        let app = Router::new()
+            .route("/remote/event", post(control_event))
+            .route("/remote/hold", post(control_hold))
+            .route("/remote/portal", post(control_portal))
+            .with_state(Control {
+                bridge,
+                hold: self.hold.clone(),
+            });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(())
+    }
+
+    fn commands(&self) -> Vec<Command> {
+        vec![Command::new(
+            "create",
+            "Chats",
+            "<chat id>",
+            "Create a test chat and invite you to it.",
+            Level::User,
+            create_command,
+        )]
+    }
+
+    fn login_flows(&self) -> Vec<LoginFlow> {
+        vec![
+            LoginFlow {
+                id: "password",
+                name: "Password",
+                description: "Log in with a username and password.",
+            },
+            LoginFlow {
+                id: "qr",
+                name: "QR code",
+                description: "Log in by scanning a QR code.",
+            },
+        ]
+    }
+
+    async fn create_login(&self, _user: &str, flow_id: &str) -> Result<Box<dyn LoginProcess>> {
+        match flow_id {
+            "password" => Ok(Box::new(PasswordLogin)),
+            "qr" => Ok(Box::new(QrLogin { refreshed: 0 })),
+            other => bail!("unknown flow {other}"),
+        }
+    }
+
+    async fn connect_login(&self, _bridge: &Bridge, login: &LoginRow) -> Result<()> {
+        self.deliver(json!({ "kind": "connect", "login": login.login_id, "user": login.mxid }))
+    }
+
+    async fn handle_matrix_message(
+        &self,
+        portal: &PortalRow,
+        message: &MatrixMessage,
+    ) -> Result<Option<RemoteMessageId>> {
+        let mut hold = self.hold.subscribe();
+        while *hold.borrow_and_update() {
+            hold.changed().await?;
+        }
+        if message.body.contains("undeliverable") {
+            bail!("the remote side refused this message");
+        }
+        self.deliver(json!({
+            "kind": "message", "portal": portal.key.id, "event_id": message.meta.event_id, "sender": message.meta.sender,
+            "msgtype": message.msgtype, "body": message.body, "reply_to": message.reply_to.as_ref().map(|m| &m.remote_id),
+        }))?;
+        Ok(Some(RemoteMessageId(format!("r{}", message.meta.event_id))))
+    }
+
+    fn edits(&self) -> Option<&dyn EditHandling> {
+        Some(self)
+    }
+    fn redactions(&self) -> Option<&dyn RedactionHandling> {
+        Some(self)
+    }
+    fn reactions(&self) -> Option<&dyn ReactionHandling> {
+        Some(self)
+    }
+    fn queries(&self) -> Option<&dyn QueryHandling> {
+        Some(self)
+    }
+    fn third_party(&self) -> Option<&dyn ThirdPartyHandling> {
+        Some(self)
+    }
+    fn membership(&self) -> Option<&dyn MembershipHandling> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl EditHandling for TestNet {
+    async fn handle_matrix_edit(&self, portal: &PortalRow, edit: &MatrixEdit) -> Result<()> {
+        self.deliver(json!({ "kind": "edit", "portal": portal.key.id, "target": edit.target.remote_id, "body": edit.new_body }))
+    }
+}
+
+#[async_trait]
+impl RedactionHandling for TestNet {
+    async fn handle_matrix_redaction(
+        &self,
+        portal: &PortalRow,
+        redaction: &MatrixRedaction,
+    ) -> Result<()> {
+        let target = match &redaction.target {
+            RedactionTarget::Message(m) => json!({ "message": m.remote_id }),
+            RedactionTarget::Reaction(r) => {
+                json!({ "reaction": r.emoji, "message": r.remote_message_id })
+            }
+        };
+        self.deliver(json!({ "kind": "redaction", "portal": portal.key.id, "target": target }))
+    }
+}
+
+#[async_trait]
+impl ReactionHandling for TestNet {
+    async fn handle_matrix_reaction(
+        &self,
+        portal: &PortalRow,
+        reaction: &MatrixReaction,
+    ) -> Result<RemoteUserId> {
+        self.deliver(json!({ "kind": "reaction", "portal": portal.key.id, "target": reaction.target.remote_id, "key": reaction.key }))?;
+        Ok(RemoteUserId(reaction.meta.sender.clone()))
+    }
+}
+
+#[async_trait]
+impl MembershipHandling for TestNet {
+    async fn handle_matrix_membership(
+        &self,
+        portal: &PortalRow,
+        change: &MatrixMembership,
+    ) -> Result<()> {
+        self.deliver(json!({ "kind": "membership", "portal": portal.key.id, "user": change.target, "membership": format!("{:?}", change.membership) }))
+    }
+
+    async fn handle_ghost_invite(
+        &self,
+        inviter: &str,
+        ghost: &RemoteUserId,
+        _room_id: &str,
+    ) -> Result<Option<PortalInfo>> {
+        Ok(Some(PortalInfo {
+            key: PortalKey::shared(format!("dm-{ghost}-{inviter}")),
+            name: None,
+            ..Default::default()
+        }))
+    }
+}
+
+#[async_trait]
+impl QueryHandling for TestNet {
+    async fn portal_for_alias(&self, id: &str) -> Result<Option<PortalInfo>> {
+        if id.starts_with("missing") {
+            return Ok(None);
+        }
+        Ok(Some(PortalInfo {
+            key: PortalKey::shared(id),
+            name: Some(format!("Test chat {id}")),
+            topic: Some("made on demand".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn ghost_for_user(&self, id: &RemoteUserId) -> Result<Option<GhostInfo>> {
+        if id.as_str().starts_with("missing") {
+            return Ok(None);
+        }
+        Ok(Some(GhostInfo {
+            id: id.clone(),
+            displayname: Some(format!("{id} (Test)")),
+            avatar_mxc: None,
+        }))
+    }
+}
+
+#[async_trait]
+impl ThirdPartyHandling for TestNet {
+    async fn protocol(&self) -> Result<Value> {
+        Ok(json!({
+            "user_fields": ["name"], "location_fields": ["chat"], "icon": "mxc://localhost/testnet",
+            "field_types": { "name": { "regexp": ".+", "placeholder": "bob" }, "chat": { "regexp": ".+", "placeholder": "general" } },
+            "instances": [{ "desc": "Test network", "fields": {}, "network_id": "testnet" }],
+        }))
+    }
+
+    async fn locations(&self, fields: &BTreeMap<String, String>) -> Result<Vec<Value>> {
+        let Some(chat) = fields.get("chat") else {
+            return Ok(vec![]);
+        };
+        let bridge = self.bridge.get().context("not started")?;
+        let alias = format!(
+            "#{}:{}",
+            bridge.alias_localpart(chat),
+            bridge.config().homeserver.domain
+        );
+        Ok(vec![
+            json!({ "alias": alias, "protocol": "testnet", "fields": { "chat": chat } }),
+        ])
+    }
+
+    async fn users(&self, fields: &BTreeMap<String, String>) -> Result<Vec<Value>> {
+        let Some(name) = fields.get("name") else {
+            return Ok(vec![]);
+        };
+        let bridge = self.bridge.get().context("not started")?;
+        Ok(vec![
+            json!({ "userid": bridge.ghost_mxid(&name.as_str().into())?, "protocol": "testnet", "fields": { "name": name } }),
+        ])
+    }
+}
+
+async fn create_command(ctx: CommandContext) -> CommandResult {
+    let Some(id) = ctx.args.first() else {
+        return Err(ctx.usage_error("Say which chat to create."));
+    };
+    let info = PortalInfo {
+        key: PortalKey::shared(id.as_str()),
+        name: Some(format!("Test chat {id}")),
+        invite: vec![ctx.sender.clone()],
+        ..Default::default()
+    };
+    let portal = ctx.bridge.ensure_portal_room(&info).await?;
+    ctx.reply(&format!(
+        "Invited you to `{id}` ({}).",
+        portal.room_id.unwrap_or_default()
+    ))
+    .await?;
+    Ok(())
+}
+
+struct PasswordLogin;
+
+#[async_trait]
+impl LoginProcess for PasswordLogin {
+    async fn start(&mut self) -> Result<LoginStep> {
+        Ok(LoginStep::UserInput {
+            instructions: "Log in to the test network.".into(),
+            fields: vec![
+                InputField {
+                    id: "username",
+                    name: "username",
+                    kind: FieldKind::Text,
+                },
+                InputField {
+                    id: "password",
+                    name: "password",
+                    kind: FieldKind::Password,
+                },
+            ],
+        })
+    }
+
+    async fn submit(&mut self, input: HashMap<String, String>) -> Result<LoginStep> {
+        let user = input.get("username").cloned().unwrap_or_default();
+        if input.get("password").map(String::as_str) != Some("correct horse") {
+            bail!("wrong password for {user}");
+        }
+        Ok(LoginStep::Complete {
+            login: NewLogin {
+                login_id: format!("test-{user}").into(),
+                remote_name: user.clone(),
+                secret: Some(b"session-token".to_vec()),
+                metadata: json!({}),
+            },
+            message: format!("Logged in as {user}."),
+        })
+    }
+
+    async fn wait(&mut self) -> Result<LoginStep> {
+        bail!("nothing to wait for")
+    }
+
+    async fn cancel(&mut self) {}
+}
+
+struct QrLogin {
+    refreshed: u32,
+}
+
+#[async_trait]
+impl LoginProcess for QrLogin {
+    async fn start(&mut self) -> Result<LoginStep> {
+        Ok(LoginStep::DisplayQr {
+            instructions: "Scan this code with the test app.".into(),
+            data: "testnet-qr-0".into(),
+        })
+    }
+
+    async fn submit(&mut self, _input: HashMap<String, String>) -> Result<LoginStep> {
+        bail!("this flow takes no input")
+    }
+
+    async fn wait(&mut self) -> Result<LoginStep> {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        self.refreshed += 1;
+        if self.refreshed < 2 {
+            return Ok(LoginStep::DisplayQr {
+                instructions: String::new(),
+                data: format!("testnet-qr-{}", self.refreshed),
+            });
+        }
+        Ok(LoginStep::Complete {
+            login: NewLogin {
+                login_id: "test-qr".into(),
+                remote_name: "qr user".into(),
+                secret: None,
+                metadata: json!({}),
+            },
+            message: "Logged in by QR code.".into(),
+        })
+    }
+
+    async fn cancel(&mut self) {}
+}
+
+#[derive(Clone)]
+struct Control {
+    bridge: Bridge,
+    hold: watch::Sender<bool>,
+}
+
+/// A remote event as the test describes it.
+#[derive(Deserialize)]
+struct ControlEvent {
+    portal: String,
+    kind: String,
+    sender: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    reply_to: Option<String>,
+    /// Queue without waiting for delivery, as a busy network would.
+    #[serde(default)]
+    queue_only: bool,
+}
+
+async fn control_event(
+    State(control): State<Control>,
+    Json(event): Json<ControlEvent>,
+) -> Json<Value> {
+    let sender = GhostInfo {
+        id: event.sender.as_str().into(),
+        displayname: Some(event.sender.clone()),
+        avatar_mxc: None,
+    };
+    let remote = match event.kind.as_str() {
+        "message" => RemoteEvent::Message {
+            id: event.id.as_str().into(),
+            sender,
+            parts: vec![(PartId::default(), text_content("m.text", &event.text, None))],
+            timestamp: None,
+            reply_to: event.reply_to.map(RemoteMessageId),
+        },
+        "edit" => RemoteEvent::Edit {
+            target: event.target.as_str().into(),
+            edit_id: event.id.as_str().into(),
+            sender,
+            content: text_content("m.text", &event.text, None),
+            timestamp: None,
+        },
+        "reaction" => RemoteEvent::Reaction {
+            target: event.target.as_str().into(),
+            sender,
+            emoji: event.text,
+            timestamp: None,
+        },
+        "unreact" => RemoteEvent::ReactionRemove {
+            target: event.target.as_str().into(),
+            sender,
+            emoji: event.text,
+        },
+        "delete" => RemoteEvent::MessageRemove {
+            target: event.target.as_str().into(),
+            sender,
+        },
+        other => return Json(json!({ "error": format!("unknown kind {other}") })),
+    };
+    let key = PortalKey::shared(event.portal);
+    let result = if event.queue_only {
+        control.bridge.queue_remote(&key, remote).await
+    } else {
+        control.bridge.send_remote(&key, remote).await
+    };
+    Json(match result {
+        Ok(()) => json!({ "ok": true }),
+        Err(err) => json!({ "error": format!("{err:#}") }),
+    })
+}
+
+async fn control_hold(State(control): State<Control>, Json(body): Json<Value>) -> Json<Value> {
+    control
+        .hold
+        .send_replace(body.get("hold").and_then(Value::as_bool).unwrap_or(false));
+    Json(json!({ "ok": true }))
+}
+
+/// Creates a portal for a chat and invites a Matrix user, as a network does
+/// when a remote chat becomes active.
+async fn control_portal(State(control): State<Control>, Json(body): Json<Value>) -> Json<Value> {
+    let id = body
+        .get("portal")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let invite = body
+        .get("invite")
+        .and_then(Value::as_str)
+        .map(|u| vec![u.to_owned()])
+        .unwrap_or_default();
+    let info = PortalInfo {
+        key: PortalKey::shared(id),
+        name: Some(format!("Test chat {id}")),
+        invite,
+        ..Default::default()
+    };
+    Json(match control.bridge.ensure_portal_room(&info).await {
+        Ok(row) => json!({ "room_id": row.room_id }),
+        Err(err) => json!({ "error": format!("{err:#}") }),
+    })
+}

@@ -1,0 +1,283 @@
+//! The core end to end through a real Synapse, with the test network playing
+//! the remote side.
+
+use anyhow::Result;
+use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::matrix_client::{body, MatrixClient};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_causeway-testnet");
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn env() -> Result<TestEnv> {
+    TestEnv::start(std::path::Path::new(BIN), EnvOptions::default()).await
+}
+
+/// Opens a DM with the bot and waits for its welcome.
+async fn management_room(env: &TestEnv, user: &MatrixClient) -> Result<String> {
+    let room = user.create_dm(env.bot()).await?;
+    user.wait_for_text(&room, "management room").await?;
+    Ok(room)
+}
+
+/// Creates a portal through the `create` command and joins it.
+async fn portal(user: &MatrixClient, management: &str, chat: &str) -> Result<String> {
+    user.send_text(management, &format!("create {chat}"))
+        .await?;
+    let room = user.wait_for_invite(WAIT).await?;
+    user.join(&room).await?;
+    Ok(room)
+}
+
+#[tokio::test]
+async fn a_dm_to_the_bot_gets_a_welcome_and_help_lists_the_commands() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = management_room(&env, &alice).await?;
+    alice.send_text(&room, "help").await?;
+    let help = alice.wait_for_text(&room, "`create <chat id>`").await?;
+    assert!(body(&help).contains("`login [flow]`"), "{help}");
+    alice.send_text(&room, "frobnicate now").await?;
+    alice
+        .wait_for_text(&room, "Unknown command `frobnicate`")
+        .await?;
+    alice.send_text(&room, "create").await?;
+    let usage = alice
+        .wait_for_text(&room, "Usage: `create <chat id>`")
+        .await?;
+    assert!(body(&usage).contains("Say which chat"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn users_without_permission_are_refused_politely() -> Result<()> {
+    let env = env().await?;
+    let stranger = env.user("stranger").await?;
+    let room = stranger.create_dm(env.bot()).await?;
+    stranger
+        .wait_for_text(&room, "not allowed to use this bridge")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_login_asks_for_each_field_redacts_the_password_and_cancel_stops_it() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = management_room(&env, &alice).await?;
+
+    alice.send_text(&room, "login password").await?;
+    alice.wait_for_text(&room, "Send your username").await?;
+    alice.send_text(&room, "cancel").await?;
+    alice.wait_for_text(&room, "Login cancelled").await?;
+
+    alice.send_text(&room, "login password").await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            body(e).contains("Send your username") && e["event_id"] != Value::Null
+        })
+        .await?;
+    alice.send_text(&room, "alice").await?;
+    alice
+        .wait_for_text(&room, "I will delete the message")
+        .await?;
+    let secret_event = alice.send_text(&room, "correct horse").await?;
+    alice.wait_for_text(&room, "Logged in as alice").await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.redaction"
+                && (e["redacts"] == secret_event.as_str()
+                    || e["content"]["redacts"] == secret_event.as_str())
+        })
+        .await?;
+    alice.send_text(&room, "list-logins").await?;
+    alice.wait_for_text(&room, "`test-alice`: alice").await?;
+    assert!(env
+        .outbox()
+        .iter()
+        .any(|r| r["kind"] == "connect" && r["login"] == "test-alice"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_qr_login_shows_an_image_refreshed_in_place() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = management_room(&env, &alice).await?;
+    alice.send_text(&room, "login qr").await?;
+    let image = alice
+        .wait_for(&room, WAIT, |e| e["content"]["msgtype"] == "m.image")
+        .await?;
+    assert!(image["content"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("mxc://"));
+    let original = image["event_id"].as_str().unwrap_or_default().to_owned();
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+                && e["content"]["m.relates_to"]["event_id"] == original.as_str()
+        })
+        .await?;
+    alice.wait_for_text(&room, "Logged in by QR code").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn messages_edits_redactions_and_reactions_flow_both_ways() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "general").await?;
+    let bridge_info = alice
+        .state(&room, "m.bridge", "causeway://testnet/general")
+        .await?;
+    assert_eq!(bridge_info["protocol"]["id"], "testnet");
+
+    // Matrix → remote.
+    let sent = alice.send_text(&room, "hello remote").await?;
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "message" && r["event_id"] == sent.as_str() && r["body"] == "hello remote"
+    })
+    .await?;
+    alice
+        .send(&room, "m.room.message", json!({ "msgtype": "m.text", "body": "* hello again", "m.new_content": { "msgtype": "m.text", "body": "hello again" }, "m.relates_to": { "rel_type": "m.replace", "event_id": sent } }))
+        .await?;
+    let remote_id = format!("r{sent}");
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "edit" && r["target"] == remote_id.as_str() && r["body"] == "hello again"
+    })
+    .await?;
+    let reaction = alice.send(&room, "m.reaction", json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": sent, "key": "👍" } })).await?;
+    env.wait_outbox(WAIT, |r| r["kind"] == "reaction" && r["key"] == "👍")
+        .await?;
+    alice.redact(&room, &reaction).await?;
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "redaction" && r["target"]["reaction"] == "👍"
+    })
+    .await?;
+    alice.redact(&room, &sent).await?;
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "redaction" && r["target"]["message"] == remote_id.as_str()
+    })
+    .await?;
+    let refused = alice.send_text(&room, "this is undeliverable").await?;
+    alice
+        .wait_for_text(&room, "Your message was not bridged")
+        .await?;
+    assert!(!env
+        .outbox()
+        .iter()
+        .any(|r| r["event_id"] == refused.as_str()));
+
+    // Remote → Matrix.
+    env.control("/remote/event", json!({ "portal": "general", "kind": "message", "sender": "bob", "id": "m1", "text": "hi from bob" })).await?;
+    let from_bob = alice.wait_for_text(&room, "hi from bob").await?;
+    assert_eq!(from_bob["sender"], "@_testnet_bob:localhost");
+    let bob_event = from_bob["event_id"].as_str().unwrap_or_default().to_owned();
+    env.control("/remote/event", json!({ "portal": "general", "kind": "message", "sender": "bob", "id": "m2", "text": "a reply", "reply_to": "m1" })).await?;
+    let reply = alice.wait_for_text(&room, "a reply").await?;
+    assert_eq!(
+        reply["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        bob_event.as_str()
+    );
+    env.control("/remote/event", json!({ "portal": "general", "kind": "edit", "sender": "bob", "id": "e1", "target": "m1", "text": "hi from bob, edited" })).await?;
+    let edit = alice
+        .wait_for(&room, WAIT, |e| {
+            e["content"]["m.new_content"]["body"] == "hi from bob, edited"
+        })
+        .await?;
+    assert_eq!(
+        edit["content"]["m.relates_to"]["event_id"],
+        bob_event.as_str()
+    );
+    env.control("/remote/event", json!({ "portal": "general", "kind": "reaction", "sender": "bob", "target": "m1", "text": "🎉" })).await?;
+    let remote_reaction = alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.reaction" && e["content"]["m.relates_to"]["key"] == "🎉"
+        })
+        .await?;
+    env.control("/remote/event", json!({ "portal": "general", "kind": "unreact", "sender": "bob", "target": "m1", "text": "🎉" })).await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.redaction" && e["redacts"] == remote_reaction["event_id"]
+        })
+        .await?;
+    env.control(
+        "/remote/event",
+        json!({ "portal": "general", "kind": "delete", "sender": "bob", "target": "m2" }),
+    )
+    .await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.redaction" && e["redacts"] == reply["event_id"]
+        })
+        .await?;
+    // The ghost's profile comes from the remote side.
+    assert_eq!(
+        alice.profile("@_testnet_bob:localhost").await?["displayname"],
+        "bob"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_alias_query_creates_a_portal_and_a_user_query_creates_a_ghost() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_testnet_lobby:localhost").await?;
+    let info = alice
+        .state(&room, "uk.half-shot.bridge", "causeway://testnet/lobby")
+        .await?;
+    assert_eq!(info["channel"]["id"], "lobby");
+    assert!(alice
+        .join("#_testnet_missing-chat:localhost")
+        .await
+        .is_err());
+
+    // Inviting an unknown ghost makes the homeserver ask the bridge about it.
+    let dm = alice
+        .create_room(json!({ "is_direct": true, "preset": "trusted_private_chat" }))
+        .await?;
+    alice.invite(&dm, "@_testnet_carol:localhost").await?;
+    alice
+        .wait_for(&dm, WAIT, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == "@_testnet_carol:localhost"
+                && e["content"]["membership"] == "join"
+        })
+        .await?;
+    assert_eq!(
+        alice.profile("@_testnet_carol:localhost").await?["displayname"],
+        "carol (Test)"
+    );
+    let hello = alice.send_text(&dm, "hello carol").await?;
+    env.wait_outbox(WAIT, |r| {
+        r["event_id"] == hello.as_str()
+            && r["portal"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("dm-carol"))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn portals_in_v10_rooms_give_the_bot_its_power_explicitly() -> Result<()> {
+    let env = TestEnv::start(
+        std::path::Path::new(BIN),
+        EnvOptions {
+            room_version: Some("10".into()),
+        },
+    )
+    .await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "oldroom").await?;
+    let levels = alice.state(&room, "m.room.power_levels", "").await?;
+    assert_eq!(levels["users"][env.bot()], 100);
+    env.control("/remote/event", json!({ "portal": "oldroom", "kind": "message", "sender": "bob", "id": "m1", "text": "v10 works" })).await?;
+    alice.wait_for_text(&room, "v10 works").await?;
+    Ok(())
+}
