@@ -2,7 +2,7 @@
 
 use super::{now_ms, Store};
 use anyhow::Result;
-use sqlx::{Any, QueryBuilder, Row};
+use sqlx::Row;
 
 /// Whether an event came in the timeline or the ephemeral list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +46,22 @@ pub enum TxnOutcome {
     Stored { inserted: u64 },
 }
 
-/// Rows per INSERT: 5 binds each, well under SQLite's 32766-bind limit.
+/// Rows per statement: 6 binds each, well under SQLite's 32766-bind limit.
 const INSERT_CHUNK: usize = 500;
+
+/// `($1, $2), ($3, $4)` for 2 rows of 2 columns. Numbered placeholders work
+/// on both SQLite and PostgreSQL, unlike the `?` that `QueryBuilder<Any>` emits.
+fn numbered_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl Store {
     /// Stores one transaction atomically.
@@ -75,18 +89,21 @@ impl Store {
         let now = now_ms();
         let mut inserted = 0;
         for chunk in events.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Any> =
-                QueryBuilder::new("INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) ");
-            query.push_values(chunk, |mut row, event| {
-                row.push_bind(&self.bridge_id)
-                    .push_bind(event.event_id.as_deref())
-                    .push_bind(event.room_id.as_deref())
-                    .push_bind(event.kind.as_str())
-                    .push_bind(&event.body)
-                    .push_bind(now);
-            });
-            query.push(" ON CONFLICT DO NOTHING");
-            inserted += query.build().execute(&mut *tx).await?.rows_affected();
+            let sql = format!(
+                "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} ON CONFLICT DO NOTHING",
+                numbered_rows(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                query = query
+                    .bind(&self.bridge_id)
+                    .bind(event.event_id.as_deref())
+                    .bind(event.room_id.as_deref())
+                    .bind(event.kind.as_str())
+                    .bind(&event.body)
+                    .bind(now);
+            }
+            inserted += query.execute(&mut *tx).await?.rows_affected();
         }
         sqlx::query(
             "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
@@ -134,19 +151,16 @@ impl Store {
     pub async fn mark_processed(&self, seqs: &[i64]) -> Result<()> {
         let now = now_ms();
         for chunk in seqs.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Any> =
-                QueryBuilder::new("UPDATE ingress_event SET processed_at = ");
-            query
-                .push_bind(now)
-                .push(" WHERE bridge_id = ")
-                .push_bind(&self.bridge_id)
-                .push(" AND seq IN (");
-            let mut list = query.separated(", ");
+            let list: Vec<String> = (3..chunk.len() + 3).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "UPDATE ingress_event SET processed_at = $1 WHERE bridge_id = $2 AND seq IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(now).bind(&self.bridge_id);
             for seq in chunk {
-                list.push_bind(*seq);
+                query = query.bind(*seq);
             }
-            query.push(")");
-            query.build().execute(&self.pool).await?;
+            query.execute(&self.pool).await?;
         }
         Ok(())
     }
@@ -181,6 +195,11 @@ mod tests {
             kind: IngressKind::Timeline,
             body: format!("{{\"event_id\":\"{id}\"}}"),
         }
+    }
+
+    #[test]
+    fn numbered_rows_count_placeholders_across_rows() {
+        assert_eq!(numbered_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 
     #[tokio::test]

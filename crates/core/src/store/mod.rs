@@ -127,10 +127,27 @@ fn redact_uri(uri: &str) -> String {
     }
 }
 
+/// A fresh store for a unit test: a new PostgreSQL database when
+/// `CAUSEWAY_TEST_POSTGRES` holds a server URI, SQLite in a temp dir otherwise.
 #[cfg(test)]
 pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let uri = format!("sqlite:{}", dir.path().join("test.db").display());
+    let uri = match std::env::var("CAUSEWAY_TEST_POSTGRES") {
+        Ok(server) => {
+            sqlx::any::install_default_drivers();
+            let name = format!("causeway_unit_{:016x}", rand::random::<u64>());
+            let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+                .await
+                .expect("postgres server");
+            admin
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create database");
+            admin.close().await;
+            format!("{server}/{name}")
+        }
+        Err(_) => format!("sqlite:{}", dir.path().join("test.db").display()),
+    };
     let store = Store::connect(&uri, "test", 4).await.expect("store");
     (store, dir)
 }
@@ -160,7 +177,14 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_store_runs_migrations_in_wal_mode() {
-        let (store, _dir) = test_store().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(
+            &format!("sqlite:{}", dir.path().join("w.db").display()),
+            "test",
+            2,
+        )
+        .await
+        .unwrap();
         let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
             .fetch_one(store.pool())
             .await

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The local demo stack: Synapse on 127.0.0.1:8008 (server name "localhost")
+# plus every Causeway bridge in bridges/, in the foreground until Ctrl-C.
+# State lives in .cache/demo/ and survives restarts; delete it to start over.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${CAUSEWAY_CACHE_DIR:-$ROOT/.cache}
+DEMO=$CACHE/demo
+VENV=$CACHE/synapse-venv-1.163
+mkdir -p "$DEMO/synapse" "$DEMO/bridges"
+
+python3 -c 'import venv, ensurepip' 2>/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv; }
+if [ ! -f "$VENV/.installed" ]; then
+  echo "== installing Synapse into $VENV"
+  rm -rf "$VENV"; python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q 'matrix-synapse==1.163.*' psycopg2-binary
+  echo '1.163.*' > "$VENV/.installed"
+fi
+
+# Each bridge crate under bridges/ builds one binary, causeway-<network>.
+BRIDGES=()
+for dir in bridges/*/; do
+  [ -f "$dir/Cargo.toml" ] && BRIDGES+=("$(basename "$dir")")
+done
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+REGISTRATIONS=""
+if [ ${#BRIDGES[@]} -gt 0 ]; then
+  cargo build --release $(printf -- '-p causeway-%s ' "${BRIDGES[@]}")
+  for net in "${BRIDGES[@]}"; do
+    bin=$ROOT/target/release/causeway-$net
+    cfg=$DEMO/bridges/$net.yaml
+    reg=$DEMO/bridges/$net-registration.yaml
+    if [ ! -f "$cfg" ]; then
+      "$bin" -c "$cfg" -e >/dev/null
+      sed -i "s|sqlite:causeway-$net.db|sqlite:$DEMO/bridges/$net.db|; s|secret_key_file: causeway-$net.key|secret_key_file: $DEMO/bridges/$net.key|" "$cfg"
+      "$bin" -c "$cfg" -r "$reg" -g >/dev/null
+    fi
+    REGISTRATIONS="$REGISTRATIONS\"$reg\", "
+  done
+fi
+
+SECRET=demo-shared-secret
+cat > "$DEMO/synapse/homeserver.yaml" <<YAML
+server_name: localhost
+public_baseurl: http://127.0.0.1:8008/
+pid_file: $DEMO/synapse/homeserver.pid
+signing_key_path: $DEMO/synapse/signing.key
+log_config: $DEMO/synapse/log.yaml
+media_store_path: $DEMO/synapse/media
+report_stats: false
+enable_metrics: false
+federation_domain_whitelist: []
+trusted_key_servers: []
+suppress_key_server_warning: true
+enable_registration: false
+registration_shared_secret: "$SECRET"
+use_appservice_legacy_authorization: false
+app_service_config_files: [${REGISTRATIONS%, }]
+listeners:
+  - {port: 8008, bind_addresses: ["127.0.0.1"], type: http, tls: false, x_forwarded: false, resources: [{names: [client], compress: false}]}
+database: {name: sqlite3, args: {database: $DEMO/synapse/homeserver.db}}
+YAML
+cat > "$DEMO/synapse/log.yaml" <<YAML
+version: 1
+formatters: {f: {format: '%(asctime)s %(levelname)s %(name)s %(message)s'}}
+handlers: {file: {class: logging.FileHandler, filename: $DEMO/synapse/homeserver.log, formatter: f}}
+root: {level: INFO, handlers: [file]}
+YAML
+[ -f "$DEMO/synapse/signing.key" ] || "$VENV/bin/python" -c "import signedjson.key as k; k.write_signing_keys(open('$DEMO/synapse/signing.key', 'w'), [k.generate_signing_key('a_1')])"
+
+echo "== starting Synapse on http://127.0.0.1:8008"
+"$VENV/bin/python" -m synapse.app.homeserver -c "$DEMO/synapse/homeserver.yaml" &
+PIDS+=($!)
+for _ in $(seq 1 120); do
+  curl -sf http://127.0.0.1:8008/_matrix/client/versions >/dev/null 2>&1 && break
+  sleep 0.5
+done
+"$VENV/bin/register_new_matrix_user" -u demo -p demo -k "$SECRET" --no-admin http://127.0.0.1:8008 >/dev/null 2>&1 || true
+"$VENV/bin/register_new_matrix_user" -u admin -p admin -k "$SECRET" --admin http://127.0.0.1:8008 >/dev/null 2>&1 || true
+
+for net in "${BRIDGES[@]}"; do
+  echo "== starting causeway-$net"
+  "$ROOT/target/release/causeway-$net" -c "$DEMO/bridges/$net.yaml" -r "$DEMO/bridges/$net-registration.yaml" &
+  PIDS+=($!)
+done
+
+cat <<MSG
+
+The demo stack is running. Log in with any Matrix client:
+  homeserver  http://127.0.0.1:8008
+  user        demo   (password: demo)   or   admin (password: admin, a bridge admin)
+Bridges running: ${BRIDGES[*]:-none yet (each bridge issue adds its crate under bridges/)}
+Start a DM with a bridge bot (for example @ircbot:localhost) and send help.
+Press Ctrl-C to stop everything.
+MSG
+wait -n "${PIDS[@]}"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, installing what it needs first:
+#   Debian packages (PostgreSQL, python3-venv), the Synapse venv (cached in
+#   .cache/), then unit tests, lints, and the end-to-end suites against real
+#   Synapse, once on SQLite and once on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${CAUSEWAY_CACHE_DIR:-$ROOT/.cache}
+mkdir -p "$CACHE"
+export CAUSEWAY_CACHE_DIR=$CACHE
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_apt=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v psql >/dev/null || need_apt+=(postgresql-client)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+VENV=$CACHE/synapse-venv-1.163
+if [ ! -f "$VENV/.installed" ]; then
+  echo "== installing Synapse into $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q 'matrix-synapse==1.163.*' psycopg2-binary
+  echo '1.163.*' > "$VENV/.installed"
+fi
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== unit tests"
+cargo test --workspace --locked --lib --bins
+
+echo "== end-to-end on SQLite"
+cargo test --locked -p causeway-tests -- --test-threads 2
+
+echo "== end-to-end on PostgreSQL"
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+PGDIR=$(mktemp -d /tmp/causeway-pg.XXXXXX)
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cleanup() { as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+chown postgres "$PGDIR" 2>/dev/null || as_root chown postgres "$PGDIR"
+as_root runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -l "$PGDIR/log" start \
+  -o "-c listen_addresses=127.0.0.1 -p $PGPORT -c unix_socket_directories=$PGDIR -c fsync=off -c max_connections=300" >/dev/null
+export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
+cargo test --locked -p causeway-core --lib store:: -- --test-threads 2
+cargo test --locked -p causeway-tests -- --test-threads 2
+
+echo "== all tests passed"
