@@ -323,3 +323,23 @@ async fn while_the_homeserver_is_down_remote_messages_wait_and_then_arrive_in_or
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_bridge_whose_token_the_homeserver_does_not_know_says_how_to_register_it() -> Result<()> {
+    let mut env = env().await?;
+    env.kill_bridge();
+    let config = std::fs::read_to_string(env.config_path())?
+        .replace(&env.as_token, "not-the-registered-token");
+    std::fs::write(env.config_path(), config)?;
+    let err = env
+        .start_bridge()
+        .await
+        .expect_err("the bridge must refuse to run")
+        .to_string();
+    assert!(
+        err.contains("the homeserver does not know this registration: add")
+            && err.contains("registration.yaml to app_service_config_files"),
+        "{err}"
+    );
+    Ok(())
+}

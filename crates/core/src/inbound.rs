@@ -1,6 +1,7 @@
-//! Matrix→remote: the dispatcher reads the ingress log and hands each event to
-//! its room's task; rooms run in parallel, events within a room in order.
-//! An event is marked processed only after its handler finished.
+//! Matrix→remote: the dispatcher hands each stored event to its room's task;
+//! rooms run in parallel, events within a room in order. An event is marked
+//! processed only after its handler finished; at startup, the log is read for
+//! what a crash left unprocessed.
 
 use crate::bridge::Bridge;
 use crate::store::{IngressEvent, IngressKind};
@@ -10,34 +11,43 @@ use tokio::sync::mpsc;
 
 const BATCH: i64 = 512;
 
-/// Runs forever: dispatches stored events, oldest first, including those a
-/// crash left unprocessed.
-pub(crate) async fn run_dispatcher(bridge: Bridge) {
+/// Dispatches the events left unprocessed up to `recovery_point`, oldest
+/// first, then every newly committed event as it comes.
+pub(crate) async fn run_dispatcher(
+    bridge: Bridge,
+    recovery_point: i64,
+    mut live: mpsc::Receiver<Vec<IngressEvent>>,
+) {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     tokio::spawn(run_completions(bridge.clone(), done_rx));
     let mut cursor = 0i64;
     loop {
-        let notified = bridge.inner().ingress_notify.notified();
-        match bridge.store().pending_ingress(cursor, BATCH).await {
-            Ok(events) if !events.is_empty() => {
-                let full = events.len() as i64 == BATCH;
+        match bridge
+            .store()
+            .pending_ingress(cursor, recovery_point, BATCH)
+            .await
+        {
+            Ok(events) if events.is_empty() => break,
+            Ok(events) => {
+                tracing::info!(
+                    events = events.len(),
+                    "processing events left from the last run"
+                );
                 for event in events {
                     cursor = event.seq;
                     dispatch(&bridge, event, &done_tx).await;
                 }
-                if full {
-                    continue;
-                }
             }
-            Ok(_) => {}
             Err(err) => {
-                tracing::error!("cannot read the ingress log: {err:#}");
+                tracing::error!("cannot read the ingress log, retrying: {err:#}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
             }
         }
-        // Wake on new transactions; poll now and then as a safety net.
-        let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
+    }
+    while let Some(batch) = live.recv().await {
+        for event in batch {
+            dispatch(&bridge, event, &done_tx).await;
+        }
     }
 }
 

@@ -21,15 +21,31 @@ pub async fn build(config: Config, network: Arc<dyn Network>) -> Result<Bridge> 
     Bridge::new(config, store, network)
 }
 
-/// Starts the ingress dispatcher, which works through stored events.
-pub fn start_processing(bridge: &Bridge) {
-    tokio::spawn(crate::inbound::run_dispatcher(bridge.clone()));
+/// Starts the ingress dispatcher. Call it before the appservice listens: it
+/// first works through what an earlier run stored and left unprocessed, up to
+/// the log's end at this moment, then takes new events as they are committed.
+pub async fn start_processing(bridge: &Bridge) -> Result<()> {
+    let recovery_point = bridge.store().last_ingress_seq().await?;
+    let live = bridge
+        .inner()
+        .ingress_live_rx
+        .lock()
+        .ok()
+        .and_then(|mut rx| rx.take())
+        .context("processing already started")?;
+    tokio::spawn(crate::inbound::run_dispatcher(
+        bridge.clone(),
+        recovery_point,
+        live,
+    ));
+    Ok(())
 }
 
 /// Runs a bridge until SIGINT or SIGTERM.
 pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &str) -> Result<()> {
     let (host, port) = (config.appservice.hostname.clone(), config.appservice.port);
     let bridge = build(config, network).await?;
+    start_processing(&bridge).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("cannot listen on {host}:{port}: is another bridge running?"))?;
@@ -39,8 +55,6 @@ pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &
             .with_graceful_shutdown(shutdown_signal())
             .into_future(),
     );
-    // Events stored by an earlier run are processed even while we check.
-    start_processing(&bridge);
     let hs = bridge.homeserver();
     crate::homeserver::self_check(
         hs,

@@ -120,7 +120,7 @@ pub async fn store_transaction(
     txn_id: &str,
     parsed: ParsedTransaction,
 ) -> Result<TxnOutcome, MatrixError> {
-    let count = parsed.events.len();
+    let count = parsed.events.len() as u64;
     let outcome = store
         .record_transaction(txn_id, &parsed.digest, parsed.events)
         .await
@@ -129,15 +129,16 @@ pub async fn store_transaction(
                 "cannot store transaction {txn_id}, the homeserver will retry it: {e:#}"
             ))
         })?;
-    match outcome {
+    match &outcome {
         TxnOutcome::Replayed => {
             metrics::counter!("causeway_transactions_total", "outcome" => "replayed").increment(1);
             tracing::debug!(txn_id, "transaction replayed, already stored");
         }
-        TxnOutcome::Stored { inserted } => {
+        TxnOutcome::Stored { events } => {
+            let inserted = events.len() as u64;
             metrics::counter!("causeway_transactions_total", "outcome" => "stored").increment(1);
             metrics::counter!("causeway_events_received_total").increment(inserted);
-            metrics::counter!("causeway_events_duplicate_total").increment(count as u64 - inserted);
+            metrics::counter!("causeway_events_duplicate_total").increment(count - inserted);
         }
     }
     Ok(outcome)

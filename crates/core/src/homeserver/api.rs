@@ -19,16 +19,29 @@ fn parse<T: TryFrom<String>>(value: &Value, field: &str) -> Result<T, HsError> {
 }
 
 impl Homeserver {
+    /// The spec versions the server supports. Sent without a token: it
+    /// needs none, and a server refuses any request with a token it does not
+    /// know, which would hide whether it is reachable at all.
     pub async fn versions(&self) -> Result<Value, HsError> {
-        self.call(
-            Method::GET,
-            "/_matrix/client/versions",
-            &[],
-            None,
-            None,
-            Retry::ONCE,
-        )
-        .await
+        let response = self
+            .http
+            .get(format!("{}/_matrix/client/versions", self.base))
+            .send()
+            .await
+            .map_err(|e| HsError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let value: Value = response
+            .json()
+            .await
+            .map_err(|e| HsError::Transport(e.to_string()))?;
+        if status != 200 {
+            return Err(HsError::Matrix {
+                status,
+                errcode: value["errcode"].as_str().unwrap_or("M_UNKNOWN").into(),
+                message: value.to_string(),
+            });
+        }
+        Ok(value)
     }
 
     pub async fn whoami(&self) -> Result<String, HsError> {

@@ -38,12 +38,37 @@ pub struct NewIngressEvent {
     pub body: String,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum TxnOutcome {
     /// A retry of a transaction already stored: nothing was written.
     Replayed,
-    /// Stored; `inserted` counts the events that were not already known.
-    Stored { inserted: u64 },
+    /// Stored; `events` are those that were not already known, as committed.
+    Stored { events: Vec<IngressEvent> },
+}
+
+impl TxnOutcome {
+    /// How many new events the transaction brought.
+    pub fn inserted(&self) -> usize {
+        match self {
+            Self::Replayed => 0,
+            Self::Stored { events } => events.len(),
+        }
+    }
+}
+
+fn event_from_row(row: &sqlx::any::AnyRow) -> Result<IngressEvent> {
+    let kind: String = row.try_get("kind")?;
+    Ok(IngressEvent {
+        seq: row.try_get("seq")?,
+        event_id: row.try_get("event_id")?,
+        room_id: row.try_get("room_id")?,
+        kind: if kind == "ephemeral" {
+            IngressKind::Ephemeral
+        } else {
+            IngressKind::Timeline
+        },
+        body: row.try_get("body")?,
+    })
 }
 
 /// Rows per statement: 6 binds each, well under SQLite's 32766-bind limit.
@@ -87,10 +112,11 @@ impl Store {
             return Ok(TxnOutcome::Replayed);
         }
         let now = now_ms();
-        let mut inserted = 0;
+        let mut stored = Vec::with_capacity(events.len());
         for chunk in events.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} ON CONFLICT DO NOTHING",
+                "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING seq, event_id, room_id, kind, body",
                 numbered_rows(chunk.len(), 6)
             );
             let mut query = sqlx::query(&sql);
@@ -103,7 +129,9 @@ impl Store {
                     .bind(&event.body)
                     .bind(now);
             }
-            inserted += query.execute(&mut *tx).await?.rows_affected();
+            for row in query.fetch_all(&mut *tx).await? {
+                stored.push(event_from_row(&row)?);
+            }
         }
         sqlx::query(
             "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
@@ -116,36 +144,38 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(TxnOutcome::Stored { inserted })
+        stored.sort_by_key(|e| e.seq);
+        Ok(TxnOutcome::Stored { events: stored })
     }
 
-    /// Unprocessed events after `after_seq`, oldest first.
-    pub async fn pending_ingress(&self, after_seq: i64, limit: i64) -> Result<Vec<IngressEvent>> {
+    /// Unprocessed events with `after_seq < seq <= up_to`, oldest first.
+    pub async fn pending_ingress(
+        &self,
+        after_seq: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<IngressEvent>> {
         let rows = sqlx::query(
             "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
-             WHERE bridge_id = $1 AND processed_at IS NULL AND seq > $2 ORDER BY seq LIMIT $3",
+             WHERE bridge_id = $1 AND processed_at IS NULL AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
         )
         .bind(&self.bridge_id)
         .bind(after_seq)
+        .bind(up_to)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(IngressEvent {
-                    seq: row.try_get("seq")?,
-                    event_id: row.try_get("event_id")?,
-                    room_id: row.try_get("room_id")?,
-                    kind: if kind == "ephemeral" {
-                        IngressKind::Ephemeral
-                    } else {
-                        IngressKind::Timeline
-                    },
-                    body: row.try_get("body")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The highest sequence number logged so far, 0 if none.
+    pub async fn last_ingress_seq(&self) -> Result<i64> {
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM ingress_event WHERE bridge_id = $1")
+                .bind(&self.bridge_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(max.unwrap_or(0))
     }
 
     pub async fn mark_processed(&self, seqs: &[i64]) -> Result<()> {
@@ -205,21 +235,20 @@ mod tests {
     #[tokio::test]
     async fn a_retried_transaction_is_a_no_op() {
         let (store, _dir) = test_store().await;
+        let first = store
+            .record_transaction("1", "d1", vec![event("$a")])
+            .await
+            .unwrap();
+        assert_eq!(first.inserted(), 1);
+        let retry = store
+            .record_transaction("1", "d1", vec![event("$a")])
+            .await
+            .unwrap();
+        assert!(matches!(retry, TxnOutcome::Replayed));
         assert_eq!(
-            store
-                .record_transaction("1", "d1", vec![event("$a")])
-                .await
-                .unwrap(),
-            TxnOutcome::Stored { inserted: 1 }
+            store.pending_ingress(0, i64::MAX, 10).await.unwrap().len(),
+            1
         );
-        assert_eq!(
-            store
-                .record_transaction("1", "d1", vec![event("$a")])
-                .await
-                .unwrap(),
-            TxnOutcome::Replayed
-        );
-        assert_eq!(store.pending_ingress(0, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -233,9 +262,9 @@ mod tests {
             .record_transaction("1", "d2", vec![event("$b")])
             .await
             .unwrap();
-        assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
+        assert_eq!(outcome.inserted(), 1);
         let ids: Vec<_> = store
-            .pending_ingress(0, 10)
+            .pending_ingress(0, i64::MAX, 10)
             .await
             .unwrap()
             .into_iter()
@@ -255,7 +284,12 @@ mod tests {
             .record_transaction("2", "d2", vec![event("$a"), event("$b")])
             .await
             .unwrap();
-        assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
+        let TxnOutcome::Stored { events } = outcome else {
+            panic!("not stored")
+        };
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_id.as_deref(), Some("$b"));
+        assert!(events[0].body.contains("$b"));
     }
 
     #[tokio::test]
@@ -265,16 +299,16 @@ mod tests {
             .record_transaction("1", "d1", vec![event("$a"), event("$b")])
             .await
             .unwrap();
-        let pending = store.pending_ingress(0, 10).await.unwrap();
+        let pending = store.pending_ingress(0, i64::MAX, 10).await.unwrap();
         store.mark_processed(&[pending[0].seq]).await.unwrap();
-        let left = store.pending_ingress(0, 10).await.unwrap();
+        let left = store.pending_ingress(0, i64::MAX, 10).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].event_id.as_deref(), Some("$b"));
         let again = store
             .record_transaction("9", "d9", vec![event("$a")])
             .await
             .unwrap();
-        assert_eq!(again, TxnOutcome::Stored { inserted: 0 });
+        assert_eq!(again.inserted(), 0);
     }
 
     #[tokio::test]
@@ -290,9 +324,31 @@ mod tests {
             .record_transaction("1", "d1", vec![typing(1), typing(2)])
             .await
             .unwrap();
-        let pending = store.pending_ingress(0, 10).await.unwrap();
+        let pending = store.pending_ingress(0, i64::MAX, 10).await.unwrap();
         assert_eq!(pending.len(), 2);
         assert!(pending.iter().all(|e| e.kind == IngressKind::Ephemeral));
+    }
+
+    #[tokio::test]
+    async fn pending_events_are_bounded_by_the_recovery_point() {
+        let (store, _dir) = test_store().await;
+        store
+            .record_transaction("1", "d1", vec![event("$a")])
+            .await
+            .unwrap();
+        let recovery_point = store.last_ingress_seq().await.unwrap();
+        store
+            .record_transaction("2", "d2", vec![event("$b")])
+            .await
+            .unwrap();
+        let recovered: Vec<_> = store
+            .pending_ingress(0, recovery_point, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.event_id)
+            .collect();
+        assert_eq!(recovered, ["$a"]);
     }
 
     #[tokio::test]
@@ -302,9 +358,12 @@ mod tests {
             .record_transaction("1", "d1", vec![event("$a"), event("$b")])
             .await
             .unwrap();
-        let pending = store.pending_ingress(0, 10).await.unwrap();
+        let pending = store.pending_ingress(0, i64::MAX, 10).await.unwrap();
         store.mark_processed(&[pending[0].seq]).await.unwrap();
         assert_eq!(store.prune_ingress(now_ms() + 1).await.unwrap(), 1);
-        assert_eq!(store.pending_ingress(0, 10).await.unwrap().len(), 1);
+        assert_eq!(
+            store.pending_ingress(0, i64::MAX, 10).await.unwrap().len(),
+            1
+        );
     }
 }

@@ -101,7 +101,7 @@ bridge: {{ username_template: "_bench_{{id}}", alias_template: "_bench_{{id}}", 
         };
         bridge.store().put_portal(&row).await?;
     }
-    causeway_core::run::start_processing(&bridge);
+    causeway_core::run::start_processing(&bridge).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(

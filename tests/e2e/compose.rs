@@ -1,0 +1,120 @@
+//! No Docker engine runs here, so docker-compose.yml is checked by schema:
+//! the services it must have, builds that exist, and shared registrations.
+
+use serde_yaml::Value;
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn compose() -> Value {
+    let text =
+        std::fs::read_to_string(root().join("docker-compose.yml")).expect("docker-compose.yml");
+    serde_yaml::from_str(&text).expect("docker-compose.yml is YAML")
+}
+
+fn bridges() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(root().join("bridges")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn compose_has_synapse_and_postgres_with_a_health_check() {
+    let compose = compose();
+    let services = compose["services"].as_mapping().expect("services");
+    for name in ["synapse", "postgres"] {
+        assert!(services.contains_key(name), "missing service {name}");
+    }
+    assert!(compose["services"]["postgres"]["healthcheck"]["test"].is_sequence());
+    assert_eq!(
+        compose["services"]["synapse"]["depends_on"]["postgres"]["condition"],
+        "service_healthy"
+    );
+    let mounts: Vec<&str> = compose["services"]["synapse"]["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.starts_with("./registrations:/registrations")),
+        "{mounts:?}"
+    );
+}
+
+#[test]
+fn every_bridge_has_a_service_built_from_the_workspace_sharing_the_registrations() {
+    let compose = compose();
+    for bridge in bridges() {
+        let service = &compose["services"][bridge.as_str()];
+        assert!(
+            service.is_mapping(),
+            "bridges/{bridge} has no service in docker-compose.yml"
+        );
+        let dockerfile = service["build"]["dockerfile"]
+            .as_str()
+            .unwrap_or("Dockerfile");
+        let context = service["build"]["context"].as_str().unwrap_or(".");
+        assert!(
+            root().join(context).join(dockerfile).exists(),
+            "{bridge}: {context}/{dockerfile} missing"
+        );
+        let command = service["command"]
+            .as_sequence()
+            .map(|c| {
+                c.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        assert!(
+            command.starts_with(&format!("causeway-{bridge} ")),
+            "{bridge}: command {command:?}"
+        );
+        let mounts: Vec<&str> = service["volumes"]
+            .as_sequence()
+            .expect("volumes")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.starts_with("./registrations:/registrations")),
+            "{bridge}: {mounts:?}"
+        );
+    }
+}
+
+#[test]
+fn every_service_image_is_pinned_or_built() {
+    let compose = compose();
+    for (name, service) in compose["services"].as_mapping().expect("services") {
+        let pinned = service["image"]
+            .as_str()
+            .is_some_and(|i| i.contains(':') && !i.ends_with(":latest"));
+        assert!(
+            pinned || service["build"].is_mapping(),
+            "{name:?} is neither pinned nor built"
+        );
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_the_workspace_with_the_lockfile() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    assert!(dockerfile.contains("cargo build --release --locked"));
+    assert!(root().join("Cargo.lock").exists());
+}
