@@ -158,27 +158,37 @@ impl Bridge {
 
     /// Sends a notice from the bot, rendered from markdown.
     pub async fn bot_notice(&self, room_id: &str, markdown: &str) -> Result<()> {
-        let room = RoomId::parse(room_id)?;
         let content = json!({
             "msgtype": "m.notice",
             "body": markdown,
             "format": "org.matrix.custom.html",
             "formatted_body": crate::format::markdown_to_html(markdown),
         });
+        self.bot_send(room_id, &content).await.map(drop)
+    }
+
+    /// Sends a message event from the bot. Bot messages answer Matrix events,
+    /// which are deduplicated on the way in, so a random txnId is enough.
+    pub async fn bot_send(
+        &self,
+        room_id: &str,
+        content: &serde_json::Value,
+    ) -> Result<ruma::OwnedEventId> {
+        let room = RoomId::parse(room_id)?;
         let txn = format!("cwbot{}", crate::registration::random_token());
-        self.inner
+        Ok(self
+            .inner
             .hs
             .send(
                 &self.inner.bot,
                 &room,
                 "m.room.message",
                 &txn,
-                &content,
+                content,
                 None,
                 Retry::SHORT,
             )
-            .await?;
-        Ok(())
+            .await?)
     }
 
     /// Makes sure a ghost exists with the given profile; cheap when nothing changed.

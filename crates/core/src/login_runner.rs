@@ -1,7 +1,6 @@
 //! Runs login processes in the management room, one per user at a time.
 
 use crate::bridge::Bridge;
-use crate::homeserver::Retry;
 use crate::login::{FieldKind, InputField, LoginProcess, LoginStep};
 use crate::store::LoginRow;
 use anyhow::Result;
@@ -243,7 +242,6 @@ async fn show_qr(
         .homeserver()
         .upload(bridge.bot(), png, "image/png", "login-qr.png")
         .await?;
-    let room = RoomId::parse(&session.room_id)?;
     let image = json!({ "msgtype": "m.image", "body": "login-qr.png", "url": mxc, "info": { "mimetype": "image/png", "size": size } });
     let content = match &session.qr_event {
         None => {
@@ -262,19 +260,7 @@ async fn show_qr(
             edit
         }
     };
-    let txn = format!("cwqr{}", crate::registration::random_token());
-    let event_id = bridge
-        .homeserver()
-        .send(
-            bridge.bot(),
-            &room,
-            "m.room.message",
-            &txn,
-            &content,
-            None,
-            Retry::SHORT,
-        )
-        .await?;
+    let event_id = bridge.bot_send(&session.room_id, &content).await?;
     session.qr_event.get_or_insert(event_id.to_string());
     Ok(())
 }

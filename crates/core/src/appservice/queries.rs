@@ -90,14 +90,40 @@ pub(super) async fn query_alias(
     Ok(Json(json!({})))
 }
 
-fn third_party(bridge: &Bridge, protocol: &str) -> Result<&'static str, MatrixError> {
-    let id = bridge.network().info().id;
-    if protocol != id || bridge.network().third_party().is_none() {
-        return Err(MatrixError::not_found(format!(
-            "unknown protocol {protocol}"
-        )));
+/// The network's lookups, if it has them and `protocol` (when given) is its.
+fn lookups<'a>(
+    bridge: &'a Bridge,
+    protocol: Option<&str>,
+) -> Result<&'a dyn crate::network::ThirdPartyHandling, MatrixError> {
+    let handler = bridge
+        .network()
+        .third_party()
+        .ok_or_else(|| MatrixError::not_found("this bridge has no third-party lookups"))?;
+    match protocol {
+        Some(protocol) if protocol != bridge.network().info().id => Err(MatrixError::not_found(
+            format!("unknown protocol {protocol}"),
+        )),
+        _ => Ok(handler),
     }
-    Ok(id)
+}
+
+/// A lookup's answer: the list, or 404 when it is empty.
+fn found(list: anyhow::Result<Vec<Value>>, what: &str) -> Result<Json<Value>, MatrixError> {
+    let list = list.map_err(MatrixError::internal)?;
+    if list.is_empty() {
+        return Err(MatrixError::not_found(format!("no such {what}")));
+    }
+    Ok(Json(Value::Array(list)))
+}
+
+fn required<'a>(fields: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, MatrixError> {
+    fields.get(name).map(String::as_str).ok_or_else(|| {
+        MatrixError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "M_MISSING_PARAM",
+            format!("{name} is required"),
+        )
+    })
 }
 
 pub(super) async fn thirdparty_protocol(
@@ -107,11 +133,7 @@ pub(super) async fn thirdparty_protocol(
     headers: HeaderMap,
 ) -> Result<Json<Value>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
-    third_party(&bridge, &protocol)?;
-    let handler = bridge
-        .network()
-        .third_party()
-        .ok_or_else(MatrixError::unrecognized)?;
+    let handler = lookups(&bridge, Some(&protocol))?;
     Ok(Json(
         handler.protocol().await.map_err(MatrixError::internal)?,
     ))
@@ -125,19 +147,10 @@ pub(super) async fn thirdparty_locations(
     headers: HeaderMap,
 ) -> Result<Json<Value>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
-    third_party(&bridge, &protocol)?;
-    let handler = bridge
-        .network()
-        .third_party()
-        .ok_or_else(MatrixError::unrecognized)?;
-    let found = handler
-        .locations(&fields)
-        .await
-        .map_err(MatrixError::internal)?;
-    if found.is_empty() {
-        return Err(MatrixError::not_found("no such location"));
-    }
-    Ok(Json(Value::Array(found)))
+    found(
+        lookups(&bridge, Some(&protocol))?.locations(&fields).await,
+        "location",
+    )
 }
 
 pub(super) async fn thirdparty_users(
@@ -148,19 +161,10 @@ pub(super) async fn thirdparty_users(
     headers: HeaderMap,
 ) -> Result<Json<Value>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
-    third_party(&bridge, &protocol)?;
-    let handler = bridge
-        .network()
-        .third_party()
-        .ok_or_else(MatrixError::unrecognized)?;
-    let found = handler
-        .users(&fields)
-        .await
-        .map_err(MatrixError::internal)?;
-    if found.is_empty() {
-        return Err(MatrixError::not_found("no such user"));
-    }
-    Ok(Json(Value::Array(found)))
+    found(
+        lookups(&bridge, Some(&protocol))?.users(&fields).await,
+        "user",
+    )
 }
 
 pub(super) async fn thirdparty_location_by_alias(
@@ -170,25 +174,12 @@ pub(super) async fn thirdparty_location_by_alias(
     headers: HeaderMap,
 ) -> Result<Json<Value>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
-    let handler = bridge
-        .network()
-        .third_party()
-        .ok_or_else(|| MatrixError::not_found("no third-party lookups"))?;
-    let alias = fields.get("alias").ok_or_else(|| {
-        MatrixError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "M_MISSING_PARAM",
-            "alias is required",
-        )
-    })?;
-    let found = handler
-        .location_by_alias(alias)
-        .await
-        .map_err(MatrixError::internal)?;
-    if found.is_empty() {
-        return Err(MatrixError::not_found("no location for that alias"));
-    }
-    Ok(Json(Value::Array(found)))
+    found(
+        lookups(&bridge, None)?
+            .location_by_alias(required(&fields, "alias")?)
+            .await,
+        "location for that alias",
+    )
 }
 
 pub(super) async fn thirdparty_user_by_id(
@@ -198,23 +189,10 @@ pub(super) async fn thirdparty_user_by_id(
     headers: HeaderMap,
 ) -> Result<Json<Value>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
-    let handler = bridge
-        .network()
-        .third_party()
-        .ok_or_else(|| MatrixError::not_found("no third-party lookups"))?;
-    let user = fields.get("userid").ok_or_else(|| {
-        MatrixError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "M_MISSING_PARAM",
-            "userid is required",
-        )
-    })?;
-    let found = handler
-        .user_by_id(user)
-        .await
-        .map_err(MatrixError::internal)?;
-    if found.is_empty() {
-        return Err(MatrixError::not_found("no remote user for that user ID"));
-    }
-    Ok(Json(Value::Array(found)))
+    found(
+        lookups(&bridge, None)?
+            .user_by_id(required(&fields, "userid")?)
+            .await,
+        "remote user for that user ID",
+    )
 }

@@ -18,30 +18,34 @@ fn parse<T: TryFrom<String>>(value: &Value, field: &str) -> Result<T, HsError> {
     })
 }
 
+/// One request without retries; a non-2xx answer becomes its Matrix error.
+async fn send_once(request: reqwest::RequestBuilder) -> Result<Value, HsError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| HsError::Transport(e.to_string()))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| HsError::Transport(e.to_string()))?;
+    if !status.is_success() {
+        return Err(HsError::from_body(status.as_u16(), &bytes));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| HsError::Transport(format!("the homeserver answered with invalid JSON: {e}")))
+}
+
 impl Homeserver {
     /// The spec versions the server supports. Sent without a token: it
     /// needs none, and a server refuses any request with a token it does not
     /// know, which would hide whether it is reachable at all.
     pub async fn versions(&self) -> Result<Value, HsError> {
-        let response = self
-            .http
-            .get(format!("{}/_matrix/client/versions", self.base))
-            .send()
-            .await
-            .map_err(|e| HsError::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        let value: Value = response
-            .json()
-            .await
-            .map_err(|e| HsError::Transport(e.to_string()))?;
-        if status != 200 {
-            return Err(HsError::Matrix {
-                status,
-                errcode: value["errcode"].as_str().unwrap_or("M_UNKNOWN").into(),
-                message: value.to_string(),
-            });
-        }
-        Ok(value)
+        send_once(
+            self.http
+                .get(format!("{}/_matrix/client/versions", self.base)),
+        )
+        .await
     }
 
     pub async fn whoami(&self) -> Result<String, HsError> {
@@ -113,32 +117,26 @@ impl Homeserver {
     }
 
     pub async fn set_displayname(&self, user: &UserId, name: &str) -> Result<(), HsError> {
-        let path = format!(
-            "/_matrix/client/v3/profile/{}/displayname",
-            enc(user.as_str())
-        );
-        self.call(
-            Method::PUT,
-            &path,
-            &[],
-            Some(&json!({ "displayname": name })),
-            Some(user.as_str()),
-            Retry::SHORT,
-        )
-        .await
-        .map(drop)
+        self.set_profile_field(user, "displayname", name).await
     }
 
     pub async fn set_avatar_url(&self, user: &UserId, mxc: &str) -> Result<(), HsError> {
-        let path = format!(
-            "/_matrix/client/v3/profile/{}/avatar_url",
-            enc(user.as_str())
-        );
+        self.set_profile_field(user, "avatar_url", mxc).await
+    }
+
+    async fn set_profile_field(
+        &self,
+        user: &UserId,
+        field: &str,
+        value: &str,
+    ) -> Result<(), HsError> {
+        let path = format!("/_matrix/client/v3/profile/{}/{field}", enc(user.as_str()));
+        let body = json!({ field: value });
         self.call(
             Method::PUT,
             &path,
             &[],
-            Some(&json!({ "avatar_url": mxc })),
+            Some(&body),
             Some(user.as_str()),
             Retry::SHORT,
         )
@@ -154,37 +152,15 @@ impl Homeserver {
         content_type: &str,
         filename: &str,
     ) -> Result<String, HsError> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/_matrix/media/v3/upload", self.base))
             .bearer_auth(&self.as_token)
             .query(&[("user_id", user.as_str()), ("filename", filename)])
             .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| HsError::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        let value: Value = response
-            .json()
-            .await
-            .map_err(|e| HsError::Transport(e.to_string()))?;
-        match value.get("content_uri").and_then(Value::as_str) {
-            Some(uri) => Ok(uri.to_owned()),
-            None => Err(HsError::Matrix {
-                status,
-                errcode: value
-                    .get("errcode")
-                    .and_then(Value::as_str)
-                    .unwrap_or("M_UNKNOWN")
-                    .into(),
-                message: value
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("upload failed")
-                    .into(),
-            }),
-        }
+            .body(bytes);
+        let value = send_once(request).await?;
+        parse::<String>(&value, "content_uri")
     }
 
     /// Downloads media through the authenticated media API. Only `mxc://`

@@ -30,6 +30,26 @@ pub enum HsError {
 }
 
 impl HsError {
+    /// The error a homeserver answered with: its errcode and message, or the
+    /// start of the body when it is not a Matrix error.
+    pub fn from_body(status: u16, body: &[u8]) -> Self {
+        let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let message = match value.get("error").and_then(Value::as_str) {
+            Some(message) => message.to_owned(),
+            None => String::from_utf8_lossy(body).chars().take(200).collect(),
+        };
+        let errcode = value
+            .get("errcode")
+            .and_then(Value::as_str)
+            .unwrap_or("M_UNKNOWN")
+            .to_owned();
+        Self::Matrix {
+            status,
+            errcode,
+            message,
+        }
+    }
+
     pub fn errcode(&self) -> Option<&str> {
         match self {
             Self::Matrix { errcode, .. } => Some(errcode),
@@ -158,25 +178,12 @@ impl Homeserver {
             };
             return Ok((status, value));
         }
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let wait = value
-            .get("retry_after_ms")
-            .and_then(Value::as_u64)
+        let wait = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("retry_after_ms").and_then(Value::as_u64))
             .map(Duration::from_millis)
             .or(header_wait);
-        let err = HsError::Matrix {
-            status: status.as_u16(),
-            errcode: value
-                .get("errcode")
-                .and_then(Value::as_str)
-                .unwrap_or("M_UNKNOWN")
-                .to_owned(),
-            message: value
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
-        };
+        let err = HsError::from_body(status.as_u16(), &bytes);
         Err((
             err,
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -214,20 +221,7 @@ impl Homeserver {
                     .await
                     .map_err(|e| HsError::Transport(e.to_string()))?;
                 if !status.is_success() {
-                    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    return Err(HsError::Matrix {
-                        status: status.as_u16(),
-                        errcode: value
-                            .get("errcode")
-                            .and_then(Value::as_str)
-                            .unwrap_or("M_UNKNOWN")
-                            .to_owned(),
-                        message: value
-                            .get("error")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned(),
-                    });
+                    return Err(HsError::from_body(status.as_u16(), &bytes));
                 }
                 Ok((bytes.to_vec(), content_type))
             }
