@@ -33,8 +33,9 @@ pub(crate) async fn run_dispatcher(
                     events = events.len(),
                     "processing events left from the last run"
                 );
-                for event in events {
+                for mut event in events {
                     cursor = event.seq;
+                    event.recovered = true;
                     dispatch(&bridge, event, &done_tx).await;
                 }
             }
@@ -125,7 +126,9 @@ async fn handle_logged(bridge: &Bridge, event: IngressEvent) {
         }
     };
     let result = match event.kind {
-        IngressKind::Timeline => crate::matrix_handler::handle_timeline(bridge, &body).await,
+        IngressKind::Timeline => {
+            crate::matrix_handler::handle_timeline(bridge, &body, event.recovered).await
+        }
         IngressKind::Ephemeral => crate::matrix_handler::handle_ephemeral(bridge, &body).await,
     };
     if let Err(err) = result {

@@ -24,7 +24,7 @@ fn meta(event: &Value) -> MatrixEventMeta {
     }
 }
 
-pub(crate) async fn handle_timeline(bridge: &Bridge, event: &Value) -> Result<()> {
+pub(crate) async fn handle_timeline(bridge: &Bridge, event: &Value, recovered: bool) -> Result<()> {
     let meta = meta(event);
     let kind = str_at(event, "/type").unwrap_or_default();
     let is_member = kind == "m.room.member";
@@ -32,16 +32,12 @@ pub(crate) async fn handle_timeline(bridge: &Bridge, event: &Value) -> Result<()
     if bridge.is_bridge_user(&meta.sender) && !is_member {
         return Ok(());
     }
-    if bridge
-        .store()
-        .message_by_event(&meta.event_id)
-        .await?
-        .is_some()
-        || bridge
-            .store()
-            .reaction_by_event(&meta.event_id)
-            .await?
-            .is_some()
+    // The ingress log deduplicates new events; one replayed after a crash
+    // may have been delivered already, which its mapping shows.
+    let store = bridge.store();
+    if recovered
+        && (store.message_by_event(&meta.event_id).await?.is_some()
+            || store.reaction_by_event(&meta.event_id).await?.is_some())
     {
         tracing::debug!(event_id = meta.event_id, "already bridged, skipping");
         return Ok(());

@@ -104,11 +104,15 @@ pub fn parse_transaction(bytes: &[u8]) -> Result<ParsedTransaction, MatrixError>
             });
         }
     }
-    // serde_json sorts object keys, so equal content gives an equal digest
-    // however the homeserver ordered its keys on the retry.
-    let canonical = serde_json::to_vec(&(timeline, ephemeral)).unwrap_or_default();
+    // The bodies are re-serialised by serde_json, which sorts object keys, so
+    // a retry's digest matches however the homeserver ordered its keys.
+    let mut digest = Sha256::new();
+    for event in &events {
+        digest.update((event.body.len() as u64).to_be_bytes());
+        digest.update(event.body.as_bytes());
+    }
     Ok(ParsedTransaction {
-        digest: hex::encode(Sha256::digest(&canonical)),
+        digest: hex::encode(digest.finalize()),
         timeline_count: timeline.len(),
         events,
     })

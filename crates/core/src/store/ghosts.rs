@@ -47,7 +47,7 @@ impl Store {
         .bind(ghost.displayname.as_deref())
         .bind(ghost.avatar_mxc.as_deref())
         .bind(i64::from(ghost.registered))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! The ingress log: homeserver transactions, stored before they are answered.
 
-use super::{now_ms, Store};
+use super::{now_ms, numbered_rows, Store, INSERT_CHUNK};
 use anyhow::Result;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 /// Whether an event came in the timeline or the ephemeral list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +28,9 @@ pub struct IngressEvent {
     pub room_id: Option<String>,
     pub kind: IngressKind,
     pub body: String,
+    /// Read back from the log at startup: it may have been handled before a
+    /// crash, so its handler checks the message table first.
+    pub recovered: bool,
 }
 
 /// An event about to be logged; `seq` is assigned by the database.
@@ -68,28 +71,12 @@ fn event_from_row(row: &sqlx::any::AnyRow) -> Result<IngressEvent> {
             IngressKind::Timeline
         },
         body: row.try_get("body")?,
+        recovered: false,
     })
 }
 
-/// Rows per statement: 6 binds each, well under SQLite's 32766-bind limit.
-const INSERT_CHUNK: usize = 500;
-
-/// `($1, $2), ($3, $4)` for 2 rows of 2 columns. Numbered placeholders work
-/// on both SQLite and PostgreSQL, unlike the `?` that `QueryBuilder<Any>` emits.
-fn numbered_rows(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
-    /// Stores one transaction atomically.
+    /// Stores one transaction, committed when this returns.
     ///
     /// A txnId seen before with the same digest is a retry and a no-op. The
     /// same txnId with another digest is a homeserver that started counting
@@ -100,52 +87,17 @@ impl Store {
         digest: &str,
         events: Vec<NewIngressEvent>,
     ) -> Result<TxnOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let known: Option<String> = sqlx::query_scalar(
-            "SELECT digest FROM ingress_txn WHERE bridge_id = $1 AND txn_id = $2",
-        )
-        .bind(&self.bridge_id)
-        .bind(txn_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if known.as_deref() == Some(digest) {
-            return Ok(TxnOutcome::Replayed);
-        }
-        let now = now_ms();
-        let mut stored = Vec::with_capacity(events.len());
-        for chunk in events.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} \
-                 ON CONFLICT DO NOTHING RETURNING seq, event_id, room_id, kind, body",
-                numbered_rows(chunk.len(), 6)
-            );
-            let mut query = sqlx::query(&sql);
-            for event in chunk {
-                query = query
-                    .bind(&self.bridge_id)
-                    .bind(event.event_id.as_deref())
-                    .bind(event.room_id.as_deref())
-                    .bind(event.kind.as_str())
-                    .bind(&event.body)
-                    .bind(now);
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                stored.push(event_from_row(&row)?);
+        let job = super::writer::Job::Transaction {
+            txn_id: txn_id.to_owned(),
+            digest: digest.to_owned(),
+            events,
+        };
+        match self.write(job).await? {
+            super::writer::Done::Transaction(outcome) => Ok(outcome),
+            super::writer::Done::Writes => {
+                anyhow::bail!("the writer answered a transaction with writes")
             }
         }
-        sqlx::query(
-            "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at",
-        )
-        .bind(&self.bridge_id)
-        .bind(txn_id)
-        .bind(digest)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        stored.sort_by_key(|e| e.seq);
-        Ok(TxnOutcome::Stored { events: stored })
     }
 
     /// Unprocessed events with `after_seq < seq <= up_to`, oldest first.
@@ -179,20 +131,12 @@ impl Store {
     }
 
     pub async fn mark_processed(&self, seqs: &[i64]) -> Result<()> {
-        let now = now_ms();
-        for chunk in seqs.chunks(INSERT_CHUNK) {
-            let list: Vec<String> = (3..chunk.len() + 3).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                "UPDATE ingress_event SET processed_at = $1 WHERE bridge_id = $2 AND seq IN ({})",
-                list.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(now).bind(&self.bridge_id);
-            for seq in chunk {
-                query = query.bind(*seq);
-            }
-            query.execute(&self.pool).await?;
-        }
-        Ok(())
+        self.apply(
+            seqs.iter()
+                .map(|seq| super::Write::Processed(*seq))
+                .collect(),
+        )
+        .await
     }
 
     /// Forgets processed events and transactions older than the cutoff. Their
@@ -201,16 +145,118 @@ impl Store {
         let events = sqlx::query("DELETE FROM ingress_event WHERE bridge_id = $1 AND processed_at IS NOT NULL AND received_at < $2")
             .bind(&self.bridge_id)
             .bind(older_than_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         sqlx::query("DELETE FROM ingress_txn WHERE bridge_id = $1 AND received_at < $2")
             .bind(&self.bridge_id)
             .bind(older_than_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(events)
     }
+}
+
+/// Stores one transaction on `conn`, inside the writer's database transaction.
+pub(super) async fn exec_transaction(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    txn_id: &str,
+    digest: &str,
+    events: &[NewIngressEvent],
+) -> Result<TxnOutcome> {
+    let now = now_ms();
+    // Writing first takes SQLite's write lock at once; reading first would
+    // fail with BUSY_SNAPSHOT when another write lands in between. The
+    // upsert returns a row unless the txnId is known with this digest.
+    let fresh: Option<String> = sqlx::query_scalar(
+        "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at \
+         WHERE ingress_txn.digest <> excluded.digest RETURNING txn_id",
+    )
+    .bind(bridge_id)
+    .bind(txn_id)
+    .bind(digest)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if fresh.is_none() {
+        return Ok(TxnOutcome::Replayed);
+    }
+    let mut stored = Vec::with_capacity(events.len());
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING seq, event_id",
+            numbered_rows(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            query = query
+                .bind(bridge_id)
+                .bind(event.event_id.as_deref())
+                .bind(event.room_id.as_deref())
+                .bind(event.kind.as_str())
+                .bind(&event.body)
+                .bind(now);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
+        // Pair the new rows with their events: timeline events by ID, and
+        // ephemeral ones (never duplicates, so all inserted) in order.
+        let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+        let mut anonymous = Vec::new();
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            match row.try_get::<Option<String>, _>("event_id")? {
+                Some(id) => {
+                    by_id.insert(id, seq);
+                }
+                None => anonymous.push(seq),
+            }
+        }
+        anonymous.sort_unstable();
+        let mut anonymous = anonymous.into_iter();
+        for event in chunk {
+            let seq = match &event.event_id {
+                Some(id) => by_id.get(id).copied(),
+                None => anonymous.next(),
+            };
+            if let Some(seq) = seq {
+                stored.push(IngressEvent {
+                    seq,
+                    event_id: event.event_id.clone(),
+                    room_id: event.room_id.clone(),
+                    kind: event.kind,
+                    body: event.body.clone(),
+                    recovered: false,
+                });
+            }
+        }
+    }
+    stored.sort_by_key(|e| e.seq);
+    Ok(TxnOutcome::Stored { events: stored })
+}
+
+/// Marks events processed on `conn`.
+pub(super) async fn exec_mark_processed(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    seqs: &[i64],
+) -> Result<()> {
+    let now = now_ms();
+    for chunk in seqs.chunks(INSERT_CHUNK) {
+        let list: Vec<String> = (3..chunk.len() + 3).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "UPDATE ingress_event SET processed_at = $1 WHERE bridge_id = $2 AND seq IN ({})",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(bridge_id);
+        for seq in chunk {
+            query = query.bind(*seq);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

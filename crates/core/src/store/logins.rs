@@ -35,7 +35,7 @@ impl Store {
         .bind(sealed)
         .bind(login.metadata.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -65,7 +65,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM login WHERE bridge_id = $1 AND login_id = $2")
             .bind(&self.bridge_id)
             .bind(login_id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -1,9 +1,10 @@
 //! Message and reaction mappings between remote IDs and Matrix event IDs.
 //! Edits, replies, redactions and deduplication all go through these.
 
-use super::{now_ms, Store};
+use super::{now_ms, numbered_rows, Store, Write, INSERT_CHUNK};
 use crate::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
 use anyhow::Result;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,22 +31,7 @@ impl Store {
     /// Records a mapping. A second mapping for the same event is ignored, so
     /// that replaying an event after a crash is harmless.
     pub async fn put_message(&self, msg: &MessageRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO message (bridge_id, portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.bridge_id)
-        .bind(msg.portal.id.as_str())
-        .bind(msg.portal.receiver_str())
-        .bind(msg.remote_id.as_str())
-        .bind(msg.part.as_str())
-        .bind(&msg.event_id)
-        .bind(&msg.room_id)
-        .bind(&msg.sender)
-        .bind(msg.timestamp)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.apply(vec![Write::Message(msg.clone())]).await
     }
 
     pub async fn message_by_event(&self, event_id: &str) -> Result<Option<MessageRow>> {
@@ -79,30 +65,12 @@ impl Store {
     }
 
     pub async fn delete_message(&self, event_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM message WHERE bridge_id = $1 AND event_id = $2")
-            .bind(&self.bridge_id)
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.apply(vec![Write::DeleteMessage(event_id.to_owned())])
+            .await
     }
 
     pub async fn put_reaction(&self, reaction: &ReactionRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO reaction (bridge_id, portal_id, receiver, remote_message_id, remote_sender, emoji, event_id, timestamp) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.bridge_id)
-        .bind(reaction.portal.id.as_str())
-        .bind(reaction.portal.receiver_str())
-        .bind(reaction.remote_message_id.as_str())
-        .bind(reaction.remote_sender.as_str())
-        .bind(&reaction.emoji)
-        .bind(&reaction.event_id)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.apply(vec![Write::Reaction(reaction.clone())]).await
     }
 
     pub async fn reaction_by_event(&self, event_id: &str) -> Result<Option<ReactionRow>> {
@@ -139,12 +107,8 @@ impl Store {
     }
 
     pub async fn delete_reaction(&self, event_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM reaction WHERE bridge_id = $1 AND event_id = $2")
-            .bind(&self.bridge_id)
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.apply(vec![Write::DeleteReaction(event_id.to_owned())])
+            .await
     }
 }
 
@@ -176,6 +140,76 @@ fn reaction_from_row(row: sqlx::any::AnyRow) -> Result<ReactionRow> {
         emoji: row.try_get("emoji")?,
         event_id: row.try_get("event_id")?,
     })
+}
+
+/// Inserts mappings on `conn`, many rows a statement.
+pub(super) async fn exec_put_messages(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    rows: &[&MessageRow],
+) -> Result<()> {
+    for chunk in rows.chunks(INSERT_CHUNK / 2) {
+        let sql = format!(
+            "INSERT INTO message (bridge_id, portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp) VALUES {} ON CONFLICT DO NOTHING",
+            numbered_rows(chunk.len(), 9)
+        );
+        let mut query = sqlx::query(&sql);
+        for msg in chunk {
+            query = query
+                .bind(bridge_id)
+                .bind(msg.portal.id.as_str())
+                .bind(msg.portal.receiver_str())
+                .bind(msg.remote_id.as_str())
+                .bind(msg.part.as_str())
+                .bind(&msg.event_id)
+                .bind(&msg.room_id)
+                .bind(&msg.sender)
+                .bind(msg.timestamp);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn exec_put_reaction(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    reaction: &ReactionRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO reaction (bridge_id, portal_id, receiver, remote_message_id, remote_sender, emoji, event_id, timestamp) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(bridge_id)
+    .bind(reaction.portal.id.as_str())
+    .bind(reaction.portal.receiver_str())
+    .bind(reaction.remote_message_id.as_str())
+    .bind(reaction.remote_sender.as_str())
+    .bind(&reaction.emoji)
+    .bind(&reaction.event_id)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a message or reaction mapping by event ID on `conn`.
+pub(super) async fn exec_delete(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    table: &str,
+    event_id: &str,
+) -> Result<()> {
+    let sql = match table {
+        "reaction" => "DELETE FROM reaction WHERE bridge_id = $1 AND event_id = $2",
+        _ => "DELETE FROM message WHERE bridge_id = $1 AND event_id = $2",
+    };
+    sqlx::query(sql)
+        .bind(bridge_id)
+        .bind(event_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

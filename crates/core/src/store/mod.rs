@@ -12,6 +12,7 @@ mod messages;
 mod portals;
 mod secrets;
 mod users;
+mod writer;
 
 pub use ghosts::GhostRow;
 pub use ingress::{IngressEvent, IngressKind, NewIngressEvent, TxnOutcome};
@@ -20,6 +21,7 @@ pub use messages::{MessageRow, ReactionRow};
 pub use portals::PortalRow;
 pub use secrets::SecretBox;
 pub use users::UserRow;
+pub use writer::Write;
 
 use anyhow::{Context, Result};
 use sqlx::any::AnyPoolOptions;
@@ -38,7 +40,22 @@ pub enum Dialect {
 /// The bridge's handle on its database, scoped to one bridge ID.
 #[derive(Clone)]
 pub struct Store {
+    /// For reads; SQLite in WAL mode serves these in parallel with a write.
     pool: AnyPool,
+    /// For writes. With SQLite it holds one connection, so that writers queue
+    /// here instead of sleeping in SQLite's busy handler; with PostgreSQL it
+    /// is the same pool as `pool`.
+    writer: AnyPool,
+    /// Jobs for the group-commit task, which writes through `writer`.
+    write_queue: tokio::sync::mpsc::Sender<(
+        writer::Job,
+        tokio::sync::oneshot::Sender<Result<writer::Done>>,
+    )>,
+    /// Portal rows by room ID, including "no portal"; every portal write goes
+    /// through this store, which keeps it current.
+    portal_by_room: std::sync::Arc<dashmap::DashMap<String, Option<PortalRow>>>,
+    /// Bumped by every portal write, so a read that raced one is not cached.
+    portal_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     bridge_id: String,
     dialect: Dialect,
 }
@@ -59,22 +76,11 @@ impl Store {
             Dialect::Sqlite if !uri.contains('?') => (format!("{uri}?mode=rwc"), max_conns),
             _ => (uri.to_owned(), max_conns),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_conns.max(1))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        // WAL with synchronous=NORMAL survives a process crash after
-                        // commit, which is what acknowledging a transaction needs.
-                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&uri)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact_uri(&uri)))?;
+        let pool = open_pool(&uri, dialect, max_conns).await?;
+        let writer = match dialect {
+            Dialect::Sqlite if max_conns > 1 => open_pool(&uri, dialect, 1).await?,
+            _ => pool.clone(),
+        };
         let migrator = match dialect {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
@@ -84,9 +90,13 @@ impl Store {
             .await
             .context("database migrations failed")?;
         Ok(Self {
+            write_queue: writer::spawn(writer.clone(), bridge_id.to_owned()),
             pool,
+            writer,
             bridge_id: bridge_id.to_owned(),
             dialect,
+            portal_by_room: Default::default(),
+            portal_generation: Default::default(),
         })
     }
 
@@ -105,6 +115,41 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+async fn open_pool(uri: &str, dialect: Dialect, max_conns: u32) -> Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max_conns.max(1))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if dialect == Dialect::Sqlite {
+                    // WAL with synchronous=NORMAL survives a process crash after
+                    // commit, which is what acknowledging a transaction needs.
+                    conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(uri)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_uri(uri)))
+}
+
+/// Rows per statement: 6 binds each, well under SQLite's 32766-bind limit.
+pub(crate) const INSERT_CHUNK: usize = 500;
+
+/// `($1, $2), ($3, $4)` for 2 rows of 2 columns. Numbered placeholders work
+/// on both SQLite and PostgreSQL, unlike the `?` that `QueryBuilder<Any>` emits.
+pub(crate) fn numbered_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Milliseconds since the Unix epoch, the unit Matrix timestamps use.
@@ -190,5 +235,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+        let (sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(sync, 1, "synchronous=NORMAL");
     }
 }

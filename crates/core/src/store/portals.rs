@@ -4,6 +4,7 @@ use super::Store;
 use crate::ids::{LoginId, PortalId, PortalKey};
 use anyhow::Result;
 use sqlx::Row;
+use std::sync::atomic::Ordering;
 
 #[derive(Clone, Debug)]
 pub struct PortalRow {
@@ -29,7 +30,12 @@ impl Store {
         row.map(portal_from_row).transpose()
     }
 
+    /// The portal of a room, cached: every Matrix event asks this.
     pub async fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRow>> {
+        if let Some(known) = self.portal_by_room.get(room_id) {
+            return Ok(known.clone());
+        }
+        let generation = self.portal_generation.load(Ordering::Acquire);
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2"
         ))
@@ -37,7 +43,18 @@ impl Store {
         .bind(room_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(portal_from_row).transpose()
+        let portal = row.map(portal_from_row).transpose()?;
+        if self.portal_generation.load(Ordering::Acquire) == generation {
+            self.portal_by_room
+                .insert(room_id.to_owned(), portal.clone());
+        }
+        Ok(portal)
+    }
+
+    /// Forgets cached portal lookups after a portal write.
+    fn portals_changed(&self) {
+        self.portal_generation.fetch_add(1, Ordering::AcqRel);
+        self.portal_by_room.clear();
     }
 
     pub async fn all_portals(&self) -> Result<Vec<PortalRow>> {
@@ -64,8 +81,9 @@ impl Store {
         .bind(portal.topic.as_deref())
         .bind(i64::from(portal.plumbed))
         .bind(portal.metadata.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
+        self.portals_changed();
         Ok(())
     }
 
@@ -74,8 +92,9 @@ impl Store {
             .bind(&self.bridge_id)
             .bind(key.id.as_str())
             .bind(key.receiver_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
+        self.portals_changed();
         Ok(())
     }
 }
@@ -124,5 +143,14 @@ mod tests {
             .is_none());
         store.delete_portal(&portal.key).await.unwrap();
         assert!(store.all_portals().await.unwrap().is_empty());
+        assert!(
+            store.portal_by_room("!room").await.unwrap().is_none(),
+            "the cache follows deletes"
+        );
+        store.put_portal(&portal).await.unwrap();
+        assert!(
+            store.portal_by_room("!room").await.unwrap().is_some(),
+            "the cache follows inserts"
+        );
     }
 }

@@ -148,11 +148,13 @@ bridge: {{ username_template: "_bench_{{id}}", alias_template: "_bench_{{id}}", 
                     .body(body.clone())
                     .send()
                     .await?;
-                anyhow::ensure!(
-                    resp.status() == 200,
-                    "transaction {t} got {}",
-                    resp.status()
-                );
+                if resp.status() != 200 {
+                    let status = resp.status();
+                    anyhow::bail!(
+                        "transaction {t} got {status}: {}",
+                        resp.text().await.unwrap_or_default()
+                    );
+                }
                 latencies.push(sent.elapsed());
             }
             anyhow::Ok(latencies)

@@ -1,0 +1,149 @@
+//! Group commit: one task makes every write of the bridge's hot path, and
+//! commits all the writes waiting at once in one database transaction.
+//!
+//! With sqlx each statement is a round trip to the connection's thread, and
+//! each commit a WAL write; batching makes both per batch instead of per
+//! event. Every caller still waits for its own commit, so nothing is
+//! acknowledged or marked done before it is durable.
+
+use super::ingress::{exec_mark_processed, exec_transaction, NewIngressEvent, TxnOutcome};
+use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
+use super::{MessageRow, ReactionRow, Store};
+use anyhow::{Context, Result};
+use sqlx::{AnyConnection, AnyPool};
+use tokio::sync::{mpsc, oneshot};
+
+/// One write of the message mapping or the ingress log.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Message(MessageRow),
+    Reaction(ReactionRow),
+    DeleteMessage(String),
+    DeleteReaction(String),
+    /// The ingress event with this sequence number has been handled.
+    Processed(i64),
+}
+
+pub(super) enum Job {
+    Transaction {
+        txn_id: String,
+        digest: String,
+        events: Vec<NewIngressEvent>,
+    },
+    Writes(Vec<Write>),
+}
+
+pub(super) enum Done {
+    Transaction(TxnOutcome),
+    Writes,
+}
+
+type Request = (Job, oneshot::Sender<Result<Done>>);
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 512;
+
+pub(super) fn spawn(pool: AnyPool, bridge_id: String) -> mpsc::Sender<Request> {
+    let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+    tokio::spawn(run(pool, bridge_id, rx));
+    tx
+}
+
+async fn run(pool: AnyPool, bridge_id: String, mut rx: mpsc::Receiver<Request>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!("causeway_db_batch_jobs").record(batch.len() as f64);
+        let jobs: Vec<&Job> = batch.iter().map(|(job, _)| job).collect();
+        match commit(&pool, &bridge_id, &jobs).await {
+            Ok(results) => {
+                for ((_, reply), result) in batch.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            // One bad job must not fail the others: retry each on its own.
+            Err(err) if batch.len() > 1 => {
+                tracing::warn!("a batched write failed, retrying its jobs one by one: {err:#}");
+                for (job, reply) in batch {
+                    let result = commit(&pool, &bridge_id, &[&job])
+                        .await
+                        .map(|mut r| r.remove(0));
+                    let _ = reply.send(result);
+                }
+            }
+            Err(err) => {
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(anyhow::anyhow!("{err:#}")));
+                }
+            }
+        }
+    }
+}
+
+/// Runs jobs in one database transaction; one result per job.
+async fn commit(pool: &AnyPool, bridge_id: &str, jobs: &[&Job]) -> Result<Vec<Done>> {
+    let mut tx = pool.begin().await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut messages = Vec::new();
+    let mut processed = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Transaction {
+                txn_id,
+                digest,
+                events,
+            } => {
+                results.push(Done::Transaction(
+                    exec_transaction(&mut tx, bridge_id, txn_id, digest, events).await?,
+                ));
+            }
+            Job::Writes(writes) => {
+                for write in writes {
+                    match write {
+                        Write::Message(row) => messages.push(row),
+                        Write::Processed(seq) => processed.push(*seq),
+                        other => exec_single(&mut tx, bridge_id, other).await?,
+                    }
+                }
+                results.push(Done::Writes);
+            }
+        }
+    }
+    exec_put_messages(&mut tx, bridge_id, &messages).await?;
+    exec_mark_processed(&mut tx, bridge_id, &processed).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn exec_single(conn: &mut AnyConnection, bridge_id: &str, write: &Write) -> Result<()> {
+    match write {
+        Write::Reaction(row) => exec_put_reaction(conn, bridge_id, row).await,
+        Write::DeleteMessage(event_id) => exec_delete(conn, bridge_id, "message", event_id).await,
+        Write::DeleteReaction(event_id) => exec_delete(conn, bridge_id, "reaction", event_id).await,
+        Write::Message(_) | Write::Processed(_) => Ok(()),
+    }
+}
+
+impl Store {
+    /// Commits writes; returns once they are durable.
+    pub async fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.write(Job::Writes(writes)).await.map(drop)
+    }
+
+    pub(super) async fn write(&self, job: Job) -> Result<Done> {
+        let (reply, done) = oneshot::channel();
+        self.write_queue
+            .send((job, reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the database writer stopped"))?;
+        done.await.context("the database writer stopped")?
+    }
+}
