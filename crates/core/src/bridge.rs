@@ -12,7 +12,7 @@ use dashmap::{DashMap, DashSet};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::json;
 use std::sync::Arc;
-use tokio::sync::{mpsc, Mutex, OnceCell};
+use tokio::sync::{Mutex, Notify, OnceCell};
 
 #[derive(Clone)]
 pub struct Bridge {
@@ -27,10 +27,8 @@ pub(crate) struct Inner {
     pub network: Arc<dyn Network>,
     pub commands: CommandRegistry,
     pub bot: OwnedUserId,
-    /// Newly committed ingress events, handed to the dispatcher.
-    pub ingress_live: mpsc::Sender<Vec<crate::store::IngressEvent>>,
-    /// The dispatcher's end of `ingress_live`, taken when processing starts.
-    pub ingress_live_rx: std::sync::Mutex<Option<mpsc::Receiver<Vec<crate::store::IngressEvent>>>>,
+    /// Wakes the ingress dispatcher when a transaction is stored.
+    pub ingress_notify: Notify,
     /// Room actors for Matrix→remote events, one per room.
     pub room_queues: DashMap<String, tokio::sync::mpsc::Sender<crate::store::IngressEvent>>,
     /// Portal actors for remote→Matrix events, one per portal.
@@ -58,7 +56,6 @@ impl Bridge {
             .context("appservice.bot.username and homeserver.domain do not form a valid user ID")?;
         let mut commands = crate::builtin_commands::core_commands(network.as_ref());
         commands.extend(network.commands());
-        let (ingress_live, ingress_live_rx) = mpsc::channel(256);
         Ok(Self {
             inner: Arc::new(Inner {
                 hs,
@@ -68,8 +65,7 @@ impl Bridge {
                 bot,
                 network,
                 config,
-                ingress_live,
-                ingress_live_rx: std::sync::Mutex::new(Some(ingress_live_rx)),
+                ingress_notify: Notify::new(),
                 room_queues: DashMap::new(),
                 portal_queues: DashMap::new(),
                 portal_locks: DashMap::new(),

@@ -4,7 +4,7 @@
 use crate::bridge::Bridge;
 use crate::ids::{PartId, RemoteMessageId};
 use crate::matrix_event::*;
-use crate::store::{MessageRow, PortalRow, ReactionRow};
+use crate::store::{MessageRow, PortalRow, ReactionRow, Write};
 use anyhow::Result;
 use serde_json::Value;
 
@@ -24,7 +24,14 @@ fn meta(event: &Value) -> MatrixEventMeta {
     }
 }
 
-pub(crate) async fn handle_timeline(bridge: &Bridge, event: &Value, recovered: bool) -> Result<()> {
+/// Handles one timeline event. Mapping changes are pushed to `writes`, which
+/// the caller commits together with the event's processed mark.
+pub(crate) async fn handle_timeline(
+    bridge: &Bridge,
+    event: &Value,
+    recovered: bool,
+    writes: &mut Vec<Write>,
+) -> Result<()> {
     let meta = meta(event);
     let kind = str_at(event, "/type").unwrap_or_default();
     let is_member = kind == "m.room.member";
@@ -47,9 +54,9 @@ pub(crate) async fn handle_timeline(bridge: &Bridge, event: &Value, recovered: b
         return crate::management::handle_non_portal_event(bridge, event, meta).await;
     };
     let result = match kind {
-        "m.room.message" => handle_message(bridge, &portal, event, &meta).await,
-        "m.reaction" => handle_reaction(bridge, &portal, event, &meta).await,
-        "m.room.redaction" => handle_redaction(bridge, &portal, event, &meta).await,
+        "m.room.message" => handle_message(bridge, &portal, event, &meta, writes).await,
+        "m.reaction" => handle_reaction(bridge, &portal, event, &meta, writes).await,
+        "m.room.redaction" => handle_redaction(bridge, &portal, event, &meta, writes).await,
         "m.room.member" => handle_membership(bridge, &portal, event, meta.clone()).await,
         _ => Ok(()),
     };
@@ -87,6 +94,7 @@ async fn handle_message(
     portal: &PortalRow,
     event: &Value,
     meta: &MatrixEventMeta,
+    writes: &mut Vec<Write>,
 ) -> Result<()> {
     let content = event.get("content").cloned().unwrap_or(Value::Null);
     let network = bridge.network();
@@ -123,18 +131,16 @@ async fn handle_message(
     let remote_id = network.handle_matrix_message(portal, &message).await?;
     // With no remote ID, the event ID still goes in, so a replay is skipped.
     let remote_id = remote_id.unwrap_or_else(|| RemoteMessageId(format!("mx:{}", meta.event_id)));
-    bridge
-        .store()
-        .put_message(&MessageRow {
-            portal: portal.key.clone(),
-            remote_id,
-            part: PartId::default(),
-            event_id: meta.event_id.clone(),
-            room_id: meta.room_id.clone(),
-            sender: meta.sender.clone(),
-            timestamp: meta.timestamp,
-        })
-        .await
+    writes.push(Write::Message(MessageRow {
+        portal: portal.key.clone(),
+        remote_id,
+        part: PartId::default(),
+        event_id: meta.event_id.clone(),
+        room_id: meta.room_id.clone(),
+        sender: meta.sender.clone(),
+        timestamp: meta.timestamp,
+    }));
+    Ok(())
 }
 
 fn html_of(content: &Value) -> Option<String> {
@@ -148,6 +154,7 @@ async fn handle_reaction(
     portal: &PortalRow,
     event: &Value,
     meta: &MatrixEventMeta,
+    writes: &mut Vec<Write>,
 ) -> Result<()> {
     let Some(reactions) = bridge.network().reactions() else {
         anyhow::bail!("this network has no reactions")
@@ -165,16 +172,14 @@ async fn handle_reaction(
         key: key.clone(),
     };
     let remote_sender = reactions.handle_matrix_reaction(portal, &reaction).await?;
-    bridge
-        .store()
-        .put_reaction(&ReactionRow {
-            portal: portal.key.clone(),
-            remote_message_id: target.remote_id,
-            remote_sender,
-            emoji: key,
-            event_id: meta.event_id.clone(),
-        })
-        .await
+    writes.push(Write::Reaction(ReactionRow {
+        portal: portal.key.clone(),
+        remote_message_id: target.remote_id,
+        remote_sender,
+        emoji: key,
+        event_id: meta.event_id.clone(),
+    }));
+    Ok(())
 }
 
 async fn handle_redaction(
@@ -182,6 +187,7 @@ async fn handle_redaction(
     portal: &PortalRow,
     event: &Value,
     meta: &MatrixEventMeta,
+    writes: &mut Vec<Write>,
 ) -> Result<()> {
     let redacts = str_at(event, "/redacts")
         .or_else(|| str_at(event, "/content/redacts"))
@@ -204,10 +210,11 @@ async fn handle_redaction(
     redactions
         .handle_matrix_redaction(portal, &redaction)
         .await?;
-    match target {
-        RedactionTarget::Message(m) => bridge.store().delete_message(&m.event_id).await,
-        RedactionTarget::Reaction(r) => bridge.store().delete_reaction(&r.event_id).await,
-    }
+    writes.push(match target {
+        RedactionTarget::Message(m) => Write::DeleteMessage(m.event_id),
+        RedactionTarget::Reaction(r) => Write::DeleteReaction(r.event_id),
+    });
+    Ok(())
 }
 
 pub(crate) fn parse_membership(event: &Value) -> Option<(String, Membership)> {

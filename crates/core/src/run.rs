@@ -21,22 +21,14 @@ pub async fn build(config: Config, network: Arc<dyn Network>) -> Result<Bridge> 
     Bridge::new(config, store, network)
 }
 
-/// Starts the ingress dispatcher. Call it before the appservice listens: it
-/// first works through what an earlier run stored and left unprocessed, up to
-/// the log's end at this moment, then takes new events as they are committed.
+/// Starts the ingress dispatcher. Call it before the appservice listens, so
+/// that it knows which events an earlier run left unprocessed: those may have
+/// reached the network before a crash, and are checked against the mapping.
 pub async fn start_processing(bridge: &Bridge) -> Result<()> {
     let recovery_point = bridge.store().last_ingress_seq().await?;
-    let live = bridge
-        .inner()
-        .ingress_live_rx
-        .lock()
-        .ok()
-        .and_then(|mut rx| rx.take())
-        .context("processing already started")?;
     tokio::spawn(crate::inbound::run_dispatcher(
         bridge.clone(),
         recovery_point,
-        live,
     ));
     Ok(())
 }

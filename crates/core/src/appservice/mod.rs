@@ -80,15 +80,14 @@ async fn put_transaction(
     let bytes =
         transactions::read_body(&headers, body, bridge.config().appservice.max_body_bytes).await?;
     let parsed = transactions::parse_transaction(&bytes)?;
-    let outcome = transactions::store_transaction(bridge.store(), &txn_id, parsed).await?;
-    if let crate::store::TxnOutcome::Stored { events } = outcome {
-        // Committed: from here a crash loses nothing, the log has them. A full
-        // channel makes the homeserver wait, which is the backpressure we want.
-        if !events.is_empty() && bridge.inner().ingress_live.send(events).await.is_err() {
-            tracing::warn!(
-                "event processing is not running; stored events wait for the next start"
-            );
-        }
+    // Committed: from here a crash loses nothing. The log is the buffer, so
+    // a slow network never makes the homeserver wait.
+    if transactions::store_transaction(bridge.store(), &txn_id, parsed)
+        .await?
+        .inserted()
+        > 0
+    {
+        bridge.inner().ingress_notify.notify_one();
     }
     metrics::histogram!("causeway_transaction_seconds").record(started.elapsed().as_secs_f64());
     Ok(Json(json!({})).into_response())

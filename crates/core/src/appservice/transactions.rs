@@ -133,13 +133,12 @@ pub async fn store_transaction(
                 "cannot store transaction {txn_id}, the homeserver will retry it: {e:#}"
             ))
         })?;
-    match &outcome {
+    match outcome {
         TxnOutcome::Replayed => {
             metrics::counter!("causeway_transactions_total", "outcome" => "replayed").increment(1);
             tracing::debug!(txn_id, "transaction replayed, already stored");
         }
-        TxnOutcome::Stored { events } => {
-            let inserted = events.len() as u64;
+        TxnOutcome::Stored { inserted } => {
             metrics::counter!("causeway_transactions_total", "outcome" => "stored").increment(1);
             metrics::counter!("causeway_events_received_total").increment(inserted);
             metrics::counter!("causeway_events_duplicate_total").increment(count - inserted);

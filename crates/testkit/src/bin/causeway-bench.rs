@@ -17,6 +17,7 @@ use causeway_core::Bridge;
 use causeway_testkit::fake_homeserver::FakeHomeserver;
 use clap::Parser;
 use serde_json::json;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,12 +71,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let hs = Arc::new(FakeHomeserver::default());
-    let hs_url = hs.spawn().await?;
+/// What one run measured.
+struct Figures {
+    ingress: Duration,
+    processed: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// A fresh bridge on a fresh SQLite database, serving on a loopback port.
+async fn bridge(
+    dir: &std::path::Path,
+    hs_url: &str,
+    args: &Args,
+) -> Result<(Bridge, Arc<NullNetwork>, u16)> {
     let config = Config::parse(&format!(
         r#"
 homeserver: {{ address: "{hs_url}", domain: bench.local }}
@@ -83,8 +91,8 @@ appservice: {{ address: "http://127.0.0.1:1", hostname: 127.0.0.1, port: 1, id: 
 database: {{ uri: "sqlite:{db}", max_open_conns: 4 }}
 bridge: {{ username_template: "_bench_{{id}}", alias_template: "_bench_{{id}}", permissions: {{ "*": user }}, secret_key_file: "{key}" }}
 "#,
-        db = dir.path().join("bench.db").display(),
-        key = dir.path().join("bench.key").display(),
+        db = dir.join("bench.db").display(),
+        key = dir.join("bench.key").display(),
     ))?;
     let network = Arc::new(NullNetwork {
         delivered: AtomicU64::new(0),
@@ -101,38 +109,26 @@ bridge: {{ username_template: "_bench_{{id}}", alias_template: "_bench_{{id}}", 
         };
         bridge.store().put_portal(&row).await?;
     }
-    causeway_core::run::start_processing(&bridge).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(
-        async move { axum::serve(listener, causeway_core::appservice::router(bridge)).await },
+        axum::serve(listener, causeway_core::appservice::router(bridge.clone())).into_future(),
     );
+    Ok((bridge, network, port))
+}
 
+/// Sends every transaction, `concurrency` at a time; returns the latencies.
+async fn send_all(
+    port: u16,
+    bodies: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+) -> Result<Vec<Duration>> {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(concurrency)
         .build()?;
-    let total_events = (args.transactions * args.events_per_txn) as u64;
-    let bodies: Vec<Vec<u8>> = (0..args.transactions)
-        .map(|t| {
-            let events: Vec<_> = (0..args.events_per_txn)
-                .map(|e| {
-                    let n = t * args.events_per_txn + e;
-                    json!({ "type": "m.room.message", "event_id": format!("$bench{n}"), "room_id": format!("!bench{}:bench.local", n % args.portals),
-                            "sender": "@user:bench.local", "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("benchmark message {n}") } })
-                })
-                .collect();
-            serde_json::to_vec(&json!({ "events": events })).unwrap_or_default()
-        })
-        .collect();
-    let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicU64::new(0));
-    println!(
-        "causeway-bench: {} transactions x {} events over {} portals, {} in flight",
-        args.transactions, args.events_per_txn, args.portals, args.concurrency
-    );
-    let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..concurrency {
         let (client, bodies, next) = (client.clone(), bodies.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -164,32 +160,99 @@ bridge: {{ username_template: "_bench_{{id}}", alias_template: "_bench_{{id}}", 
     for worker in workers {
         latencies.extend(worker.await.context("worker panicked")??);
     }
-    let ingress = started.elapsed();
-    while network.delivered.load(Ordering::Relaxed) < total_events {
+    latencies.sort();
+    Ok(latencies)
+}
+
+async fn wait_processed(network: &NullNetwork, total: u64) -> Result<()> {
+    let started = Instant::now();
+    while network.delivered.load(Ordering::Relaxed) < total {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(600),
             "processing stalled at {}",
             network.delivered.load(Ordering::Relaxed)
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let processed = started.elapsed();
-    latencies.sort();
+    Ok(())
+}
+
+/// One run. `concurrent`: processing runs while transactions arrive;
+/// otherwise it starts once all are stored, to time each side alone.
+async fn run(
+    args: &Args,
+    hs_url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    concurrent: bool,
+) -> Result<Figures> {
+    let dir = tempfile::tempdir()?;
+    let (bridge, network, port) = bridge(dir.path(), hs_url, args).await?;
+    let total = (args.transactions * args.events_per_txn) as u64;
+    if concurrent {
+        causeway_core::run::start_processing(&bridge).await?;
+    }
+    let started = Instant::now();
+    let latencies = send_all(port, bodies, args.concurrency).await?;
+    let ingress = started.elapsed();
+    let processing_started = Instant::now();
+    if !concurrent {
+        causeway_core::run::start_processing(&bridge).await?;
+    }
+    wait_processed(&network, total).await?;
+    let processed = if concurrent {
+        started.elapsed()
+    } else {
+        processing_started.elapsed()
+    };
+    Ok(Figures {
+        ingress,
+        processed,
+        latencies,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let hs = Arc::new(FakeHomeserver::default());
+    let hs_url = hs.spawn().await?;
+    let total = (args.transactions * args.events_per_txn) as f64;
+    let bodies: Vec<Vec<u8>> = (0..args.transactions)
+        .map(|t| {
+            let events: Vec<_> = (0..args.events_per_txn)
+                .map(|e| {
+                    let n = t * args.events_per_txn + e;
+                    json!({ "type": "m.room.message", "event_id": format!("$bench{n}"), "room_id": format!("!bench{}:bench.local", n % args.portals),
+                            "sender": "@user:bench.local", "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("benchmark message {n}") } })
+                })
+                .collect();
+            serde_json::to_vec(&json!({ "events": events })).unwrap_or_default()
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
     println!(
-        "ingress (stored and acknowledged): {:.0} events/s, {:.0} transactions/s",
-        total_events as f64 / ingress.as_secs_f64(),
-        args.transactions as f64 / ingress.as_secs_f64()
+        "causeway-bench: {} transactions x {} events over {} portals, {} in flight, durable SQLite ingress, fast homeserver stand-in",
+        args.transactions, args.events_per_txn, args.portals, args.concurrency
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let alone = run(&args, &hs_url, bodies.clone(), false).await?;
+    println!(
+        "ingress alone:     {:>8.0} events/s   time to 200 p50 {:.2} ms, p99 {:.2} ms",
+        total / alone.ingress.as_secs_f64(),
+        ms(percentile(&alone.latencies, 0.5)),
+        ms(percentile(&alone.latencies, 0.99))
     );
     println!(
-        "time to 200: p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+        "processing alone:  {:>8.0} events/s   (the stored backlog, through the network)",
+        total / alone.processed.as_secs_f64()
     );
+    let both = run(&args, &hs_url, bodies, true).await?;
     println!(
-        "processed through the network: {:.0} events/s ({} events in {:.2} s)",
-        total_events as f64 / processed.as_secs_f64(),
-        total_events,
-        processed.as_secs_f64()
+        "both at once:      {:>8.0} events/s in, {:.0} events/s processed   time to 200 p50 {:.2} ms, p99 {:.2} ms",
+        total / both.ingress.as_secs_f64(),
+        total / both.processed.as_secs_f64(),
+        ms(percentile(&both.latencies, 0.5)),
+        ms(percentile(&both.latencies, 0.99))
     );
     Ok(())
 }
