@@ -231,6 +231,34 @@ async fn messages_edits_redactions_and_reactions_flow_both_ways() -> Result<()> 
 }
 
 #[tokio::test]
+async fn typing_read_receipts_and_membership_reach_the_network() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "presence").await?;
+    let alice_id = alice.user_id.clone();
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "membership" && r["user"] == alice_id.as_str() && r["membership"] == "Join"
+    })
+    .await?;
+    alice.typing(&room, true).await?;
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "typing" && r["users"][0] == alice_id.as_str()
+    })
+    .await?;
+    env.control("/remote/event", json!({ "portal": "presence", "kind": "message", "sender": "bob", "id": "seen-me", "text": "read this" })).await?;
+    let from_bob = alice.wait_for_text(&room, "read this").await?;
+    alice
+        .read_receipt(&room, from_bob["event_id"].as_str().unwrap_or_default())
+        .await?;
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "receipt" && r["user"] == alice_id.as_str() && r["target"] == "seen-me"
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_alias_query_creates_a_portal_and_a_user_query_creates_a_ghost() -> Result<()> {
     let env = env().await?;
     let alice = env.user("alice").await?;

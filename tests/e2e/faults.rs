@@ -343,3 +343,28 @@ async fn a_bridge_whose_token_the_homeserver_does_not_know_says_how_to_register_
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn media_uploaded_as_the_bot_downloads_through_the_authenticated_media_api() -> Result<()> {
+    let env = env().await?;
+    let hs =
+        causeway_core::homeserver::Homeserver::new(&env.synapse.url(), &env.as_token, "localhost");
+    let bot = ruma::UserId::parse(env.bot())?;
+    let bytes = b"causeway media round trip".to_vec();
+    let mxc = hs
+        .upload(&bot, bytes.clone(), "text/plain", "note.txt")
+        .await?;
+    assert!(mxc.starts_with("mxc://localhost/"), "{mxc}");
+    let (downloaded, content_type) = hs.download(&mxc).await?;
+    assert_eq!(downloaded, bytes);
+    assert!(
+        content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{content_type:?}"
+    );
+    // Only the homeserver's own media is fetched: anything else is refused.
+    assert!(hs.download("https://example.org/evil.png").await.is_err());
+    assert!(hs.download("mxc://localhost/../../etc").await.is_err());
+    Ok(())
+}

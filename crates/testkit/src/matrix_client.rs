@@ -157,6 +157,32 @@ impl MatrixClient {
         Ok(v["event_id"].as_str().unwrap_or_default().to_owned())
     }
 
+    pub async fn typing(&self, room: &str, typing: bool) -> Result<()> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/typing/{}",
+            enc(room),
+            enc(&self.user_id)
+        );
+        self.call(
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({ "typing": typing, "timeout": 30000 })),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn read_receipt(&self, room: &str, event_id: &str) -> Result<()> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+            enc(room),
+            enc(event_id)
+        );
+        self.call(reqwest::Method::POST, &path, Some(json!({})))
+            .await
+            .map(drop)
+    }
+
     pub async fn state(&self, room: &str, event_type: &str, state_key: &str) -> Result<Value> {
         self.call(
             reqwest::Method::GET,

@@ -179,6 +179,30 @@ impl Network for TestNet {
     fn membership(&self) -> Option<&dyn MembershipHandling> {
         Some(self)
     }
+    fn typing(&self) -> Option<&dyn TypingHandling> {
+        Some(self)
+    }
+    fn receipts(&self) -> Option<&dyn ReceiptHandling> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TypingHandling for TestNet {
+    async fn handle_matrix_typing(&self, portal: &PortalRow, typing: &MatrixTyping) -> Result<()> {
+        self.deliver(json!({ "kind": "typing", "portal": portal.key.id, "users": typing.typing }))
+    }
+}
+
+#[async_trait]
+impl ReceiptHandling for TestNet {
+    async fn handle_matrix_receipt(
+        &self,
+        portal: &PortalRow,
+        receipt: &MatrixReceipt,
+    ) -> Result<()> {
+        self.deliver(json!({ "kind": "receipt", "portal": portal.key.id, "user": receipt.user, "target": receipt.target.remote_id }))
+    }
 }
 
 #[async_trait]
