@@ -204,11 +204,6 @@ pub fn store_tokens(config_text: &str, as_token: &str, hs_token: &str) -> Result
     Ok(lines.join("\n") + "\n")
 }
 
-/// Loads a YAML value from text, for networks that validate their own section.
-pub fn yaml_value(text: &str) -> Result<serde_yaml::Value> {
-    Ok(serde_yaml::from_str(text)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

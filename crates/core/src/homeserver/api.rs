@@ -1,6 +1,6 @@
 //! The client-server endpoints the bridge uses, as typed methods.
 
-use super::{enc, Homeserver, HsError, Retry};
+use super::{enc, send_once, Homeserver, HsError, Retry};
 use reqwest::Method;
 use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomAliasId, RoomId, UserId};
 use serde_json::{json, Value};
@@ -16,24 +16,6 @@ fn parse<T: TryFrom<String>>(value: &Value, field: &str) -> Result<T, HsError> {
             "the homeserver answered without a valid {field}: {raw:?}"
         ))
     })
-}
-
-/// One request without retries; a non-2xx answer becomes its Matrix error.
-async fn send_once(request: reqwest::RequestBuilder) -> Result<Value, HsError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| HsError::Transport(e.to_string()))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| HsError::Transport(e.to_string()))?;
-    if !status.is_success() {
-        return Err(HsError::from_body(status.as_u16(), &bytes));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| HsError::Transport(format!("the homeserver answered with invalid JSON: {e}")))
 }
 
 impl Homeserver {

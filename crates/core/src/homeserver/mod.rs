@@ -110,131 +110,128 @@ impl Homeserver {
         as_user: Option<&str>,
         retry: Retry,
     ) -> Result<Value, HsError> {
-        let endpoint = metric_endpoint(path);
-        let mut attempt = 0;
-        loop {
-            let started = Instant::now();
-            let result = self
-                .call_once(method.clone(), path, query, body, as_user)
-                .await;
-            metrics::histogram!("causeway_homeserver_request_seconds", "endpoint" => endpoint.clone()).record(started.elapsed().as_secs_f64());
-            let err = match result {
-                Ok((_, value)) => return Ok(value),
-                Err((err, retry_after)) => {
-                    metrics::counter!("causeway_homeserver_errors_total", "endpoint" => endpoint.clone()).increment(1);
-                    if !err.is_transient() || !retry.allows(attempt + 1) {
-                        return Err(err);
-                    }
-                    let wait = retry_after.unwrap_or_else(|| retry.backoff(attempt));
-                    tracing::warn!(%err, ?wait, attempt, path = %endpoint, "homeserver request failed, retrying");
-                    tokio::time::sleep(wait).await;
-                    err
+        let reply = self
+            .with_retries(path, retry, || {
+                let mut request = self
+                    .http
+                    .request(method.clone(), format!("{}{}", self.base, path))
+                    .bearer_auth(&self.as_token)
+                    .query(query);
+                if let Some(user) = as_user {
+                    request = request.query(&[("user_id", user)]);
                 }
-            };
-            drop(err);
-            attempt += 1;
-        }
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                exchange(request)
+            })
+            .await?;
+        Ok(serde_json::from_slice(&reply.bytes).unwrap_or(Value::Null))
     }
 
-    async fn call_once(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        as_user: Option<&str>,
-    ) -> Result<(StatusCode, Value), (HsError, Option<Duration>)> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .bearer_auth(&self.as_token)
-            .query(query);
-        if let Some(user) = as_user {
-            request = request.query(&[("user_id", user)]);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| (HsError::Transport(e.to_string()), None))?;
-        let status = response.status();
-        let header_wait = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| (HsError::Transport(e.to_string()), None))?;
-        if status.is_success() {
-            let value = if bytes.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-            };
-            return Ok((status, value));
-        }
-        let wait = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("retry_after_ms").and_then(Value::as_u64))
-            .map(Duration::from_millis)
-            .or(header_wait);
-        let err = HsError::from_body(status.as_u16(), &bytes);
-        Err((
-            err,
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                wait
-            } else {
-                None
-            },
-        ))
-    }
-
-    /// A raw GET of a body that is not JSON (media downloads).
+    /// A GET of a body that is not JSON (media downloads), with retries.
     async fn get_bytes(
         &self,
         path: &str,
         retry: Retry,
     ) -> Result<(Vec<u8>, Option<String>), HsError> {
+        let reply = self
+            .with_retries(path, retry, || {
+                exchange(
+                    self.http
+                        .get(format!("{}{}", self.base, path))
+                        .bearer_auth(&self.as_token),
+                )
+            })
+            .await?;
+        Ok((reply.bytes.to_vec(), reply.content_type))
+    }
+
+    /// Sends until it works, fails for good, or `retry` gives up: a 429 waits
+    /// as long as the server asks, other transient errors back off.
+    async fn with_retries<F, Fut>(
+        &self,
+        path: &str,
+        retry: Retry,
+        mut send: F,
+    ) -> Result<Reply, HsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Reply, (HsError, Option<Duration>)>>,
+    {
+        let endpoint = metric_endpoint(path);
         let mut attempt = 0;
         loop {
-            let result = async {
-                let response = self
-                    .http
-                    .get(format!("{}{}", self.base, path))
-                    .bearer_auth(&self.as_token)
-                    .send()
-                    .await
-                    .map_err(|e| HsError::Transport(e.to_string()))?;
-                let status = response.status();
-                let content_type = response
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| HsError::Transport(e.to_string()))?;
-                if !status.is_success() {
-                    return Err(HsError::from_body(status.as_u16(), &bytes));
-                }
-                Ok((bytes.to_vec(), content_type))
+            let started = Instant::now();
+            let result = send().await;
+            metrics::histogram!("causeway_homeserver_request_seconds", "endpoint" => endpoint.clone()).record(started.elapsed().as_secs_f64());
+            let (err, retry_after) = match result {
+                Ok(reply) => return Ok(reply),
+                Err(failure) => failure,
+            };
+            metrics::counter!("causeway_homeserver_errors_total", "endpoint" => endpoint.clone())
+                .increment(1);
+            if !err.is_transient() || !retry.allows(attempt + 1) {
+                return Err(err);
             }
-            .await;
-            match result {
-                Err(err) if err.is_transient() && retry.allows(attempt + 1) => {
-                    tokio::time::sleep(retry.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
+            let wait = retry_after.unwrap_or_else(|| retry.backoff(attempt));
+            tracing::warn!(%err, ?wait, attempt, path = %endpoint, "homeserver request failed, retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
+}
+
+/// A successful answer: its body and content type.
+struct Reply {
+    bytes: Vec<u8>,
+    content_type: Option<String>,
+}
+
+/// Sends one request. A failure comes with the wait a 429 asks for, from
+/// `retry_after_ms` or the Retry-After header.
+async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, (HsError, Option<Duration>)> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| (HsError::Transport(e.to_string()), None))?;
+    let status = response.status();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let header_wait = header(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| (HsError::Transport(e.to_string()), None))?
+        .to_vec();
+    if status.is_success() {
+        return Ok(Reply {
+            bytes,
+            content_type,
+        });
+    }
+    let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| {
+        let asked = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("retry_after_ms").and_then(Value::as_u64));
+        asked.map(Duration::from_millis).or(header_wait)
+    });
+    Err((HsError::from_body(status.as_u16(), &bytes), wait.flatten()))
+}
+
+/// One request without retries, for checks whose failure is the answer.
+pub(crate) async fn send_once(request: reqwest::RequestBuilder) -> Result<Value, HsError> {
+    let reply = exchange(request).await.map_err(|(err, _)| err)?;
+    serde_json::from_slice(&reply.bytes)
+        .map_err(|e| HsError::Transport(format!("the homeserver answered with invalid JSON: {e}")))
 }
 
 /// Collapses IDs out of a path so that metrics have few distinct labels.
