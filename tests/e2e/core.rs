@@ -133,6 +133,24 @@ async fn a_qr_login_shows_an_image_refreshed_in_place() -> Result<()> {
 }
 
 #[tokio::test]
+async fn cancel_stops_a_qr_login_while_it_waits() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = management_room(&env, &alice).await?;
+    alice.send_text(&room, "login qr").await?;
+    alice.wait_for(&room, WAIT, |e| e["content"]["msgtype"] == "m.image").await?;
+    alice.send_text(&room, "cancel").await?;
+    alice.wait_for_text(&room, "Login cancelled").await?;
+    // The flow would have completed within a second; it must not now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    alice.sync_once(0).await?;
+    assert!(alice.seen(&room, |e| body(e).contains("Logged in by QR code")).is_empty());
+    alice.send_text(&room, "list-logins").await?;
+    alice.wait_for_text(&room, "You have no logins").await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn messages_edits_redactions_and_reactions_flow_both_ways() -> Result<()> {
     let env = env().await?;
     let alice = env.user("alice").await?;
