@@ -43,6 +43,32 @@ if [ ${#BRIDGES[@]} -gt 0 ]; then
   done
 fi
 
+IRCD_PORT=6667
+if [[ " ${BRIDGES[*]} " == *" irc "* ]]; then
+  command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || { sudo apt-get update -qq && sudo apt-get install -y -qq ngircd; }
+  mkdir -p "$DEMO/ngircd"
+  cat > "$DEMO/ngircd/ngircd.conf" <<CONF
+[Global]
+Name = irc.demo.local
+Info = Causeway demo IRC server
+Listen = 127.0.0.1
+Ports = $IRCD_PORT
+MotdPhrase = Welcome to the Causeway demo
+PidFile = $DEMO/ngircd/ngircd.pid
+[Limits]
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+[Options]
+PAM = no
+Ident = no
+DNS = no
+CONF
+  echo "== starting ngircd on 127.0.0.1:$IRCD_PORT"
+  PATH="$PATH:/usr/sbin" ngircd -n -f "$DEMO/ngircd/ngircd.conf" > "$DEMO/ngircd/ngircd.log" 2>&1 &
+  PIDS+=($!)
+fi
+
 SECRET=demo-shared-secret
 cat > "$DEMO/synapse/homeserver.yaml" <<YAML
 server_name: localhost
@@ -95,6 +121,8 @@ The demo stack is running. Log in with any Matrix client:
   user        demo   (password: demo)   or   admin (password: admin, a bridge admin)
 Bridges running: ${BRIDGES[*]:-none yet (each bridge issue adds its crate under bridges/)}
 Start a DM with a bridge bot (for example @ircbot:localhost) and send help.
+IRC: point any IRC client at 127.0.0.1 port $IRCD_PORT (no TLS) and /join #causeway;
+     in Matrix, DM @ircbot:localhost and send "!join #causeway", or join #_local_#causeway:localhost.
 Press Ctrl-C to stop everything.
 MSG
 wait -n "${PIDS[@]}"

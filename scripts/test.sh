@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, installing what it needs first:
-#   Debian packages (PostgreSQL, python3-venv), the Synapse venv (cached in
+#   Debian packages (PostgreSQL, python3-venv, ngircd), the Synapse venv (cached in
 #   .cache/), then unit tests, lints, and the end-to-end suites against real
 #   Synapse, once on SQLite and once on PostgreSQL.
 set -euo pipefail
@@ -16,6 +16,7 @@ need_apt=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || need_apt+=(ngircd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   as_root apt-get update -qq
@@ -38,8 +39,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== unit tests"
 cargo test --workspace --locked --lib --bins
 
+export PATH="$PATH:/usr/sbin"
+E2E=(-p causeway-tests -p causeway-irc)
+
 echo "== end-to-end on SQLite"
-cargo test --locked -p causeway-tests -- --test-threads 2
+cargo test --locked "${E2E[@]}" -- --test-threads 2
 
 echo "== end-to-end on PostgreSQL"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -53,6 +57,6 @@ as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -l "$PGDIR/lo
   -o "-c listen_addresses=127.0.0.1 -p $PGPORT -c unix_socket_directories=$PGDIR -c fsync=off -c max_connections=300" >/dev/null
 export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
 cargo test --locked -p causeway-core --lib store:: -- --test-threads 2
-cargo test --locked -p causeway-tests -- --test-threads 2
+cargo test --locked "${E2E[@]}" -- --test-threads 2
 
 echo "== all tests passed"

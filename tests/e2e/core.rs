@@ -16,7 +16,7 @@ async fn env() -> Result<TestEnv> {
 
 /// Opens a DM with the bot and waits for its welcome.
 async fn management_room(env: &TestEnv, user: &MatrixClient) -> Result<String> {
-    let room = user.create_dm(env.bot()).await?;
+    let room = user.create_dm(&env.bot()).await?;
     user.wait_for_text(&room, "management room").await?;
     Ok(room)
 }
@@ -54,7 +54,7 @@ async fn a_dm_to_the_bot_gets_a_welcome_and_help_lists_the_commands() -> Result<
 async fn users_without_permission_are_refused_politely() -> Result<()> {
     let env = env().await?;
     let stranger = env.user("stranger").await?;
-    let room = stranger.create_dm(env.bot()).await?;
+    let room = stranger.create_dm(&env.bot()).await?;
     stranger
         .wait_for_text(&room, "not allowed to use this bridge")
         .await?;
@@ -138,13 +138,17 @@ async fn cancel_stops_a_qr_login_while_it_waits() -> Result<()> {
     let alice = env.user("alice").await?;
     let room = management_room(&env, &alice).await?;
     alice.send_text(&room, "login qr").await?;
-    alice.wait_for(&room, WAIT, |e| e["content"]["msgtype"] == "m.image").await?;
+    alice
+        .wait_for(&room, WAIT, |e| e["content"]["msgtype"] == "m.image")
+        .await?;
     alice.send_text(&room, "cancel").await?;
     alice.wait_for_text(&room, "Login cancelled").await?;
     // The flow would have completed within a second; it must not now.
     tokio::time::sleep(Duration::from_secs(2)).await;
     alice.sync_once(0).await?;
-    assert!(alice.seen(&room, |e| body(e).contains("Logged in by QR code")).is_empty());
+    assert!(alice
+        .seen(&room, |e| body(e).contains("Logged in by QR code"))
+        .is_empty());
     alice.send_text(&room, "list-logins").await?;
     alice.wait_for_text(&room, "You have no logins").await?;
     Ok(())
@@ -323,6 +327,7 @@ async fn portals_in_v10_rooms_give_the_bot_its_power_explicitly() -> Result<()> 
         std::path::Path::new(BIN),
         EnvOptions {
             room_version: Some("10".into()),
+            ..Default::default()
         },
     )
     .await?;
@@ -330,7 +335,7 @@ async fn portals_in_v10_rooms_give_the_bot_its_power_explicitly() -> Result<()> 
     let management = management_room(&env, &alice).await?;
     let room = portal(&alice, &management, "oldroom").await?;
     let levels = alice.state(&room, "m.room.power_levels", "").await?;
-    assert_eq!(levels["users"][env.bot()], 100);
+    assert_eq!(levels["users"][env.bot().as_str()], 100);
     env.control("/remote/event", json!({ "portal": "oldroom", "kind": "message", "sender": "bob", "id": "m1", "text": "v10 works" })).await?;
     alice.wait_for_text(&room, "v10 works").await?;
     Ok(())

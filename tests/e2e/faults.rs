@@ -283,11 +283,11 @@ async fn received_events(env: &TestEnv) -> Result<u64> {
 async fn a_homeserver_reset_to_txn_id_1_still_flows() -> Result<()> {
     let mut env = env().await?;
     let alice = env.user("alice").await?;
-    let room = alice.create_dm(env.bot()).await?;
+    let room = alice.create_dm(&env.bot()).await?;
     alice.wait_for_text(&room, "management room").await?;
     env.synapse.reset()?;
     let bob = env.user("bob").await?;
-    let room = bob.create_dm(env.bot()).await?;
+    let room = bob.create_dm(&env.bot()).await?;
     bob.wait_for_text(&room, "management room").await?;
     bob.send_text(&room, "help").await?;
     bob.wait_for_text(&room, "`create <chat id>`").await?;
@@ -349,7 +349,7 @@ async fn media_uploaded_as_the_bot_downloads_through_the_authenticated_media_api
     let env = env().await?;
     let hs =
         causeway_core::homeserver::Homeserver::new(&env.synapse.url(), &env.as_token, "localhost");
-    let bot = ruma::UserId::parse(env.bot())?;
+    let bot = ruma::UserId::parse(env.bot().as_str())?;
     let bytes = b"causeway media round trip".to_vec();
     let mxc = hs
         .upload(&bot, bytes.clone(), "text/plain", "note.txt")

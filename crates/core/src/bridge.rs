@@ -3,7 +3,7 @@
 use crate::commands::CommandRegistry;
 use crate::config::Config;
 use crate::homeserver::{Homeserver, Retry};
-use crate::ids::{escape_localpart, unescape_localpart, RemoteUserId};
+use crate::ids::RemoteUserId;
 use crate::network::{GhostInfo, Network};
 use crate::permissions::Level;
 use crate::store::{SecretBox, Store};
@@ -116,7 +116,7 @@ impl Bridge {
             .config
             .bridge
             .username_template
-            .replace("{id}", &escape_localpart(remote.as_str()));
+            .replace("{id}", &self.inner.network.ghost_localpart(remote));
         UserId::parse(format!(
             "@{localpart}:{}",
             self.inner.config.homeserver.domain
@@ -131,8 +131,7 @@ impl Bridge {
             return None;
         }
         template_id(&self.inner.config.bridge.username_template, localpart)
-            .and_then(unescape_localpart)
-            .map(RemoteUserId)
+            .and_then(|id| self.inner.network.ghost_id(id))
     }
 
     /// Whether a user is the bot or one of its ghosts, whose events are our own echoes.

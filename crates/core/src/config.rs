@@ -171,6 +171,12 @@ impl Config {
             .context("the network section of the config is not valid")
     }
 
+    /// Parses a network section on its own, for a network's own checks and
+    /// tests, without the network depending on the YAML crate.
+    pub fn parse_network_section<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T> {
+        serde_yaml::from_str(yaml).context("the network section of the config is not valid")
+    }
+
     pub fn bot_mxid(&self) -> String {
         format!(
             "@{}:{}",

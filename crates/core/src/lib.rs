@@ -32,4 +32,9 @@ pub mod run;
 pub mod store;
 
 pub use bridge::Bridge;
+
+/// Parses a Matrix user ID, with an error that names it.
+pub fn ruma_user_id(mxid: &str) -> anyhow::Result<ruma::OwnedUserId> {
+    ruma::UserId::parse(mxid).map_err(|e| anyhow::anyhow!("{mxid:?} is not a Matrix user ID: {e}"))
+}
 pub use network::Network;

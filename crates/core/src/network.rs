@@ -64,6 +64,19 @@ pub struct GhostInfo {
 pub trait Network: Send + Sync + 'static {
     fn info(&self) -> NetworkInfo;
 
+    /// The `{id}` of the ghost localpart for a remote user. The default is the
+    /// spec's reversible escaping; a network whose IDs read better another way
+    /// (IRC's `_<net>_<nick>`) may map them itself, if `ghost_id` reverses it.
+    fn ghost_localpart(&self, id: &RemoteUserId) -> String {
+        crate::ids::escape_localpart(id.as_str())
+    }
+
+    /// The remote user behind a ghost localpart's `{id}`, or `None` if it
+    /// cannot be one of ours.
+    fn ghost_id(&self, localpart_id: &str) -> Option<RemoteUserId> {
+        crate::ids::unescape_localpart(localpart_id).map(RemoteUserId)
+    }
+
     /// Called once the bridge is running and can send; connect saved logins here.
     async fn start(&self, bridge: Bridge) -> Result<()>;
 

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub struct EnvOptions {
     pub room_version: Option<String>,
+    /// The bridge's network section; the test network's when `None`.
+    pub network: Option<serde_yaml::Value>,
 }
 
 pub struct TestEnv {
@@ -66,9 +68,14 @@ impl TestEnv {
         config["bridge"]["permissions"] = serde_yaml::from_str(
             "{'*': relay, localhost: user, '@admin:localhost': admin, '@stranger:localhost': none}",
         )?;
-        config["network"]["control_port"] = control_port.into();
-        config["network"]["outbox_file"] =
-            dir.path().join("outbox.jsonl").display().to_string().into();
+        match options.network {
+            Some(network) => config["network"] = network,
+            None => {
+                config["network"]["control_port"] = control_port.into();
+                config["network"]["outbox_file"] =
+                    dir.path().join("outbox.jsonl").display().to_string().into();
+            }
+        }
         std::fs::write(&config_path, serde_yaml::to_string(&config)?)?;
         cli(
             bin,
@@ -177,8 +184,16 @@ impl TestEnv {
         MatrixClient::register(&self.synapse.url(), name).await
     }
 
-    pub fn bot(&self) -> &'static str {
-        "@testbot:localhost"
+    /// The bridge bot's MXID, from the config.
+    pub fn bot(&self) -> String {
+        let text = std::fs::read_to_string(self.config_path()).unwrap_or_default();
+        let config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
+        format!(
+            "@{}:localhost",
+            config["appservice"]["bot"]["username"]
+                .as_str()
+                .unwrap_or("testbot")
+        )
     }
 
     /// Plays the remote side through the test network's control API.

@@ -98,6 +98,25 @@ impl Homeserver {
         }
     }
 
+    /// A user's display name, if they set one.
+    pub async fn get_displayname(&self, user: &UserId) -> Result<Option<String>, HsError> {
+        let path = format!(
+            "/_matrix/client/v3/profile/{}/displayname",
+            enc(user.as_str())
+        );
+        match self
+            .call(Method::GET, &path, &[], None, None, Retry::SHORT)
+            .await
+        {
+            Ok(v) => Ok(v
+                .get("displayname")
+                .and_then(Value::as_str)
+                .map(str::to_owned)),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn set_displayname(&self, user: &UserId, name: &str) -> Result<(), HsError> {
         self.set_profile_field(user, "displayname", name).await
     }

@@ -1,0 +1,149 @@
+//! The `network` section of the IRC bridge's config.
+
+use anyhow::{bail, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct IrcConfig {
+    /// Networks by ID. The ID appears in aliases and ghost IDs
+    /// (`#_<id>_#chan`, `@_<id>_<nick>`): lower-case letters and digits only.
+    pub networks: BTreeMap<String, NetworkConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct NetworkConfig {
+    /// Human name, such as "Libera Chat".
+    pub name: String,
+    pub address: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: bool,
+    /// Server password (PASS), if the network needs one.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The relay bot's nick, which carries IRC to Matrix for every channel.
+    pub bot_nick: String,
+    /// How Matrix users appear on IRC; `{displayname}` is filled in.
+    #[serde(default = "default_nick_template")]
+    pub nick_template: String,
+    #[serde(default = "default_max_nick")]
+    pub max_nick_length: usize,
+    /// Most lines a Matrix message becomes on IRC.
+    #[serde(default = "default_line_limit")]
+    pub line_limit: usize,
+    /// Flood control: lines sent at once, then lines a second.
+    #[serde(default)]
+    pub flood: FloodConfig,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct FloodConfig {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        Self {
+            burst: 5,
+            per_second: 2.0,
+        }
+    }
+}
+
+fn default_port() -> u16 {
+    6667
+}
+fn default_nick_template() -> String {
+    "{displayname}[m]".into()
+}
+fn default_max_nick() -> usize {
+    30
+}
+fn default_line_limit() -> usize {
+    3
+}
+
+impl IrcConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.networks.is_empty() {
+            bail!("network.networks is empty: configure at least one IRC network");
+        }
+        for (id, net) in &self.networks {
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                bail!("IRC network ID {id:?} must be lower-case letters and digits");
+            }
+            if !net.nick_template.contains("{displayname}") {
+                bail!("network.networks.{id}.nick_template must contain {{displayname}}");
+            }
+            if net.flood.burst == 0 || net.flood.per_second <= 0.0 {
+                bail!("network.networks.{id}.flood needs a burst of at least 1 and a positive per_second");
+            }
+        }
+        Ok(())
+    }
+}
+
+pub const EXAMPLE: &str = r#"  # IRC networks, by ID. The ID appears in room aliases (#_<id>_#channel)
+  # and in the IDs of IRC users' ghosts (@_<id>_<nick>): lower-case letters
+  # and digits only.
+  networks:
+    local:
+      # Shown to users in the bridge's messages.
+      name: Local IRC
+      address: 127.0.0.1
+      port: 6667
+      # Connect with TLS (rustls, with the system's roots).
+      tls: false
+      # Server password (PASS), if the network needs one.
+      password: null
+      # The relay bot's nick. It joins every bridged channel and carries IRC
+      # messages to Matrix.
+      bot_nick: causeway
+      # How Matrix users appear on IRC; {displayname} is filled in, with
+      # characters IRC refuses stripped.
+      nick_template: "{displayname}[m]"
+      # The server's NICKLEN; longer nicks are cut to fit.
+      max_nick_length: 30
+      # Most IRC lines one Matrix message becomes.
+      line_limit: 3
+      # Flood control per connection: lines sent at once, then lines a second.
+      flood:
+        burst: 5
+        per_second: 2
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<IrcConfig> {
+        let section: IrcConfig = causeway_core::config::Config::parse_network_section(yaml)?;
+        section.validate()?;
+        Ok(section)
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let config = parse(EXAMPLE).unwrap();
+        let local = &config.networks["local"];
+        assert_eq!(
+            (local.port, local.line_limit, local.flood.burst),
+            (6667, 3, 5)
+        );
+    }
+
+    #[test]
+    fn network_ids_must_be_simple() {
+        let err = parse(&EXAMPLE.replace("    local:", "    Local_Net:"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lower-case letters and digits"), "{err}");
+    }
+}

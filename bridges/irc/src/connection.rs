@@ -1,0 +1,293 @@
+//! One IRC connection: the relay bot's or a Matrix user's. It registers,
+//! sends through flood control (the `irc` crate has none), and reports what
+//! it hears as events.
+
+use crate::config::{FloodConfig, NetworkConfig};
+use anyhow::{bail, Context, Result};
+use dashmap::DashSet;
+use futures_util::StreamExt;
+use irc::client::prelude::{Client, Command, Config as ClientConfig, Message, Prefix, Response};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// What a connection heard.
+#[derive(Clone, Debug)]
+pub enum IrcEvent {
+    /// PRIVMSG, NOTICE or CTCP ACTION.
+    Message {
+        from: String,
+        target: String,
+        text: String,
+        kind: MessageKind,
+    },
+    /// The server refused something; `code` is the numeric.
+    Refused {
+        code: u16,
+        text: String,
+    },
+    Disconnected {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    Privmsg,
+    Notice,
+    Action,
+}
+
+/// Events come with the connection they were heard on.
+pub type EventSender = mpsc::UnboundedSender<(Arc<Connection>, IrcEvent)>;
+pub type EventReceiver = mpsc::UnboundedReceiver<(Arc<Connection>, IrcEvent)>;
+
+pub struct Connection {
+    pub network: String,
+    /// The Matrix user this connection puppets; `None` for the relay bot.
+    pub owner: Option<String>,
+    nick: Mutex<String>,
+    outgoing: mpsc::Sender<Message>,
+    /// Channels joined, folded.
+    channels: DashSet<String>,
+    /// A JOIN waiting for the server's echo, by folded channel.
+    joining: dashmap::DashMap<String, oneshot::Sender<Result<()>>>,
+    rfc1459: bool,
+}
+
+impl Connection {
+    pub fn nick(&self) -> String {
+        self.nick.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    pub fn is_in(&self, channel: &str) -> bool {
+        self.channels
+            .contains(&crate::nick::fold(channel, self.rfc1459))
+    }
+
+    pub async fn send(&self, message: Message) -> Result<()> {
+        self.outgoing
+            .send(message)
+            .await
+            .context("the IRC connection is closed")
+    }
+
+    /// Joins a channel and waits for the server to confirm it.
+    pub async fn join(&self, channel: &str, key: Option<&str>) -> Result<()> {
+        if self.is_in(channel) {
+            return Ok(());
+        }
+        let (done, confirmed) = oneshot::channel();
+        self.joining
+            .insert(crate::nick::fold(channel, self.rfc1459), done);
+        self.send(Command::JOIN(channel.to_owned(), key.map(str::to_owned), None).into())
+            .await?;
+        match tokio::time::timeout(Duration::from_secs(20), confirmed).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => bail!("the connection closed while joining {channel}"),
+            Err(_) => bail!("the server did not confirm joining {channel} within 20 s"),
+        }
+    }
+
+    /// Sends text to a channel or nick as one message per line.
+    pub async fn say(&self, target: &str, kind: MessageKind, lines: &[String]) -> Result<()> {
+        for line in lines {
+            let command = match kind {
+                MessageKind::Privmsg => Command::PRIVMSG(target.to_owned(), line.clone()),
+                MessageKind::Notice => Command::NOTICE(target.to_owned(), line.clone()),
+                MessageKind::Action => {
+                    Command::PRIVMSG(target.to_owned(), format!("\x01ACTION {line}\x01"))
+                }
+            };
+            self.send(command.into()).await?;
+        }
+        Ok(())
+    }
+}
+
+pub struct ConnectParams<'a> {
+    pub network_id: &'a str,
+    pub network: &'a NetworkConfig,
+    pub nick: String,
+    pub username: String,
+    pub realname: String,
+    pub owner: Option<String>,
+}
+
+/// Connects and registers; returns once the server has welcomed us.
+pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<Arc<Connection>> {
+    let net = params.network;
+    let config = ClientConfig {
+        nickname: Some(params.nick.clone()),
+        username: Some(params.username.clone()),
+        realname: Some(params.realname.clone()),
+        server: Some(net.address.clone()),
+        port: Some(net.port),
+        use_tls: Some(net.tls),
+        password: net.password.clone(),
+        ping_time: Some(120),
+        ping_timeout: Some(60),
+        ..ClientConfig::default()
+    };
+    let mut client = Client::from_config(config)
+        .await
+        .with_context(|| format!("cannot connect to {}:{}", net.address, net.port))?;
+    client
+        .identify()
+        .context("cannot register with the IRC server")?;
+    let mut stream = client.stream()?;
+    let sender = client.sender();
+    let (outgoing, queue) = mpsc::channel(256);
+    let connection = Arc::new(Connection {
+        network: params.network_id.to_owned(),
+        owner: params.owner,
+        nick: Mutex::new(params.nick.clone()),
+        outgoing,
+        channels: DashSet::new(),
+        joining: dashmap::DashMap::new(),
+        rfc1459: true,
+    });
+    tokio::spawn(flood_controlled(sender, queue, net.flood));
+    let (welcomed, welcome) = oneshot::channel();
+    let conn = connection.clone();
+    tokio::spawn(async move {
+        let mut welcomed = Some(welcomed);
+        let reason = loop {
+            match stream.next().await {
+                Some(Ok(message)) => handle(&conn, message, &events, &mut welcomed),
+                Some(Err(err)) => break err.to_string(),
+                None => break "the server closed the connection".to_owned(),
+            }
+        };
+        if let Some(welcomed) = welcomed.take() {
+            let _ = welcomed.send(Err(anyhow::anyhow!("{reason}")));
+        }
+        conn.channels.clear();
+        let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason }));
+        drop(client);
+    });
+    match tokio::time::timeout(Duration::from_secs(30), welcome).await {
+        Ok(Ok(Ok(()))) => Ok(connection),
+        Ok(Ok(Err(err))) => Err(err),
+        Ok(Err(_)) => bail!("the IRC connection ended during registration"),
+        Err(_) => bail!("the IRC server did not finish registration within 30 s"),
+    }
+}
+
+/// Sends queued lines no faster than the network's flood settings allow:
+/// `burst` at once, then `per_second`.
+async fn flood_controlled(
+    sender: irc::client::Sender,
+    mut queue: mpsc::Receiver<Message>,
+    flood: FloodConfig,
+) {
+    let burst = f64::from(flood.burst);
+    let mut tokens = burst;
+    let mut last = Instant::now();
+    while let Some(message) = queue.recv().await {
+        let now = Instant::now();
+        tokens = (tokens + now.duration_since(last).as_secs_f64() * flood.per_second).min(burst);
+        last = now;
+        if tokens < 1.0 {
+            tokio::time::sleep(Duration::from_secs_f64((1.0 - tokens) / flood.per_second)).await;
+            tokens = 1.0;
+            last = Instant::now();
+        }
+        tokens -= 1.0;
+        if sender.send(message).is_err() {
+            break;
+        }
+    }
+}
+
+fn source_nick(message: &Message) -> Option<String> {
+    match &message.prefix {
+        Some(Prefix::Nickname(nick, _, _)) => Some(nick.clone()),
+        _ => None,
+    }
+}
+
+fn handle(
+    conn: &Arc<Connection>,
+    message: Message,
+    events: &EventSender,
+    welcomed: &mut Option<oneshot::Sender<Result<()>>>,
+) {
+    let from = source_nick(&message).unwrap_or_default();
+    let emit = |event| {
+        let _ = events.send((conn.clone(), event));
+    };
+    match message.command {
+        Command::Response(Response::RPL_WELCOME, ref args) => {
+            if let Some(nick) = args.first() {
+                if let Ok(mut current) = conn.nick.lock() {
+                    *current = nick.clone();
+                }
+            }
+            if let Some(welcomed) = welcomed.take() {
+                let _ = welcomed.send(Ok(()));
+            }
+        }
+        Command::Response(Response::ERR_NICKNAMEINUSE, _) if welcomed.is_some() => {
+            if let Some(welcomed) = welcomed.take() {
+                let _ = welcomed.send(Err(anyhow::anyhow!(
+                    "the nick {} is already in use on this network",
+                    conn.nick()
+                )));
+            }
+        }
+        Command::PRIVMSG(target, text) => {
+            let (text, kind) = match text
+                .strip_prefix("\x01ACTION ")
+                .map(|t| t.trim_end_matches('\x01'))
+            {
+                Some(action) => (action.to_owned(), MessageKind::Action),
+                None if text.starts_with('\x01') => return,
+                None => (text, MessageKind::Privmsg),
+            };
+            emit(IrcEvent::Message {
+                from,
+                target,
+                text,
+                kind,
+            });
+        }
+        Command::NOTICE(target, text) if !from.is_empty() => emit(IrcEvent::Message {
+            from,
+            target,
+            text,
+            kind: MessageKind::Notice,
+        }),
+        // Our own JOIN echoed: the channel is joined.
+        Command::JOIN(channel, _, _)
+            if crate::nick::fold(&from, conn.rfc1459)
+                == crate::nick::fold(&conn.nick(), conn.rfc1459) =>
+        {
+            let folded = crate::nick::fold(&channel, conn.rfc1459);
+            conn.channels.insert(folded.clone());
+            if let Some((_, done)) = conn.joining.remove(&folded) {
+                let _ = done.send(Ok(()));
+            }
+        }
+        Command::Response(response, args) => {
+            let code = response as u16;
+            // 4xx and 5xx numerics are refusals; report them, and fail a
+            // pending JOIN they name.
+            if (400..600).contains(&code) {
+                let text = args.last().cloned().unwrap_or_default();
+                if let Some(channel) = args.get(1) {
+                    if let Some((_, done)) = conn
+                        .joining
+                        .remove(&crate::nick::fold(channel, conn.rfc1459))
+                    {
+                        let _ = done.send(Err(anyhow::anyhow!(
+                            "cannot join {channel}: {text} ({code})"
+                        )));
+                    }
+                }
+                emit(IrcEvent::Refused { code, text });
+            }
+        }
+        _ => {}
+    }
+}

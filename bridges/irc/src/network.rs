@@ -1,0 +1,461 @@
+//! The IRC network: one relay bot connection per IRC network, and one
+//! connection per Matrix user who talks in a bridged channel.
+
+use crate::config::{IrcConfig, NetworkConfig};
+use crate::connection::{
+    connect, ConnectParams, Connection, EventReceiver, EventSender, IrcEvent, MessageKind,
+};
+use crate::{format, lines, nick};
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use causeway_core::commands::Command;
+use causeway_core::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
+use causeway_core::matrix_event::MatrixMessage;
+use causeway_core::network::{GhostInfo, Network, NetworkInfo, PortalInfo, QueryHandling};
+use causeway_core::remote::{text_content, RemoteEvent};
+use causeway_core::store::PortalRow;
+use causeway_core::Bridge;
+use dashmap::{DashMap, DashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Mutex, OnceCell};
+
+pub const INFO: NetworkInfo = NetworkInfo {
+    name: "IRC",
+    id: "irc",
+    version: env!("CARGO_PKG_VERSION"),
+    default_username_template: "_{id}",
+    default_alias_template: "_{id}",
+    default_command_prefix: "!",
+    default_bot_username: "ircbot",
+    default_port: 29330,
+    example_config: crate::config::EXAMPLE,
+};
+
+/// Cheap to clone: commands and tasks hold their own handle.
+#[derive(Clone)]
+pub struct IrcNetwork {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: IrcConfig,
+    pub bridge: OnceCell<Bridge>,
+    pub bots: DashMap<String, Arc<Connection>>,
+    /// Puppet connections by (network, Matrix user).
+    pub puppets: DashMap<(String, String), Arc<Connection>>,
+    /// Our puppets' nicks by (network, folded nick), to drop their echoes.
+    pub puppet_nicks: DashSet<(String, String)>,
+    /// One connection attempt at a time per (network, user).
+    connecting: DashMap<(String, String), Arc<Mutex<()>>>,
+    events: EventSender,
+    event_queue: std::sync::Mutex<Option<EventReceiver>>,
+    next_id: AtomicU64,
+}
+
+pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>> {
+    let irc: IrcConfig = config.network_section()?;
+    irc.validate()?;
+    let (events, queue) = mpsc::unbounded_channel();
+    Ok(Arc::new(IrcNetwork {
+        inner: Arc::new(Inner {
+            config: irc,
+            bridge: OnceCell::new(),
+            bots: DashMap::new(),
+            puppets: DashMap::new(),
+            puppet_nicks: DashSet::new(),
+            connecting: DashMap::new(),
+            events,
+            event_queue: std::sync::Mutex::new(Some(queue)),
+            next_id: AtomicU64::new(causeway_core::store::now_ms() as u64 * 1000),
+        }),
+    }))
+}
+
+/// Whether a name is a channel we can bridge.
+pub fn is_channel(name: &str) -> bool {
+    name.len() > 1
+        && name.len() <= 50
+        && name.starts_with(['#', '&'])
+        && !name.contains([' ', ',', '\x07', '\r', '\n', '\0'])
+}
+
+/// The portal ID of a channel: `<network>/<folded channel>`.
+pub fn channel_portal(network: &str, channel: &str) -> PortalKey {
+    PortalKey::shared(format!("{network}/{}", nick::fold(channel, true)))
+}
+
+impl IrcNetwork {
+    pub(crate) fn bridge(&self) -> Result<&Bridge> {
+        self.inner
+            .bridge
+            .get()
+            .context("the IRC bridge has not started yet")
+    }
+
+    pub(crate) fn network(&self, id: &str) -> Result<&NetworkConfig> {
+        self.inner.config.networks.get(id).with_context(|| {
+            let known: Vec<&str> = self
+                .inner
+                .config
+                .networks
+                .keys()
+                .map(String::as_str)
+                .collect();
+            format!(
+                "there is no IRC network {id:?}; the networks are: {}",
+                known.join(", ")
+            )
+        })
+    }
+
+    /// The only network, for commands that may leave it out.
+    pub(crate) fn default_network(&self) -> Option<&str> {
+        let mut ids = self.inner.config.networks.keys();
+        match (ids.next(), ids.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    fn next_message_id(&self, network: &str) -> RemoteMessageId {
+        RemoteMessageId(format!(
+            "{network}:{}",
+            self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    /// The relay bot's connection to a network.
+    pub(crate) fn bot(&self, network: &str) -> Result<Arc<Connection>> {
+        self.inner
+            .bots
+            .get(network)
+            .map(|c| c.clone())
+            .with_context(|| {
+                format!(
+                    "the bridge is not connected to {} right now",
+                    self.network(network)
+                        .map(|n| n.name.as_str())
+                        .unwrap_or(network)
+                )
+            })
+    }
+
+    async fn connect_bot(&self, id: &str) -> Result<Arc<Connection>> {
+        let net = self.network(id)?;
+        let params = ConnectParams {
+            network_id: id,
+            network: net,
+            nick: net.bot_nick.clone(),
+            username: "causeway".into(),
+            realname: "Causeway Matrix bridge".into(),
+            owner: None,
+        };
+        let bot = connect(params, self.inner.events.clone()).await?;
+        self.inner.bots.insert(id.to_owned(), bot.clone());
+        // Rejoin every bridged channel of this network, one after another.
+        let bridge = self.bridge()?;
+        for portal in bridge.store().all_portals().await? {
+            if let Some(channel) = portal.key.id.as_str().strip_prefix(&format!("{id}/")) {
+                if let Err(err) = bot
+                    .join(portal.name.as_deref().unwrap_or(channel), None)
+                    .await
+                {
+                    tracing::warn!(network = id, channel, "cannot rejoin: {err:#}");
+                }
+            }
+        }
+        tracing::info!(network = id, "relay bot connected");
+        Ok(bot)
+    }
+
+    /// Keeps the relay bot connected, backing off between attempts.
+    fn keep_bot_connected(&self, id: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut attempt = 0;
+            loop {
+                match this.connect_bot(&id).await {
+                    Ok(_) => return,
+                    Err(err) => {
+                        let wait = causeway_core::homeserver::Retry::FOREVER.backoff(attempt);
+                        tracing::warn!(network = id, ?wait, "relay bot cannot connect: {err:#}");
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The Matrix user's own connection to a network, made on first use.
+    pub(crate) async fn puppet(&self, network: &str, mxid: &str) -> Result<Arc<Connection>> {
+        let key = (network.to_owned(), mxid.to_owned());
+        if let Some(conn) = self.inner.puppets.get(&key) {
+            return Ok(conn.clone());
+        }
+        let lock = self
+            .inner
+            .connecting
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _turn = lock.lock().await;
+        if let Some(conn) = self.inner.puppets.get(&key) {
+            return Ok(conn.clone());
+        }
+        let net = self.network(network)?;
+        let user = causeway_core::ruma_user_id(mxid)?;
+        let displayname = self
+            .bridge()?
+            .homeserver()
+            .get_displayname(&user)
+            .await?
+            .unwrap_or_else(|| user.localpart().to_owned());
+        let nick = nick::matrix_nick(&net.nick_template, &displayname, net.max_nick_length);
+        let username: String = user
+            .localpart()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(10)
+            .collect();
+        let params = ConnectParams {
+            network_id: network,
+            network: net,
+            nick: nick.clone(),
+            username: if username.is_empty() {
+                "matrix".into()
+            } else {
+                username
+            },
+            realname: mxid.to_owned(),
+            owner: Some(mxid.to_owned()),
+        };
+        let conn = connect(params, self.inner.events.clone())
+            .await
+            .with_context(|| format!("cannot connect you to {} as {nick}", net.name))?;
+        self.inner
+            .puppet_nicks
+            .insert((network.to_owned(), nick::fold(&conn.nick(), true)));
+        self.inner.puppets.insert(key, conn.clone());
+        Ok(conn)
+    }
+
+    /// Creates or finds a channel's portal, with the relay bot in the channel.
+    pub(crate) async fn channel_portal(
+        &self,
+        network: &str,
+        channel: &str,
+        key: Option<&str>,
+        invite: Vec<String>,
+    ) -> Result<PortalRow> {
+        if !is_channel(channel) {
+            bail!("{channel:?} is not a channel name: channels start with # or &");
+        }
+        self.bot(network)?.join(channel, key).await?;
+        let info = PortalInfo {
+            key: channel_portal(network, channel),
+            name: Some(channel.to_owned()),
+            topic: None,
+            invite,
+            direct_with: None,
+            alias_id: Some(format!("{network}_{}", nick::fold(channel, true))),
+            metadata: serde_json::json!({ "network": network }),
+        };
+        self.bridge()?.ensure_portal_room(&info).await
+    }
+
+    async fn run_events(self, mut queue: EventReceiver) {
+        while let Some((conn, event)) = queue.recv().await {
+            if let Err(err) = self.handle_event(&conn, event).await {
+                tracing::warn!(
+                    network = conn.network,
+                    "cannot bridge an IRC event: {err:#}"
+                );
+            }
+        }
+    }
+
+    async fn handle_event(&self, conn: &Arc<Connection>, event: IrcEvent) -> Result<()> {
+        match event {
+            // Channel traffic comes through the relay bot only, once.
+            IrcEvent::Message {
+                from,
+                target,
+                text,
+                kind,
+            } if conn.owner.is_none() && is_channel(&target) => {
+                if self
+                    .inner
+                    .puppet_nicks
+                    .contains(&(conn.network.clone(), nick::fold(&from, true)))
+                {
+                    return Ok(());
+                }
+                let portal = channel_portal(&conn.network, &target);
+                let bridge = self.bridge()?;
+                if bridge.store().get_portal(&portal).await?.is_none() {
+                    return Ok(());
+                }
+                let (plain, html) = format::irc_to_matrix(&text);
+                let msgtype = match kind {
+                    MessageKind::Privmsg => "m.text",
+                    MessageKind::Notice => "m.notice",
+                    MessageKind::Action => "m.emote",
+                };
+                let sender = GhostInfo {
+                    id: RemoteUserId(format!("{}/{from}", conn.network)),
+                    displayname: Some(from),
+                    avatar_mxc: None,
+                };
+                let event = RemoteEvent::Message {
+                    id: self.next_message_id(&conn.network),
+                    sender,
+                    parts: vec![(
+                        PartId::default(),
+                        text_content(msgtype, &plain, html.as_deref()),
+                    )],
+                    timestamp: None,
+                    reply_to: None,
+                };
+                bridge.queue_remote(&portal, event).await
+            }
+            IrcEvent::Disconnected { reason } => {
+                match &conn.owner {
+                    None => {
+                        tracing::warn!(network = conn.network, "relay bot disconnected: {reason}");
+                        self.inner.bots.remove(&conn.network);
+                        self.keep_bot_connected(conn.network.clone());
+                    }
+                    Some(owner) => {
+                        tracing::info!(
+                            network = conn.network,
+                            owner,
+                            "puppet disconnected: {reason}"
+                        );
+                        self.inner
+                            .puppets
+                            .remove(&(conn.network.clone(), owner.clone()));
+                        self.inner
+                            .puppet_nicks
+                            .remove(&(conn.network.clone(), nick::fold(&conn.nick(), true)));
+                    }
+                }
+                Ok(())
+            }
+            IrcEvent::Refused { code, text } => {
+                tracing::info!(network = conn.network, owner = ?conn.owner, code, "IRC server refused: {text}");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Network for IrcNetwork {
+    fn info(&self) -> NetworkInfo {
+        INFO
+    }
+
+    fn ghost_localpart(&self, id: &RemoteUserId) -> String {
+        nick::ghost_localpart(id.as_str())
+    }
+
+    fn ghost_id(&self, localpart_id: &str) -> Option<RemoteUserId> {
+        nick::ghost_remote_id(localpart_id).map(RemoteUserId)
+    }
+
+    async fn start(&self, bridge: Bridge) -> Result<()> {
+        let _ = self.inner.bridge.set(bridge);
+        let queue = self
+            .inner
+            .event_queue
+            .lock()
+            .ok()
+            .and_then(|mut q| q.take())
+            .context("the IRC network was started twice")?;
+        tokio::spawn(self.clone().run_events(queue));
+        for id in self.inner.config.networks.keys() {
+            self.keep_bot_connected(id.clone());
+        }
+        Ok(())
+    }
+
+    fn commands(&self) -> Vec<Command> {
+        crate::commands::all(self)
+    }
+
+    async fn handle_matrix_message(
+        &self,
+        portal: &PortalRow,
+        message: &MatrixMessage,
+    ) -> Result<Option<RemoteMessageId>> {
+        let Some((network, folded)) = portal.key.id.as_str().split_once('/') else {
+            bail!("this room is not bridged to an IRC channel");
+        };
+        let channel = portal.name.clone().unwrap_or_else(|| folded.to_owned());
+        let kind = match message.msgtype.as_str() {
+            "m.text" => MessageKind::Privmsg,
+            "m.notice" => MessageKind::Notice,
+            "m.emote" => MessageKind::Action,
+            other => bail!("{other} messages are not bridged to IRC yet"),
+        };
+        let net = self.network(network)?;
+        let puppet = self.puppet(network, &message.meta.sender).await?;
+        puppet.join(&channel, None).await?;
+        let bridge = self.bridge()?;
+        let text = match &message.html {
+            Some(html) => format::matrix_html_to_irc(html, &|mxid| {
+                bridge
+                    .ghost_remote_id(mxid)
+                    .and_then(|id| id.as_str().split_once('/').map(|(_, n)| n.to_owned()))
+            }),
+            None => causeway_core::format::strip_plain_reply_fallback(&message.body).to_owned(),
+        };
+        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &channel));
+        if lines.len() > net.line_limit {
+            bail!("the message is {} IRC lines long and this network takes at most {}; send it in shorter parts", lines.len(), net.line_limit);
+        }
+        puppet.say(&channel, kind, &lines).await?;
+        Ok(Some(self.next_message_id(network)))
+    }
+
+    fn queries(&self) -> Option<&dyn QueryHandling> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl QueryHandling for IrcNetwork {
+    async fn portal_for_alias(&self, id: &str) -> Result<Option<PortalInfo>> {
+        let Some((network, channel)) = id.split_once('_') else {
+            return Ok(None);
+        };
+        if self.network(network).is_err() || !is_channel(channel) {
+            return Ok(None);
+        }
+        self.bot(network)?.join(channel, None).await?;
+        Ok(Some(PortalInfo {
+            key: channel_portal(network, channel),
+            name: Some(channel.to_owned()),
+            alias_id: Some(id.to_owned()),
+            metadata: serde_json::json!({ "network": network }),
+            ..Default::default()
+        }))
+    }
+
+    async fn ghost_for_user(&self, id: &RemoteUserId) -> Result<Option<GhostInfo>> {
+        let Some((network, nick)) = id.as_str().split_once('/') else {
+            return Ok(None);
+        };
+        if self.network(network).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(GhostInfo {
+            id: id.clone(),
+            displayname: Some(nick.to_owned()),
+            avatar_mxc: None,
+        }))
+    }
+}

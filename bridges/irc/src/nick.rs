@@ -1,0 +1,112 @@
+//! Nicks: Matrix users' IRC nicks, IRC case folding, and the ghost IDs.
+
+/// Characters IRC allows anywhere in a nick besides letters and digits.
+const SPECIAL: &str = "[]\\`_^{|}";
+
+/// An IRC nick for a Matrix user: the template with `{displayname}` filled
+/// in, characters IRC refuses stripped, and the name cut to fit `max_len`.
+pub fn matrix_nick(template: &str, displayname: &str, max_len: usize) -> String {
+    let clean: String = displayname
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || SPECIAL.contains(*c) || *c == '-')
+        .collect();
+    let room = max_len.saturating_sub(template.len().saturating_sub("{displayname}".len()));
+    let mut name: String = clean.chars().take(room.max(1)).collect();
+    if name.is_empty()
+        || !name.starts_with(|c: char| c.is_ascii_alphabetic() || SPECIAL.contains(c))
+    {
+        name.insert(0, 'M');
+        name.truncate(room.max(1));
+    }
+    let nick = template.replace("{displayname}", &name);
+    nick.chars().take(max_len).collect()
+}
+
+/// Folds a nick or channel for comparison, by the server's CASEMAPPING.
+pub fn fold(name: &str, rfc1459: bool) -> String {
+    name.chars()
+        .map(|c| match c {
+            '[' if rfc1459 => '{',
+            ']' if rfc1459 => '}',
+            '\\' if rfc1459 => '|',
+            '~' if rfc1459 => '^',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// The `{id}` of a ghost localpart for `<network>/<nick>`: `<network>_<nick>`,
+/// lower case, with characters Matrix refuses written `=xx`.
+pub fn ghost_localpart(remote_id: &str) -> String {
+    let (network, nick) = remote_id.split_once('/').unwrap_or(("", remote_id));
+    let mut out = format!("{network}_");
+    for byte in nick.to_ascii_lowercase().bytes() {
+        match byte {
+            b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => out.push(byte as char),
+            other => out.push_str(&format!("={other:02x}")),
+        }
+    }
+    out
+}
+
+/// Reverses [`ghost_localpart`].
+pub fn ghost_remote_id(localpart_id: &str) -> Option<String> {
+    let (network, nick) = localpart_id.split_once('_')?;
+    let mut bytes = Vec::with_capacity(nick.len());
+    let mut rest = nick.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'=' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    let nick = String::from_utf8(bytes).ok()?;
+    (!network.is_empty() && !nick.is_empty()).then(|| format!("{network}/{nick}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_nicks_follow_the_template_and_irc_rules() {
+        assert_eq!(
+            matrix_nick("{displayname}[m]", "Alice Smith", 30),
+            "AliceSmith[m]"
+        );
+        assert_eq!(
+            matrix_nick("{displayname}[m]", "42 is: the answer!", 30),
+            "M42istheanswer[m]"
+        );
+        assert_eq!(matrix_nick("{displayname}[m]", "ÆØÅ", 30), "M[m]");
+        assert_eq!(
+            matrix_nick("{displayname}[m]", "averyveryverylongdisplayname", 12),
+            "averyvery[m]"
+        );
+    }
+
+    #[test]
+    fn rfc1459_folding_matches_bracket_case() {
+        assert_eq!(fold("Nick[m]", true), "nick{m}");
+        assert_eq!(fold("Nick[m]", false), "nick[m]");
+    }
+
+    #[test]
+    fn ghost_localparts_read_like_the_guide_and_reverse() {
+        assert_eq!(ghost_localpart("oftc/Bob"), "oftc_bob");
+        assert_eq!(ghost_localpart("oftc/we[ir]d"), "oftc_we=5bir=5dd");
+        assert_eq!(
+            ghost_remote_id("oftc_we=5bir=5dd").as_deref(),
+            Some("oftc/we[ir]d")
+        );
+        assert_eq!(
+            ghost_remote_id("oftc_under_score").as_deref(),
+            Some("oftc/under_score")
+        );
+        assert_eq!(ghost_remote_id("nonetwork"), None);
+    }
+}

@@ -1,0 +1,115 @@
+//! The IRC bridge end to end: real Synapse, real ngircd, and a raw-socket IRC
+//! client on the other side.
+
+use anyhow::Result;
+use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::ircd::{Ngircd, RawIrc};
+use causeway_testkit::matrix_client::body;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// ngircd plus the bridge configured for it, as network `local`.
+async fn setup(dir: &std::path::Path) -> Result<(Ngircd, TestEnv)> {
+    let ircd = Ngircd::start(dir)?;
+    let network = serde_yaml::from_str(&format!("networks: {{ local: {{ name: Local IRC, address: 127.0.0.1, port: {}, bot_nick: causeway }} }}", ircd.port))?;
+    let env = TestEnv::start(
+        std::path::Path::new(BIN),
+        EnvOptions {
+            network: Some(network),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok((ircd, env))
+}
+
+#[tokio::test]
+async fn join_a_channel_and_talk_both_ways_with_an_irc_user() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let admin_room = alice.create_dm(&env.bot()).await?;
+    alice.wait_for_text(&admin_room, "management room").await?;
+    alice.send_text(&admin_room, "!help").await?;
+    alice
+        .wait_for_text(&admin_room, "`!join [network] #channel [key]`")
+        .await?;
+
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#test").await?;
+    alice.send_text(&admin_room, "!join #test").await?;
+    alice
+        .wait_for_text(&admin_room, "Joined #test on Local IRC")
+        .await?;
+    let room = alice.wait_for_invite(WAIT).await?;
+    alice.join(&room).await?;
+    assert_eq!(alice.resolve_alias("#_local_#test:localhost").await?, room);
+
+    // Matrix → IRC, through alice's own connection.
+    alice.send_text(&room, "hello irc").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #test :hello irc"))
+        .await?;
+
+    // IRC → Matrix, from bob's ghost; IRC formatting is escaped HTML.
+    bob.send("PRIVMSG #test :hi \x02matrix\x02 <script>x</script>")
+        .await?;
+    let from_bob = alice.wait_for_text(&room, "hi matrix").await?;
+    assert_eq!(from_bob["sender"], "@_local_bob:localhost");
+    assert_eq!(
+        from_bob["content"]["formatted_body"],
+        "hi <b>matrix</b> &lt;script&gt;x&lt;/script&gt;"
+    );
+    bob.send("PRIVMSG #test :\x01ACTION waves\x01").await?;
+    let action = alice.wait_for_text(&room, "waves").await?;
+    assert_eq!(action["content"]["msgtype"], "m.emote");
+    Ok(())
+}
+
+#[tokio::test]
+async fn matrix_text_cannot_inject_irc_commands_and_long_lines_are_split() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#safe").await?;
+    let room = alice.join("#_local_#safe:localhost").await?;
+
+    alice
+        .send_text(&room, "first\r\nQUIT :injected\rJOIN #evil\0")
+        .await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #safe :first"))
+        .await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #safe :QUIT :injected"))
+        .await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #safe :JOIN #evil"))
+        .await?;
+
+    // ngircd drops clients that send lines over 512 bytes: the bridge splits.
+    let long = "word ".repeat(150);
+    alice.send_text(&room, long.trim_end()).await?;
+    let mut got = String::new();
+    while got.split_whitespace().count() < 150 {
+        let line = bob.wait_for(|l| l.contains("PRIVMSG #safe :word")).await?;
+        got.push_str(line.rsplit_once(" :").map(|(_, t)| t).unwrap_or_default());
+        got.push(' ');
+        bob.seen.retain(|l| l != &line);
+    }
+    assert_eq!(got.split_whitespace().count(), 150);
+    alice.send_text(&room, "still connected").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #safe :still connected"))
+        .await?;
+    assert!(
+        !bob.seen
+            .iter()
+            .any(|l| l.starts_with(":alice[m]!") && l.split(' ').nth(1) == Some("QUIT")),
+        "alice's connection must survive"
+    );
+
+    // Too many lines for the network's line_limit gets a visible notice.
+    alice.send_text(&room, "1\n2\n3\n4").await?;
+    let notice = alice.wait_for_text(&room, "at most 3").await?;
+    assert!(body(&notice).contains("was not bridged"));
+    Ok(())
+}

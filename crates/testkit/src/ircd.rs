@@ -1,0 +1,136 @@
+//! ngircd on 127.0.0.1 for tests, and a raw-socket IRC client to play the
+//! IRC side. ngircd is strict: it disconnects clients that send lines over
+//! 512 bytes, which makes it a good judge of line splitting.
+
+use crate::synapse::free_port;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+pub struct Ngircd {
+    pub port: u16,
+    child: Child,
+}
+
+impl Ngircd {
+    /// Starts ngircd (`apt-get install ngircd`) with a config in `dir`.
+    pub fn start(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let port = free_port()?;
+        let config = format!(
+            "[Global]\nName = irc.test.local\nInfo = test server\nListen = 127.0.0.1\nPorts = {port}\nMotdPhrase = test\nPidFile = {dir}/ngircd.pid\n\
+             [Limits]\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 30\nMaxPenaltyTime = 0\n\
+             [Options]\nPAM = no\nIdent = no\nDNS = no\n",
+            dir = dir.display()
+        );
+        let path = dir.join("ngircd.conf");
+        std::fs::write(&path, config)?;
+        let log = std::fs::File::create(dir.join("ngircd.log"))?;
+        let child = Command::new("ngircd")
+            .args(["-n", "-f"])
+            .arg(&path)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("cannot start ngircd: install it with apt-get install ngircd")?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("ngircd did not listen on {port}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { port, child })
+    }
+}
+
+impl Drop for Ngircd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain IRC client over a socket: what an IRC user types, line by line.
+pub struct RawIrc {
+    pub nick: String,
+    read: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    write: OwnedWriteHalf,
+    /// Every line received so far.
+    pub seen: Vec<String>,
+}
+
+impl RawIrc {
+    /// Connects and registers; returns after the server's welcome.
+    pub async fn connect(port: u16, nick: &str) -> Result<Self> {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let (read, write) = stream.into_split();
+        let mut client = Self {
+            nick: nick.to_owned(),
+            read: BufReader::new(read).lines(),
+            write,
+            seen: Vec::new(),
+        };
+        client.send(&format!("NICK {nick}")).await?;
+        client.send(&format!("USER {nick} 0 * :{nick}")).await?;
+        client
+            .wait_for(|l| l.split(' ').nth(1) == Some("001"))
+            .await?;
+        Ok(client)
+    }
+
+    pub async fn send(&mut self, line: &str) -> Result<()> {
+        self.write
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for a line that matches, answering PINGs meanwhile.
+    pub async fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> Result<String> {
+        if let Some(line) = self.seen.iter().find(|l| pred(l)) {
+            return Ok(line.clone());
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match tokio::time::timeout(left, self.read.next_line()).await {
+                Ok(Ok(Some(line))) => line,
+                Ok(Ok(None)) => bail!(
+                    "{}: the server closed the connection; seen:\n{}",
+                    self.nick,
+                    self.seen.join("\n")
+                ),
+                Ok(Err(err)) => return Err(err.into()),
+                Err(_) => bail!(
+                    "{}: no matching line within 30 s; seen:\n{}",
+                    self.nick,
+                    self.seen.join("\n")
+                ),
+            };
+            if let Some(token) = line.strip_prefix("PING ") {
+                self.send(&format!("PONG {token}")).await?;
+            }
+            self.seen.push(line.clone());
+            if pred(&line) {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// Joins a channel and waits for the server's confirmation.
+    pub async fn join(&mut self, channel: &str) -> Result<()> {
+        self.send(&format!("JOIN {channel}")).await?;
+        let (nick, channel) = (self.nick.clone(), channel.to_owned());
+        self.wait_for(move |l| {
+            l.starts_with(&format!(":{nick}!"))
+                && l.contains(" JOIN ")
+                && l.to_lowercase().ends_with(&channel.to_lowercase())
+        })
+        .await?;
+        Ok(())
+    }
+}
