@@ -1,58 +1,130 @@
 //! The IRC bridge's bot commands, as the user guide describes them.
 
-use crate::network::IrcNetwork;
+use crate::network::{channel_portal, is_channel, IrcNetwork};
 use causeway_core::commands::{Command, CommandContext, CommandError, CommandResult};
 use causeway_core::permissions::Level;
+use irc::client::prelude::{Command as IrcCommand, Response};
+use std::future::Future;
 
-pub fn all(network: &IrcNetwork) -> Vec<Command> {
-    let join_net = network.clone();
-    vec![Command::new(
-        "join",
-        "Actions",
-        "[network] #channel [key]",
-        "Join a channel (with an optional key) and get invited to its room.",
-        Level::User,
-        move |ctx| join(join_net.clone(), ctx),
-    )]
+/// Registers a command whose handler gets the network too.
+fn command<F, Fut>(
+    network: &IrcNetwork,
+    name: &'static str,
+    section: &'static str,
+    usage: &'static str,
+    description: &'static str,
+    handler: F,
+) -> Command
+where
+    F: Fn(IrcNetwork, CommandContext) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = CommandResult> + Send + 'static,
+{
+    let network = network.clone();
+    Command::new(name, section, usage, description, Level::User, move |ctx| {
+        handler(network.clone(), ctx)
+    })
 }
 
-/// Splits `[network] rest...`: the network may be left out when there is one.
+pub fn all(network: &IrcNetwork) -> Vec<Command> {
+    vec![
+        command(
+            network,
+            "join",
+            "Actions",
+            "[network] #channel [key]",
+            "Join a channel (with an optional key) and get invited to its room.",
+            join,
+        ),
+        command(
+            network,
+            "nick",
+            "Actions",
+            "[network] [DesiredNick]",
+            "Change your nick. With no nick, show your current one.",
+            nick,
+        ),
+        command(
+            network,
+            "quit",
+            "Actions",
+            "",
+            "Leave all bridged channels, on all networks, and remove your connections.",
+            quit,
+        ),
+        command(
+            network,
+            "listrooms",
+            "Info",
+            "[network]",
+            "List your joined channels and the rooms they are bridged into.",
+            listrooms,
+        ),
+        command(
+            network,
+            "whois",
+            "Info",
+            "[network] NickName|@alice:example.org",
+            "Look up an IRC nick, or the IRC connection of a Matrix user.",
+            whois,
+        ),
+    ]
+}
+
+/// Splits `[network] rest...`. The network may be left out when there is
+/// only one; with more arguments than the command `takes`, the first must
+/// name a network.
 fn network_and_rest(
     network: &IrcNetwork,
     ctx: &CommandContext,
+    takes: usize,
+    looks_like_arg: impl Fn(&str) -> bool,
 ) -> Result<(String, Vec<String>), CommandError> {
-    let first = ctx
-        .args
-        .first()
-        .ok_or_else(|| ctx.usage_error("Say which channel."))?;
-    if first.starts_with(['#', '&']) {
-        let only = network.default_network().ok_or_else(|| {
-            let ids: Vec<&str> = network
-                .inner
-                .config
-                .networks
-                .keys()
-                .map(String::as_str)
-                .collect();
-            ctx.usage_error(format!(
-                "Several networks are bridged; say which: {}.",
-                ids.join(", ")
-            ))
-        })?;
-        return Ok((only.to_owned(), ctx.args.clone()));
+    match ctx.args.first() {
+        Some(first) if network.inner.config.networks.contains_key(first.as_str()) => {
+            Ok((first.clone(), ctx.args[1..].to_vec()))
+        }
+        Some(first) if ctx.args.len() > takes || !looks_like_arg(first) => {
+            Err(ctx.usage_error(format!(
+                "There is no IRC network `{first}`; the networks are: {}.",
+                networks(network)
+            )))
+        }
+        _ => {
+            let only = network.default_network().ok_or_else(|| {
+                ctx.usage_error(format!(
+                    "Several networks are bridged; say which: {}.",
+                    networks(network)
+                ))
+            })?;
+            Ok((only.to_owned(), ctx.args.clone()))
+        }
     }
+}
+
+fn networks(network: &IrcNetwork) -> String {
     network
-        .network(first)
-        .map_err(|e| ctx.usage_error(format!("{e:#}.")))?;
-    Ok((first.clone(), ctx.args[1..].to_vec()))
+        .inner
+        .config
+        .networks
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn network_name(network: &IrcNetwork, id: &str) -> String {
+    network
+        .network(id)
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|_| id.to_owned())
 }
 
 async fn join(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
-    let (net, rest) = network_and_rest(&network, &ctx)?;
+    let (net, rest) = network_and_rest(&network, &ctx, 2, |a| a.starts_with(['#', '&']))?;
     let channel = rest
         .first()
         .ok_or_else(|| ctx.usage_error("Say which channel."))?;
-    if !crate::network::is_channel(channel) {
+    if !is_channel(channel) {
         return Err(ctx.usage_error(format!(
             "`{channel}` is not a channel name: channels start with # or &."
         )));
@@ -65,11 +137,220 @@ async fn join(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
             vec![ctx.sender.clone()],
         )
         .await?;
-    let name = network.network(&net).map(|n| n.name.clone()).unwrap_or(net);
     ctx.reply(&format!(
-        "Joined {channel} on {name}. I invited you to its room ({}).",
+        "Joined {channel} on {}. I invited you to its room ({}).",
+        network_name(&network, &net),
         portal.room_id.unwrap_or_default()
     ))
     .await?;
+    Ok(())
+}
+
+async fn nick(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
+    if ctx.args.is_empty() {
+        let mut lines = Vec::new();
+        for id in network.inner.config.networks.keys() {
+            let current = match network.inner.puppets.get(&(id.clone(), ctx.sender.clone())) {
+                Some(conn) => format!("`{}`", conn.nick()),
+                None => match network.stored_nick(id, &ctx.sender).await? {
+                    Some(chosen) => format!("`{chosen}` (not connected)"),
+                    None => "not connected yet".to_owned(),
+                },
+            };
+            lines.push(format!("* {}: {current}", network_name(&network, id)));
+        }
+        ctx.reply(&format!(
+            "Your nicks:\n\n{}\n\nTo change one, send `{}`.",
+            lines.join("\n"),
+            ctx.synopsis()
+        ))
+        .await?;
+        return Ok(());
+    }
+    let (net, rest) = network_and_rest(&network, &ctx, 1, |_| true)?;
+    let Some(wanted) = rest.first() else {
+        let current = network
+            .inner
+            .puppets
+            .get(&(net.clone(), ctx.sender.clone()))
+            .map(|c| c.nick());
+        ctx.reply(&format!(
+            "Your nick on {}: {}",
+            network_name(&network, &net),
+            current.unwrap_or_else(|| "not connected yet".into())
+        ))
+        .await?;
+        return Ok(());
+    };
+    if rest.len() > 1 || wanted.contains(['\r', '\n', '\0', ' ']) {
+        return Err(ctx.usage_error("A nick is one word."));
+    }
+    let puppet = network.puppet(&net, &ctx.sender).await?;
+    let old = puppet.nick();
+    puppet.change_nick(wanted).await?;
+    network.puppet_renamed(&net, &old, &puppet.nick());
+    network
+        .store_nick(&net, &ctx.sender, &puppet.nick())
+        .await?;
+    ctx.reply(&format!(
+        "Your nick on {} is now `{}`.",
+        network_name(&network, &net),
+        puppet.nick()
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn quit(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
+    let bridge = network.bridge()?;
+    let user = causeway_core::ruma_user_id(&ctx.sender)?;
+    let mut left = Vec::new();
+    for id in network.inner.config.networks.keys() {
+        let Some(conn) = network
+            .drop_puppet(id, &ctx.sender, "left the bridge")
+            .await
+        else {
+            continue;
+        };
+        for channel in conn.channels() {
+            if let Some(room) = bridge
+                .store()
+                .get_portal(&channel_portal(id, &channel))
+                .await?
+                .and_then(|p| p.room_id)
+            {
+                let room = causeway_core::Bridge::parse_room(&room)?;
+                if let Err(err) = bridge
+                    .homeserver()
+                    .kick(bridge.bot(), &room, &user, Some("You quit IRC with !quit"))
+                    .await
+                {
+                    tracing::warn!(%err, "cannot remove the user from a channel room");
+                }
+            }
+            left.push(format!("{channel} ({})", network_name(&network, id)));
+        }
+    }
+    let reply = if left.is_empty() {
+        "You were not connected to any IRC network.".to_owned()
+    } else {
+        format!("Disconnected. You left: {}.", left.join(", "))
+    };
+    ctx.reply(&reply).await?;
+    Ok(())
+}
+
+async fn listrooms(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
+    let bridge = network.bridge()?;
+    let wanted: Vec<String> = match ctx.args.first() {
+        Some(id) => {
+            network
+                .network(id)
+                .map_err(|e| ctx.usage_error(format!("{e:#}.")))?;
+            vec![id.clone()]
+        }
+        None => network.inner.config.networks.keys().cloned().collect(),
+    };
+    let mut lines = Vec::new();
+    for id in wanted {
+        let Some(conn) = network
+            .inner
+            .puppets
+            .get(&(id.clone(), ctx.sender.clone()))
+            .map(|c| c.clone())
+        else {
+            lines.push(format!(
+                "* {}: you are not connected",
+                network_name(&network, &id)
+            ));
+            continue;
+        };
+        for channel in conn.channels() {
+            let room = bridge
+                .store()
+                .get_portal(&channel_portal(&id, &channel))
+                .await?
+                .and_then(|p| p.room_id);
+            let link = room
+                .map(|r| format!("https://matrix.to/#/{r}"))
+                .unwrap_or_else(|| "not bridged".into());
+            lines.push(format!(
+                "* {channel} on {}: {link}",
+                network_name(&network, &id)
+            ));
+        }
+    }
+    let reply = if lines.is_empty() {
+        "You are in no channels.".to_owned()
+    } else {
+        format!("Your channels:\n\n{}", lines.join("\n"))
+    };
+    ctx.reply(&reply).await?;
+    Ok(())
+}
+
+async fn whois(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
+    let (net, rest) = network_and_rest(&network, &ctx, 1, |_| true)?;
+    let who = rest
+        .first()
+        .ok_or_else(|| ctx.usage_error("Say whom to look up."))?;
+    if who.starts_with('@') {
+        let reply = match network.inner.puppets.get(&(net.clone(), who.clone())) {
+            Some(conn) => format!(
+                "{who} is connected to {} as `{}`.",
+                network_name(&network, &net),
+                conn.nick()
+            ),
+            None => format!(
+                "{who} is not connected to {}.",
+                network_name(&network, &net)
+            ),
+        };
+        ctx.reply(&reply).await?;
+        return Ok(());
+    }
+    if who.contains(['\r', '\n', '\0', ' ', ',']) {
+        return Err(ctx.usage_error(format!("`{who}` is not a nick.")));
+    }
+    let bot = network.bot(&net)?;
+    let replies = bot
+        .request(IrcCommand::WHOIS(None, who.clone()).into(), |m| {
+            matches!(
+                &m.command,
+                IrcCommand::Response(Response::RPL_ENDOFWHOIS | Response::ERR_NOSUCHNICK, _)
+            )
+        })
+        .await?;
+    let mut lines = Vec::new();
+    for reply in &replies {
+        let IrcCommand::Response(code, args) = &reply.command else {
+            continue;
+        };
+        let last = args.last().cloned().unwrap_or_default();
+        match code {
+            Response::RPL_WHOISUSER => lines.push(format!(
+                "{} is {}@{} ({last})",
+                args.get(1).cloned().unwrap_or_default(),
+                args.get(2).cloned().unwrap_or_default(),
+                args.get(3).cloned().unwrap_or_default()
+            )),
+            Response::RPL_WHOISCHANNELS => lines.push(format!("on channels: {last}")),
+            Response::RPL_WHOISSERVER => lines.push(format!(
+                "using server {}",
+                args.get(2).cloned().unwrap_or_default()
+            )),
+            Response::RPL_AWAY => lines.push(format!("away: {last}")),
+            Response::RPL_WHOISIDLE => lines.push(format!(
+                "idle for {} s",
+                args.get(2).cloned().unwrap_or_default()
+            )),
+            Response::ERR_NOSUCHNICK => lines.push(format!(
+                "There is no `{who}` on {}.",
+                network_name(&network, &net)
+            )),
+            _ => {}
+        }
+    }
+    ctx.reply(&lines.join("\n")).await?;
     Ok(())
 }

@@ -52,6 +52,8 @@ pub struct Connection {
     channels: DashSet<String>,
     /// A JOIN waiting for the server's echo, by folded channel.
     joining: dashmap::DashMap<String, oneshot::Sender<Result<()>>>,
+    /// Every message from the server, for commands that wait for replies.
+    raw: tokio::sync::broadcast::Sender<Message>,
     rfc1459: bool,
 }
 
@@ -87,6 +89,77 @@ impl Connection {
             Ok(Err(_)) => bail!("the connection closed while joining {channel}"),
             Err(_) => bail!("the server did not confirm joining {channel} within 20 s"),
         }
+    }
+
+    /// Sends `message`, then collects the server's replies until `done` says
+    /// the answer is complete, or 15 s pass.
+    pub async fn request(
+        &self,
+        message: Message,
+        done: impl Fn(&Message) -> bool,
+    ) -> Result<Vec<Message>> {
+        let mut replies = self.raw.subscribe();
+        self.send(message).await?;
+        let mut collected = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match tokio::time::timeout_at(deadline, replies.recv()).await {
+                Ok(Ok(reply)) => {
+                    let finished = done(&reply);
+                    collected.push(reply);
+                    if finished {
+                        return Ok(collected);
+                    }
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(_)) => bail!("the IRC connection closed"),
+                Err(_) => bail!("the IRC server did not answer within 15 s"),
+            }
+        }
+    }
+
+    /// Changes nick; the server's refusal (433, …) becomes the error.
+    pub async fn change_nick(&self, wanted: &str) -> Result<()> {
+        if !crate::nick::is_valid(wanted) {
+            bail!("{wanted:?} is not a valid IRC nick: use letters, digits and []\\`_^{{|}}-, not starting with a digit or -");
+        }
+        let old = crate::nick::fold(&self.nick(), self.rfc1459);
+        let replies = self
+            .request(Command::NICK(wanted.to_owned()).into(), |m| {
+                match &m.command {
+                    Command::NICK(_) => {
+                        source_nick(m).is_some_and(|n| crate::nick::fold(&n, self.rfc1459) == old)
+                    }
+                    Command::Response(r, _) => matches!(*r as u16, 431..=437 | 484),
+                    _ => false,
+                }
+            })
+            .await?;
+        match replies.last().map(|m| &m.command) {
+            Some(Command::NICK(new)) => {
+                if let Ok(mut nick) = self.nick.lock() {
+                    *nick = new.clone();
+                }
+                Ok(())
+            }
+            Some(Command::Response(code, args)) => bail!(
+                "the server refused the nick {wanted}: {} ({})",
+                args.last().map(String::as_str).unwrap_or("no reason given"),
+                *code as u16
+            ),
+            _ => bail!("the server did not answer the nick change"),
+        }
+    }
+
+    /// Sends QUIT; the connection ends when the server closes it.
+    pub async fn quit(&self, reason: &str) -> Result<()> {
+        self.send(Command::QUIT(Some(reason.to_owned())).into())
+            .await
+    }
+
+    /// Channels this connection is in, folded.
+    pub fn channels(&self) -> Vec<String> {
+        self.channels.iter().map(|c| c.clone()).collect()
     }
 
     /// Sends text to a channel or nick as one message per line.
@@ -145,6 +218,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         outgoing,
         channels: DashSet::new(),
         joining: dashmap::DashMap::new(),
+        raw: tokio::sync::broadcast::channel(256).0,
         rfc1459: true,
     });
     tokio::spawn(flood_controlled(sender, queue, net.flood));
@@ -154,7 +228,31 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         let mut welcomed = Some(welcomed);
         let reason = loop {
             match stream.next().await {
-                Some(Ok(message)) => handle(&conn, message, &events, &mut welcomed),
+                Some(Ok(message)) => {
+                    let _ = conn.raw.send(message.clone());
+                    handle(&conn, message, &events, &mut welcomed)
+                }
+                // The crate swallows a 433 or 432 and reports this error when
+                // no alternative nicks are set (we set none: a silent `nick_`
+                // would hide the collision). The connection is still fine.
+                Some(Err(irc::error::Error::NoUsableNick)) => {
+                    if let Some(welcomed) = welcomed.take() {
+                        let _ = welcomed.send(Err(anyhow::anyhow!(
+                            "the nick {} is already in use on this network",
+                            conn.nick()
+                        )));
+                        break "the nick was refused during registration".to_owned();
+                    }
+                    let refusal = Command::Response(
+                        Response::ERR_NICKNAMEINUSE,
+                        vec![
+                            conn.nick(),
+                            String::new(),
+                            "Nickname is already in use".into(),
+                        ],
+                    );
+                    let _ = conn.raw.send(refusal.into());
+                }
                 Some(Err(err)) => break err.to_string(),
                 None => break "the server closed the connection".to_owned(),
             }
@@ -200,7 +298,7 @@ async fn flood_controlled(
     }
 }
 
-fn source_nick(message: &Message) -> Option<String> {
+pub fn source_nick(message: &Message) -> Option<String> {
     match &message.prefix {
         Some(Prefix::Nickname(nick, _, _)) => Some(nick.clone()),
         _ => None,

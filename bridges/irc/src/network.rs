@@ -10,8 +10,10 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use causeway_core::commands::Command;
 use causeway_core::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
-use causeway_core::matrix_event::MatrixMessage;
-use causeway_core::network::{GhostInfo, Network, NetworkInfo, PortalInfo, QueryHandling};
+use causeway_core::matrix_event::{MatrixMembership, MatrixMessage, Membership};
+use causeway_core::network::{
+    GhostInfo, MembershipHandling, Network, NetworkInfo, PortalInfo, QueryHandling,
+};
 use causeway_core::remote::{text_content, RemoteEvent};
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
@@ -83,6 +85,53 @@ pub fn is_channel(name: &str) -> bool {
 /// The portal ID of a channel: `<network>/<folded channel>`.
 pub fn channel_portal(network: &str, channel: &str) -> PortalKey {
     PortalKey::shared(format!("{network}/{}", nick::fold(channel, true)))
+}
+
+/// The portal ID of a private chat: `<network>/pm/<folded nick>/<Matrix user>`.
+pub fn private_portal(network: &str, irc_nick: &str, owner: &str) -> PortalKey {
+    PortalKey::shared(format!(
+        "{network}/pm/{}/{owner}",
+        nick::fold(irc_nick, true)
+    ))
+}
+
+/// Where a portal's messages go on IRC.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target {
+    Channel {
+        network: String,
+        channel: String,
+    },
+    Private {
+        network: String,
+        nick: String,
+        owner: String,
+    },
+}
+
+impl Target {
+    pub fn of(portal: &PortalRow) -> Option<Self> {
+        let (network, rest) = portal.key.id.as_str().split_once('/')?;
+        if let Some(private) = rest.strip_prefix("pm/") {
+            let (nick, owner) = private.split_once('/')?;
+            return Some(Self::Private {
+                network: network.to_owned(),
+                nick: nick.to_owned(),
+                owner: owner.to_owned(),
+            });
+        }
+        let channel = portal.name.clone().unwrap_or_else(|| rest.to_owned());
+        Some(Self::Channel {
+            network: network.to_owned(),
+            channel,
+        })
+    }
+
+    fn network(&self) -> &str {
+        match self {
+            Self::Channel { network, .. } | Self::Private { network, .. } => network,
+        }
+    }
 }
 
 impl IrcNetwork {
@@ -212,7 +261,10 @@ impl IrcNetwork {
             .get_displayname(&user)
             .await?
             .unwrap_or_else(|| user.localpart().to_owned());
-        let nick = nick::matrix_nick(&net.nick_template, &displayname, net.max_nick_length);
+        let chosen = self.stored_nick(network, mxid).await?;
+        let nick = chosen.unwrap_or_else(|| {
+            nick::matrix_nick(&net.nick_template, &displayname, net.max_nick_length)
+        });
         let username: String = user
             .localpart()
             .chars()
@@ -239,6 +291,67 @@ impl IrcNetwork {
             .insert((network.to_owned(), nick::fold(&conn.nick(), true)));
         self.inner.puppets.insert(key, conn.clone());
         Ok(conn)
+    }
+
+    /// The nick a user chose with `!nick`, kept in their settings.
+    pub(crate) async fn stored_nick(&self, network: &str, mxid: &str) -> Result<Option<String>> {
+        let user = self.bridge()?.store().get_user(mxid).await?;
+        Ok(user.and_then(|u| {
+            u.settings
+                .pointer(&format!("/irc_nicks/{network}"))
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+        }))
+    }
+
+    /// Remembers a user's nick for their next connection.
+    pub(crate) async fn store_nick(&self, network: &str, mxid: &str, chosen: &str) -> Result<()> {
+        let store = self.bridge()?.store();
+        let mut user = store
+            .get_user(mxid)
+            .await?
+            .unwrap_or(causeway_core::store::UserRow {
+                mxid: mxid.to_owned(),
+                ..Default::default()
+            });
+        if !user.settings.is_object() {
+            user.settings = serde_json::json!({});
+        }
+        if !user.settings["irc_nicks"].is_object() {
+            user.settings["irc_nicks"] = serde_json::json!({});
+        }
+        user.settings["irc_nicks"][network] = serde_json::json!(chosen);
+        store.put_user(&user).await
+    }
+
+    /// Notes a puppet's new nick, so its echoes are still recognised.
+    pub(crate) fn puppet_renamed(&self, network: &str, old: &str, new: &str) {
+        self.inner
+            .puppet_nicks
+            .remove(&(network.to_owned(), nick::fold(old, true)));
+        self.inner
+            .puppet_nicks
+            .insert((network.to_owned(), nick::fold(new, true)));
+    }
+
+    /// Disconnects a user's puppet from a network, if connected.
+    pub(crate) async fn drop_puppet(
+        &self,
+        network: &str,
+        mxid: &str,
+        reason: &str,
+    ) -> Option<Arc<Connection>> {
+        let (_, conn) = self
+            .inner
+            .puppets
+            .remove(&(network.to_owned(), mxid.to_owned()))?;
+        self.inner
+            .puppet_nicks
+            .remove(&(network.to_owned(), nick::fold(&conn.nick(), true)));
+        if let Err(err) = conn.quit(reason).await {
+            tracing::debug!("quit on a closed connection: {err:#}");
+        }
+        Some(conn)
     }
 
     /// Creates or finds a channel's portal, with the relay bot in the channel.
@@ -320,6 +433,48 @@ impl IrcNetwork {
                 };
                 bridge.queue_remote(&portal, event).await
             }
+            // Private messages reach the Matrix user's own connection.
+            IrcEvent::Message {
+                from,
+                target,
+                text,
+                kind,
+            } if conn.owner.is_some() && !is_channel(&target) => {
+                let owner = conn.owner.clone().unwrap_or_default();
+                let ghost = RemoteUserId(format!("{}/{from}", conn.network));
+                let info = PortalInfo {
+                    key: private_portal(&conn.network, &from, &owner),
+                    invite: vec![owner],
+                    direct_with: Some(ghost.clone()),
+                    metadata: serde_json::json!({ "network": conn.network }),
+                    ..Default::default()
+                };
+                let bridge = self.bridge()?;
+                bridge.ensure_portal_room(&info).await?;
+                let (plain, html) = format::irc_to_matrix(&text);
+                let msgtype = if kind == MessageKind::Action {
+                    "m.emote"
+                } else if kind == MessageKind::Notice {
+                    "m.notice"
+                } else {
+                    "m.text"
+                };
+                let event = RemoteEvent::Message {
+                    id: self.next_message_id(&conn.network),
+                    sender: GhostInfo {
+                        id: ghost,
+                        displayname: Some(from),
+                        avatar_mxc: None,
+                    },
+                    parts: vec![(
+                        PartId::default(),
+                        text_content(msgtype, &plain, html.as_deref()),
+                    )],
+                    timestamp: None,
+                    reply_to: None,
+                };
+                bridge.queue_remote(&info.key, event).await
+            }
             IrcEvent::Disconnected { reason } => {
                 match &conn.owner {
                     None => {
@@ -391,10 +546,10 @@ impl Network for IrcNetwork {
         portal: &PortalRow,
         message: &MatrixMessage,
     ) -> Result<Option<RemoteMessageId>> {
-        let Some((network, folded)) = portal.key.id.as_str().split_once('/') else {
-            bail!("this room is not bridged to an IRC channel");
+        let Some(target) = Target::of(portal) else {
+            bail!("this room is not bridged to IRC");
         };
-        let channel = portal.name.clone().unwrap_or_else(|| folded.to_owned());
+        let network = target.network();
         let kind = match message.msgtype.as_str() {
             "m.text" => MessageKind::Privmsg,
             "m.notice" => MessageKind::Notice,
@@ -403,7 +558,14 @@ impl Network for IrcNetwork {
         };
         let net = self.network(network)?;
         let puppet = self.puppet(network, &message.meta.sender).await?;
-        puppet.join(&channel, None).await?;
+        let destination = match &target {
+            Target::Channel { channel, .. } => {
+                puppet.join(channel, None).await?;
+                channel.clone()
+            }
+            Target::Private { nick, owner, .. } if *owner == message.meta.sender => nick.clone(),
+            Target::Private { .. } => bail!("only the owner of a private chat can write to it"),
+        };
         let bridge = self.bridge()?;
         let text = match &message.html {
             Some(html) => format::matrix_html_to_irc(html, &|mxid| {
@@ -413,16 +575,71 @@ impl Network for IrcNetwork {
             }),
             None => causeway_core::format::strip_plain_reply_fallback(&message.body).to_owned(),
         };
-        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &channel));
+        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
         if lines.len() > net.line_limit {
             bail!("the message is {} IRC lines long and this network takes at most {}; send it in shorter parts", lines.len(), net.line_limit);
         }
-        puppet.say(&channel, kind, &lines).await?;
+        puppet.say(&destination, kind, &lines).await?;
         Ok(Some(self.next_message_id(network)))
     }
 
     fn queries(&self) -> Option<&dyn QueryHandling> {
         Some(self)
+    }
+
+    fn membership(&self) -> Option<&dyn MembershipHandling> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl MembershipHandling for IrcNetwork {
+    /// Leaving a channel's room parts the channel.
+    async fn handle_matrix_membership(
+        &self,
+        portal: &PortalRow,
+        change: &MatrixMembership,
+    ) -> Result<()> {
+        let leaving = matches!(
+            change.membership,
+            Membership::Leave | Membership::Kick | Membership::Ban
+        );
+        if let (true, None, Some(Target::Channel { network, channel })) =
+            (leaving, &change.target_ghost, Target::of(portal))
+        {
+            if let Some(puppet) = self
+                .inner
+                .puppets
+                .get(&(network, change.target.clone()))
+                .map(|p| p.clone())
+            {
+                puppet
+                    .send(
+                        irc::client::prelude::Command::PART(channel, change.reason.clone()).into(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inviting an IRC user's ghost to a DM starts a private chat.
+    async fn handle_ghost_invite(
+        &self,
+        inviter: &str,
+        ghost: &RemoteUserId,
+        _room_id: &str,
+    ) -> Result<Option<PortalInfo>> {
+        let Some((network, irc_nick)) = ghost.as_str().split_once('/') else {
+            return Ok(None);
+        };
+        self.network(network)?;
+        Ok(Some(PortalInfo {
+            key: private_portal(network, irc_nick, inviter),
+            direct_with: Some(ghost.clone()),
+            metadata: serde_json::json!({ "network": network }),
+            ..Default::default()
+        }))
     }
 }
 

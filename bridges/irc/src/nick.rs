@@ -22,6 +22,16 @@ pub fn matrix_nick(template: &str, displayname: &str, max_len: usize) -> String 
     nick.chars().take(max_len).collect()
 }
 
+/// Whether IRC accepts `nick` as a nick (RFC 2812 characters).
+pub fn is_valid(nick: &str) -> bool {
+    let mut chars = nick.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || SPECIAL.contains(c))
+        && chars.all(|c| c.is_ascii_alphanumeric() || SPECIAL.contains(c) || c == '-')
+        && nick.len() <= 64
+}
+
 /// Folds a nick or channel for comparison, by the server's CASEMAPPING.
 pub fn fold(name: &str, rfc1459: bool) -> String {
     name.chars()
@@ -86,6 +96,18 @@ mod tests {
         assert_eq!(
             matrix_nick("{displayname}[m]", "averyveryverylongdisplayname", 12),
             "averyvery[m]"
+        );
+    }
+
+    #[test]
+    fn nick_validity_follows_irc_rules() {
+        assert!(is_valid("Alicia") && is_valid("[m]bot") && is_valid("a-b_c"));
+        assert!(
+            !is_valid("1abc")
+                && !is_valid("-x")
+                && !is_valid("a b")
+                && !is_valid("")
+                && !is_valid("a:b")
         );
     }
 

@@ -2,7 +2,7 @@
 //! client on the other side.
 
 use anyhow::Result;
-use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::env::{tail, EnvOptions, TestEnv};
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use causeway_testkit::matrix_client::body;
 use std::time::Duration;
@@ -111,5 +111,103 @@ async fn matrix_text_cannot_inject_irc_commands_and_long_lines_are_split() -> Re
     alice.send_text(&room, "1\n2\n3\n4").await?;
     let notice = alice.wait_for_text(&room, "at most 3").await?;
     assert!(body(&notice).contains("was not bridged"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn nick_listrooms_whois_private_messages_and_quit_work_as_the_guide_says() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let admin_room = alice.create_dm(&env.bot()).await?;
+    alice.wait_for_text(&admin_room, "management room").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#guide").await?;
+    alice.send_text(&admin_room, "!join #guide").await?;
+    let room = alice.wait_for_invite(WAIT).await?;
+    alice.join(&room).await?;
+    alice.send_text(&room, "hi all").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #guide :hi all"))
+        .await?;
+
+    // !nick shows, changes, and reports the server's refusal.
+    alice.send_text(&admin_room, "!nick").await?;
+    alice
+        .wait_for_text(&admin_room, "Local IRC: `alice[m]`")
+        .await?;
+    alice.send_text(&admin_room, "!nick Alicia").await?;
+    alice.wait_for_text(&admin_room, "is now `Alicia`").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("NICK :Alicia"))
+        .await?;
+    alice.send_text(&admin_room, "!nick bob").await?;
+    let refused = alice
+        .wait_for_text(&admin_room, "refused the nick bob")
+        .await?;
+    assert!(body(&refused).contains("433"), "{}", body(&refused));
+
+    // !listrooms and !whois.
+    alice.send_text(&admin_room, "!listrooms").await?;
+    alice
+        .wait_for_text(
+            &admin_room,
+            &format!("#guide on Local IRC: https://matrix.to/#/{room}"),
+        )
+        .await?;
+    alice.send_text(&admin_room, "!whois bob").await?;
+    alice.wait_for_text(&admin_room, "on channels:").await?;
+    alice.send_text(&admin_room, "!whois nosuchnick").await?;
+    alice
+        .wait_for_text(&admin_room, "There is no `nosuchnick`")
+        .await?;
+    alice
+        .send_text(&admin_room, &format!("!whois {}", alice.user_id))
+        .await?;
+    alice
+        .wait_for_text(&admin_room, "connected to Local IRC as `Alicia`")
+        .await?;
+    alice.send_text(&admin_room, "!whois elsewhere bob").await?;
+    alice
+        .wait_for_text(&admin_room, "There is no IRC network `elsewhere`")
+        .await?;
+
+    // A private message from IRC opens a DM in Matrix, and the reply goes back.
+    bob.send("PRIVMSG Alicia :psst").await?;
+    let dm = alice
+        .wait_for_invite(WAIT)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; bridge log:\n{}", tail(&env.log(), 25)))?;
+    alice.join(&dm).await?;
+    let psst = alice.wait_for_text(&dm, "psst").await?;
+    assert_eq!(psst["sender"], "@_local_bob:localhost");
+    alice.send_text(&dm, "hello bob").await?;
+    bob.wait_for(|l| l.starts_with(":Alicia!") && l.ends_with("PRIVMSG bob :hello bob"))
+        .await?;
+
+    // A DM that alice starts with an IRC user's ghost reaches them.
+    let mut carol = RawIrc::connect(ircd.port, "carol").await?;
+    let to_carol = alice.create_room(serde_json::json!({ "is_direct": true, "preset": "trusted_private_chat", "invite": ["@_local_carol:localhost"] })).await?;
+    alice
+        .wait_for(&to_carol, WAIT, |e| {
+            e["state_key"] == "@_local_carol:localhost" && e["content"]["membership"] == "join"
+        })
+        .await?;
+    alice.send_text(&to_carol, "hi carol").await?;
+    carol
+        .wait_for(|l| l.starts_with(":Alicia!") && l.ends_with("PRIVMSG carol :hi carol"))
+        .await?;
+
+    // !quit leaves IRC and the channel rooms.
+    alice.send_text(&admin_room, "!quit").await?;
+    alice
+        .wait_for_text(&admin_room, "You left: #guide (Local IRC)")
+        .await?;
+    bob.wait_for(|l| l.starts_with(":Alicia!") && l.split(' ').nth(1) == Some("QUIT"))
+        .await?;
+    let alice_id = alice.user_id.clone();
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["state_key"] == alice_id.as_str() && e["content"]["membership"] == "leave"
+        })
+        .await?;
     Ok(())
 }

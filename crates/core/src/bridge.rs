@@ -234,7 +234,8 @@ impl Bridge {
             .clone()
     }
 
-    pub(crate) fn parse_room(room: &str) -> Result<OwnedRoomId> {
+    /// Parses a room ID, with an error that names it.
+    pub fn parse_room(room: &str) -> Result<OwnedRoomId> {
         RoomId::parse(room).with_context(|| format!("not a room ID: {room:?}"))
     }
 }

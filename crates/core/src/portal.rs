@@ -146,7 +146,14 @@ impl Bridge {
         if info.direct_with.is_some() {
             invite.push(self.bot().to_string());
         }
-        let users: Vec<(&str, i64)> = vec![(creator.as_str(), 100), (self.bot().as_str(), 100)];
+        // A DM's invitees become creators too under the v12 rules (the
+        // trusted_private_chat preset), and creators may not be listed.
+        let v12_dm = info.direct_with.is_some()
+            && crate::homeserver::is_privileged_creator_version(&version);
+        let users: Vec<(&str, i64)> = [(creator.as_str(), 100), (self.bot().as_str(), 100)]
+            .into_iter()
+            .filter(|(user, _)| !(v12_dm && invite.iter().any(|i| i == user)))
+            .collect();
         let mut body = json!({
             "visibility": "private",
             // Reached through an alias, a portal must be joinable by whoever resolves it.

@@ -225,7 +225,11 @@ impl MatrixClient {
             path.push_str(&format!("&since={}", enc(s)));
         }
         let v = self.call(reqwest::Method::GET, &path, None).await?;
-        if let Some(rooms) = v.pointer("/rooms/join").and_then(Value::as_object) {
+        // Rooms we were removed from report their last events under "leave".
+        for section in ["/rooms/join", "/rooms/leave"] {
+            let Some(rooms) = v.pointer(section).and_then(Value::as_object) else {
+                continue;
+            };
             let mut events = self
                 .events
                 .lock()
