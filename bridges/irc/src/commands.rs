@@ -53,6 +53,14 @@ pub fn all(network: &IrcNetwork) -> Vec<Command> {
         ),
         command(
             network,
+            "cmd",
+            "Actions",
+            "[network] COMMAND [arg0 [arg1 [...]]]",
+            "Send a raw IRC command (upper case). It gets no reply.",
+            raw_command,
+        ),
+        command(
+            network,
             "listrooms",
             "Info",
             "[network]",
@@ -237,6 +245,70 @@ async fn quit(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         format!("Disconnected. You left: {}.", left.join(", "))
     };
     ctx.reply(&reply).await?;
+    Ok(())
+}
+
+/// Raw commands that would break the bridge's own handling of the
+/// connection, or that have their own bridge command.
+const DENIED_COMMANDS: &[&str] = &[
+    "PASS",
+    "USER",
+    "NICK",
+    "QUIT",
+    "CAP",
+    "AUTHENTICATE",
+    "SERVICE",
+    "SERVER",
+    "SQUIT",
+    "PONG",
+    "PING",
+    "WEBIRC",
+];
+
+async fn raw_command(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
+    let (net, rest) = match ctx.args.first() {
+        Some(first) if network.inner.config.networks.contains_key(first.as_str()) => {
+            (first.clone(), ctx.args[1..].to_vec())
+        }
+        _ => {
+            let only = network.default_network().ok_or_else(|| {
+                ctx.usage_error(format!(
+                    "Several networks are bridged; say which: {}.",
+                    networks(&network)
+                ))
+            })?;
+            (only.to_owned(), ctx.args.clone())
+        }
+    };
+    let Some(verb) = rest.first() else {
+        return Err(ctx.usage_error("Say which command."));
+    };
+    if verb.is_empty() || !verb.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ctx.usage_error(format!(
+            "`{verb}` is not an IRC command: commands are upper-case letters, like `AWAY`."
+        )));
+    }
+    if DENIED_COMMANDS.contains(&verb.as_str()) {
+        return Err(ctx.usage_error(format!(
+            "`{verb}` cannot be sent raw; use the bridge's own commands (`!nick`, `!quit`, …)."
+        )));
+    }
+    let args = &rest[1..];
+    if args.iter().any(|a| a.contains(['\r', '\n', '\0'])) {
+        return Err(ctx.usage_error("Arguments cannot contain line breaks."));
+    }
+    let line = std::iter::once(verb.as_str())
+        .chain(args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message: irc::proto::Message = line
+        .parse()
+        .map_err(|e| ctx.usage_error(format!("That is not a valid IRC line: {e}.")))?;
+    network
+        .puppet(&net, &ctx.sender)
+        .await?
+        .send(message)
+        .await?;
     Ok(())
 }
 

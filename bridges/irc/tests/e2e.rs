@@ -211,3 +211,33 @@ async fn nick_listrooms_whois_private_messages_and_quit_work_as_the_guide_says()
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn raw_commands_reach_the_server_and_dangerous_ones_are_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let admin_room = alice.create_dm(&env.bot()).await?;
+    alice.wait_for_text(&admin_room, "management room").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    alice
+        .send_text(&admin_room, "!cmd PRIVMSG bob :sent raw")
+        .await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG bob :sent raw"))
+        .await?;
+    alice
+        .send_text(&admin_room, "!cmd privmsg bob :lower")
+        .await?;
+    alice
+        .wait_for_text(&admin_room, "`privmsg` is not an IRC command")
+        .await?;
+    alice.send_text(&admin_room, "!cmd QUIT :bye").await?;
+    alice
+        .wait_for_text(&admin_room, "`QUIT` cannot be sent raw")
+        .await?;
+    alice.send_text(&admin_room, "!nosuchcommand").await?;
+    alice
+        .wait_for_text(&admin_room, "Unknown command `!nosuchcommand`")
+        .await?;
+    Ok(())
+}
