@@ -10,9 +10,9 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use causeway_core::commands::Command;
 use causeway_core::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
-use causeway_core::matrix_event::{MatrixMembership, MatrixMessage, Membership};
+use causeway_core::matrix_event::{MatrixEdit, MatrixMembership, MatrixMessage, Membership};
 use causeway_core::network::{
-    GhostInfo, MembershipHandling, Network, NetworkInfo, PortalInfo, QueryHandling,
+    EditHandling, GhostInfo, MembershipHandling, Network, NetworkInfo, PortalInfo, QueryHandling,
 };
 use causeway_core::remote::{text_content, RemoteEvent};
 use causeway_core::store::PortalRow;
@@ -293,6 +293,40 @@ impl IrcNetwork {
         Ok(conn)
     }
 
+    /// IRC text for a Matrix message: its HTML as IRC codes with pills as
+    /// nicks, or its plain body without a reply fallback.
+    fn irc_text(&self, body: &str, html: Option<&str>) -> String {
+        match html {
+            Some(html) => format::matrix_html_to_irc(html, &|mxid| self.nick_of_any(mxid)),
+            None => causeway_core::format::strip_plain_reply_fallback(body).to_owned(),
+        }
+    }
+
+    /// The IRC nick of a Matrix user or ghost on `network`, if known.
+    fn nick_of(&self, network: &str, mxid: &str) -> Option<String> {
+        let bridge = self.bridge().ok()?;
+        if let Some(remote) = bridge.ghost_remote_id(mxid) {
+            return remote
+                .as_str()
+                .split_once('/')
+                .filter(|(n, _)| *n == network)
+                .map(|(_, nick)| nick.to_owned());
+        }
+        self.inner
+            .puppets
+            .get(&(network.to_owned(), mxid.to_owned()))
+            .map(|c| c.nick())
+    }
+
+    /// The IRC nick behind a pill, on whichever network it is.
+    fn nick_of_any(&self, mxid: &str) -> Option<String> {
+        let remote = self.bridge().ok()?.ghost_remote_id(mxid)?;
+        remote
+            .as_str()
+            .split_once('/')
+            .map(|(_, nick)| nick.to_owned())
+    }
+
     /// The nick a user chose with `!nick`, kept in their settings.
     pub(crate) async fn stored_nick(&self, network: &str, mxid: &str) -> Result<Option<String>> {
         let user = self.bridge()?.store().get_user(mxid).await?;
@@ -566,15 +600,13 @@ impl Network for IrcNetwork {
             Target::Private { nick, owner, .. } if *owner == message.meta.sender => nick.clone(),
             Target::Private { .. } => bail!("only the owner of a private chat can write to it"),
         };
-        let bridge = self.bridge()?;
-        let text = match &message.html {
-            Some(html) => format::matrix_html_to_irc(html, &|mxid| {
-                bridge
-                    .ghost_remote_id(mxid)
-                    .and_then(|id| id.as_str().split_once('/').map(|(_, n)| n.to_owned()))
-            }),
-            None => causeway_core::format::strip_plain_reply_fallback(&message.body).to_owned(),
-        };
+        let mut text = self.irc_text(&message.body, message.html.as_deref());
+        // IRC has no replies: address the person replied to, as people do.
+        if let Some(replied) = &message.reply_to {
+            if let Some(nick) = self.nick_of(network, &replied.sender) {
+                text = format!("{nick}: {text}");
+            }
+        }
         let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
         if lines.len() > net.line_limit {
             bail!("the message is {} IRC lines long and this network takes at most {}; send it in shorter parts", lines.len(), net.line_limit);
@@ -589,6 +621,39 @@ impl Network for IrcNetwork {
 
     fn membership(&self) -> Option<&dyn MembershipHandling> {
         Some(self)
+    }
+
+    fn edits(&self) -> Option<&dyn EditHandling> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl EditHandling for IrcNetwork {
+    /// IRC cannot edit: the correction goes out as a new line, marked `* `.
+    async fn handle_matrix_edit(&self, portal: &PortalRow, edit: &MatrixEdit) -> Result<()> {
+        let Some(target) = Target::of(portal) else {
+            bail!("this room is not bridged to IRC")
+        };
+        let network = target.network().to_owned();
+        let puppet = self.puppet(&network, &edit.meta.sender).await?;
+        let destination = match target {
+            Target::Channel { channel, .. } => channel,
+            Target::Private { nick, .. } => nick,
+        };
+        let text = format!(
+            "* {}",
+            self.irc_text(&edit.new_body, edit.new_html.as_deref())
+        );
+        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
+        let limit = self.network(&network)?.line_limit;
+        if lines.len() > limit {
+            bail!(
+                "the correction is {} IRC lines long and this network takes at most {limit}",
+                lines.len()
+            );
+        }
+        puppet.say(&destination, MessageKind::Privmsg, &lines).await
     }
 }
 

@@ -64,6 +64,19 @@ async fn join_a_channel_and_talk_both_ways_with_an_irc_user() -> Result<()> {
     bob.send("PRIVMSG #test :\x01ACTION waves\x01").await?;
     let action = alice.wait_for_text(&room, "waves").await?;
     assert_eq!(action["content"]["msgtype"], "m.emote");
+
+    // A reply addresses the person; an edit goes out as a correction.
+    let bob_event = from_bob["event_id"].as_str().unwrap_or_default().to_owned();
+    let reply = alice
+        .send(&room, "m.room.message", serde_json::json!({ "msgtype": "m.text", "body": "agreed", "m.relates_to": { "m.in_reply_to": { "event_id": bob_event } } }))
+        .await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #test :bob: agreed"))
+        .await?;
+    alice
+        .send(&room, "m.room.message", serde_json::json!({ "msgtype": "m.text", "body": "* agreed!", "m.new_content": { "msgtype": "m.text", "body": "agreed!" }, "m.relates_to": { "rel_type": "m.replace", "event_id": reply } }))
+        .await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #test :* agreed!"))
+        .await?;
     Ok(())
 }
 
