@@ -3,9 +3,11 @@ mod commands;
 mod config;
 mod connection;
 mod format;
+mod from_irc;
 mod lines;
 mod network;
 mod nick;
+mod to_irc;
 
 fn main() -> std::process::ExitCode {
     causeway_core::cli::main(network::INFO, network::build)

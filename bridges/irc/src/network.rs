@@ -2,19 +2,16 @@
 //! connection per Matrix user who talks in a bridged channel.
 
 use crate::config::{IrcConfig, NetworkConfig};
-use crate::connection::{
-    connect, ConnectParams, Connection, EventReceiver, EventSender, IrcEvent, MessageKind,
-};
-use crate::{format, lines, nick};
+use crate::connection::{connect, ConnectParams, Connection, EventReceiver, EventSender};
+use crate::nick;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use causeway_core::commands::Command;
-use causeway_core::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
-use causeway_core::matrix_event::{MatrixEdit, MatrixMembership, MatrixMessage, Membership};
+use causeway_core::ids::{PortalKey, RemoteMessageId, RemoteUserId};
+use causeway_core::matrix_event::MatrixMessage;
 use causeway_core::network::{
     EditHandling, GhostInfo, MembershipHandling, Network, NetworkInfo, PortalInfo, QueryHandling,
 };
-use causeway_core::remote::{text_content, RemoteEvent};
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
 use dashmap::{DashMap, DashSet};
@@ -127,7 +124,7 @@ impl Target {
         })
     }
 
-    fn network(&self) -> &str {
+    pub(crate) fn network(&self) -> &str {
         match self {
             Self::Channel { network, .. } | Self::Private { network, .. } => network,
         }
@@ -167,7 +164,7 @@ impl IrcNetwork {
         }
     }
 
-    fn next_message_id(&self, network: &str) -> RemoteMessageId {
+    pub(crate) fn next_message_id(&self, network: &str) -> RemoteMessageId {
         RemoteMessageId(format!(
             "{network}:{}",
             self.inner.next_id.fetch_add(1, Ordering::Relaxed)
@@ -219,7 +216,7 @@ impl IrcNetwork {
     }
 
     /// Keeps the relay bot connected, backing off between attempts.
-    fn keep_bot_connected(&self, id: String) {
+    pub(crate) fn keep_bot_connected(&self, id: String) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut attempt = 0;
@@ -291,40 +288,6 @@ impl IrcNetwork {
             .insert((network.to_owned(), nick::fold(&conn.nick(), true)));
         self.inner.puppets.insert(key, conn.clone());
         Ok(conn)
-    }
-
-    /// IRC text for a Matrix message: its HTML as IRC codes with pills as
-    /// nicks, or its plain body without a reply fallback.
-    fn irc_text(&self, body: &str, html: Option<&str>) -> String {
-        match html {
-            Some(html) => format::matrix_html_to_irc(html, &|mxid| self.nick_of_any(mxid)),
-            None => causeway_core::format::strip_plain_reply_fallback(body).to_owned(),
-        }
-    }
-
-    /// The IRC nick of a Matrix user or ghost on `network`, if known.
-    fn nick_of(&self, network: &str, mxid: &str) -> Option<String> {
-        let bridge = self.bridge().ok()?;
-        if let Some(remote) = bridge.ghost_remote_id(mxid) {
-            return remote
-                .as_str()
-                .split_once('/')
-                .filter(|(n, _)| *n == network)
-                .map(|(_, nick)| nick.to_owned());
-        }
-        self.inner
-            .puppets
-            .get(&(network.to_owned(), mxid.to_owned()))
-            .map(|c| c.nick())
-    }
-
-    /// The IRC nick behind a pill, on whichever network it is.
-    fn nick_of_any(&self, mxid: &str) -> Option<String> {
-        let remote = self.bridge().ok()?.ghost_remote_id(mxid)?;
-        remote
-            .as_str()
-            .split_once('/')
-            .map(|(_, nick)| nick.to_owned())
     }
 
     /// The nick a user chose with `!nick`, kept in their settings.
@@ -411,134 +374,6 @@ impl IrcNetwork {
         };
         self.bridge()?.ensure_portal_room(&info).await
     }
-
-    async fn run_events(self, mut queue: EventReceiver) {
-        while let Some((conn, event)) = queue.recv().await {
-            if let Err(err) = self.handle_event(&conn, event).await {
-                tracing::warn!(
-                    network = conn.network,
-                    "cannot bridge an IRC event: {err:#}"
-                );
-            }
-        }
-    }
-
-    async fn handle_event(&self, conn: &Arc<Connection>, event: IrcEvent) -> Result<()> {
-        match event {
-            // Channel traffic comes through the relay bot only, once.
-            IrcEvent::Message {
-                from,
-                target,
-                text,
-                kind,
-            } if conn.owner.is_none() && is_channel(&target) => {
-                if self
-                    .inner
-                    .puppet_nicks
-                    .contains(&(conn.network.clone(), nick::fold(&from, true)))
-                {
-                    return Ok(());
-                }
-                let portal = channel_portal(&conn.network, &target);
-                let bridge = self.bridge()?;
-                if bridge.store().get_portal(&portal).await?.is_none() {
-                    return Ok(());
-                }
-                let (plain, html) = format::irc_to_matrix(&text);
-                let msgtype = match kind {
-                    MessageKind::Privmsg => "m.text",
-                    MessageKind::Notice => "m.notice",
-                    MessageKind::Action => "m.emote",
-                };
-                let sender = GhostInfo {
-                    id: RemoteUserId(format!("{}/{from}", conn.network)),
-                    displayname: Some(from),
-                    avatar_mxc: None,
-                };
-                let event = RemoteEvent::Message {
-                    id: self.next_message_id(&conn.network),
-                    sender,
-                    parts: vec![(
-                        PartId::default(),
-                        text_content(msgtype, &plain, html.as_deref()),
-                    )],
-                    timestamp: None,
-                    reply_to: None,
-                };
-                bridge.queue_remote(&portal, event).await
-            }
-            // Private messages reach the Matrix user's own connection.
-            IrcEvent::Message {
-                from,
-                target,
-                text,
-                kind,
-            } if conn.owner.is_some() && !is_channel(&target) => {
-                let owner = conn.owner.clone().unwrap_or_default();
-                let ghost = RemoteUserId(format!("{}/{from}", conn.network));
-                let info = PortalInfo {
-                    key: private_portal(&conn.network, &from, &owner),
-                    invite: vec![owner],
-                    direct_with: Some(ghost.clone()),
-                    metadata: serde_json::json!({ "network": conn.network }),
-                    ..Default::default()
-                };
-                let bridge = self.bridge()?;
-                bridge.ensure_portal_room(&info).await?;
-                let (plain, html) = format::irc_to_matrix(&text);
-                let msgtype = if kind == MessageKind::Action {
-                    "m.emote"
-                } else if kind == MessageKind::Notice {
-                    "m.notice"
-                } else {
-                    "m.text"
-                };
-                let event = RemoteEvent::Message {
-                    id: self.next_message_id(&conn.network),
-                    sender: GhostInfo {
-                        id: ghost,
-                        displayname: Some(from),
-                        avatar_mxc: None,
-                    },
-                    parts: vec![(
-                        PartId::default(),
-                        text_content(msgtype, &plain, html.as_deref()),
-                    )],
-                    timestamp: None,
-                    reply_to: None,
-                };
-                bridge.queue_remote(&info.key, event).await
-            }
-            IrcEvent::Disconnected { reason } => {
-                match &conn.owner {
-                    None => {
-                        tracing::warn!(network = conn.network, "relay bot disconnected: {reason}");
-                        self.inner.bots.remove(&conn.network);
-                        self.keep_bot_connected(conn.network.clone());
-                    }
-                    Some(owner) => {
-                        tracing::info!(
-                            network = conn.network,
-                            owner,
-                            "puppet disconnected: {reason}"
-                        );
-                        self.inner
-                            .puppets
-                            .remove(&(conn.network.clone(), owner.clone()));
-                        self.inner
-                            .puppet_nicks
-                            .remove(&(conn.network.clone(), nick::fold(&conn.nick(), true)));
-                    }
-                }
-                Ok(())
-            }
-            IrcEvent::Refused { code, text } => {
-                tracing::info!(network = conn.network, owner = ?conn.owner, code, "IRC server refused: {text}");
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 #[async_trait]
@@ -580,39 +415,7 @@ impl Network for IrcNetwork {
         portal: &PortalRow,
         message: &MatrixMessage,
     ) -> Result<Option<RemoteMessageId>> {
-        let Some(target) = Target::of(portal) else {
-            bail!("this room is not bridged to IRC");
-        };
-        let network = target.network();
-        let kind = match message.msgtype.as_str() {
-            "m.text" => MessageKind::Privmsg,
-            "m.notice" => MessageKind::Notice,
-            "m.emote" => MessageKind::Action,
-            other => bail!("{other} messages are not bridged to IRC yet"),
-        };
-        let net = self.network(network)?;
-        let puppet = self.puppet(network, &message.meta.sender).await?;
-        let destination = match &target {
-            Target::Channel { channel, .. } => {
-                puppet.join(channel, None).await?;
-                channel.clone()
-            }
-            Target::Private { nick, owner, .. } if *owner == message.meta.sender => nick.clone(),
-            Target::Private { .. } => bail!("only the owner of a private chat can write to it"),
-        };
-        let mut text = self.irc_text(&message.body, message.html.as_deref());
-        // IRC has no replies: address the person replied to, as people do.
-        if let Some(replied) = &message.reply_to {
-            if let Some(nick) = self.nick_of(network, &replied.sender) {
-                text = format!("{nick}: {text}");
-            }
-        }
-        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
-        if lines.len() > net.line_limit {
-            bail!("the message is {} IRC lines long and this network takes at most {}; send it in shorter parts", lines.len(), net.line_limit);
-        }
-        puppet.say(&destination, kind, &lines).await?;
-        Ok(Some(self.next_message_id(network)))
+        self.deliver_matrix_message(portal, message).await
     }
 
     fn queries(&self) -> Option<&dyn QueryHandling> {
@@ -625,86 +428,6 @@ impl Network for IrcNetwork {
 
     fn edits(&self) -> Option<&dyn EditHandling> {
         Some(self)
-    }
-}
-
-#[async_trait]
-impl EditHandling for IrcNetwork {
-    /// IRC cannot edit: the correction goes out as a new line, marked `* `.
-    async fn handle_matrix_edit(&self, portal: &PortalRow, edit: &MatrixEdit) -> Result<()> {
-        let Some(target) = Target::of(portal) else {
-            bail!("this room is not bridged to IRC")
-        };
-        let network = target.network().to_owned();
-        let puppet = self.puppet(&network, &edit.meta.sender).await?;
-        let destination = match target {
-            Target::Channel { channel, .. } => channel,
-            Target::Private { nick, .. } => nick,
-        };
-        let text = format!(
-            "* {}",
-            self.irc_text(&edit.new_body, edit.new_html.as_deref())
-        );
-        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
-        let limit = self.network(&network)?.line_limit;
-        if lines.len() > limit {
-            bail!(
-                "the correction is {} IRC lines long and this network takes at most {limit}",
-                lines.len()
-            );
-        }
-        puppet.say(&destination, MessageKind::Privmsg, &lines).await
-    }
-}
-
-#[async_trait]
-impl MembershipHandling for IrcNetwork {
-    /// Leaving a channel's room parts the channel.
-    async fn handle_matrix_membership(
-        &self,
-        portal: &PortalRow,
-        change: &MatrixMembership,
-    ) -> Result<()> {
-        let leaving = matches!(
-            change.membership,
-            Membership::Leave | Membership::Kick | Membership::Ban
-        );
-        if let (true, None, Some(Target::Channel { network, channel })) =
-            (leaving, &change.target_ghost, Target::of(portal))
-        {
-            if let Some(puppet) = self
-                .inner
-                .puppets
-                .get(&(network, change.target.clone()))
-                .map(|p| p.clone())
-            {
-                puppet
-                    .send(
-                        irc::client::prelude::Command::PART(channel, change.reason.clone()).into(),
-                    )
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Inviting an IRC user's ghost to a DM starts a private chat.
-    async fn handle_ghost_invite(
-        &self,
-        inviter: &str,
-        ghost: &RemoteUserId,
-        _room_id: &str,
-    ) -> Result<Option<PortalInfo>> {
-        let Some((network, irc_nick)) = ghost.as_str().split_once('/') else {
-            return Ok(None);
-        };
-        self.network(network)?;
-        Ok(Some(PortalInfo {
-            key: private_portal(network, irc_nick, inviter),
-            direct_with: Some(ghost.clone()),
-            metadata: serde_json::json!({ "network": network }),
-            ..Default::default()
-        }))
     }
 }
 

@@ -1,0 +1,168 @@
+//! Matrix to IRC: messages, corrections and membership, sent through each
+//! Matrix user's own connection.
+
+use crate::connection::MessageKind;
+use crate::network::{private_portal, IrcNetwork, Target};
+use crate::{format, lines};
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+use causeway_core::ids::{RemoteMessageId, RemoteUserId};
+use causeway_core::matrix_event::{MatrixEdit, MatrixMembership, MatrixMessage, Membership};
+use causeway_core::network::{EditHandling, MembershipHandling, PortalInfo};
+use causeway_core::store::PortalRow;
+
+impl IrcNetwork {
+    pub(crate) async fn deliver_matrix_message(
+        &self,
+        portal: &PortalRow,
+        message: &MatrixMessage,
+    ) -> Result<Option<RemoteMessageId>> {
+        let Some(target) = Target::of(portal) else {
+            bail!("this room is not bridged to IRC");
+        };
+        let network = target.network();
+        let kind = match message.msgtype.as_str() {
+            "m.text" => MessageKind::Privmsg,
+            "m.notice" => MessageKind::Notice,
+            "m.emote" => MessageKind::Action,
+            other => bail!("{other} messages are not bridged to IRC yet"),
+        };
+        let net = self.network(network)?;
+        let puppet = self.puppet(network, &message.meta.sender).await?;
+        let destination = match &target {
+            Target::Channel { channel, .. } => {
+                puppet.join(channel, None).await?;
+                channel.clone()
+            }
+            Target::Private { nick, owner, .. } if *owner == message.meta.sender => nick.clone(),
+            Target::Private { .. } => bail!("only the owner of a private chat can write to it"),
+        };
+        let mut text = self.irc_text(&message.body, message.html.as_deref());
+        // IRC has no replies: address the person replied to, as people do.
+        if let Some(replied) = &message.reply_to {
+            if let Some(nick) = self.nick_of(network, &replied.sender) {
+                text = format!("{nick}: {text}");
+            }
+        }
+        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
+        if lines.len() > net.line_limit {
+            bail!("the message is {} IRC lines long and this network takes at most {}; send it in shorter parts", lines.len(), net.line_limit);
+        }
+        puppet.say(&destination, kind, &lines).await?;
+        Ok(Some(self.next_message_id(network)))
+    }
+
+    /// IRC text for a Matrix message: its HTML as IRC codes with pills as
+    /// nicks, or its plain body without a reply fallback.
+    fn irc_text(&self, body: &str, html: Option<&str>) -> String {
+        match html {
+            Some(html) => format::matrix_html_to_irc(html, &|mxid| self.nick_of_any(mxid)),
+            None => causeway_core::format::strip_plain_reply_fallback(body).to_owned(),
+        }
+    }
+
+    /// The IRC nick of a Matrix user or ghost on `network`, if known.
+    fn nick_of(&self, network: &str, mxid: &str) -> Option<String> {
+        let bridge = self.bridge().ok()?;
+        if let Some(remote) = bridge.ghost_remote_id(mxid) {
+            return remote
+                .as_str()
+                .split_once('/')
+                .filter(|(n, _)| *n == network)
+                .map(|(_, nick)| nick.to_owned());
+        }
+        self.inner
+            .puppets
+            .get(&(network.to_owned(), mxid.to_owned()))
+            .map(|c| c.nick())
+    }
+
+    /// The IRC nick behind a pill, on whichever network it is.
+    fn nick_of_any(&self, mxid: &str) -> Option<String> {
+        let remote = self.bridge().ok()?.ghost_remote_id(mxid)?;
+        remote
+            .as_str()
+            .split_once('/')
+            .map(|(_, nick)| nick.to_owned())
+    }
+}
+
+#[async_trait]
+impl EditHandling for IrcNetwork {
+    /// IRC cannot edit: the correction goes out as a new line, marked `* `.
+    async fn handle_matrix_edit(&self, portal: &PortalRow, edit: &MatrixEdit) -> Result<()> {
+        let Some(target) = Target::of(portal) else {
+            bail!("this room is not bridged to IRC")
+        };
+        let network = target.network().to_owned();
+        let puppet = self.puppet(&network, &edit.meta.sender).await?;
+        let destination = match target {
+            Target::Channel { channel, .. } => channel,
+            Target::Private { nick, .. } => nick,
+        };
+        let text = format!(
+            "* {}",
+            self.irc_text(&edit.new_body, edit.new_html.as_deref())
+        );
+        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
+        let limit = self.network(&network)?.line_limit;
+        if lines.len() > limit {
+            bail!(
+                "the correction is {} IRC lines long and this network takes at most {limit}",
+                lines.len()
+            );
+        }
+        puppet.say(&destination, MessageKind::Privmsg, &lines).await
+    }
+}
+
+#[async_trait]
+impl MembershipHandling for IrcNetwork {
+    /// Leaving a channel's room parts the channel.
+    async fn handle_matrix_membership(
+        &self,
+        portal: &PortalRow,
+        change: &MatrixMembership,
+    ) -> Result<()> {
+        let leaving = matches!(
+            change.membership,
+            Membership::Leave | Membership::Kick | Membership::Ban
+        );
+        if let (true, None, Some(Target::Channel { network, channel })) =
+            (leaving, &change.target_ghost, Target::of(portal))
+        {
+            if let Some(puppet) = self
+                .inner
+                .puppets
+                .get(&(network, change.target.clone()))
+                .map(|p| p.clone())
+            {
+                puppet
+                    .send(
+                        irc::client::prelude::Command::PART(channel, change.reason.clone()).into(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inviting an IRC user's ghost to a DM starts a private chat.
+    async fn handle_ghost_invite(
+        &self,
+        inviter: &str,
+        ghost: &RemoteUserId,
+        _room_id: &str,
+    ) -> Result<Option<PortalInfo>> {
+        let Some((network, irc_nick)) = ghost.as_str().split_once('/') else {
+            return Ok(None);
+        };
+        self.network(network)?;
+        Ok(Some(PortalInfo {
+            key: private_portal(network, irc_nick, inviter),
+            direct_with: Some(ghost.clone()),
+            metadata: serde_json::json!({ "network": network }),
+            ..Default::default()
+        }))
+    }
+}
