@@ -29,6 +29,33 @@ pub enum IrcEvent {
     Disconnected {
         reason: String,
     },
+    /// Someone else's presence in a channel changed; `channel` is `None` for
+    /// a QUIT or a nick change, which affect every channel.
+    Member {
+        channel: Option<String>,
+        nick: String,
+        change: MemberChange,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    Joined,
+    Parted {
+        reason: Option<String>,
+    },
+    Quit {
+        reason: Option<String>,
+    },
+    Kicked {
+        by: String,
+        reason: Option<String>,
+    },
+    /// The names a NAMES reply lists, with their mode prefixes removed.
+    Names(Vec<String>),
+    Renamed {
+        new: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -366,6 +393,48 @@ fn handle(
             if let Some((_, done)) = conn.joining.remove(&folded) {
                 let _ = done.send(Ok(()));
             }
+        }
+        Command::JOIN(channel, _, _) => emit(IrcEvent::Member {
+            channel: Some(channel),
+            nick: from,
+            change: MemberChange::Joined,
+        }),
+        Command::PART(channel, reason) => emit(IrcEvent::Member {
+            channel: Some(channel),
+            nick: from,
+            change: MemberChange::Parted { reason },
+        }),
+        Command::QUIT(reason) => emit(IrcEvent::Member {
+            channel: None,
+            nick: from,
+            change: MemberChange::Quit { reason },
+        }),
+        Command::KICK(channel, target, reason) => emit(IrcEvent::Member {
+            channel: Some(channel),
+            nick: target,
+            change: MemberChange::Kicked { by: from, reason },
+        }),
+        Command::NICK(new)
+            if crate::nick::fold(&from, conn.rfc1459)
+                != crate::nick::fold(&conn.nick(), conn.rfc1459) =>
+        {
+            emit(IrcEvent::Member {
+                channel: None,
+                nick: from,
+                change: MemberChange::Renamed { new },
+            })
+        }
+        Command::Response(Response::RPL_NAMREPLY, ref args) if args.len() >= 4 => {
+            let names = args[3]
+                .split_whitespace()
+                .map(|n| n.trim_start_matches(['~', '&', '@', '%', '+']).to_owned())
+                .filter(|n| !n.is_empty())
+                .collect();
+            emit(IrcEvent::Member {
+                channel: Some(args[2].clone()),
+                nick: String::new(),
+                change: MemberChange::Names(names),
+            })
         }
         Command::Response(response, args) => {
             let code = response as u16;

@@ -1,13 +1,13 @@
 //! IRC to Matrix: what the relay bot hears in channels, and private
 //! messages to Matrix users' connections.
 
-use crate::connection::{Connection, EventReceiver, IrcEvent, MessageKind};
+use crate::connection::{Connection, EventReceiver, IrcEvent, MemberChange, MessageKind};
 use crate::network::{channel_portal, is_channel, private_portal, IrcNetwork};
 use crate::{format, nick};
 use anyhow::Result;
 use causeway_core::ids::{PartId, RemoteUserId};
 use causeway_core::network::{GhostInfo, PortalInfo};
-use causeway_core::remote::{text_content, RemoteEvent};
+use causeway_core::remote::{text_content, RemoteEvent, RemoteMembership};
 use std::sync::Arc;
 
 impl IrcNetwork {
@@ -108,6 +108,11 @@ impl IrcNetwork {
                 };
                 bridge.queue_remote(&info.key, event).await
             }
+            IrcEvent::Member {
+                channel,
+                nick,
+                change,
+            } if conn.owner.is_none() => self.member_changed(conn, channel, nick, change).await,
             IrcEvent::Disconnected { reason } => {
                 match &conn.owner {
                     None => {
@@ -137,5 +142,174 @@ impl IrcNetwork {
             }
             _ => Ok(()),
         }
+    }
+
+    async fn member_changed(
+        &self,
+        bot: &Connection,
+        channel: Option<String>,
+        who: String,
+        change: MemberChange,
+    ) -> Result<()> {
+        let net = &bot.network;
+        match (change, channel) {
+            (MemberChange::Names(names), Some(channel)) => {
+                for name in names {
+                    self.member_joined(bot, &channel, &name).await?;
+                }
+            }
+            (MemberChange::Joined, Some(channel)) => {
+                self.member_joined(bot, &channel, &who).await?
+            }
+            (MemberChange::Parted { reason }, Some(channel)) => {
+                self.member_left(bot, &channel, &who, reason).await?
+            }
+            (MemberChange::Kicked { by, reason }, Some(channel)) => {
+                let why = format!(
+                    "kicked by {by}{}",
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                );
+                self.member_left(bot, &channel, &who, Some(why)).await?
+            }
+            (MemberChange::Quit { reason }, _) => {
+                for channel in self.channels_of(net, &who) {
+                    let why = format!(
+                        "quit{}",
+                        reason
+                            .as_ref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    );
+                    self.member_left(bot, &channel, &who, Some(why)).await?;
+                }
+            }
+            (MemberChange::Renamed { new }, _) => {
+                for channel in self.channels_of(net, &who) {
+                    self.member_left(bot, &channel, &who, Some(format!("is now known as {new}")))
+                        .await?;
+                    self.member_joined(bot, &channel, &new).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Channels (folded) in which the model has `nick`.
+    fn channels_of(&self, network: &str, nick: &str) -> Vec<String> {
+        let folded = nick::fold(nick, true);
+        self.inner
+            .members
+            .iter()
+            .filter(|e| e.key().0 == network && e.value().contains_key(&folded))
+            .map(|e| e.key().1.clone())
+            .collect()
+    }
+
+    /// Whether a nick is the relay bot or one of our puppets.
+    fn is_ours(&self, bot: &Connection, nick: &str) -> bool {
+        let folded = nick::fold(nick, true);
+        folded == nick::fold(&bot.nick(), true)
+            || self
+                .inner
+                .puppet_nicks
+                .contains(&(bot.network.clone(), folded))
+    }
+
+    async fn member_joined(&self, bot: &Connection, channel: &str, who: &str) -> Result<()> {
+        if self.is_ours(bot, who) {
+            return Ok(());
+        }
+        let key = (bot.network.clone(), nick::fold(channel, true));
+        self.inner
+            .members
+            .entry(key)
+            .or_default()
+            .insert(nick::fold(who, true), who.to_owned());
+        self.mirror(bot, channel, who, RemoteMembership::Join).await
+    }
+
+    async fn member_left(
+        &self,
+        bot: &Connection,
+        channel: &str,
+        who: &str,
+        reason: Option<String>,
+    ) -> Result<()> {
+        if let Some(members) = self
+            .inner
+            .members
+            .get(&(bot.network.clone(), nick::fold(channel, true)))
+        {
+            members.remove(&nick::fold(who, true));
+        }
+        if self.is_ours(bot, who) {
+            return Ok(());
+        }
+        self.mirror(bot, channel, who, RemoteMembership::Leave { reason })
+            .await
+    }
+
+    /// Moves the IRC user's ghost in the channel's room, if it is bridged.
+    async fn mirror(
+        &self,
+        bot: &Connection,
+        channel: &str,
+        who: &str,
+        change: RemoteMembership,
+    ) -> Result<()> {
+        let portal = channel_portal(&bot.network, channel);
+        let bridge = self.bridge()?;
+        if bridge.store().get_portal(&portal).await?.is_none() {
+            return Ok(());
+        }
+        let sender = GhostInfo {
+            id: RemoteUserId(format!("{}/{who}", bot.network)),
+            displayname: Some(who.to_owned()),
+            avatar_mxc: None,
+        };
+        bridge
+            .queue_remote(&portal, RemoteEvent::Membership { sender, change })
+            .await
+    }
+
+    /// Once a channel's portal exists, brings in the ghosts of everyone the
+    /// model already has there (NAMES arrives before the room is made).
+    pub(crate) fn sync_members_when_bridged(&self, network: &str, channel: &str) {
+        let (this, network, channel) = (self.clone(), network.to_owned(), channel.to_owned());
+        tokio::spawn(async move {
+            let portal = channel_portal(&network, &channel);
+            for _ in 0..100 {
+                let bridged = match this.bridge() {
+                    Ok(bridge) => bridge
+                        .store()
+                        .get_portal(&portal)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|p| p.room_id.is_some()),
+                    Err(_) => false,
+                };
+                if bridged {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            let Ok(bot) = this.bot(&network) else { return };
+            let members: Vec<String> = this
+                .inner
+                .members
+                .get(&(network.clone(), nick::fold(&channel, true)))
+                .map(|m| m.iter().map(|e| e.value().clone()).collect())
+                .unwrap_or_default();
+            for member in members {
+                if let Err(err) = this
+                    .mirror(&bot, &channel, &member, RemoteMembership::Join)
+                    .await
+                {
+                    tracing::warn!(network, channel, "cannot bring in a member: {err:#}");
+                }
+            }
+        });
     }
 }

@@ -45,6 +45,9 @@ pub(crate) struct Inner {
     pub puppets: DashMap<(String, String), Arc<Connection>>,
     /// Our puppets' nicks by (network, folded nick), to drop their echoes.
     pub puppet_nicks: DashSet<(String, String)>,
+    /// Who is in each bridged channel, as the relay bot sees it: one shared
+    /// model, keyed by (network, folded channel), then folded nick → nick.
+    pub members: DashMap<(String, String), DashMap<String, String>>,
     /// One connection attempt at a time per (network, user).
     connecting: DashMap<(String, String), Arc<Mutex<()>>>,
     events: EventSender,
@@ -63,6 +66,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             bots: DashMap::new(),
             puppets: DashMap::new(),
             puppet_nicks: DashSet::new(),
+            members: DashMap::new(),
             connecting: DashMap::new(),
             events,
             event_queue: std::sync::Mutex::new(Some(queue)),
@@ -372,7 +376,9 @@ impl IrcNetwork {
             alias_id: Some(format!("{network}_{}", nick::fold(channel, true))),
             metadata: serde_json::json!({ "network": network }),
         };
-        self.bridge()?.ensure_portal_room(&info).await
+        let portal = self.bridge()?.ensure_portal_room(&info).await?;
+        self.sync_members_when_bridged(network, channel);
+        Ok(portal)
     }
 }
 
@@ -441,6 +447,7 @@ impl QueryHandling for IrcNetwork {
             return Ok(None);
         }
         self.bot(network)?.join(channel, None).await?;
+        self.sync_members_when_bridged(network, channel);
         Ok(Some(PortalInfo {
             key: channel_portal(network, channel),
             name: Some(channel.to_owned()),

@@ -254,3 +254,48 @@ async fn raw_commands_reach_the_server_and_dangerous_ones_are_refused() -> Resul
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn irc_users_joining_and_leaving_are_mirrored_in_the_room() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#members").await?;
+    let room = alice.join("#_local_#members:localhost").await?;
+    let member = |who: &'static str, membership: &'static str| {
+        move |e: &serde_json::Value| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == who
+                && e["content"]["membership"] == membership
+        }
+    };
+    // bob was there before the room: NAMES brings him in.
+    alice
+        .wait_for(&room, WAIT, member("@_local_bob:localhost", "join"))
+        .await?;
+    let mut carol = RawIrc::connect(ircd.port, "carol").await?;
+    carol.join("#members").await?;
+    alice
+        .wait_for(&room, WAIT, member("@_local_carol:localhost", "join"))
+        .await?;
+    carol.send("NICK caroline").await?;
+    alice
+        .wait_for(&room, WAIT, member("@_local_carol:localhost", "leave"))
+        .await?;
+    alice
+        .wait_for(&room, WAIT, member("@_local_caroline:localhost", "join"))
+        .await?;
+    carol.send("PART #members :bye").await?;
+    alice
+        .wait_for(&room, WAIT, member("@_local_caroline:localhost", "leave"))
+        .await?;
+    bob.send("QUIT :gone").await?;
+    let quit = alice
+        .wait_for(&room, WAIT, member("@_local_bob:localhost", "leave"))
+        .await?;
+    // ngircd quotes quit reasons; the bridge passes on what the server says.
+    let reason = quit["content"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("quit: ") && reason.contains("gone"), "{reason}");
+    Ok(())
+}

@@ -52,9 +52,23 @@ pub enum RemoteEvent {
         sender: GhostInfo,
         typing: bool,
     },
+    /// A remote user joined or left the chat; their ghost follows.
+    Membership {
+        sender: GhostInfo,
+        change: RemoteMembership,
+    },
     Receipt {
         target: RemoteMessageId,
         sender: GhostInfo,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteMembership {
+    Join,
+    /// Left, or was removed: the reason says which, for the room to read.
+    Leave {
+        reason: Option<String>,
     },
 }
 
@@ -348,6 +362,20 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                 )
                 .await?;
                 bridge.store().delete_message(&part.event_id).await?;
+            }
+        }
+        RemoteEvent::Membership { sender, change } => {
+            let ghost = bridge.ensure_ghost(sender).await?;
+            match change {
+                RemoteMembership::Join => bridge.ensure_joined(&room, &ghost).await?,
+                RemoteMembership::Leave { reason } => {
+                    bridge.forget_joined(room.as_str(), ghost.as_str());
+                    match hs.leave(&ghost, &room, reason.as_deref()).await {
+                        // Never in the room: nothing to leave.
+                        Err(err) if err.errcode() == Some("M_FORBIDDEN") => {}
+                        other => other?,
+                    }
+                }
             }
         }
         RemoteEvent::Typing { sender, typing } => {
