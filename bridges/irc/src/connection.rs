@@ -11,6 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+/// The server could not be reached, or the connection dropped: worth
+/// retrying once the server is back, unlike a refusal.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
+
 /// What a connection heard.
 #[derive(Clone, Debug)]
 pub enum IrcEvent {
@@ -81,6 +87,8 @@ pub struct Connection {
     joining: dashmap::DashMap<String, oneshot::Sender<Result<()>>>,
     /// Every message from the server, for commands that wait for replies.
     raw: tokio::sync::broadcast::Sender<Message>,
+    /// Cleared when the server's stream ends, so nothing more is sent into it.
+    alive: std::sync::atomic::AtomicBool,
     rfc1459: bool,
 }
 
@@ -89,16 +97,23 @@ impl Connection {
         self.nick.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn is_in(&self, channel: &str) -> bool {
         self.channels
             .contains(&crate::nick::fold(channel, self.rfc1459))
     }
 
     pub async fn send(&self, message: Message) -> Result<()> {
+        if !self.is_alive() {
+            return Err(Unreachable("the IRC connection is closed".into()).into());
+        }
         self.outgoing
             .send(message)
             .await
-            .context("the IRC connection is closed")
+            .map_err(|_| Unreachable("the IRC connection is closed".into()).into())
     }
 
     /// Joins a channel and waits for the server to confirm it.
@@ -113,7 +128,9 @@ impl Connection {
             .await?;
         match tokio::time::timeout(Duration::from_secs(20), confirmed).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => bail!("the connection closed while joining {channel}"),
+            Ok(Err(_)) => {
+                Err(Unreachable(format!("the connection closed while joining {channel}")).into())
+            }
             Err(_) => bail!("the server did not confirm joining {channel} within 20 s"),
         }
     }
@@ -229,9 +246,12 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         ping_timeout: Some(60),
         ..ClientConfig::default()
     };
-    let mut client = Client::from_config(config)
-        .await
-        .with_context(|| format!("cannot connect to {}:{}", net.address, net.port))?;
+    let mut client = Client::from_config(config).await.map_err(|e| {
+        Unreachable(format!(
+            "cannot connect to {}:{}: {e}",
+            net.address, net.port
+        ))
+    })?;
     client
         .identify()
         .context("cannot register with the IRC server")?;
@@ -246,6 +266,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         channels: DashSet::new(),
         joining: dashmap::DashMap::new(),
         raw: tokio::sync::broadcast::channel(256).0,
+        alive: std::sync::atomic::AtomicBool::new(true),
         rfc1459: true,
     });
     tokio::spawn(flood_controlled(sender, queue, net.flood));
@@ -287,6 +308,8 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         if let Some(welcomed) = welcomed.take() {
             let _ = welcomed.send(Err(anyhow::anyhow!("{reason}")));
         }
+        conn.alive
+            .store(false, std::sync::atomic::Ordering::Release);
         conn.channels.clear();
         let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason }));
         drop(client);
@@ -294,7 +317,9 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
     match tokio::time::timeout(Duration::from_secs(30), welcome).await {
         Ok(Ok(Ok(()))) => Ok(connection),
         Ok(Ok(Err(err))) => Err(err),
-        Ok(Err(_)) => bail!("the IRC connection ended during registration"),
+        Ok(Err(_)) => {
+            Err(Unreachable("the IRC connection ended during registration".into()).into())
+        }
         Err(_) => bail!("the IRC server did not finish registration within 30 s"),
     }
 }

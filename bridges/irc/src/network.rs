@@ -241,7 +241,7 @@ impl IrcNetwork {
     /// The Matrix user's own connection to a network, made on first use.
     pub(crate) async fn puppet(&self, network: &str, mxid: &str) -> Result<Arc<Connection>> {
         let key = (network.to_owned(), mxid.to_owned());
-        if let Some(conn) = self.inner.puppets.get(&key) {
+        if let Some(conn) = self.inner.puppets.get(&key).filter(|c| c.is_alive()) {
             return Ok(conn.clone());
         }
         let lock = self
@@ -251,7 +251,7 @@ impl IrcNetwork {
             .or_default()
             .clone();
         let _turn = lock.lock().await;
-        if let Some(conn) = self.inner.puppets.get(&key) {
+        if let Some(conn) = self.inner.puppets.get(&key).filter(|c| c.is_alive()) {
             return Ok(conn.clone());
         }
         let net = self.network(network)?;

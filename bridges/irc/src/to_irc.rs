@@ -1,7 +1,7 @@
 //! Matrix to IRC: messages, corrections and membership, sent through each
 //! Matrix user's own connection.
 
-use crate::connection::MessageKind;
+use crate::connection::{MessageKind, Unreachable};
 use crate::network::{private_portal, IrcNetwork, Target};
 use crate::{format, lines};
 use anyhow::{bail, Result};
@@ -10,6 +10,9 @@ use causeway_core::ids::{RemoteMessageId, RemoteUserId};
 use causeway_core::matrix_event::{MatrixEdit, MatrixMembership, MatrixMessage, Membership};
 use causeway_core::network::{EditHandling, MembershipHandling, PortalInfo};
 use causeway_core::store::PortalRow;
+
+/// How long a Matrix message waits for an unreachable IRC server.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl IrcNetwork {
     pub(crate) async fn deliver_matrix_message(
@@ -28,8 +31,43 @@ impl IrcNetwork {
             other => bail!("{other} messages are not bridged to IRC yet"),
         };
         let net = self.network(network)?;
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        // While the server is unreachable, wait and retry: the room's later
+        // messages queue behind this one, so they still go out in order.
+        loop {
+            match self.send_once(&target, kind, message, net.line_limit).await {
+                Err(err)
+                    if err.chain().any(|c| c.is::<Unreachable>())
+                        && started.elapsed() < RETRY_FOR =>
+                {
+                    let wait = causeway_core::homeserver::Retry::FOREVER
+                        .backoff(attempt)
+                        .min(std::time::Duration::from_secs(10));
+                    tracing::info!(
+                        network,
+                        ?wait,
+                        "IRC unreachable, will retry a Matrix message: {err:#}"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        }
+        Ok(Some(self.next_message_id(network)))
+    }
+
+    async fn send_once(
+        &self,
+        target: &Target,
+        kind: MessageKind,
+        message: &MatrixMessage,
+        line_limit: usize,
+    ) -> Result<()> {
+        let network = target.network();
         let puppet = self.puppet(network, &message.meta.sender).await?;
-        let destination = match &target {
+        let destination = match target {
             Target::Channel { channel, .. } => {
                 puppet.join(channel, None).await?;
                 channel.clone()
@@ -45,11 +83,10 @@ impl IrcNetwork {
             }
         }
         let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
-        if lines.len() > net.line_limit {
-            bail!("the message is {} IRC lines long and this network takes at most {}; send it in shorter parts", lines.len(), net.line_limit);
+        if lines.len() > line_limit {
+            bail!("the message is {} IRC lines long and this network takes at most {line_limit}; send it in shorter parts", lines.len());
         }
-        puppet.say(&destination, kind, &lines).await?;
-        Ok(Some(self.next_message_id(network)))
+        puppet.say(&destination, kind, &lines).await
     }
 
     /// IRC text for a Matrix message: its HTML as IRC codes with pills as

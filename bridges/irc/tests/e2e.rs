@@ -296,6 +296,56 @@ async fn irc_users_joining_and_leaving_are_mirrored_in_the_room() -> Result<()> 
         .await?;
     // ngircd quotes quit reasons; the bridge passes on what the server says.
     let reason = quit["content"]["reason"].as_str().unwrap_or_default();
-    assert!(reason.starts_with("quit: ") && reason.contains("gone"), "{reason}");
+    assert!(
+        reason.starts_with("quit: ") && reason.contains("gone"),
+        "{reason}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn matrix_messages_sent_while_the_ircd_restarts_arrive_in_order_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#restart").await?;
+    let room = alice.join("#_local_#restart:localhost").await?;
+    alice.send_text(&room, "before").await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #restart :before"))
+        .await?;
+
+    ircd.stop();
+    alice.send_text(&room, "during 1").await?;
+    alice.send_text(&room, "during 2").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ircd.restart()?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#restart").await?;
+
+    let first = bob
+        .wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #restart :during 1"))
+        .await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #restart :during 2"))
+        .await?;
+    let order: Vec<&String> = bob
+        .seen
+        .iter()
+        .filter(|l| l.contains("PRIVMSG #restart :during"))
+        .collect();
+    assert_eq!(order.len(), 2, "each once: {order:?}");
+    assert_eq!(order[0], &first, "in order");
+
+    // The relay bot rejoins too; IRC keeps no history, so speak once it has.
+    bob.wait_for(|l| {
+        (l.starts_with(":causeway!") && l.contains(" JOIN "))
+            || (l.split(' ').nth(1) == Some("353") && l.contains("causeway"))
+    })
+    .await?;
+    bob.send("PRIVMSG #restart :after the restart").await?;
+    alice
+        .wait_for_text(&room, "after the restart")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; bridge log:\n{}", tail(&env.log(), 20)))?;
     Ok(())
 }

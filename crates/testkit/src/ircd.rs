@@ -12,7 +12,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 pub struct Ngircd {
     pub port: u16,
-    child: Child,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
 }
 
 impl Ngircd {
@@ -26,31 +27,66 @@ impl Ngircd {
              [Options]\nPAM = no\nIdent = no\nDNS = no\n",
             dir = dir.display()
         );
-        let path = dir.join("ngircd.conf");
-        std::fs::write(&path, config)?;
-        let log = std::fs::File::create(dir.join("ngircd.log"))?;
-        let child = Command::new("ngircd")
+        std::fs::write(dir.join("ngircd.conf"), config)?;
+        let mut ircd = Self {
+            port,
+            dir: dir.to_owned(),
+            child: None,
+        };
+        ircd.spawn()?;
+        Ok(ircd)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("ngircd.log"))?;
+        let child = Command::new(ngircd_binary())
             .args(["-n", "-f"])
-            .arg(&path)
+            .arg(self.dir.join("ngircd.conf"))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
             .context("cannot start ngircd: install it with apt-get install ngircd")?;
+        self.child = Some(child);
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if started.elapsed() > Duration::from_secs(10) {
-                bail!("ngircd did not listen on {port}");
+                bail!("ngircd did not listen on {}", self.port);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Self { port, child })
+        Ok(())
+    }
+
+    /// Kills the server: every client connection drops.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, after `stop`.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
+    }
+}
+
+/// ngircd lives in /usr/sbin, which is not on every PATH.
+fn ngircd_binary() -> &'static str {
+    if Path::new("/usr/sbin/ngircd").exists() {
+        "/usr/sbin/ngircd"
+    } else {
+        "ngircd"
     }
 }
 
 impl Drop for Ngircd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
