@@ -7,7 +7,7 @@ use irc::client::prelude::{Command as IrcCommand, Response};
 use std::future::Future;
 
 /// Registers a command whose handler gets the network too.
-fn command<F, Fut>(
+pub(crate) fn command<F, Fut>(
     network: &IrcNetwork,
     name: &'static str,
     section: &'static str,
@@ -81,7 +81,7 @@ pub fn all(network: &IrcNetwork) -> Vec<Command> {
 /// Splits `[network] rest...`. The network may be left out when there is
 /// only one; with more arguments than the command `takes`, the first must
 /// name a network.
-fn network_and_rest(
+pub(crate) fn network_and_rest(
     network: &IrcNetwork,
     ctx: &CommandContext,
     takes: usize,
@@ -120,7 +120,7 @@ fn networks(network: &IrcNetwork) -> String {
         .join(", ")
 }
 
-fn network_name(network: &IrcNetwork, id: &str) -> String {
+pub(crate) fn network_name(network: &IrcNetwork, id: &str) -> String {
     network
         .network(id)
         .map(|n| n.name.clone())

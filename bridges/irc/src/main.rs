@@ -1,7 +1,9 @@
 //! `causeway-irc`: the Matrix–IRC bridge.
+mod auth_commands;
 mod commands;
 mod config;
 mod connection;
+mod credentials;
 mod format;
 mod from_irc;
 mod lines;

@@ -266,27 +266,43 @@ impl IrcNetwork {
         let nick = chosen.unwrap_or_else(|| {
             nick::matrix_nick(&net.nick_template, &displayname, net.max_nick_length)
         });
-        let username: String = user
+        let credentials = self.credentials(network, mxid).await?;
+        let derived: String = user
             .localpart()
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .take(10)
             .collect();
+        let username = credentials
+            .username
+            .clone()
+            .unwrap_or(if derived.is_empty() {
+                "matrix".into()
+            } else {
+                derived
+            });
         let params = ConnectParams {
             network_id: network,
             network: net,
             nick: nick.clone(),
-            username: if username.is_empty() {
-                "matrix".into()
-            } else {
-                username
-            },
+            username,
             realname: mxid.to_owned(),
             owner: Some(mxid.to_owned()),
         };
         let conn = connect(params, self.inner.events.clone())
             .await
             .with_context(|| format!("cannot connect you to {} as {nick}", net.name))?;
+        // Identify with the stored password (NickServ, until SASL lands).
+        if let Some(password) = &credentials.password {
+            conn.send(
+                irc::client::prelude::Command::PRIVMSG(
+                    "NickServ".into(),
+                    format!("IDENTIFY {password}"),
+                )
+                .into(),
+            )
+            .await?;
+        }
         self.inner
             .puppet_nicks
             .insert((network.to_owned(), nick::fold(&conn.nick(), true)));
@@ -413,7 +429,9 @@ impl Network for IrcNetwork {
     }
 
     fn commands(&self) -> Vec<Command> {
-        crate::commands::all(self)
+        let mut commands = crate::commands::all(self);
+        commands.extend(crate::auth_commands::all(self));
+        commands
     }
 
     async fn handle_matrix_message(

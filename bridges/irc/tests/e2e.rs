@@ -349,3 +349,83 @@ async fn matrix_messages_sent_while_the_ircd_restarts_arrive_in_order_once() -> 
         .map_err(|e| anyhow::anyhow!("{e}; bridge log:\n{}", tail(&env.log(), 20)))?;
     Ok(())
 }
+
+#[tokio::test]
+async fn storepass_username_and_reconnect_identify_with_nickserv_and_keep_the_password_secret(
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let admin_room = alice.create_dm(&env.bot()).await?;
+    alice.wait_for_text(&admin_room, "management room").await?;
+    // ngircd has no services: a plain client named NickServ sees what is sent to it.
+    let mut nickserv = RawIrc::connect(ircd.port, "NickServ").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#auth").await?;
+    let room = alice.join("#_local_#auth:localhost").await?;
+    alice.send_text(&room, "hi").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #auth :hi"))
+        .await?;
+
+    let command = alice
+        .send_text(&admin_room, "!storepass al1ce:s3cret pass")
+        .await?;
+    alice
+        .wait_for_text(&admin_room, "Stored your password for Local IRC")
+        .await?;
+    alice
+        .wait_for(&admin_room, WAIT, |e| {
+            e["type"] == "m.room.redaction"
+                && (e["redacts"] == command.as_str() || e["content"]["redacts"] == command.as_str())
+        })
+        .await?;
+    if let Some(path) = env.database_uri.strip_prefix("sqlite:") {
+        for file in [path.to_owned(), format!("{path}-wal")] {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !bytes.windows(11).any(|w| w == b"s3cret pass"),
+                "the password is in plain text in {file}"
+            );
+        }
+    }
+
+    alice.send_text(&admin_room, "!reconnect").await?;
+    alice
+        .wait_for_text(&admin_room, "Reconnected to Local IRC as `alice[m]`")
+        .await?;
+    nickserv
+        .wait_for(|l| {
+            l.starts_with(":alice[m]!~al1ce@")
+                && l.ends_with("PRIVMSG NickServ :IDENTIFY s3cret pass")
+        })
+        .await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!~al1ce@") && l.contains(" JOIN "))
+        .await?;
+
+    alice.send_text(&admin_room, "!username not valid!").await?;
+    alice
+        .wait_for_text(&admin_room, "Usage: `!username [network] username`")
+        .await?;
+    alice.send_text(&admin_room, "!username alicia").await?;
+    alice.wait_for_text(&admin_room, "will be `alicia`").await?;
+    alice.send_text(&admin_room, "!removepass").await?;
+    alice
+        .wait_for_text(&admin_room, "Removed your password for Local IRC")
+        .await?;
+    alice.send_text(&admin_room, "!reconnect").await?;
+    alice
+        .wait_for_text(&admin_room, "Reconnected to Local IRC")
+        .await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!~alicia@") && l.contains(" JOIN "))
+        .await?;
+    assert_eq!(
+        nickserv
+            .seen
+            .iter()
+            .filter(|l| l.contains("IDENTIFY"))
+            .count(),
+        1,
+        "no password, no IDENTIFY"
+    );
+    Ok(())
+}

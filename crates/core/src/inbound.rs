@@ -98,10 +98,18 @@ async fn run_pruning(bridge: Bridge) {
 /// Handles one stored event; returns the mapping writes it made.
 async fn handle_logged(bridge: &Bridge, event: &IngressEvent) -> Vec<Write> {
     let mut writes = Vec::new();
-    let body: Value = match serde_json::from_str(&event.body) {
-        Ok(body) => body,
-        Err(err) => {
+    let opened = crate::appservice::transactions::open_body(&event.body, bridge.secrets());
+    let body: Value = match opened.map(|text| serde_json::from_str(&text)) {
+        Ok(Ok(body)) => body,
+        Ok(Err(err)) => {
             tracing::error!(seq = event.seq, "a stored event is not JSON: {err}");
+            return writes;
+        }
+        Err(err) => {
+            tracing::error!(
+                seq = event.seq,
+                "a stored event cannot be decrypted (was the secret key file replaced?): {err:#}"
+            );
             return writes;
         }
     };

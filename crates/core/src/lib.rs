@@ -33,6 +33,12 @@ pub mod store;
 
 pub use bridge::Bridge;
 
+/// Parses a Matrix event ID, with an error that names it.
+pub fn ruma_event_id(event_id: &str) -> anyhow::Result<ruma::OwnedEventId> {
+    ruma::EventId::parse(event_id)
+        .map_err(|e| anyhow::anyhow!("{event_id:?} is not a Matrix event ID: {e}"))
+}
+
 /// Parses a Matrix user ID, with an error that names it.
 pub fn ruma_user_id(mxid: &str) -> anyhow::Result<ruma::OwnedUserId> {
     ruma::UserId::parse(mxid).map_err(|e| anyhow::anyhow!("{mxid:?} is not a Matrix user ID: {e}"))

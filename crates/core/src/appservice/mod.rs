@@ -79,7 +79,8 @@ async fn put_transaction(
     let started = std::time::Instant::now();
     let bytes =
         transactions::read_body(&headers, body, bridge.config().appservice.max_body_bytes).await?;
-    let parsed = transactions::parse_transaction(&bytes)?;
+    let mut parsed = transactions::parse_transaction(&bytes)?;
+    transactions::seal_bodies(&mut parsed, bridge.secrets())?;
     // Committed: from here a crash loses nothing. The log is the buffer, so
     // a slow network never makes the homeserver wait.
     if transactions::store_transaction(bridge.store(), &txn_id, parsed)

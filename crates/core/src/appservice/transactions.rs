@@ -1,7 +1,7 @@
 //! `PUT /_matrix/app/v1/transactions/{txnId}`: store first, answer second.
 
 use super::errors::MatrixError;
-use crate::store::{IngressKind, NewIngressEvent, Store, TxnOutcome};
+use crate::store::{IngressKind, NewIngressEvent, SecretBox, Store, TxnOutcome};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
@@ -118,6 +118,26 @@ pub fn parse_transaction(bytes: &[u8]) -> Result<ParsedTransaction, MatrixError>
     })
 }
 
+/// Encrypts the event bodies for the ingress log. Events hold whatever users
+/// send the bot, passwords included, and the log outlives their redaction.
+pub fn seal_bodies(parsed: &mut ParsedTransaction, secrets: &SecretBox) -> Result<(), MatrixError> {
+    use base64::Engine;
+    for event in &mut parsed.events {
+        let sealed = secrets
+            .seal(event.body.as_bytes())
+            .map_err(MatrixError::internal)?;
+        event.body = base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed);
+    }
+    Ok(())
+}
+
+/// Decrypts a body sealed by [`seal_bodies`].
+pub fn open_body(stored: &str, secrets: &SecretBox) -> anyhow::Result<String> {
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::STANDARD_NO_PAD.decode(stored)?;
+    Ok(String::from_utf8(secrets.open(&sealed)?)?)
+}
+
 /// Stores a parsed transaction; returns once it is committed.
 pub async fn store_transaction(
     store: &Store,
@@ -190,6 +210,19 @@ mod tests {
         .unwrap();
         assert_eq!(unstable.events.len(), 1);
         assert_eq!(unstable.events[0].kind, IngressKind::Ephemeral);
+    }
+
+    #[test]
+    fn sealed_bodies_hide_their_content_and_open_again() {
+        let secrets = SecretBox::from_key(&[9; 32]);
+        let mut parsed = parse_transaction(br#"{"events": [{"type": "m.room.message", "event_id": "$1", "content": {"body": "!storepass hunter2"}}]}"#).unwrap();
+        let digest = parsed.digest.clone();
+        seal_bodies(&mut parsed, &secrets).unwrap();
+        assert!(!parsed.events[0].body.contains("hunter2"));
+        assert_eq!(parsed.digest, digest, "retries must still match");
+        assert!(open_body(&parsed.events[0].body, &secrets)
+            .unwrap()
+            .contains("hunter2"));
     }
 
     #[test]
