@@ -109,7 +109,7 @@ pub(crate) fn network_and_rest(
     }
 }
 
-fn networks(network: &IrcNetwork) -> String {
+pub(crate) fn networks(network: &IrcNetwork) -> String {
     network
         .inner
         .config

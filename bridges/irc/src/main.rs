@@ -9,6 +9,7 @@ mod from_irc;
 mod lines;
 mod network;
 mod nick;
+mod plumbing;
 mod to_irc;
 
 fn main() -> std::process::ExitCode {

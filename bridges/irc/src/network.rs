@@ -431,6 +431,7 @@ impl Network for IrcNetwork {
     fn commands(&self) -> Vec<Command> {
         let mut commands = crate::commands::all(self);
         commands.extend(crate::auth_commands::all(self));
+        commands.extend(crate::plumbing::all(self));
         commands
     }
 

@@ -44,6 +44,26 @@ impl Bridge {
     pub async fn plumb_portal(&self, info: &PortalInfo, room_id: &str) -> Result<PortalRow> {
         let room = Bridge::parse_room(room_id)?;
         self.ensure_joined(&room, self.bot()).await?;
+        // The room is marked first: if the bot may not, nothing is half done.
+        for (event_type, content) in self.bridge_info_state(&info.key, info.name.as_deref()) {
+            let sent = self
+                .homeserver()
+                .send_state(
+                    self.bot(),
+                    &room,
+                    event_type,
+                    &self.bridge_state_key(&info.key),
+                    &content,
+                    None,
+                )
+                .await;
+            match sent {
+                Err(err) if err.errcode() == Some("M_FORBIDDEN") => {
+                    anyhow::bail!("I may not mark {room_id} as bridged: give {} power level 50 there and try again", self.bot())
+                }
+                other => other?,
+            };
+        }
         let row = PortalRow {
             key: info.key.clone(),
             room_id: Some(room_id.to_owned()),
@@ -53,18 +73,6 @@ impl Bridge {
             metadata: info.metadata.clone(),
         };
         self.store().put_portal(&row).await?;
-        for (event_type, content) in self.bridge_info_state(&info.key, info.name.as_deref()) {
-            self.homeserver()
-                .send_state(
-                    self.bot(),
-                    &room,
-                    event_type,
-                    &self.bridge_state_key(&info.key),
-                    &content,
-                    None,
-                )
-                .await?;
-        }
         Ok(row)
     }
 

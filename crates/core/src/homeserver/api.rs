@@ -494,6 +494,22 @@ impl Homeserver {
         .map(drop)
     }
 
+    /// A room's whole current state, as full events.
+    pub async fn room_state(&self, user: &UserId, room: &RoomId) -> Result<Vec<Value>, HsError> {
+        let path = format!("/_matrix/client/v3/rooms/{}/state", enc(room.as_str()));
+        let v = self
+            .call(
+                Method::GET,
+                &path,
+                &[],
+                None,
+                Some(user.as_str()),
+                Retry::SHORT,
+            )
+            .await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
     pub async fn joined_members(
         &self,
         user: &UserId,

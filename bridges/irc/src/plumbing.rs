@@ -1,0 +1,164 @@
+//! `!plumb` and `!unlink`: bridging a channel into an existing room.
+
+use crate::commands::{network_name, networks};
+use crate::network::{channel_portal, is_channel, IrcNetwork};
+use causeway_core::commands::{Command, CommandContext, CommandError, CommandResult};
+use causeway_core::homeserver::{user_power, PowerInfo};
+use causeway_core::network::PortalInfo;
+use causeway_core::permissions::Level;
+use causeway_core::Bridge;
+use serde_json::Value;
+
+pub fn all(network: &IrcNetwork) -> Vec<Command> {
+    let (plumb_net, unlink_net) = (network.clone(), network.clone());
+    vec![
+        Command::new(
+            "plumb",
+            "Management",
+            "!room network #channel",
+            "Bridge a channel into an existing room. Invite the bot to the room first.",
+            Level::Admin,
+            move |ctx| plumb(plumb_net.clone(), ctx),
+        ),
+        Command::new(
+            "unlink",
+            "Management",
+            "!room network #channel",
+            "Unlink a channel from a room. Needs moderator power in the room, or bridge admin.",
+            Level::User,
+            move |ctx| unlink(unlink_net.clone(), ctx),
+        ),
+    ]
+}
+
+/// `!room network #channel`, checked.
+fn arguments(
+    network: &IrcNetwork,
+    ctx: &CommandContext,
+) -> Result<(String, String, String), CommandError> {
+    let [room, net, channel] = ctx.args.as_slice() else {
+        return Err(ctx.usage_error("Say the room ID, the network and the channel."));
+    };
+    if Bridge::parse_room(room).is_err() {
+        return Err(ctx.usage_error(format!(
+            "`{room}` is not a room ID: room IDs start with `!`."
+        )));
+    }
+    if network.network(net).is_err() {
+        return Err(ctx.usage_error(format!(
+            "There is no IRC network `{net}`; the networks are: {}.",
+            networks(network)
+        )));
+    }
+    if !is_channel(channel) {
+        return Err(ctx.usage_error(format!(
+            "`{channel}` is not a channel name: channels start with # or &."
+        )));
+    }
+    Ok((room.clone(), net.clone(), channel.clone()))
+}
+
+async fn plumb(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
+    let (room, net, channel) = arguments(&network, &ctx)?;
+    let bridge = network.bridge()?;
+    let room_id = Bridge::parse_room(&room)?;
+    if bridge
+        .homeserver()
+        .joined_members(bridge.bot(), &room_id)
+        .await
+        .is_err()
+    {
+        return Err(ctx.usage_error(format!(
+            "I am not in {room}: invite {} to it first.",
+            bridge.bot()
+        )));
+    }
+    let key = channel_portal(&net, &channel);
+    if let Some(existing) = bridge
+        .store()
+        .get_portal(&key)
+        .await?
+        .and_then(|p| p.room_id)
+    {
+        return Err(ctx.usage_error(format!(
+            "{channel} is already bridged to {existing}; `!unlink` it there first."
+        )));
+    }
+    if bridge.store().portal_by_room(&room).await?.is_some() {
+        return Err(ctx.usage_error(format!("{room} is already bridged to something else.")));
+    }
+    network.bot(&net)?.join(&channel, None).await?;
+    let info = PortalInfo {
+        key,
+        name: Some(channel.clone()),
+        metadata: serde_json::json!({ "network": net }),
+        ..Default::default()
+    };
+    bridge.plumb_portal(&info, &room).await?;
+    network.sync_members_when_bridged(&net, &channel);
+    ctx.reply(&format!(
+        "Bridged {room} to {channel} on {}.",
+        network_name(&network, &net)
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn unlink(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
+    let (room, net, channel) = arguments(&network, &ctx)?;
+    let bridge = network.bridge()?;
+    let key = channel_portal(&net, &channel);
+    let portal = bridge.store().get_portal(&key).await?;
+    if portal.as_ref().and_then(|p| p.room_id.as_deref()) != Some(room.as_str()) {
+        return Err(ctx.usage_error(format!(
+            "{room} is not bridged to {channel} on {}.",
+            network_name(&network, &net)
+        )));
+    }
+    if ctx.level < Level::Admin && !is_moderator(bridge, &room, &ctx.sender).await? {
+        return Err(ctx.usage_error(format!(
+            "You need power level 50 in {room}, or to be a bridge admin, to unlink it."
+        )));
+    }
+    bridge.unlink_portal(&key).await?;
+    if let Ok(bot) = network.bot(&net) {
+        bot.send(
+            irc::client::prelude::Command::PART(
+                channel.clone(),
+                Some("unlinked from Matrix".into()),
+            )
+            .into(),
+        )
+        .await?;
+    }
+    ctx.reply(&format!(
+        "Unlinked {room} from {channel} on {}.",
+        network_name(&network, &net)
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Power level 50 or more in the room, by the rules of its version.
+async fn is_moderator(bridge: &Bridge, room: &str, user: &str) -> anyhow::Result<bool> {
+    let state = bridge
+        .homeserver()
+        .room_state(bridge.bot(), &Bridge::parse_room(room)?)
+        .await?;
+    let find = |kind: &str| {
+        state
+            .iter()
+            .find(|e| e["type"] == kind && e["state_key"] == "")
+    };
+    let Some(create) = find("m.room.create") else {
+        return Ok(false);
+    };
+    let info = PowerInfo {
+        create_content: &create["content"],
+        create_sender: create["sender"].as_str().unwrap_or_default(),
+        power_levels: find("m.room.power_levels")
+            .map(|e| &e["content"])
+            .filter(|c: &&Value| c.is_object()),
+    };
+    Ok(user_power(&info, user).is_none_or(|level| level >= 50))
+}
