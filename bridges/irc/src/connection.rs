@@ -71,6 +71,24 @@ pub enum MessageKind {
     Action,
 }
 
+impl MessageKind {
+    /// The Matrix msgtype that shows this kind of IRC message.
+    pub fn msgtype(self) -> &'static str {
+        match self {
+            Self::Privmsg => "m.text",
+            Self::Notice => "m.notice",
+            Self::Action => "m.emote",
+        }
+    }
+
+    /// The IRC kind for a Matrix msgtype, if IRC has one.
+    pub fn for_msgtype(msgtype: &str) -> Option<Self> {
+        [Self::Privmsg, Self::Notice, Self::Action]
+            .into_iter()
+            .find(|k| k.msgtype() == msgtype)
+    }
+}
+
 /// Events come with the connection they were heard on.
 pub type EventSender = mpsc::UnboundedSender<(Arc<Connection>, IrcEvent)>;
 pub type EventReceiver = mpsc::UnboundedReceiver<(Arc<Connection>, IrcEvent)>;

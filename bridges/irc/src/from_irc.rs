@@ -43,27 +43,7 @@ impl IrcNetwork {
                 if bridge.store().get_portal(&portal).await?.is_none() {
                     return Ok(());
                 }
-                let (plain, html) = format::irc_to_matrix(&text);
-                let msgtype = match kind {
-                    MessageKind::Privmsg => "m.text",
-                    MessageKind::Notice => "m.notice",
-                    MessageKind::Action => "m.emote",
-                };
-                let sender = GhostInfo {
-                    id: RemoteUserId(format!("{}/{from}", conn.network)),
-                    displayname: Some(from),
-                    avatar_mxc: None,
-                };
-                let event = RemoteEvent::Message {
-                    id: self.next_message_id(&conn.network),
-                    sender,
-                    parts: vec![(
-                        PartId::default(),
-                        text_content(msgtype, &plain, html.as_deref()),
-                    )],
-                    timestamp: None,
-                    reply_to: None,
-                };
+                let event = self.irc_message(&conn.network, from, &text, kind);
                 bridge.queue_remote(&portal, event).await
             }
             // Private messages reach the Matrix user's own connection.
@@ -84,28 +64,7 @@ impl IrcNetwork {
                 };
                 let bridge = self.bridge()?;
                 bridge.ensure_portal_room(&info).await?;
-                let (plain, html) = format::irc_to_matrix(&text);
-                let msgtype = if kind == MessageKind::Action {
-                    "m.emote"
-                } else if kind == MessageKind::Notice {
-                    "m.notice"
-                } else {
-                    "m.text"
-                };
-                let event = RemoteEvent::Message {
-                    id: self.next_message_id(&conn.network),
-                    sender: GhostInfo {
-                        id: ghost,
-                        displayname: Some(from),
-                        avatar_mxc: None,
-                    },
-                    parts: vec![(
-                        PartId::default(),
-                        text_content(msgtype, &plain, html.as_deref()),
-                    )],
-                    timestamp: None,
-                    reply_to: None,
-                };
+                let event = self.irc_message(&conn.network, from, &text, kind);
                 bridge.queue_remote(&info.key, event).await
             }
             IrcEvent::Member {
@@ -311,5 +270,30 @@ impl IrcNetwork {
                 }
             }
         });
+    }
+
+    /// A line from IRC as a Matrix message from its sender's ghost.
+    fn irc_message(
+        &self,
+        network: &str,
+        from: String,
+        text: &str,
+        kind: MessageKind,
+    ) -> RemoteEvent {
+        let (plain, html) = format::irc_to_matrix(text);
+        RemoteEvent::Message {
+            id: self.next_message_id(network),
+            sender: GhostInfo {
+                id: RemoteUserId(format!("{network}/{from}")),
+                displayname: Some(from),
+                avatar_mxc: None,
+            },
+            parts: vec![(
+                PartId::default(),
+                text_content(kind.msgtype(), &plain, html.as_deref()),
+            )],
+            timestamp: None,
+            reply_to: None,
+        }
     }
 }

@@ -24,11 +24,8 @@ impl IrcNetwork {
             bail!("this room is not bridged to IRC");
         };
         let network = target.network();
-        let kind = match message.msgtype.as_str() {
-            "m.text" => MessageKind::Privmsg,
-            "m.notice" => MessageKind::Notice,
-            "m.emote" => MessageKind::Action,
-            other => bail!("{other} messages are not bridged to IRC yet"),
+        let Some(kind) = MessageKind::for_msgtype(&message.msgtype) else {
+            bail!("{} messages are not bridged to IRC yet", message.msgtype);
         };
         let net = self.network(network)?;
         let started = std::time::Instant::now();
