@@ -10,6 +10,7 @@ mod lines;
 mod network;
 mod nick;
 mod plumbing;
+mod third_party;
 mod to_irc;
 
 fn main() -> std::process::ExitCode {

@@ -454,6 +454,10 @@ impl Network for IrcNetwork {
     fn edits(&self) -> Option<&dyn EditHandling> {
         Some(self)
     }
+
+    fn third_party(&self) -> Option<&dyn causeway_core::network::ThirdPartyHandling> {
+        Some(self)
+    }
 }
 
 #[async_trait]

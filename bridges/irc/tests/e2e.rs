@@ -521,3 +521,34 @@ async fn plumb_and_unlink_bridge_an_existing_room_with_permission_checks() -> Re
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn third_party_lookups_find_channels_and_users_by_network() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (_ircd, env) = setup(dir.path()).await?;
+    let get =
+        |path: &'static str| env.appservice(reqwest::Method::GET, path, Some(&env.hs_token), None);
+    let (status, protocol) = get("/_matrix/app/v1/thirdparty/protocol/irc").await?;
+    assert_eq!(
+        (status, protocol["instances"][0]["network_id"].as_str()),
+        (200, Some("local"))
+    );
+    let (status, locations) =
+        get("/_matrix/app/v1/thirdparty/location/irc?domain=local&channel=%23chat").await?;
+    assert_eq!(
+        (status, locations[0]["alias"].as_str()),
+        (200, Some("#_local_#chat:localhost"))
+    );
+    let (status, users) =
+        get("/_matrix/app/v1/thirdparty/user/irc?domain=127.0.0.1&nick=Bob").await?;
+    assert_eq!(
+        (status, users[0]["userid"].as_str()),
+        (200, Some("@_local_bob:localhost"))
+    );
+    let (status, _) =
+        get("/_matrix/app/v1/thirdparty/location/irc?domain=elsewhere&channel=%23chat").await?;
+    assert_eq!(status, 404);
+    let (status, _) = get("/_matrix/app/v1/thirdparty/protocol/xmpp").await?;
+    assert_eq!(status, 404);
+    Ok(())
+}
