@@ -277,11 +277,6 @@ impl Homeserver {
         .await
     }
 
-    pub async fn unban(&self, by: &UserId, room: &RoomId, user: &UserId) -> Result<(), HsError> {
-        self.membership(by, room, "unban", json!({ "user_id": user }))
-            .await
-    }
-
     async fn membership(
         &self,
         by: &UserId,
@@ -365,37 +360,6 @@ impl Homeserver {
             )
             .await?;
         parse(&v, "event_id")
-    }
-
-    /// A state event's content, or `None` if the room has no such state.
-    pub async fn get_state(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-        event_type: &str,
-        state_key: &str,
-    ) -> Result<Option<Value>, HsError> {
-        let path = format!(
-            "/_matrix/client/v3/rooms/{}/state/{}/{}",
-            enc(room.as_str()),
-            enc(event_type),
-            enc(state_key)
-        );
-        match self
-            .call(
-                Method::GET,
-                &path,
-                &[],
-                None,
-                Some(user.as_str()),
-                Retry::SHORT,
-            )
-            .await
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     pub async fn redact(
