@@ -35,6 +35,11 @@ pub enum IrcEvent {
     Disconnected {
         reason: String,
     },
+    /// A channel's topic, set now or reported on joining.
+    Topic {
+        channel: String,
+        topic: String,
+    },
     /// Someone else's presence in a channel changed; `channel` is `None` for
     /// a QUIT or a nick change, which affect every channel.
     Member {
@@ -465,6 +470,13 @@ fn handle(
                 channel: None,
                 nick: from,
                 change: MemberChange::Renamed { new },
+            })
+        }
+        Command::TOPIC(channel, Some(topic)) => emit(IrcEvent::Topic { channel, topic }),
+        Command::Response(Response::RPL_TOPIC, ref args) if args.len() >= 3 => {
+            emit(IrcEvent::Topic {
+                channel: args[1].clone(),
+                topic: args[2].clone(),
             })
         }
         Command::Response(Response::RPL_NAMREPLY, ref args) if args.len() >= 4 => {

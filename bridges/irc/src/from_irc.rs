@@ -72,6 +72,16 @@ impl IrcNetwork {
                 nick,
                 change,
             } if conn.owner.is_none() => self.member_changed(conn, channel, nick, change).await,
+            IrcEvent::Topic { channel, topic } if conn.owner.is_none() => {
+                let portal = channel_portal(&conn.network, &channel);
+                let bridge = self.bridge()?;
+                if bridge.store().get_portal(&portal).await?.is_none() {
+                    return Ok(());
+                }
+                bridge
+                    .queue_remote(&portal, RemoteEvent::Topic { topic })
+                    .await
+            }
             IrcEvent::Disconnected { reason } => {
                 match &conn.owner {
                     None => {

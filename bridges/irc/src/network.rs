@@ -458,6 +458,10 @@ impl Network for IrcNetwork {
     fn third_party(&self) -> Option<&dyn causeway_core::network::ThirdPartyHandling> {
         Some(self)
     }
+
+    fn topics(&self) -> Option<&dyn causeway_core::network::TopicHandling> {
+        Some(self)
+    }
 }
 
 #[async_trait]

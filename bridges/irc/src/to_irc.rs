@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use async_trait::async_trait;
 use causeway_core::ids::{RemoteMessageId, RemoteUserId};
 use causeway_core::matrix_event::{MatrixEdit, MatrixMembership, MatrixMessage, Membership};
-use causeway_core::network::{EditHandling, MembershipHandling, PortalInfo};
+use causeway_core::network::{EditHandling, MembershipHandling, PortalInfo, TopicHandling};
 use causeway_core::store::PortalRow;
 
 /// How long a Matrix message waits for an unreachable IRC server.
@@ -198,5 +198,28 @@ impl MembershipHandling for IrcNetwork {
             metadata: serde_json::json!({ "network": network }),
             ..Default::default()
         }))
+    }
+}
+
+#[async_trait]
+impl TopicHandling for IrcNetwork {
+    /// A new topic in a channel's room becomes the channel's topic.
+    async fn handle_matrix_topic(
+        &self,
+        portal: &PortalRow,
+        sender: &str,
+        topic: &str,
+    ) -> Result<()> {
+        let Some(Target::Channel { network, channel }) = Target::of(portal) else {
+            return Ok(());
+        };
+        if topic.contains(['\r', '\n', '\0']) {
+            bail!("IRC topics are one line");
+        }
+        let puppet = self.puppet(&network, sender).await?;
+        puppet.join(&channel, None).await?;
+        puppet
+            .send(irc::client::prelude::Command::TOPIC(channel, Some(topic.to_owned())).into())
+            .await
     }
 }

@@ -499,6 +499,24 @@ async fn plumb_and_unlink_bridge_an_existing_room_with_permission_checks() -> Re
     bob.wait_for(|l| l.starts_with(":admin[m]!") && l.ends_with("PRIVMSG #plumbed :from the room"))
         .await?;
 
+    // Topics follow both ways.
+    bob.send("TOPIC #plumbed :set on irc").await?;
+    admin
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.topic" && e["content"]["topic"] == "set on irc"
+        })
+        .await?;
+    admin
+        .send_state(
+            &room,
+            "m.room.topic",
+            "",
+            serde_json::json!({ "topic": "set on matrix" }),
+        )
+        .await?;
+    bob.wait_for(|l| l.starts_with(":admin[m]!") && l.ends_with("TOPIC #plumbed :set on matrix"))
+        .await?;
+
     alice
         .send_text(&alice_dm, &format!("!unlink {room} local #plumbed"))
         .await?;

@@ -58,6 +58,18 @@ pub(crate) async fn handle_timeline(
         "m.reaction" => handle_reaction(bridge, &portal, event, &meta, writes).await,
         "m.room.redaction" => handle_redaction(bridge, &portal, event, &meta, writes).await,
         "m.room.member" => handle_membership(bridge, &portal, event, meta.clone()).await,
+        "m.room.topic" => match bridge.network().topics() {
+            Some(topics) => {
+                topics
+                    .handle_matrix_topic(
+                        &portal,
+                        &meta.sender,
+                        str_at(event, "/content/topic").unwrap_or_default(),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        },
         _ => Ok(()),
     };
     if let Err(err) = &result {

@@ -137,6 +137,20 @@ pub trait Network: Send + Sync + 'static {
     fn third_party(&self) -> Option<&dyn ThirdPartyHandling> {
         None
     }
+    fn topics(&self) -> Option<&dyn TopicHandling> {
+        None
+    }
+}
+
+#[async_trait]
+pub trait TopicHandling: Send + Sync {
+    /// A Matrix user changed a portal room's topic.
+    async fn handle_matrix_topic(
+        &self,
+        portal: &PortalRow,
+        sender: &str,
+        topic: &str,
+    ) -> Result<()>;
 }
 
 #[async_trait]

@@ -52,6 +52,10 @@ pub enum RemoteEvent {
         sender: GhostInfo,
         typing: bool,
     },
+    /// The chat's topic is now this; the room follows if it differs.
+    Topic {
+        topic: String,
+    },
     /// A remote user joined or left the chat; their ghost follows.
     Membership {
         sender: GhostInfo,
@@ -362,6 +366,26 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                 )
                 .await?;
                 bridge.store().delete_message(&part.event_id).await?;
+            }
+        }
+        RemoteEvent::Topic { topic } => {
+            let mut row = bridge
+                .store()
+                .get_portal(key)
+                .await?
+                .context("the portal vanished")?;
+            if row.topic.as_deref() != Some(topic.as_str()) {
+                hs.send_state(
+                    bridge.bot(),
+                    &room,
+                    "m.room.topic",
+                    "",
+                    &json!({ "topic": topic }),
+                    None,
+                )
+                .await?;
+                row.topic = Some(topic.clone());
+                bridge.store().put_portal(&row).await?;
             }
         }
         RemoteEvent::Membership { sender, change } => {

@@ -157,6 +157,25 @@ impl MatrixClient {
         Ok(v["event_id"].as_str().unwrap_or_default().to_owned())
     }
 
+    pub async fn send_state(
+        &self,
+        room: &str,
+        event_type: &str,
+        state_key: &str,
+        content: Value,
+    ) -> Result<String> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/{}/{}",
+            enc(room),
+            enc(event_type),
+            enc(state_key)
+        );
+        let v = self
+            .call(reqwest::Method::PUT, &path, Some(content))
+            .await?;
+        Ok(v["event_id"].as_str().unwrap_or_default().to_owned())
+    }
+
     pub async fn typing(&self, room: &str, typing: bool) -> Result<()> {
         let path = format!(
             "/_matrix/client/v3/rooms/{}/typing/{}",
