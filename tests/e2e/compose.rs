@@ -27,6 +27,17 @@ fn bridges() -> Vec<String> {
     names
 }
 
+/// Whether a service mounts the shared registrations directory.
+fn shares_registrations(service: &Value) -> bool {
+    let mounts = service["volumes"]
+        .as_sequence()
+        .map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+        .unwrap_or_default();
+    mounts
+        .iter()
+        .any(|m| m.starts_with("./registrations:/registrations"))
+}
+
 #[test]
 fn compose_has_synapse_and_postgres_with_a_health_check() {
     let compose = compose();
@@ -39,17 +50,9 @@ fn compose_has_synapse_and_postgres_with_a_health_check() {
         compose["services"]["synapse"]["depends_on"]["postgres"]["condition"],
         "service_healthy"
     );
-    let mounts: Vec<&str> = compose["services"]["synapse"]["volumes"]
-        .as_sequence()
-        .expect("volumes")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
     assert!(
-        mounts
-            .iter()
-            .any(|m| m.starts_with("./registrations:/registrations")),
-        "{mounts:?}"
+        shares_registrations(&compose["services"]["synapse"]),
+        "synapse does not mount ./registrations"
     );
 }
 
@@ -83,17 +86,9 @@ fn every_bridge_has_a_service_built_from_the_workspace_sharing_the_registrations
             command.starts_with(&format!("causeway-{bridge} ")),
             "{bridge}: command {command:?}"
         );
-        let mounts: Vec<&str> = service["volumes"]
-            .as_sequence()
-            .expect("volumes")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
         assert!(
-            mounts
-                .iter()
-                .any(|m| m.starts_with("./registrations:/registrations")),
-            "{bridge}: {mounts:?}"
+            shares_registrations(service),
+            "{bridge} does not mount ./registrations"
         );
     }
 }

@@ -38,13 +38,8 @@ impl IrcNetwork {
                 {
                     return Ok(());
                 }
-                let portal = channel_portal(&conn.network, &target);
-                let bridge = self.bridge()?;
-                if bridge.store().get_portal(&portal).await?.is_none() {
-                    return Ok(());
-                }
                 let event = self.irc_message(&conn.network, from, &text, kind);
-                bridge.queue_remote(&portal, event).await
+                self.to_channel_room(&conn.network, &target, event).await
             }
             // Private messages reach the Matrix user's own connection.
             IrcEvent::Message {
@@ -73,13 +68,7 @@ impl IrcNetwork {
                 change,
             } if conn.owner.is_none() => self.member_changed(conn, channel, nick, change).await,
             IrcEvent::Topic { channel, topic } if conn.owner.is_none() => {
-                let portal = channel_portal(&conn.network, &channel);
-                let bridge = self.bridge()?;
-                if bridge.store().get_portal(&portal).await?.is_none() {
-                    return Ok(());
-                }
-                bridge
-                    .queue_remote(&portal, RemoteEvent::Topic { topic })
+                self.to_channel_room(&conn.network, &channel, RemoteEvent::Topic { topic })
                     .await
             }
             IrcEvent::Disconnected { reason } => {
@@ -227,19 +216,17 @@ impl IrcNetwork {
         who: &str,
         change: RemoteMembership,
     ) -> Result<()> {
-        let portal = channel_portal(&bot.network, channel);
-        let bridge = self.bridge()?;
-        if bridge.store().get_portal(&portal).await?.is_none() {
-            return Ok(());
-        }
         let sender = GhostInfo {
             id: RemoteUserId(format!("{}/{who}", bot.network)),
             displayname: Some(who.to_owned()),
             avatar_mxc: None,
         };
-        bridge
-            .queue_remote(&portal, RemoteEvent::Membership { sender, change })
-            .await
+        self.to_channel_room(
+            &bot.network,
+            channel,
+            RemoteEvent::Membership { sender, change },
+        )
+        .await
     }
 
     /// Once a channel's portal exists, brings in the ghosts of everyone the
@@ -247,19 +234,8 @@ impl IrcNetwork {
     pub(crate) fn sync_members_when_bridged(&self, network: &str, channel: &str) {
         let (this, network, channel) = (self.clone(), network.to_owned(), channel.to_owned());
         tokio::spawn(async move {
-            let portal = channel_portal(&network, &channel);
             for _ in 0..100 {
-                let bridged = match this.bridge() {
-                    Ok(bridge) => bridge
-                        .store()
-                        .get_portal(&portal)
-                        .await
-                        .ok()
-                        .flatten()
-                        .is_some_and(|p| p.room_id.is_some()),
-                    Err(_) => false,
-                };
-                if bridged {
+                if this.is_bridged(&network, &channel).await.unwrap_or(false) {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -305,5 +281,31 @@ impl IrcNetwork {
             timestamp: None,
             reply_to: None,
         }
+    }
+
+    /// Whether a channel has a room.
+    async fn is_bridged(&self, network: &str, channel: &str) -> Result<bool> {
+        let portal = self
+            .bridge()?
+            .store()
+            .get_portal(&channel_portal(network, channel))
+            .await?;
+        Ok(portal.is_some_and(|p| p.room_id.is_some()))
+    }
+
+    /// Queues an event for a channel's room. Traffic in a channel without a
+    /// room has nowhere to go, and is dropped here on purpose.
+    async fn to_channel_room(
+        &self,
+        network: &str,
+        channel: &str,
+        event: RemoteEvent,
+    ) -> Result<()> {
+        if !self.is_bridged(network, channel).await? {
+            return Ok(());
+        }
+        self.bridge()?
+            .queue_remote(&channel_portal(network, channel), event)
+            .await
     }
 }
