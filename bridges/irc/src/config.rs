@@ -25,6 +25,17 @@ pub struct NetworkConfig {
     pub password: Option<String>,
     /// The relay bot's nick, which carries IRC to Matrix for every channel.
     pub bot_nick: String,
+    /// The relay bot's services password: SASL PLAIN when the server offers
+    /// it, NickServ IDENTIFY otherwise.
+    #[serde(default)]
+    pub bot_password: Option<String>,
+    /// Log in with SASL when the server offers it; off sends stored
+    /// passwords to NickServ instead.
+    #[serde(default = "yes")]
+    pub sasl: bool,
+    /// How to read lines that are not valid UTF-8.
+    #[serde(default = "default_fallback_encoding")]
+    pub fallback_encoding: String,
     /// How Matrix users appear on IRC; `{displayname}` is filled in.
     #[serde(default = "default_nick_template")]
     pub nick_template: String,
@@ -53,6 +64,12 @@ impl Default for FloodConfig {
     }
 }
 
+fn yes() -> bool {
+    true
+}
+fn default_fallback_encoding() -> String {
+    "latin-1".into()
+}
 fn default_port() -> u16 {
     6667
 }
@@ -82,6 +99,8 @@ impl IrcConfig {
             if !net.nick_template.contains("{displayname}") {
                 bail!("network.networks.{id}.nick_template must contain {{displayname}}");
             }
+            crate::transport::encoding(&net.fallback_encoding)
+                .map_err(|e| anyhow::anyhow!("network.networks.{id}.fallback_encoding: {e}"))?;
             if net.flood.burst == 0 || net.flood.per_second <= 0.0 {
                 bail!("network.networks.{id}.flood needs a burst of at least 1 and a positive per_second");
             }
@@ -106,6 +125,15 @@ pub const EXAMPLE: &str = r#"  # IRC networks, by ID. The ID appears in room ali
       # The relay bot's nick. It joins every bridged channel and carries IRC
       # messages to Matrix.
       bot_nick: causeway
+      # The relay bot's services password, if its nick is registered: sent
+      # with SASL PLAIN when the server offers it, else to NickServ.
+      bot_password: null
+      # Log in with SASL PLAIN when the server offers it. Users store their
+      # password with !storepass; with SASL off it goes to NickServ instead.
+      sasl: true
+      # IRC has no fixed encoding: lines that are not valid UTF-8 are read
+      # in this one (latin-1, windows-1251, iso-8859-15, ...).
+      fallback_encoding: latin-1
       # How Matrix users appear on IRC; {displayname} is filled in, with
       # characters IRC refuses stripped.
       nick_template: "{displayname}[m]"

@@ -2,13 +2,17 @@
 //! sends through flood control (the `irc` crate has none), and reports what
 //! it hears as events.
 
+use crate::cap::{Negotiation, SaslLogin};
 use crate::config::{FloodConfig, NetworkConfig};
-use anyhow::{bail, Context, Result};
+use crate::nick::{fold, Casemapping};
+use crate::transport;
+use anyhow::{anyhow, bail, Result};
 use dashmap::DashSet;
-use futures_util::StreamExt;
-use irc::client::prelude::{Client, Command, Config as ClientConfig, Message, Prefix, Response};
+use irc::proto::{Command, Message, Prefix, Response};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 /// The server could not be reached, or the connection dropped: worth
@@ -26,6 +30,10 @@ pub enum IrcEvent {
         target: String,
         text: String,
         kind: MessageKind,
+        /// The IRCv3 `msgid` tag, when the server sends one.
+        msgid: Option<String>,
+        /// When the server received it (`server-time`), in ms since the epoch.
+        time: Option<i64>,
     },
     /// The server refused something; `code` is the numeric.
     Refused {
@@ -104,6 +112,8 @@ pub struct Connection {
     pub owner: Option<String>,
     nick: Mutex<String>,
     outgoing: mpsc::Sender<Message>,
+    /// Registration and PONGs: sent at once, outside flood control.
+    urgent: mpsc::UnboundedSender<String>,
     /// Channels joined, folded.
     channels: DashSet<String>,
     /// A JOIN waiting for the server's echo, by folded channel.
@@ -111,8 +121,12 @@ pub struct Connection {
     /// Every message from the server, for commands that wait for replies.
     raw: tokio::sync::broadcast::Sender<Message>,
     /// Cleared when the server's stream ends, so nothing more is sent into it.
-    alive: std::sync::atomic::AtomicBool,
-    rfc1459: bool,
+    alive: AtomicBool,
+    casemapping: AtomicU8,
+    /// IRCv3 capabilities the server enabled.
+    capabilities: Mutex<Vec<String>>,
+    /// The services account SASL logged in as.
+    account: Mutex<Option<String>>,
 }
 
 impl Connection {
@@ -121,12 +135,37 @@ impl Connection {
     }
 
     pub fn is_alive(&self) -> bool {
-        self.alive.load(std::sync::atomic::Ordering::Acquire)
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub fn casemapping(&self) -> Casemapping {
+        Casemapping::from_u8(self.casemapping.load(Ordering::Relaxed))
+    }
+
+    /// Folds a nick or channel by this server's casemapping.
+    pub fn fold(&self, name: &str) -> String {
+        fold(name, self.casemapping())
+    }
+
+    /// IRCv3 capabilities the server enabled for this connection.
+    pub fn capabilities(&self) -> Vec<String> {
+        self.capabilities
+            .lock()
+            .map(|caps| caps.clone())
+            .unwrap_or_default()
+    }
+
+    /// The services account SASL logged in as, if it did.
+    pub fn account(&self) -> Option<String> {
+        self.account.lock().ok().and_then(|a| a.clone())
+    }
+
+    fn send_urgent(&self, line: String) {
+        let _ = self.urgent.send(line);
     }
 
     pub fn is_in(&self, channel: &str) -> bool {
-        self.channels
-            .contains(&crate::nick::fold(channel, self.rfc1459))
+        self.channels.contains(&self.fold(channel))
     }
 
     pub async fn send(&self, message: Message) -> Result<()> {
@@ -145,8 +184,7 @@ impl Connection {
             return Ok(());
         }
         let (done, confirmed) = oneshot::channel();
-        self.joining
-            .insert(crate::nick::fold(channel, self.rfc1459), done);
+        self.joining.insert(self.fold(channel), done);
         self.send(Command::JOIN(channel.to_owned(), key.map(str::to_owned), None).into())
             .await?;
         match tokio::time::timeout(Duration::from_secs(20), confirmed).await {
@@ -190,13 +228,11 @@ impl Connection {
         if !crate::nick::is_valid(wanted) {
             bail!("{wanted:?} is not a valid IRC nick: use letters, digits and []\\`_^{{|}}-, not starting with a digit or -");
         }
-        let old = crate::nick::fold(&self.nick(), self.rfc1459);
+        let old = self.fold(&self.nick());
         let replies = self
             .request(Command::NICK(wanted.to_owned()).into(), |m| {
                 match &m.command {
-                    Command::NICK(_) => {
-                        source_nick(m).is_some_and(|n| crate::nick::fold(&n, self.rfc1459) == old)
-                    }
+                    Command::NICK(_) => source_nick(m).is_some_and(|n| self.fold(&n) == old),
                     Command::Response(r, _) => matches!(*r as u16, 431..=437 | 484),
                     _ => false,
                 }
@@ -252,90 +288,112 @@ pub struct ConnectParams<'a> {
     pub username: String,
     pub realname: String,
     pub owner: Option<String>,
+    /// Logs in with SASL PLAIN when the server offers it.
+    pub sasl: Option<SaslLogin>,
 }
 
-/// Connects and registers; returns once the server has welcomed us.
+/// How long a quiet connection waits before it pings the server, and then
+/// for the answer.
+const PING_AFTER: Duration = Duration::from_secs(120);
+
+/// Connects and registers; returns once the server has welcomed us and sent
+/// its ISUPPORT and MOTD.
 pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<Arc<Connection>> {
     let net = params.network;
-    let config = ClientConfig {
-        nickname: Some(params.nick.clone()),
-        username: Some(params.username.clone()),
-        realname: Some(params.realname.clone()),
-        server: Some(net.address.clone()),
-        port: Some(net.port),
-        use_tls: Some(net.tls),
-        password: net.password.clone(),
-        ping_time: Some(120),
-        ping_timeout: Some(60),
-        ..ClientConfig::default()
-    };
-    let mut client = Client::from_config(config).await.map_err(|e| {
-        Unreachable(format!(
-            "cannot connect to {}:{}: {e}",
-            net.address, net.port
-        ))
-    })?;
-    client
-        .identify()
-        .context("cannot register with the IRC server")?;
-    let mut stream = client.stream()?;
-    let sender = client.sender();
+    let fallback = transport::encoding(&net.fallback_encoding)?;
+    let (mut reader, writer) = transport::open(&net.address, net.port, net.tls).await?;
     let (outgoing, queue) = mpsc::channel(256);
+    let (urgent, urgent_queue) = mpsc::unbounded_channel();
     let connection = Arc::new(Connection {
         network: params.network_id.to_owned(),
         owner: params.owner,
         nick: Mutex::new(params.nick.clone()),
         outgoing,
+        urgent,
         channels: DashSet::new(),
         joining: dashmap::DashMap::new(),
         raw: tokio::sync::broadcast::channel(256).0,
-        alive: std::sync::atomic::AtomicBool::new(true),
-        rfc1459: true,
+        alive: AtomicBool::new(true),
+        casemapping: AtomicU8::new(Casemapping::default().to_u8()),
+        capabilities: Mutex::new(Vec::new()),
+        account: Mutex::new(None),
     });
-    tokio::spawn(flood_controlled(sender, queue, net.flood));
+    // Dropped when the reader ends, which stops the writer.
+    let (reading, stopped) = oneshot::channel::<()>();
+    tokio::spawn(write_lines(writer, urgent_queue, queue, stopped, net.flood));
+    let mut negotiation = Negotiation::new(params.sasl);
+    let mut opening = vec![Negotiation::first_line().to_owned()];
+    if let Some(password) = &net.password {
+        opening.push(format!("PASS :{password}"));
+    }
+    opening.push(format!("NICK {}", params.nick));
+    opening.push(format!("USER {} 0 * :{}", params.username, params.realname));
+    for line in opening {
+        connection.send_urgent(line);
+    }
     let (welcomed, welcome) = oneshot::channel();
     let conn = connection.clone();
     tokio::spawn(async move {
         let mut welcomed = Some(welcomed);
+        let mut pinged = false;
         let reason = loop {
-            match stream.next().await {
-                Some(Ok(message)) => {
-                    let _ = conn.raw.send(message.clone());
-                    handle(&conn, message, &events, &mut welcomed)
+            let bytes = match tokio::time::timeout(PING_AFTER, reader.next_line()).await {
+                Err(_) if pinged => break "the server stopped answering pings".to_owned(),
+                Err(_) => {
+                    pinged = true;
+                    conn.send_urgent("PING :causeway".into());
+                    continue;
                 }
-                // The crate swallows a 433 or 432 and reports this error when
-                // no alternative nicks are set (we set none: a silent `nick_`
-                // would hide the collision). The connection is still fine.
-                Some(Err(irc::error::Error::NoUsableNick)) => {
-                    if let Some(welcomed) = welcomed.take() {
-                        let _ = welcomed.send(Err(anyhow::anyhow!(
-                            "the nick {} is already in use on this network",
-                            conn.nick()
-                        )));
-                        break "the nick was refused during registration".to_owned();
-                    }
-                    let refusal = Command::Response(
-                        Response::ERR_NICKNAMEINUSE,
-                        vec![
-                            conn.nick(),
-                            String::new(),
-                            "Nickname is already in use".into(),
-                        ],
-                    );
-                    let _ = conn.raw.send(refusal.into());
-                }
-                Some(Err(err)) => break err.to_string(),
-                None => break "the server closed the connection".to_owned(),
+                Ok(Ok(Some(bytes))) => bytes,
+                Ok(Ok(None)) => break "the server closed the connection".to_owned(),
+                Ok(Err(err)) => break err.to_string(),
+            };
+            pinged = false;
+            let line = transport::decode(&bytes, fallback);
+            let parts = transport::split(&line);
+            if parts.command == "PING" {
+                let token = parts.params.first().copied().unwrap_or("");
+                conn.send_urgent(format!("PONG :{token}"));
+                continue;
             }
+            if welcomed.is_some() {
+                match negotiation.on_line(&parts) {
+                    Ok(replies) => replies.into_iter().for_each(|r| conn.send_urgent(r)),
+                    Err(refusal) => {
+                        conn.send_urgent("QUIT :login failed".into());
+                        if let Some(welcomed) = welcomed.take() {
+                            let _ = welcomed.send(Err(anyhow!(refusal.clone())));
+                        }
+                        break refusal;
+                    }
+                }
+            }
+            let message = match line.parse::<Message>() {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::debug!(network = conn.network, "unparsable IRC line: {err}");
+                    continue;
+                }
+            };
+            if let Some(welcomed_now) = welcomed.take_if(|_| is_end_of_registration(&message)) {
+                if let Ok(mut caps) = conn.capabilities.lock() {
+                    caps.clone_from(&negotiation.enabled);
+                }
+                if let Ok(mut account) = conn.account.lock() {
+                    account.clone_from(&negotiation.account);
+                }
+                let _ = welcomed_now.send(Ok(()));
+            }
+            let _ = conn.raw.send(message.clone());
+            handle(&conn, message, &events, &mut welcomed);
         };
         if let Some(welcomed) = welcomed.take() {
-            let _ = welcomed.send(Err(anyhow::anyhow!("{reason}")));
+            let _ = welcomed.send(Err(anyhow!("{reason}")));
         }
-        conn.alive
-            .store(false, std::sync::atomic::Ordering::Release);
+        conn.alive.store(false, Ordering::Release);
         conn.channels.clear();
         let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason }));
-        drop(client);
+        drop(reading);
     });
     match tokio::time::timeout(Duration::from_secs(30), welcome).await {
         Ok(Ok(Ok(()))) => Ok(connection),
@@ -347,30 +405,75 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
     }
 }
 
-/// Sends queued lines no faster than the network's flood settings allow:
-/// `burst` at once, then `per_second`.
-async fn flood_controlled(
-    sender: irc::client::Sender,
+/// The MOTD's end (or its absence) follows the welcome and ISUPPORT, so by
+/// then we know the server's casemapping.
+fn is_end_of_registration(message: &Message) -> bool {
+    matches!(
+        message.command,
+        Command::Response(Response::RPL_ENDOFMOTD | Response::ERR_NOMOTD, _)
+    )
+}
+
+/// Writes lines: urgent ones (registration, PONG) at once, the rest no
+/// faster than the network's flood settings allow: `burst` at once, then
+/// `per_second`.
+async fn write_lines(
+    mut writer: transport::LineWriter,
+    mut urgent: mpsc::UnboundedReceiver<String>,
     mut queue: mpsc::Receiver<Message>,
+    mut stopped: oneshot::Receiver<()>,
     flood: FloodConfig,
 ) {
     let burst = f64::from(flood.burst);
     let mut tokens = burst;
     let mut last = Instant::now();
-    while let Some(message) = queue.recv().await {
-        let now = Instant::now();
-        tokens = (tokens + now.duration_since(last).as_secs_f64() * flood.per_second).min(burst);
-        last = now;
-        if tokens < 1.0 {
-            tokio::time::sleep(Duration::from_secs_f64((1.0 - tokens) / flood.per_second)).await;
-            tokens = 1.0;
-            last = Instant::now();
-        }
-        tokens -= 1.0;
-        if sender.send(message).is_err() {
+    loop {
+        let line = tokio::select! {
+            biased;
+            Some(line) = urgent.recv() => format!("{line}\r\n"),
+            Some(message) = queue.recv() => {
+                let now = Instant::now();
+                tokens = (tokens + now.duration_since(last).as_secs_f64() * flood.per_second)
+                    .min(burst);
+                last = now;
+                if tokens < 1.0 {
+                    let wait = (1.0 - tokens) / flood.per_second;
+                    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                    tokens = 1.0;
+                    last = Instant::now();
+                }
+                tokens -= 1.0;
+                message.to_string()
+            }
+            _ = &mut stopped => break,
+        };
+        if transport::write_line(&mut writer, &line).await.is_err() {
             break;
         }
     }
+    let _ = writer.shutdown().await;
+}
+
+/// The value of an IRCv3 message tag.
+fn tag(message: &Message, name: &str) -> Option<String> {
+    message
+        .tags
+        .as_ref()?
+        .iter()
+        .find(|t| t.0 == name)
+        .and_then(|t| t.1.clone())
+}
+
+/// A `server-time` tag in ms since the epoch. A clock ahead of ours is
+/// clamped to now: Matrix clients sort by timestamp, and a message from the
+/// future would sit below everything said after it.
+fn server_time(value: &str) -> Option<i64> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(value).ok()?;
+    Some(
+        parsed
+            .timestamp_millis()
+            .min(causeway_core::store::now_ms()),
+    )
 }
 
 pub fn source_nick(message: &Message) -> Option<String> {
@@ -390,6 +493,11 @@ fn handle(
     let emit = |event| {
         let _ = events.send((conn.clone(), event));
     };
+    let msgid = tag(&message, "msgid");
+    let time = tag(&message, "time").and_then(|t| server_time(&t));
+    // With echo-message our own lines come back; the Matrix side already
+    // has them.
+    let echo = !from.is_empty() && conn.fold(&from) == conn.fold(&conn.nick());
     match message.command {
         Command::Response(Response::RPL_WELCOME, ref args) => {
             if let Some(nick) = args.first() {
@@ -397,18 +505,29 @@ fn handle(
                     *current = nick.clone();
                 }
             }
-            if let Some(welcomed) = welcomed.take() {
-                let _ = welcomed.send(Ok(()));
+        }
+        Command::Response(Response::RPL_ISUPPORT, ref args) => {
+            for token in args {
+                if let Some(value) = token.strip_prefix("CASEMAPPING=") {
+                    conn.casemapping
+                        .store(Casemapping::from_isupport(value).to_u8(), Ordering::Relaxed);
+                }
             }
         }
-        Command::Response(Response::ERR_NICKNAMEINUSE, _) if welcomed.is_some() => {
+        Command::Response(
+            Response::ERR_NICKNAMEINUSE | Response::ERR_ERRONEOUSNICKNAME,
+            ref args,
+        ) if welcomed.is_some() => {
             if let Some(welcomed) = welcomed.take() {
-                let _ = welcomed.send(Err(anyhow::anyhow!(
-                    "the nick {} is already in use on this network",
+                let text = args.last().map(String::as_str).unwrap_or("refused");
+                let _ = welcomed.send(Err(anyhow!(
+                    "the server refused the nick {}: {text}",
                     conn.nick()
                 )));
             }
+            conn.send_urgent("QUIT".into());
         }
+        Command::PRIVMSG(_, _) | Command::NOTICE(_, _) if echo => {}
         Command::PRIVMSG(target, text) => {
             let (text, kind) = match text
                 .strip_prefix("\x01ACTION ")
@@ -423,6 +542,8 @@ fn handle(
                 target,
                 text,
                 kind,
+                msgid,
+                time,
             });
         }
         Command::NOTICE(target, text) if !from.is_empty() => emit(IrcEvent::Message {
@@ -430,13 +551,12 @@ fn handle(
             target,
             text,
             kind: MessageKind::Notice,
+            msgid,
+            time,
         }),
         // Our own JOIN echoed: the channel is joined.
-        Command::JOIN(channel, _, _)
-            if crate::nick::fold(&from, conn.rfc1459)
-                == crate::nick::fold(&conn.nick(), conn.rfc1459) =>
-        {
-            let folded = crate::nick::fold(&channel, conn.rfc1459);
+        Command::JOIN(channel, _, _) if conn.fold(&from) == conn.fold(&conn.nick()) => {
+            let folded = conn.fold(&channel);
             conn.channels.insert(folded.clone());
             if let Some((_, done)) = conn.joining.remove(&folded) {
                 let _ = done.send(Ok(()));
@@ -462,10 +582,7 @@ fn handle(
             nick: target,
             change: MemberChange::Kicked { by: from, reason },
         }),
-        Command::NICK(new)
-            if crate::nick::fold(&from, conn.rfc1459)
-                != crate::nick::fold(&conn.nick(), conn.rfc1459) =>
-        {
+        Command::NICK(new) if conn.fold(&from) != conn.fold(&conn.nick()) => {
             emit(IrcEvent::Member {
                 channel: None,
                 nick: from,
@@ -498,10 +615,7 @@ fn handle(
             if (400..600).contains(&code) {
                 let text = args.last().cloned().unwrap_or_default();
                 if let Some(channel) = args.get(1) {
-                    if let Some((_, done)) = conn
-                        .joining
-                        .remove(&crate::nick::fold(channel, conn.rfc1459))
-                    {
+                    if let Some((_, done)) = conn.joining.remove(&conn.fold(channel)) {
                         let _ = done.send(Err(anyhow::anyhow!(
                             "cannot join {channel}: {text} ({code})"
                         )));

@@ -2,10 +2,10 @@
 //! messages to Matrix users' connections.
 
 use crate::connection::{Connection, EventReceiver, IrcEvent, MemberChange, MessageKind};
+use crate::format;
 use crate::network::{channel_portal, is_channel, private_portal, IrcNetwork};
-use crate::{format, nick};
 use anyhow::Result;
-use causeway_core::ids::{PartId, RemoteUserId};
+use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
 use causeway_core::network::{GhostInfo, PortalInfo};
 use causeway_core::remote::{text_content, RemoteEvent, RemoteMembership};
 use std::sync::Arc;
@@ -30,15 +30,17 @@ impl IrcNetwork {
                 target,
                 text,
                 kind,
+                msgid,
+                time,
             } if conn.owner.is_none() && is_channel(&target) => {
                 if self
                     .inner
                     .puppet_nicks
-                    .contains(&(conn.network.clone(), nick::fold(&from, true)))
+                    .contains(&(conn.network.clone(), conn.fold(&from)))
                 {
                     return Ok(());
                 }
-                let event = self.irc_message(&conn.network, from, &text, kind);
+                let event = self.irc_message(&conn.network, from, &text, kind, msgid, time);
                 self.to_channel_room(&conn.network, &target, event).await
             }
             // Private messages reach the Matrix user's own connection.
@@ -47,6 +49,8 @@ impl IrcNetwork {
                 target,
                 text,
                 kind,
+                msgid,
+                time,
             } if conn.owner.is_some() && !is_channel(&target) => {
                 let owner = conn.owner.clone().unwrap_or_default();
                 let ghost = RemoteUserId(format!("{}/{from}", conn.network));
@@ -59,7 +63,7 @@ impl IrcNetwork {
                 };
                 let bridge = self.bridge()?;
                 bridge.ensure_portal_room(&info).await?;
-                let event = self.irc_message(&conn.network, from, &text, kind);
+                let event = self.irc_message(&conn.network, from, &text, kind, msgid, time);
                 bridge.queue_remote(&info.key, event).await
             }
             IrcEvent::Member {
@@ -89,7 +93,7 @@ impl IrcNetwork {
                             .remove(&(conn.network.clone(), owner.clone()));
                         self.inner
                             .puppet_nicks
-                            .remove(&(conn.network.clone(), nick::fold(&conn.nick(), true)));
+                            .remove(&(conn.network.clone(), conn.fold(&conn.nick())));
                     }
                 }
                 Ok(())
@@ -155,7 +159,7 @@ impl IrcNetwork {
 
     /// Channels (folded) in which the model has `nick`.
     fn channels_of(&self, network: &str, nick: &str) -> Vec<String> {
-        let folded = nick::fold(nick, true);
+        let folded = self.fold(network, nick);
         self.inner
             .members
             .iter()
@@ -166,8 +170,8 @@ impl IrcNetwork {
 
     /// Whether a nick is the relay bot or one of our puppets.
     fn is_ours(&self, bot: &Connection, nick: &str) -> bool {
-        let folded = nick::fold(nick, true);
-        folded == nick::fold(&bot.nick(), true)
+        let folded = bot.fold(nick);
+        folded == bot.fold(&bot.nick())
             || self
                 .inner
                 .puppet_nicks
@@ -178,12 +182,12 @@ impl IrcNetwork {
         if self.is_ours(bot, who) {
             return Ok(());
         }
-        let key = (bot.network.clone(), nick::fold(channel, true));
+        let key = (bot.network.clone(), bot.fold(channel));
         self.inner
             .members
             .entry(key)
             .or_default()
-            .insert(nick::fold(who, true), who.to_owned());
+            .insert(bot.fold(who), who.to_owned());
         self.mirror(bot, channel, who, RemoteMembership::Join).await
     }
 
@@ -197,9 +201,9 @@ impl IrcNetwork {
         if let Some(members) = self
             .inner
             .members
-            .get(&(bot.network.clone(), nick::fold(channel, true)))
+            .get(&(bot.network.clone(), bot.fold(channel)))
         {
-            members.remove(&nick::fold(who, true));
+            members.remove(&bot.fold(who));
         }
         if self.is_ours(bot, who) {
             return Ok(());
@@ -244,7 +248,7 @@ impl IrcNetwork {
             let members: Vec<String> = this
                 .inner
                 .members
-                .get(&(network.clone(), nick::fold(&channel, true)))
+                .get(&(network.clone(), bot.fold(&channel)))
                 .map(|m| m.iter().map(|e| e.value().clone()).collect())
                 .unwrap_or_default();
             for member in members {
@@ -265,10 +269,17 @@ impl IrcNetwork {
         from: String,
         text: &str,
         kind: MessageKind,
+        msgid: Option<String>,
+        time: Option<i64>,
     ) -> RemoteEvent {
         let (plain, html) = format::irc_to_matrix(text);
+        // The server's msgid makes the event's ID stable across replays.
+        let id = match msgid {
+            Some(msgid) => RemoteMessageId(format!("{network}:{msgid}")),
+            None => self.next_message_id(network),
+        };
         RemoteEvent::Message {
-            id: self.next_message_id(network),
+            id,
             sender: GhostInfo {
                 id: RemoteUserId(format!("{network}/{from}")),
                 displayname: Some(from),
@@ -278,7 +289,7 @@ impl IrcNetwork {
                 PartId::default(),
                 text_content(kind.msgtype(), &plain, html.as_deref()),
             )],
-            timestamp: None,
+            timestamp: time,
             reply_to: None,
         }
     }

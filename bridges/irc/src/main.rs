@@ -1,5 +1,6 @@
 //! `causeway-irc`: the Matrix–IRC bridge.
 mod auth_commands;
+mod cap;
 mod commands;
 mod config;
 mod connection;
@@ -12,6 +13,7 @@ mod nick;
 mod plumbing;
 mod third_party;
 mod to_irc;
+mod transport;
 
 fn main() -> std::process::ExitCode {
     causeway_core::cli::main(network::INFO, network::build)

@@ -1,6 +1,7 @@
 //! The IRC network: one relay bot connection per IRC network, and one
 //! connection per Matrix user who talks in a bridged channel.
 
+use crate::cap::SaslLogin;
 use crate::config::{IrcConfig, NetworkConfig};
 use crate::connection::{connect, ConnectParams, Connection, EventReceiver, EventSender};
 use crate::nick;
@@ -75,6 +76,16 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
     }))
 }
 
+/// Sends the password to NickServ when SASL did not log the connection in:
+/// the server offered no SASL, or it is turned off.
+async fn identify_unless_logged_in(conn: &Connection, password: &str) -> Result<()> {
+    if conn.account().is_some() {
+        return Ok(());
+    }
+    let identify = irc::proto::Command::PRIVMSG("NickServ".into(), format!("IDENTIFY {password}"));
+    conn.send(identify.into()).await
+}
+
 /// Whether a name is a channel we can bridge.
 pub fn is_channel(name: &str) -> bool {
     name.len() > 1
@@ -85,14 +96,14 @@ pub fn is_channel(name: &str) -> bool {
 
 /// The portal ID of a channel: `<network>/<folded channel>`.
 pub fn channel_portal(network: &str, channel: &str) -> PortalKey {
-    PortalKey::shared(format!("{network}/{}", nick::fold(channel, true)))
+    PortalKey::shared(format!("{network}/{}", nick::fold_for_id(channel)))
 }
 
 /// The portal ID of a private chat: `<network>/pm/<folded nick>/<Matrix user>`.
 pub fn private_portal(network: &str, irc_nick: &str, owner: &str) -> PortalKey {
     PortalKey::shared(format!(
         "{network}/pm/{}/{owner}",
-        nick::fold(irc_nick, true)
+        nick::fold_for_id(irc_nick)
     ))
 }
 
@@ -175,6 +186,13 @@ impl IrcNetwork {
         ))
     }
 
+    /// Folds a nick or channel by the network's casemapping, as the relay
+    /// bot learnt it from the server.
+    pub(crate) fn fold(&self, network: &str, name: &str) -> String {
+        let mapping = self.inner.bots.get(network).map(|b| b.casemapping());
+        nick::fold(name, mapping.unwrap_or_default())
+    }
+
     /// The relay bot's connection to a network.
     pub(crate) fn bot(&self, network: &str) -> Result<Arc<Connection>> {
         self.inner
@@ -200,8 +218,19 @@ impl IrcNetwork {
             username: "causeway".into(),
             realname: "Causeway Matrix bridge".into(),
             owner: None,
+            sasl: net
+                .bot_password
+                .clone()
+                .filter(|_| net.sasl)
+                .map(|password| SaslLogin {
+                    account: net.bot_nick.clone(),
+                    password,
+                }),
         };
         let bot = connect(params, self.inner.events.clone()).await?;
+        if let Some(password) = &net.bot_password {
+            identify_unless_logged_in(&bot, password).await?;
+        }
         self.inner.bots.insert(id.to_owned(), bot.clone());
         // Rejoin every bridged channel of this network, one after another.
         let bridge = self.bridge()?;
@@ -215,7 +244,12 @@ impl IrcNetwork {
                 }
             }
         }
-        tracing::info!(network = id, "relay bot connected");
+        tracing::info!(
+            network = id,
+            capabilities = ?bot.capabilities(),
+            account = ?bot.account(),
+            "relay bot connected"
+        );
         Ok(bot)
     }
 
@@ -288,24 +322,24 @@ impl IrcNetwork {
             username,
             realname: mxid.to_owned(),
             owner: Some(mxid.to_owned()),
+            sasl: credentials
+                .password
+                .clone()
+                .filter(|_| net.sasl)
+                .map(|password| SaslLogin {
+                    account: credentials.username.clone().unwrap_or_else(|| nick.clone()),
+                    password,
+                }),
         };
         let conn = connect(params, self.inner.events.clone())
             .await
             .with_context(|| format!("cannot connect you to {} as {nick}", net.name))?;
-        // Identify with the stored password (NickServ, until SASL lands).
         if let Some(password) = &credentials.password {
-            conn.send(
-                irc::client::prelude::Command::PRIVMSG(
-                    "NickServ".into(),
-                    format!("IDENTIFY {password}"),
-                )
-                .into(),
-            )
-            .await?;
+            identify_unless_logged_in(&conn, password).await?;
         }
         self.inner
             .puppet_nicks
-            .insert((network.to_owned(), nick::fold(&conn.nick(), true)));
+            .insert((network.to_owned(), conn.fold(&conn.nick())));
         self.inner.puppets.insert(key, conn.clone());
         Ok(conn)
     }
@@ -345,10 +379,10 @@ impl IrcNetwork {
     pub(crate) fn puppet_renamed(&self, network: &str, old: &str, new: &str) {
         self.inner
             .puppet_nicks
-            .remove(&(network.to_owned(), nick::fold(old, true)));
+            .remove(&(network.to_owned(), self.fold(network, old)));
         self.inner
             .puppet_nicks
-            .insert((network.to_owned(), nick::fold(new, true)));
+            .insert((network.to_owned(), self.fold(network, new)));
     }
 
     /// Disconnects a user's puppet from a network, if connected.
@@ -364,7 +398,7 @@ impl IrcNetwork {
             .remove(&(network.to_owned(), mxid.to_owned()))?;
         self.inner
             .puppet_nicks
-            .remove(&(network.to_owned(), nick::fold(&conn.nick(), true)));
+            .remove(&(network.to_owned(), conn.fold(&conn.nick())));
         if let Err(err) = conn.quit(reason).await {
             tracing::debug!("quit on a closed connection: {err:#}");
         }
@@ -389,7 +423,7 @@ impl IrcNetwork {
             topic: None,
             invite,
             direct_with: None,
-            alias_id: Some(format!("{network}_{}", nick::fold(channel, true))),
+            alias_id: Some(format!("{network}_{}", nick::fold_for_id(channel))),
             metadata: serde_json::json!({ "network": network }),
         };
         let portal = self.bridge()?.ensure_portal_room(&info).await?;

@@ -32,17 +32,60 @@ pub fn is_valid(nick: &str) -> bool {
         && nick.len() <= 64
 }
 
+/// How a server compares nicks and channel names, from its ISUPPORT
+/// `CASEMAPPING`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Casemapping {
+    Ascii,
+    /// The default when a server does not say: `[]\~` are the upper case of
+    /// `{}|^`.
+    #[default]
+    Rfc1459,
+    /// RFC 1459 without `~`/`^`.
+    StrictRfc1459,
+}
+
+impl Casemapping {
+    pub fn from_isupport(value: &str) -> Self {
+        match value {
+            "ascii" => Self::Ascii,
+            "strict-rfc1459" => Self::StrictRfc1459,
+            _ => Self::Rfc1459,
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_u8(value: u8) -> Self {
+        match value {
+            0 => Self::Ascii,
+            2 => Self::StrictRfc1459,
+            _ => Self::Rfc1459,
+        }
+    }
+}
+
 /// Folds a nick or channel for comparison, by the server's CASEMAPPING.
-pub fn fold(name: &str, rfc1459: bool) -> String {
+pub fn fold(name: &str, mapping: Casemapping) -> String {
+    let rfc = mapping != Casemapping::Ascii;
+    let tilde = mapping == Casemapping::Rfc1459;
     name.chars()
         .map(|c| match c {
-            '[' if rfc1459 => '{',
-            ']' if rfc1459 => '}',
-            '\\' if rfc1459 => '|',
-            '~' if rfc1459 => '^',
+            '[' if rfc => '{',
+            ']' if rfc => '}',
+            '\\' if rfc => '|',
+            '~' if tilde => '^',
             c => c.to_ascii_lowercase(),
         })
         .collect()
+}
+
+/// Folding for IDs we store (portal keys, aliases): always RFC 1459, so that
+/// they stay the same whatever mapping a server advertises later.
+pub fn fold_for_id(name: &str) -> String {
+    fold(name, Casemapping::Rfc1459)
 }
 
 /// The `{id}` of a ghost localpart for `<network>/<nick>`: `<network>_<nick>`,
@@ -113,8 +156,10 @@ mod tests {
 
     #[test]
     fn rfc1459_folding_matches_bracket_case() {
-        assert_eq!(fold("Nick[m]", true), "nick{m}");
-        assert_eq!(fold("Nick[m]", false), "nick[m]");
+        assert_eq!(fold("Nick[m]~", Casemapping::Rfc1459), "nick{m}^");
+        assert_eq!(fold("Nick[m]~", Casemapping::StrictRfc1459), "nick{m}~");
+        assert_eq!(fold("Nick[m]~", Casemapping::Ascii), "nick[m]~");
+        assert_eq!(Casemapping::from_isupport("ascii"), Casemapping::Ascii);
     }
 
     #[test]

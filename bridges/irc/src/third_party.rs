@@ -41,7 +41,7 @@ impl ThirdPartyHandling for IrcNetwork {
             return Ok(vec![]);
         }
         let bridge = self.bridge()?;
-        let alias_id = format!("{network}_{}", crate::nick::fold(channel, true));
+        let alias_id = format!("{network}_{}", crate::nick::fold_for_id(channel));
         let alias = format!(
             "#{}:{}",
             bridge.alias_localpart(&alias_id),

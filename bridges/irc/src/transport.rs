@@ -1,0 +1,210 @@
+//! The wire under an IRC connection: TCP or TLS, and lines in and out.
+//!
+//! We frame lines ourselves rather than use the `irc` crate's client: it
+//! sends `CAP END` before we could negotiate SASL, and it decodes invalid
+//! UTF-8 into replacement characters where IRC users expect their old
+//! latin-1 clients to be readable.
+
+use crate::connection::Unreachable;
+use anyhow::{Context, Result};
+use encoding_rs::Encoding;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// Longest line we accept: 8 KiB of IRCv3 tags plus the 512-byte message.
+const MAX_LINE: usize = 8192 + 512;
+
+pub trait Wire: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Wire for T {}
+
+pub type LineWriter = tokio::io::WriteHalf<Box<dyn Wire>>;
+
+/// Opens a TCP connection, wrapped in TLS when asked.
+pub async fn open(
+    address: &str,
+    port: u16,
+    tls: bool,
+) -> Result<(LineReader, LineWriter), Unreachable> {
+    let unreachable =
+        |e: &dyn std::fmt::Display| Unreachable(format!("cannot connect to {address}:{port}: {e}"));
+    let tcp = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect((address, port)))
+        .await
+        .map_err(|e| unreachable(&e))?
+        .map_err(|e| unreachable(&e))?;
+    let _ = tcp.set_nodelay(true);
+    let wire: Box<dyn Wire> = if tls {
+        let name = rustls::pki_types::ServerName::try_from(address.to_owned())
+            .map_err(|e| unreachable(&e))?;
+        let stream = tls_connector()
+            .map_err(|e| unreachable(&e))?
+            .connect(name, tcp)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        Box::new(stream)
+    } else {
+        Box::new(tcp)
+    };
+    let (read, write) = tokio::io::split(wire);
+    Ok((LineReader::new(read), write))
+}
+
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, rustls::Error> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    // Name the provider: two are compiled in, so rustls cannot pick one.
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// Reads lines, decoding each as UTF-8 or else as the network's fallback.
+pub struct LineReader {
+    inner: BufReader<tokio::io::ReadHalf<Box<dyn Wire>>>,
+    buffer: Vec<u8>,
+}
+
+impl LineReader {
+    fn new(read: tokio::io::ReadHalf<Box<dyn Wire>>) -> Self {
+        Self {
+            inner: BufReader::with_capacity(16 * 1024, read),
+            buffer: Vec::with_capacity(1024),
+        }
+    }
+
+    /// The next line's raw bytes, without the line ending; `None` at the end
+    /// of the stream. Lines over [`MAX_LINE`] are cut there.
+    pub async fn next_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        loop {
+            self.buffer.clear();
+            let read = (&mut self.inner)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut self.buffer)
+                .await?;
+            if read == 0 {
+                return Ok(None);
+            }
+            if self.buffer.last() != Some(&b'\n') && read == MAX_LINE {
+                // Skip the rest of an overlong line.
+                let mut rest = Vec::new();
+                loop {
+                    rest.clear();
+                    let n = (&mut self.inner)
+                        .take(MAX_LINE as u64)
+                        .read_until(b'\n', &mut rest)
+                        .await?;
+                    if n == 0 || rest.last() == Some(&b'\n') {
+                        break;
+                    }
+                }
+            }
+            while matches!(self.buffer.last(), Some(b'\n' | b'\r')) {
+                self.buffer.pop();
+            }
+            if !self.buffer.is_empty() {
+                return Ok(Some(std::mem::take(&mut self.buffer)));
+            }
+        }
+    }
+}
+
+/// Text of a line: UTF-8 when it is valid, the fallback encoding otherwise.
+pub fn decode(line: &[u8], fallback: &'static Encoding) -> String {
+    match std::str::from_utf8(line) {
+        Ok(text) => text.to_owned(),
+        Err(_) => fallback.decode_without_bom_handling(line).0.into_owned(),
+    }
+}
+
+/// The encoding a config label names, such as "latin-1" or "windows-1251".
+pub fn encoding(label: &str) -> Result<&'static Encoding> {
+    let label = match label.to_ascii_lowercase().as_str() {
+        // WHATWG maps latin1 to windows-1252, a superset; accept the usual
+        // spellings people write.
+        "latin-1" | "latin_1" | "iso-8859-1" => "latin1".to_owned(),
+        other => other.to_owned(),
+    };
+    Encoding::for_label(label.as_bytes())
+        .with_context(|| format!("unknown text encoding {label:?}; use a name such as latin-1, windows-1251 or iso-8859-15"))
+}
+
+/// Writes one line, which ends in CRLF already.
+pub async fn write_line(writer: &mut LineWriter, line: &str) -> std::io::Result<()> {
+    writer.write_all(line.as_bytes()).await?;
+    writer.flush().await
+}
+
+/// A line split into its source, command and parameters; enough for the
+/// registration messages the protocol crate does not model (CAP with four
+/// arguments, the SASL numerics).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parts<'a> {
+    pub source: Option<&'a str>,
+    pub command: &'a str,
+    pub params: Vec<&'a str>,
+}
+
+pub fn split(line: &str) -> Parts<'_> {
+    let mut rest = line;
+    if rest.starts_with('@') {
+        rest = rest.split_once(' ').map(|(_, r)| r).unwrap_or("");
+    }
+    let mut source = None;
+    if let Some(stripped) = rest.strip_prefix(':') {
+        let (s, r) = stripped.split_once(' ').unwrap_or((stripped, ""));
+        source = Some(s);
+        rest = r;
+    }
+    let rest = rest.trim_start_matches(' ');
+    let (command, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let mut params = Vec::new();
+    loop {
+        rest = rest.trim_start_matches(' ');
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(trailing) = rest.strip_prefix(':') {
+            params.push(trailing);
+            break;
+        }
+        let (param, r) = rest.split_once(' ').unwrap_or((rest, ""));
+        params.push(param);
+        rest = r;
+    }
+    Parts {
+        source,
+        command,
+        params,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_falls_back_to_latin1() {
+        let latin1 = encoding("latin-1").unwrap();
+        assert_eq!(decode(b"caf\xe9", latin1), "café");
+        assert_eq!(decode("café".as_bytes(), latin1), "café");
+        assert!(encoding("klingon")
+            .unwrap_err()
+            .to_string()
+            .contains("latin-1"));
+    }
+
+    #[test]
+    fn split_reads_tags_source_and_trailing_parameter() {
+        let parts = split("@time=x :irc.test CAP * LS * :sasl=PLAIN multi-prefix");
+        assert_eq!(parts.source, Some("irc.test"));
+        assert_eq!(parts.command, "CAP");
+        assert_eq!(parts.params, ["*", "LS", "*", "sasl=PLAIN multi-prefix"]);
+        assert_eq!(split("AUTHENTICATE +").params, ["+"]);
+    }
+}
