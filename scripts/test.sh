@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, installing what it needs first:
-#   Debian packages (PostgreSQL, python3-venv, ngircd), the Synapse venv (cached in
+#   Debian packages (PostgreSQL, python3-venv, ngircd, inspircd, anope), the Synapse venv (cached in
 #   .cache/), then unit tests, lints, and the end-to-end suites against real
 #   Synapse, once on SQLite and once on PostgreSQL.
 set -euo pipefail
@@ -17,6 +17,9 @@ need_apt=()
 command -v psql >/dev/null || need_apt+=(postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || need_apt+=(ngircd)
+# InspIRCd with Anope services: SASL, NickServ and IRCv3.
+[ -x /usr/sbin/inspircd ] || need_apt+=(inspircd)
+[ -x /usr/sbin/anope ] || need_apt+=(anope)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   as_root apt-get update -qq

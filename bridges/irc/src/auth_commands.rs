@@ -149,6 +149,9 @@ async fn reconnect(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         network_name(&network, &net),
         conn.nick()
     );
+    if let Some(account) = conn.account() {
+        reply.push_str(&format!(" Logged in as `{account}` with SASL."));
+    }
     if !failed.is_empty() {
         reply.push_str(&format!(" Could not rejoin: {}.", failed.join(", ")));
     }

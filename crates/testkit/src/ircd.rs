@@ -118,6 +118,24 @@ impl RawIrc {
         Ok(client)
     }
 
+    /// Sends raw bytes followed by CRLF, for text that is not UTF-8.
+    pub async fn send_bytes(&mut self, line: &[u8]) -> Result<()> {
+        self.write.write_all(line).await?;
+        self.write.write_all(b"\r\n").await?;
+        Ok(())
+    }
+
+    /// Registers the current nick with NickServ (Anope).
+    pub async fn register_with_nickserv(&mut self, password: &str) -> Result<()> {
+        self.send(&format!(
+            "PRIVMSG NickServ :REGISTER {password} someone@example.com"
+        ))
+        .await?;
+        self.wait_for(|l| l.starts_with(":NickServ!") && l.contains("registered"))
+            .await?;
+        Ok(())
+    }
+
     pub async fn send(&mut self, line: &str) -> Result<()> {
         self.write
             .write_all(format!("{line}\r\n").as_bytes())
