@@ -1,0 +1,265 @@
+//! What a connection hears: server lines turned into events for the
+//! bridge, and the connection's own state kept up to date.
+
+use super::{Connection, EventSender};
+use crate::nick::Casemapping;
+use anyhow::{anyhow, Result};
+use irc::proto::{Command, Message, Prefix, Response};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// What a connection heard.
+#[derive(Clone, Debug)]
+pub enum IrcEvent {
+    /// PRIVMSG, NOTICE or CTCP ACTION.
+    Message {
+        from: String,
+        target: String,
+        text: String,
+        kind: MessageKind,
+        /// The IRCv3 `msgid` tag, when the server sends one.
+        msgid: Option<String>,
+        /// When the server received it (`server-time`), in ms since the epoch.
+        time: Option<i64>,
+    },
+    /// The server refused something; `code` is the numeric.
+    Refused {
+        code: u16,
+        text: String,
+    },
+    Disconnected {
+        reason: String,
+    },
+    /// A channel's topic, set now or reported on joining.
+    Topic {
+        channel: String,
+        topic: String,
+    },
+    /// Someone else's presence in a channel changed; `channel` is `None` for
+    /// a QUIT or a nick change, which affect every channel.
+    Member {
+        channel: Option<String>,
+        nick: String,
+        change: MemberChange,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    Joined,
+    Parted {
+        reason: Option<String>,
+    },
+    Quit {
+        reason: Option<String>,
+    },
+    Kicked {
+        by: String,
+        reason: Option<String>,
+    },
+    /// The names a NAMES reply lists, with their mode prefixes removed.
+    Names(Vec<String>),
+    Renamed {
+        new: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    Privmsg,
+    Notice,
+    Action,
+}
+
+impl MessageKind {
+    /// The Matrix msgtype that shows this kind of IRC message.
+    pub fn msgtype(self) -> &'static str {
+        match self {
+            Self::Privmsg => "m.text",
+            Self::Notice => "m.notice",
+            Self::Action => "m.emote",
+        }
+    }
+
+    /// The IRC kind for a Matrix msgtype, if IRC has one.
+    pub fn for_msgtype(msgtype: &str) -> Option<Self> {
+        [Self::Privmsg, Self::Notice, Self::Action]
+            .into_iter()
+            .find(|k| k.msgtype() == msgtype)
+    }
+}
+
+/// The value of an IRCv3 message tag.
+fn tag(message: &Message, name: &str) -> Option<String> {
+    message
+        .tags
+        .as_ref()?
+        .iter()
+        .find(|t| t.0 == name)
+        .and_then(|t| t.1.clone())
+}
+
+/// A `server-time` tag in ms since the epoch. A clock ahead of ours is
+/// clamped to now: Matrix clients sort by timestamp, and a message from the
+/// future would sit below everything said after it.
+fn server_time(value: &str) -> Option<i64> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(value).ok()?;
+    Some(
+        parsed
+            .timestamp_millis()
+            .min(causeway_core::store::now_ms()),
+    )
+}
+
+pub fn source_nick(message: &Message) -> Option<String> {
+    match &message.prefix {
+        Some(Prefix::Nickname(nick, _, _)) => Some(nick.clone()),
+        _ => None,
+    }
+}
+
+pub(super) fn handle(
+    conn: &Arc<Connection>,
+    message: Message,
+    events: &EventSender,
+    welcomed: &mut Option<oneshot::Sender<Result<()>>>,
+) {
+    let from = source_nick(&message).unwrap_or_default();
+    let emit = |event| {
+        let _ = events.send((conn.clone(), event));
+    };
+    let msgid = tag(&message, "msgid");
+    let time = tag(&message, "time").and_then(|t| server_time(&t));
+    // With echo-message our own lines come back; the Matrix side already
+    // has them.
+    let echo = !from.is_empty() && conn.fold(&from) == conn.fold(&conn.nick());
+    match message.command {
+        Command::Response(Response::RPL_WELCOME, ref args) => {
+            if let Some(nick) = args.first() {
+                if let Ok(mut current) = conn.nick.lock() {
+                    *current = nick.clone();
+                }
+            }
+        }
+        Command::Response(Response::RPL_ISUPPORT, ref args) => {
+            for token in args {
+                if let Some(value) = token.strip_prefix("CASEMAPPING=") {
+                    conn.casemapping
+                        .store(Casemapping::from_isupport(value).to_u8(), Ordering::Relaxed);
+                }
+            }
+        }
+        Command::Response(
+            Response::ERR_NICKNAMEINUSE | Response::ERR_ERRONEOUSNICKNAME,
+            ref args,
+        ) if welcomed.is_some() => {
+            if let Some(welcomed) = welcomed.take() {
+                let text = args.last().map(String::as_str).unwrap_or("refused");
+                let _ = welcomed.send(Err(anyhow!(
+                    "the server refused the nick {}: {text}",
+                    conn.nick()
+                )));
+            }
+            conn.send_urgent("QUIT".into());
+        }
+        Command::PRIVMSG(_, _) | Command::NOTICE(_, _) if echo => {}
+        Command::PRIVMSG(target, text) => {
+            let (text, kind) = match text
+                .strip_prefix("\x01ACTION ")
+                .map(|t| t.trim_end_matches('\x01'))
+            {
+                Some(action) => (action.to_owned(), MessageKind::Action),
+                None if text.starts_with('\x01') => return,
+                None => (text, MessageKind::Privmsg),
+            };
+            emit(IrcEvent::Message {
+                from,
+                target,
+                text,
+                kind,
+                msgid,
+                time,
+            });
+        }
+        Command::NOTICE(target, text) if !from.is_empty() => emit(IrcEvent::Message {
+            from,
+            target,
+            text,
+            kind: MessageKind::Notice,
+            msgid,
+            time,
+        }),
+        // Our own JOIN echoed: the channel is joined.
+        Command::JOIN(channel, _, _) if conn.fold(&from) == conn.fold(&conn.nick()) => {
+            let folded = conn.fold(&channel);
+            conn.channels.insert(folded.clone());
+            if let Some((_, done)) = conn.joining.remove(&folded) {
+                let _ = done.send(Ok(()));
+            }
+        }
+        Command::JOIN(channel, _, _) => emit(IrcEvent::Member {
+            channel: Some(channel),
+            nick: from,
+            change: MemberChange::Joined,
+        }),
+        Command::PART(channel, reason) => emit(IrcEvent::Member {
+            channel: Some(channel),
+            nick: from,
+            change: MemberChange::Parted { reason },
+        }),
+        Command::QUIT(reason) => emit(IrcEvent::Member {
+            channel: None,
+            nick: from,
+            change: MemberChange::Quit { reason },
+        }),
+        Command::KICK(channel, target, reason) => emit(IrcEvent::Member {
+            channel: Some(channel),
+            nick: target,
+            change: MemberChange::Kicked { by: from, reason },
+        }),
+        Command::NICK(new) if conn.fold(&from) != conn.fold(&conn.nick()) => {
+            emit(IrcEvent::Member {
+                channel: None,
+                nick: from,
+                change: MemberChange::Renamed { new },
+            })
+        }
+        Command::TOPIC(channel, Some(topic)) => emit(IrcEvent::Topic { channel, topic }),
+        Command::Response(Response::RPL_TOPIC, ref args) if args.len() >= 3 => {
+            emit(IrcEvent::Topic {
+                channel: args[1].clone(),
+                topic: args[2].clone(),
+            })
+        }
+        Command::Response(Response::RPL_NAMREPLY, ref args) if args.len() >= 4 => {
+            let names = args[3]
+                .split_whitespace()
+                .map(|n| n.trim_start_matches(['~', '&', '@', '%', '+']).to_owned())
+                .filter(|n| !n.is_empty())
+                .collect();
+            emit(IrcEvent::Member {
+                channel: Some(args[2].clone()),
+                nick: String::new(),
+                change: MemberChange::Names(names),
+            })
+        }
+        Command::Response(response, args) => {
+            let code = response as u16;
+            // 4xx and 5xx numerics are refusals; report them, and fail a
+            // pending JOIN they name.
+            if (400..600).contains(&code) {
+                let text = args.last().cloned().unwrap_or_default();
+                if let Some(channel) = args.get(1) {
+                    if let Some((_, done)) = conn.joining.remove(&conn.fold(channel)) {
+                        let _ = done.send(Err(anyhow::anyhow!(
+                            "cannot join {channel}: {text} ({code})"
+                        )));
+                    }
+                }
+                emit(IrcEvent::Refused { code, text });
+            }
+        }
+        _ => {}
+    }
+}
