@@ -1,4 +1,5 @@
 //! `causeway-irc`: the Matrix–IRC bridge.
+mod attachments;
 mod auth_commands;
 mod cap;
 mod commands;

@@ -24,16 +24,13 @@ impl IrcNetwork {
             bail!("this room is not bridged to IRC");
         };
         let network = target.network();
-        let Some(kind) = MessageKind::for_msgtype(&message.msgtype) else {
-            bail!("{} messages are not bridged to IRC yet", message.msgtype);
-        };
         let net = self.network(network)?;
         let started = std::time::Instant::now();
         let mut attempt = 0;
         // While the server is unreachable, wait and retry: the room's later
         // messages queue behind this one, so they still go out in order.
         loop {
-            match self.send_once(&target, kind, message, net.line_limit).await {
+            match self.send_once(&target, message, net.line_limit).await {
                 Err(err)
                     if err.chain().any(|c| c.is::<Unreachable>())
                         && started.elapsed() < RETRY_FOR =>
@@ -58,7 +55,6 @@ impl IrcNetwork {
     async fn send_once(
         &self,
         target: &Target,
-        kind: MessageKind,
         message: &MatrixMessage,
         line_limit: usize,
     ) -> Result<()> {
@@ -72,6 +68,15 @@ impl IrcNetwork {
             Target::Private { nick, owner, .. } if *owner == message.meta.sender => nick.clone(),
             Target::Private { .. } => bail!("only the owner of a private chat can write to it"),
         };
+        let limit = lines::payload_limit(&puppet.nick(), &destination);
+        let Some(kind) = MessageKind::for_msgtype(&message.msgtype) else {
+            if message.url.is_none() {
+                bail!("{} messages are not bridged to IRC", message.msgtype);
+            }
+            let text = self.attachment_text(message)?;
+            let lines = lines::split_lines(&text, limit);
+            return puppet.say(&destination, MessageKind::Action, &lines).await;
+        };
         let mut text = self.irc_text(&message.body, message.html.as_deref());
         // IRC has no replies: address the person replied to, as people do.
         if let Some(replied) = &message.reply_to {
@@ -79,9 +84,12 @@ impl IrcNetwork {
                 text = format!("{nick}: {text}");
             }
         }
-        let lines = lines::split_lines(&text, lines::payload_limit(&puppet.nick(), &destination));
+        let mut lines = lines::split_lines(&text, limit);
         if lines.len() > line_limit {
-            bail!("the message is {} IRC lines long and this network takes at most {line_limit}; send it in shorter parts", lines.len());
+            let line = self
+                .long_message_line(&puppet.nick(), &text, message, limit)
+                .await?;
+            lines = vec![line];
         }
         puppet.say(&destination, kind, &lines).await
     }

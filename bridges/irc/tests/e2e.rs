@@ -120,10 +120,63 @@ async fn matrix_text_cannot_inject_irc_commands_and_long_lines_are_split() -> Re
         "alice's connection must survive"
     );
 
-    // Too many lines for the network's line_limit gets a visible notice.
-    alice.send_text(&room, "1\n2\n3\n4").await?;
-    let notice = alice.wait_for_text(&room, "at most 3").await?;
-    assert!(body(&notice).contains("was not bridged"));
+    // Over the network's line_limit, and a 10 kB message: one line with a
+    // link to the whole text, which anyone can open.
+    for text in ["1\n2\n3\n4".to_owned(), "ten kilobytes ".repeat(730)] {
+        alice.send_text(&room, &text).await?;
+        let line = bob
+            .wait_for(|l| l.starts_with(":alice[m]!") && l.contains("… (full message at "))
+            .await?;
+        bob.seen.retain(|l| l != &line);
+        assert!(line.len() <= 512, "{line}");
+        let url = line
+            .rsplit_once("full message at ")
+            .map(|(_, u)| u.trim_end_matches(')'))
+            .unwrap_or_default();
+        assert!(url.ends_with(".txt"), "{url}");
+        let fetched = reqwest::get(url).await?;
+        assert_eq!(fetched.status(), 200);
+        assert_eq!(fetched.text().await?, text);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn files_become_actions_with_links_that_only_open_when_signed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = setup(dir.path()).await?;
+    let alice = env.user("alice").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#files").await?;
+    let room = alice.join("#_local_#files:localhost").await?;
+    let picture = vec![7u8; 3 * 1024];
+    let mxc = alice
+        .upload(picture.clone(), "image/png", "cat.png")
+        .await?;
+    alice
+        .send(&room, "m.room.message", serde_json::json!({ "msgtype": "m.image", "body": "cat.png", "url": mxc, "info": { "size": 3072, "mimetype": "image/png" } }))
+        .await?;
+    let line = bob
+        .wait_for(|l| l.contains("PRIVMSG #files :\x01ACTION uploaded an image: cat.png (3 KiB) <"))
+        .await?;
+    let url = line
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(url, _)| url.to_owned())
+        .unwrap_or_default();
+    let fetched = reqwest::get(&url).await?;
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(fetched.bytes().await?.to_vec(), picture);
+
+    // A forged signature, or a link to other media, opens nothing.
+    let (head, tail) = url.rsplit_once('/').unwrap_or_default();
+    let (base, _signature) = head.rsplit_once('/').unwrap_or_default();
+    let forged = format!("{base}/AAAAAAAAAAAAAAAA/{tail}");
+    let refused = reqwest::get(&forged).await?;
+    assert_eq!(refused.status(), 404);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["errcode"], "M_NOT_FOUND");
     Ok(())
 }
 

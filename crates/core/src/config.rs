@@ -44,6 +44,10 @@ pub struct AppserviceConfig {
     /// Whether the registration asks for typing, receipts and presence.
     #[serde(default = "default_true")]
     pub ephemeral_events: bool,
+    /// Where people outside Matrix reach the bridge, for media links; empty
+    /// means `address`.
+    #[serde(default)]
+    pub public_address: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -82,6 +86,9 @@ pub struct BridgeConfig {
     /// Processed ingress events are kept this long for deduplication.
     #[serde(default = "default_dedupe_hours")]
     pub dedupe_retention_hours: u64,
+    /// Serve signed links to Matrix media for remote users.
+    #[serde(default = "default_true")]
+    pub public_media: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

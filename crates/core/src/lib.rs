@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod network;
 pub mod permissions;
 mod portal;
+pub mod public_media;
 pub mod registration;
 pub mod remote;
 pub mod run;

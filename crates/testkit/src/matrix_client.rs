@@ -82,6 +82,30 @@ impl MatrixClient {
         Ok(value)
     }
 
+    /// Uploads a file to the media repository; returns its `mxc://` URI.
+    pub async fn upload(
+        &self,
+        bytes: Vec<u8>,
+        content_type: &str,
+        filename: &str,
+    ) -> Result<String> {
+        let resp = self
+            .http
+            .post(format!("{}/_matrix/media/v3/upload", self.base))
+            .query(&[("filename", filename)])
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await?;
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("upload: {status} {value}");
+        }
+        Ok(value["content_uri"].as_str().unwrap_or_default().to_owned())
+    }
+
     pub async fn create_room(&self, body: Value) -> Result<String> {
         let v = self
             .call(

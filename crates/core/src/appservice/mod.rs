@@ -49,6 +49,13 @@ pub fn router(bridge: Bridge) -> Router {
         .merge(legacy)
         .route("/metrics", get(metrics_page))
         .route("/health", get(health))
+        .route(
+            &format!(
+                "{}/{{server}}/{{media_id}}/{{signature}}/{{filename}}",
+                crate::public_media::PATH
+            ),
+            get(crate::public_media::serve),
+        )
         .fallback(|| async { MatrixError::unrecognized() })
         .method_not_allowed_fallback(|| async {
             MatrixError::new(

@@ -14,13 +14,30 @@ const NONCE_LEN: usize = 24;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// A separate key for signatures, derived from the same file, so one
+    /// key file is all an admin has to keep.
+    signing_key: [u8; 32],
 }
 
 impl SecretBox {
     pub fn from_key(key: &[u8; 32]) -> Self {
+        use sha2::Digest;
+        let mut derive = sha2::Sha256::new();
+        derive.update(b"causeway signing key\0");
+        derive.update(key);
         Self {
             cipher: XChaCha20Poly1305::new(key.into()),
+            signing_key: derive.finalize().into(),
         }
+    }
+
+    /// An HMAC-SHA256 of `data`: proves that a URL or token came from us.
+    pub fn sign(&self, data: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.signing_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
     }
 
     /// Loads the key file, creating it with a fresh key (mode 0600) if missing.
