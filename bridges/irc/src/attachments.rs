@@ -34,7 +34,7 @@ impl IrcNetwork {
             .url
             .as_deref()
             .context("encrypted or missing media cannot be bridged to IRC")?;
-        match causeway_core::public_media::url(&bridge, mxc, name) {
+        match causeway_core::public_media::url(bridge, mxc, name) {
             Some(url) => text.push_str(&format!(" <{url}>")),
             None => text.push_str(" (media links are turned off on this bridge)"),
         }
@@ -65,7 +65,7 @@ impl IrcNetwork {
             )
             .await
             .context("the message is too long for IRC and could not be uploaded as a file")?;
-        let url = causeway_core::public_media::url(&bridge, &mxc, &filename).context(
+        let url = causeway_core::public_media::url(bridge, &mxc, &filename).context(
             "the message is too long for IRC, and media links are turned off on this bridge",
         )?;
         let suffix = format!("… (full message at {url})");
