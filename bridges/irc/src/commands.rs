@@ -193,7 +193,28 @@ async fn nick(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     if rest.len() > 1 || wanted.contains(['\r', '\n', '\0', ' ']) {
         return Err(ctx.usage_error("A nick is one word."));
     }
-    let puppet = network.puppet(&net, &ctx.sender).await?;
+    let connected = network
+        .inner
+        .puppets
+        .get(&(net.clone(), ctx.sender.clone()))
+        .filter(|p| p.is_alive())
+        .map(|p| p.clone());
+    let Some(puppet) = connected else {
+        // Not connected (perhaps because the old nick is taken): connect
+        // with the new one.
+        if !crate::nick::is_valid(wanted) {
+            return Err(ctx.usage_error(format!("`{wanted}` is not a valid IRC nick.")));
+        }
+        network.store_nick(&net, &ctx.sender, wanted).await?;
+        let puppet = network.puppet(&net, &ctx.sender).await?;
+        ctx.reply(&format!(
+            "Connected to {} as `{}`.",
+            network_name(&network, &net),
+            puppet.nick()
+        ))
+        .await?;
+        return Ok(());
+    };
     let old = puppet.nick();
     puppet.change_nick(wanted).await?;
     network.puppet_renamed(&net, &old, &puppet.nick());

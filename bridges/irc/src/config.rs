@@ -44,6 +44,13 @@ pub struct NetworkConfig {
     /// Most lines a Matrix message becomes on IRC.
     #[serde(default = "default_line_limit")]
     pub line_limit: usize,
+    /// Seconds without a word on this network before a Matrix user's
+    /// connection closes; 0 keeps connections open.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// How long before that the user is warned.
+    #[serde(default = "default_idle_warning")]
+    pub idle_warning_seconds: u64,
     /// Flood control: lines sent at once, then lines a second.
     #[serde(default)]
     pub flood: FloodConfig,
@@ -69,6 +76,12 @@ fn yes() -> bool {
 }
 fn default_fallback_encoding() -> String {
     "latin-1".into()
+}
+fn default_idle_timeout() -> u64 {
+    7 * 24 * 3600
+}
+fn default_idle_warning() -> u64 {
+    24 * 3600
 }
 fn default_port() -> u16 {
     6667
@@ -141,6 +154,11 @@ pub const EXAMPLE: &str = r#"  # IRC networks, by ID. The ID appears in room ali
       max_nick_length: 30
       # Most IRC lines one Matrix message becomes.
       line_limit: 3
+      # A Matrix user silent on this network for this many seconds is
+      # disconnected (0: never), after a warning this many seconds before.
+      # Users reset the clock by speaking, or with !active.
+      idle_timeout_seconds: 604800
+      idle_warning_seconds: 86400
       # Flood control per connection: lines sent at once, then lines a second.
       flood:
         burst: 5

@@ -46,6 +46,12 @@ pub(crate) struct Inner {
     pub puppets: DashMap<(String, String), Arc<Connection>>,
     /// Our puppets' nicks by (network, folded nick), to drop their echoes.
     pub puppet_nicks: DashSet<(String, String)>,
+    /// When each (network, Matrix user) last did something on IRC.
+    pub last_active: DashMap<(String, String), std::time::Instant>,
+    /// Users warned that their idle connection will close.
+    pub idle_warned: DashSet<(String, String)>,
+    /// Connection problems already told to each (network, Matrix user).
+    pub reported: DashMap<(String, String), String>,
     /// Who is in each bridged channel, as the relay bot sees it: one shared
     /// model, keyed by (network, folded channel), then folded nick → nick.
     pub members: DashMap<(String, String), DashMap<String, String>>,
@@ -67,6 +73,9 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             bots: DashMap::new(),
             puppets: DashMap::new(),
             puppet_nicks: DashSet::new(),
+            last_active: DashMap::new(),
+            idle_warned: DashSet::new(),
+            reported: DashMap::new(),
             members: DashMap::new(),
             connecting: DashMap::new(),
             events,
@@ -331,9 +340,13 @@ impl IrcNetwork {
                     password,
                 }),
         };
-        let conn = connect(params, self.inner.events.clone())
-            .await
-            .with_context(|| format!("cannot connect you to {} as {nick}", net.name))?;
+        let conn = match connect(params, self.inner.events.clone()).await {
+            Ok(conn) => conn,
+            Err(err) => {
+                self.report_connect_failure(network, mxid, &err).await;
+                return Err(err.context(format!("cannot connect you to {} as {nick}", net.name)));
+            }
+        };
         if let Some(password) = &credentials.password {
             identify_unless_logged_in(&conn, password).await?;
         }
@@ -341,6 +354,8 @@ impl IrcNetwork {
             .puppet_nicks
             .insert((network.to_owned(), conn.fold(&conn.nick())));
         self.inner.puppets.insert(key, conn.clone());
+        self.mark_active(network, mxid);
+        self.report_connected(network, mxid, &conn).await;
         Ok(conn)
     }
 
@@ -459,6 +474,7 @@ impl Network for IrcNetwork {
         for id in self.inner.config.networks.keys() {
             self.keep_bot_connected(id.clone());
         }
+        self.watch_idle_users();
         Ok(())
     }
 
@@ -466,6 +482,7 @@ impl Network for IrcNetwork {
         let mut commands = crate::commands::all(self);
         commands.extend(crate::auth_commands::all(self));
         commands.extend(crate::plumbing::all(self));
+        commands.extend(crate::idle::all(self));
         commands
     }
 

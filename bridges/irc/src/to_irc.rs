@@ -60,6 +60,7 @@ impl IrcNetwork {
     ) -> Result<()> {
         let network = target.network();
         let puppet = self.puppet(network, &message.meta.sender).await?;
+        self.mark_active(network, &message.meta.sender);
         let destination = match target {
             Target::Channel { channel, .. } => {
                 puppet.join(channel, None).await?;

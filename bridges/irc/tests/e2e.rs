@@ -2,27 +2,17 @@
 //! client on the other side.
 
 use anyhow::Result;
-use causeway_testkit::env::{tail, EnvOptions, TestEnv};
+use causeway_testkit::env::{tail, TestEnv};
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use causeway_testkit::matrix_client::body;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
 const WAIT: Duration = Duration::from_secs(30);
 
-/// ngircd plus the bridge configured for it, as network `local`.
+mod common;
+
 async fn setup(dir: &std::path::Path) -> Result<(Ngircd, TestEnv)> {
-    let ircd = Ngircd::start(dir)?;
-    let network = serde_yaml::from_str(&format!("networks: {{ local: {{ name: Local IRC, address: 127.0.0.1, port: {}, bot_nick: causeway }} }}", ircd.port))?;
-    let env = TestEnv::start(
-        std::path::Path::new(BIN),
-        EnvOptions {
-            network: Some(network),
-            ..Default::default()
-        },
-    )
-    .await?;
-    Ok((ircd, env))
+    common::setup_with(dir, "").await
 }
 
 #[tokio::test]

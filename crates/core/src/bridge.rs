@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub joined: DashSet<(String, String)>,
     pub logins: crate::login_runner::ActiveLogins,
     pub room_version: OnceCell<String>,
+    /// Held while a management room is created, so a user gets one.
+    pub management_rooms: Mutex<()>,
 }
 
 impl Bridge {
@@ -73,6 +75,7 @@ impl Bridge {
                 joined: DashSet::new(),
                 logins: Default::default(),
                 room_version: OnceCell::new(),
+                management_rooms: Mutex::new(()),
             }),
         })
     }

@@ -200,3 +200,36 @@ async fn handle_message(bridge: &Bridge, event: &Value, meta: &MatrixEventMeta) 
         .dispatch(bridge, &meta.sender, &meta.room_id, &meta.event_id, parsed)
         .await
 }
+
+impl Bridge {
+    /// The user's management room. A user who never messaged the bot gets
+    /// one created and is invited to it, so the network can tell them about
+    /// their connection (a nick taken, a login refused) instead of failing
+    /// silently. `name` names a new room.
+    pub async fn ensure_management_room(&self, mxid: &str, name: &str) -> Result<String> {
+        let _one_at_a_time = self.inner().management_rooms.lock().await;
+        let mut user = self.store().get_user(mxid).await?.unwrap_or(UserRow {
+            mxid: mxid.to_owned(),
+            ..Default::default()
+        });
+        if let Some(room) = &user.management_room {
+            return Ok(room.clone());
+        }
+        let body = serde_json::json!({
+            "preset": "trusted_private_chat",
+            "is_direct": true,
+            "invite": [mxid],
+            "name": name,
+        });
+        let room = self.homeserver().create_room(self.bot(), &body).await?;
+        user.management_room = Some(room.to_string());
+        self.store().put_user(&user).await?;
+        let prefix = self.command_prefix();
+        self.bot_notice(
+            room.as_str(),
+            &format!("This is your management room for the bridge. Send `{prefix}help` for the commands."),
+        )
+        .await?;
+        Ok(room.to_string())
+    }
+}

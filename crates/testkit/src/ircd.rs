@@ -111,7 +111,8 @@ impl RawIrc {
             seen: Vec::new(),
         };
         client.send(&format!("NICK {nick}")).await?;
-        client.send(&format!("USER {nick} 0 * :{nick}")).await?;
+        let user: String = nick.chars().filter(char::is_ascii_alphanumeric).collect();
+        client.send(&format!("USER {user} 0 * :{nick}")).await?;
         client
             .wait_for(|l| l.split(' ').nth(1) == Some("001"))
             .await?;

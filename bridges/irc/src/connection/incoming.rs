@@ -3,7 +3,7 @@
 
 use super::{Connection, EventSender};
 use crate::nick::Casemapping;
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use irc::proto::{Command, Message, Prefix, Response};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -155,11 +155,11 @@ pub(super) fn handle(
             ref args,
         ) if welcomed.is_some() => {
             if let Some(welcomed) = welcomed.take() {
-                let text = args.last().map(String::as_str).unwrap_or("refused");
-                let _ = welcomed.send(Err(anyhow!(
-                    "the server refused the nick {}: {text}",
-                    conn.nick()
-                )));
+                let refused = super::NickRefused {
+                    nick: conn.nick(),
+                    reason: args.last().cloned().unwrap_or_else(|| "refused".into()),
+                };
+                let _ = welcomed.send(Err(refused.into()));
             }
             conn.send_urgent("QUIT".into());
         }

@@ -25,6 +25,20 @@ use tokio::sync::{mpsc, oneshot};
 #[error("{0}")]
 pub struct Unreachable(pub String);
 
+/// The server refused our nick while we registered: someone else has it,
+/// or the server does not allow it. The user must choose another.
+#[derive(Debug, thiserror::Error)]
+#[error("the server refused the nick {nick}: {reason}")]
+pub struct NickRefused {
+    pub nick: String,
+    pub reason: String,
+}
+
+/// Services refused our SASL login: a wrong password, most likely.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoginRefused(pub String);
+
 /// Events come with the connection they were heard on.
 pub type EventSender = mpsc::UnboundedSender<(Arc<Connection>, IrcEvent)>;
 pub type EventReceiver = mpsc::UnboundedReceiver<(Arc<Connection>, IrcEvent)>;
@@ -285,7 +299,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                     Err(refusal) => {
                         conn.send_urgent("QUIT :login failed".into());
                         if let Some(welcomed) = welcomed.take() {
-                            let _ = welcomed.send(Err(anyhow!(refusal.clone())));
+                            let _ = welcomed.send(Err(LoginRefused(refusal.clone()).into()));
                         }
                         break refusal;
                     }

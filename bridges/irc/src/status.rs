@@ -1,0 +1,95 @@
+//! Telling users about their IRC connection in their management room, named
+//! "<Network> IRC Bridge status" when the bridge creates it: the first
+//! connection, a nick someone else holds, a refused login. A problem is told
+//! once, not on every message that runs into it.
+
+use crate::connection::{Connection, LoginRefused, NickRefused};
+use crate::network::IrcNetwork;
+
+impl IrcNetwork {
+    /// Sends a notice to the user's management room, creating it if needed.
+    pub(crate) async fn tell_user(&self, network: &str, mxid: &str, text: &str) {
+        let result = async {
+            let bridge = self.bridge()?;
+            let name = format!("{} IRC Bridge status", self.network(network)?.name);
+            let room = bridge.ensure_management_room(mxid, &name).await?;
+            bridge.bot_notice(&room, text).await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(
+                network,
+                mxid,
+                "cannot tell a user about their connection: {err:#}"
+            );
+        }
+    }
+
+    /// The first connection opens the status room with who the user is on
+    /// IRC; after a reported problem, the user learns it is solved.
+    pub(crate) async fn report_connected(&self, network: &str, mxid: &str, conn: &Connection) {
+        let key = (network.to_owned(), mxid.to_owned());
+        let had_problem = self.inner.reported.remove(&key).is_some();
+        let first_time = match self.bridge() {
+            Ok(bridge) => bridge
+                .store()
+                .get_user(mxid)
+                .await
+                .map(|u| u.and_then(|u| u.management_room).is_none())
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if !first_time && !had_problem {
+            return;
+        }
+        let name = self
+            .network(network)
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let mut text = format!("You are connected to {name} as `{}`.", conn.nick());
+        if let Some(account) = conn.account() {
+            text.push_str(&format!(" You are logged in as `{account}`."));
+        }
+        if first_time {
+            text.push_str(" This room is where I tell you about your connection; send `!help` for what you can do here.");
+        }
+        self.tell_user(network, mxid, &text).await;
+    }
+
+    /// A connection the user cannot fix by waiting: a nick in use or a
+    /// refused login. Told once until it is solved.
+    pub(crate) async fn report_connect_failure(
+        &self,
+        network: &str,
+        mxid: &str,
+        err: &anyhow::Error,
+    ) {
+        let name = self
+            .network(network)
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let advice = if let Some(refused) = err.downcast_ref::<NickRefused>() {
+            format!(
+                "I cannot connect you to {name}: the nick `{}` is not available ({}). Choose another with `!nick {network} NewNick`. Your messages are not sent to IRC until then.",
+                refused.nick, refused.reason
+            )
+        } else if let Some(refused) = err.downcast_ref::<LoginRefused>() {
+            format!(
+                "I cannot connect you to {name}: {refused}. Store the right password with `!storepass {network} password`, or remove it with `!removepass {network}`."
+            )
+        } else {
+            return;
+        };
+        let key = (network.to_owned(), mxid.to_owned());
+        if self
+            .inner
+            .reported
+            .get(&key)
+            .is_some_and(|told| *told == advice)
+        {
+            return;
+        }
+        self.inner.reported.insert(key, advice.clone());
+        self.tell_user(network, mxid, &advice).await;
+    }
+}

@@ -1,0 +1,26 @@
+//! What the IRC end-to-end suites share: ngircd plus the bridge set up for
+//! it as network `local`.
+
+use anyhow::Result;
+use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::ircd::Ngircd;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
+
+/// ngircd and the bridge; `extra` adds YAML keys to the network's settings.
+pub async fn setup_with(dir: &std::path::Path, extra: &str) -> Result<(Ngircd, TestEnv)> {
+    let ircd = Ngircd::start(dir)?;
+    let network = serde_yaml::from_str(&format!(
+        "networks: {{ local: {{ name: Local IRC, address: 127.0.0.1, port: {}, bot_nick: causeway {extra} }} }}",
+        ircd.port
+    ))?;
+    let env = TestEnv::start(
+        std::path::Path::new(BIN),
+        EnvOptions {
+            network: Some(network),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok((ircd, env))
+}

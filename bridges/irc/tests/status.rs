@@ -1,0 +1,99 @@
+//! The status room and idle connections: what the bridge tells a user about
+//! their IRC connection, and when it lets the connection go.
+
+mod common;
+
+use anyhow::Result;
+use causeway_testkit::ircd::RawIrc;
+use causeway_testkit::matrix_client::body;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn speaking_first_opens_a_status_room_and_a_taken_nick_is_reported_once_with_a_way_out(
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = common::setup_with(dir.path(), "").await?;
+    // Someone on IRC already holds the nick alice would get.
+    let mut squatter = RawIrc::connect(ircd.port, "alice[m]").await?;
+    squatter.join("#st").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_local_#st:localhost").await?;
+    alice.send_text(&room, "hello").await?;
+    let failed = alice.wait_for_text(&room, "was not bridged").await?;
+    assert!(body(&failed).contains("alice[m]"), "{}", body(&failed));
+
+    let status = alice.wait_for_invite(WAIT).await?;
+    alice.join(&status).await?;
+    let name = alice.state(&status, "m.room.name", "").await?;
+    assert_eq!(name["name"], "Local IRC IRC Bridge status");
+    alice
+        .wait_for_text(&status, "the nick `alice[m]` is not available")
+        .await?;
+    // Told once, however many messages run into it.
+    alice.send_text(&room, "hello?").await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            body(e).contains("was not bridged") && e["event_id"] != failed["event_id"]
+        })
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    alice.sync_once(0).await?;
+    let told = alice.seen(&status, |e| body(e).contains("is not available"));
+    assert_eq!(told.len(), 1, "the nick problem is told once");
+
+    alice.send_text(&status, "!nick alice2").await?;
+    alice
+        .wait_for_text(&status, "Connected to Local IRC as `alice2`")
+        .await?;
+    alice.send_text(&room, "hello again").await?;
+    squatter
+        .wait_for(|l| l.starts_with(":alice2!") && l.ends_with("PRIVMSG #st :hello again"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn idle_users_are_warned_then_disconnected_and_active_resets_the_clock() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = common::setup_with(
+        dir.path(),
+        ", idle_timeout_seconds: 8, idle_warning_seconds: 5",
+    )
+    .await?;
+    let alice = env.user("alice").await?;
+    let admin_room = alice.create_dm(&env.bot()).await?;
+    alice.wait_for_text(&admin_room, "management room").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#idle").await?;
+    let room = alice.join("#_local_#idle:localhost").await?;
+    alice.send_text(&room, "hi").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #idle :hi"))
+        .await?;
+
+    alice
+        .wait_for_text(&admin_room, "I will disconnect you in")
+        .await?;
+    alice.send_text(&admin_room, "!active").await?;
+    alice
+        .wait_for_text(&admin_room, "Marked you as active on Local IRC")
+        .await?;
+    let reset = std::time::Instant::now();
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.contains(" QUIT "))
+        .await?;
+    assert!(
+        reset.elapsed() >= Duration::from_secs(6),
+        "!active restarted the clock: the QUIT came {:?} after it",
+        reset.elapsed()
+    );
+    alice
+        .wait_for_text(&admin_room, "You were idle on Local IRC")
+        .await?;
+
+    // Speaking again reconnects.
+    alice.send_text(&room, "back").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #idle :back"))
+        .await?;
+    Ok(())
+}
