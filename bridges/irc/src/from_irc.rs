@@ -273,6 +273,12 @@ impl IrcNetwork {
         time: Option<i64>,
     ) -> RemoteEvent {
         let (plain, html) = format::irc_to_matrix(text);
+        let (html, mentioned) =
+            crate::mentions::add_pills(&plain, html, &self.mentionable(network));
+        let mut content = text_content(kind.msgtype(), &plain, html.as_deref());
+        if !mentioned.is_empty() {
+            content["m.mentions"] = serde_json::json!({ "user_ids": mentioned });
+        }
         // The server's msgid makes the event's ID stable across replays.
         let id = match msgid {
             Some(msgid) => RemoteMessageId(format!("{network}:{msgid}")),
@@ -285,10 +291,7 @@ impl IrcNetwork {
                 displayname: Some(from),
                 avatar_mxc: None,
             },
-            parts: vec![(
-                PartId::default(),
-                text_content(kind.msgtype(), &plain, html.as_deref()),
-            )],
+            parts: vec![(PartId::default(), content)],
             timestamp: time,
             reply_to: None,
         }

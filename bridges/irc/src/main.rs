@@ -10,6 +10,7 @@ mod format;
 mod from_irc;
 mod idle;
 mod lines;
+mod mentions;
 mod network;
 mod nick;
 mod plumbing;

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub last_active: DashMap<(String, String), std::time::Instant>,
     /// Users warned that their idle connection will close.
     pub idle_warned: DashSet<(String, String)>,
+    /// Matrix users who turned `mentions` off.
+    pub mentions_off: DashSet<String>,
     /// Connection problems already told to each (network, Matrix user).
     pub reported: DashMap<(String, String), String>,
     /// Who is in each bridged channel, as the relay bot sees it: one shared
@@ -76,6 +78,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             last_active: DashMap::new(),
             idle_warned: DashSet::new(),
             reported: DashMap::new(),
+            mentions_off: DashSet::new(),
             members: DashMap::new(),
             connecting: DashMap::new(),
             events,
@@ -355,6 +358,7 @@ impl IrcNetwork {
             .insert((network.to_owned(), conn.fold(&conn.nick())));
         self.inner.puppets.insert(key, conn.clone());
         self.mark_active(network, mxid);
+        self.load_features(mxid).await?;
         self.report_connected(network, mxid, &conn).await;
         Ok(conn)
     }
@@ -483,6 +487,7 @@ impl Network for IrcNetwork {
         commands.extend(crate::auth_commands::all(self));
         commands.extend(crate::plumbing::all(self));
         commands.extend(crate::idle::all(self));
+        commands.extend(crate::mentions::all(self));
         commands
     }
 

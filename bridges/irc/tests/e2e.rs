@@ -67,6 +67,35 @@ async fn join_a_channel_and_talk_both_ways_with_an_irc_user() -> Result<()> {
         .await?;
     bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #test :* agreed!"))
         .await?;
+
+    // Her nick in IRC text mentions her, until she turns that off.
+    bob.send("PRIVMSG #test :alice[m]: ping").await?;
+    let ping = alice.wait_for_text(&room, "alice[m]: ping").await?;
+    assert_eq!(
+        ping["content"]["formatted_body"],
+        "<a href=\"https://matrix.to/#/@alice:localhost\">alice[m]</a>: ping"
+    );
+    assert_eq!(
+        ping["content"]["m.mentions"]["user_ids"][0],
+        "@alice:localhost"
+    );
+    alice.send_text(&admin_room, "!feature mentions").await?;
+    alice
+        .wait_for_text(&admin_room, "`mentions` is on (the default) for you.")
+        .await?;
+    alice
+        .send_text(&admin_room, "!feature mentions false")
+        .await?;
+    alice
+        .wait_for_text(&admin_room, "`mentions` is now off for you.")
+        .await?;
+    alice.send_text(&admin_room, "!feature sparkles").await?;
+    alice
+        .wait_for_text(&admin_room, "There is no feature `sparkles`")
+        .await?;
+    bob.send("PRIVMSG #test :alice[m]: quiet ping").await?;
+    let quiet = alice.wait_for_text(&room, "quiet ping").await?;
+    assert!(quiet["content"].get("m.mentions").is_none(), "{quiet}");
     Ok(())
 }
 
