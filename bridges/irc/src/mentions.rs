@@ -53,7 +53,7 @@ async fn feature(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         None => {
             let current = network.feature(&ctx.sender, name).await?;
             let shown = match current {
-                Some(on) => format!("{}", if on { "on" } else { "off" }),
+                Some(on) => (if on { "on" } else { "off" }).to_owned(),
                 None => format!("{} (the default)", if default { "on" } else { "off" }),
             };
             ctx.reply(&format!("`{name}` is {shown} for you.")).await?;
