@@ -200,10 +200,7 @@ fn replace_outside_tags(html: &str, nick: &str, pill: &str) -> String {
     while !rest.is_empty() {
         let text_end = rest.find('<').unwrap_or(rest.len());
         let mut text = &rest[..text_end];
-        while !in_link {
-            let Some(at) = find_nick(text, nick) else {
-                break;
-            };
+        while let Some(at) = find_nick(text, nick).filter(|_| !in_link) {
             out.push_str(&text[..at]);
             out.push_str(pill);
             text = &text[at + nick.len()..];
