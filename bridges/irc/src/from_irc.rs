@@ -10,6 +10,13 @@ use causeway_core::network::{GhostInfo, PortalInfo};
 use causeway_core::remote::{text_content, RemoteEvent, RemoteMembership};
 use std::sync::Arc;
 
+/// Numerics that mean a message was not delivered: no such nick or channel
+/// (401, 403), cannot send to channel (404: +m, +n, a ban), and services
+/// that require a registered nick to speak (477).
+fn is_undelivered(code: u16) -> bool {
+    matches!(code, 401 | 403 | 404 | 477)
+}
+
 impl IrcNetwork {
     pub(crate) async fn run_events(self, mut queue: EventReceiver) {
         while let Some((conn, event)) = queue.recv().await {
@@ -98,9 +105,19 @@ impl IrcNetwork {
                 }
                 Ok(())
             }
-            IrcEvent::Refused { code, text } => {
-                tracing::info!(network = conn.network, owner = ?conn.owner, code, "IRC server refused: {text}");
-                Ok(())
+            IrcEvent::Refused {
+                code,
+                subject,
+                text,
+            } => {
+                tracing::info!(network = conn.network, owner = ?conn.owner, code, ?subject, "IRC server refused: {text}");
+                match (&conn.owner, subject) {
+                    (Some(owner), Some(subject)) if is_undelivered(code) => {
+                        self.report_undelivered(conn, owner, &subject, code, &text)
+                            .await
+                    }
+                    _ => Ok(()),
+                }
             }
             _ => Ok(()),
         }
@@ -155,6 +172,35 @@ impl IrcNetwork {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A line the server would not pass on: the sender sees a notice in
+    /// the room it came from, rather than a message that silently vanished.
+    async fn report_undelivered(
+        &self,
+        conn: &Connection,
+        owner: &str,
+        subject: &str,
+        code: u16,
+        text: &str,
+    ) -> Result<()> {
+        let key = if is_channel(subject) {
+            channel_portal(&conn.network, subject)
+        } else {
+            private_portal(&conn.network, subject, owner)
+        };
+        let bridge = self.bridge()?;
+        let Some(room) = bridge
+            .store()
+            .get_portal(&key)
+            .await?
+            .and_then(|p| p.room_id)
+        else {
+            return Ok(());
+        };
+        let notice =
+            format!("⚠️ IRC did not deliver your last message to {subject}: {text} ({code}).");
+        bridge.bot_notice(&room, &notice).await
     }
 
     /// Channels (folded) in which the model has `nick`.

@@ -97,3 +97,25 @@ async fn idle_users_are_warned_then_disconnected_and_active_resets_the_clock() -
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_message_the_channel_refuses_gets_a_notice_in_the_room() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = common::setup_with(dir.path(), "").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#quiet").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_local_#quiet:localhost").await?;
+    alice.send_text(&room, "before").await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #quiet :before"))
+        .await?;
+    // bob created the channel, so he is its operator: moderated, voice only.
+    bob.send("MODE #quiet +m").await?;
+    bob.wait_for(|l| l.contains(" MODE #quiet +m")).await?;
+    alice.send_text(&room, "after").await?;
+    let notice = alice
+        .wait_for_text(&room, "IRC did not deliver your last message to #quiet")
+        .await?;
+    assert!(body(&notice).contains("(404)"), "{}", body(&notice));
+    Ok(())
+}

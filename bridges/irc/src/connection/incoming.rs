@@ -26,6 +26,8 @@ pub enum IrcEvent {
     /// The server refused something; `code` is the numeric.
     Refused {
         code: u16,
+        /// What was refused: a channel or nick, when the numeric names one.
+        subject: Option<String>,
         text: String,
     },
     Disconnected {
@@ -257,7 +259,12 @@ pub(super) fn handle(
                         )));
                     }
                 }
-                emit(IrcEvent::Refused { code, text });
+                let subject = args.get(1).filter(|_| args.len() > 2).cloned();
+                emit(IrcEvent::Refused {
+                    code,
+                    subject,
+                    text,
+                });
             }
         }
         _ => {}
