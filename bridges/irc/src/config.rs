@@ -9,6 +9,11 @@ pub struct IrcConfig {
     /// Networks by ID. The ID appears in aliases and ghost IDs
     /// (`#_<id>_#chan`, `@_<id>_<nick>`): lower-case letters and digits only.
     pub networks: BTreeMap<String, NetworkConfig>,
+    /// Connections opened at once, over every network: after a restart or a
+    /// netsplit, hundreds of users reconnect, and a storm gets the bridge
+    /// banned.
+    #[serde(default = "default_concurrent_connects")]
+    pub concurrent_connects: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -41,6 +46,10 @@ pub struct NetworkConfig {
     pub nick_template: String,
     #[serde(default = "default_max_nick")]
     pub max_nick_length: usize,
+    /// Most connections the bridge opens to this network (the relay bot
+    /// and one per Matrix user); ask the network before raising it.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Most lines a Matrix message becomes on IRC.
     #[serde(default = "default_line_limit")]
     pub line_limit: usize,
@@ -83,6 +92,12 @@ fn default_idle_timeout() -> u64 {
 fn default_idle_warning() -> u64 {
     24 * 3600
 }
+fn default_concurrent_connects() -> usize {
+    4
+}
+fn default_max_connections() -> usize {
+    1000
+}
 fn default_port() -> u16 {
     6667
 }
@@ -98,6 +113,9 @@ fn default_line_limit() -> usize {
 
 impl IrcConfig {
     pub fn validate(&self) -> Result<()> {
+        if self.concurrent_connects == 0 {
+            bail!("network.concurrent_connects must be at least 1");
+        }
         if self.networks.is_empty() {
             bail!("network.networks is empty: configure at least one IRC network");
         }
@@ -122,7 +140,10 @@ impl IrcConfig {
     }
 }
 
-pub const EXAMPLE: &str = r#"  # IRC networks, by ID. The ID appears in room aliases (#_<id>_#channel)
+pub const EXAMPLE: &str = r#"  # Connections opened at once, over every network. After a restart many
+  # users reconnect; a few at a time keeps that from looking like an attack.
+  concurrent_connects: 4
+  # IRC networks, by ID. The ID appears in room aliases (#_<id>_#channel)
   # and in the IDs of IRC users' ghosts (@_<id>_<nick>): lower-case letters
   # and digits only.
   networks:
@@ -150,6 +171,9 @@ pub const EXAMPLE: &str = r#"  # IRC networks, by ID. The ID appears in room ali
       # How Matrix users appear on IRC; {displayname} is filled in, with
       # characters IRC refuses stripped.
       nick_template: "{displayname}[m]"
+      # Most connections to this network: the relay bot plus one per Matrix
+      # user. Many networks limit connections per host; ask before raising.
+      max_connections: 1000
       # The server's NICKLEN; longer nicks are cut to fit.
       max_nick_length: 30
       # Most IRC lines one Matrix message becomes.

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub last_active: DashMap<(String, String), std::time::Instant>,
     /// Users warned that their idle connection will close.
     pub idle_warned: DashSet<(String, String)>,
+    /// Bounds connection attempts in flight (`concurrent_connects`).
+    pub connect_slots: tokio::sync::Semaphore,
     /// Matrix users who turned `mentions` off.
     pub mentions_off: DashSet<String>,
     /// Connection problems already told to each (network, Matrix user).
@@ -68,6 +70,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
     let irc: IrcConfig = config.network_section()?;
     irc.validate()?;
     let (events, queue) = mpsc::unbounded_channel();
+    let concurrent_connects = irc.concurrent_connects;
     Ok(Arc::new(IrcNetwork {
         inner: Arc::new(Inner {
             config: irc,
@@ -79,6 +82,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             idle_warned: DashSet::new(),
             reported: DashMap::new(),
             mentions_off: DashSet::new(),
+            connect_slots: tokio::sync::Semaphore::new(concurrent_connects),
             members: DashMap::new(),
             connecting: DashMap::new(),
             events,
@@ -239,7 +243,10 @@ impl IrcNetwork {
                     password,
                 }),
         };
-        let bot = connect(params, self.inner.events.clone()).await?;
+        let bot = {
+            let _slot = self.inner.connect_slots.acquire().await?;
+            connect(params, self.inner.events.clone()).await?
+        };
         if let Some(password) = &net.bot_password {
             identify_unless_logged_in(&bot, password).await?;
         }
@@ -343,7 +350,23 @@ impl IrcNetwork {
                     password,
                 }),
         };
-        let conn = match connect(params, self.inner.events.clone()).await {
+        let in_use = self
+            .inner
+            .puppets
+            .iter()
+            .filter(|e| e.key().0 == network)
+            .count()
+            + 1;
+        if in_use >= net.max_connections {
+            bail!(
+                "the bridge already has {in_use} connections to {}, its limit: try again when someone disconnects",
+                net.name
+            );
+        }
+        let slot = self.inner.connect_slots.acquire().await?;
+        let connected = connect(params, self.inner.events.clone()).await;
+        drop(slot);
+        let conn = match connected {
             Ok(conn) => conn,
             Err(err) => {
                 self.report_connect_failure(network, mxid, &err).await;
