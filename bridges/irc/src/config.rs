@@ -50,6 +50,9 @@ pub struct NetworkConfig {
     /// and one per Matrix user); ask the network before raising it.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Power levels for channel status modes, by mode letter.
+    #[serde(default = "default_mode_power_levels")]
+    pub mode_power_levels: BTreeMap<String, i64>,
     /// Most lines a Matrix message becomes on IRC.
     #[serde(default = "default_line_limit")]
     pub line_limit: usize,
@@ -97,6 +100,9 @@ fn default_concurrent_connects() -> usize {
 }
 fn default_max_connections() -> usize {
     1000
+}
+fn default_mode_power_levels() -> BTreeMap<String, i64> {
+    BTreeMap::from([("o".into(), 50), ("v".into(), 1)])
 }
 fn default_port() -> u16 {
     6667
@@ -176,6 +182,12 @@ pub const EXAMPLE: &str = r#"  # Connections opened at once, over every network.
       max_connections: 1000
       # The server's NICKLEN; longer nicks are cut to fit.
       max_nick_length: 30
+      # Power levels in the room for channel modes: operators can kick and
+      # ban, voiced users can speak in moderated channels. Add h (halfop) or
+      # others the network uses.
+      mode_power_levels:
+        o: 50
+        v: 1
       # Most IRC lines one Matrix message becomes.
       line_limit: 3
       # A Matrix user silent on this network for this many seconds is

@@ -78,6 +78,9 @@ impl IrcNetwork {
                 nick,
                 change,
             } if conn.owner.is_none() => self.member_changed(conn, channel, nick, change).await,
+            IrcEvent::Modes { channel, changes } if conn.owner.is_none() => {
+                self.irc_modes(conn, &channel, &changes).await
+            }
             IrcEvent::Topic { channel, topic } if conn.owner.is_none() => {
                 self.to_channel_room(&conn.network, &channel, RemoteEvent::Topic { topic })
                     .await
@@ -133,8 +136,11 @@ impl IrcNetwork {
         let net = &bot.network;
         match (change, channel) {
             (MemberChange::Names(names), Some(channel)) => {
-                for name in names {
+                for (name, modes) in names {
                     self.member_joined(bot, &channel, &name).await?;
+                    if let Some(level) = self.rank_from_names(net, &modes) {
+                        self.set_rank(bot, &channel, &name, level).await?;
+                    }
                 }
             }
             (MemberChange::Joined, Some(channel)) => {
@@ -144,11 +150,7 @@ impl IrcNetwork {
                 self.member_left(bot, &channel, &who, reason).await?
             }
             (MemberChange::Kicked { by, reason }, Some(channel)) => {
-                let why = format!(
-                    "kicked by {by}{}",
-                    reason.map(|r| format!(": {r}")).unwrap_or_default()
-                );
-                self.member_left(bot, &channel, &who, Some(why)).await?
+                self.irc_kick(bot, &channel, &who, &by, reason).await?
             }
             (MemberChange::Quit { reason }, _) => {
                 for channel in self.channels_of(net, &who) {
@@ -215,7 +217,7 @@ impl IrcNetwork {
     }
 
     /// Whether a nick is the relay bot or one of our puppets.
-    fn is_ours(&self, bot: &Connection, nick: &str) -> bool {
+    pub(crate) fn is_ours(&self, bot: &Connection, nick: &str) -> bool {
         let folded = bot.fold(nick);
         folded == bot.fold(&bot.nick())
             || self
@@ -237,13 +239,8 @@ impl IrcNetwork {
         self.mirror(bot, channel, who, RemoteMembership::Join).await
     }
 
-    async fn member_left(
-        &self,
-        bot: &Connection,
-        channel: &str,
-        who: &str,
-        reason: Option<String>,
-    ) -> Result<()> {
+    /// Takes someone out of the channel's membership model.
+    pub(crate) fn forget_member(&self, bot: &Connection, channel: &str, who: &str) {
         if let Some(members) = self
             .inner
             .members
@@ -251,6 +248,16 @@ impl IrcNetwork {
         {
             members.remove(&bot.fold(who));
         }
+    }
+
+    async fn member_left(
+        &self,
+        bot: &Connection,
+        channel: &str,
+        who: &str,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.forget_member(bot, channel, who);
         if self.is_ours(bot, who) {
             return Ok(());
         }
@@ -279,8 +286,8 @@ impl IrcNetwork {
         .await
     }
 
-    /// Once a channel's portal exists, brings in the ghosts of everyone the
-    /// model already has there (NAMES arrives before the room is made).
+    /// Once a channel's portal exists, brings in the ghosts of everyone in
+    /// the channel (the first NAMES arrives before the room is made).
     pub(crate) fn sync_members_when_bridged(&self, network: &str, channel: &str) {
         let (this, network, channel) = (self.clone(), network.to_owned(), channel.to_owned());
         tokio::spawn(async move {
@@ -290,19 +297,13 @@ impl IrcNetwork {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
+            // Ask again now that the room exists: NAMES brings in the
+            // members with their ranks, MODE the join rules.
             let Ok(bot) = this.bot(&network) else { return };
-            let members: Vec<String> = this
-                .inner
-                .members
-                .get(&(network.clone(), bot.fold(&channel)))
-                .map(|m| m.iter().map(|e| e.value().clone()).collect())
-                .unwrap_or_default();
-            for member in members {
-                if let Err(err) = this
-                    .mirror(&bot, &channel, &member, RemoteMembership::Join)
-                    .await
-                {
-                    tracing::warn!(network, channel, "cannot bring in a member: {err:#}");
+            for query in ["NAMES", "MODE"] {
+                let command = irc::proto::Command::Raw(query.into(), vec![channel.clone()]);
+                if let Err(err) = bot.send(command.into()).await {
+                    tracing::warn!(network, channel, "cannot ask for {query}: {err:#}");
                 }
             }
         });
@@ -355,7 +356,7 @@ impl IrcNetwork {
 
     /// Queues an event for a channel's room. Traffic in a channel without a
     /// room has nowhere to go, and is dropped here on purpose.
-    async fn to_channel_room(
+    pub(crate) async fn to_channel_room(
         &self,
         network: &str,
         channel: &str,

@@ -11,6 +11,7 @@ mod from_irc;
 mod idle;
 mod lines;
 mod mentions;
+mod moderation;
 mod network;
 mod nick;
 mod plumbing;

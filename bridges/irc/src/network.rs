@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub idle_warned: DashSet<(String, String)>,
     /// Bounds connection attempts in flight (`concurrent_connects`).
     pub connect_slots: tokio::sync::Semaphore,
+    /// Which of `i` and `k` each (network, folded channel) has set.
+    pub channel_locks: DashMap<(String, String), Vec<char>>,
     /// Matrix users who turned `mentions` off.
     pub mentions_off: DashSet<String>,
     /// Connection problems already told to each (network, Matrix user).
@@ -82,6 +84,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             idle_warned: DashSet::new(),
             reported: DashMap::new(),
             mentions_off: DashSet::new(),
+            channel_locks: DashMap::new(),
             connect_slots: tokio::sync::Semaphore::new(concurrent_connects),
             members: DashMap::new(),
             connecting: DashMap::new(),

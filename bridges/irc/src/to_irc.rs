@@ -167,6 +167,11 @@ impl MembershipHandling for IrcNetwork {
         portal: &PortalRow,
         change: &MatrixMembership,
     ) -> Result<()> {
+        if let (Some(ghost), Membership::Kick | Membership::Ban) =
+            (&change.target_ghost, &change.membership)
+        {
+            return self.matrix_kick(portal, change, ghost).await;
+        }
         let leaving = matches!(
             change.membership,
             Membership::Leave | Membership::Kick | Membership::Ban

@@ -73,14 +73,18 @@ pub(crate) async fn handle_timeline(
         _ => Ok(()),
     };
     if let Err(err) = &result {
-        if !bridge.is_bridge_user(&meta.sender) && kind != "m.room.member" {
+        // A user's own joins and leaves fail quietly; a kick or ban someone
+        // made is an action they expect to see happen.
+        let own_membership = kind == "m.room.member"
+            && str_at(event, "/state_key") == Some(meta.sender.as_str());
+        if !bridge.is_bridge_user(&meta.sender) && !own_membership {
             // Nothing is dropped silently: the sender learns it did not arrive.
             let notice = format!(
                 "⚠️ Your {} was not bridged: {err:#}",
-                if kind == "m.room.message" {
-                    "message"
-                } else {
-                    "event"
+                match kind {
+                    "m.room.message" => "message",
+                    "m.room.member" => "kick or ban",
+                    _ => "event",
                 }
             );
             if let Err(send_err) = bridge.bot_notice(&meta.room_id, &notice).await {

@@ -227,3 +227,38 @@ impl Bridge {
         Ok(())
     }
 }
+
+/// Sets one user's power level in a room, by the bot. Does nothing when it
+/// is already that, or when it is above `unless_above`; the default level
+/// is stored as no entry, as clients do.
+pub(crate) async fn set_power_level(
+    bridge: &Bridge,
+    room: &RoomId,
+    user: &str,
+    level: i64,
+    unless_above: Option<i64>,
+) -> Result<()> {
+    let hs = bridge.homeserver();
+    let mut levels = hs
+        .state_event(bridge.bot(), room, "m.room.power_levels", "")
+        .await?
+        .unwrap_or_else(|| serde_json::json!({}));
+    let default = levels["users_default"].as_i64().unwrap_or(0);
+    let current = levels["users"][user].as_i64().unwrap_or(default);
+    if current == level || unless_above.is_some_and(|cap| current > cap) {
+        return Ok(());
+    }
+    if !levels["users"].is_object() {
+        levels["users"] = serde_json::json!({});
+    }
+    if let Some(users) = levels["users"].as_object_mut() {
+        if level == default {
+            users.remove(user);
+        } else {
+            users.insert(user.to_owned(), level.into());
+        }
+    }
+    hs.send_state(bridge.bot(), room, "m.room.power_levels", "", &levels, None)
+        .await?;
+    Ok(())
+}

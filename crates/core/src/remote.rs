@@ -65,11 +65,42 @@ pub enum RemoteEvent {
         target: RemoteMessageId,
         sender: GhostInfo,
     },
+    /// The remote chat removed a Matrix user (a kick or a ban there): they
+    /// are removed from the room too, by the bot, with the reason.
+    RemoveMatrixUser {
+        mxid: String,
+        reason: Option<String>,
+        ban: bool,
+    },
+    /// Someone's rank in the remote chat changed: their power level in the
+    /// room follows.
+    PowerLevel {
+        target: PowerTarget,
+        level: i64,
+    },
+    /// The remote chat became invite-only (or open again).
+    JoinRule {
+        invite_only: bool,
+    },
+}
+
+/// Whose power level changes: a remote user's ghost, or a Matrix user whose
+/// remote account was given the rank.
+#[derive(Clone, Debug)]
+pub enum PowerTarget {
+    Ghost(GhostInfo),
+    MatrixUser(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RemoteMembership {
     Join,
+    /// Removed by another remote user; a kick in the room when that user's
+    /// ghost may kick, else a leave that names them.
+    Kicked {
+        by: GhostInfo,
+        reason: Option<String>,
+    },
     /// Left, or was removed: the reason says which, for the room to read.
     Leave {
         reason: Option<String>,
@@ -400,6 +431,65 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                         other => other?,
                     }
                 }
+                RemoteMembership::Kicked { by, reason } => {
+                    let kicker = bridge.ensure_ghost(by).await?;
+                    bridge.forget_joined(room.as_str(), ghost.as_str());
+                    if hs
+                        .kick(&kicker, &room, &ghost, reason.as_deref())
+                        .await
+                        .is_err()
+                    {
+                        let why = format!(
+                            "kicked by {}{}",
+                            by.displayname.as_deref().unwrap_or(by.id.as_str()),
+                            reason
+                                .as_ref()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default()
+                        );
+                        match hs.leave(&ghost, &room, Some(&why)).await {
+                            Err(err) if err.errcode() == Some("M_FORBIDDEN") => {}
+                            other => other?,
+                        }
+                    }
+                }
+            }
+        }
+        RemoteEvent::RemoveMatrixUser { mxid, reason, ban } => {
+            let user = crate::ruma_user_id(mxid)?;
+            bridge.forget_joined(room.as_str(), mxid);
+            if *ban {
+                hs.ban(bridge.bot(), &room, &user, reason.as_deref())
+                    .await?;
+            } else {
+                hs.kick(bridge.bot(), &room, &user, reason.as_deref())
+                    .await?;
+            }
+        }
+        RemoteEvent::PowerLevel { target, level } => {
+            // A Matrix user may hold more power than any remote rank gives:
+            // a room admin demoted on the remote side keeps it.
+            let (user, unless_above) = match target {
+                PowerTarget::Ghost(ghost) => (bridge.ensure_ghost(ghost).await?.to_string(), None),
+                PowerTarget::MatrixUser(mxid) => (mxid.clone(), Some(50)),
+            };
+            crate::portal::set_power_level(bridge, &room, &user, *level, unless_above).await?;
+        }
+        RemoteEvent::JoinRule { invite_only } => {
+            let rule = if *invite_only { "invite" } else { "public" };
+            let current = hs
+                .state_event(bridge.bot(), &room, "m.room.join_rules", "")
+                .await?;
+            if current.as_ref().and_then(|c| c["join_rule"].as_str()) != Some(rule) {
+                hs.send_state(
+                    bridge.bot(),
+                    &room,
+                    "m.room.join_rules",
+                    "",
+                    &json!({ "join_rule": rule }),
+                    None,
+                )
+                .await?;
             }
         }
         RemoteEvent::Typing { sender, typing } => {

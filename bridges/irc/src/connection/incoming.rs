@@ -4,7 +4,7 @@
 use super::{Connection, EventSender};
 use crate::nick::Casemapping;
 use anyhow::Result;
-use irc::proto::{Command, Message, Prefix, Response};
+use irc::proto::{ChannelMode, Command, Message, Mode, Prefix, Response};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -33,6 +33,11 @@ pub enum IrcEvent {
     Disconnected {
         reason: String,
     },
+    /// Channel modes changed, or were reported on joining.
+    Modes {
+        channel: String,
+        changes: Vec<ModeChange>,
+    },
     /// A channel's topic, set now or reported on joining.
     Topic {
         channel: String,
@@ -60,11 +65,52 @@ pub enum MemberChange {
         by: String,
         reason: Option<String>,
     },
-    /// The names a NAMES reply lists, with their mode prefixes removed.
-    Names(Vec<String>),
+    /// The names a NAMES reply lists, each with the channel modes its
+    /// prefixes stand for (`@` is `o`, `+` is `v`).
+    Names(Vec<(String, Vec<char>)>),
     Renamed {
         new: String,
     },
+}
+
+/// One channel mode change: `+o nick`, `-i`, `+k key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModeChange {
+    pub adding: bool,
+    pub mode: char,
+    pub argument: Option<String>,
+}
+
+impl ModeChange {
+    fn of(mode: &Mode<ChannelMode>) -> Option<Self> {
+        let (adding, which, argument) = match mode {
+            Mode::Plus(which, argument) => (true, which, argument),
+            Mode::Minus(which, argument) => (false, which, argument),
+            Mode::NoPrefix(_) => return None,
+        };
+        Some(Self {
+            adding,
+            mode: which.to_string().chars().next()?,
+            argument: argument.clone(),
+        })
+    }
+}
+
+/// `@+nick` → (`nick`, [o, v]): the status prefixes of NAMES, as modes.
+fn split_prefixes(entry: &str) -> (String, Vec<char>) {
+    let nick = entry.trim_start_matches(['~', '&', '@', '%', '+']);
+    let modes = entry[..entry.len() - nick.len()]
+        .chars()
+        .filter_map(|symbol| match symbol {
+            '~' => Some('q'),
+            '&' => Some('a'),
+            '@' => Some('o'),
+            '%' => Some('h'),
+            '+' => Some('v'),
+            _ => None,
+        })
+        .collect();
+    (nick.to_owned(), modes)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,11 +261,36 @@ pub(super) fn handle(
             nick: from,
             change: MemberChange::Quit { reason },
         }),
-        Command::KICK(channel, target, reason) => emit(IrcEvent::Member {
-            channel: Some(channel),
-            nick: target,
-            change: MemberChange::Kicked { by: from, reason },
+        Command::KICK(channel, target, reason) => {
+            if conn.fold(&target) == conn.fold(&conn.nick()) {
+                conn.channels.remove(&conn.fold(&channel));
+            }
+            emit(IrcEvent::Member {
+                channel: Some(channel),
+                nick: target,
+                change: MemberChange::Kicked { by: from, reason },
+            })
+        }
+        Command::ChannelMODE(channel, modes) => emit(IrcEvent::Modes {
+            channel,
+            changes: modes.iter().filter_map(ModeChange::of).collect(),
         }),
+        // The channel's modes, asked for on joining: `324 me #chan +ntk key`.
+        Command::Response(Response::RPL_CHANNELMODEIS, ref args) if args.len() >= 3 => {
+            let changes = args[2]
+                .trim_start_matches('+')
+                .chars()
+                .map(|mode| ModeChange {
+                    adding: true,
+                    mode,
+                    argument: None,
+                })
+                .collect();
+            emit(IrcEvent::Modes {
+                channel: args[1].clone(),
+                changes,
+            })
+        }
         Command::NICK(new) if conn.fold(&from) != conn.fold(&conn.nick()) => {
             emit(IrcEvent::Member {
                 channel: None,
@@ -237,8 +308,8 @@ pub(super) fn handle(
         Command::Response(Response::RPL_NAMREPLY, ref args) if args.len() >= 4 => {
             let names = args[3]
                 .split_whitespace()
-                .map(|n| n.trim_start_matches(['~', '&', '@', '%', '+']).to_owned())
-                .filter(|n| !n.is_empty())
+                .map(split_prefixes)
+                .filter(|(n, _)| !n.is_empty())
                 .collect();
             emit(IrcEvent::Member {
                 channel: Some(args[2].clone()),

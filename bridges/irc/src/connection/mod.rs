@@ -7,7 +7,7 @@ use crate::config::{FloodConfig, NetworkConfig};
 use crate::nick::{fold, Casemapping};
 use crate::transport;
 use incoming::source_nick;
-pub use incoming::{IrcEvent, MemberChange, MessageKind};
+pub use incoming::{IrcEvent, MemberChange, MessageKind, ModeChange};
 
 mod incoming;
 use anyhow::{anyhow, bail, Result};
@@ -125,6 +125,12 @@ impl Connection {
         self.send(Command::JOIN(channel.to_owned(), key.map(str::to_owned), None).into())
             .await?;
         match tokio::time::timeout(Duration::from_secs(20), confirmed).await {
+            // The relay bot asks for the channel's modes (324), which the
+            // room's join rules follow.
+            Ok(Ok(Ok(()))) if self.owner.is_none() => {
+                let query = Command::Raw("MODE".into(), vec![channel.to_owned()]);
+                self.send(query.into()).await
+            }
             Ok(Ok(result)) => result,
             Ok(Err(_)) => {
                 Err(Unreachable(format!("the connection closed while joining {channel}")).into())

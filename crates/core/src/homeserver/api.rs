@@ -459,6 +459,37 @@ impl Homeserver {
     }
 
     /// A room's whole current state, as full events.
+    /// One state event's content; `None` when the room has none.
+    pub async fn state_event(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Option<Value>, HsError> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/{}/{}",
+            enc(room.as_str()),
+            enc(event_type),
+            enc(state_key)
+        );
+        match self
+            .call(
+                Method::GET,
+                &path,
+                &[],
+                None,
+                Some(user.as_str()),
+                Retry::SHORT,
+            )
+            .await
+        {
+            Ok(content) => Ok(Some(content)),
+            Err(err) if err.errcode() == Some("M_NOT_FOUND") => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     pub async fn room_state(&self, user: &UserId, room: &RoomId) -> Result<Vec<Value>, HsError> {
         let path = format!("/_matrix/client/v3/rooms/{}/state", enc(room.as_str()));
         let v = self
