@@ -140,7 +140,7 @@ async fn reconnect(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     // One channel after another, so a reconnect is never a flood.
     let mut failed = Vec::new();
     for channel in &channels {
-        if let Err(err) = conn.join(channel, None).await {
+        if let Err(err) = network.join_channel(&conn, &net, channel).await {
             failed.push(format!("{channel} ({err:#})"));
         }
     }

@@ -50,6 +50,9 @@ pub struct NetworkConfig {
     /// and one per Matrix user); ask the network before raising it.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Channels bridged to existing rooms by the config, by channel name.
+    #[serde(default)]
+    pub mappings: BTreeMap<String, ChannelMapping>,
     /// Power levels for channel status modes, by mode letter.
     #[serde(default = "default_mode_power_levels")]
     pub mode_power_levels: BTreeMap<String, i64>,
@@ -66,6 +69,16 @@ pub struct NetworkConfig {
     /// Flood control: lines sent at once, then lines a second.
     #[serde(default)]
     pub flood: FloodConfig,
+}
+
+/// A channel bridged to a room by the config, like a permanent `!plumb`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChannelMapping {
+    /// The room (one) that the channel is bridged to.
+    pub room_ids: Vec<String>,
+    /// The channel key, if the channel has one (+k).
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -138,6 +151,14 @@ impl IrcConfig {
             }
             crate::transport::encoding(&net.fallback_encoding)
                 .map_err(|e| anyhow::anyhow!("network.networks.{id}.fallback_encoding: {e}"))?;
+            for (channel, mapping) in &net.mappings {
+                if !crate::network::is_channel(channel) {
+                    bail!("network.networks.{id}.mappings: {channel:?} is not a channel name (start it with #)");
+                }
+                if mapping.room_ids.len() != 1 {
+                    bail!("network.networks.{id}.mappings.{channel}.room_ids must list exactly one room: Causeway bridges a channel to one room");
+                }
+            }
             if net.flood.burst == 0 || net.flood.per_second <= 0.0 {
                 bail!("network.networks.{id}.flood needs a burst of at least 1 and a positive per_second");
             }
@@ -146,7 +167,7 @@ impl IrcConfig {
     }
 }
 
-pub const EXAMPLE: &str = r#"  # Connections opened at once, over every network. After a restart many
+pub const EXAMPLE: &str = r##"  # Connections opened at once, over every network. After a restart many
   # users reconnect; a few at a time keeps that from looking like an attack.
   concurrent_connects: 4
   # IRC networks, by ID. The ID appears in room aliases (#_<id>_#channel)
@@ -182,6 +203,12 @@ pub const EXAMPLE: &str = r#"  # Connections opened at once, over every network.
       max_connections: 1000
       # The server's NICKLEN; longer nicks are cut to fit.
       max_nick_length: 30
+      # Channels bridged to existing rooms, as if plumbed. The bot must be
+      # invited to each room and have power level 50 there.
+      mappings: {}
+      #  "#causeway":
+      #    room_ids: ["!roomid:example.com"]
+      #    key: null        # the channel key, for +k channels
       # Power levels in the room for channel modes: operators can kick and
       # ban, voiced users can speak in moderated channels. Add h (halfop) or
       # others the network uses.
@@ -199,7 +226,7 @@ pub const EXAMPLE: &str = r#"  # Connections opened at once, over every network.
       flood:
         burst: 5
         per_second: 2
-"#;
+"##;
 
 #[cfg(test)]
 mod tests {

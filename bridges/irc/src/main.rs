@@ -10,6 +10,7 @@ mod format;
 mod from_irc;
 mod idle;
 mod lines;
+mod mappings;
 mod mentions;
 mod moderation;
 mod network;

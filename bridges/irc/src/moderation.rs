@@ -159,7 +159,7 @@ impl IrcNetwork {
             return Ok(());
         }
         let puppet = self.puppet(&network, &change.meta.sender).await?;
-        puppet.join(&channel, None).await?;
+        self.join_channel(&puppet, &network, &channel).await?;
         if change.membership == Membership::Ban {
             let mask = format!("{nick}!*@*");
             let ban = Command::ChannelMODE(

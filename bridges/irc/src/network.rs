@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub idle_warned: DashSet<(String, String)>,
     /// Bounds connection attempts in flight (`concurrent_connects`).
     pub connect_slots: tokio::sync::Semaphore,
+    /// Channel keys learnt from `!join`, by (network, folded channel).
+    pub channel_keys: DashMap<(String, String), String>,
     /// Which of `i` and `k` each (network, folded channel) has set.
     pub channel_locks: DashMap<(String, String), Vec<char>>,
     /// Matrix users who turned `mentions` off.
@@ -85,6 +87,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             reported: DashMap::new(),
             mentions_off: DashSet::new(),
             channel_locks: DashMap::new(),
+            channel_keys: DashMap::new(),
             connect_slots: tokio::sync::Semaphore::new(concurrent_connects),
             members: DashMap::new(),
             connecting: DashMap::new(),
@@ -257,15 +260,23 @@ impl IrcNetwork {
         // Rejoin every bridged channel of this network, one after another.
         let bridge = self.bridge()?;
         for portal in bridge.store().all_portals().await? {
-            if let Some(channel) = portal.key.id.as_str().strip_prefix(&format!("{id}/")) {
-                if let Err(err) = bot
-                    .join(portal.name.as_deref().unwrap_or(channel), None)
-                    .await
-                {
-                    tracing::warn!(network = id, channel, "cannot rejoin: {err:#}");
-                }
+            let Some(id_part) = portal.key.id.as_str().strip_prefix(&format!("{id}/")) else {
+                continue;
+            };
+            let channel = portal.name.as_deref().unwrap_or(id_part);
+            if !is_channel(id_part) || portal.room_id.is_none() {
+                continue;
+            }
+            if let Some(key) = portal.metadata["key"].as_str() {
+                self.remember_key(id, channel, key);
+            }
+            if let Err(err) = self.join_channel(&bot, id, channel).await {
+                tracing::warn!(network = id, channel, "cannot rejoin: {err:#}");
             }
         }
+        let this = self.clone();
+        let network = id.to_owned();
+        tokio::spawn(async move { this.apply_mappings(&network).await });
         tracing::info!(
             network = id,
             capabilities = ?bot.capabilities(),
@@ -461,7 +472,11 @@ impl IrcNetwork {
         if !is_channel(channel) {
             bail!("{channel:?} is not a channel name: channels start with # or &");
         }
-        self.bot(network)?.join(channel, key).await?;
+        if let Some(key) = key {
+            self.remember_key(network, channel, key);
+        }
+        let bot = self.bot(network)?;
+        self.join_channel(&bot, network, channel).await?;
         let info = PortalInfo {
             key: channel_portal(network, channel),
             name: Some(channel.to_owned()),
@@ -469,7 +484,7 @@ impl IrcNetwork {
             invite,
             direct_with: None,
             alias_id: Some(format!("{network}_{}", nick::fold_for_id(channel))),
-            metadata: serde_json::json!({ "network": network }),
+            metadata: serde_json::json!({ "network": network, "key": key }),
         };
         let portal = self.bridge()?.ensure_portal_room(&info).await?;
         self.sync_members_when_bridged(network, channel);
@@ -555,7 +570,8 @@ impl QueryHandling for IrcNetwork {
         if self.network(network).is_err() || !is_channel(channel) {
             return Ok(None);
         }
-        self.bot(network)?.join(channel, None).await?;
+        let bot = self.bot(network)?;
+        self.join_channel(&bot, network, channel).await?;
         self.sync_members_when_bridged(network, channel);
         Ok(Some(PortalInfo {
             key: channel_portal(network, channel),

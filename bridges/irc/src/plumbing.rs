@@ -87,7 +87,8 @@ async fn plumb(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     if bridge.store().portal_by_room(&room).await?.is_some() {
         return Err(ctx.usage_error(format!("{room} is already bridged to something else.")));
     }
-    network.bot(&net)?.join(&channel, None).await?;
+    let bot = network.bot(&net)?;
+    network.join_channel(&bot, &net, &channel).await?;
     let info = PortalInfo {
         key,
         name: Some(channel.clone()),

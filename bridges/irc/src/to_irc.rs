@@ -63,7 +63,7 @@ impl IrcNetwork {
         self.mark_active(network, &message.meta.sender);
         let destination = match target {
             Target::Channel { channel, .. } => {
-                puppet.join(channel, None).await?;
+                self.join_channel(&puppet, network, channel).await?;
                 channel.clone()
             }
             Target::Private { nick, owner, .. } if *owner == message.meta.sender => nick.clone(),
@@ -231,7 +231,7 @@ impl TopicHandling for IrcNetwork {
             bail!("IRC topics are one line");
         }
         let puppet = self.puppet(&network, sender).await?;
-        puppet.join(&channel, None).await?;
+        self.join_channel(&puppet, &network, &channel).await?;
         puppet
             .send(irc::client::prelude::Command::TOPIC(channel, Some(topic.to_owned())).into())
             .await

@@ -185,3 +185,49 @@ async fn wait_for_state_key(client: &MatrixClient, room: &str, user: &str) -> Re
         }
     }
 }
+
+#[tokio::test]
+async fn a_mapped_keyed_channel_is_bridged_on_start_and_survives_a_restart() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, mut env) = common::setup_with(dir.path(), "").await?;
+    let bot = env.bot();
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#keyed").await?;
+    bob.send("MODE #keyed +k sesame").await?;
+    bob.wait_for(|l| l.contains(" MODE #keyed +k")).await?;
+    let admin = env.user("admin").await?;
+    let options = serde_json::json!({ "preset": "public_chat", "invite": [bot], "power_level_content_override": { "users": { bot.as_str(): 50 } } });
+    let room = admin.create_room(options).await?;
+
+    // The admin maps the channel to the room in the config and restarts.
+    let path = env.config_path();
+    let mut config: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+    config["network"]["networks"]["local"]["mappings"] = serde_yaml::from_str(&format!(
+        "{{ '#keyed': {{ room_ids: ['{room}'], key: sesame }} }}"
+    ))?;
+    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+    env.kill_bridge();
+    env.start_bridge().await?;
+    bob.wait_for(|l| l.starts_with(":causeway!") && l.contains(" JOIN "))
+        .await?;
+    admin
+        .wait_for(&room, Duration::from_secs(30), |e| e["type"] == "m.bridge")
+        .await?;
+    bob.send("PRIVMSG #keyed :through the key").await?;
+    admin.wait_for_text(&room, "through the key").await?;
+    // The admin's own connection needs the key too.
+    admin.send_text(&room, "me too").await?;
+    bob.wait_for(|l| l.starts_with(":admin[m]!") && l.ends_with("PRIVMSG #keyed :me too"))
+        .await?;
+
+    // Another restart: the mapping stands, nothing is bridged twice.
+    bob.seen.clear();
+    env.kill_bridge();
+    env.start_bridge().await?;
+    bob.wait_for(|l| l.starts_with(":causeway!") && l.contains(" JOIN "))
+        .await?;
+    bob.send("PRIVMSG #keyed :after restart").await?;
+    admin.wait_for_text(&room, "after restart").await?;
+    assert_eq!(admin.seen(&room, |e| e["type"] == "m.bridge").len(), 1);
+    Ok(())
+}

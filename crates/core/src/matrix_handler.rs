@@ -75,8 +75,8 @@ pub(crate) async fn handle_timeline(
     if let Err(err) = &result {
         // A user's own joins and leaves fail quietly; a kick or ban someone
         // made is an action they expect to see happen.
-        let own_membership = kind == "m.room.member"
-            && str_at(event, "/state_key") == Some(meta.sender.as_str());
+        let own_membership =
+            kind == "m.room.member" && str_at(event, "/state_key") == Some(meta.sender.as_str());
         if !bridge.is_bridge_user(&meta.sender) && !own_membership {
             // Nothing is dropped silently: the sender learns it did not arrive.
             let notice = format!(
