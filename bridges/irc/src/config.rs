@@ -50,6 +50,9 @@ pub struct NetworkConfig {
     /// and one per Matrix user); ask the network before raising it.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// How long leaves from a netsplit wait for the user to come back.
+    #[serde(default = "default_netsplit_grace")]
+    pub netsplit_grace_seconds: u64,
     /// Channels bridged to existing rooms by the config, by channel name.
     #[serde(default)]
     pub mappings: BTreeMap<String, ChannelMapping>,
@@ -116,6 +119,9 @@ fn default_max_connections() -> usize {
 }
 fn default_mode_power_levels() -> BTreeMap<String, i64> {
     BTreeMap::from([("o".into(), 50), ("v".into(), 1)])
+}
+fn default_netsplit_grace() -> u64 {
+    600
 }
 fn default_port() -> u16 {
     6667
@@ -203,6 +209,9 @@ pub const EXAMPLE: &str = r##"  # Connections opened at once, over every network
       max_connections: 1000
       # The server's NICKLEN; longer nicks are cut to fit.
       max_nick_length: 30
+      # After a netsplit most users return within minutes: their leaves wait
+      # this long, so rooms are not flooded with leaves and joins.
+      netsplit_grace_seconds: 600
       # Channels bridged to existing rooms, as if plumbed. The bot must be
       # invited to each room and have power level 50 there.
       mappings: {}

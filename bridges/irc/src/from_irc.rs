@@ -144,13 +144,21 @@ impl IrcNetwork {
                 }
             }
             (MemberChange::Joined, Some(channel)) => {
-                self.member_joined(bot, &channel, &who).await?
+                if !self.returned_from_netsplit(bot, &who, &channel) {
+                    self.member_joined(bot, &channel, &who).await?
+                }
             }
             (MemberChange::Parted { reason }, Some(channel)) => {
                 self.member_left(bot, &channel, &who, reason).await?
             }
             (MemberChange::Kicked { by, reason }, Some(channel)) => {
                 self.irc_kick(bot, &channel, &who, &by, reason).await?
+            }
+            (MemberChange::Quit { reason }, _)
+                if reason.as_deref().is_some_and(crate::netsplit::is_netsplit) =>
+            {
+                let channels = self.channels_of(net, &who);
+                self.defer_netsplit_quit(bot, &who, channels);
             }
             (MemberChange::Quit { reason }, _) => {
                 for channel in self.channels_of(net, &who) {
@@ -250,7 +258,7 @@ impl IrcNetwork {
         }
     }
 
-    async fn member_left(
+    pub(crate) async fn member_left(
         &self,
         bot: &Connection,
         channel: &str,

@@ -13,6 +13,7 @@ mod lines;
 mod mappings;
 mod mentions;
 mod moderation;
+mod netsplit;
 mod network;
 mod nick;
 mod plumbing;

@@ -52,6 +52,9 @@ pub(crate) struct Inner {
     pub idle_warned: DashSet<(String, String)>,
     /// Bounds connection attempts in flight (`concurrent_connects`).
     pub connect_slots: tokio::sync::Semaphore,
+    /// Users gone in a netsplit, by (network, folded nick): the channels
+    /// whose leave is held back.
+    pub split_away: DashMap<(String, String), Vec<String>>,
     /// Channel keys learnt from `!join`, by (network, folded channel).
     pub channel_keys: DashMap<(String, String), String>,
     /// Which of `i` and `k` each (network, folded channel) has set.
@@ -88,6 +91,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             mentions_off: DashSet::new(),
             channel_locks: DashMap::new(),
             channel_keys: DashMap::new(),
+            split_away: DashMap::new(),
             connect_slots: tokio::sync::Semaphore::new(concurrent_connects),
             members: DashMap::new(),
             connecting: DashMap::new(),

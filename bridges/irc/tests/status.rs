@@ -119,3 +119,64 @@ async fn a_message_the_channel_refuses_gets_a_notice_in_the_room() -> Result<()>
     assert!(body(&notice).contains("(404)"), "{}", body(&notice));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_netsplit_does_not_flood_the_room_and_only_the_lost_leave() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (near, mut far) = causeway_testkit::ircd::Ngircd::start_pair(dir.path())?;
+    let env = common::bridge_for(near.port, ", netsplit_grace_seconds: 45").await?;
+    // bob and carol are on the far server; the bridge is on the near one.
+    let mut bob = RawIrc::connect(far.port, "bob").await?;
+    bob.join("#split").await?;
+    let mut carol = RawIrc::connect(far.port, "carol").await?;
+    carol.join("#split").await?;
+    // A watcher on the near side sees when the servers are linked again.
+    let mut watcher = RawIrc::connect(near.port, "watcher").await?;
+    watcher.join("#split").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_local_#split:localhost").await?;
+    for ghost in ["@_local_bob:localhost", "@_local_carol:localhost"] {
+        let started = std::time::Instant::now();
+        while alice
+            .state(&room, "m.room.member", ghost)
+            .await
+            .ok()
+            .map(|m| m["membership"].clone())
+            != Some("join".into())
+        {
+            anyhow::ensure!(started.elapsed() < WAIT, "{ghost} never joined");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // The far server goes away, and comes back; only bob returns.
+    far.stop();
+    far.restart()?;
+    let mut bob = RawIrc::connect(far.port, "bob").await?;
+    bob.join("#split").await?;
+    watcher.seen.clear();
+    watcher
+        .wait_for(|l| l.starts_with(":bob!") && l.contains(" JOIN "))
+        .await?;
+    let left = |ghost: &'static str| {
+        move |e: &serde_json::Value| {
+            e["state_key"] == ghost && e["content"]["membership"] == "leave"
+        }
+    };
+    let carol_left = alice
+        .wait_for(
+            &room,
+            Duration::from_secs(90),
+            left("@_local_carol:localhost"),
+        )
+        .await?;
+    assert_eq!(carol_left["content"]["reason"], "lost in a netsplit");
+    alice.sync_once(0).await?;
+    assert!(
+        alice.seen(&room, left("@_local_bob:localhost")).is_empty(),
+        "bob came back within the grace period: his ghost never left"
+    );
+    bob.send("PRIVMSG #split :back").await?;
+    alice.wait_for_text(&room, "back").await?;
+    Ok(())
+}

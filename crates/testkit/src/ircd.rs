@@ -19,14 +19,51 @@ pub struct Ngircd {
 impl Ngircd {
     /// Starts ngircd (`apt-get install ngircd`) with a config in `dir`.
     pub fn start(dir: &Path) -> Result<Self> {
+        Self::start_named(dir, "irc.test.local", free_port()?, None)
+    }
+
+    /// Two servers linked to each other, `irc.a.test` and `irc.b.test`: stop
+    /// one and the other sees a real netsplit.
+    pub fn start_pair(dir: &Path) -> Result<(Self, Self)> {
+        let (a_port, b_port) = (free_port()?, free_port()?);
+        // `a` connects and reconnects; `b` only accepts, so the two never
+        // collide by connecting to each other at once.
+        let b = Self::start_named(
+            &dir.join("b"),
+            "irc.b.test",
+            b_port,
+            Some(("irc.a.test", None)),
+        )?;
+        let a = Self::start_named(
+            &dir.join("a"),
+            "irc.a.test",
+            a_port,
+            Some(("irc.b.test", Some(b_port))),
+        )?;
+        Ok((a, b))
+    }
+
+    fn start_named(
+        dir: &Path,
+        name: &str,
+        port: u16,
+        link: Option<(&str, Option<u16>)>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let port = free_port()?;
-        let config = format!(
-            "[Global]\nName = irc.test.local\nInfo = test server\nListen = 127.0.0.1\nPorts = {port}\nMotdPhrase = test\nPidFile = {dir}/ngircd.pid\n\
-             [Limits]\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 30\nMaxPenaltyTime = 0\n\
+        let mut config = format!(
+            "[Global]\nName = {name}\nInfo = test server\nListen = 127.0.0.1\nPorts = {port}\nMotdPhrase = test\nPidFile = {dir}/ngircd.pid\n\
+             [Limits]\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 30\nMaxPenaltyTime = 0\nConnectRetry = 5\n\
              [Options]\nPAM = no\nIdent = no\nDNS = no\n",
             dir = dir.display()
         );
+        if let Some((peer, peer_port)) = link {
+            config.push_str(&format!(
+                "[Server]\nName = {peer}\nHost = 127.0.0.1\nMyPassword = linkpass\nPeerPassword = linkpass\n"
+            ));
+            if let Some(peer_port) = peer_port {
+                config.push_str(&format!("Port = {peer_port}\n"));
+            }
+        }
         std::fs::write(dir.join("ngircd.conf"), config)?;
         let mut ircd = Self {
             port,
