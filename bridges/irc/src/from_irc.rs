@@ -143,10 +143,10 @@ impl IrcNetwork {
                     }
                 }
             }
-            (MemberChange::Joined, Some(channel)) => {
-                if !self.returned_from_netsplit(bot, &who, &channel) {
-                    self.member_joined(bot, &channel, &who).await?
-                }
+            (MemberChange::Joined, Some(channel))
+                if !self.returned_from_netsplit(bot, &who, &channel) =>
+            {
+                self.member_joined(bot, &channel, &who).await?
             }
             (MemberChange::Parted { reason }, Some(channel)) => {
                 self.member_left(bot, &channel, &who, reason).await?
