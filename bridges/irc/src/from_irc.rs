@@ -85,7 +85,7 @@ impl IrcNetwork {
                 self.to_channel_room(&conn.network, &channel, RemoteEvent::Topic { topic })
                     .await
             }
-            IrcEvent::Disconnected { reason } => {
+            IrcEvent::Disconnected { reason, channels } => {
                 match &conn.owner {
                     None => {
                         tracing::warn!(network = conn.network, "relay bot disconnected: {reason}");
@@ -98,12 +98,20 @@ impl IrcNetwork {
                             owner,
                             "puppet disconnected: {reason}"
                         );
-                        self.inner
+                        let key = (conn.network.clone(), owner.clone());
+                        // Still registered means nobody asked for this
+                        // disconnect (!quit and idleness deregister first).
+                        let unexpected = self
+                            .inner
                             .puppets
-                            .remove(&(conn.network.clone(), owner.clone()));
+                            .remove_if(&key, |_, current| Arc::ptr_eq(current, conn))
+                            .is_some();
                         self.inner
                             .puppet_nicks
                             .remove(&(conn.network.clone(), conn.fold(&conn.nick())));
+                        if unexpected {
+                            self.reconnect_puppet(conn.network.clone(), owner.clone(), channels);
+                        }
                     }
                 }
                 Ok(())

@@ -290,6 +290,39 @@ impl IrcNetwork {
         Ok(bot)
     }
 
+    /// Brings a Matrix user's connection back after the server dropped it,
+    /// backing off with jitter, and rejoins its channels one by one. Gives
+    /// up after a while: the user's next message connects again anyway.
+    pub(crate) fn reconnect_puppet(&self, network: String, mxid: String, channels: Vec<String>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            for attempt in 0..8 {
+                let wait = causeway_core::homeserver::Retry::FOREVER.backoff(attempt);
+                tokio::time::sleep(wait).await;
+                if this
+                    .inner
+                    .puppets
+                    .contains_key(&(network.clone(), mxid.clone()))
+                {
+                    return; // Something else connected it meanwhile.
+                }
+                match this.puppet(&network, &mxid).await {
+                    Ok(conn) => {
+                        for channel in &channels {
+                            if let Err(err) = this.join_channel(&conn, &network, channel).await {
+                                tracing::warn!(network, channel, "cannot rejoin: {err:#}");
+                            }
+                        }
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::info!(network, mxid, attempt, "cannot reconnect yet: {err:#}")
+                    }
+                }
+            }
+        });
+    }
+
     /// Keeps the relay bot connected, backing off between attempts.
     pub(crate) fn keep_bot_connected(&self, id: String) {
         let this = self.clone();

@@ -386,6 +386,12 @@ async fn matrix_messages_sent_while_the_ircd_restarts_arrive_in_order_once() -> 
     alice.send_text(&room, "before").await?;
     bob.wait_for(|l| l.ends_with("PRIVMSG #restart :before"))
         .await?;
+    // carol says nothing after the restart: her connection comes back anyway.
+    let carol = env.user("carol").await?;
+    carol.join(&room).await?;
+    carol.send_text(&room, "carol here").await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #restart :carol here"))
+        .await?;
 
     ircd.stop();
     alice.send_text(&room, "during 1").await?;
@@ -412,6 +418,11 @@ async fn matrix_messages_sent_while_the_ircd_restarts_arrive_in_order_once() -> 
     bob.wait_for(|l| {
         (l.starts_with(":causeway!") && l.contains(" JOIN "))
             || (l.split(' ').nth(1) == Some("353") && l.contains("causeway"))
+    })
+    .await?;
+    bob.wait_for(|l| {
+        (l.starts_with(":carol[m]!") && l.contains(" JOIN "))
+            || (l.split(' ').nth(1) == Some("353") && l.contains("carol[m]"))
     })
     .await?;
     bob.send("PRIVMSG #restart :after the restart").await?;

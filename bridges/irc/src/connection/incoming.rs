@@ -32,6 +32,8 @@ pub enum IrcEvent {
     },
     Disconnected {
         reason: String,
+        /// The channels the connection was in, to rejoin on reconnecting.
+        channels: Vec<String>,
     },
     /// Channel modes changed, or were reported on joining.
     Modes {
@@ -39,10 +41,7 @@ pub enum IrcEvent {
         changes: Vec<ModeChange>,
     },
     /// A channel's topic, set now or reported on joining.
-    Topic {
-        channel: String,
-        topic: String,
-    },
+    Topic { channel: String, topic: String },
     /// Someone else's presence in a channel changed; `channel` is `None` for
     /// a QUIT or a nick change, which affect every channel.
     Member {

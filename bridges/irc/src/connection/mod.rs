@@ -334,8 +334,9 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
             let _ = welcomed.send(Err(anyhow!("{reason}")));
         }
         conn.alive.store(false, Ordering::Release);
+        let channels = conn.channels();
         conn.channels.clear();
-        let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason }));
+        let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason, channels }));
         drop(reading);
     });
     match tokio::time::timeout(Duration::from_secs(30), welcome).await {
