@@ -62,4 +62,7 @@ export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
 cargo test --locked -p causeway-core --lib store:: -- --test-threads 2
 cargo test --locked "${E2E[@]}" -- --test-threads 2
 
+echo "== fuzzing"
+bash scripts/fuzz.sh
+
 echo "== all tests passed"

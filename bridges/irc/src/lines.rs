@@ -35,6 +35,11 @@ pub fn split_lines(text: &str, limit: usize) -> Vec<String> {
             while !rest.is_char_boundary(cut) {
                 cut -= 1;
             }
+            if cut == 0 {
+                // A limit narrower than one character: send it whole rather
+                // than loop forever.
+                cut = rest.chars().next().map_or(rest.len(), char::len_utf8);
+            }
             // Prefer the last space in the window, unless it is very early.
             if let Some(space) = rest[..cut].rfind(' ').filter(|&s| s > limit / 2) {
                 cut = space;
@@ -52,6 +57,11 @@ pub fn split_lines(text: &str, limit: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_narrower_than_a_character_still_ends() {
+        assert_eq!(split_lines("é€x", 1), ["é", "€", "x"]);
+    }
 
     #[test]
     fn cr_lf_and_nul_never_survive() {

@@ -80,8 +80,8 @@ impl IrcNetwork {
                 bail!("{channel} is already bridged to {existing}: unlink it there to use {room}")
             }
             None => {
-                let bot = self.bot(network)?;
-                self.join_channel(&bot, network, channel).await?;
+                // The room first: from the moment the bot is in the channel,
+                // what is said there has somewhere to go.
                 let info = PortalInfo {
                     key,
                     name: Some(channel.to_owned()),
@@ -89,6 +89,8 @@ impl IrcNetwork {
                     ..Default::default()
                 };
                 bridge.plumb_portal(&info, room).await?;
+                let bot = self.bot(network)?;
+                self.join_channel(&bot, network, channel).await?;
                 self.sync_members_when_bridged(network, channel);
                 tracing::info!(network, channel, room, "bridged a mapped channel");
             }

@@ -88,14 +88,19 @@ async fn plumb(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         return Err(ctx.usage_error(format!("{room} is already bridged to something else.")));
     }
     let bot = network.bot(&net)?;
-    network.join_channel(&bot, &net, &channel).await?;
     let info = PortalInfo {
-        key,
+        key: key.clone(),
         name: Some(channel.clone()),
         metadata: serde_json::json!({ "network": net }),
         ..Default::default()
     };
+    // The room first, so that nothing said in the channel once the bot is
+    // there is dropped; undone if the channel will not have the bot.
     bridge.plumb_portal(&info, &room).await?;
+    if let Err(err) = network.join_channel(&bot, &net, &channel).await {
+        bridge.unlink_portal(&key).await?;
+        return Err(err.into());
+    }
     network.sync_members_when_bridged(&net, &channel);
     ctx.reply(&format!(
         "Bridged {room} to {channel} on {}.",

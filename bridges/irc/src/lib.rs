@@ -1,0 +1,25 @@
+//! The Matrix–IRC bridge as a library: `causeway-irc` runs it, and the fuzz
+//! targets reach its parsers and formatters.
+
+mod attachments;
+mod auth_commands;
+pub mod cap;
+mod commands;
+mod config;
+mod connection;
+mod credentials;
+pub mod format;
+mod from_irc;
+mod idle;
+pub mod lines;
+mod mappings;
+mod mentions;
+mod moderation;
+mod netsplit;
+pub mod network;
+mod nick;
+mod plumbing;
+mod status;
+mod third_party;
+mod to_irc;
+pub mod transport;
