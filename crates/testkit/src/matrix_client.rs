@@ -82,6 +82,21 @@ impl MatrixClient {
         Ok(value)
     }
 
+    /// The user IDs joined to a room now.
+    pub async fn joined_members(&self, room: &str) -> Result<Vec<String>> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/_matrix/client/v3/rooms/{}/joined_members", enc(room)),
+                None,
+            )
+            .await?;
+        Ok(v["joined"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// Uploads a file to the media repository; returns its `mxc://` URI.
     pub async fn upload(
         &self,
