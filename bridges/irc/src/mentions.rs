@@ -11,7 +11,6 @@ use crate::network::IrcNetwork;
 use anyhow::Result;
 use causeway_core::commands::{Command, CommandContext, CommandResult};
 use causeway_core::format::escape_html;
-use causeway_core::store::UserRow;
 use serde_json::Value;
 
 /// Features a user can switch, with what each does and its default.
@@ -95,24 +94,8 @@ impl IrcNetwork {
     }
 
     async fn set_feature(&self, mxid: &str, name: &str, value: Option<bool>) -> Result<()> {
-        let store = self.bridge()?.store();
-        let mut user = store.get_user(mxid).await?.unwrap_or(UserRow {
-            mxid: mxid.to_owned(),
-            ..Default::default()
-        });
-        if !user.settings.is_object() {
-            user.settings = serde_json::json!({});
-        }
-        if !user.settings["irc_features"].is_object() {
-            user.settings["irc_features"] = serde_json::json!({});
-        }
-        if let Some(features) = user.settings["irc_features"].as_object_mut() {
-            match value {
-                Some(on) => features.insert(name.to_owned(), Value::Bool(on)),
-                None => features.remove(name),
-            };
-        }
-        store.put_user(&user).await?;
+        self.put_user_setting(mxid, "irc_features", name, value.map(Value::Bool))
+            .await?;
         if name == "mentions" {
             match value {
                 Some(false) => self.inner.mentions_off.insert(mxid.to_owned()),

@@ -450,6 +450,18 @@ impl IrcNetwork {
 
     /// Remembers a user's nick for their next connection.
     pub(crate) async fn store_nick(&self, network: &str, mxid: &str, chosen: &str) -> Result<()> {
+        self.put_user_setting(mxid, "irc_nicks", network, Some(chosen.into()))
+            .await
+    }
+
+    /// Sets `settings[section][key]` for a user, or removes it with `None`.
+    pub(crate) async fn put_user_setting(
+        &self,
+        mxid: &str,
+        section: &str,
+        key: &str,
+        value: Option<serde_json::Value>,
+    ) -> Result<()> {
         let store = self.bridge()?.store();
         let mut user = store
             .get_user(mxid)
@@ -461,10 +473,15 @@ impl IrcNetwork {
         if !user.settings.is_object() {
             user.settings = serde_json::json!({});
         }
-        if !user.settings["irc_nicks"].is_object() {
-            user.settings["irc_nicks"] = serde_json::json!({});
+        if !user.settings[section].is_object() {
+            user.settings[section] = serde_json::json!({});
         }
-        user.settings["irc_nicks"][network] = serde_json::json!(chosen);
+        if let Some(entries) = user.settings[section].as_object_mut() {
+            match value {
+                Some(value) => entries.insert(key.to_owned(), value),
+                None => entries.remove(key),
+            };
+        }
         store.put_user(&user).await
     }
 

@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct FakeHomeserver {
     pub sends: AtomicU64,
     pub requests: AtomicU64,
+    /// Rooms created, in order.
+    pub rooms: std::sync::Mutex<Vec<String>>,
 }
 
 impl FakeHomeserver {
@@ -40,7 +42,11 @@ async fn answer(
     } else if path.ends_with("whoami") {
         json!({ "user_id": "@benchbot:bench.local" })
     } else if path.ends_with("createRoom") {
-        json!({ "room_id": format!("!room{n}") })
+        let room = format!("!room{n}:bench.local");
+        if let Ok(mut rooms) = hs.rooms.lock() {
+            rooms.push(room.clone());
+        }
+        json!({ "room_id": room })
     } else if path.contains("/join/") {
         json!({ "room_id": path.rsplit('/').next().unwrap_or_default() })
     } else if path.contains("/send/")

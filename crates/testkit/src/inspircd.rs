@@ -52,10 +52,11 @@ impl InspIrcd {
 <admin name="test" nick="test" email="test@test.local">
 <bind address="127.0.0.1" port="{port}" type="clients">
 <bind address="127.0.0.1" port="{link_port}" type="servers">
-<connect allow="*" timeout="60" pingfreq="120" localmax="1000" globalmax="1000" limit="5000" maxconnwarn="no" resolvehostnames="no" useident="no" threshold="1000" commandrate="100000" fakelag="no" hardsendq="1048576" softsendq="65536" recvq="65536">
+<connect allow="*" timeout="60" pingfreq="120" localmax="10000" globalmax="10000" limit="10000" maxconnwarn="no" resolvehostnames="no" useident="no" threshold="1000" commandrate="100000" fakelag="no" hardsendq="1048576" softsendq="65536" recvq="65536">
 <pid file="{d}/inspircd.pid">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{d}/inspircd.log">
 <limits maxnick="30">
+<channels users="1000" opers="1000">
 <sasl target="services.test.local">
 <link name="services.test.local" ipaddr="127.0.0.1" port="{link_port}" allowmask="127.0.0.0/8" sendpass="linkpass" recvpass="linkpass">
 <uline server="services.test.local" silent="yes">

@@ -181,6 +181,15 @@ impl RawIrc {
         Ok(())
     }
 
+    /// The next line from the server, answering PINGs; `None` when it closes.
+    pub async fn next_line(&mut self) -> Result<Option<String>> {
+        let line = self.read.next_line().await?;
+        if let Some(token) = line.as_deref().and_then(|l| l.strip_prefix("PING ")) {
+            self.send(&format!("PONG {token}")).await?;
+        }
+        Ok(line)
+    }
+
     /// Waits for a line that matches, answering PINGs meanwhile.
     pub async fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> Result<String> {
         if let Some(line) = self.seen.iter().find(|l| pred(l)) {

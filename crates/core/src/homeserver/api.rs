@@ -473,35 +473,29 @@ impl Homeserver {
             enc(event_type),
             enc(state_key)
         );
-        match self
-            .call(
-                Method::GET,
-                &path,
-                &[],
-                None,
-                Some(user.as_str()),
-                Retry::SHORT,
-            )
-            .await
-        {
+        match self.get_as(user, &path).await {
             Ok(content) => Ok(Some(content)),
             Err(err) if err.errcode() == Some("M_NOT_FOUND") => Ok(None),
             Err(err) => Err(err),
         }
     }
 
+    /// A GET as `user`, retried briefly.
+    async fn get_as(&self, user: &UserId, path: &str) -> Result<Value, HsError> {
+        self.call(
+            Method::GET,
+            path,
+            &[],
+            None,
+            Some(user.as_str()),
+            Retry::SHORT,
+        )
+        .await
+    }
+
     pub async fn room_state(&self, user: &UserId, room: &RoomId) -> Result<Vec<Value>, HsError> {
         let path = format!("/_matrix/client/v3/rooms/{}/state", enc(room.as_str()));
-        let v = self
-            .call(
-                Method::GET,
-                &path,
-                &[],
-                None,
-                Some(user.as_str()),
-                Retry::SHORT,
-            )
-            .await?;
+        let v = self.get_as(user, &path).await?;
         Ok(v.as_array().cloned().unwrap_or_default())
     }
 

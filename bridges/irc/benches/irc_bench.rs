@@ -1,0 +1,355 @@
+//! Figures for the IRC bridge, printed rather than asserted:
+//!
+//! - throughput both ways, and the bridge's CPU-seconds per 1,000 messages,
+//!   with the real `causeway-irc` process between ngircd and the fast
+//!   homeserver stand-in;
+//! - the bridge's RSS per puppeted connection at 1,000 and 5,000 Matrix
+//!   users connected to InspIRCd.
+//!
+//! ```text
+//! cargo bench -p causeway-irc --bench irc-bench
+//! cargo bench -p causeway-irc --bench irc-bench -- --messages 5000 --connections 1000,5000
+//! ```
+
+use anyhow::{bail, ensure, Context, Result};
+use causeway_testkit::fake_homeserver::FakeHomeserver;
+use causeway_testkit::inspircd::InspIrcd;
+use causeway_testkit::ircd::{Ngircd, RawIrc};
+use serde_json::json;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
+
+struct Args {
+    messages: usize,
+    connections: Vec<usize>,
+}
+
+fn args() -> Result<Args> {
+    let mut args = Args {
+        messages: 2000,
+        connections: vec![1000, 5000],
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        match flag.as_str() {
+            "--messages" => args.messages = given.next().context("--messages N")?.parse()?,
+            "--connections" => {
+                args.connections = given
+                    .next()
+                    .context("--connections N,M")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            // cargo bench passes --bench; nothing else is ours.
+            _ => {}
+        }
+    }
+    Ok(args)
+}
+
+/// The bridge as a child process, as admins run it.
+struct BridgeProcess {
+    child: Child,
+    port: u16,
+    http: reqwest::Client,
+}
+
+impl BridgeProcess {
+    async fn start(dir: &Path, hs_url: &str, irc_port: u16) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let port = causeway_testkit::synapse::free_port()?;
+        let config = format!(
+            r#"
+homeserver: {{ address: "{hs_url}", domain: bench.local }}
+appservice: {{ address: "http://127.0.0.1:{port}", hostname: 127.0.0.1, port: {port}, id: irc, bot: {{ username: benchbot }}, as_token: AS, hs_token: HS }}
+database: {{ uri: "sqlite:{db}" }}
+bridge: {{ username_template: "_irc_{{id}}", alias_template: "_{{id}}", command_prefix: "!", permissions: {{ "*": user }}, secret_key_file: "{key}" }}
+logging: {{ level: warn }}
+network:
+  concurrent_connects: 200
+  networks:
+    local:
+      name: Bench IRC
+      address: 127.0.0.1
+      port: {irc_port}
+      bot_nick: causeway
+      max_connections: 20000
+      flood: {{ burst: 100000, per_second: 100000 }}
+"#,
+            db = dir.join("bridge.db").display(),
+            key = dir.join("bridge.key").display(),
+        );
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, config)?;
+        let log = std::fs::File::create(dir.join("bridge.log"))?;
+        let child = Command::new(BIN)
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        let bridge = Self {
+            child,
+            port,
+            http: reqwest::Client::new(),
+        };
+        let started = Instant::now();
+        while bridge
+            .http
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_err()
+        {
+            ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "the bridge did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(bridge)
+    }
+
+    /// CPU seconds used so far and resident memory in KiB, from /proc.
+    fn usage(&self) -> Result<(f64, u64)> {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime and stime are fields 14 and 15; the list starts at field 3.
+        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .context("no VmRSS")?
+            .parse()?;
+        Ok((ticks / 100.0, rss))
+    }
+
+    /// Makes a channel's portal through the alias query, as a user's client
+    /// would; returns its room ID.
+    async fn portal(&self, hs: &FakeHomeserver, channel: &str) -> Result<String> {
+        let alias = format!("#_local_{channel}:bench.local");
+        let url = format!(
+            "http://127.0.0.1:{}/_matrix/app/v1/rooms/{}",
+            self.port,
+            urlencoding::encode(&alias)
+        );
+        let resp = self.http.get(url).bearer_auth("HS").send().await?;
+        ensure!(resp.status() == 200, "alias query: {}", resp.status());
+        hs.rooms
+            .lock()
+            .ok()
+            .and_then(|rooms| rooms.last().cloned())
+            .context("no room was created")
+    }
+
+    /// Sends Matrix messages into the bridge, 50 to a transaction.
+    async fn send_matrix(
+        &self,
+        messages: &[(String, String, String)],
+        txn_base: usize,
+    ) -> Result<()> {
+        for (t, chunk) in messages.chunks(50).enumerate() {
+            let events: Vec<_> = chunk
+                .iter()
+                .map(|(id, room, sender)| {
+                    json!({ "type": "m.room.message", "event_id": id, "room_id": room, "sender": sender,
+                            "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("bench {id}") } })
+                })
+                .collect();
+            let resp = self
+                .http
+                .put(format!(
+                    "http://127.0.0.1:{}/_matrix/app/v1/transactions/t{}",
+                    self.port,
+                    txn_base + t
+                ))
+                .bearer_auth("HS")
+                .json(&json!({ "events": events }))
+                .send()
+                .await?;
+            ensure!(resp.status() == 200, "transaction: {}", resp.status());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the relay bot is in `channel`, as `observer` sees it.
+async fn bot_joined(observer: &mut RawIrc, channel: &str) -> Result<()> {
+    let channel = channel.to_owned();
+    observer
+        .wait_for(move |l| {
+            l.starts_with(":causeway!") && l.contains(" JOIN ") && l.ends_with(&channel)
+        })
+        .await?;
+    Ok(())
+}
+
+async fn throughput(dir: &Path, messages: usize) -> Result<()> {
+    let ircd = Ngircd::start(&dir.join("ngircd"))?;
+    let hs = Arc::new(FakeHomeserver::default());
+    let hs_url = hs.spawn().await?;
+    let bridge = BridgeProcess::start(dir, &hs_url, ircd.port).await?;
+    let mut observer = RawIrc::connect(ircd.port, "observer").await?;
+    observer.join("#bench").await?;
+    let room = bridge.portal(&hs, "#bench").await?;
+    bot_joined(&mut observer, "#bench").await?;
+
+    // IRC → Matrix: one IRC user talks; count the homeserver's sends.
+    let before = hs.sends.load(Ordering::Relaxed);
+    let (cpu_before, _) = bridge.usage()?;
+    let started = Instant::now();
+    for i in 0..messages {
+        observer
+            .send(&format!("PRIVMSG #bench :irc message {i}"))
+            .await?;
+    }
+    while hs.sends.load(Ordering::Relaxed) < before + messages as u64 {
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "IRC → Matrix stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let irc_to_matrix = started.elapsed();
+    let (cpu_after, _) = bridge.usage()?;
+    println!(
+        "IRC → Matrix:   {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages)",
+        messages as f64 / irc_to_matrix.as_secs_f64(),
+        (cpu_after - cpu_before) * 1000.0 / messages as f64
+    );
+
+    // Matrix → IRC: 20 Matrix users talk; count the lines on IRC. The first
+    // message of each user opens their connection; that is part of the cost.
+    let users = 20;
+    let outgoing: Vec<(String, String, String)> = (0..messages)
+        .map(|i| {
+            (
+                format!("$m{i}"),
+                room.clone(),
+                format!("@u{}:bench.local", i % users),
+            )
+        })
+        .collect();
+    let (cpu_before, _) = bridge.usage()?;
+    let started = Instant::now();
+    bridge.send_matrix(&outgoing, 0).await?;
+    let mut seen = 0;
+    while seen < messages {
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "Matrix → IRC stalled at {seen}"
+        );
+        match tokio::time::timeout(Duration::from_secs(30), observer.next_line()).await {
+            Ok(Ok(Some(line))) if line.contains("PRIVMSG #bench :bench $m") => seen += 1,
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => bail!("the observer was disconnected"),
+            Ok(Err(err)) => return Err(err),
+            Err(_) => bail!("Matrix → IRC stalled at {seen}"),
+        }
+    }
+    let matrix_to_irc = started.elapsed();
+    let (cpu_after, _) = bridge.usage()?;
+    println!(
+        "Matrix → IRC:   {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages from {users} users, connections included)",
+        messages as f64 / matrix_to_irc.as_secs_f64(),
+        (cpu_after - cpu_before) * 1000.0 / messages as f64
+    );
+    Ok(())
+}
+
+/// Local users on the server, from LUSERS (265).
+async fn local_users(observer: &mut RawIrc) -> Result<usize> {
+    observer.seen.clear();
+    observer.send("LUSERS").await?;
+    let line = observer
+        .wait_for(|l| l.split(' ').nth(1) == Some("265"))
+        .await?;
+    let count = line
+        .split(' ')
+        .nth(3)
+        .and_then(|n| n.parse().ok())
+        .context("no user count in 265")?;
+    Ok(count)
+}
+
+async fn memory(dir: &Path, levels: &[usize]) -> Result<()> {
+    let ircd = InspIrcd::start(&dir.join("inspircd"))?;
+    let hs = Arc::new(FakeHomeserver::default());
+    let hs_url = hs.spawn().await?;
+    let bridge = BridgeProcess::start(dir, &hs_url, ircd.port).await?;
+    let mut observer = RawIrc::connect(ircd.port, "observer").await?;
+    // A hundred channels, so that no channel's JOIN traffic dominates.
+    let channels = 100;
+    let mut rooms = Vec::new();
+    for c in 0..channels {
+        observer.join(&format!("#mem{c}")).await?;
+        rooms.push(bridge.portal(&hs, &format!("#mem{c}")).await?);
+        bot_joined(&mut observer, &format!("#mem{c}")).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, base) = bridge.usage()?;
+    let users_before = local_users(&mut observer).await?;
+    let mut connected = 0;
+    for &level in levels {
+        let next: Vec<(String, String, String)> = (connected..level)
+            .map(|i| {
+                (
+                    format!("$c{i}"),
+                    rooms[i % channels].clone(),
+                    format!("@m{i}:bench.local"),
+                )
+            })
+            .collect();
+        let started = Instant::now();
+        bridge.send_matrix(&next, connected).await?;
+        while local_users(&mut observer).await? < users_before + level {
+            ensure!(
+                started.elapsed() < Duration::from_secs(900),
+                "connections stalled"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        connected = level;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (_, rss) = bridge.usage()?;
+        println!(
+            "{level:>5} connections: bridge RSS {:.1} MiB, {:.1} KiB per connection above the idle bridge ({:.1} MiB)   (connected in {:.0} s)",
+            rss as f64 / 1024.0,
+            (rss - base) as f64 / level as f64,
+            base as f64 / 1024.0,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = args()?;
+    let dir = tempfile::tempdir()?;
+    println!("irc-bench: causeway-irc (release) between ngircd or InspIRCd and a fast homeserver stand-in, all on loopback");
+    throughput(&dir.path().join("throughput"), args.messages).await?;
+    if !args.connections.is_empty() {
+        memory(&dir.path().join("memory"), &args.connections).await?;
+    }
+    Ok(())
+}
