@@ -73,8 +73,10 @@ pub struct LineReader {
 impl LineReader {
     fn new(read: tokio::io::ReadHalf<Box<dyn Wire>>) -> Self {
         Self {
-            inner: BufReader::with_capacity(16 * 1024, read),
-            buffer: Vec::with_capacity(1024),
+            // Small: a bridge holds thousands of these, and most lines are
+            // short. Longer lines still arrive whole, in more reads.
+            inner: BufReader::with_capacity(1024, read),
+            buffer: Vec::new(),
         }
     }
 

@@ -15,6 +15,8 @@ pub struct EnvOptions {
     pub room_version: Option<String>,
     /// The bridge's network section; the test network's when `None`.
     pub network: Option<serde_yaml::Value>,
+    /// Other appservices for Synapse to load, such as a bridge to compare.
+    pub extra_registrations: Vec<PathBuf>,
 }
 
 pub struct TestEnv {
@@ -93,7 +95,9 @@ impl TestEnv {
         let synapse = Synapse::start(
             &dir.path().join("synapse"),
             SynapseOptions {
-                registrations: vec![registration_path],
+                registrations: std::iter::once(registration_path)
+                    .chain(options.extra_registrations)
+                    .collect(),
                 room_version: options.room_version,
             },
         )?;
@@ -167,6 +171,11 @@ impl TestEnv {
     }
 
     /// The bridge's log so far.
+    /// The bridge process's ID, while it runs.
+    pub fn bridge_pid(&self) -> Option<u32> {
+        self.bridge.as_ref().map(Child::id)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }

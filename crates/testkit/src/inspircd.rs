@@ -154,6 +154,12 @@ fn write_anope_config(dir: &Path, link_port: u16) -> Result<()> {
         )
         .replace("casemap = \"ascii\"", "casemap = \"rfc1459\"");
     std::fs::write(path, config)?;
+    // Everything connects from 127.0.0.1: lift the default of 3 sessions per
+    // host, which services enforce with a Z-line.
+    let operserv = dir.join("operserv.conf");
+    let limits = std::fs::read_to_string(&operserv)?
+        .replace("defaultsessionlimit = 3", "defaultsessionlimit = 0");
+    std::fs::write(operserv, limits)?;
     Ok(())
 }
 

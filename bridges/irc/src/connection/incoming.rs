@@ -239,22 +239,23 @@ pub(super) fn handle(
         }),
         // Our own JOIN echoed: the channel is joined.
         Command::JOIN(channel, _, _) if conn.fold(&from) == conn.fold(&conn.nick()) => {
-            let folded = conn.fold(&channel);
-            conn.channels.insert(folded.clone());
-            if let Some((_, done)) = conn.joining.remove(&folded) {
-                let _ = done.send(Ok(()));
-            }
+            conn.joined(conn.fold(&channel));
         }
         Command::JOIN(channel, _, _) => emit(IrcEvent::Member {
             channel: Some(channel),
             nick: from,
             change: MemberChange::Joined,
         }),
-        Command::PART(channel, reason) => emit(IrcEvent::Member {
-            channel: Some(channel),
-            nick: from,
-            change: MemberChange::Parted { reason },
-        }),
+        Command::PART(channel, reason) => {
+            if conn.fold(&from) == conn.fold(&conn.nick()) {
+                conn.left(&conn.fold(&channel));
+            }
+            emit(IrcEvent::Member {
+                channel: Some(channel),
+                nick: from,
+                change: MemberChange::Parted { reason },
+            })
+        }
         Command::QUIT(reason) => emit(IrcEvent::Member {
             channel: None,
             nick: from,
@@ -262,7 +263,7 @@ pub(super) fn handle(
         }),
         Command::KICK(channel, target, reason) => {
             if conn.fold(&target) == conn.fold(&conn.nick()) {
-                conn.channels.remove(&conn.fold(&channel));
+                conn.left(&conn.fold(&channel));
             }
             emit(IrcEvent::Member {
                 channel: Some(channel),
@@ -323,11 +324,10 @@ pub(super) fn handle(
             if (400..600).contains(&code) {
                 let text = args.last().cloned().unwrap_or_default();
                 if let Some(channel) = args.get(1) {
-                    if let Some((_, done)) = conn.joining.remove(&conn.fold(channel)) {
-                        let _ = done.send(Err(anyhow::anyhow!(
-                            "cannot join {channel}: {text} ({code})"
-                        )));
-                    }
+                    conn.join_refused(
+                        &conn.fold(channel),
+                        anyhow::anyhow!("cannot join {channel}: {text} ({code})"),
+                    );
                 }
                 let subject = args.get(1).filter(|_| args.len() > 2).cloned();
                 emit(IrcEvent::Refused {

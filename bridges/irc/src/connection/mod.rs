@@ -11,8 +11,8 @@ pub use incoming::{IrcEvent, MemberChange, MessageKind, ModeChange};
 
 mod incoming;
 use anyhow::{anyhow, bail, Result};
-use dashmap::DashSet;
 use irc::proto::{Command, Message, Response};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,15 +48,20 @@ pub struct Connection {
     /// The Matrix user this connection puppets; `None` for the relay bot.
     pub owner: Option<String>,
     nick: Mutex<String>,
-    outgoing: mpsc::Sender<Message>,
+    /// Lines for the flood-controlled writer; strings, not `Message`s, whose
+    /// size would make each connection's queue blocks several KiB.
+    outgoing: mpsc::Sender<String>,
     /// Registration and PONGs: sent at once, outside flood control.
     urgent: mpsc::UnboundedSender<String>,
     /// Channels joined, folded.
-    channels: DashSet<String>,
+    channels: Mutex<HashSet<String>>,
     /// A JOIN waiting for the server's echo, by folded channel.
-    joining: dashmap::DashMap<String, oneshot::Sender<Result<()>>>,
+    joining: Mutex<HashMap<String, oneshot::Sender<Result<()>>>>,
     /// Every message from the server, for commands that wait for replies.
-    raw: tokio::sync::broadcast::Sender<Message>,
+    /// Commands waiting for replies get every message from the server while
+    /// they wait; a list rather than a broadcast channel, which would keep a
+    /// buffer for every connection even when nobody listens.
+    listeners: Mutex<Vec<mpsc::UnboundedSender<Message>>>,
     /// Cleared when the server's stream ends, so nothing more is sent into it.
     alive: AtomicBool,
     casemapping: AtomicU8,
@@ -84,6 +89,35 @@ impl Connection {
         fold(name, self.casemapping())
     }
 
+    /// Notes a channel joined (folded), and answers a JOIN waiting for it.
+    fn joined(&self, folded: String) {
+        if let Some(done) = self.joining.lock().ok().and_then(|mut j| j.remove(&folded)) {
+            let _ = done.send(Ok(()));
+        }
+        if let Ok(mut channels) = self.channels.lock() {
+            channels.insert(folded);
+        }
+    }
+
+    /// Fails a JOIN waiting for `folded`, if one is.
+    fn join_refused(&self, folded: &str, why: anyhow::Error) {
+        if let Some(done) = self.joining.lock().ok().and_then(|mut j| j.remove(folded)) {
+            let _ = done.send(Err(why));
+        }
+    }
+
+    fn left(&self, folded: &str) {
+        if let Ok(mut channels) = self.channels.lock() {
+            channels.remove(folded);
+        }
+    }
+
+    fn left_all(&self) {
+        if let Ok(mut channels) = self.channels.lock() {
+            channels.clear();
+        }
+    }
+
     /// IRCv3 capabilities the server enabled for this connection.
     pub fn capabilities(&self) -> Vec<String> {
         self.capabilities
@@ -102,7 +136,8 @@ impl Connection {
     }
 
     pub fn is_in(&self, channel: &str) -> bool {
-        self.channels.contains(&self.fold(channel))
+        let folded = self.fold(channel);
+        self.channels.lock().is_ok_and(|c| c.contains(&folded))
     }
 
     pub async fn send(&self, message: Message) -> Result<()> {
@@ -110,7 +145,7 @@ impl Connection {
             return Err(Unreachable("the IRC connection is closed".into()).into());
         }
         self.outgoing
-            .send(message)
+            .send(message.to_string())
             .await
             .map_err(|_| Unreachable("the IRC connection is closed".into()).into())
     }
@@ -121,7 +156,9 @@ impl Connection {
             return Ok(());
         }
         let (done, confirmed) = oneshot::channel();
-        self.joining.insert(self.fold(channel), done);
+        if let Ok(mut joining) = self.joining.lock() {
+            joining.insert(self.fold(channel), done);
+        }
         self.send(Command::JOIN(channel.to_owned(), key.map(str::to_owned), None).into())
             .await?;
         match tokio::time::timeout(Duration::from_secs(20), confirmed).await {
@@ -146,23 +183,32 @@ impl Connection {
         message: Message,
         done: impl Fn(&Message) -> bool,
     ) -> Result<Vec<Message>> {
-        let mut replies = self.raw.subscribe();
+        let (listener, mut replies) = mpsc::unbounded_channel();
+        if let Ok(mut listeners) = self.listeners.lock() {
+            listeners.push(listener);
+        }
         self.send(message).await?;
         let mut collected = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             match tokio::time::timeout_at(deadline, replies.recv()).await {
-                Ok(Ok(reply)) => {
+                Ok(Some(reply)) => {
                     let finished = done(&reply);
                     collected.push(reply);
                     if finished {
                         return Ok(collected);
                     }
                 }
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-                Ok(Err(_)) => bail!("the IRC connection closed"),
+                Ok(None) => bail!("the IRC connection closed"),
                 Err(_) => bail!("the IRC server did not answer within 15 s"),
             }
+        }
+    }
+
+    /// Hands a message to every waiting command; forgets those done waiting.
+    fn tell_listeners(&self, message: &Message) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            listeners.retain(|l| l.send(message.clone()).is_ok());
         }
     }
 
@@ -205,7 +251,10 @@ impl Connection {
 
     /// Channels this connection is in, folded.
     pub fn channels(&self) -> Vec<String> {
-        self.channels.iter().map(|c| c.clone()).collect()
+        self.channels
+            .lock()
+            .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Sends text to a channel or nick as one message per line.
@@ -253,9 +302,9 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         nick: Mutex::new(params.nick.clone()),
         outgoing,
         urgent,
-        channels: DashSet::new(),
-        joining: dashmap::DashMap::new(),
-        raw: tokio::sync::broadcast::channel(256).0,
+        channels: Mutex::default(),
+        joining: Mutex::default(),
+        listeners: Mutex::new(Vec::new()),
         alive: AtomicBool::new(true),
         casemapping: AtomicU8::new(Casemapping::default().to_u8()),
         capabilities: Mutex::new(Vec::new()),
@@ -327,7 +376,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                 }
                 let _ = welcomed_now.send(Ok(()));
             }
-            let _ = conn.raw.send(message.clone());
+            conn.tell_listeners(&message);
             incoming::handle(&conn, message, &events, &mut welcomed);
         };
         if let Some(welcomed) = welcomed.take() {
@@ -335,7 +384,10 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         }
         conn.alive.store(false, Ordering::Release);
         let channels = conn.channels();
-        conn.channels.clear();
+        conn.left_all();
+        if let Ok(mut listeners) = conn.listeners.lock() {
+            listeners.clear();
+        }
         let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason, channels }));
         drop(reading);
     });
@@ -364,7 +416,7 @@ fn is_end_of_registration(message: &Message) -> bool {
 async fn write_lines(
     mut writer: transport::LineWriter,
     mut urgent: mpsc::UnboundedReceiver<String>,
-    mut queue: mpsc::Receiver<Message>,
+    mut queue: mpsc::Receiver<String>,
     mut stopped: oneshot::Receiver<()>,
     flood: FloodConfig,
 ) {
@@ -375,7 +427,7 @@ async fn write_lines(
         let line = tokio::select! {
             biased;
             Some(line) = urgent.recv() => format!("{line}\r\n"),
-            Some(message) = queue.recv() => {
+            Some(line) = queue.recv() => {
                 let now = Instant::now();
                 tokens = (tokens + now.duration_since(last).as_secs_f64() * flood.per_second)
                     .min(burst);
@@ -387,7 +439,7 @@ async fn write_lines(
                     last = Instant::now();
                 }
                 tokens -= 1.0;
-                message.to_string()
+                line
             }
             _ = &mut stopped => break,
         };

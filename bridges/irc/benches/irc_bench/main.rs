@@ -4,11 +4,14 @@
 //!   with the real `causeway-irc` process between ngircd and the fast
 //!   homeserver stand-in;
 //! - the bridge's RSS per puppeted connection at 1,000 and 5,000 Matrix
-//!   users connected to InspIRCd.
+//!   users connected to InspIRCd;
+//! - side by side with heisenbridge on one Synapse and ngircd: CPU-seconds
+//!   per 1,000 messages and RSS per connection, as ratios.
 //!
 //! ```text
 //! cargo bench -p causeway-irc --bench irc-bench
 //! cargo bench -p causeway-irc --bench irc-bench -- --messages 5000 --connections 1000,5000
+//! cargo bench -p causeway-irc --bench irc-bench -- --no-throughput --connections none --compare-users 20
 //! ```
 
 use anyhow::{bail, ensure, Context, Result};
@@ -24,15 +27,25 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
 
+mod heisenbridge;
+
 struct Args {
     messages: usize,
+    /// Connection counts for the memory run; empty skips it.
     connections: Vec<usize>,
+    /// Users each bridge connects in the comparison; 0 skips it.
+    compare_users: usize,
+    compare_messages: usize,
+    throughput: bool,
 }
 
 fn args() -> Result<Args> {
     let mut args = Args {
         messages: 2000,
         connections: vec![1000, 5000],
+        compare_users: 20,
+        compare_messages: 500,
+        throughput: true,
     };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
@@ -41,11 +54,19 @@ fn args() -> Result<Args> {
             "--connections" => {
                 args.connections = given
                     .next()
-                    .context("--connections N,M")?
+                    .context("--connections N,M (or none)")?
                     .split(',')
+                    .filter(|n| *n != "none")
                     .map(str::parse)
                     .collect::<Result<_, _>>()?
             }
+            "--compare-users" => {
+                args.compare_users = given.next().context("--compare-users N")?.parse()?
+            }
+            "--compare-messages" => {
+                args.compare_messages = given.next().context("--compare-messages N")?.parse()?
+            }
+            "--no-throughput" => args.throughput = false,
             // cargo bench passes --bench; nothing else is ours.
             _ => {}
         }
@@ -116,24 +137,8 @@ network:
         Ok(bridge)
     }
 
-    /// CPU seconds used so far and resident memory in KiB, from /proc.
     fn usage(&self) -> Result<(f64, u64)> {
-        let pid = self.child.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        // utime and stime are fields 14 and 15; the list starts at field 3.
-        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let rss = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .context("no VmRSS")?
-            .parse()?;
-        Ok((ticks / 100.0, rss))
+        usage(self.child.id())
     }
 
     /// Makes a channel's portal through the alias query, as a user's client
@@ -183,6 +188,25 @@ network:
         }
         Ok(())
     }
+}
+
+/// CPU seconds a process used so far, and its resident memory in KiB.
+pub fn usage(pid: u32) -> Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15; the list starts at field 3.
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no VmRSS")?
+        .parse()?;
+    Ok((ticks / 100.0, rss))
 }
 
 impl Drop for BridgeProcess {
@@ -283,10 +307,15 @@ async fn local_users(observer: &mut RawIrc) -> Result<usize> {
     let line = observer
         .wait_for(|l| l.split(' ').nth(1) == Some("265"))
         .await?;
+    // ":server 265 me [N M] :Current local users: N  Max: M"
     let count = line
         .split(' ')
         .nth(3)
         .and_then(|n| n.parse().ok())
+        .or_else(|| {
+            let (_, after) = line.split_once("users: ")?;
+            after.split_whitespace().next()?.parse().ok()
+        })
         .context("no user count in 265")?;
     Ok(count)
 }
@@ -347,9 +376,19 @@ async fn main() -> Result<()> {
     let args = args()?;
     let dir = tempfile::tempdir()?;
     println!("irc-bench: causeway-irc (release) between ngircd or InspIRCd and a fast homeserver stand-in, all on loopback");
-    throughput(&dir.path().join("throughput"), args.messages).await?;
+    if args.throughput {
+        throughput(&dir.path().join("throughput"), args.messages).await?;
+    }
     if !args.connections.is_empty() {
         memory(&dir.path().join("memory"), &args.connections).await?;
+    }
+    if args.compare_users > 0 {
+        heisenbridge::compare(
+            &dir.path().join("compare"),
+            args.compare_users,
+            args.compare_messages,
+        )
+        .await?;
     }
     Ok(())
 }

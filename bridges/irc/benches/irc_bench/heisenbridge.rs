@@ -1,0 +1,250 @@
+//! Side by side with heisenbridge (PyPI), in one run: the same Synapse, the
+//! same ngircd, the same number of Matrix users each with their own IRC
+//! connection, and the same messages. Prints CPU-seconds per 1,000 messages
+//! and RSS per connection for each bridge, and their ratios.
+
+use super::usage;
+use anyhow::{bail, ensure, Context, Result};
+use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::ircd::{Ngircd, RawIrc};
+use causeway_testkit::matrix_client::MatrixClient;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const VERSION: &str = "1.15.4";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// heisenbridge in a venv cached beside Synapse's.
+fn install() -> Result<PathBuf> {
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../.cache/heisenbridge-{VERSION}"));
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()?;
+        ensure!(
+            made.success(),
+            "cannot make a venv (apt-get install python3-venv)"
+        );
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", &format!("heisenbridge=={VERSION}")])
+            .status()?;
+        ensure!(installed.success(), "cannot install heisenbridge from PyPI");
+    }
+    Ok(python)
+}
+
+struct Heisenbridge(Child);
+
+impl Drop for Heisenbridge {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What one bridge cost.
+struct Cost {
+    cpu_per_1000: f64,
+    kib_per_connection: f64,
+}
+
+pub async fn compare(dir: &Path, users: usize, messages: usize) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let python = install()?;
+    let ircd = Ngircd::start(&dir.join("ngircd"))?;
+    let hb_port = causeway_testkit::synapse::free_port()?;
+    let registration = dir.join("heisenbridge.yaml");
+    let generated = Command::new(&python)
+        .args(["-m", "heisenbridge", "-c"])
+        .arg(&registration)
+        .args(["--generate", "-l", "127.0.0.1", "-p", &hb_port.to_string()])
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(generated.success(), "heisenbridge --generate failed");
+    let network = serde_yaml::from_str(&format!(
+        "{{ concurrent_connects: 50, networks: {{ local: {{ name: Local, address: 127.0.0.1, port: {}, bot_nick: causeway, flood: {{ burst: 100000, per_second: 100000 }} }} }} }}",
+        ircd.port
+    ))?;
+    let env = TestEnv::start(
+        Path::new(super::BIN),
+        EnvOptions {
+            network: Some(network),
+            extra_registrations: vec![registration.clone()],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let log = std::fs::File::create(dir.join("heisenbridge.log"))?;
+    let heisenbridge = Heisenbridge(
+        Command::new(&python)
+            .args(["-m", "heisenbridge", "-c"])
+            .arg(&registration)
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &hb_port.to_string(),
+                "-o",
+                "@owner:localhost",
+            ])
+            .arg(env.synapse.url())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("cannot start heisenbridge")?,
+    );
+    let mut observer = RawIrc::connect(ircd.port, "observer").await?;
+    observer.join("#cmp").await?;
+
+    let owner = env.user("owner").await?;
+    let control = dm(&owner, "@heisenbridge:localhost").await?;
+    for command in [
+        "ADDNETWORK local".to_owned(),
+        format!("ADDSERVER local 127.0.0.1 {}", ircd.port),
+        "ADDMASK @*:localhost user".to_owned(),
+    ] {
+        owner.send_text(&control, &command).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let hb_pid = heisenbridge.0.id();
+    let causeway_pid = env.bridge_pid().context("the bridge is not running")?;
+    let hb = heisenbridge_cost(&env, &mut observer, hb_pid, users, messages).await?;
+    let causeway = causeway_cost(&env, &mut observer, causeway_pid, users, messages).await?;
+    println!("side by side with heisenbridge {VERSION}: {users} Matrix users connected each, {messages} messages through Synapse");
+    println!(
+        "  CPU-s per 1,000 messages: causeway {:.3}, heisenbridge {:.3}: heisenbridge uses {:.1}x",
+        causeway.cpu_per_1000,
+        hb.cpu_per_1000,
+        hb.cpu_per_1000 / causeway.cpu_per_1000
+    );
+    println!(
+        "  RSS per connection:       causeway {:.1} KiB, heisenbridge {:.1} KiB: heisenbridge uses {:.1}x",
+        causeway.kib_per_connection,
+        hb.kib_per_connection,
+        hb.kib_per_connection / causeway.kib_per_connection
+    );
+    Ok(())
+}
+
+/// Opens a DM with a bridge bot; returns the room once the bot is in.
+async fn dm(user: &MatrixClient, bot: &str) -> Result<String> {
+    let room = user.create_dm(bot).await?;
+    let bot = bot.to_owned();
+    user.wait_for(&room, WAIT, move |e| {
+        e["state_key"] == bot.as_str() && e["content"]["membership"] == "join"
+    })
+    .await?;
+    Ok(room)
+}
+
+/// Counts the lines on IRC that carry `marker`, until `expected` arrive.
+async fn count_on_irc(observer: &mut RawIrc, marker: &str, expected: usize) -> Result<()> {
+    let mut seen = 0;
+    let started = Instant::now();
+    while seen < expected {
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {seen} of {expected} reached IRC"
+        );
+        match tokio::time::timeout(WAIT, observer.next_line()).await {
+            Ok(Ok(Some(line))) if line.contains(marker) => seen += 1,
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => bail!("the observer was disconnected"),
+            Ok(Err(err)) => return Err(err),
+            Err(_) => bail!("only {seen} of {expected} reached IRC"),
+        }
+    }
+    Ok(())
+}
+
+/// Each user opens the network, connects and joins #cmp through
+/// heisenbridge's commands; then the first user talks.
+async fn heisenbridge_cost(
+    env: &TestEnv,
+    observer: &mut RawIrc,
+    pid: u32,
+    users: usize,
+    messages: usize,
+) -> Result<Cost> {
+    let (_, idle) = usage(pid)?;
+    let mut rooms = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..users {
+        let user = env.user(&format!("h{i}")).await?;
+        let control = dm(&user, "@heisenbridge:localhost").await?;
+        user.send_text(&control, "OPEN local").await?;
+        let network_room = user.wait_for_invite(WAIT).await?;
+        user.join(&network_room).await?;
+        user.send_text(&network_room, "CONNECT").await?;
+        user.wait_for_text(&network_room, "001").await.ok();
+        user.send_text(&network_room, "JOIN #cmp").await?;
+        let channel_room = user.wait_for_invite(WAIT).await?;
+        user.join(&channel_room).await?;
+        rooms.push(channel_room);
+        clients.push(user);
+    }
+    let nick = format!(":h{}", users - 1);
+    observer
+        .wait_for(|l| l.starts_with(&nick) && l.contains(" JOIN "))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, connected) = usage(pid)?;
+    let cpu = talk(&clients[0], &rooms[0], observer, pid, "hb", messages).await?;
+    Ok(Cost {
+        cpu_per_1000: cpu * 1000.0 / messages as f64,
+        kib_per_connection: connected.saturating_sub(idle) as f64 / users as f64,
+    })
+}
+
+/// Each user joins #cmp's portal by its alias and says hello, which opens
+/// their connection; then the first user talks.
+async fn causeway_cost(
+    env: &TestEnv,
+    observer: &mut RawIrc,
+    pid: u32,
+    users: usize,
+    messages: usize,
+) -> Result<Cost> {
+    let (_, idle) = usage(pid)?;
+    let mut clients = Vec::new();
+    let mut room = String::new();
+    for i in 0..users {
+        let user = env.user(&format!("c{i}")).await?;
+        room = user.join("#_local_#cmp:localhost").await?;
+        user.send_text(&room, "hello").await?;
+        clients.push(user);
+    }
+    count_on_irc(observer, "PRIVMSG #cmp :hello", users).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, connected) = usage(pid)?;
+    let cpu = talk(&clients[0], &room, observer, pid, "cw", messages).await?;
+    Ok(Cost {
+        cpu_per_1000: cpu * 1000.0 / messages as f64,
+        kib_per_connection: connected.saturating_sub(idle) as f64 / users as f64,
+    })
+}
+
+/// Sends `messages` through Synapse and waits for them on IRC; returns the
+/// bridge's CPU-seconds meanwhile.
+async fn talk(
+    user: &MatrixClient,
+    room: &str,
+    observer: &mut RawIrc,
+    pid: u32,
+    tag: &str,
+    messages: usize,
+) -> Result<f64> {
+    let (before, _) = usage(pid)?;
+    for i in 0..messages {
+        user.send_text(room, &format!("{tag} message {i}")).await?;
+    }
+    count_on_irc(observer, &format!(" :{tag} message "), messages).await?;
+    let (after, _) = usage(pid)?;
+    Ok(after - before)
+}
