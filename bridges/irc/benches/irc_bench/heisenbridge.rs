@@ -106,11 +106,13 @@ pub async fn compare(dir: &Path, users: usize, messages: usize) -> Result<()> {
     for command in [
         "ADDNETWORK local".to_owned(),
         format!("ADDSERVER local 127.0.0.1 {}", ircd.port),
-        "ADDMASK @*:localhost user".to_owned(),
     ] {
         owner.send_text(&control, &command).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Everyone on the homeserver may use it, as with causeway's permissions.
+    owner.send_text(&control, "ADDMASK @*:localhost").await?;
+    owner.wait_for_text(&control, "Mask added").await?;
 
     let hb_pid = heisenbridge.0.id();
     let causeway_pid = env.bridge_pid().context("the bridge is not running")?;
@@ -182,7 +184,10 @@ async fn heisenbridge_cost(
         let network_room = user.wait_for_invite(WAIT).await?;
         user.join(&network_room).await?;
         user.send_text(&network_room, "CONNECT").await?;
-        user.wait_for_text(&network_room, "001").await.ok();
+        // heisenbridge relays the server's welcome into the network room;
+        // JOIN before it would be refused as "not connected".
+        user.wait_for_text(&network_room, "Welcome to the Internet Relay Network")
+            .await?;
         user.send_text(&network_room, "JOIN #cmp").await?;
         let channel_room = user.wait_for_invite(WAIT).await?;
         user.join(&channel_room).await?;
