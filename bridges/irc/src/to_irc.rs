@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use causeway_core::ids::{RemoteMessageId, RemoteUserId};
 use causeway_core::matrix_event::{MatrixEdit, MatrixMembership, MatrixMessage, Membership};
 use causeway_core::network::{EditHandling, MembershipHandling, PortalInfo, TopicHandling};
+use causeway_core::permissions::Level;
 use causeway_core::store::PortalRow;
 
 /// How long a Matrix message waits for an unreachable IRC server.
@@ -95,6 +96,30 @@ impl IrcNetwork {
         puppet.say(&destination, kind, &lines).await
     }
 
+    /// A Matrix user joined a channel's room: their connection joins the
+    /// channel too, so IRC sees who is there. A failure is not the room's
+    /// problem: it is logged, and told in the user's status room when they
+    /// can fix it.
+    async fn matrix_user_joined(&self, network: &str, channel: &str, mxid: &str) -> Result<()> {
+        let bridge = self.bridge()?;
+        if bridge.is_bridge_user(mxid) || bridge.permission_of(mxid) < Level::User {
+            return Ok(());
+        }
+        let joined = async {
+            let puppet = self.puppet(network, mxid).await?;
+            self.join_channel(&puppet, network, channel).await
+        };
+        if let Err(err) = joined.await {
+            tracing::info!(
+                network,
+                channel,
+                mxid,
+                "cannot join a Matrix user to IRC: {err:#}"
+            );
+        }
+        Ok(())
+    }
+
     /// IRC text for a Matrix message: its HTML as IRC codes with pills as
     /// nicks, or its plain body without a reply fallback.
     fn irc_text(&self, body: &str, html: Option<&str>) -> String {
@@ -171,6 +196,13 @@ impl MembershipHandling for IrcNetwork {
             (&change.target_ghost, &change.membership)
         {
             return self.matrix_kick(portal, change, ghost).await;
+        }
+        if let (Membership::Join, None, Some(Target::Channel { network, channel })) =
+            (&change.membership, &change.target_ghost, Target::of(portal))
+        {
+            return self
+                .matrix_user_joined(&network, &channel, &change.target)
+                .await;
         }
         let leaving = matches!(
             change.membership,

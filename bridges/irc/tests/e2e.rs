@@ -372,6 +372,18 @@ async fn irc_users_joining_and_leaving_are_mirrored_in_the_room() -> Result<()> 
         reason.starts_with("quit: ") && reason.contains("gone"),
         "{reason}"
     );
+
+    // The other way: a Matrix user joining the room joins the channel
+    // without saying a word, and leaving the room parts it.
+    let mut erin = RawIrc::connect(ircd.port, "erin").await?;
+    erin.join("#members").await?;
+    let dave = env.user("dave").await?;
+    dave.join(&room).await?;
+    erin.wait_for(|l| l.starts_with(":dave[m]!") && l.contains(" JOIN "))
+        .await?;
+    dave.leave(&room).await?;
+    erin.wait_for(|l| l.starts_with(":dave[m]!") && l.contains(" PART "))
+        .await?;
     Ok(())
 }
 

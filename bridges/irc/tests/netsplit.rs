@@ -47,8 +47,10 @@ async fn a_200_user_netsplit_is_debounced_and_only_the_lost_user_leaves() -> Res
     }
 
     // The far server goes away and comes back; all but carol return.
-    drop(far_side);
+    // The server dies first: clients closing their own sockets would be
+    // ordinary QUITs, not a split.
     far.stop();
+    drop(far_side);
     far.restart()?;
     let mut returned = Vec::new();
     for nick in nicks.iter().filter(|n| *n != "carol") {

@@ -140,6 +140,16 @@ impl MatrixClient {
         .await
     }
 
+    pub async fn leave(&self, room: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_matrix/client/v3/rooms/{}/leave", enc(room)),
+            Some(serde_json::json!({})),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn join(&self, room: &str) -> Result<String> {
         let v = self
             .call(
