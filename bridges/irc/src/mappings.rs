@@ -92,6 +92,7 @@ impl IrcNetwork {
                 let bot = self.bot(network)?;
                 self.join_channel(&bot, network, channel).await?;
                 self.sync_members_when_bridged(network, channel);
+                self.join_room_members(network, channel, room);
                 tracing::info!(network, channel, room, "bridged a mapped channel");
             }
         }

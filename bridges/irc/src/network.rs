@@ -277,6 +277,9 @@ impl IrcNetwork {
             if let Err(err) = self.join_channel(&bot, id, channel).await {
                 tracing::warn!(network = id, channel, "cannot rejoin: {err:#}");
             }
+            if let Some(room) = &portal.room_id {
+                self.join_room_members(id, channel, room);
+            }
         }
         let this = self.clone();
         let network = id.to_owned();

@@ -102,6 +102,7 @@ async fn plumb(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         return Err(err.into());
     }
     network.sync_members_when_bridged(&net, &channel);
+    network.join_room_members(&net, &channel, &room);
     ctx.reply(&format!(
         "Bridged {room} to {channel} on {}.",
         network_name(&network, &net)

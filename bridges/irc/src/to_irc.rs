@@ -96,11 +96,46 @@ impl IrcNetwork {
         puppet.say(&destination, kind, &lines).await
     }
 
+    /// Connects the Matrix members of a channel's room to the channel, one
+    /// after another: the members of a room just plumbed, or everyone after
+    /// a restart. Users already connected and in the channel cost nothing.
+    pub(crate) fn join_room_members(&self, network: &str, channel: &str, room_id: &str) {
+        let (this, network, channel) = (self.clone(), network.to_owned(), channel.to_owned());
+        let room_id = room_id.to_owned();
+        tokio::spawn(async move {
+            let members = async {
+                let bridge = this.bridge()?;
+                let room = causeway_core::Bridge::parse_room(&room_id)?;
+                anyhow::Ok(
+                    bridge
+                        .homeserver()
+                        .joined_members(bridge.bot(), &room)
+                        .await?,
+                )
+            };
+            match members.await {
+                Ok(members) => {
+                    for member in members {
+                        let _ = this.matrix_user_joined(&network, &channel, &member).await;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(network, channel, "cannot list a room's members: {err:#}")
+                }
+            }
+        });
+    }
+
     /// A Matrix user joined a channel's room: their connection joins the
     /// channel too, so IRC sees who is there. A failure is not the room's
     /// problem: it is logged, and told in the user's status room when they
     /// can fix it.
-    async fn matrix_user_joined(&self, network: &str, channel: &str, mxid: &str) -> Result<()> {
+    pub(crate) async fn matrix_user_joined(
+        &self,
+        network: &str,
+        channel: &str,
+        mxid: &str,
+    ) -> Result<()> {
         let bridge = self.bridge()?;
         if bridge.is_bridge_user(mxid) || bridge.permission_of(mxid) < Level::User {
             return Ok(());

@@ -38,6 +38,9 @@ async fn portals_nicks_and_stored_passwords_survive_a_bridge_restart() -> Result
     env.start_bridge().await?;
     bob.wait_for(|l| l.starts_with(":causeway!") && l.contains(" JOIN "))
         .await?;
+    // alice is back in the channel before she says anything.
+    bob.wait_for(|l| l.starts_with(":alicia!~al1ce@") && l.contains(" JOIN "))
+        .await?;
 
     alice.send_text(&room, "after").await?;
     bob.wait_for(|l| l.starts_with(":alicia!~al1ce@") && l.ends_with("PRIVMSG #persist :after"))
