@@ -3,14 +3,14 @@
 //! connection, and the same messages. Prints CPU-seconds per 1,000 messages
 //! and RSS per connection for each bridge, and their ratios.
 
-use super::usage;
-use anyhow::{bail, ensure, Context, Result};
+use super::{count_on_irc, usage};
+use anyhow::{ensure, Context, Result};
 use causeway_testkit::env::{EnvOptions, TestEnv};
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use causeway_testkit::matrix_client::MatrixClient;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const VERSION: &str = "1.15.4";
 const WAIT: Duration = Duration::from_secs(60);
@@ -147,26 +147,6 @@ async fn dm(user: &MatrixClient, bot: &str) -> Result<String> {
     })
     .await?;
     Ok(room)
-}
-
-/// Counts the lines on IRC that carry `marker`, until `expected` arrive.
-async fn count_on_irc(observer: &mut RawIrc, marker: &str, expected: usize) -> Result<()> {
-    let mut seen = 0;
-    let started = Instant::now();
-    while seen < expected {
-        ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "only {seen} of {expected} reached IRC"
-        );
-        match tokio::time::timeout(WAIT, observer.next_line()).await {
-            Ok(Ok(Some(line))) if line.contains(marker) => seen += 1,
-            Ok(Ok(Some(_))) => {}
-            Ok(Ok(None)) => bail!("the observer was disconnected"),
-            Ok(Err(err)) => return Err(err),
-            Err(_) => bail!("only {seen} of {expected} reached IRC"),
-        }
-    }
-    Ok(())
 }
 
 /// Each user opens the network, connects and joins #cmp through

@@ -276,20 +276,7 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
     let (cpu_before, _) = bridge.usage()?;
     let started = Instant::now();
     bridge.send_matrix(&outgoing, 0).await?;
-    let mut seen = 0;
-    while seen < messages {
-        ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "Matrix → IRC stalled at {seen}"
-        );
-        match tokio::time::timeout(Duration::from_secs(30), observer.next_line()).await {
-            Ok(Ok(Some(line))) if line.contains("PRIVMSG #bench :bench $m") => seen += 1,
-            Ok(Ok(Some(_))) => {}
-            Ok(Ok(None)) => bail!("the observer was disconnected"),
-            Ok(Err(err)) => return Err(err),
-            Err(_) => bail!("Matrix → IRC stalled at {seen}"),
-        }
-    }
+    count_on_irc(&mut observer, "PRIVMSG #bench :bench $m", messages).await?;
     let matrix_to_irc = started.elapsed();
     let (cpu_after, _) = bridge.usage()?;
     println!(
@@ -297,6 +284,26 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
         messages as f64 / matrix_to_irc.as_secs_f64(),
         (cpu_after - cpu_before) * 1000.0 / messages as f64
     );
+    Ok(())
+}
+
+/// Counts the lines on IRC that carry `marker`, until `expected` arrive.
+pub async fn count_on_irc(observer: &mut RawIrc, marker: &str, expected: usize) -> Result<()> {
+    let mut seen = 0;
+    let started = Instant::now();
+    while seen < expected {
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {seen} of {expected} reached IRC"
+        );
+        match tokio::time::timeout(Duration::from_secs(60), observer.next_line()).await {
+            Ok(Ok(Some(line))) if line.contains(marker) => seen += 1,
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => bail!("the observer was disconnected"),
+            Ok(Err(err)) => return Err(err),
+            Err(_) => bail!("only {seen} of {expected} reached IRC"),
+        }
+    }
     Ok(())
 }
 
