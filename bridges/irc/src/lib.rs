@@ -19,6 +19,7 @@ mod netsplit;
 pub mod network;
 mod nick;
 mod plumbing;
+mod puppets;
 mod status;
 mod third_party;
 mod to_irc;
