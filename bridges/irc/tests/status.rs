@@ -119,3 +119,22 @@ async fn a_message_the_channel_refuses_gets_a_notice_in_the_room() -> Result<()>
     assert!(body(&notice).contains("(404)"), "{}", body(&notice));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_server_password_lets_the_bot_and_users_connect() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ircd = causeway_testkit::ircd::Ngircd::start_with_password(dir.path(), "letmein")?;
+    let env = common::bridge_for(ircd.port, ", password: letmein").await?;
+    let mut bob = RawIrc::connect_with(ircd.port, "bob", Some("letmein")).await?;
+    bob.join("#locked").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_local_#locked:localhost").await?;
+    alice.send_text(&room, "through the door").await?;
+    bob.wait_for(|l| {
+        l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #locked :through the door")
+    })
+    .await?;
+    bob.send("PRIVMSG #locked :welcome").await?;
+    alice.wait_for_text(&room, "welcome").await?;
+    Ok(())
+}

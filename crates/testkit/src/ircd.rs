@@ -19,7 +19,13 @@ pub struct Ngircd {
 impl Ngircd {
     /// Starts ngircd (`apt-get install ngircd`) with a config in `dir`.
     pub fn start(dir: &Path) -> Result<Self> {
-        Self::start_named(dir, "irc.test.local", free_port()?, None)
+        Self::start_named(dir, "irc.test.local", free_port()?, None, "")
+    }
+
+    /// A server every client must give `password` to (PASS).
+    pub fn start_with_password(dir: &Path, password: &str) -> Result<Self> {
+        let global = format!("Password = {password}\n");
+        Self::start_named(dir, "irc.test.local", free_port()?, None, &global)
     }
 
     /// Two servers linked to each other, `irc.a.test` and `irc.b.test`: stop
@@ -33,12 +39,14 @@ impl Ngircd {
             "irc.b.test",
             b_port,
             Some(("irc.a.test", None)),
+            "",
         )?;
         let a = Self::start_named(
             &dir.join("a"),
             "irc.a.test",
             a_port,
             Some(("irc.b.test", Some(b_port))),
+            "",
         )?;
         Ok((a, b))
     }
@@ -48,10 +56,11 @@ impl Ngircd {
         name: &str,
         port: u16,
         link: Option<(&str, Option<u16>)>,
+        global: &str,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut config = format!(
-            "[Global]\nName = {name}\nInfo = test server\nListen = 127.0.0.1\nPorts = {port}\nMotdPhrase = test\nPidFile = {dir}/ngircd.pid\n\
+            "[Global]\nName = {name}\nInfo = test server\nListen = 127.0.0.1\nPorts = {port}\nMotdPhrase = test\nPidFile = {dir}/ngircd.pid\n{global}\
              [Limits]\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 30\nMaxPenaltyTime = 0\nConnectRetry = 5\n\
              [Options]\nPAM = no\nIdent = no\nDNS = no\n",
             dir = dir.display()
@@ -139,6 +148,11 @@ pub struct RawIrc {
 impl RawIrc {
     /// Connects and registers; returns after the server's welcome.
     pub async fn connect(port: u16, nick: &str) -> Result<Self> {
+        Self::connect_with(port, nick, None).await
+    }
+
+    /// Connects with a server password.
+    pub async fn connect_with(port: u16, nick: &str, password: Option<&str>) -> Result<Self> {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         let (read, write) = stream.into_split();
         let mut client = Self {
@@ -147,6 +161,9 @@ impl RawIrc {
             write,
             seen: Vec::new(),
         };
+        if let Some(password) = password {
+            client.send(&format!("PASS {password}")).await?;
+        }
         client.send(&format!("NICK {nick}")).await?;
         let user: String = nick.chars().filter(char::is_ascii_alphanumeric).collect();
         client.send(&format!("USER {user} 0 * :{nick}")).await?;
