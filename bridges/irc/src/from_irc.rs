@@ -1,12 +1,12 @@
 //! IRC to Matrix: what the relay bot hears in channels, and private
 //! messages to Matrix users' connections.
 
-use crate::connection::{Connection, EventReceiver, IrcEvent, MemberChange, MessageKind};
+use crate::connection::{Connection, EventReceiver, IrcEvent, IrcMessage, MemberChange};
 use crate::format;
 use crate::network::{channel_portal, is_channel, private_portal, IrcNetwork};
 use anyhow::Result;
 use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
-use causeway_core::network::{GhostInfo, PortalInfo};
+use causeway_core::network::PortalInfo;
 use causeway_core::remote::{text_content, RemoteEvent, RemoteMembership};
 use std::sync::Arc;
 
@@ -32,37 +32,24 @@ impl IrcNetwork {
     async fn handle_event(&self, conn: &Arc<Connection>, event: IrcEvent) -> Result<()> {
         match event {
             // Channel traffic comes through the relay bot only, once.
-            IrcEvent::Message {
-                from,
-                target,
-                text,
-                kind,
-                msgid,
-                time,
-            } if conn.owner.is_none() && is_channel(&target) => {
+            IrcEvent::Message(message) if conn.owner.is_none() && is_channel(&message.target) => {
                 if self
                     .inner
                     .puppet_nicks
-                    .contains(&(conn.network.clone(), conn.fold(&from)))
+                    .contains(&(conn.network.clone(), conn.fold(&message.from)))
                 {
                     return Ok(());
                 }
-                let event = self.irc_message(&conn.network, from, &text, kind, msgid, time);
-                self.to_channel_room(&conn.network, &target, event).await
+                let event = self.irc_message(&conn.network, &message);
+                self.to_channel_room(&conn.network, &message.target, event)
+                    .await
             }
             // Private messages reach the Matrix user's own connection.
-            IrcEvent::Message {
-                from,
-                target,
-                text,
-                kind,
-                msgid,
-                time,
-            } if conn.owner.is_some() && !is_channel(&target) => {
+            IrcEvent::Message(message) if conn.owner.is_some() && !is_channel(&message.target) => {
                 let owner = conn.owner.clone().unwrap_or_default();
-                let ghost = RemoteUserId(format!("{}/{from}", conn.network));
+                let ghost = RemoteUserId(format!("{}/{}", conn.network, message.from));
                 let info = PortalInfo {
-                    key: private_portal(&conn.network, &from, &owner),
+                    key: private_portal(&conn.network, &message.from, &owner),
                     invite: vec![owner],
                     direct_with: Some(ghost.clone()),
                     metadata: serde_json::json!({ "network": conn.network }),
@@ -70,7 +57,7 @@ impl IrcNetwork {
                 };
                 let bridge = self.bridge()?;
                 bridge.ensure_portal_room(&info).await?;
-                let event = self.irc_message(&conn.network, from, &text, kind, msgid, time);
+                let event = self.irc_message(&conn.network, &message);
                 bridge.queue_remote(&info.key, event).await
             }
             IrcEvent::Member {
@@ -289,11 +276,7 @@ impl IrcNetwork {
         who: &str,
         change: RemoteMembership,
     ) -> Result<()> {
-        let sender = GhostInfo {
-            id: RemoteUserId(format!("{}/{who}", bot.network)),
-            displayname: Some(who.to_owned()),
-            avatar_mxc: None,
-        };
+        let sender = Self::ghost_info(&bot.network, who);
         self.to_channel_room(
             &bot.network,
             channel,
@@ -326,36 +309,24 @@ impl IrcNetwork {
     }
 
     /// A line from IRC as a Matrix message from its sender's ghost.
-    fn irc_message(
-        &self,
-        network: &str,
-        from: String,
-        text: &str,
-        kind: MessageKind,
-        msgid: Option<String>,
-        time: Option<i64>,
-    ) -> RemoteEvent {
-        let (plain, html) = format::irc_to_matrix(text);
+    fn irc_message(&self, network: &str, message: &IrcMessage) -> RemoteEvent {
+        let (plain, html) = format::irc_to_matrix(&message.text);
         let (html, mentioned) =
             crate::mentions::add_pills(&plain, html, &self.mentionable(network));
-        let mut content = text_content(kind.msgtype(), &plain, html.as_deref());
+        let mut content = text_content(message.kind.msgtype(), &plain, html.as_deref());
         if !mentioned.is_empty() {
             content["m.mentions"] = serde_json::json!({ "user_ids": mentioned });
         }
         // The server's msgid makes the event's ID stable across replays.
-        let id = match msgid {
+        let id = match &message.msgid {
             Some(msgid) => RemoteMessageId(format!("{network}:{msgid}")),
             None => self.next_message_id(network),
         };
         RemoteEvent::Message {
             id,
-            sender: GhostInfo {
-                id: RemoteUserId(format!("{network}/{from}")),
-                displayname: Some(from),
-                avatar_mxc: None,
-            },
+            sender: Self::ghost_info(network, &message.from),
             parts: vec![(PartId::default(), content)],
-            timestamp: time,
+            timestamp: message.time,
             reply_to: None,
         }
     }

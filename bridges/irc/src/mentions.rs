@@ -132,12 +132,23 @@ pub fn add_pills(
     html: Option<String>,
     users: &[(String, String)],
 ) -> (Option<String>, Vec<String>) {
-    let mut mentioned = Vec::new();
+    // Runs for every IRC line, with every connected user: look each nick up
+    // among the line's words rather than search the line once per user.
+    let words: std::collections::HashSet<String> = plain
+        .split(|c| !is_nick_char(c))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let named: Vec<&(String, String)> = users
+        .iter()
+        .filter(|(nick, _)| !nick.is_empty() && words.contains(&nick.to_ascii_lowercase()))
+        .collect();
+    if named.is_empty() {
+        return (html, Vec::new());
+    }
     let mut html = html.unwrap_or_else(|| escape_html(plain));
-    for (nick, mxid) in users {
-        if nick.is_empty() || find_nick(plain, nick).is_none() {
-            continue;
-        }
+    let mut mentioned = Vec::new();
+    for (nick, mxid) in named {
         let pill = format!(
             "<a href=\"https://matrix.to/#/{}\">{}</a>",
             escape_html(mxid),
@@ -145,9 +156,6 @@ pub fn add_pills(
         );
         html = replace_outside_tags(&html, &escape_html(nick), &pill);
         mentioned.push(mxid.clone());
-    }
-    if mentioned.is_empty() && html == escape_html(plain) {
-        return (None, mentioned);
     }
     (Some(html), mentioned)
 }

@@ -6,20 +6,11 @@ use crate::network::{IrcNetwork, Target};
 use anyhow::{bail, Result};
 use causeway_core::ids::RemoteUserId;
 use causeway_core::matrix_event::{MatrixMembership, Membership};
-use causeway_core::network::GhostInfo;
 use causeway_core::remote::{PowerTarget, RemoteEvent, RemoteMembership};
 use causeway_core::store::PortalRow;
 use irc::proto::Command;
 
 impl IrcNetwork {
-    pub(crate) fn ghost_info(network: &str, nick: &str) -> GhostInfo {
-        GhostInfo {
-            id: RemoteUserId(format!("{network}/{nick}")),
-            displayname: Some(nick.to_owned()),
-            avatar_mxc: None,
-        }
-    }
-
     /// The Matrix user behind one of our puppet nicks.
     fn matrix_user_of(&self, network: &str, nick: &str) -> Option<String> {
         let folded = self.fold(network, nick);

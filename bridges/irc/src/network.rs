@@ -202,6 +202,15 @@ impl IrcNetwork {
         ))
     }
 
+    /// The ghost of IRC user `nick`: ID `<network>/<nick>`, named by the nick.
+    pub(crate) fn ghost_info(network: &str, nick: &str) -> GhostInfo {
+        GhostInfo {
+            id: RemoteUserId(format!("{network}/{nick}")),
+            displayname: Some(nick.to_owned()),
+            avatar_mxc: None,
+        }
+    }
+
     /// Folds a nick or channel by the network's casemapping, as the relay
     /// bot learnt it from the server.
     pub(crate) fn fold(&self, network: &str, name: &str) -> String {
@@ -430,10 +439,6 @@ impl QueryHandling for IrcNetwork {
         if self.network(network).is_err() {
             return Ok(None);
         }
-        Ok(Some(GhostInfo {
-            id: id.clone(),
-            displayname: Some(nick.to_owned()),
-            avatar_mxc: None,
-        }))
+        Ok(Some(Self::ghost_info(network, nick)))
     }
 }

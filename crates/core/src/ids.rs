@@ -173,9 +173,25 @@ pub fn unescape_localpart(localpart: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The server and media ID of an `mxc://server/id` URI; `None` for anything
+/// else, so that media is only ever fetched from a homeserver.
+pub fn split_mxc(mxc: &str) -> Option<(&str, &str)> {
+    let (server, media_id) = mxc.strip_prefix("mxc://")?.split_once('/')?;
+    let valid = |s: &str| !s.is_empty() && !s.contains('/');
+    (valid(server) && valid(media_id)).then_some((server, media_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_well_formed_mxc_uris_split() {
+        assert_eq!(split_mxc("mxc://hs/abc"), Some(("hs", "abc")));
+        for bad in ["https://hs/abc", "mxc://hs/a/b", "mxc:///abc", "mxc://hs/"] {
+            assert_eq!(split_mxc(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn send_txn_id_is_stable_for_the_same_message_part() {

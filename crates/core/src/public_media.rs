@@ -22,7 +22,7 @@ pub fn url(bridge: &Bridge, mxc: &str, filename: &str) -> Option<String> {
     if !config.bridge.public_media {
         return None;
     }
-    let (server, media_id) = split_mxc(mxc)?;
+    let (server, media_id) = crate::ids::split_mxc(mxc)?;
     let base = match config.appservice.public_address.trim_end_matches('/') {
         "" => config.appservice.address.trim_end_matches('/'),
         public => public,
@@ -38,12 +38,6 @@ pub fn url(bridge: &Bridge, mxc: &str, filename: &str) -> Option<String> {
         urlencoding::encode(media_id),
         urlencoding::encode(if name.is_empty() { "file" } else { &name })
     ))
-}
-
-fn split_mxc(mxc: &str) -> Option<(&str, &str)> {
-    let (server, media_id) = mxc.strip_prefix("mxc://")?.split_once('/')?;
-    let valid = |s: &str| !s.is_empty() && !s.contains('/');
-    (valid(server) && valid(media_id)).then_some((server, media_id))
 }
 
 /// The first 12 bytes of the HMAC: 96 bits cannot be guessed, and keep the
@@ -99,17 +93,4 @@ pub async fn serve(
         bytes,
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_well_formed_mxc_uris_make_links() {
-        assert_eq!(split_mxc("mxc://hs/abc"), Some(("hs", "abc")));
-        for bad in ["https://hs/abc", "mxc://hs/a/b", "mxc:///abc", "mxc://hs/"] {
-            assert_eq!(split_mxc(bad), None, "{bad}");
-        }
-    }
 }

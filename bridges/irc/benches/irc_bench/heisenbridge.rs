@@ -53,6 +53,23 @@ struct Cost {
     kib_per_connection: f64,
 }
 
+impl Cost {
+    /// From the CPU-seconds `messages` took, and the RSS `grown` (KiB) while
+    /// all users but the warm-up one connected.
+    fn of(cpu: f64, messages: usize, grown: u64, users: usize) -> Self {
+        Self {
+            cpu_per_1000: cpu * 1000.0 / messages as f64,
+            kib_per_connection: grown as f64 / (users - 1).max(1) as f64,
+        }
+    }
+}
+
+/// A bridge's RSS once it has had a moment to settle.
+async fn settled_rss(pid: u32) -> Result<u64> {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Ok(usage(pid)?.1)
+}
+
 pub async fn compare(dir: &Path, users: usize, messages: usize) -> Result<()> {
     ensure!(
         users >= 2,
@@ -165,8 +182,7 @@ async fn heisenbridge_cost(
     let mut clients = Vec::new();
     for i in 0..users {
         if i == 1 {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            idle = usage(pid)?.1;
+            idle = settled_rss(pid).await?;
         }
         let user = env.user(&format!("h{i}")).await?;
         let control = dm(&user, "@heisenbridge:localhost").await?;
@@ -188,13 +204,14 @@ async fn heisenbridge_cost(
     observer
         .wait_for(|l| l.starts_with(&nick) && l.contains(" JOIN "))
         .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (_, connected) = usage(pid)?;
+    let connected = settled_rss(pid).await?;
     let cpu = talk(&clients[0], &rooms[0], observer, pid, "hb", messages).await?;
-    Ok(Cost {
-        cpu_per_1000: cpu * 1000.0 / messages as f64,
-        kib_per_connection: connected.saturating_sub(idle) as f64 / (users - 1).max(1) as f64,
-    })
+    Ok(Cost::of(
+        cpu,
+        messages,
+        connected.saturating_sub(idle),
+        users,
+    ))
 }
 
 /// Each user joins #cmp's portal by its alias and says hello, which opens
@@ -217,18 +234,18 @@ async fn causeway_cost(
         if i == 0 {
             // As for heisenbridge: the first user warms the bridge up.
             count_on_irc(observer, "PRIVMSG #cmp :hello", 1).await?;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            idle = usage(pid)?.1;
+            idle = settled_rss(pid).await?;
         }
     }
     count_on_irc(observer, "PRIVMSG #cmp :hello", users - 1).await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (_, connected) = usage(pid)?;
+    let connected = settled_rss(pid).await?;
     let cpu = talk(&clients[0], &room, observer, pid, "cw", messages).await?;
-    Ok(Cost {
-        cpu_per_1000: cpu * 1000.0 / messages as f64,
-        kib_per_connection: connected.saturating_sub(idle) as f64 / (users - 1).max(1) as f64,
-    })
+    Ok(Cost::of(
+        cpu,
+        messages,
+        connected.saturating_sub(idle),
+        users,
+    ))
 }
 
 /// Sends `messages` through Synapse and waits for them on IRC; returns the

@@ -13,16 +13,7 @@ use tokio::sync::oneshot;
 #[derive(Clone, Debug)]
 pub enum IrcEvent {
     /// PRIVMSG, NOTICE or CTCP ACTION.
-    Message {
-        from: String,
-        target: String,
-        text: String,
-        kind: MessageKind,
-        /// The IRCv3 `msgid` tag, when the server sends one.
-        msgid: Option<String>,
-        /// When the server received it (`server-time`), in ms since the epoch.
-        time: Option<i64>,
-    },
+    Message(IrcMessage),
     /// The server refused something; `code` is the numeric.
     Refused {
         code: u16,
@@ -70,6 +61,20 @@ pub enum MemberChange {
     Renamed {
         new: String,
     },
+}
+
+/// A PRIVMSG, NOTICE or CTCP ACTION someone sent.
+#[derive(Clone, Debug)]
+pub struct IrcMessage {
+    pub from: String,
+    /// A channel, or our nick for a private message.
+    pub target: String,
+    pub text: String,
+    pub kind: MessageKind,
+    /// The IRCv3 `msgid` tag, when the server sends one.
+    pub msgid: Option<String>,
+    /// When the server received it (`server-time`), in ms since the epoch.
+    pub time: Option<i64>,
 }
 
 /// One channel mode change: `+o nick`, `-i`, `+k key`.
@@ -220,23 +225,23 @@ pub(super) fn handle(
                 None if text.starts_with('\x01') => return,
                 None => (text, MessageKind::Privmsg),
             };
-            emit(IrcEvent::Message {
+            emit(IrcEvent::Message(IrcMessage {
                 from,
                 target,
                 text,
                 kind,
                 msgid,
                 time,
-            });
+            }));
         }
-        Command::NOTICE(target, text) if !from.is_empty() => emit(IrcEvent::Message {
+        Command::NOTICE(target, text) if !from.is_empty() => emit(IrcEvent::Message(IrcMessage {
             from,
             target,
             text,
             kind: MessageKind::Notice,
             msgid,
             time,
-        }),
+        })),
         // Our own JOIN echoed: the channel is joined.
         Command::JOIN(channel, _, _) if conn.fold(&from) == conn.fold(&conn.nick()) => {
             conn.joined(conn.fold(&channel));

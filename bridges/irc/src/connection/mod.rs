@@ -7,7 +7,7 @@ use crate::config::{FloodConfig, NetworkConfig};
 use crate::nick::{fold, Casemapping};
 use crate::transport;
 use incoming::source_nick;
-pub use incoming::{IrcEvent, MemberChange, MessageKind, ModeChange};
+pub use incoming::{IrcEvent, IrcMessage, MemberChange, MessageKind, ModeChange};
 
 mod incoming;
 use anyhow::{anyhow, bail, Result};

@@ -167,23 +167,13 @@ impl Homeserver {
     /// Downloads media through the authenticated media API. Only `mxc://`
     /// URIs are accepted, so media is only ever fetched from the homeserver.
     pub async fn download(&self, mxc: &str) -> Result<(Vec<u8>, Option<String>), HsError> {
-        let Some((server, media_id)) = mxc
-            .strip_prefix("mxc://")
-            .and_then(|rest| rest.split_once('/'))
-        else {
+        let Some((server, media_id)) = crate::ids::split_mxc(mxc) else {
             return Err(HsError::Matrix {
                 status: 400,
                 errcode: "M_INVALID_PARAM".into(),
-                message: format!("not an mxc:// URI: {mxc:?}"),
+                message: format!("not a valid mxc:// URI: {mxc:?}"),
             });
         };
-        if server.is_empty() || media_id.is_empty() || media_id.contains('/') {
-            return Err(HsError::Matrix {
-                status: 400,
-                errcode: "M_INVALID_PARAM".into(),
-                message: format!("malformed mxc:// URI: {mxc:?}"),
-            });
-        }
         self.get_bytes(
             &format!(
                 "/_matrix/client/v1/media/download/{}/{}",
@@ -458,7 +448,6 @@ impl Homeserver {
         .map(drop)
     }
 
-    /// A room's whole current state, as full events.
     /// One state event's content; `None` when the room has none.
     pub async fn state_event(
         &self,
@@ -493,6 +482,7 @@ impl Homeserver {
         .await
     }
 
+    /// A room's whole current state, as full events.
     pub async fn room_state(&self, user: &UserId, room: &RoomId) -> Result<Vec<Value>, HsError> {
         let path = format!("/_matrix/client/v3/rooms/{}/state", enc(room.as_str()));
         let v = self.get_as(user, &path).await?;
@@ -508,16 +498,7 @@ impl Homeserver {
             "/_matrix/client/v3/rooms/{}/joined_members",
             enc(room.as_str())
         );
-        let v = self
-            .call(
-                Method::GET,
-                &path,
-                &[],
-                None,
-                Some(user.as_str()),
-                Retry::SHORT,
-            )
-            .await?;
+        let v = self.get_as(user, &path).await?;
         Ok(v.get("joined")
             .and_then(Value::as_object)
             .map(|m| m.keys().cloned().collect())
