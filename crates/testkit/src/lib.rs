@@ -4,5 +4,7 @@ pub mod fake_homeserver;
 pub mod inspircd;
 pub mod ircd;
 pub mod matrix_client;
+pub mod prosody;
 pub mod synapse;
 pub mod testnet;
+pub mod xmpp_client;

@@ -1,0 +1,295 @@
+//! The XEP-0114 connection: one stream to the server for the whole bridge.
+//!
+//! tokio-xmpp gives us the handshake and the XML stream; the rest is ours.
+//! Its stream yields `None` for a stanza it cannot parse and for a quiet
+//! spell as much as for a dead socket, so liveness is judged by pings. What
+//! we send goes through one ordered queue that outlives connections: a
+//! stanza the server did not take is sent again after the reconnect, first.
+
+use crate::stanza::{self, ns, NS};
+use anyhow::{anyhow, Context, Result};
+use dashmap::DashMap;
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::xmlstream::Timeouts;
+use tokio_xmpp::Stanza;
+use xmpp_parsers::minidom::Element;
+
+/// How long an IQ we send may wait for its answer.
+const IQ_TIMEOUT: Duration = Duration::from_secs(15);
+/// Consecutive empty reads, with no stanza between, that mean the stream
+/// is gone rather than that one stanza was unreadable.
+const DEAD_AFTER_EMPTY_READS: u32 = 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the connection tells the bridge.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A (re)connection completed; presences sent from `on_online` are
+    /// already out.
+    Online,
+    Stanza(Element),
+}
+
+/// Where and how to connect.
+#[derive(Clone, Debug)]
+pub struct ConnectTarget {
+    pub jid: String,
+    pub secret: String,
+    pub address: String,
+    /// The server's own domain, which answers keepalive pings.
+    pub server_domain: String,
+    pub keepalive: Duration,
+}
+
+/// Called after each handshake, before the queue is flushed: the stanzas
+/// that must precede everything else, such as MUC rejoins.
+pub type OnOnline = Arc<dyn Fn() -> Vec<Element> + Send + Sync>;
+
+/// The bridge's handle on the connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Component {
+    queue: mpsc::UnboundedSender<Element>,
+    pending: Arc<DashMap<String, oneshot::Sender<Element>>>,
+    next_id: Arc<AtomicU64>,
+    online: Arc<AtomicBool>,
+}
+
+impl Component {
+    /// Starts the connection task; it runs, reconnecting, for as long as
+    /// the bridge does.
+    pub fn spawn(
+        target: ConnectTarget,
+        inbound: mpsc::UnboundedSender<Inbound>,
+        on_online: OnOnline,
+    ) -> Self {
+        let (queue, outbound) = mpsc::unbounded_channel();
+        let component = Self {
+            queue,
+            pending: Arc::new(DashMap::new()),
+            next_id: Arc::new(AtomicU64::new(1)),
+            online: Arc::new(AtomicBool::new(false)),
+        };
+        let task = Connection {
+            target,
+            inbound,
+            on_online,
+            outbound,
+            held: None,
+            pending: component.pending.clone(),
+            online: component.online.clone(),
+            next_ping: component.next_id.clone(),
+        };
+        tokio::spawn(task.run());
+        component
+    }
+
+    /// Queues a stanza; it goes out in order, once connected.
+    pub fn send(&self, stanza: Element) {
+        if self.queue.send(stanza).is_err() {
+            tracing::error!("the XMPP connection task has stopped; a stanza was not sent");
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// Sends an IQ get or set and waits for its result. An error reply is
+    /// an `Err` naming the condition.
+    pub async fn request(&self, mut iq: Element) -> Result<Element> {
+        let id = format!("cw-iq-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        stanza::set_attr(&mut iq, "id", &id);
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(id.clone(), tx);
+        self.send(iq);
+        let reply = tokio::time::timeout(IQ_TIMEOUT, rx).await;
+        self.pending.remove(&id);
+        let reply = reply
+            .map_err(|_| anyhow!("no answer within {}s", IQ_TIMEOUT.as_secs()))?
+            .context("the connection dropped the request")?;
+        if reply.attr("type") == Some("error") {
+            let (condition, text) = stanza::error_of(&reply);
+            return Err(anyhow!(
+                "{condition}{}",
+                text.map(|t| format!(": {t}")).unwrap_or_default()
+            ));
+        }
+        Ok(reply)
+    }
+}
+
+struct Connection {
+    target: ConnectTarget,
+    inbound: mpsc::UnboundedSender<Inbound>,
+    on_online: OnOnline,
+    outbound: mpsc::UnboundedReceiver<Element>,
+    /// A stanza taken from the queue that the last connection did not take.
+    held: Option<Element>,
+    pending: Arc<DashMap<String, oneshot::Sender<Element>>>,
+    online: Arc<AtomicBool>,
+    next_ping: Arc<AtomicU64>,
+}
+
+type Stream = tokio_xmpp::Component<tokio_xmpp::connect::TcpServerConnector>;
+
+impl Connection {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let timeouts = Timeouts {
+                read_timeout: self.target.keepalive * 2,
+                response_timeout: self.target.keepalive,
+            };
+            let connected = Stream::new_plaintext(
+                &self.target.jid,
+                &self.target.secret,
+                DnsConfig::addr(&self.target.address),
+                timeouts,
+            )
+            .await;
+            match connected {
+                Ok(stream) => {
+                    tracing::info!(jid = %self.target.jid, address = %self.target.address, "connected to the XMPP server");
+                    backoff = Duration::from_millis(500);
+                    let reason = self.serve(stream).await;
+                    self.online.store(false, Ordering::Relaxed);
+                    tracing::warn!(%reason, "the XMPP connection dropped; reconnecting");
+                }
+                Err(err) => {
+                    tracing::warn!(%err, address = %self.target.address, retry_in = ?backoff, "cannot connect to the XMPP server");
+                }
+            }
+            if self.inbound.is_closed() {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Runs one connection until it dies; returns why.
+    async fn serve(&mut self, stream: Stream) -> String {
+        let (mut sink, mut reader) = stream.split();
+        for first in (self.on_online)() {
+            if let Err(err) = sink.send(to_stanza(first)).await {
+                return format!("send failed: {err}");
+            }
+        }
+        self.online.store(true, Ordering::Relaxed);
+        if self.inbound.send(Inbound::Online).is_err() {
+            return "the bridge stopped".into();
+        }
+        let mut empty_reads = 0u32;
+        let mut last_read = Instant::now();
+        let mut ping_sent: Option<(String, Instant)> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let next_out = async {
+                match self.held.take() {
+                    Some(held) => Some(held),
+                    None => self.outbound.recv().await,
+                }
+            };
+            tokio::select! {
+                // Reads first: an end of stream must be seen before a write
+                // could vanish into the closing socket.
+                biased;
+                read = reader.next() => match read {
+                    Some(stanza) => {
+                        empty_reads = 0;
+                        last_read = Instant::now();
+                        let element = stanza_to_element(&stanza);
+                        if let Some((id, _)) = &ping_sent {
+                            if element.attr("id") == Some(id.as_str()) {
+                                ping_sent = None;
+                                continue;
+                            }
+                        }
+                        self.dispatch(element);
+                    }
+                    None => {
+                        empty_reads += 1;
+                        if empty_reads >= DEAD_AFTER_EMPTY_READS {
+                            return "the stream ended".into();
+                        }
+                        if empty_reads == 1 {
+                            tracing::warn!("the XMPP stream gave an unreadable stanza or timed out; checking the connection");
+                        }
+                        if ping_sent.is_none() {
+                            ping_sent = Some(self.ping(&mut sink).await);
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                // After an empty read, nothing goes out until the stream
+                // proves alive: writes into a closing socket would be lost.
+                out = next_out, if empty_reads == 0 => {
+                    let Some(out) = out else { return "the bridge stopped".into() };
+                    if let Err(err) = sink.send(to_stanza(out.clone())).await {
+                        self.held = Some(out);
+                        return format!("send failed: {err}");
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some((_, sent)) = &ping_sent {
+                        if sent.elapsed() > self.target.keepalive {
+                            return "the server did not answer a ping".into();
+                        }
+                    } else if last_read.elapsed() > self.target.keepalive {
+                        ping_sent = Some(self.ping(&mut sink).await);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ping<S>(&self, sink: &mut S) -> (String, Instant)
+    where
+        S: futures_util::Sink<Stanza> + Unpin,
+    {
+        let id = format!("cw-ping-{}", self.next_ping.fetch_add(1, Ordering::Relaxed));
+        let mut iq = stanza::new(
+            "iq",
+            &self.target.jid,
+            &self.target.server_domain,
+            Some("get"),
+            Some(&id),
+        );
+        iq.append_child(stanza::empty("ping", ns::PING, &[]));
+        // A failed send shows up as an unanswered ping.
+        let _ = sink.send(to_stanza(iq)).await;
+        (id, Instant::now())
+    }
+
+    fn dispatch(&self, element: Element) {
+        let is_reply = matches!(element.attr("type"), Some("result" | "error"));
+        if element.name() == "iq" && is_reply {
+            if let Some((_, waiter)) = element.attr("id").and_then(|id| self.pending.remove(id)) {
+                let _ = waiter.send(element);
+                return;
+            }
+        }
+        let _ = self.inbound.send(Inbound::Stanza(element));
+    }
+}
+
+fn stanza_to_element(stanza: &Stanza) -> Element {
+    xso::transform(stanza).unwrap_or_else(|err| {
+        tracing::error!(%err, "cannot turn a parsed stanza back into XML");
+        Element::bare("message", NS)
+    })
+}
+
+/// Our own elements always convert; one that does not is a bug, logged and
+/// replaced by an empty message rather than dropping the connection.
+fn to_stanza(element: Element) -> Stanza {
+    xso::transform(&element).unwrap_or_else(|err| {
+        tracing::error!(%err, stanza = %stanza::to_string(&element), "built an invalid stanza");
+        Stanza::Message(xmpp_parsers::message::Message::new(None))
+    })
+}

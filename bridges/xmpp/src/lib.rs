@@ -1,0 +1,4 @@
+pub mod addressing;
+pub mod component;
+pub mod config;
+pub mod stanza;

@@ -1,0 +1,5 @@
+//! `causeway-xmpp`: the Matrix–XMPP bridge.
+
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::SUCCESS
+}
