@@ -35,6 +35,11 @@ pub struct XmppConfig {
     /// and linked beyond it.
     #[serde(default = "default_max_media_bytes")]
     pub max_media_bytes: usize,
+    /// Fetch linked files from loopback and private networks too. Only for
+    /// tests and closed setups: it lets XMPP users make the bridge reach
+    /// internal services.
+    #[serde(default)]
+    pub fetch_private_addresses: bool,
     /// Recent MUC messages copied into a new portal room.
     #[serde(default = "default_backfill")]
     pub backfill_messages: u32,
@@ -136,6 +141,9 @@ pub const EXAMPLE: &str = r##"  # The component's domain, as the XMPP server's c
   # beyond it. Only http(s) is fetched; redirects and private addresses
   # are refused.
   max_media_bytes: 10485760
+  # Fetch linked files from loopback and private networks too. Leave this
+  # off: it lets any XMPP user make the bridge reach internal services.
+  fetch_private_addresses: false
   # Recent MUC messages copied into a new portal room.
   backfill_messages: 20
   # After this many seconds of silence the bridge pings the server, to

@@ -1,5 +1,5 @@
 //! `causeway-xmpp`: the Matrix–XMPP bridge.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    causeway_core::cli::main(causeway_xmpp::network::INFO, causeway_xmpp::network::build)
 }

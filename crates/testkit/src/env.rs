@@ -147,7 +147,7 @@ impl TestEnv {
                     .display()
                     .to_string(),
             ])
-            .env("RUST_LOG", "info,causeway_core=debug")
+            .env("RUST_LOG", "info,causeway_core=debug,causeway_xmpp=debug")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()?;

@@ -49,7 +49,7 @@ Component "{MUC_DOMAIN}" "muc"
   modules_enabled = {{ "muc_mam" }}
   muc_room_locking = false
   muc_room_default_public = true
-  muc_room_default_whois = "anyone"
+  muc_room_default_public_jids = true
   muc_tombstones = false
 Component "{COMPONENT}"
   component_secret = "{SECRET}"

@@ -117,6 +117,25 @@ impl Homeserver {
         }
     }
 
+    /// A user's avatar, if they set one.
+    pub async fn get_avatar_url(&self, user: &UserId) -> Result<Option<String>, HsError> {
+        let path = format!(
+            "/_matrix/client/v3/profile/{}/avatar_url",
+            enc(user.as_str())
+        );
+        match self
+            .call(Method::GET, &path, &[], None, None, Retry::SHORT)
+            .await
+        {
+            Ok(v) => Ok(v
+                .get("avatar_url")
+                .and_then(Value::as_str)
+                .map(str::to_owned)),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn set_displayname(&self, user: &UserId, name: &str) -> Result<(), HsError> {
         self.set_profile_field(user, "displayname", name).await
     }
@@ -487,6 +506,59 @@ impl Homeserver {
         let path = format!("/_matrix/client/v3/rooms/{}/state", enc(room.as_str()));
         let v = self.get_as(user, &path).await?;
         Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// The joined members with their display names in the room.
+    pub async fn joined_members_named(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+    ) -> Result<Vec<(String, Option<String>)>, HsError> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/joined_members",
+            enc(room.as_str())
+        );
+        let v = self.get_as(user, &path).await?;
+        Ok(v.get("joined")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(id, member)| {
+                        let name = member.get("display_name").and_then(Value::as_str);
+                        (id.clone(), name.map(str::to_owned))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The room an alias points at.
+    pub async fn resolve_alias(&self, user: &UserId, alias: &str) -> Result<OwnedRoomId, HsError> {
+        let path = format!("/_matrix/client/v3/directory/room/{}", enc(alias));
+        let v = self.get_as(user, &path).await?;
+        v.get("room_id")
+            .and_then(Value::as_str)
+            .and_then(|r| RoomId::parse(r).ok())
+            .ok_or_else(|| HsError::from_body(502, b"no room_id in the directory answer"))
+    }
+
+    /// One page of the homeserver's public room directory.
+    pub async fn public_rooms(&self, user: &UserId, limit: u32) -> Result<Vec<Value>, HsError> {
+        let limit = limit.to_string();
+        let v = self
+            .call(
+                Method::GET,
+                "/_matrix/client/v3/publicRooms",
+                &[("limit", limit)],
+                None,
+                Some(user.as_str()),
+                Retry::SHORT,
+            )
+            .await?;
+        Ok(v.get("chunk")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
     }
 
     pub async fn joined_members(

@@ -1,0 +1,606 @@
+//! The gateway: public Matrix rooms served to XMPP users as MUCs on the
+//! component, `#room#example.com@matrix.xmpp.example.com` for
+//! `#room:example.com`. An XMPP occupant is a ghost in the Matrix room;
+//! Matrix members are occupants of the MUC.
+
+use crate::addressing::{self, ComponentAddress};
+use crate::from_xmpp::{self, Context};
+use crate::network::XmppNetwork;
+use crate::outbound::Destination;
+use crate::refs;
+use crate::stanza::{self, ns, NS};
+use anyhow::{Context as _, Result};
+use causeway_core::matrix_event::{MatrixMembership, Membership};
+use causeway_core::network::GhostInfo;
+use causeway_core::remote::RemoteEvent;
+use causeway_core::store::PortalRow;
+use causeway_core::Bridge;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::minidom::Element;
+
+/// One public Matrix room as XMPP users see it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GatewayRoom {
+    pub alias: String,
+    /// XMPP occupants: full JID → nick.
+    pub occupants: HashMap<String, String>,
+    /// Matrix members' nicks, by MXID.
+    #[serde(skip)]
+    pub names: HashMap<String, String>,
+}
+
+pub fn is_gateway(portal: &PortalRow) -> bool {
+    portal.key.id.as_str().starts_with("gw/")
+}
+
+fn room_id_of(portal: &PortalRow) -> Option<&str> {
+    portal.key.id.as_str().strip_prefix("gw/")
+}
+
+fn kv_key(room_id: &str) -> String {
+    format!("xmpp:gw:{room_id}")
+}
+
+async fn persist(bridge: &Bridge, room_id: &str, room: &GatewayRoom) -> Result<()> {
+    bridge
+        .store()
+        .kv_set(&kv_key(room_id), &serde_json::to_string(room)?)
+        .await
+}
+
+/// After a restart: XMPP clients still believe they are in their rooms.
+pub async fn restore(net: &XmppNetwork, bridge: &Bridge) {
+    let Ok(portals) = bridge.store().all_portals().await else {
+        return;
+    };
+    for portal in portals.iter().filter(|p| is_gateway(p)) {
+        let Some(room_id) = room_id_of(portal) else {
+            continue;
+        };
+        if let Ok(Some(saved)) = bridge.store().kv_get(&kv_key(room_id)).await {
+            if let Ok(room) = serde_json::from_str::<GatewayRoom>(&saved) {
+                net.inner.gateway.insert(room_id.to_owned(), room);
+            }
+        }
+    }
+}
+
+/// The room name for disco#info, if the alias exists.
+pub async fn describe(net: &XmppNetwork, alias: &str) -> Option<String> {
+    let bridge = net.bridge().ok()?;
+    bridge
+        .homeserver()
+        .resolve_alias(bridge.bot(), alias)
+        .await
+        .ok()?;
+    Some(alias.to_owned())
+}
+
+/// disco#items: the component lists the public room directory.
+pub async fn disco_items(net: &XmppNetwork, target: &ComponentAddress) -> Element {
+    let mut q = stanza::empty("query", ns::DISCO_ITEMS, &[]);
+    if *target != ComponentAddress::Component || !net.config().gateway {
+        return q;
+    }
+    let Ok(bridge) = net.bridge() else { return q };
+    let rooms = match bridge.homeserver().public_rooms(bridge.bot(), 200).await {
+        Ok(rooms) => rooms,
+        Err(err) => {
+            tracing::warn!("cannot read the public room directory: {err}");
+            return q;
+        }
+    };
+    for room in rooms {
+        let Some(alias) = room.get("canonical_alias").and_then(|a| a.as_str()) else {
+            continue;
+        };
+        let Some(jid) = net.addresses().gateway_room_jid(alias) else {
+            continue;
+        };
+        let name = room.get("name").and_then(|n| n.as_str()).unwrap_or(alias);
+        q.append_child(stanza::empty(
+            "item",
+            ns::DISCO_ITEMS,
+            &[("jid", jid.as_str()), ("name", name)],
+        ));
+    }
+    q
+}
+
+fn occupant_presence(
+    room_jid: &str,
+    nick: &str,
+    to: &str,
+    real: Option<&str>,
+    kind: Option<&str>,
+    codes: &[&str],
+) -> Element {
+    let mut presence = stanza::new("presence", &format!("{room_jid}/{nick}"), to, kind, None);
+    let mut x = stanza::empty("x", ns::MUC_USER, &[]);
+    let role = if kind == Some("unavailable") {
+        "none"
+    } else {
+        "participant"
+    };
+    let mut attrs = vec![("affiliation", "member"), ("role", role)];
+    if let Some(real) = real {
+        attrs.push(("jid", real));
+    }
+    x.append_child(stanza::empty("item", ns::MUC_USER, &attrs));
+    for code in codes {
+        x.append_child(stanza::empty("status", ns::MUC_USER, &[("code", code)]));
+    }
+    presence.append_child(x);
+    presence
+}
+
+fn refuse(net: &XmppNetwork, presence: &Element, condition: &str, text: &str) -> Result<()> {
+    net.send(stanza::error_reply(
+        presence,
+        "cancel",
+        condition,
+        Some(text),
+    ));
+    Ok(())
+}
+
+/// Presence to a gateway room: a join, a nick change or a leave.
+pub async fn handle_presence(
+    net: &XmppNetwork,
+    presence: &Element,
+    from: &Jid,
+    to: &Jid,
+    alias: &str,
+) -> Result<()> {
+    if !net.config().gateway {
+        return refuse(
+            net,
+            presence,
+            "service-unavailable",
+            "This bridge does not serve Matrix rooms to XMPP.",
+        );
+    }
+    let Some(nick) = to.resource().map(|r| r.as_str().to_owned()) else {
+        return refuse(
+            net,
+            presence,
+            "jid-malformed",
+            "Join with a nick: room@service/nick.",
+        );
+    };
+    let bridge = net.bridge()?;
+    let room_jid = to.to_bare();
+    let room_id = match bridge.homeserver().resolve_alias(bridge.bot(), alias).await {
+        Ok(room_id) => room_id.to_string(),
+        Err(_) => {
+            return refuse(
+                net,
+                presence,
+                "item-not-found",
+                &format!("There is no Matrix room {alias}."),
+            )
+        }
+    };
+    let ghost = GhostInfo {
+        id: addressing::ghost_id(&Jid::from(from.to_bare())),
+        displayname: Some(nick.clone()),
+        avatar_mxc: None,
+    };
+    if presence.attr("type") == Some("unavailable") {
+        return leave(net, bridge, &room_id, &room_jid, from, &ghost).await;
+    }
+    if presence.attr("type").is_some() {
+        return Ok(());
+    }
+    let taken = net.inner.gateway.get(&room_id).is_some_and(|r| {
+        r.occupants
+            .iter()
+            .any(|(jid, n)| *n == nick && !jid.starts_with(&format!("{}/", from.to_bare())))
+            || r.names.values().any(|n| *n == nick)
+    });
+    if taken {
+        return refuse(
+            net,
+            presence,
+            "conflict",
+            &format!("The nick {nick} is taken in {alias}."),
+        );
+    }
+    let already = net
+        .inner
+        .gateway
+        .get(&room_id)
+        .is_some_and(|r| r.occupants.contains_key(from.as_str()));
+    let ghost_mxid = bridge.ensure_ghost(&ghost).await?;
+    let room = Bridge::parse_room(&room_id)?;
+    if let Err(err) = bridge.homeserver().join(&ghost_mxid, room.as_str()).await {
+        return refuse(
+            net,
+            presence,
+            "forbidden",
+            &format!("Matrix refused the join: {err}"),
+        );
+    }
+    let key = addressing::gateway_portal(&room_id);
+    if bridge.store().get_portal(&key).await?.is_none() {
+        bridge
+            .store()
+            .put_portal(&PortalRow {
+                key,
+                room_id: Some(room_id.clone()),
+                name: Some(alias.to_owned()),
+                topic: None,
+                plumbed: true,
+                metadata: json!({ "gateway": alias }),
+            })
+            .await?;
+    }
+    let members = bridge
+        .homeserver()
+        .joined_members_named(&ghost_mxid, &room)
+        .await
+        .unwrap_or_default();
+    let mut state = net
+        .inner
+        .gateway
+        .entry(room_id.clone())
+        .or_insert_with(|| GatewayRoom {
+            alias: alias.to_owned(),
+            ..Default::default()
+        });
+    for (mxid, name) in &members {
+        if !bridge.is_bridge_user(mxid) {
+            state
+                .names
+                .insert(mxid.clone(), crate::muc::nick_for(mxid, name.as_deref()));
+        }
+    }
+    state.occupants.insert(from.to_string(), nick.clone());
+    let snapshot = state.clone();
+    drop(state);
+    persist(bridge, &room_id, &snapshot).await?;
+    let room_str = room_jid.as_str();
+    if !already {
+        for (mxid, name) in &snapshot.names {
+            let real = net.addresses().matrix_user_jid(mxid).map(|j| j.to_string());
+            net.send(occupant_presence(
+                room_str,
+                name,
+                from.as_str(),
+                real.as_deref(),
+                None,
+                &[],
+            ));
+        }
+        for (jid, other) in snapshot
+            .occupants
+            .iter()
+            .filter(|(j, _)| *j != from.as_str())
+        {
+            net.send(occupant_presence(
+                room_str,
+                other,
+                from.as_str(),
+                Some(jid),
+                None,
+                &[],
+            ));
+            net.send(occupant_presence(
+                room_str,
+                &nick,
+                jid,
+                Some(from.as_str()),
+                None,
+                &[],
+            ));
+        }
+    }
+    net.send(occupant_presence(
+        room_str,
+        &nick,
+        from.as_str(),
+        Some(from.as_str()),
+        None,
+        &["100", "110", "170"],
+    ));
+    if !already {
+        let topic = bridge
+            .homeserver()
+            .state_event(&ghost_mxid, &room, "m.room.topic", "")
+            .await
+            .ok()
+            .flatten();
+        let topic = topic
+            .and_then(|t| t.get("topic").and_then(|t| t.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        let mut subject = stanza::new("message", room_str, from.as_str(), Some("groupchat"), None);
+        subject.append_child(stanza::text_element("subject", NS, &topic));
+        net.send(subject);
+    }
+    Ok(())
+}
+
+async fn leave(
+    net: &XmppNetwork,
+    bridge: &Bridge,
+    room_id: &str,
+    room_jid: &BareJid,
+    from: &Jid,
+    ghost: &GhostInfo,
+) -> Result<()> {
+    let Some(mut state) = net.inner.gateway.get_mut(room_id) else {
+        return Ok(());
+    };
+    let Some(nick) = state.occupants.remove(from.as_str()) else {
+        return Ok(());
+    };
+    let bare = format!("{}/", from.to_bare());
+    let last_device = !state.occupants.keys().any(|j| j.starts_with(&bare));
+    let snapshot = state.clone();
+    drop(state);
+    persist(bridge, room_id, &snapshot).await?;
+    let room_str = room_jid.as_str();
+    net.send(occupant_presence(
+        room_str,
+        &nick,
+        from.as_str(),
+        Some(from.as_str()),
+        Some("unavailable"),
+        &["110"],
+    ));
+    if last_device {
+        for jid in snapshot.occupants.keys() {
+            net.send(occupant_presence(
+                room_str,
+                &nick,
+                jid,
+                Some(from.as_str()),
+                Some("unavailable"),
+                &[],
+            ));
+        }
+        let key = addressing::gateway_portal(room_id);
+        bridge
+            .queue_remote(
+                &key,
+                RemoteEvent::Membership {
+                    sender: ghost.clone(),
+                    change: causeway_core::remote::RemoteMembership::Leave { reason: None },
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// A message from an XMPP occupant to a gateway room: to Matrix as their
+/// ghost, then reflected to every occupant, the sender included.
+pub async fn handle_message(
+    net: &XmppNetwork,
+    message: &Element,
+    from: &Jid,
+    alias: &str,
+) -> Result<()> {
+    if from_xmpp::is_error(message) {
+        return Ok(());
+    }
+    let bridge = net.bridge()?;
+    let found = net
+        .inner
+        .gateway
+        .iter()
+        .find(|r| r.alias == alias)
+        .map(|r| (r.key().clone(), r.occupants.get(from.as_str()).cloned()));
+    let Some((room_id, Some(nick))) = found else {
+        net.send(stanza::error_reply(
+            message,
+            "modify",
+            "not-acceptable",
+            Some("Join the room before you speak in it."),
+        ));
+        return Ok(());
+    };
+    let key = addressing::gateway_portal(&room_id);
+    let room_jid = net
+        .addresses()
+        .gateway_room_jid(alias)
+        .context("bad alias")?;
+    let sender = GhostInfo {
+        id: addressing::ghost_id(&Jid::from(from.to_bare())),
+        displayname: Some(nick.clone()),
+        avatar_mxc: None,
+    };
+    let cx = Context {
+        bridge,
+        room: Some(room_jid.as_str()),
+        sender,
+        max_message_bytes: net.config().max_message_bytes,
+        fetch: net.fetch_policy(),
+    };
+    let events = match from_xmpp::events(&cx, message).await {
+        Ok(events) => events,
+        Err(err) => {
+            net.send(stanza::error_reply(
+                message,
+                "modify",
+                "not-acceptable",
+                Some(&format!("{err:#}")),
+            ));
+            return Ok(());
+        }
+    };
+    let mut stanza_id = None;
+    for event in events {
+        let message_id = match &event {
+            RemoteEvent::Message { id, .. } => Some(id.clone()),
+            _ => None,
+        };
+        bridge.send_remote(&key, event).await?;
+        if let Some(id) = message_id {
+            if let Some(first) = bridge
+                .store()
+                .message_parts(&key, &id)
+                .await?
+                .into_iter()
+                .next()
+            {
+                refs::remember_stanza_id(bridge, room_jid.as_str(), &first.event_id, &id).await?;
+                stanza_id = Some(first.event_id);
+            }
+        }
+    }
+    let occupants: Vec<String> = net
+        .inner
+        .gateway
+        .get(&room_id)
+        .map(|r| r.occupants.keys().cloned().collect())
+        .unwrap_or_default();
+    for occupant in occupants {
+        let mut copy = message.clone();
+        stanza::set_attr(&mut copy, "from", &format!("{room_jid}/{nick}"));
+        stanza::set_attr(&mut copy, "to", &occupant);
+        stanza::set_attr(&mut copy, "type", "groupchat");
+        if let Some(sid) = &stanza_id {
+            copy.append_child(stanza::empty(
+                "stanza-id",
+                ns::SID,
+                &[("id", sid), ("by", room_jid.as_str())],
+            ));
+        }
+        net.send(copy);
+    }
+    Ok(())
+}
+
+/// Where a Matrix event in a gateway room goes: to every XMPP occupant,
+/// from the sender's nick in the room.
+pub async fn destinations(
+    net: &XmppNetwork,
+    portal: &PortalRow,
+    sender: &str,
+) -> Result<Vec<Destination>> {
+    let Some(room_id) = room_id_of(portal) else {
+        return Ok(Vec::new());
+    };
+    let Some(room) = net.inner.gateway.get(room_id).map(|r| r.clone()) else {
+        return Ok(Vec::new());
+    };
+    let room_jid = net
+        .addresses()
+        .gateway_room_jid(&room.alias)
+        .context("bad alias")?;
+    let nick = match room.names.get(sender) {
+        Some(nick) => nick.clone(),
+        None => {
+            let user = ruma::UserId::parse(sender)?;
+            let name = net
+                .bridge()?
+                .homeserver()
+                .get_displayname(&user)
+                .await
+                .ok()
+                .flatten();
+            let nick = crate::muc::nick_for(sender, name.as_deref());
+            if let Some(mut r) = net.inner.gateway.get_mut(room_id) {
+                r.names.insert(sender.to_owned(), nick.clone());
+            }
+            nick
+        }
+    };
+    Ok(room
+        .occupants
+        .keys()
+        .map(|to| Destination {
+            from: format!("{room_jid}/{nick}"),
+            to: to.clone(),
+            kind: "groupchat",
+        })
+        .collect())
+}
+
+/// Matrix members joining and leaving show as occupants coming and going.
+pub async fn matrix_membership(
+    net: &XmppNetwork,
+    portal: &PortalRow,
+    change: &MatrixMembership,
+) -> Result<()> {
+    if change.target_ghost.is_some() {
+        return Ok(());
+    }
+    let Some(room_id) = room_id_of(portal) else {
+        return Ok(());
+    };
+    let Some(mut room) = net.inner.gateway.get_mut(room_id) else {
+        return Ok(());
+    };
+    let room_jid = net
+        .addresses()
+        .gateway_room_jid(&room.alias)
+        .context("bad alias")?;
+    let real = net
+        .addresses()
+        .matrix_user_jid(&change.target)
+        .map(|j| j.to_string());
+    let (nick, kind) = match change.membership {
+        Membership::Join => {
+            let nick = crate::muc::nick_for(&change.target, change.displayname.as_deref());
+            if room.names.get(&change.target) == Some(&nick) {
+                return Ok(());
+            }
+            if let Some(old) = room.names.insert(change.target.clone(), nick.clone()) {
+                for to in room.occupants.keys() {
+                    net.send(occupant_presence(
+                        room_jid.as_str(),
+                        &old,
+                        to,
+                        real.as_deref(),
+                        Some("unavailable"),
+                        &[],
+                    ));
+                }
+            }
+            (nick, None)
+        }
+        Membership::Leave | Membership::Kick | Membership::Ban => {
+            match room.names.remove(&change.target) {
+                Some(nick) => (nick, Some("unavailable")),
+                None => return Ok(()),
+            }
+        }
+        Membership::Invite => return Ok(()),
+    };
+    for to in room.occupants.keys() {
+        net.send(occupant_presence(
+            room_jid.as_str(),
+            &nick,
+            to,
+            real.as_deref(),
+            kind,
+            &[],
+        ));
+    }
+    Ok(())
+}
+
+/// A topic change in a gateway room: the subject, to every occupant.
+pub async fn topic_changed(net: &XmppNetwork, portal: &PortalRow, topic: &str) -> Result<()> {
+    let Some(room_id) = room_id_of(portal) else {
+        return Ok(());
+    };
+    let Some(room) = net.inner.gateway.get(room_id).map(|r| r.clone()) else {
+        return Ok(());
+    };
+    let room_jid = net
+        .addresses()
+        .gateway_room_jid(&room.alias)
+        .context("bad alias")?;
+    for to in room.occupants.keys() {
+        let mut subject = stanza::new("message", room_jid.as_str(), to, Some("groupchat"), None);
+        subject.append_child(stanza::text_element("subject", NS, topic));
+        net.send(subject);
+    }
+    Ok(())
+}
