@@ -133,6 +133,7 @@ report_stats: false
 enable_metrics: false
 url_preview_enabled: false
 federation_domain_whitelist: []
+room_list_publication_rules: [{{action: allow}}]
 trusted_key_servers: []
 suppress_key_server_warning: true
 enable_registration: false

@@ -1,0 +1,131 @@
+//! Private chats both ways, and the gateway: an XMPP user in a public
+//! Matrix room.
+
+use anyhow::Result;
+use causeway_testkit::prosody;
+use causeway_testkit::xmpp_client::is_self_presence;
+use common::*;
+use serde_json::json;
+
+mod common;
+
+#[tokio::test]
+async fn private_messages_flow_both_ways_and_either_side_can_start() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, env) = setup(dir.path(), "").await?;
+    let alice = env.user("alice").await?;
+    let mut bob = xmpp_user(&server, "bob").await?;
+
+    // XMPP starts: alice is invited to a DM with bob's ghost.
+    bob.message(&jid_of("alice"), "chat", "hi alice, from xmpp")
+        .await?;
+    let dm = alice.wait_for_invite(WAIT).await?;
+    alice.join(&dm).await?;
+    let first = alice.wait_for_text(&dm, "hi alice, from xmpp").await?;
+    assert_eq!(first["sender"], BOB_GHOST);
+    alice.send_text(&dm, "hello bob").await?;
+    let reply = bob.wait_for_body("hello bob").await?;
+    assert_eq!(
+        reply.attr("from"),
+        Some(format!("{}/causeway", jid_of("alice")).as_str())
+    );
+    assert_eq!(reply.attr("type"), Some("chat"));
+
+    // Matrix starts: inviting carol's ghost makes a DM with carol.
+    let mut carol = xmpp_user(&server, "carol").await?;
+    let carol_ghost = "@xmpp_carol=40xmpp.test:localhost";
+    let dm2 = alice.create_dm(carol_ghost).await?;
+    alice
+        .wait_for(&dm2, WAIT, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == carol_ghost
+                && e["content"]["membership"] == "join"
+        })
+        .await?;
+    alice.send_text(&dm2, "hello carol").await?;
+    let got = carol.wait_for_body("hello carol").await?;
+    assert_eq!(got.attr("type"), Some("chat"));
+    carol.message(&jid_of("alice"), "chat", "hi back").await?;
+    let back = alice.wait_for_text(&dm2, "hi back").await?;
+    assert_eq!(back["sender"], carol_ghost);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_xmpp_user_finds_and_joins_a_public_matrix_room_through_the_gateway() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, env) = setup(dir.path(), "").await?;
+    let alice = env.user("alice").await?;
+    let room = alice
+        .create_room(json!({ "preset": "public_chat", "visibility": "public", "room_alias_name": "public", "name": "Public", "topic": "all welcome" }))
+        .await?;
+    let mut bob = xmpp_user(&server, "bob").await?;
+    let gateway_jid = format!("#public#localhost@{}", prosody::COMPONENT);
+
+    let items = bob
+        .iq(
+            "get",
+            prosody::COMPONENT,
+            "<query xmlns='http://jabber.org/protocol/disco#items'/>",
+        )
+        .await?;
+    assert!(
+        String::from(&items).contains(&format!("jid='{gateway_jid}'")),
+        "{}",
+        String::from(&items)
+    );
+
+    let own = bob.join_muc(&gateway_jid, "bob").await?;
+    assert!(is_self_presence(&own));
+    // alice is an occupant under her name; the subject is the topic.
+    bob.wait_for(WAIT, |e| {
+        e.name() == "presence" && e.attr("from") == Some(&format!("{gateway_jid}/alice"))
+    })
+    .await?;
+    bob.wait_for(WAIT, |e| {
+        e.name() == "message"
+            && e.get_child("subject", "jabber:client")
+                .is_some_and(|s| s.text() == "all welcome")
+    })
+    .await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == BOB_GHOST
+                && e["content"]["membership"] == "join"
+        })
+        .await?;
+
+    alice.send_text(&room, "hello gateway").await?;
+    let got = bob.wait_for_body("hello gateway").await?;
+    assert_eq!(
+        got.attr("from"),
+        Some(format!("{gateway_jid}/alice").as_str())
+    );
+    assert_eq!(got.attr("type"), Some("groupchat"));
+
+    bob.message(&gateway_jid, "groupchat", "hi from xmpp")
+        .await?;
+    let from_bob = alice.wait_for_text(&room, "hi from xmpp").await?;
+    assert_eq!(from_bob["sender"], BOB_GHOST);
+    // The sender sees their own message come back, as MUC clients expect.
+    let echo = bob.wait_for_body("hi from xmpp").await?;
+    assert_eq!(
+        echo.attr("from"),
+        Some(format!("{gateway_jid}/bob").as_str())
+    );
+
+    // Leaving the MUC takes the ghost out of the room.
+    bob.send(&format!(
+        "<presence type='unavailable' to='{gateway_jid}/bob'/>"
+    ))
+    .await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == BOB_GHOST
+                && e["content"]["membership"] == "leave"
+        })
+        .await?;
+    Ok(())
+}
