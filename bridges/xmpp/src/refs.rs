@@ -69,9 +69,9 @@ pub async fn stanza_id_of(bridge: &Bridge, remote: &RemoteMessageId) -> Result<O
     bridge.store().kv_get(&stanza_id_key(remote)).await
 }
 
-/// What a reference `id` in a message from `sender` points at: a message
-/// of the same sender (corrections, and retractions by `id`), or, in a
-/// room, a stanza-id.
+/// What a reference `id` in a message from `sender` points at: in a room,
+/// a stanza-id; a Matrix message by its event ID; else a message of the
+/// same sender (corrections, and retractions by `id`).
 pub async fn resolve(
     bridge: &Bridge,
     room: Option<&str>,
@@ -81,6 +81,12 @@ pub async fn resolve(
     if let Some(room) = room {
         if let Some(remote) = bridge.store().kv_get(&by_stanza_id_key(room, id)).await? {
             return Ok(RemoteMessageId::new(remote));
+        }
+    }
+    // Messages from Matrix carry their event ID as their `id`.
+    if id.starts_with('$') {
+        if let Some(row) = bridge.store().message_by_event(id).await? {
+            return Ok(row.remote_id);
         }
     }
     Ok(message_id(sender, id))
