@@ -69,6 +69,55 @@ CONF
   PIDS+=($!)
 fi
 
+XMPP_C2S=5222
+XMPP_COMPONENT=5347
+if [[ " ${BRIDGES[*]} " == *" xmpp "* ]]; then
+  # Prosody refuses to run as root, so it runs as its own user, from a
+  # directory that user owns.
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  command -v prosody >/dev/null || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody; }
+  mkdir -p "$DEMO/prosody/data"
+  cat > "$DEMO/prosody/prosody.cfg.lua" <<CONF
+daemonize = false
+pidfile = "$DEMO/prosody/prosody.pid"
+data_path = "$DEMO/prosody/data"
+log = { info = "$DEMO/prosody/prosody.log"; error = "*console" }
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "vcard_legacy"; "mam"; "offline" }
+authentication = "internal_plain"
+allow_registration = false
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+interfaces = { "127.0.0.1" }
+c2s_ports = { $XMPP_C2S }
+component_interfaces = { "127.0.0.1" }
+component_ports = { $XMPP_COMPONENT }
+s2s_ports = {}
+http_ports = {}
+https_ports = {}
+VirtualHost "xmpp.localhost"
+Component "conference.xmpp.localhost" "muc"
+  modules_enabled = { "muc_mam" }
+  muc_room_locking = false
+  muc_room_default_public = true
+  muc_room_default_public_jids = true
+Component "matrix.xmpp.localhost"
+  component_secret = "demo-component-secret"
+CONF
+  as_root chown -R prosody:prosody "$DEMO/prosody"
+  chmod o+x "$CACHE" "$DEMO" 2>/dev/null || true
+  for account in alice bob; do
+    as_root runuser -u prosody -- prosodyctl --config "$DEMO/prosody/prosody.cfg.lua" register "$account" xmpp.localhost "$account" >/dev/null
+  done
+  # The bridge's config, pointed at this Prosody, the first time only.
+  cfg=$DEMO/bridges/xmpp.yaml
+  if grep -q 'matrix.xmpp.example.com' "$cfg"; then
+    sed -i 's/xmpp\.example\.com/xmpp.localhost/g; s/component_secret: change-me/component_secret: demo-component-secret/; s/server_port: 5347/server_port: '"$XMPP_COMPONENT"'/' "$cfg"
+  fi
+  echo "== starting Prosody on 127.0.0.1:$XMPP_C2S (c2s) and :$XMPP_COMPONENT (component)"
+  as_root runuser -u prosody -- prosody --config "$DEMO/prosody/prosody.cfg.lua" &
+  PIDS+=($!)
+fi
+
 SECRET=demo-shared-secret
 cat > "$DEMO/synapse/homeserver.yaml" <<YAML
 server_name: localhost
@@ -80,6 +129,7 @@ media_store_path: $DEMO/synapse/media
 report_stats: false
 enable_metrics: false
 federation_domain_whitelist: []
+room_list_publication_rules: [{action: allow}]
 trusted_key_servers: []
 suppress_key_server_warning: true
 enable_registration: false
@@ -123,6 +173,13 @@ Bridges running: ${BRIDGES[*]:-none yet (each bridge issue adds its crate under 
 Start a DM with a bridge bot (for example @ircbot:localhost) and send help.
 IRC: point any IRC client at 127.0.0.1 port $IRCD_PORT (no TLS) and /join #causeway;
      in Matrix, DM @ircbot:localhost and send "!join #causeway", or join #_local_#causeway:localhost.
+XMPP: log in with any XMPP client as alice@xmpp.localhost (password alice) or
+      bob@xmpp.localhost (password bob), server 127.0.0.1 port $XMPP_C2S, plain
+      connection allowed (loopback only). Join a MUC such as
+      lobby@conference.xmpp.localhost; in Matrix, join
+      #_xmpp_lobby_conference.xmpp.localhost:localhost. Matrix users are
+      demo_localhost@matrix.xmpp.localhost for a PM, and public Matrix rooms
+      are MUCs under matrix.xmpp.localhost (#room#localhost@matrix.xmpp.localhost).
 Press Ctrl-C to stop everything.
 MSG
 wait -n "${PIDS[@]}"

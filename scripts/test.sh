@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, installing what it needs first:
-#   Debian packages (PostgreSQL, python3-venv, ngircd, inspircd, anope), the Synapse venv (cached in
+#   Debian packages (PostgreSQL, python3-venv, ngircd, inspircd, anope, prosody), the Synapse venv (cached in
 #   .cache/), then unit tests, lints, and the end-to-end suites against real
 #   Synapse, once on SQLite and once on PostgreSQL.
 set -euo pipefail
@@ -20,6 +20,8 @@ command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || need_apt+=(ngircd)
 # InspIRCd with Anope services: SASL, NickServ and IRCv3.
 [ -x /usr/sbin/inspircd ] || need_apt+=(inspircd)
 [ -x /usr/sbin/anope ] || need_apt+=(anope)
+# Prosody for the XMPP bridge.
+command -v prosody >/dev/null || need_apt+=(prosody)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   as_root apt-get update -qq
@@ -43,7 +45,7 @@ echo "== unit tests"
 cargo test --workspace --locked --lib --bins
 
 export PATH="$PATH:/usr/sbin"
-E2E=(-p causeway-tests -p causeway-irc)
+E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp)
 
 echo "== end-to-end on SQLite"
 cargo test --locked "${E2E[@]}" -- --test-threads 2

@@ -106,10 +106,27 @@ pub async fn handle_message(
         if !has_content {
             return Ok(());
         }
-        bridge.ensure_ghost(&sender).await?;
-        bridge
-            .ensure_portal_room(&portal_info(&peer, mxid, displayname))
-            .await?;
+        let opened = async {
+            let user = ruma::UserId::parse(mxid)?;
+            if !bridge.homeserver().user_exists(&user).await? {
+                anyhow::bail!("there is no such user");
+            }
+            bridge.ensure_ghost(&sender).await?;
+            bridge
+                .ensure_portal_room(&portal_info(&peer, mxid, displayname))
+                .await
+        };
+        if let Err(err) = opened.await {
+            tracing::info!(%from, mxid, "cannot open a DM: {err:#}");
+            let text = format!("Cannot reach {mxid} on Matrix: {err}");
+            net.send(stanza::error_reply(
+                message,
+                "cancel",
+                "item-not-found",
+                Some(&text),
+            ));
+            return Ok(());
+        }
     }
     let wants_receipt = message.get_child("request", ns::RECEIPTS).is_some();
     for event in events {

@@ -44,6 +44,9 @@ component_ports = {{ {component_port} }}
 s2s_ports = {{}}
 http_ports = {{}}
 https_ports = {{}}
+-- Big enough for the tests' 1 MB messages to reach the bridge.
+c2s_stanza_size_limit = 4 * 1024 * 1024
+component_stanza_size_limit = 8 * 1024 * 1024
 VirtualHost "{DOMAIN}"
 Component "{MUC_DOMAIN}" "muc"
   modules_enabled = {{ "muc_mam" }}

@@ -117,6 +117,20 @@ impl Homeserver {
         }
     }
 
+    /// Whether a user has a profile, which every registered user has: a DM
+    /// with someone who does not exist should fail before it is made.
+    pub async fn user_exists(&self, user: &UserId) -> Result<bool, HsError> {
+        let path = format!("/_matrix/client/v3/profile/{}", enc(user.as_str()));
+        match self
+            .call(Method::GET, &path, &[], None, None, Retry::SHORT)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A user's avatar, if they set one.
     pub async fn get_avatar_url(&self, user: &UserId) -> Result<Option<String>, HsError> {
         let path = format!(
