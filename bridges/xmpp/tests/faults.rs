@@ -1,0 +1,114 @@
+//! Faults: the XMPP server restarting mid-conversation, and the bridge
+//! killed and started again.
+
+use anyhow::Result;
+use causeway_testkit::matrix_client::body;
+use causeway_testkit::xmpp_client::body_of;
+use common::*;
+use std::time::Duration;
+
+mod common;
+
+#[tokio::test]
+async fn a_prosody_restart_loses_and_duplicates_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut server, env) = setup(dir.path(), "").await?;
+    let mut bob = xmpp_user(&server, "bob").await?;
+    let lobby = muc("sturdy");
+    bob.join_muc(&lobby, "bob").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join(&muc_alias("sturdy")).await?;
+    bob.wait_for(WAIT, |e| {
+        e.name() == "presence" && e.attr("from") == Some(&format!("{lobby}/alice"))
+    })
+    .await?;
+    alice.send_text(&room, "before the restart").await?;
+    bob.wait_for_body("before the restart").await?;
+
+    server.stop();
+    // Said while the server is down: queued, then sent once it is back.
+    for n in 0..3 {
+        alice.send_text(&room, &format!("while down {n}")).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.restart()?;
+    let mut bob = xmpp_user(&server, "bob").await?;
+    bob.join_muc(&lobby, "bob").await?;
+    // The queued lines came after alice's puppet rejoined, so bob meets
+    // them in the room's history.
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = bob
+            .wait_for(WAIT, |e| {
+                body_of(e).is_some_and(|b| b.starts_with("while down"))
+            })
+            .await?;
+        seen.push(body_of(&line).unwrap_or_default());
+    }
+    let expected: Vec<String> = (0..3).map(|n| format!("while down {n}")).collect();
+    assert_eq!(seen, expected);
+
+    bob.message(&lobby, "groupchat", "after the restart")
+        .await?;
+    alice.wait_for_text(&room, "after the restart").await?;
+    alice.send_text(&room, "and back").await?;
+    bob.wait_for_body("and back").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let copies = alice.seen(&room, |e| body(e) == "after the restart").len();
+    assert_eq!(copies, 1);
+    assert!(
+        !bob.drain()
+            .iter()
+            .any(|e| body_of(e).is_some_and(|b| b.starts_with("while down"))),
+        "duplicates after the restart"
+    );
+    // The history bob's puppet-less rejoin replayed was not bridged twice.
+    assert_eq!(
+        alice.seen(&room, |e| body(e) == "before the restart").len(),
+        1
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn portals_and_dms_survive_a_bridge_restart() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, mut env) = setup(dir.path(), "").await?;
+    let mut bob = xmpp_user(&server, "bob").await?;
+    let lobby = muc("durable");
+    bob.join_muc(&lobby, "bob").await?;
+    bob.message(&lobby, "groupchat", "history line").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join(&muc_alias("durable")).await?;
+    alice.wait_for_text(&room, "history line").await?;
+    bob.message(&jid_of("alice"), "chat", "a private hello")
+        .await?;
+    let dm = alice.wait_for_invite(WAIT).await?;
+    alice.join(&dm).await?;
+    alice.wait_for_text(&dm, "a private hello").await?;
+
+    env.kill_bridge();
+    env.start_bridge().await?;
+    // alice's puppet comes back into the MUC by itself.
+    bob.wait_for(WAIT, |e| {
+        e.name() == "presence"
+            && e.attr("from") == Some(&format!("{lobby}/alice"))
+            && e.attr("type").is_none()
+    })
+    .await?;
+    bob.message(&lobby, "groupchat", "after the bridge restart")
+        .await?;
+    alice
+        .wait_for_text(&room, "after the bridge restart")
+        .await?;
+    alice.send_text(&room, "still here").await?;
+    bob.wait_for_body("still here").await?;
+    alice.send_text(&dm, "dm still works").await?;
+    bob.wait_for_body("dm still works").await?;
+    bob.message(&jid_of("alice"), "chat", "same dm").await?;
+    alice.wait_for_text(&dm, "same dm").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The rejoin's history was recognised, not bridged again.
+    assert_eq!(alice.seen(&room, |e| body(e) == "history line").len(), 1);
+    Ok(())
+}
