@@ -1,0 +1,315 @@
+//! Figures for the XMPP bridge, printed rather than asserted: throughput
+//! both ways with the real `causeway-xmpp` process between Prosody and the
+//! fast homeserver stand-in, with CPU-seconds per 1,000 messages, and the
+//! bridge's RSS with 1,000 Matrix users bridged into one MUC.
+//!
+//! ```text
+//! cargo bench -p causeway-xmpp --bench xmpp-bench
+//! cargo bench -p causeway-xmpp --bench xmpp-bench -- --messages 5000 --occupants 1000
+//! ```
+
+use anyhow::{ensure, Context, Result};
+use causeway_testkit::fake_homeserver::FakeHomeserver;
+use causeway_testkit::prosody::{self, Prosody};
+use causeway_testkit::xmpp_client::{body_of, XmppClient};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_causeway-xmpp");
+
+struct Args {
+    messages: usize,
+    occupants: usize,
+}
+
+fn args() -> Result<Args> {
+    let mut args = Args {
+        messages: 2000,
+        occupants: 1000,
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        match flag.as_str() {
+            "--messages" => args.messages = given.next().context("--messages N")?.parse()?,
+            "--occupants" => args.occupants = given.next().context("--occupants N")?.parse()?,
+            // cargo bench passes --bench; nothing else is ours.
+            _ => {}
+        }
+    }
+    Ok(args)
+}
+
+struct BridgeProcess {
+    child: Child,
+    port: u16,
+    http: reqwest::Client,
+    next_txn: usize,
+}
+
+impl BridgeProcess {
+    async fn start(dir: &Path, hs_url: &str, server: &Prosody) -> Result<Self> {
+        let port = causeway_testkit::synapse::free_port()?;
+        let config = format!(
+            r#"
+homeserver: {{ address: "{hs_url}", domain: bench.local }}
+appservice: {{ address: "http://127.0.0.1:{port}", hostname: 127.0.0.1, port: {port}, id: xmpp, bot: {{ username: benchbot }}, as_token: AS, hs_token: HS }}
+database: {{ uri: "sqlite:{db}" }}
+bridge: {{ username_template: "xmpp_{{id}}", alias_template: "_xmpp_{{id}}", permissions: {{ "*": user }}, secret_key_file: "{key}" }}
+logging: {{ level: warn }}
+network:
+  component_jid: {component}
+  component_secret: {secret}
+  server_port: {component_port}
+  muc_domains: [{muc}]
+  backfill_messages: 0
+"#,
+            db = dir.join("bridge.db").display(),
+            key = dir.join("bridge.key").display(),
+            component = prosody::COMPONENT,
+            secret = prosody::SECRET,
+            component_port = server.component_port,
+            muc = prosody::MUC_DOMAIN,
+        );
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, config)?;
+        let log = std::fs::File::create(dir.join("bridge.log"))?;
+        let child = Command::new(BIN)
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        let bridge = Self {
+            child,
+            port,
+            http: reqwest::Client::new(),
+            next_txn: 0,
+        };
+        let started = Instant::now();
+        while bridge
+            .http
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_err()
+        {
+            ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "the bridge did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(bridge)
+    }
+
+    /// Makes a MUC's portal through the alias query; returns its room ID.
+    async fn portal(&self, hs: &FakeHomeserver, room: &str) -> Result<String> {
+        let alias = format!("#_xmpp_{room}_{}:bench.local", prosody::MUC_DOMAIN);
+        let url = format!(
+            "http://127.0.0.1:{}/_matrix/app/v1/rooms/{}",
+            self.port,
+            urlencoding::encode(&alias)
+        );
+        let resp = self.http.get(url).bearer_auth("HS").send().await?;
+        ensure!(resp.status() == 200, "alias query: {}", resp.status());
+        hs.rooms
+            .lock()
+            .ok()
+            .and_then(|rooms| rooms.last().cloned())
+            .context("no room was created")
+    }
+
+    /// Hands events to the bridge as the homeserver would, 50 at a time.
+    async fn transact(&mut self, events: Vec<Value>) -> Result<()> {
+        for chunk in events.chunks(50) {
+            self.next_txn += 1;
+            let resp = self
+                .http
+                .put(format!(
+                    "http://127.0.0.1:{}/_matrix/app/v1/transactions/t{}",
+                    self.port, self.next_txn
+                ))
+                .bearer_auth("HS")
+                .json(&json!({ "events": chunk }))
+                .send()
+                .await?;
+            ensure!(resp.status() == 200, "transaction: {}", resp.status());
+        }
+        Ok(())
+    }
+
+    fn usage(&self) -> Result<(f64, u64)> {
+        usage(self.child.id())
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds a process used so far, and its resident memory in KiB.
+fn usage(pid: u32) -> Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no VmRSS")?
+        .parse()?;
+    Ok((ticks / 100.0, rss))
+}
+
+fn join_event(room: &str, user: &str, n: usize) -> Value {
+    json!({ "type": "m.room.member", "event_id": format!("$join{n}"), "room_id": room, "sender": user, "state_key": user,
+            "origin_server_ts": 1, "content": { "membership": "join", "displayname": user.trim_start_matches('@').split(':').next() } })
+}
+
+/// Waits until `count` occupants whose nick starts with `prefix` are in.
+async fn await_presences(
+    observer: &mut XmppClient,
+    room: &str,
+    prefix: &str,
+    count: usize,
+) -> Result<()> {
+    let mut seen = 0;
+    let from = format!("{room}/{prefix}");
+    while seen < count {
+        observer
+            .wait_for(Duration::from_secs(120), |e| {
+                e.name() == "presence"
+                    && e.attr("from").is_some_and(|f| f.starts_with(&from))
+                    && e.attr("type").is_none()
+            })
+            .await?;
+        seen += 1;
+    }
+    Ok(())
+}
+
+async fn throughput(dir: &Path, messages: usize) -> Result<()> {
+    let server = Prosody::start(&dir.join("prosody"), &[("bob", "bobpass")])?;
+    let hs = Arc::new(FakeHomeserver::default());
+    let hs_url = hs.spawn().await?;
+    let mut bridge = BridgeProcess::start(dir, &hs_url, &server).await?;
+    let muc = format!("bench@{}", prosody::MUC_DOMAIN);
+    let mut bob = XmppClient::connect(server.c2s_port, "bob", prosody::DOMAIN, "bobpass").await?;
+    bob.join_muc(&muc, "bob").await?;
+    let room = bridge.portal(&hs, "bench").await?;
+    bridge
+        .transact(vec![join_event(&room, "@listener:bench.local", 0)])
+        .await?;
+    await_presences(&mut bob, &muc, "listener", 1).await?;
+
+    // XMPP → Matrix: bob talks; count the homeserver's sends.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = hs.sends.load(Ordering::Relaxed);
+    let (cpu_before, _) = bridge.usage()?;
+    let started = Instant::now();
+    for i in 0..messages {
+        bob.message(&muc, "groupchat", &format!("xmpp message {i}"))
+            .await?;
+    }
+    while hs.sends.load(Ordering::Relaxed) < before + messages as u64 {
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "XMPP → Matrix stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let (cpu_after, _) = bridge.usage()?;
+    println!(
+        "XMPP → Matrix:  {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages)",
+        messages as f64 / elapsed.as_secs_f64(),
+        (cpu_after - cpu_before) * 1000.0 / messages as f64
+    );
+    bob.drain();
+
+    // Matrix → XMPP: 20 Matrix users talk; count the lines bob receives.
+    let users = 20;
+    let joins: Vec<Value> = (0..users)
+        .map(|u| join_event(&room, &format!("@u{u}:bench.local"), u + 1))
+        .collect();
+    bridge.transact(joins).await?;
+    await_presences(&mut bob, &muc, "u", users).await?;
+    let outgoing: Vec<Value> = (0..messages)
+        .map(|i| {
+            json!({ "type": "m.room.message", "event_id": format!("$m{i}"), "room_id": room, "sender": format!("@u{}:bench.local", i % users),
+                    "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("bench {i}") } })
+        })
+        .collect();
+    let (cpu_before, _) = bridge.usage()?;
+    let started = Instant::now();
+    bridge.transact(outgoing).await?;
+    let mut seen = 0;
+    while seen < messages {
+        bob.wait_for(Duration::from_secs(120), |e| {
+            body_of(e).is_some_and(|b| b.starts_with("bench "))
+        })
+        .await?;
+        seen += 1;
+    }
+    let elapsed = started.elapsed();
+    let (cpu_after, _) = bridge.usage()?;
+    println!(
+        "Matrix → XMPP:  {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages from {users} users)",
+        messages as f64 / elapsed.as_secs_f64(),
+        (cpu_after - cpu_before) * 1000.0 / messages as f64
+    );
+    Ok(())
+}
+
+async fn memory(dir: &Path, occupants: usize) -> Result<()> {
+    let server = Prosody::start(&dir.join("prosody-mem"), &[("bob", "bobpass")])?;
+    let hs = Arc::new(FakeHomeserver::default());
+    let hs_url = hs.spawn().await?;
+    let mut bridge = BridgeProcess::start(&dir.join("mem"), &hs_url, &server).await?;
+    let muc = format!("crowd@{}", prosody::MUC_DOMAIN);
+    let mut bob = XmppClient::connect(server.c2s_port, "bob", prosody::DOMAIN, "bobpass").await?;
+    bob.join_muc(&muc, "bob").await?;
+    let room = bridge.portal(&hs, "crowd").await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, idle_rss) = bridge.usage()?;
+    let joins: Vec<Value> = (0..occupants)
+        .map(|u| join_event(&room, &format!("@m{u}:bench.local"), u))
+        .collect();
+    let started = Instant::now();
+    bridge.transact(joins).await?;
+    await_presences(&mut bob, &muc, "m", occupants).await?;
+    let elapsed = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, rss) = bridge.usage()?;
+    println!(
+        "{occupants} Matrix occupants in one MUC: RSS {:.1} MiB (idle {:.1} MiB), {:.1} KiB per occupant; all joined in {:.1}s",
+        rss as f64 / 1024.0,
+        idle_rss as f64 / 1024.0,
+        (rss.saturating_sub(idle_rss)) as f64 / occupants as f64,
+        elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = args()?;
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("mem"))?;
+    throughput(dir.path(), args.messages).await?;
+    if args.occupants > 0 {
+        memory(dir.path(), args.occupants).await?;
+    }
+    Ok(())
+}
