@@ -1,0 +1,281 @@
+//! XMPP users entering and leaving gateway rooms: the MUC join sequence
+//! (occupants, self-presence, subject), nick conflicts, and leaves.
+
+use super::{persist, GatewayRoom};
+use crate::addressing;
+use crate::network::XmppNetwork;
+use crate::stanza::{self, ns, NS};
+use anyhow::Result;
+use causeway_core::network::GhostInfo;
+use causeway_core::remote::RemoteEvent;
+use causeway_core::store::PortalRow;
+use causeway_core::Bridge;
+use serde_json::json;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::minidom::Element;
+
+pub(super) fn occupant_presence(
+    room_jid: &str,
+    nick: &str,
+    to: &str,
+    real: Option<&str>,
+    kind: Option<&str>,
+    codes: &[&str],
+) -> Element {
+    let mut presence = stanza::new("presence", &format!("{room_jid}/{nick}"), to, kind, None);
+    let mut x = stanza::empty("x", ns::MUC_USER, &[]);
+    let role = if kind == Some("unavailable") {
+        "none"
+    } else {
+        "participant"
+    };
+    let mut attrs = vec![("affiliation", "member"), ("role", role)];
+    if let Some(real) = real {
+        attrs.push(("jid", real));
+    }
+    x.append_child(stanza::empty("item", ns::MUC_USER, &attrs));
+    for code in codes {
+        x.append_child(stanza::empty("status", ns::MUC_USER, &[("code", code)]));
+    }
+    presence.append_child(x);
+    presence
+}
+
+fn refuse(net: &XmppNetwork, presence: &Element, condition: &str, text: &str) -> Result<()> {
+    net.send(stanza::error_reply(
+        presence,
+        "cancel",
+        condition,
+        Some(text),
+    ));
+    Ok(())
+}
+
+/// Presence to a gateway room: a join, a nick change or a leave.
+pub async fn handle_presence(
+    net: &XmppNetwork,
+    presence: &Element,
+    from: &Jid,
+    to: &Jid,
+    alias: &str,
+) -> Result<()> {
+    if !net.config().gateway {
+        return refuse(
+            net,
+            presence,
+            "service-unavailable",
+            "This bridge does not serve Matrix rooms to XMPP.",
+        );
+    }
+    let Some(nick) = to.resource().map(|r| r.as_str().to_owned()) else {
+        return refuse(
+            net,
+            presence,
+            "jid-malformed",
+            "Join with a nick: room@service/nick.",
+        );
+    };
+    let bridge = net.bridge()?;
+    let room_jid = to.to_bare();
+    let room_id = match bridge.homeserver().resolve_alias(bridge.bot(), alias).await {
+        Ok(room_id) => room_id.to_string(),
+        Err(_) => {
+            return refuse(
+                net,
+                presence,
+                "item-not-found",
+                &format!("There is no Matrix room {alias}."),
+            )
+        }
+    };
+    let ghost = GhostInfo {
+        id: addressing::ghost_id(&Jid::from(from.to_bare())),
+        displayname: Some(nick.clone()),
+        avatar_mxc: None,
+    };
+    if presence.attr("type") == Some("unavailable") {
+        return leave(net, bridge, &room_id, &room_jid, from, &ghost).await;
+    }
+    if presence.attr("type").is_some() {
+        return Ok(());
+    }
+    let taken = net.inner.gateway.get(&room_id).is_some_and(|r| {
+        r.occupants
+            .iter()
+            .any(|(jid, n)| *n == nick && !jid.starts_with(&format!("{}/", from.to_bare())))
+            || r.names.values().any(|n| *n == nick)
+    });
+    if taken {
+        return refuse(
+            net,
+            presence,
+            "conflict",
+            &format!("The nick {nick} is taken in {alias}."),
+        );
+    }
+    let already = net
+        .inner
+        .gateway
+        .get(&room_id)
+        .is_some_and(|r| r.occupants.contains_key(from.as_str()));
+    let ghost_mxid = bridge.ensure_ghost(&ghost).await?;
+    let room = Bridge::parse_room(&room_id)?;
+    if let Err(err) = bridge.homeserver().join(&ghost_mxid, room.as_str()).await {
+        return refuse(
+            net,
+            presence,
+            "forbidden",
+            &format!("Matrix refused the join: {err}"),
+        );
+    }
+    let key = addressing::gateway_portal(&room_id);
+    if bridge.store().get_portal(&key).await?.is_none() {
+        bridge
+            .store()
+            .put_portal(&PortalRow {
+                key,
+                room_id: Some(room_id.clone()),
+                name: Some(alias.to_owned()),
+                topic: None,
+                plumbed: true,
+                metadata: json!({ "gateway": alias }),
+            })
+            .await?;
+    }
+    let members = bridge
+        .homeserver()
+        .joined_members_named(&ghost_mxid, &room)
+        .await
+        .unwrap_or_default();
+    let mut state = net
+        .inner
+        .gateway
+        .entry(room_id.clone())
+        .or_insert_with(|| GatewayRoom {
+            alias: alias.to_owned(),
+            ..Default::default()
+        });
+    for (mxid, name) in &members {
+        if !bridge.is_bridge_user(mxid) {
+            state
+                .names
+                .insert(mxid.clone(), crate::muc::nick_for(mxid, name.as_deref()));
+        }
+    }
+    state.occupants.insert(from.to_string(), nick.clone());
+    let snapshot = state.clone();
+    drop(state);
+    persist(bridge, &room_id, &snapshot).await?;
+    let room_str = room_jid.as_str();
+    if !already {
+        for (mxid, name) in &snapshot.names {
+            let real = net.addresses().matrix_user_jid(mxid).map(|j| j.to_string());
+            net.send(occupant_presence(
+                room_str,
+                name,
+                from.as_str(),
+                real.as_deref(),
+                None,
+                &[],
+            ));
+        }
+        for (jid, other) in snapshot
+            .occupants
+            .iter()
+            .filter(|(j, _)| *j != from.as_str())
+        {
+            net.send(occupant_presence(
+                room_str,
+                other,
+                from.as_str(),
+                Some(jid),
+                None,
+                &[],
+            ));
+            net.send(occupant_presence(
+                room_str,
+                &nick,
+                jid,
+                Some(from.as_str()),
+                None,
+                &[],
+            ));
+        }
+    }
+    net.send(occupant_presence(
+        room_str,
+        &nick,
+        from.as_str(),
+        Some(from.as_str()),
+        None,
+        &["100", "110", "170"],
+    ));
+    if !already {
+        let topic = bridge
+            .homeserver()
+            .state_event(&ghost_mxid, &room, "m.room.topic", "")
+            .await
+            .ok()
+            .flatten();
+        let topic = topic
+            .and_then(|t| t.get("topic").and_then(|t| t.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        let mut subject = stanza::new("message", room_str, from.as_str(), Some("groupchat"), None);
+        subject.append_child(stanza::text_element("subject", NS, &topic));
+        net.send(subject);
+    }
+    Ok(())
+}
+
+async fn leave(
+    net: &XmppNetwork,
+    bridge: &Bridge,
+    room_id: &str,
+    room_jid: &BareJid,
+    from: &Jid,
+    ghost: &GhostInfo,
+) -> Result<()> {
+    let Some(mut state) = net.inner.gateway.get_mut(room_id) else {
+        return Ok(());
+    };
+    let Some(nick) = state.occupants.remove(from.as_str()) else {
+        return Ok(());
+    };
+    let bare = format!("{}/", from.to_bare());
+    let last_device = !state.occupants.keys().any(|j| j.starts_with(&bare));
+    let snapshot = state.clone();
+    drop(state);
+    persist(bridge, room_id, &snapshot).await?;
+    let room_str = room_jid.as_str();
+    net.send(occupant_presence(
+        room_str,
+        &nick,
+        from.as_str(),
+        Some(from.as_str()),
+        Some("unavailable"),
+        &["110"],
+    ));
+    if last_device {
+        for jid in snapshot.occupants.keys() {
+            net.send(occupant_presence(
+                room_str,
+                &nick,
+                jid,
+                Some(from.as_str()),
+                Some("unavailable"),
+                &[],
+            ));
+        }
+        let key = addressing::gateway_portal(room_id);
+        bridge
+            .queue_remote(
+                &key,
+                RemoteEvent::Membership {
+                    sender: ghost.clone(),
+                    change: causeway_core::remote::RemoteMembership::Leave { reason: None },
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}
