@@ -66,11 +66,14 @@ pub async fn handle_message(
     } else {
         from.node().map(|n| n.as_str().to_owned())
     };
-    let sender = GhostInfo {
+    let mut sender = GhostInfo {
         id: addressing::ghost_id(&peer),
         displayname: displayname.clone(),
         avatar_mxc: None,
     };
+    if !is_muc {
+        crate::profiles::fill(net, &mut sender, peer.as_str(), true);
+    }
     let cx = Context {
         bridge,
         room: None,

@@ -13,6 +13,7 @@ mod media;
 mod muc;
 pub mod network;
 mod outbound;
+mod profiles;
 mod refs;
 mod services;
 pub mod stanza;

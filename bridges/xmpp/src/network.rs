@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub mucs: DashMap<String, MucRoom>,
     /// Gateway rooms XMPP users are in, by Matrix room ID.
     pub gateway: DashMap<String, crate::gateway::GatewayRoom>,
+    /// XMPP users' vCard profiles, by bare JID; `None` while fetching.
+    pub profiles: DashMap<String, Option<crate::profiles::Profile>>,
     /// Matrix users typing in each room, as last told, by room ID.
     pub typing: DashMap<String, std::collections::HashSet<String>>,
     inbound: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Inbound>>>,
@@ -69,6 +71,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             mucs: DashMap::new(),
             gateway: DashMap::new(),
             typing: DashMap::new(),
+            profiles: DashMap::new(),
             inbound: std::sync::Mutex::new(Some(inbound)),
             inbound_tx,
         }),

@@ -15,6 +15,9 @@ async fn private_messages_flow_both_ways_and_either_side_can_start() -> Result<(
     let (server, env) = setup(dir.path(), "").await?;
     let alice = env.user("alice").await?;
     let mut bob = xmpp_user(&server, "bob").await?;
+    // A tiny PNG as bob's vCard photo, and a full name.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+    bob.iq("set", "", &format!("<vCard xmlns='vcard-temp'><FN>Bob Builder</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>{png}</BINVAL></PHOTO></vCard>")).await?;
 
     // XMPP starts: alice is invited to a DM with bob's ghost.
     bob.message(&jid_of("alice"), "chat", "hi alice, from xmpp")
@@ -23,6 +26,23 @@ async fn private_messages_flow_both_ways_and_either_side_can_start() -> Result<(
     alice.join(&dm).await?;
     let first = alice.wait_for_text(&dm, "hi alice, from xmpp").await?;
     assert_eq!(first["sender"], BOB_GHOST);
+    // bob's ghost takes its name and avatar from his vCard.
+    let started = std::time::Instant::now();
+    loop {
+        let profile = alice.profile(BOB_GHOST).await?;
+        if profile["displayname"] == "Bob Builder"
+            && profile["avatar_url"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("mxc://"))
+        {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < WAIT,
+            "the ghost's profile stayed {profile}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     alice.send_text(&dm, "hello bob").await?;
     let reply = bob.wait_for_body("hello bob").await?;
     assert_eq!(

@@ -145,11 +145,12 @@ pub async fn handle_message(
         .addresses()
         .gateway_room_jid(alias)
         .context("bad alias")?;
-    let sender = GhostInfo {
+    let mut sender = GhostInfo {
         id: addressing::ghost_id(&Jid::from(from.to_bare())),
         displayname: Some(nick.clone()),
         avatar_mxc: None,
     };
+    crate::profiles::fill(net, &mut sender, from.to_bare().as_str(), false);
     let cx = Context {
         bridge,
         room: Some(room_jid.as_str()),

@@ -88,11 +88,12 @@ pub async fn handle_presence(
             )
         }
     };
-    let ghost = GhostInfo {
+    let mut ghost = GhostInfo {
         id: addressing::ghost_id(&Jid::from(from.to_bare())),
         displayname: Some(nick.clone()),
         avatar_mxc: None,
     };
+    crate::profiles::fill(net, &mut ghost, from.to_bare().as_str(), false);
     if presence.attr("type") == Some("unavailable") {
         return leave(net, bridge, &room_id, &room_jid, from, &ghost).await;
     }

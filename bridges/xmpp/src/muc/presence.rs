@@ -45,12 +45,15 @@ pub(super) fn occupant_ghost(
         .and_then(|j| Jid::new(j).ok())
         .map(|j| Jid::from(j.to_bare()));
     let id = addressing::ghost_id(real.as_ref().unwrap_or(from));
-    let _ = net;
-    GhostInfo {
+    let mut ghost = GhostInfo {
         id,
         displayname: Some(nick.to_owned()),
         avatar_mxc: None,
+    };
+    if let Some(real) = real {
+        crate::profiles::fill(net, &mut ghost, real.as_str(), false);
     }
+    ghost
 }
 
 /// A presence from a MUC, to one of our puppets.
