@@ -77,6 +77,69 @@ async fn nick_changes_subjects_and_kicks_on_xmpp_show_in_matrix() -> Result<()> 
 }
 
 #[tokio::test]
+async fn an_xmpp_moderator_role_lets_a_matrix_user_kick_and_set_the_subject() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, env) = setup(dir.path(), "").await?;
+    let mut bob = xmpp_user(&server, "bob").await?;
+    let mut carol = xmpp_user(&server, "carol").await?;
+    let lobby = muc("moderated");
+    bob.join_muc(&lobby, "bob").await?;
+    carol.join_muc(&lobby, "carol").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join(&muc_alias("moderated")).await?;
+    bob.wait_for(WAIT, |e| {
+        e.name() == "presence" && e.attr("from") == Some(&format!("{lobby}/alice"))
+    })
+    .await?;
+    let carol_ghost = "@xmpp_carol=40xmpp.test:localhost";
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.member" && e["state_key"] == carol_ghost
+        })
+        .await?;
+
+    // bob, the owner, makes alice a moderator: she gets power level 50.
+    bob.iq("set", &lobby, "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='alice' role='moderator'/></query>").await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.power_levels" && e["content"]["users"]["@alice:localhost"] == 50
+        })
+        .await?;
+
+    // Her Matrix kick of carol's ghost is a MUC kick, done by her puppet.
+    alice.kick(&room, carol_ghost, "spam").await?;
+    let kicked = carol
+        .wait_for(WAIT, |e| {
+            e.name() == "presence"
+                && e.attr("type") == Some("unavailable")
+                && e.attr("from") == Some(&format!("{lobby}/carol"))
+        })
+        .await?;
+    assert!(
+        String::from(&kicked).contains("307"),
+        "{}",
+        String::from(&kicked)
+    );
+
+    // And her topic is the room's subject.
+    alice
+        .send_state(
+            &room,
+            "m.room.topic",
+            "",
+            json!({ "topic": "Only on-topic talk" }),
+        )
+        .await?;
+    bob.wait_for(WAIT, |e| {
+        e.attr("from") == Some(&format!("{lobby}/alice"))
+            && e.get_child("subject", "jabber:client")
+                .is_some_and(|s| s.text() == "Only on-topic talk")
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_taken_nick_is_retried_with_a_suffix_and_told_in_the_room() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (server, env) = setup(dir.path(), "").await?;

@@ -140,6 +140,17 @@ impl MatrixClient {
         .await
     }
 
+    /// Kicks `user` out of `room`, with a reason.
+    pub async fn kick(&self, room: &str, user: &str, reason: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_matrix/client/v3/rooms/{}/kick", enc(room)),
+            Some(json!({ "user_id": user, "reason": reason })),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn leave(&self, room: &str) -> Result<()> {
         self.call(
             reqwest::Method::POST,

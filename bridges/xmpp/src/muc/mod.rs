@@ -34,6 +34,9 @@ pub struct MucRoom {
     pub occupants: HashMap<String, GhostInfo>,
     /// The puppet whose copies of room traffic are bridged.
     pub listener: Option<String>,
+    /// Power levels given for MUC roles, by nick (ghosts) or
+    /// `matrix:<mxid>` (puppets), so that only changes are sent.
+    pub levels: HashMap<String, i64>,
 }
 
 pub struct Puppet {
@@ -50,6 +53,7 @@ impl MucRoom {
             puppets: HashMap::new(),
             occupants: HashMap::new(),
             listener: None,
+            levels: HashMap::new(),
         }
     }
 

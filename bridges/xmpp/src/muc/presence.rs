@@ -8,7 +8,7 @@ use crate::stanza::{self, ns};
 use anyhow::{Context as _, Result};
 use causeway_core::ids::PortalKey;
 use causeway_core::network::GhostInfo;
-use causeway_core::remote::{RemoteEvent, RemoteMembership};
+use causeway_core::remote::{PowerTarget, RemoteEvent, RemoteMembership};
 use causeway_core::Bridge;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::minidom::Element;
@@ -167,17 +167,42 @@ pub async fn handle_presence(
         .mucs
         .get_mut(room.as_str())
         .and_then(|mut s| s.occupants.insert(nick.clone(), ghost.clone()));
-    if known.as_ref() == Some(&ghost) {
+    if known.as_ref() != Some(&ghost) {
+        let join = RemoteEvent::Membership {
+            sender: ghost.clone(),
+            change: RemoteMembership::Join,
+        };
+        bridge.queue_remote(&portal, join).await?;
+    }
+    let target = PowerTarget::Ghost(ghost);
+    rank_changed(net, bridge, &room, &portal, &nick, target, item).await
+}
+
+/// A moderator's role is power level 50 in the room; losing it is 0. Only
+/// changes are sent, and nobody starts at 0 by event.
+async fn rank_changed(
+    net: &XmppNetwork,
+    bridge: &Bridge,
+    room: &BareJid,
+    portal: &PortalKey,
+    key: &str,
+    target: PowerTarget,
+    item: Option<&Element>,
+) -> Result<()> {
+    let level = match item.and_then(|i| i.attr("role")) {
+        Some("moderator") => 50,
+        _ => 0,
+    };
+    let before = net
+        .inner
+        .mucs
+        .get_mut(room.as_str())
+        .and_then(|mut s| s.levels.insert(key.to_owned(), level));
+    if before.unwrap_or(0) == level {
         return Ok(());
     }
     bridge
-        .queue_remote(
-            &portal,
-            RemoteEvent::Membership {
-                sender: ghost,
-                change: RemoteMembership::Join,
-            },
-        )
+        .queue_remote(portal, RemoteEvent::PowerLevel { target, level })
         .await
 }
 
@@ -229,16 +254,20 @@ async fn own_presence(
         }
         return Ok(());
     }
-    let mut state = net.inner.mucs.get_mut(room.as_str()).context("room gone")?;
-    if let Some(puppet) = state.puppets.get_mut(mxid) {
-        puppet.joined = true;
-        puppet.conflicts = 0;
-        puppet.nick = nick.to_owned();
+    {
+        let mut state = net.inner.mucs.get_mut(room.as_str()).context("room gone")?;
+        if let Some(puppet) = state.puppets.get_mut(mxid) {
+            puppet.joined = true;
+            puppet.conflicts = 0;
+            puppet.nick = nick.to_owned();
+        }
+        if state.listener.is_none() {
+            state.listener = Some(mxid.to_owned());
+        }
     }
-    if state.listener.is_none() {
-        state.listener = Some(mxid.to_owned());
-    }
-    Ok(())
+    let target = PowerTarget::MatrixUser(mxid.to_owned());
+    let key = format!("matrix:{mxid}");
+    rank_changed(net, bridge, room, portal, &key, target, muc_item(presence)).await
 }
 
 /// A join was refused: a nick conflict is retried once with a suffix;
