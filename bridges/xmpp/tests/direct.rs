@@ -135,6 +135,28 @@ async fn an_xmpp_user_finds_and_joins_a_public_matrix_room_through_the_gateway()
         Some(format!("{gateway_jid}/bob").as_str())
     );
 
+    // A nick change: the old nick leaves with 303, and the ghost is renamed.
+    bob.send(&format!("<presence to='{gateway_jid}/robert'/>"))
+        .await?;
+    let change = bob
+        .wait_for(WAIT, |e| {
+            e.attr("from") == Some(&format!("{gateway_jid}/bob"))
+                && e.attr("type") == Some("unavailable")
+        })
+        .await?;
+    assert!(
+        String::from(&change).contains("303") && String::from(&change).contains("robert"),
+        "{}",
+        String::from(&change)
+    );
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == BOB_GHOST
+                && e["content"]["displayname"] == "robert"
+        })
+        .await?;
+
     // Leaving the MUC takes the ghost out of the room.
     bob.send(&format!(
         "<presence type='unavailable' to='{gateway_jid}/bob'/>"

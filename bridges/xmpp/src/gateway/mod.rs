@@ -121,10 +121,12 @@ pub async fn handle_message(
     from: &Jid,
     alias: &str,
 ) -> Result<()> {
-    if from_xmpp::is_error(message) {
-        return Ok(());
-    }
     let bridge = net.bridge()?;
+    if from_xmpp::is_error(message) {
+        // An occupant whose client bounces what we send is gone (XEP-0045
+        // §18.1): their session ended without a leave, as after a restart.
+        return occupants::gone(net, bridge, alias, from).await;
+    }
     let found = net
         .inner
         .gateway

@@ -97,6 +97,9 @@ pub async fn handle_presence(
     if presence.attr("type") == Some("unavailable") {
         return leave(net, bridge, &room_id, &room_jid, from, &ghost).await;
     }
+    if presence.attr("type") == Some("error") {
+        return gone(net, bridge, alias, from).await;
+    }
     if presence.attr("type").is_some() {
         return Ok(());
     }
@@ -114,11 +117,12 @@ pub async fn handle_presence(
             &format!("The nick {nick} is taken in {alias}."),
         );
     }
-    let already = net
+    let previous_nick = net
         .inner
         .gateway
         .get(&room_id)
-        .is_some_and(|r| r.occupants.contains_key(from.as_str()));
+        .and_then(|r| r.occupants.get(from.as_str()).cloned());
+    let already = previous_nick.is_some();
     let ghost_mxid = bridge.ensure_ghost(&ghost).await?;
     let room = Bridge::parse_room(&room_id)?;
     if let Err(err) = bridge.homeserver().join(&ghost_mxid, room.as_str()).await {
@@ -203,6 +207,9 @@ pub async fn handle_presence(
             ));
         }
     }
+    if let Some(old) = previous_nick.filter(|old| *old != nick) {
+        renamed(net, &snapshot, room_str, from.as_str(), &old, &nick);
+    }
     net.send(occupant_presence(
         room_str,
         &nick,
@@ -279,4 +286,44 @@ async fn leave(
             .await?;
     }
     Ok(())
+}
+
+/// A nick change, as XEP-0045 tells it: the old nick leaves with status
+/// 303 naming the new one, and the new nick arrives.
+fn renamed(net: &XmppNetwork, room: &GatewayRoom, room_jid: &str, who: &str, old: &str, new: &str) {
+    for to in room.occupants.keys() {
+        let own = to == who;
+        let codes: &[&str] = if own { &["303", "110"] } else { &["303"] };
+        let mut leaving =
+            occupant_presence(room_jid, old, to, Some(who), Some("unavailable"), codes);
+        if let Some(item) = leaving
+            .get_child_mut("x", ns::MUC_USER)
+            .and_then(|x| x.get_child_mut("item", ns::MUC_USER))
+        {
+            stanza::set_attr(item, "nick", new);
+        }
+        net.send(leaving);
+        if !own {
+            net.send(occupant_presence(room_jid, new, to, Some(who), None, &[]));
+        }
+    }
+}
+
+/// Removes an occupant whose session is gone, as if they had left.
+pub(super) async fn gone(net: &XmppNetwork, bridge: &Bridge, alias: &str, who: &Jid) -> Result<()> {
+    let room_id = net
+        .inner
+        .gateway
+        .iter()
+        .find(|r| r.alias == alias && r.occupants.contains_key(who.as_str()))
+        .map(|r| r.key().clone());
+    let (Some(room_id), Some(room_jid)) = (room_id, net.addresses().gateway_room_jid(alias)) else {
+        return Ok(());
+    };
+    let ghost = GhostInfo {
+        id: addressing::ghost_id(&Jid::from(who.to_bare())),
+        displayname: None,
+        avatar_mxc: None,
+    };
+    leave(net, bridge, &room_id, &room_jid, who, &ghost).await
 }
