@@ -125,3 +125,80 @@ async fn messages_reach_the_component_and_queued_ones_survive_a_server_restart()
         "duplicates"
     );
 }
+
+/// A server that completes the XEP-0114 handshake, then sends `payload`.
+/// Returns how many connections it accepted so far.
+async fn hostile_server(payload: &'static str) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut seen = String::new();
+                while !seen.contains("<stream:stream") || !seen.contains('>') {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+                let _ = socket
+                    .write_all(b"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='abc' from='matrix.xmpp.test'>")
+                    .await;
+                let mut seen = String::new();
+                while !seen.contains("</handshake>") {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+                let _ = socket.write_all(b"<handshake/>").await;
+                let _ = socket.write_all(payload.as_bytes()).await;
+                // Hold the socket open: the client must notice by itself.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_xml_from_the_server_is_logged_and_the_component_reconnects() {
+    let (port, accepted) =
+        hostile_server("<message from='a@b' to='c@matrix.xmpp.test'><body>broken</bod></message>")
+            .await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let component = Component::spawn(
+        ConnectTarget {
+            jid: prosody::COMPONENT.into(),
+            secret: "any".into(),
+            address: format!("127.0.0.1:{port}"),
+            server_domain: prosody::DOMAIN.into(),
+            keepalive: Duration::from_secs(2),
+        },
+        tx,
+        Arc::new(Vec::new),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the component did not reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Still usable: sending queues without error.
+    component.send(stanza::new(
+        "presence",
+        "x@matrix.xmpp.test",
+        "y@xmpp.test",
+        None,
+        None,
+    ));
+}
