@@ -169,6 +169,11 @@ impl XmppNetwork {
         }
         let from_bare = from.to_bare();
         if self.inner.mucs.contains_key(from_bare.as_str()) {
+            // A private message through the room goes to a DM of its own.
+            let private = kind == Kind::Message && stanza.attr("type") == Some("chat");
+            if let (true, ComponentAddress::MatrixUser(mxid)) = (private, &target) {
+                return crate::direct::handle_message(self, stanza, &from, mxid).await;
+            }
             return match kind {
                 Kind::Presence => crate::muc::handle_presence(self, stanza, &from, &target).await,
                 _ => crate::muc::handle_message(self, stanza, &from, &target).await,

@@ -68,6 +68,30 @@ async fn private_messages_flow_both_ways_and_either_side_can_start() -> Result<(
     carol.message(&jid_of("alice"), "chat", "hi back").await?;
     let back = alice.wait_for_text(&dm2, "hi back").await?;
     assert_eq!(back["sender"], carol_ghost);
+
+    // A private message through a MUC opens a DM with that occupant.
+    let lobby = muc("pm");
+    carol.join_muc(&lobby, "carol").await?;
+    let room = alice.join(&muc_alias("pm")).await?;
+    carol
+        .wait_for(WAIT, |e| {
+            e.name() == "presence" && e.attr("from") == Some(&format!("{lobby}/alice"))
+        })
+        .await?;
+    carol
+        .message(&format!("{lobby}/alice"), "chat", "psst, in private")
+        .await?;
+    let muc_dm = alice.wait_for_invite(WAIT).await?;
+    assert_ne!(muc_dm, room);
+    alice.join(&muc_dm).await?;
+    alice.wait_for_text(&muc_dm, "psst, in private").await?;
+    alice.send_text(&muc_dm, "private reply").await?;
+    let reply = carol.wait_for_body("private reply").await?;
+    assert_eq!(reply.attr("type"), Some("chat"));
+    assert!(alice
+        .seen(&room, |e| causeway_testkit::matrix_client::body(e)
+            == "psst, in private")
+        .is_empty());
     Ok(())
 }
 
