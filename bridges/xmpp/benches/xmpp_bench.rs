@@ -10,6 +10,7 @@
 
 use anyhow::{ensure, Context, Result};
 use causeway_testkit::fake_homeserver::FakeHomeserver;
+use causeway_testkit::process::usage;
 use causeway_testkit::prosody::{self, Prosody};
 use causeway_testkit::xmpp_client::{body_of, XmppClient};
 use serde_json::{json, Value};
@@ -89,20 +90,7 @@ network:
             http: reqwest::Client::new(),
             next_txn: 0,
         };
-        let started = Instant::now();
-        while bridge
-            .http
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            .is_err()
-        {
-            ensure!(
-                started.elapsed() < Duration::from_secs(30),
-                "the bridge did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        causeway_testkit::process::wait_for_health(port).await?;
         Ok(bridge)
     }
 
@@ -152,24 +140,6 @@ impl Drop for BridgeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// CPU seconds a process used so far, and its resident memory in KiB.
-fn usage(pid: u32) -> Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .context("no VmRSS")?
-        .parse()?;
-    Ok((ticks / 100.0, rss))
 }
 
 fn join_event(room: &str, user: &str, n: usize) -> Value {

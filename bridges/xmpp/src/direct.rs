@@ -74,13 +74,7 @@ pub async fn handle_message(
     if !is_muc {
         crate::profiles::fill(net, &mut sender, peer.as_str(), true);
     }
-    let cx = Context {
-        bridge,
-        room: None,
-        sender: sender.clone(),
-        max_message_bytes: net.config().max_message_bytes,
-        fetch: net.fetch_policy(),
-    };
+    let cx = Context::new(net, None, sender.clone())?;
     let events = match from_xmpp::events(&cx, message).await {
         Ok(events) => events,
         Err(err) => {

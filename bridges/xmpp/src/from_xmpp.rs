@@ -26,6 +26,22 @@ pub struct Context<'a> {
     pub fetch: crate::media::FetchPolicy,
 }
 
+impl<'a> Context<'a> {
+    pub fn new(
+        net: &'a crate::network::XmppNetwork,
+        room: Option<&'a str>,
+        sender: GhostInfo,
+    ) -> Result<Self> {
+        Ok(Self {
+            bridge: net.bridge()?,
+            room,
+            sender,
+            max_message_bytes: net.config().max_message_bytes,
+            fetch: net.fetch_policy(),
+        })
+    }
+}
+
 /// A message's own ID: `id`, else its origin-id, else one made from its
 /// content and time, so that a replayed history line is still recognised.
 pub fn own_id(message: &Element) -> String {

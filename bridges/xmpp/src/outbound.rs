@@ -56,28 +56,26 @@ pub async fn destinations(
                 .flatten();
             crate::muc::ensure_puppet(net, &room, sender, name.as_deref(), true);
         }
-        let from = net
-            .addresses()
-            .matrix_user_full_jid(sender)
-            .context("this Matrix ID has no JID")?;
-        return Ok(vec![Destination {
-            from,
-            to: room.to_string(),
-            kind: "groupchat",
-        }]);
+        return as_user(net, sender, room.to_string(), "groupchat");
     }
     if let Some((xmpp, _)) = direct::ends(portal) {
-        let from = net
-            .addresses()
-            .matrix_user_full_jid(sender)
-            .context("this Matrix ID has no JID")?;
-        return Ok(vec![Destination {
-            from,
-            to: xmpp,
-            kind: "chat",
-        }]);
+        return as_user(net, sender, xmpp, "chat");
     }
     crate::gateway::destinations(net, portal, sender).await
+}
+
+/// One destination, sent as the Matrix user's own JID.
+fn as_user(
+    net: &XmppNetwork,
+    sender: &str,
+    to: String,
+    kind: &'static str,
+) -> Result<Vec<Destination>> {
+    let from = net
+        .addresses()
+        .matrix_user_full_jid(sender)
+        .context("this Matrix ID has no JID")?;
+    Ok(vec![Destination { from, to, kind }])
 }
 
 /// Sends one stanza per destination, built from the same payloads.

@@ -13,15 +13,8 @@ mod common;
 async fn a_prosody_restart_loses_and_duplicates_nothing() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (mut server, env) = setup(dir.path(), "").await?;
-    let mut bob = xmpp_user(&server, "bob").await?;
+    let (alice, room, mut bob) = portal(&env, &server, "sturdy").await?;
     let lobby = muc("sturdy");
-    bob.join_muc(&lobby, "bob").await?;
-    let alice = env.user("alice").await?;
-    let room = alice.join(&muc_alias("sturdy")).await?;
-    bob.wait_for(WAIT, |e| {
-        e.name() == "presence" && e.attr("from") == Some(&format!("{lobby}/alice"))
-    })
-    .await?;
     alice.send_text(&room, "before the restart").await?;
     bob.wait_for_body("before the restart").await?;
 

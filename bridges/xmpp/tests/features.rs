@@ -2,8 +2,8 @@
 //! files, both ways, in a MUC portal.
 
 use anyhow::Result;
-use causeway_testkit::matrix_client::{body, MatrixClient};
-use causeway_testkit::xmpp_client::{body_of, XmppClient};
+use causeway_testkit::matrix_client::body;
+use causeway_testkit::xmpp_client::body_of;
 use common::*;
 use serde_json::{json, Value};
 use xmpp_parsers::minidom::Element;
@@ -11,28 +11,6 @@ use xmpp_parsers::minidom::Element;
 mod common;
 
 const CLIENT: &str = "jabber:client";
-
-/// A MUC portal with alice on Matrix and bob on XMPP, both in.
-async fn portal(
-    env: &causeway_testkit::env::TestEnv,
-    server: &causeway_testkit::prosody::Prosody,
-    name: &str,
-) -> Result<(MatrixClient, String, XmppClient)> {
-    let mut bob = xmpp_user(server, "bob").await?;
-    bob.join_muc(&muc(name), "bob").await?;
-    let alice = env.user("alice").await?;
-    let room = alice.join(&muc_alias(name)).await?;
-    bob.wait_for(WAIT, |e| {
-        e.name() == "presence" && e.attr("from") == Some(&format!("{}/alice", muc(name)))
-    })
-    .await?;
-    alice
-        .wait_for(&room, WAIT, |e| {
-            e["type"] == "m.room.member" && e["state_key"] == BOB_GHOST
-        })
-        .await?;
-    Ok((alice, room, bob))
-}
 
 fn child<'a>(e: &'a Element, name: &str, ns: &str) -> Option<&'a Element> {
     e.get_child(name, ns)

@@ -13,15 +13,8 @@ mod common;
 async fn hostile_and_oversized_input_is_refused_without_harm() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (server, env) = setup(dir.path(), ", max_message_bytes: 32768").await?;
-    let mut bob = xmpp_user(&server, "bob").await?;
+    let (alice, room, mut bob) = portal(&env, &server, "hostile").await?;
     let lobby = muc("hostile");
-    bob.join_muc(&lobby, "bob").await?;
-    let alice = env.user("alice").await?;
-    let room = alice.join(&muc_alias("hostile")).await?;
-    bob.wait_for(WAIT, |e| {
-        e.name() == "presence" && e.attr("from") == Some(&format!("{lobby}/alice"))
-    })
-    .await?;
 
     // XHTML with a script arrives sanitised.
     bob.send(&format!("<message to='{lobby}' type='groupchat' id='x1'><body>look</body><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>look <em>here</em><script>alert(1)</script><img src='http://x/y.png' onerror='alert(2)'/></p></body></html></message>")).await?;

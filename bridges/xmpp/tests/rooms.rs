@@ -13,15 +13,8 @@ mod common;
 async fn nick_changes_subjects_and_kicks_on_xmpp_show_in_matrix() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (server, env) = setup(dir.path(), "").await?;
-    let mut bob = xmpp_user(&server, "bob").await?;
+    let (alice, room, mut bob) = portal(&env, &server, "life").await?;
     let lobby = muc("life");
-    bob.join_muc(&lobby, "bob").await?;
-    let alice = env.user("alice").await?;
-    let room = alice.join(&muc_alias("life")).await?;
-    bob.wait_for(WAIT, |e| {
-        e.name() == "presence" && e.attr("from") == Some(&format!("{lobby}/alice"))
-    })
-    .await?;
     alice
         .wait_for(&room, WAIT, |e| {
             e["type"] == "m.room.member" && e["state_key"] == BOB_GHOST
@@ -172,15 +165,8 @@ async fn a_taken_nick_is_retried_with_a_suffix_and_told_in_the_room() -> Result<
 async fn files_cross_both_ways_as_out_of_band_links() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (server, env) = setup(dir.path(), "").await?;
-    let mut bob = xmpp_user(&server, "bob").await?;
+    let (alice, room, mut bob) = portal(&env, &server, "files").await?;
     let lobby = muc("files");
-    bob.join_muc(&lobby, "bob").await?;
-    let alice = env.user("alice").await?;
-    let room = alice.join(&muc_alias("files")).await?;
-    bob.wait_for(WAIT, |e| {
-        e.name() == "presence" && e.attr("from") == Some(&format!("{lobby}/alice"))
-    })
-    .await?;
 
     let data = b"hello file contents".to_vec();
     let mxc = alice

@@ -4,6 +4,7 @@ pub mod fake_homeserver;
 pub mod inspircd;
 pub mod ircd;
 pub mod matrix_client;
+pub mod process;
 pub mod prosody;
 pub mod synapse;
 pub mod testnet;

@@ -120,20 +120,7 @@ network:
             port,
             http: reqwest::Client::new(),
         };
-        let started = Instant::now();
-        while bridge
-            .http
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            .is_err()
-        {
-            ensure!(
-                started.elapsed() < Duration::from_secs(30),
-                "the bridge did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        causeway_testkit::process::wait_for_health(port).await?;
         Ok(bridge)
     }
 
@@ -190,24 +177,7 @@ network:
     }
 }
 
-/// CPU seconds a process used so far, and its resident memory in KiB.
-pub fn usage(pid: u32) -> Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15; the list starts at field 3.
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .context("no VmRSS")?
-        .parse()?;
-    Ok((ticks / 100.0, rss))
-}
+pub use causeway_testkit::process::usage;
 
 impl Drop for BridgeProcess {
     fn drop(&mut self) {

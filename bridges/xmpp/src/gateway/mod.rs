@@ -153,13 +153,7 @@ pub async fn handle_message(
         avatar_mxc: None,
     };
     crate::profiles::fill(net, &mut sender, from.to_bare().as_str(), false);
-    let cx = Context {
-        bridge,
-        room: Some(room_jid.as_str()),
-        sender,
-        max_message_bytes: net.config().max_message_bytes,
-        fetch: net.fetch_policy(),
-    };
+    let cx = Context::new(net, Some(room_jid.as_str()), sender)?;
     let events = match from_xmpp::events(&cx, message).await {
         Ok(events) => events,
         Err(err) => {

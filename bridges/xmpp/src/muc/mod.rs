@@ -356,13 +356,7 @@ pub async fn handle_message(
         .get(room.as_str())
         .and_then(|s| s.occupants.get(&nick).cloned())
         .unwrap_or_else(|| occupant_ghost(net, from, None, &nick));
-    let cx = Context {
-        bridge,
-        room: Some(room.as_str()),
-        sender,
-        max_message_bytes: net.config().max_message_bytes,
-        fetch: net.fetch_policy(),
-    };
+    let cx = Context::new(net, Some(room.as_str()), sender)?;
     let events = match from_xmpp::events(&cx, message).await {
         Ok(events) => events,
         Err(err) => {

@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::matrix_client::MatrixClient;
 use causeway_testkit::prosody::{self, Prosody};
 use causeway_testkit::xmpp_client::XmppClient;
 use std::time::Duration;
@@ -81,3 +82,25 @@ pub fn jid_of(localpart: &str) -> String {
 }
 
 pub const BOB_GHOST: &str = "@xmpp_bob=40xmpp.test:localhost";
+
+/// A MUC portal with alice on Matrix and bob on XMPP, both in.
+pub async fn portal(
+    env: &TestEnv,
+    server: &Prosody,
+    name: &str,
+) -> Result<(MatrixClient, String, XmppClient)> {
+    let mut bob = xmpp_user(server, "bob").await?;
+    bob.join_muc(&muc(name), "bob").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join(&muc_alias(name)).await?;
+    bob.wait_for(WAIT, |e| {
+        e.name() == "presence" && e.attr("from") == Some(&format!("{}/alice", muc(name)))
+    })
+    .await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.member" && e["state_key"] == BOB_GHOST
+        })
+        .await?;
+    Ok((alice, room, bob))
+}

@@ -100,51 +100,37 @@ impl Homeserver {
 
     /// A user's display name, if they set one.
     pub async fn get_displayname(&self, user: &UserId) -> Result<Option<String>, HsError> {
-        let path = format!(
-            "/_matrix/client/v3/profile/{}/displayname",
-            enc(user.as_str())
-        );
-        match self
-            .call(Method::GET, &path, &[], None, None, Retry::SHORT)
-            .await
-        {
-            Ok(v) => Ok(v
-                .get("displayname")
-                .and_then(Value::as_str)
-                .map(str::to_owned)),
-            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.profile_field(user, "displayname").await
+    }
+
+    /// A user's avatar, if they set one.
+    pub async fn get_avatar_url(&self, user: &UserId) -> Result<Option<String>, HsError> {
+        self.profile_field(user, "avatar_url").await
     }
 
     /// Whether a user has a profile, which every registered user has: a DM
     /// with someone who does not exist should fail before it is made.
     pub async fn user_exists(&self, user: &UserId) -> Result<bool, HsError> {
+        Ok(self.profile(user).await?.is_some())
+    }
+
+    async fn profile_field(&self, user: &UserId, field: &str) -> Result<Option<String>, HsError> {
+        let profile = self.profile(user).await?;
+        Ok(profile
+            .as_ref()
+            .and_then(|p| p.get(field))
+            .and_then(Value::as_str)
+            .map(str::to_owned))
+    }
+
+    /// A user's whole profile; `None` when the homeserver knows no such user.
+    async fn profile(&self, user: &UserId) -> Result<Option<Value>, HsError> {
         let path = format!("/_matrix/client/v3/profile/{}", enc(user.as_str()));
         match self
             .call(Method::GET, &path, &[], None, None, Retry::SHORT)
             .await
         {
-            Ok(_) => Ok(true),
-            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// A user's avatar, if they set one.
-    pub async fn get_avatar_url(&self, user: &UserId) -> Result<Option<String>, HsError> {
-        let path = format!(
-            "/_matrix/client/v3/profile/{}/avatar_url",
-            enc(user.as_str())
-        );
-        match self
-            .call(Method::GET, &path, &[], None, None, Retry::SHORT)
-            .await
-        {
-            Ok(v) => Ok(v
-                .get("avatar_url")
-                .and_then(Value::as_str)
-                .map(str::to_owned)),
+            Ok(v) => Ok(Some(v)),
             Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
             Err(e) => Err(e),
         }
