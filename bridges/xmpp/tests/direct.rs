@@ -103,6 +103,7 @@ async fn an_xmpp_user_finds_and_joins_a_public_matrix_room_through_the_gateway()
     let room = alice
         .create_room(json!({ "preset": "public_chat", "visibility": "public", "room_alias_name": "public", "name": "Public", "topic": "all welcome" }))
         .await?;
+    alice.send_text(&room, "said before bob came").await?;
     let mut bob = xmpp_user(&server, "bob").await?;
     let gateway_jid = format!("#public#localhost@{}", prosody::COMPONENT);
 
@@ -119,8 +120,25 @@ async fn an_xmpp_user_finds_and_joins_a_public_matrix_room_through_the_gateway()
         String::from(&items)
     );
 
-    let own = bob.join_muc(&gateway_jid, "bob").await?;
-    assert!(is_self_presence(&own));
+    // Joined as plain MUC clients do, without limiting the history.
+    bob.send(&format!(
+        "<presence to='{gateway_jid}/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+    ))
+    .await?;
+    let own = bob
+        .wait_for(WAIT, |e| e.name() == "presence" && is_self_presence(e))
+        .await?;
+    assert_eq!(
+        own.attr("from"),
+        Some(format!("{gateway_jid}/bob").as_str())
+    );
+    // Recent messages come as MUC history, marked as delayed.
+    let earlier = bob.wait_for_body("said before bob came").await?;
+    assert_eq!(
+        earlier.attr("from"),
+        Some(format!("{gateway_jid}/alice").as_str())
+    );
+    assert!(earlier.get_child("delay", "urn:xmpp:delay").is_some());
     // alice is an occupant under her name; the subject is the topic.
     bob.wait_for(WAIT, |e| {
         e.name() == "presence" && e.attr("from") == Some(&format!("{gateway_jid}/alice"))

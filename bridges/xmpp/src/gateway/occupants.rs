@@ -219,6 +219,26 @@ pub async fn handle_presence(
         &["100", "110", "170"],
     ));
     if !already {
+        // The client may ask for less, or none (XEP-0045 §7.2.14).
+        let asked = presence
+            .get_child("x", ns::MUC)
+            .and_then(|x| x.get_child("history", ns::MUC))
+            .and_then(|h| h.attr("maxstanzas"))
+            .and_then(|n| n.parse::<u32>().ok());
+        let most = net.config().backfill_messages;
+        let limit = asked.map_or(most, |n| n.min(most));
+        let to = from.as_str();
+        history(
+            net,
+            bridge,
+            &snapshot,
+            &ghost_mxid,
+            &room,
+            room_str,
+            to,
+            limit,
+        )
+        .await;
         let topic = bridge
             .homeserver()
             .state_event(&ghost_mxid, &room, "m.room.topic", "")
@@ -326,4 +346,94 @@ pub(super) async fn gone(net: &XmppNetwork, bridge: &Bridge, alias: &str, who: &
         avatar_mxc: None,
     };
     leave(net, bridge, &room_id, &room_jid, who, &ghost).await
+}
+
+/// Recent messages of the room, as MUC history: XMPP users join with some
+/// context, the way they do in their own rooms.
+#[allow(clippy::too_many_arguments)]
+async fn history(
+    net: &XmppNetwork,
+    bridge: &Bridge,
+    room: &GatewayRoom,
+    ghost: &ruma::UserId,
+    room_id: &ruma::RoomId,
+    room_jid: &str,
+    to: &str,
+    limit: u32,
+) {
+    if limit == 0 {
+        return;
+    }
+    let events = match bridge
+        .homeserver()
+        .recent_events(ghost, room_id, limit)
+        .await
+    {
+        Ok(events) => events,
+        Err(err) => {
+            tracing::info!(%room_id, "no history for a gateway join: {err}");
+            return;
+        }
+    };
+    for event in events
+        .iter()
+        .rev()
+        .filter(|e| e["type"] == "m.room.message")
+    {
+        let (Some(sender), Some(body)) =
+            (event["sender"].as_str(), event["content"]["body"].as_str())
+        else {
+            continue;
+        };
+        let nick = match (room.names.get(sender), bridge.ghost_remote_id(sender)) {
+            (Some(nick), _) => nick.clone(),
+            // An XMPP user's own line: their nick here, else their name.
+            (None, Some(jid)) => room
+                .occupants
+                .iter()
+                .find(|(full, _)| full.starts_with(&format!("{jid}/")))
+                .map(|(_, nick)| nick.clone())
+                .unwrap_or_else(|| {
+                    jid.as_str()
+                        .split('@')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                }),
+            (None, None) => crate::muc::nick_for(sender, None),
+        };
+        let id = event["event_id"].as_str().unwrap_or_default();
+        let mut message = stanza::new(
+            "message",
+            &format!("{room_jid}/{nick}"),
+            to,
+            Some("groupchat"),
+            Some(id),
+        );
+        let text = match event["content"]["msgtype"].as_str() {
+            Some("m.emote") => format!("/me {body}"),
+            _ => body.to_owned(),
+        };
+        message.append_child(stanza::text_element("body", NS, &text));
+        let stamp = event["origin_server_ts"].as_i64().and_then(chrono_stamp);
+        if let Some(stamp) = stamp {
+            message.append_child(stanza::empty(
+                "delay",
+                ns::DELAY,
+                &[("stamp", &stamp), ("from", room_jid)],
+            ));
+        }
+        message.append_child(stanza::empty(
+            "stanza-id",
+            ns::SID,
+            &[("id", id), ("by", room_jid)],
+        ));
+        net.send(message);
+    }
+}
+
+/// An XEP-0082 timestamp for Matrix milliseconds.
+fn chrono_stamp(ms: i64) -> Option<String> {
+    let time = chrono::DateTime::from_timestamp_millis(ms)?;
+    Some(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }

@@ -501,6 +501,30 @@ impl Homeserver {
         .await
     }
 
+    /// The latest `limit` timeline events of a room, newest first.
+    pub async fn recent_events(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        limit: u32,
+    ) -> Result<Vec<Value>, HsError> {
+        let path = format!("/_matrix/client/v3/rooms/{}/messages", enc(room.as_str()));
+        let v = self
+            .call(
+                Method::GET,
+                &path,
+                &[("dir", "b".to_owned()), ("limit", limit.to_string())],
+                None,
+                Some(user.as_str()),
+                Retry::SHORT,
+            )
+            .await?;
+        Ok(v.get("chunk")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// A room's whole current state, as full events.
     pub async fn room_state(&self, user: &UserId, room: &RoomId) -> Result<Vec<Value>, HsError> {
         let path = format!("/_matrix/client/v3/rooms/{}/state", enc(room.as_str()));
