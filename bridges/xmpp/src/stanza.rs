@@ -146,10 +146,6 @@ pub fn body(message: &Element) -> Option<String> {
     message.get_child("body", NS).map(|b| b.text())
 }
 
-pub fn child<'a>(stanza: &'a Element, name: &str, ns: &str) -> Option<&'a Element> {
-    stanza.get_child(name, ns)
-}
-
 /// Serialises a stanza, for logs and size checks.
 pub fn to_string(stanza: &Element) -> String {
     String::from(stanza)
