@@ -201,7 +201,7 @@ async fn an_xmpp_user_finds_and_joins_a_public_matrix_room_through_the_gateway()
 
     // Leaving the MUC takes the ghost out of the room.
     bob.send(&format!(
-        "<presence type='unavailable' to='{gateway_jid}/bob'/>"
+        "<presence type='unavailable' to='{gateway_jid}/robert'/>"
     ))
     .await?;
     alice
@@ -211,5 +211,18 @@ async fn an_xmpp_user_finds_and_joins_a_public_matrix_room_through_the_gateway()
                 && e["content"]["membership"] == "leave"
         })
         .await?;
+
+    // A Matrix kick of the ghost removes bob from the MUC, with the reason.
+    // The self-presence comes once the ghost is back in the room.
+    bob.join_muc(&gateway_jid, "bob").await?;
+    alice.kick(&room, BOB_GHOST, "be nice").await?;
+    let kicked = bob
+        .wait_for(WAIT, |e| {
+            e.attr("from") == Some(&format!("{gateway_jid}/bob"))
+                && e.attr("type") == Some("unavailable")
+        })
+        .await?;
+    let text = String::from(&kicked);
+    assert!(text.contains("307") && text.contains("be nice"), "{text}");
     Ok(())
 }

@@ -119,17 +119,17 @@ impl XmppClient {
             "<presence to='{room}/{nick}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
         ))
         .await?;
-        let room = room.to_owned();
+        let occupant = format!("{room}/{nick}");
         let presence = self
             .wait_for(Duration::from_secs(20), |e| {
                 e.name() == "presence"
-                    && e.attr("from")
-                        .is_some_and(|f| f.starts_with(&format!("{room}/")))
-                    && (e.attr("type") == Some("error") || is_self_presence(e))
+                    && e.attr("from") == Some(occupant.as_str())
+                    && (e.attr("type") == Some("error")
+                        || (is_self_presence(e) && e.attr("type").is_none()))
             })
             .await?;
         if presence.attr("type") == Some("error") {
-            bail!("cannot join {room}: {}", String::from(&presence));
+            bail!("cannot join {occupant}: {}", String::from(&presence));
         }
         Ok(presence)
     }

@@ -261,12 +261,23 @@ pub async fn matrix_membership(
     portal: &PortalRow,
     change: &MatrixMembership,
 ) -> Result<()> {
-    if change.target_ghost.is_some() {
-        return Ok(());
-    }
     let Some(room_id) = room_id_of(portal) else {
         return Ok(());
     };
+    if let Some(ghost) = &change.target_ghost {
+        let removed = matches!(change.membership, Membership::Kick | Membership::Ban);
+        if removed {
+            occupants::removed_by_matrix(
+                net,
+                room_id,
+                ghost.as_str(),
+                &change.membership,
+                change.reason.as_deref(),
+            )
+            .await?;
+        }
+        return Ok(());
+    }
     let Some(mut room) = net.inner.gateway.get_mut(room_id) else {
         return Ok(());
     };

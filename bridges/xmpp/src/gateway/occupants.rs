@@ -5,7 +5,7 @@ use super::{persist, GatewayRoom};
 use crate::addressing;
 use crate::network::XmppNetwork;
 use crate::stanza::{self, ns, NS};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use causeway_core::network::GhostInfo;
 use causeway_core::remote::RemoteEvent;
 use causeway_core::store::PortalRow;
@@ -283,6 +283,7 @@ async fn leave(
         Some("unavailable"),
         &["110"],
     ));
+    // Waited for: a rejoin right after must not race the leave.
     if last_device {
         for jid in snapshot.occupants.keys() {
             net.send(occupant_presence(
@@ -296,7 +297,7 @@ async fn leave(
         }
         let key = addressing::gateway_portal(room_id);
         bridge
-            .queue_remote(
+            .send_remote(
                 &key,
                 RemoteEvent::Membership {
                     sender: ghost.clone(),
@@ -436,4 +437,69 @@ async fn history(
 fn chrono_stamp(ms: i64) -> Option<String> {
     let time = chrono::DateTime::from_timestamp_millis(ms)?;
     Some(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// A Matrix moderator kicked or banned an XMPP user's ghost: every device
+/// of theirs is removed from the MUC with 307 (kick) or 301 (ban), and
+/// the others see them go.
+pub(super) async fn removed_by_matrix(
+    net: &XmppNetwork,
+    room_id: &str,
+    bare: &str,
+    membership: &causeway_core::matrix_event::Membership,
+    reason: Option<&str>,
+) -> Result<()> {
+    let code = match membership {
+        causeway_core::matrix_event::Membership::Ban => "301",
+        _ => "307",
+    };
+    let Some(mut state) = net.inner.gateway.get_mut(room_id) else {
+        return Ok(());
+    };
+    let prefix = format!("{bare}/");
+    let gone: Vec<(String, String)> = state
+        .occupants
+        .iter()
+        .filter(|(jid, _)| jid.starts_with(&prefix))
+        .map(|(jid, nick)| (jid.clone(), nick.clone()))
+        .collect();
+    for (jid, _) in &gone {
+        state.occupants.remove(jid);
+    }
+    let snapshot = state.clone();
+    drop(state);
+    let room_jid = net
+        .addresses()
+        .gateway_room_jid(&snapshot.alias)
+        .context("bad alias")?;
+    for (jid, nick) in &gone {
+        let mut notice = occupant_presence(
+            room_jid.as_str(),
+            nick,
+            jid,
+            Some(jid),
+            Some("unavailable"),
+            &[code, "110"],
+        );
+        if let (Some(reason), Some(item)) = (
+            reason,
+            notice
+                .get_child_mut("x", ns::MUC_USER)
+                .and_then(|x| x.get_child_mut("item", ns::MUC_USER)),
+        ) {
+            item.append_child(stanza::text_element("reason", ns::MUC_USER, reason));
+        }
+        net.send(notice);
+        for other in snapshot.occupants.keys() {
+            net.send(occupant_presence(
+                room_jid.as_str(),
+                nick,
+                other,
+                Some(jid),
+                Some("unavailable"),
+                &[code],
+            ));
+        }
+    }
+    persist(net.bridge()?, room_id, &snapshot).await
 }
