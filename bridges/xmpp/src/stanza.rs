@@ -67,18 +67,32 @@ pub fn new(name: &str, from: &str, to: &str, kind: Option<&str>, id: Option<&str
     stanza
 }
 
+/// Text as XML 1.0 allows it: control characters other than tab, newline
+/// and carriage return, and U+FFFE/U+FFFF, are dropped. Matrix allows
+/// them, and one in a stanza would end the whole stream.
+pub fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| !matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if text.chars().all(allowed) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.chars().filter(|c| allowed(*c)).collect())
+    }
+}
+
 /// Sets an attribute without a namespace. The names are ours, never the
 /// peer's: one that is no valid XML name is a bug, and is skipped loudly.
 pub fn set_attr(element: &mut Element, name: &str, value: &str) {
     match NcName::try_from(name) {
-        Ok(name) => element.set_attr(Namespace::NONE, name, value),
+        Ok(name) => element.set_attr(Namespace::NONE, name, xml_text(value).into_owned()),
         Err(_) => tracing::error!(name, "not an XML attribute name"),
     }
 }
 
 /// An element with text content.
 pub fn text_element(name: &str, ns: &str, text: &str) -> Element {
-    Element::builder(name, ns).append(text).build()
+    Element::builder(name, ns)
+        .append(xml_text(text).into_owned())
+        .build()
 }
 
 /// An empty element with attributes.
@@ -168,6 +182,16 @@ mod tests {
         assert_eq!(reply.attr("id"), Some("7"));
         assert_eq!(reply.attr("type"), Some("error"));
         assert_eq!(error_of(&reply).0, "feature-not-implemented");
+    }
+
+    #[test]
+    fn characters_xml_forbids_never_reach_a_stanza() {
+        let body = text_element("body", NS, "a\u{1}b\u{fffe}c\td\ne");
+        assert_eq!(body.text(), "abc\td\ne");
+        let mut m = new("message", "a@x", "b@y", None, Some("id\u{0}1"));
+        set_attr(&mut m, "id", "x\u{7}y");
+        assert_eq!(m.attr("id"), Some("xy"));
+        assert!(to_string(&m).parse::<Element>().is_ok());
     }
 
     #[test]

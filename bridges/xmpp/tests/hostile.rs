@@ -42,6 +42,10 @@ async fn hostile_and_oversized_input_is_refused_without_harm() -> Result<()> {
         .wait_for(&room, WAIT, |e| body(e).contains("XMPP users get at most"))
         .await?;
 
+    // Control characters Matrix allows and XML does not are dropped.
+    alice.send_text(&room, "bell\u{7} and null\u{0}").await?;
+    bob.wait_for_body("bell and null").await?;
+
     // A stanza the parser rejects does not stop the component.
     bob.send(&format!(
         "<message to='{}' type='bogus'><body>bad type</body></message>",
