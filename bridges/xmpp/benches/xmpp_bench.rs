@@ -10,7 +10,7 @@
 
 use anyhow::{ensure, Context, Result};
 use causeway_testkit::fake_homeserver::FakeHomeserver;
-use causeway_testkit::process::usage;
+use causeway_testkit::process::{usage, Throughput};
 use causeway_testkit::prosody::{self, Prosody};
 use causeway_testkit::xmpp_client::{body_of, XmppClient};
 use serde_json::{json, Value};
@@ -186,26 +186,14 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
     // XMPP → Matrix: bob talks; count the homeserver's sends.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = hs.sends.load(Ordering::Relaxed);
-    let (cpu_before, _) = bridge.usage()?;
-    let started = Instant::now();
+    let meter = Throughput::start(bridge.child.id())?;
     for i in 0..messages {
         bob.message(&muc, "groupchat", &format!("xmpp message {i}"))
             .await?;
     }
-    while hs.sends.load(Ordering::Relaxed) < before + messages as u64 {
-        ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "XMPP → Matrix stalled"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = started.elapsed();
-    let (cpu_after, _) = bridge.usage()?;
-    println!(
-        "XMPP → Matrix:  {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages)",
-        messages as f64 / elapsed.as_secs_f64(),
-        (cpu_after - cpu_before) * 1000.0 / messages as f64
-    );
+    hs.wait_for_sends(before + messages as u64, "XMPP → Matrix")
+        .await?;
+    meter.report("XMPP → Matrix:", messages, &format!("{messages} messages"))?;
     bob.drain();
 
     // Matrix → XMPP: 20 Matrix users talk; count the lines bob receives.
@@ -221,8 +209,7 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
                     "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("bench {i}") } })
         })
         .collect();
-    let (cpu_before, _) = bridge.usage()?;
-    let started = Instant::now();
+    let meter = Throughput::start(bridge.child.id())?;
     bridge.transact(outgoing).await?;
     let mut seen = 0;
     while seen < messages {
@@ -232,13 +219,11 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
         .await?;
         seen += 1;
     }
-    let elapsed = started.elapsed();
-    let (cpu_after, _) = bridge.usage()?;
-    println!(
-        "Matrix → XMPP:  {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages from {users} users)",
-        messages as f64 / elapsed.as_secs_f64(),
-        (cpu_after - cpu_before) * 1000.0 / messages as f64
-    );
+    meter.report(
+        "Matrix → XMPP:",
+        messages,
+        &format!("{messages} messages from {users} users"),
+    )?;
     Ok(())
 }
 

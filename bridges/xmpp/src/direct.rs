@@ -75,17 +75,8 @@ pub async fn handle_message(
         crate::profiles::fill(net, &mut sender, peer.as_str(), true);
     }
     let cx = Context::new(net, None, sender.clone())?;
-    let events = match from_xmpp::events(&cx, message).await {
-        Ok(events) => events,
-        Err(err) => {
-            net.send(stanza::error_reply(
-                message,
-                "modify",
-                "not-acceptable",
-                Some(&format!("{err:#}")),
-            ));
-            return Ok(());
-        }
+    let Some(events) = from_xmpp::events_or_refuse(net, &cx, message).await else {
+        return Ok(());
     };
     if events.is_empty() {
         return Ok(());

@@ -189,6 +189,29 @@ pub async fn events(cx: &Context<'_>, message: &Element) -> Result<Vec<RemoteEve
     Ok(events)
 }
 
+/// The events of a message, or `None` once it was refused to its sender
+/// with the reason (too long, say): a chat or gateway message that cannot
+/// be bridged is answered, never dropped in silence.
+pub async fn events_or_refuse(
+    net: &crate::network::XmppNetwork,
+    cx: &Context<'_>,
+    message: &Element,
+) -> Option<Vec<RemoteEvent>> {
+    match events(cx, message).await {
+        Ok(events) => Some(events),
+        Err(err) => {
+            let text = format!("{err:#}");
+            net.send(stanza::error_reply(
+                message,
+                "modify",
+                "not-acceptable",
+                Some(&text),
+            ));
+            None
+        }
+    }
+}
+
 /// A body without the quoted part XEP-0428 marks as the reply fallback.
 fn strip_reply_fallback(message: &Element, body: &str) -> String {
     let range = message

@@ -19,6 +19,19 @@ pub struct FakeHomeserver {
 }
 
 impl FakeHomeserver {
+    /// Waits until the homeserver has taken at least `count` sends.
+    pub async fn wait_for_sends(&self, count: u64, what: &str) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        while self.sends.load(Ordering::Relaxed) < count {
+            anyhow::ensure!(
+                started.elapsed() < std::time::Duration::from_secs(300),
+                "{what} stalled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
     /// Serves on a free loopback port; returns the base URL.
     pub async fn spawn(self: &Arc<Self>) -> anyhow::Result<String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -40,3 +40,32 @@ pub async fn wait_for_health(port: u16) -> Result<()> {
     }
     Ok(())
 }
+
+/// Throughput and CPU cost of one bench run, measured on a process.
+pub struct Throughput {
+    pid: u32,
+    cpu: f64,
+    started: Instant,
+}
+
+impl Throughput {
+    pub fn start(pid: u32) -> Result<Self> {
+        Ok(Self {
+            pid,
+            cpu: usage(pid)?.0,
+            started: Instant::now(),
+        })
+    }
+
+    /// Prints messages/s and CPU-seconds per 1,000 messages since `start`.
+    pub fn report(&self, label: &str, messages: usize, detail: &str) -> Result<()> {
+        let elapsed = self.started.elapsed();
+        let cpu = usage(self.pid)?.0 - self.cpu;
+        println!(
+            "{label:<15} {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({detail})",
+            messages as f64 / elapsed.as_secs_f64(),
+            cpu * 1000.0 / messages as f64
+        );
+        Ok(())
+    }
+}

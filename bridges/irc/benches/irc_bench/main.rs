@@ -177,7 +177,7 @@ network:
     }
 }
 
-pub use causeway_testkit::process::usage;
+pub use causeway_testkit::process::{usage, Throughput};
 
 impl Drop for BridgeProcess {
     fn drop(&mut self) {
@@ -209,27 +209,15 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
 
     // IRC → Matrix: one IRC user talks; count the homeserver's sends.
     let before = hs.sends.load(Ordering::Relaxed);
-    let (cpu_before, _) = bridge.usage()?;
-    let started = Instant::now();
+    let meter = Throughput::start(bridge.child.id())?;
     for i in 0..messages {
         observer
             .send(&format!("PRIVMSG #bench :irc message {i}"))
             .await?;
     }
-    while hs.sends.load(Ordering::Relaxed) < before + messages as u64 {
-        ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "IRC → Matrix stalled"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let irc_to_matrix = started.elapsed();
-    let (cpu_after, _) = bridge.usage()?;
-    println!(
-        "IRC → Matrix:   {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages)",
-        messages as f64 / irc_to_matrix.as_secs_f64(),
-        (cpu_after - cpu_before) * 1000.0 / messages as f64
-    );
+    hs.wait_for_sends(before + messages as u64, "IRC → Matrix")
+        .await?;
+    meter.report("IRC → Matrix:", messages, &format!("{messages} messages"))?;
 
     // Matrix → IRC: 20 Matrix users talk; count the lines on IRC. The first
     // message of each user opens their connection; that is part of the cost.
@@ -243,17 +231,14 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
             )
         })
         .collect();
-    let (cpu_before, _) = bridge.usage()?;
-    let started = Instant::now();
+    let meter = Throughput::start(bridge.child.id())?;
     bridge.send_matrix(&outgoing, 0).await?;
     count_on_irc(&mut observer, "PRIVMSG #bench :bench $m", messages).await?;
-    let matrix_to_irc = started.elapsed();
-    let (cpu_after, _) = bridge.usage()?;
-    println!(
-        "Matrix → IRC:   {:>7.0} messages/s   {:.3} CPU-s per 1,000 messages   ({messages} messages from {users} users, connections included)",
-        messages as f64 / matrix_to_irc.as_secs_f64(),
-        (cpu_after - cpu_before) * 1000.0 / messages as f64
-    );
+    meter.report(
+        "Matrix → IRC:",
+        messages,
+        &format!("{messages} messages from {users} users, connections included"),
+    )?;
     Ok(())
 }
 

@@ -154,17 +154,8 @@ pub async fn handle_message(
     };
     crate::profiles::fill(net, &mut sender, from.to_bare().as_str(), false);
     let cx = Context::new(net, Some(room_jid.as_str()), sender)?;
-    let events = match from_xmpp::events(&cx, message).await {
-        Ok(events) => events,
-        Err(err) => {
-            net.send(stanza::error_reply(
-                message,
-                "modify",
-                "not-acceptable",
-                Some(&format!("{err:#}")),
-            ));
-            return Ok(());
-        }
+    let Some(events) = from_xmpp::events_or_refuse(net, &cx, message).await else {
+        return Ok(());
     };
     let mut stanza_id = None;
     for event in events {
