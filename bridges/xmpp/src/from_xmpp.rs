@@ -24,6 +24,8 @@ pub struct Context<'a> {
     pub sender: GhostInfo,
     pub max_message_bytes: usize,
     pub fetch: crate::media::FetchPolicy,
+    /// Matrix messages just sent, whose mapping may not be stored yet.
+    pub in_flight: &'a refs::InFlight,
 }
 
 impl<'a> Context<'a> {
@@ -38,6 +40,7 @@ impl<'a> Context<'a> {
             sender,
             max_message_bytes: net.config().max_message_bytes,
             fetch: net.fetch_policy(),
+            in_flight: &net.inner.in_flight,
         })
     }
 }
@@ -85,8 +88,9 @@ pub fn delay_ms(message: &Element) -> Option<i64> {
 pub async fn events(cx: &Context<'_>, message: &Element) -> Result<Vec<RemoteEvent>> {
     let sender_id = cx.sender.id.as_str();
     let mut events = Vec::new();
-    let resolve =
-        |id: String| async move { refs::resolve(cx.bridge, cx.room, sender_id, &id).await };
+    let resolve = |id: String| async move {
+        refs::resolve(cx.bridge, cx.in_flight, cx.room, sender_id, &id).await
+    };
 
     if let Some(state) = message.children().find(|c| c.ns() == ns::CHAT_STATES) {
         if stanza::body(message).is_none() {

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub mucs: DashMap<String, MucRoom>,
     /// Gateway rooms XMPP users are in, by Matrix room ID.
     pub gateway: DashMap<String, crate::gateway::GatewayRoom>,
+    /// Matrix messages just sent, for references that outrun the store.
+    pub in_flight: crate::refs::InFlight,
     /// XMPP users' vCard profiles, by bare JID; `None` while fetching.
     pub profiles: DashMap<String, Option<crate::profiles::Profile>>,
     /// Matrix users typing in each room, as last told, by room ID.
@@ -72,6 +74,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             gateway: DashMap::new(),
             typing: DashMap::new(),
             profiles: DashMap::new(),
+            in_flight: DashMap::new(),
             inbound: std::sync::Mutex::new(Some(inbound)),
             inbound_tx,
         }),

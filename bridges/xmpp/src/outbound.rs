@@ -162,6 +162,7 @@ pub async fn message(
         &[("id", &message.meta.event_id)],
     ));
     payloads.push(stanza::empty("markable", ns::MARKERS, &[]));
+    refs::sent(&net.inner.in_flight, &message.meta.event_id);
     send_all(net, &dests, Some(&message.meta.event_id), &payloads);
     Ok(refs::message_id(sender, &message.meta.event_id))
 }

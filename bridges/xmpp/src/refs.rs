@@ -11,6 +11,8 @@
 use anyhow::Result;
 use causeway_core::ids::RemoteMessageId;
 use causeway_core::Bridge;
+use dashmap::DashMap;
+use std::time::{Duration, Instant};
 
 /// The remote message ID of message `id` sent by `sender`.
 pub fn message_id(sender: &str, id: &str) -> RemoteMessageId {
@@ -31,6 +33,21 @@ pub fn sender_of(remote: &RemoteMessageId) -> &str {
         .as_str()
         .rsplit_once('|')
         .map_or("", |(sender, _)| sender)
+}
+
+/// Event IDs of Matrix messages sent to XMPP lately, and when.
+pub type InFlight = DashMap<String, Instant>;
+
+/// How long a reference waits for a sent message's mapping.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(3);
+
+/// Notes a Matrix message as sent; entries older than a minute go once
+/// there are many.
+pub fn sent(in_flight: &InFlight, event_id: &str) {
+    if in_flight.len() > 10_000 {
+        in_flight.retain(|_, at| at.elapsed() < Duration::from_secs(60));
+    }
+    in_flight.insert(event_id.to_owned(), Instant::now());
 }
 
 fn by_stanza_id_key(room: &str, stanza_id: &str) -> String {
@@ -74,6 +91,7 @@ pub async fn stanza_id_of(bridge: &Bridge, remote: &RemoteMessageId) -> Result<O
 /// same sender (corrections, and retractions by `id`).
 pub async fn resolve(
     bridge: &Bridge,
+    in_flight: &InFlight,
     room: Option<&str>,
     sender: &str,
     id: &str,
@@ -83,10 +101,19 @@ pub async fn resolve(
             return Ok(RemoteMessageId::new(remote));
         }
     }
-    // Messages from Matrix carry their event ID as their `id`.
+    // Messages from Matrix carry their event ID as their `id`. A fast
+    // client can answer one before the core has stored its mapping, so a
+    // message of ours still in flight is waited for, briefly.
     if id.starts_with('$') {
-        if let Some(row) = bridge.store().message_by_event(id).await? {
-            return Ok(row.remote_id);
+        let deadline = Instant::now() + IN_FLIGHT_WAIT;
+        loop {
+            if let Some(row) = bridge.store().message_by_event(id).await? {
+                return Ok(row.remote_id);
+            }
+            if !in_flight.contains_key(id) || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     Ok(message_id(sender, id))
