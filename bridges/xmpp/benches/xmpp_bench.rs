@@ -15,7 +15,7 @@ use causeway_testkit::prosody::{self, Prosody};
 use causeway_testkit::xmpp_client::{body_of, XmppClient};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,15 +75,7 @@ network:
             component_port = server.component_port,
             muc = prosody::MUC_DOMAIN,
         );
-        let path = dir.join("config.yaml");
-        std::fs::write(&path, config)?;
-        let log = std::fs::File::create(dir.join("bridge.log"))?;
-        let child = Command::new(BIN)
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()?;
+        let child = causeway_testkit::process::spawn_bridge(BIN, dir, &config)?;
         let bridge = Self {
             child,
             port,

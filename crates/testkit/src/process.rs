@@ -1,7 +1,36 @@
 //! What benchmarks read off a running bridge process.
 
 use anyhow::{ensure, Context, Result};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Starts a bridge binary with `config` written to `dir/config.yaml`,
+/// logging to `dir/bridge.log`.
+pub fn spawn_bridge(bin: &str, dir: &Path, config: &str) -> Result<Child> {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config)?;
+    let log = std::fs::File::create(dir.join("bridge.log"))?;
+    Ok(Command::new(bin)
+        .arg("-c")
+        .arg(&path)
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()?)
+}
+
+/// Waits up to `grace` for a signalled child to exit, then kills it.
+pub fn wait_or_kill(mut child: Child, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
 
 /// CPU seconds a process used so far, and its resident memory in KiB.
 pub fn usage(pid: u32) -> Result<(f64, u64)> {

@@ -120,16 +120,8 @@ Component "{COMPONENT}"
         if let Ok(pid) = pid.trim().parse::<i32>() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
         }
-        if let Some(mut child) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            crate::process::wait_or_kill(child, Duration::from_secs(10));
         }
     }
 

@@ -217,17 +217,9 @@ rc_profile: {unlimited}
 
     /// Stops Synapse (SIGTERM, then SIGKILL).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if let Some(child) = self.child.take() {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::process::wait_or_kill(child, Duration::from_secs(10));
         }
     }
 

@@ -20,7 +20,7 @@ use causeway_testkit::inspircd::InspIrcd;
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,15 +106,7 @@ network:
             db = dir.join("bridge.db").display(),
             key = dir.join("bridge.key").display(),
         );
-        let path = dir.join("config.yaml");
-        std::fs::write(&path, config)?;
-        let log = std::fs::File::create(dir.join("bridge.log"))?;
-        let child = Command::new(BIN)
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()?;
+        let child = causeway_testkit::process::spawn_bridge(BIN, dir, &config)?;
         let bridge = Self {
             child,
             port,

@@ -519,10 +519,7 @@ impl Homeserver {
                 Retry::SHORT,
             )
             .await?;
-        Ok(v.get("chunk")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        Ok(chunk(&v))
     }
 
     /// A room's whole current state, as full events.
@@ -579,10 +576,7 @@ impl Homeserver {
                 Retry::SHORT,
             )
             .await?;
-        Ok(v.get("chunk")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        Ok(chunk(&v))
     }
 
     pub async fn joined_members(
@@ -600,4 +594,12 @@ impl Homeserver {
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default())
     }
+}
+
+/// The `chunk` list of a paginated answer.
+fn chunk(v: &Value) -> Vec<Value> {
+    v.get("chunk")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
