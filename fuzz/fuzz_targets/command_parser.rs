@@ -5,7 +5,9 @@
 
 use causeway_core::commands::parse_command;
 use causeway_irc::cap::Negotiation;
-use causeway_irc::transport::split;
+use causeway_irc::network::is_channel;
+use causeway_irc::params;
+use causeway_irc::transport::{split, Line};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,10 +15,30 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for prefix in ["!", ""] {
-        // Only double quotes may put whitespace inside a word.
-        if let Some(parsed) = parse_command(text, prefix).filter(|_| !text.contains('"')) {
-            for word in std::iter::once(&parsed.word).chain(&parsed.args) {
+        let Some(parsed) = parse_command(text, prefix) else {
+            continue;
+        };
+        for word in std::iter::once(&parsed.word).chain(&parsed.args) {
+            // Only double quotes may put whitespace inside a word; they are
+            // never part of it.
+            assert!(!word.contains('"'), "{word:?}");
+            if !text.contains('"') {
                 assert!(!word.contains(char::is_whitespace), "{word:?}");
+            }
+            // Quoted words can hold line breaks: every check an argument
+            // passes on its way to IRC must keep them off the wire.
+            let wire_safe = |s: &str| !s.contains(['\r', '\n', '\0']);
+            for ok in [
+                is_channel(word),
+                params::check_key(word).is_ok(),
+                params::check_password(word).is_ok(),
+                params::check_target(word).is_ok(),
+            ] {
+                assert!(!ok || wire_safe(word), "{word:?}");
+            }
+            assert!(wire_safe(&params::one_line(word)));
+            if let Ok(line) = Line::new(format!("PRIVMSG #a :{word}"), 0) {
+                assert!(wire_safe(line.as_str()), "{word:?}");
             }
         }
     }

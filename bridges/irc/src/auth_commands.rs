@@ -50,6 +50,7 @@ async fn storepass(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     if secret.is_empty() {
         return Err(ctx.usage_error("Say the password."));
     }
+    crate::params::check_password(&secret).map_err(|e| ctx.usage_error(e))?;
     // This message holds a password: take it out of the room first.
     let bridge = network.bridge()?;
     let room = causeway_core::Bridge::parse_room(&ctx.room_id)?;

@@ -134,8 +134,12 @@ async fn join(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         .ok_or_else(|| ctx.usage_error("Say which channel."))?;
     if !is_channel(channel) {
         return Err(ctx.usage_error(format!(
-            "`{channel}` is not a channel name: channels start with # or &."
+            "`{}` is not a channel name: channels start with # or &, and have no spaces, commas, colons or control characters.",
+            channel.escape_default()
         )));
+    }
+    if let Some(key) = rest.get(1) {
+        crate::params::check_key(key).map_err(|e| ctx.usage_error(e))?;
     }
     let portal = network
         .channel_portal(
@@ -402,9 +406,7 @@ async fn whois(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         ctx.reply(&reply).await?;
         return Ok(());
     }
-    if who.contains(['\r', '\n', '\0', ' ', ',']) {
-        return Err(ctx.usage_error(format!("`{who}` is not a nick.")));
-    }
+    crate::params::check_target(who).map_err(|e| ctx.usage_error(e))?;
     let bot = network.bot(&net)?;
     let replies = bot
         .request(IrcCommand::WHOIS(None, who.clone()).into(), |m| {

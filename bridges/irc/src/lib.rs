@@ -18,6 +18,7 @@ mod moderation;
 mod netsplit;
 pub mod network;
 mod nick;
+pub mod params;
 mod plumbing;
 mod puppets;
 mod status;

@@ -7,13 +7,17 @@
 /// The longest `user@host` a server may prepend, so lines fit once relayed.
 const PREFIX_ALLOWANCE: usize = 1 + 10 + 1 + 63;
 
+/// Bytes the server puts before a line from `nick` when it relays it:
+/// `:nick!user@host `.
+pub fn prefix_len(nick: &str) -> usize {
+    1 + nick.len() + PREFIX_ALLOWANCE + 1
+}
+
 /// Bytes left for the text of a PRIVMSG from `nick` to `target`.
 pub fn payload_limit(nick: &str, target: &str) -> usize {
     // ":nick!user@host PRIVMSG target :text\r\n"
-    let overhead = 1
-        + nick.len()
-        + PREFIX_ALLOWANCE
-        + " PRIVMSG ".len()
+    let overhead = prefix_len(nick)
+        + "PRIVMSG ".len()
         + target.len()
         + " :".len()
         + "\r\n".len()

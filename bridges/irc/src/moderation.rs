@@ -162,7 +162,7 @@ impl IrcNetwork {
             );
             puppet.send(ban.into()).await?;
         }
-        let reason = change.reason.clone();
+        let reason = change.reason.as_deref().map(crate::params::one_line);
         let kick = Command::KICK(channel.clone(), nick.to_owned(), reason);
         let folded = puppet.fold(nick);
         let replies = puppet

@@ -107,7 +107,9 @@ pub fn is_channel(name: &str) -> bool {
     name.len() > 1
         && name.len() <= 50
         && name.starts_with(['#', '&'])
-        && !name.contains([' ', ',', '\x07', '\r', '\n', '\0'])
+        && !name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, ' ' | ',' | ':'))
 }
 
 /// The portal ID of a channel: `<network>/<folded channel>`.

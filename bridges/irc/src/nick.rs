@@ -118,7 +118,10 @@ pub fn ghost_remote_id(localpart_id: &str) -> Option<String> {
         }
     }
     let nick = String::from_utf8(bytes).ok()?;
-    (!network.is_empty() && !nick.is_empty()).then(|| format!("{network}/{nick}"))
+    // `=0d=0a` decodes to CR LF: such an ID is nobody on IRC, and would
+    // otherwise end a PRIVMSG line early.
+    (!network.is_empty() && crate::params::is_plausible_nick(&nick))
+        .then(|| format!("{network}/{nick}"))
 }
 
 #[cfg(test)]
@@ -175,5 +178,12 @@ mod tests {
             Some("oftc/under_score")
         );
         assert_eq!(ghost_remote_id("nonetwork"), None);
+    }
+
+    #[test]
+    fn ghost_ids_that_decode_to_control_characters_or_spaces_are_nobody() {
+        assert_eq!(ghost_remote_id("oftc_bob=0d=0aquit"), None);
+        assert_eq!(ghost_remote_id("oftc_bob=20x"), None);
+        assert_eq!(ghost_remote_id("oftc_bob=00"), None);
     }
 }

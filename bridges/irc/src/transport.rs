@@ -136,9 +136,60 @@ pub fn encoding(label: &str) -> Result<&'static Encoding> {
         .with_context(|| format!("unknown text encoding {label:?}; use a name such as latin-1, windows-1251 or iso-8859-15"))
 }
 
-/// Writes one line, which ends in CRLF already.
-pub async fn write_line(writer: &mut LineWriter, line: &str) -> std::io::Result<()> {
-    writer.write_all(line.as_bytes()).await?;
+/// The most an IRC line may hold, CRLF included (RFC 1459 §2.3).
+pub const MAX_WIRE_LINE: usize = 512;
+
+/// One line for the IRC wire, checked: the only thing [`write_line`] takes,
+/// so no code, however it built its text, can put a line of its own on the
+/// socket. A Matrix string with CR or LF in it would otherwise end our line
+/// and start one of the user's choosing (GHSA-52rh-5rpj-c3w6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line(String);
+
+/// Why a line was refused rather than written.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineRefused {
+    #[error("an IRC line cannot contain {0}")]
+    Forbidden(&'static str),
+    #[error("an IRC line is at most {MAX_WIRE_LINE} bytes with the server's prefix; this one would be {0}")]
+    TooLong(usize),
+    #[error("an IRC line cannot be empty")]
+    Empty,
+}
+
+impl Line {
+    /// Checks `text` (without CRLF) for the wire. `prefix` is how many
+    /// bytes the server puts in front when it relays the line to others
+    /// (`:nick!user@host `); zero for lines it never relays.
+    pub fn new(text: impl Into<String>, prefix: usize) -> Result<Self, LineRefused> {
+        let text = text.into();
+        if let Some(found) = text.bytes().find_map(|b| match b {
+            b'\r' => Some("a carriage return (CR)"),
+            b'\n' => Some("a line feed (LF)"),
+            b'\0' => Some("a NUL byte"),
+            _ => None,
+        }) {
+            return Err(LineRefused::Forbidden(found));
+        }
+        if text.trim().is_empty() {
+            return Err(LineRefused::Empty);
+        }
+        let relayed = prefix + text.len() + "\r\n".len();
+        if relayed > MAX_WIRE_LINE {
+            return Err(LineRefused::TooLong(relayed));
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Writes one checked line and its CRLF.
+pub async fn write_line(writer: &mut LineWriter, line: &Line) -> std::io::Result<()> {
+    writer.write_all(line.0.as_bytes()).await?;
+    writer.write_all(b"\r\n").await?;
     writer.flush().await
 }
 
@@ -199,6 +250,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("latin-1"));
+    }
+
+    #[test]
+    fn lines_with_cr_lf_or_nul_are_refused_wherever_they_are() {
+        for bad in [
+            "JOIN #a\r\nQUIT",
+            "PRIVMSG #a :x\ny",
+            "PART #a :\0",
+            "PING\r",
+        ] {
+            assert!(
+                matches!(Line::new(bad, 0), Err(LineRefused::Forbidden(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Line::new("PRIVMSG #a :hi", 0).unwrap().as_str(),
+            "PRIVMSG #a :hi"
+        );
+    }
+
+    #[test]
+    fn lines_over_512_bytes_with_the_prefix_are_refused_not_cut() {
+        let text = format!("PRIVMSG #a :{}", "x".repeat(500 - 12));
+        assert_eq!(text.len(), 500);
+        assert!(Line::new(text.clone(), 10).is_ok());
+        assert_eq!(Line::new(text, 11), Err(LineRefused::TooLong(513)));
+        assert_eq!(Line::new("  ", 0), Err(LineRefused::Empty));
     }
 
     #[test]

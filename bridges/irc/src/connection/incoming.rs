@@ -213,7 +213,7 @@ pub(super) fn handle(
                 };
                 let _ = welcomed.send(Err(refused.into()));
             }
-            conn.send_urgent("QUIT".into());
+            let _ = conn.send_urgent("QUIT".into());
         }
         Command::PRIVMSG(_, _) | Command::NOTICE(_, _) if echo => {}
         Command::PRIVMSG(target, text) => {

@@ -5,7 +5,7 @@
 use crate::cap::{Negotiation, SaslLogin};
 use crate::config::{FloodConfig, NetworkConfig};
 use crate::nick::{fold, Casemapping};
-use crate::transport;
+use crate::transport::{self, Line, LineRefused};
 use incoming::source_nick;
 pub use incoming::{IrcEvent, IrcMessage, MemberChange, MessageKind, ModeChange};
 
@@ -48,11 +48,11 @@ pub struct Connection {
     /// The Matrix user this connection puppets; `None` for the relay bot.
     pub owner: Option<String>,
     nick: Mutex<String>,
-    /// Lines for the flood-controlled writer; strings, not `Message`s, whose
+    /// Lines for the flood-controlled writer; lines, not `Message`s, whose
     /// size would make each connection's queue blocks several KiB.
-    outgoing: mpsc::Sender<String>,
+    outgoing: mpsc::Sender<Line>,
     /// Registration and PONGs: sent at once, outside flood control.
-    urgent: mpsc::UnboundedSender<String>,
+    urgent: mpsc::UnboundedSender<Line>,
     /// Channels joined, folded.
     channels: Mutex<HashSet<String>>,
     /// A JOIN waiting for the server's echo, by folded channel.
@@ -131,8 +131,11 @@ impl Connection {
         self.account.lock().ok().and_then(|a| a.clone())
     }
 
-    fn send_urgent(&self, line: String) {
+    /// Sends a line the server never relays (registration, PONG) at once.
+    fn send_urgent(&self, line: String) -> Result<(), LineRefused> {
+        let line = Line::new(line, 0)?;
         let _ = self.urgent.send(line);
+        Ok(())
     }
 
     pub fn is_in(&self, channel: &str) -> bool {
@@ -140,12 +143,21 @@ impl Connection {
         self.channels.lock().is_ok_and(|c| c.contains(&folded))
     }
 
+    /// Sends a message through flood control. A line the wire would not
+    /// take whole (CR, LF, NUL, or too long once relayed with our prefix)
+    /// is refused here, for every caller.
     pub async fn send(&self, message: Message) -> Result<()> {
+        let mut text = message.to_string();
+        // `Message` ends its text with CRLF; only that pair is ours.
+        if text.ends_with("\r\n") {
+            text.truncate(text.len() - 2);
+        }
+        let line = Line::new(text, crate::lines::prefix_len(&self.nick()))?;
         if !self.is_alive() {
             return Err(Unreachable("the IRC connection is closed".into()).into());
         }
         self.outgoing
-            .send(message.to_string())
+            .send(line)
             .await
             .map_err(|_| Unreachable("the IRC connection is closed".into()).into())
     }
@@ -321,7 +333,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
     opening.push(format!("NICK {}", params.nick));
     opening.push(format!("USER {} 0 * :{}", params.username, params.realname));
     for line in opening {
-        connection.send_urgent(line);
+        connection.send_urgent(line)?;
     }
     let (welcomed, welcome) = oneshot::channel();
     let conn = connection.clone();
@@ -333,7 +345,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                 Err(_) if pinged => break "the server stopped answering pings".to_owned(),
                 Err(_) => {
                     pinged = true;
-                    conn.send_urgent("PING :causeway".into());
+                    let _ = conn.send_urgent("PING :causeway".into());
                     continue;
                 }
                 Ok(Ok(Some(bytes))) => bytes,
@@ -345,14 +357,25 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
             let parts = transport::split(&line);
             if parts.command == "PING" {
                 let token = parts.params.first().copied().unwrap_or("");
-                conn.send_urgent(format!("PONG :{token}"));
+                if let Err(err) = conn.send_urgent(format!("PONG :{token}")) {
+                    tracing::debug!(network = conn.network, "cannot answer a PING: {err}");
+                }
                 continue;
             }
             if welcomed.is_some() {
                 match negotiation.on_line(&parts) {
-                    Ok(replies) => replies.into_iter().for_each(|r| conn.send_urgent(r)),
+                    Ok(replies) => {
+                        for reply in replies {
+                            if let Err(err) = conn.send_urgent(reply) {
+                                tracing::warn!(
+                                    network = conn.network,
+                                    "registration line refused: {err}"
+                                );
+                            }
+                        }
+                    }
                     Err(refusal) => {
-                        conn.send_urgent("QUIT :login failed".into());
+                        let _ = conn.send_urgent("QUIT :login failed".into());
                         if let Some(welcomed) = welcomed.take() {
                             let _ = welcomed.send(Err(LoginRefused(refusal.clone()).into()));
                         }
@@ -415,8 +438,8 @@ fn is_end_of_registration(message: &Message) -> bool {
 /// `per_second`.
 async fn write_lines(
     mut writer: transport::LineWriter,
-    mut urgent: mpsc::UnboundedReceiver<String>,
-    mut queue: mpsc::Receiver<String>,
+    mut urgent: mpsc::UnboundedReceiver<Line>,
+    mut queue: mpsc::Receiver<Line>,
     mut stopped: oneshot::Receiver<()>,
     flood: FloodConfig,
 ) {
@@ -426,7 +449,7 @@ async fn write_lines(
     loop {
         let line = tokio::select! {
             biased;
-            Some(line) = urgent.recv() => format!("{line}\r\n"),
+            Some(line) = urgent.recv() => line,
             Some(line) = queue.recv() => {
                 let now = Instant::now();
                 tokens = (tokens + now.duration_since(last).as_secs_f64() * flood.per_second)
