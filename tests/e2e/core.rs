@@ -340,3 +340,105 @@ async fn portals_in_v10_rooms_give_the_bot_its_power_explicitly() -> Result<()> 
     alice.wait_for_text(&room, "v10 works").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_remote_user_cannot_edit_or_remove_another_senders_message() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "mine").await?;
+    let from_alice = alice.send_text(&room, "alice's words").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == from_alice.as_str())
+        .await?;
+    env.control("/remote/event", json!({ "portal": "mine", "kind": "message", "sender": "bob", "id": "b1", "text": "bob's words" })).await?;
+    let from_bob = alice.wait_for_text(&room, "bob's words").await?;
+
+    let alices_remote_id = format!("r{from_alice}");
+    let attempts = [
+        json!({ "portal": "mine", "kind": "delete", "sender": "carol", "target": "b1" }),
+        json!({ "portal": "mine", "kind": "delete", "sender": "carol", "target": alices_remote_id }),
+        json!({ "portal": "mine", "kind": "edit", "sender": "carol", "id": "c1", "target": "b1", "text": "carol's words" }),
+    ];
+    for attempt in attempts {
+        let answer = env.control("/remote/event", attempt.clone()).await;
+        let error = format!("{:#}", answer.expect_err("the attempt was bridged"));
+        assert!(error.contains("refused a remote"), "{attempt}: {error}");
+    }
+    // Bob may remove his own; that redaction is the only one in the room.
+    env.control(
+        "/remote/event",
+        json!({ "portal": "mine", "kind": "delete", "sender": "bob", "target": "b1" }),
+    )
+    .await?;
+    alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.redaction" && e["redacts"] == from_bob["event_id"]
+        })
+        .await?;
+    let redactions = alice.seen(&room, |e| e["type"] == "m.room.redaction");
+    assert_eq!(redactions.len(), 1, "{redactions:?}");
+    assert!(alice
+        .seen(&room, |e| e["content"]["m.new_content"]["body"]
+            == "carol's words")
+        .is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn portal_traffic_follows_permissions_and_relay_users_speak_through_the_bot() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "perms").await?;
+    let (guest, stranger) = (env.user("guest").await?, env.user("stranger").await?);
+    for visitor in [&guest, &stranger] {
+        alice.invite(&room, &visitor.user_id).await?;
+        visitor.join(&room).await?;
+    }
+    let from_alice = alice.send_text(&room, "from alice").await?;
+
+    // `none`: nothing reaches the network; the room is told once.
+    stranger.send_text(&room, "from stranger").await?;
+    stranger.send_text(&room, "again from stranger").await?;
+    alice
+        .wait_for_text(&room, "is not allowed to use this bridge")
+        .await?;
+    // `relay`: the message goes out as the bot's, under the sender's name;
+    // a reaction does not, and the room is told once.
+    guest.send_text(&room, "from guest").await?;
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "message" && r["body"] == "guest: from guest" && r["relayed"] == true
+    })
+    .await?;
+    for key in ["👍", "🎉"] {
+        guest.send(&room, "m.reaction", json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": from_alice, "key": key } })).await?;
+    }
+    alice
+        .wait_for_text(&room, "messages reach Test through the bridge bot")
+        .await?;
+    let last = alice.send_text(&room, "last from alice").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == last.as_str())
+        .await?;
+
+    let (guest_id, stranger_id) = (guest.user_id.clone(), stranger.user_id.clone());
+    let outbox = env.outbox();
+    let leaked: Vec<_> = outbox
+        .iter()
+        .filter(|r| {
+            r["kind"] == "reaction"
+                || r["user"] == guest_id.as_str()
+                || r["user"] == stranger_id.as_str()
+                || r["sender"] == stranger_id.as_str()
+        })
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+    alice.sync_once(0).await?;
+    for notice in [
+        "is not allowed to use this bridge",
+        "through the bridge bot",
+    ] {
+        let told = alice.seen(&room, |e| body(e).contains(notice));
+        assert_eq!(told.len(), 1, "{notice}: {told:?}");
+    }
+    Ok(())
+}

@@ -1,5 +1,5 @@
 //! Matrix to IRC: messages, corrections and membership, sent through each
-//! Matrix user's own connection.
+//! Matrix user's own connection (or the relay bot's, for relayed users).
 
 use crate::connection::{MessageKind, Unreachable};
 use crate::network::{private_portal, IrcNetwork, Target};
@@ -60,12 +60,23 @@ impl IrcNetwork {
         line_limit: usize,
     ) -> Result<()> {
         let network = target.network();
-        let puppet = self.puppet(network, &message.meta.sender).await?;
-        self.mark_active(network, &message.meta.sender);
+        // A relayed message goes out through the relay bot, already
+        // prefixed with its sender's name: they get no connection.
+        let puppet = if message.relayed {
+            self.bot(network)
+                .map_err(|e| e.context(Unreachable("the relay bot is not connected".into())))?
+        } else {
+            let puppet = self.puppet(network, &message.meta.sender).await?;
+            self.mark_active(network, &message.meta.sender);
+            puppet
+        };
         let destination = match target {
             Target::Channel { channel, .. } => {
                 self.join_channel(&puppet, network, channel).await?;
                 channel.clone()
+            }
+            Target::Private { .. } if message.relayed => {
+                bail!("a private chat is its owner's own: relayed messages cannot go there")
             }
             Target::Private { nick, owner, .. } if *owner == message.meta.sender => nick.clone(),
             Target::Private { .. } => bail!("only the owner of a private chat can write to it"),
@@ -254,7 +265,11 @@ impl MembershipHandling for IrcNetwork {
             {
                 puppet
                     .send(
-                        irc::client::prelude::Command::PART(channel, change.reason.clone()).into(),
+                        irc::client::prelude::Command::PART(
+                            channel,
+                            change.reason.as_deref().map(crate::params::one_line),
+                        )
+                        .into(),
                     )
                     .await?;
             }

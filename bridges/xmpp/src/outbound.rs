@@ -111,7 +111,15 @@ pub async fn message(
     message: &MatrixMessage,
 ) -> Result<RemoteMessageId> {
     let bridge = net.bridge()?;
-    let sender = &message.meta.sender;
+    // A relayed message, already prefixed with its sender's name, goes out
+    // as the bridge bot's occupant: the sender gets no JID of their own.
+    let sender = match message.relayed {
+        true if direct::ends(portal).is_some() => {
+            bail!("a private chat is its owner's own: relayed messages cannot go there")
+        }
+        true => bridge.bot().as_str(),
+        false => message.meta.sender.as_str(),
+    };
     let mut body = match &message.reply_to {
         Some(_) => strip_matrix_reply_fallback(&message.body).to_owned(),
         None => message.body.clone(),

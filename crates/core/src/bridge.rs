@@ -241,6 +241,28 @@ impl Bridge {
     pub fn parse_room(room: &str) -> Result<OwnedRoomId> {
         RoomId::parse(room).with_context(|| format!("not a room ID: {room:?}"))
     }
+
+    /// How `mxid` is called in a room: their member display name there,
+    /// else their profile's, else the ID itself. Never fails: a name is for
+    /// reading, and the ID always serves.
+    pub async fn room_displayname(&self, room_id: &str, mxid: &str) -> String {
+        let hs = self.homeserver();
+        if let Ok(room) = Self::parse_room(room_id) {
+            if let Ok(Some(member)) = hs
+                .state_event(self.bot(), &room, "m.room.member", mxid)
+                .await
+            {
+                if let Some(name) = member.get("displayname").and_then(|n| n.as_str()) {
+                    return name.to_owned();
+                }
+            }
+        }
+        match crate::ruma_user_id(mxid) {
+            Ok(user) => hs.get_displayname(&user).await.ok().flatten(),
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| mxid.to_owned())
+    }
 }
 
 /// The `{id}` part of `text` for a template like `_irc_{id}`.

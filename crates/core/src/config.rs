@@ -89,6 +89,9 @@ pub struct BridgeConfig {
     /// Serve signed links to Matrix media for remote users.
     #[serde(default = "default_true")]
     pub public_media: bool,
+    /// How messages of users with the `relay` permission are written.
+    #[serde(default)]
+    pub relay: crate::relay::RelayConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -158,6 +158,27 @@ fn decode_entities(text: &str) -> String {
     out
 }
 
+/// Escapes text for a markdown notice: each character CommonMark could
+/// read as inline markup gets a backslash, so a remote nick or error text
+/// stays literal and never becomes a link, emphasis, code or an entity.
+/// Line breaks become spaces, so the text cannot start a block either.
+/// Other punctuation is left alone: the notice's plain body is the
+/// markdown itself, and should read naturally.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' | '\n' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '~' | '|' | '&' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Markdown (CommonMark, with strikethrough) to sanitised HTML. Raw HTML in
 /// the input is escaped rather than passed through.
 pub fn markdown_to_html(markdown: &str) -> String {
@@ -208,6 +229,15 @@ pub fn mentioned_users(html: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_markdown_renders_as_the_literal_text() {
+        let hostile = "[click](https://evil.example) *bold* `code` <b>x</b> _a_\n# head";
+        let html = markdown_to_html(&escape_markdown(hostile));
+        assert!(!html.contains("<a") && !html.contains("<em>") && !html.contains("<code>"));
+        assert!(!html.contains("<b>") && !html.contains("<h1>"), "{html}");
+        assert!(html.contains("[click](https://evil.example)"), "{html}");
+    }
 
     #[test]
     fn remote_text_is_escaped_for_html() {

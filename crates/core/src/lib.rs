@@ -6,6 +6,7 @@
 //! the network's events to Matrix in order per portal ([`remote`]), and owns
 //! portals, ghosts, logins, commands and the message mapping.
 
+mod access;
 pub mod appservice;
 pub mod bridge;
 mod builtin_commands;
@@ -28,6 +29,7 @@ pub mod permissions;
 mod portal;
 pub mod public_media;
 pub mod registration;
+pub mod relay;
 pub mod remote;
 pub mod run;
 pub mod store;

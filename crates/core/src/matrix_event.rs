@@ -6,7 +6,7 @@ use crate::store::{MessageRow, ReactionRow};
 use serde_json::Value;
 
 /// Who sent an event and where.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct MatrixEventMeta {
     pub event_id: String,
     pub room_id: String,
@@ -27,6 +27,10 @@ pub struct MatrixMessage {
     /// The message this replies to, if it is bridged.
     pub reply_to: Option<MessageRow>,
     pub content: Value,
+    /// The sender may only relay (`bridge.permissions`): body and HTML are
+    /// already prefixed with their name, and the network sends the message
+    /// as its own bot, never through an account of the sender's.
+    pub relayed: bool,
 }
 
 #[derive(Clone, Debug)]

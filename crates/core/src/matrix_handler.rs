@@ -1,6 +1,7 @@
 //! Turns one Matrix event into a call on the network, or on the management
 //! room when the room is no portal.
 
+use crate::access::Access;
 use crate::bridge::Bridge;
 use crate::ids::{PartId, RemoteMessageId};
 use crate::matrix_event::*;
@@ -53,8 +54,12 @@ pub(crate) async fn handle_timeline(
     let Some(portal) = bridge.store().portal_by_room(&meta.room_id).await? else {
         return crate::management::handle_non_portal_event(bridge, event, meta).await;
     };
+    let access = crate::access::check(bridge, kind, event, &meta).await;
+    if access == Access::Refused {
+        return Ok(());
+    }
     let result = match kind {
-        "m.room.message" => handle_message(bridge, &portal, event, &meta, writes).await,
+        "m.room.message" => handle_message(bridge, &portal, event, &meta, access, writes).await,
         "m.reaction" => handle_reaction(bridge, &portal, event, &meta, writes).await,
         "m.room.redaction" => handle_redaction(bridge, &portal, event, &meta, writes).await,
         "m.room.member" => handle_membership(bridge, &portal, event, meta.clone()).await,
@@ -110,6 +115,7 @@ async fn handle_message(
     portal: &PortalRow,
     event: &Value,
     meta: &MatrixEventMeta,
+    access: Access,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
     let content = event.get("content").cloned().unwrap_or(Value::Null);
@@ -135,7 +141,7 @@ async fn handle_message(
         Some(id) => bridge.store().message_by_event(id).await?,
         None => None,
     };
-    let message = MatrixMessage {
+    let mut message = MatrixMessage {
         meta: meta.clone(),
         msgtype: str_at(&content, "/msgtype").unwrap_or("m.text").to_owned(),
         body: str_at(&content, "/body").unwrap_or_default().to_owned(),
@@ -143,7 +149,12 @@ async fn handle_message(
         url: str_at(&content, "/url").map(str::to_owned),
         reply_to,
         content: content.clone(),
+        relayed: false,
     };
+    if access == Access::Relay {
+        let name = bridge.room_displayname(&meta.room_id, &meta.sender).await;
+        bridge.config().bridge.relay.apply(&mut message, &name);
+    }
     let remote_id = network.handle_matrix_message(portal, &message).await?;
     // With no remote ID, the event ID still goes in, so a replay is skipped.
     let remote_id = remote_id.unwrap_or_else(|| RemoteMessageId(format!("mx:{}", meta.event_id)));
@@ -296,7 +307,7 @@ pub(crate) async fn handle_ephemeral(bridge: &Bridge, event: &Value) -> Result<(
                 .map(|ids| {
                     ids.iter()
                         .filter_map(Value::as_str)
-                        .filter(|u| !bridge.is_bridge_user(u))
+                        .filter(|u| crate::access::has_own_identity(bridge, u))
                         .map(str::to_owned)
                         .collect()
                 })
@@ -325,7 +336,10 @@ pub(crate) async fn handle_ephemeral(bridge: &Bridge, event: &Value) -> Result<(
                 let Some(target) = bridge.store().message_by_event(event_id).await? else {
                     continue;
                 };
-                for user in readers.keys().filter(|u| !bridge.is_bridge_user(u)) {
+                for user in readers
+                    .keys()
+                    .filter(|u| crate::access::has_own_identity(bridge, u))
+                {
                     handler
                         .handle_matrix_receipt(
                             &portal,

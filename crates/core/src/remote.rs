@@ -288,6 +288,7 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                 anyhow::bail!("edit of unknown message {target}");
             };
             let ghost = bridge.ensure_ghost(sender).await?;
+            refuse_unless_own(&original, &ghost, "edit")?;
             bridge.ensure_joined(&room, &ghost).await?;
             let body = content
                 .get("body")
@@ -386,7 +387,11 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
         }
         RemoteEvent::MessageRemove { target, sender } => {
             let ghost = bridge.ensure_ghost(sender).await?;
-            for part in bridge.store().message_parts(key, target).await? {
+            let parts = bridge.store().message_parts(key, target).await?;
+            if let Some(original) = parts.first() {
+                refuse_unless_own(original, &ghost, "removal")?;
+            }
+            for part in parts {
                 let event = EventId::parse(&part.event_id)?;
                 hs.redact(
                     &ghost,
@@ -506,6 +511,22 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             hs.read_receipt(&ghost, &room, &EventId::parse(&original.event_id)?)
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// A remote user may edit or remove only their own messages, whatever the
+/// network let through: one check here covers every network. The refusal
+/// is logged by the portal task and the event is dropped, not retried.
+fn refuse_unless_own(original: &MessageRow, ghost: &ruma::UserId, what: &str) -> Result<()> {
+    if original.sender != ghost.as_str() {
+        metrics::counter!("causeway_remote_refused_total", "reason" => "not_own_message")
+            .increment(1);
+        anyhow::bail!(
+            "refused a remote {what} by {ghost} of {}, a message {} sent",
+            original.event_id,
+            original.sender
+        );
     }
     Ok(())
 }

@@ -68,7 +68,7 @@ impl TestEnv {
         config["bridge"]["secret_key_file"] =
             dir.path().join("secret.key").display().to_string().into();
         config["bridge"]["permissions"] = serde_yaml::from_str(
-            "{'*': relay, localhost: user, '@admin:localhost': admin, '@stranger:localhost': none}",
+            "{'*': relay, localhost: user, '@admin:localhost': admin, '@stranger:localhost': none, '@guest:localhost': relay}",
         )?;
         match options.network {
             Some(network) => config["network"] = network,

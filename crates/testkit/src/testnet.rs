@@ -157,6 +157,7 @@ impl Network for TestNet {
         self.deliver(json!({
             "kind": "message", "portal": portal.key.id, "event_id": message.meta.event_id, "sender": message.meta.sender,
             "msgtype": message.msgtype, "body": message.body, "reply_to": message.reply_to.as_ref().map(|m| &m.remote_id),
+            "relayed": message.relayed,
         }))?;
         Ok(Some(RemoteMessageId(format!("r{}", message.meta.event_id))))
     }
