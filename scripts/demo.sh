@@ -75,7 +75,9 @@ if [[ " ${BRIDGES[*]} " == *" xmpp "* ]]; then
   # Prosody refuses to run as root, so it runs as its own user, from a
   # directory that user owns.
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-  command -v prosody >/dev/null || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody; }
+  if ! command -v prosody >/dev/null || [ ! -d /usr/lib/prosody/modules/mod_muc_moderation ]; then
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody prosody-modules
+  fi
   mkdir -p "$DEMO/prosody/data"
   cat > "$DEMO/prosody/prosody.cfg.lua" <<CONF
 daemonize = false
@@ -96,7 +98,7 @@ http_ports = {}
 https_ports = {}
 VirtualHost "xmpp.localhost"
 Component "conference.xmpp.localhost" "muc"
-  modules_enabled = { "muc_mam" }
+  modules_enabled = { "muc_mam"; "muc_moderation" }
   muc_room_locking = false
   muc_room_default_public = true
   muc_room_default_public_jids = true

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, installing what it needs first:
-#   Debian packages (PostgreSQL, python3-venv, ngircd, inspircd, anope, prosody), the Synapse venv (cached in
-#   .cache/), then unit tests, lints, and the end-to-end suites against real
-#   Synapse, once on SQLite and once on PostgreSQL.
+#   Debian packages (PostgreSQL, python3-venv, ngircd, inspircd, anope, prosody
+#   and prosody-modules), the Synapse venv (cached in .cache/), then unit
+#   tests, lints, and the end-to-end suites against real Synapse, once on
+#   SQLite and once on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +23,8 @@ command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || need_apt+=(ngircd)
 [ -x /usr/sbin/anope ] || need_apt+=(anope)
 # Prosody for the XMPP bridge.
 command -v prosody >/dev/null || need_apt+=(prosody)
+# Its community modules: mod_muc_moderation, for moderated retractions (XEP-0425).
+[ -d /usr/lib/prosody/modules/mod_muc_moderation ] || need_apt+=(prosody-modules)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   as_root apt-get update -qq

@@ -82,3 +82,34 @@ async fn an_xmpp_contact_cannot_retract_the_matrix_users_message_in_a_dm() -> Re
     assert!(redactions.is_empty(), "{redactions:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_muc_moderators_retraction_removes_anyones_message() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, env) = setup(dir.path(), "").await?;
+    // bob made the room, so he moderates it.
+    let (alice, room, mut bob) = portal(&env, &server, "moderated").await?;
+    let lobby = muc("moderated");
+    let mut carol = xmpp_user(&server, "carol").await?;
+    carol.join_muc(&lobby, "carol").await?;
+
+    carol.message(&lobby, "groupchat", "carol's spam").await?;
+    let spam = alice.wait_for_text(&room, "carol's spam").await?;
+    let spam_sid = stanza_id(&mut bob, &lobby, "carol's spam").await?;
+    let answer = bob
+        .iq("set", &lobby, &format!("<apply-to xmlns='urn:xmpp:fasten:0' id='{spam_sid}'><moderate xmlns='urn:xmpp:message-moderate:0'><retract xmlns='urn:xmpp:message-retract:0'/><reason>spam</reason></moderate></apply-to>"))
+        .await?;
+    assert_eq!(
+        answer.attr("type"),
+        Some("result"),
+        "{}",
+        String::from(&answer)
+    );
+    let redaction = alice
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.redaction" && e["redacts"] == spam["event_id"]
+        })
+        .await?;
+    assert_eq!(redaction["content"]["reason"], "spam");
+    Ok(())
+}

@@ -44,9 +44,18 @@ pub enum RemoteEvent {
         sender: GhostInfo,
         emoji: String,
     },
+    /// A message removed by its own sender.
     MessageRemove {
         target: RemoteMessageId,
         sender: GhostInfo,
+    },
+    /// A message removed by a moderator of a group chat (XEP-0425 on
+    /// XMPP), whoever sent it. Refused in a DM, where nobody moderates.
+    /// Without a known moderator, the bot redacts.
+    ModeratedRemove {
+        target: RemoteMessageId,
+        moderator: Option<GhostInfo>,
+        reason: Option<String>,
     },
     Typing {
         sender: GhostInfo,
@@ -226,7 +235,7 @@ async fn first_event(
 }
 
 async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result<()> {
-    let (_, room) = portal_room(bridge, key).await?;
+    let (row, room) = portal_room(bridge, key).await?;
     let hs = bridge.homeserver();
     match event {
         RemoteEvent::Message {
@@ -391,18 +400,22 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             if let Some(original) = parts.first() {
                 refuse_unless_own(original, &ghost, "removal")?;
             }
-            for part in parts {
-                let event = EventId::parse(&part.event_id)?;
-                hs.redact(
-                    &ghost,
-                    &room,
-                    &event,
-                    &format!("cwredact{}", part.event_id.trim_start_matches('$')),
-                    None,
-                )
-                .await?;
-                bridge.store().delete_message(&part.event_id).await?;
+            redact_parts(bridge, &room, &ghost, parts, None).await?;
+        }
+        RemoteEvent::ModeratedRemove {
+            target,
+            moderator,
+            reason,
+        } => {
+            if row.is_direct() {
+                anyhow::bail!("refused a moderator's removal of {target} in a private chat");
             }
+            let ghost = match moderator {
+                Some(moderator) => bridge.ensure_ghost(moderator).await?,
+                None => bridge.bot().to_owned(),
+            };
+            let parts = bridge.store().message_parts(key, target).await?;
+            redact_parts(bridge, &room, &ghost, parts, reason.as_deref()).await?;
         }
         RemoteEvent::Topic { topic } => {
             let mut row = bridge
@@ -511,6 +524,32 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             hs.read_receipt(&ghost, &room, &EventId::parse(&original.event_id)?)
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Redacts every part of a message as `ghost`, and forgets it. A ghost
+/// without the power to redact someone else's event (a moderator whose
+/// rank has not reached the room yet) leaves it to the bot.
+async fn redact_parts(
+    bridge: &Bridge,
+    room: &ruma::RoomId,
+    ghost: &ruma::UserId,
+    parts: Vec<MessageRow>,
+    reason: Option<&str>,
+) -> Result<()> {
+    let hs = bridge.homeserver();
+    for part in parts {
+        let event = EventId::parse(&part.event_id)?;
+        let txn = format!("cwredact{}", part.event_id.trim_start_matches('$'));
+        match hs.redact(ghost, room, &event, &txn, reason).await {
+            Err(err) if err.errcode() == Some("M_FORBIDDEN") => {
+                let txn = format!("{txn}bot");
+                hs.redact(bridge.bot(), room, &event, &txn, reason).await?;
+            }
+            other => drop(other?),
+        }
+        bridge.store().delete_message(&part.event_id).await?;
     }
     Ok(())
 }

@@ -49,7 +49,7 @@ c2s_stanza_size_limit = 4 * 1024 * 1024
 component_stanza_size_limit = 8 * 1024 * 1024
 VirtualHost "{DOMAIN}"
 Component "{MUC_DOMAIN}" "muc"
-  modules_enabled = {{ "muc_mam" }}
+  modules_enabled = {{ "muc_mam"; "muc_moderation" }}
   muc_room_locking = false
   muc_room_default_public = true
   muc_room_default_public_jids = true

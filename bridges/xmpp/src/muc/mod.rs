@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::minidom::Element;
 
+mod moderation;
 mod presence;
 pub use presence::handle_presence;
 use presence::occupant_ghost;
@@ -323,7 +324,10 @@ pub async fn handle_message(
         return Ok(());
     }
     let Some(nick) = nick else {
-        // From the room itself: only the subject matters.
+        // From the room itself: a moderator's retraction, or the subject.
+        if let Some(moderated) = moderation::read(message) {
+            return moderation::apply(net, &portal, &room, moderated).await;
+        }
         return subject(bridge, &portal, message).await;
     };
     if message.get_child("subject", stanza::NS).is_some() && stanza::body(message).is_none() {

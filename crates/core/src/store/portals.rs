@@ -17,6 +17,13 @@ pub struct PortalRow {
     pub metadata: serde_json::Value,
 }
 
+impl PortalRow {
+    /// Whether this is a private chat with one remote user.
+    pub fn is_direct(&self) -> bool {
+        self.metadata.get("direct_with").is_some()
+    }
+}
+
 const COLUMNS: &str = "portal_id, receiver, room_id, name, topic, plumbed, metadata";
 
 impl Store {
