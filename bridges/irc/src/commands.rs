@@ -141,6 +141,20 @@ async fn join(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     if let Some(key) = rest.get(1) {
         crate::params::check_key(key).map_err(|e| ctx.usage_error(e))?;
     }
+    // A channel bridged already (a mapping, a plumb) is open to everyone.
+    let bridged = network
+        .bridge()?
+        .store()
+        .get_portal(&channel_portal(&net, channel))
+        .await?
+        .is_some_and(|p| p.room_id.is_some());
+    if !bridged {
+        network
+            .network(&net)?
+            .dynamic_channels
+            .permits(channel)
+            .map_err(|e| ctx.usage_error(e))?;
+    }
     let portal = network
         .channel_portal(
             &net,

@@ -56,6 +56,10 @@ pub struct NetworkConfig {
     /// Channels bridged to existing rooms by the config, by channel name.
     #[serde(default)]
     pub mappings: BTreeMap<String, ChannelMapping>,
+    /// Which channels users may open on their own, with `!join` or an
+    /// alias; mappings and plumbing are not limited by it.
+    #[serde(default)]
+    pub dynamic_channels: causeway_core::dynamic_rooms::DynamicRooms,
     /// Power levels for channel status modes, by mode letter.
     #[serde(default = "default_mode_power_levels")]
     pub mode_power_levels: BTreeMap<String, i64>,
@@ -218,6 +222,14 @@ pub const EXAMPLE: &str = r##"  # Connections opened at once, over every network
       #  "#causeway":
       #    room_ids: ["!roomid:example.com"]
       #    key: null        # the channel key, for +k channels
+      # Channels users may open themselves, with !join or by joining
+      # #_<id>_#channel. Patterns are regexes matching whole channel names,
+      # ignoring case; deny wins, and a non-empty allow list admits only
+      # what it matches. enabled: false leaves only mappings and plumbing.
+      dynamic_channels:
+        enabled: true
+        allow: []
+        deny: []
       # Power levels in the room for channel modes: operators can kick and
       # ban, voiced users can speak in moderated channels. Add h (halfop) or
       # others the network uses.

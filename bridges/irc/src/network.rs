@@ -419,7 +419,14 @@ impl QueryHandling for IrcNetwork {
         let Some((network, channel)) = id.split_once('_') else {
             return Ok(None);
         };
-        if self.network(network).is_err() || !is_channel(channel) {
+        let Ok(net) = self.network(network) else {
+            return Ok(None);
+        };
+        if !is_channel(channel) {
+            return Ok(None);
+        }
+        if let Err(why) = net.dynamic_channels.permits(channel) {
+            tracing::info!(network, channel, "no portal on an alias query: {why}");
             return Ok(None);
         }
         let bot = self.bot(network)?;

@@ -62,3 +62,25 @@ async fn relay_users_speak_through_the_bot_and_others_not_at_all() -> Result<()>
     assert_eq!(told.len(), 1, "{told:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn denied_channels_cannot_be_opened_by_join_or_alias() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let extra = ", dynamic_channels: { deny: ['#secret.*'] }";
+    let (_ircd, env) = common::setup_with(dir.path(), extra).await?;
+    let alice = env.user("alice").await?;
+    let admin_room = alice.create_dm(&env.bot()).await?;
+    alice.wait_for_text(&admin_room, "management room").await?;
+
+    alice.send_text(&admin_room, "!join #Secret-plans").await?;
+    alice
+        .wait_for_text(&admin_room, "#Secret-plans is not open to the bridge")
+        .await?;
+    let by_alias = alice.join("#_local_#secretive:localhost").await;
+    assert!(by_alias.is_err(), "{by_alias:?}");
+    alice.send_text(&admin_room, "!join #open").await?;
+    alice
+        .wait_for_text(&admin_room, "Joined #open on Local IRC")
+        .await?;
+    Ok(())
+}

@@ -18,6 +18,9 @@ pub struct XmppConfig {
     pub server_port: u16,
     /// MUC services whose rooms Matrix users may join through an alias.
     pub muc_domains: Vec<String>,
+    /// Which MUCs (bare JIDs) users may open on their own, through an alias.
+    #[serde(default)]
+    pub dynamic_mucs: causeway_core::dynamic_rooms::DynamicRooms,
     /// A Matrix user's JID localpart; `{localpart}` and `{server}` are
     /// filled in from their MXID.
     #[serde(default = "default_user_template")]
@@ -125,6 +128,14 @@ pub const EXAMPLE: &str = r##"  # The component's domain, as the XMPP server's c
   # #_xmpp_room_conference.xmpp.example.com:example.com.
   muc_domains:
     - conference.xmpp.example.com
+  # Which of their rooms users may open, by bare JID (room@service).
+  # Patterns are regexes matching whole JIDs, ignoring case; deny wins, and
+  # a non-empty allow list admits only what it matches. enabled: false
+  # turns alias joins off.
+  dynamic_mucs:
+    enabled: true
+    allow: []
+    deny: []
   # How a Matrix user's JID localpart is made from their MXID. Both
   # {localpart} and {server} are needed, in that order, so that replies
   # find their way back.

@@ -52,3 +52,18 @@ async fn relay_users_speak_through_the_bot_and_others_not_at_all() -> Result<()>
     assert_eq!(told.len(), 1, "{told:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn mucs_outside_the_allow_list_cannot_be_opened_by_alias() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let extra = ", dynamic_mucs: { allow: ['public-.*@.*'] }";
+    let (server, env) = setup(dir.path(), extra).await?;
+    let mut bob = xmpp_user(&server, "bob").await?;
+    bob.join_muc(&muc("private"), "bob").await?;
+    bob.join_muc(&muc("public-lobby"), "bob").await?;
+    let alice = env.user("alice").await?;
+    let refused = alice.join(&muc_alias("private")).await;
+    assert!(refused.is_err(), "{refused:?}");
+    alice.join(&muc_alias("public-lobby")).await?;
+    Ok(())
+}

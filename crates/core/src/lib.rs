@@ -13,6 +13,7 @@ mod builtin_commands;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dynamic_rooms;
 pub mod format;
 mod ghost;
 pub mod homeserver;

@@ -124,6 +124,10 @@ pub async fn portal_for_alias(net: &XmppNetwork, alias_id: &str) -> Result<Optio
     let Some(room) = net.addresses().muc_of_alias_id(alias_id) else {
         return Ok(None);
     };
+    if let Err(why) = net.config().dynamic_mucs.permits(room.as_str()) {
+        tracing::info!(%room, "no portal on an alias query: {why}");
+        return Ok(None);
+    }
     let mut query = stanza::new(
         "iq",
         &net.config().component_jid,
