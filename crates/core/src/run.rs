@@ -21,15 +21,25 @@ pub async fn build(config: Config, network: Arc<dyn Network>) -> Result<Bridge> 
     Bridge::new(config, store, network)
 }
 
-/// Starts the ingress dispatcher. Call it before the appservice listens, so
-/// that it knows which events an earlier run left unprocessed: those may have
-/// reached the network before a crash, and are checked against the mapping.
-pub async fn start_processing(bridge: &Bridge) -> Result<()> {
-    let recovery_point = bridge.store().last_ingress_seq().await?;
+/// The last event an earlier run logged. Read it before the appservice
+/// listens: events up to it may have reached the network before a crash,
+/// and are checked against the mapping.
+pub async fn recovery_point(bridge: &Bridge) -> Result<i64> {
+    bridge.store().last_ingress_seq().await
+}
+
+/// Starts the ingress dispatcher. Call it once the network has started:
+/// an event handed to a network that cannot take it yet would fail for good.
+pub fn start_dispatcher(bridge: &Bridge, recovery_point: i64) {
     tokio::spawn(crate::inbound::run_dispatcher(
         bridge.clone(),
         recovery_point,
     ));
+}
+
+/// Both of the above at once, for a network that is ready already.
+pub async fn start_processing(bridge: &Bridge) -> Result<()> {
+    start_dispatcher(bridge, recovery_point(bridge).await?);
     Ok(())
 }
 
@@ -37,7 +47,7 @@ pub async fn start_processing(bridge: &Bridge) -> Result<()> {
 pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &str) -> Result<()> {
     let (host, port) = (config.appservice.hostname.clone(), config.appservice.port);
     let bridge = build(config, network).await?;
-    start_processing(&bridge).await?;
+    let recovery_point = recovery_point(&bridge).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("cannot listen on {host}:{port}: is another bridge running?"))?;
@@ -68,6 +78,7 @@ pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &
         .start(bridge.clone())
         .await
         .context("the network failed to start")?;
+    start_dispatcher(&bridge, recovery_point);
     for login in bridge.store().all_logins(bridge.secrets()).await? {
         let bridge = bridge.clone();
         tokio::spawn(async move {

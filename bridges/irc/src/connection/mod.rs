@@ -39,6 +39,13 @@ pub struct NickRefused {
 #[error("{0}")]
 pub struct LoginRefused(pub String);
 
+/// A line for the flood-controlled writer, and who waits for it to be
+/// written.
+struct Outgoing {
+    line: Line,
+    written: oneshot::Sender<()>,
+}
+
 /// Events come with the connection they were heard on.
 pub type EventSender = mpsc::UnboundedSender<(Arc<Connection>, IrcEvent)>;
 pub type EventReceiver = mpsc::UnboundedReceiver<(Arc<Connection>, IrcEvent)>;
@@ -50,7 +57,7 @@ pub struct Connection {
     nick: Mutex<String>,
     /// Lines for the flood-controlled writer; lines, not `Message`s, whose
     /// size would make each connection's queue blocks several KiB.
-    outgoing: mpsc::Sender<Line>,
+    outgoing: mpsc::Sender<Outgoing>,
     /// Registration and PONGs: sent at once, outside flood control.
     urgent: mpsc::UnboundedSender<Line>,
     /// Channels joined, folded.
@@ -143,9 +150,12 @@ impl Connection {
         self.channels.lock().is_ok_and(|c| c.contains(&folded))
     }
 
-    /// Sends a message through flood control. A line the wire would not
-    /// take whole (CR, LF, NUL, or too long once relayed with our prefix)
-    /// is refused here, for every caller.
+    /// Sends a message through flood control, and returns once it is
+    /// written to the socket: a Matrix event counts as delivered only then,
+    /// so one still waiting for flood control when the bridge dies is sent
+    /// again after the restart. A line the wire would not take whole (CR,
+    /// LF, NUL, or too long once relayed with our prefix) is refused here,
+    /// for every caller.
     pub async fn send(&self, message: Message) -> Result<()> {
         let mut text = message.to_string();
         // `Message` ends its text with CRLF; only that pair is ours.
@@ -156,10 +166,14 @@ impl Connection {
         if !self.is_alive() {
             return Err(Unreachable("the IRC connection is closed".into()).into());
         }
+        let (written, done) = oneshot::channel();
         self.outgoing
-            .send(line)
+            .send(Outgoing { line, written })
             .await
-            .map_err(|_| Unreachable("the IRC connection is closed".into()).into())
+            .map_err(|_| Unreachable("the IRC connection is closed".into()))?;
+        done.await.map_err(|_| {
+            Unreachable("the IRC connection closed before the line went out".into()).into()
+        })
     }
 
     /// Joins a channel and waits for the server to confirm it.
@@ -439,7 +453,7 @@ fn is_end_of_registration(message: &Message) -> bool {
 async fn write_lines(
     mut writer: transport::LineWriter,
     mut urgent: mpsc::UnboundedReceiver<Line>,
-    mut queue: mpsc::Receiver<Line>,
+    mut queue: mpsc::Receiver<Outgoing>,
     mut stopped: oneshot::Receiver<()>,
     flood: FloodConfig,
 ) {
@@ -447,10 +461,10 @@ async fn write_lines(
     let mut tokens = burst;
     let mut last = Instant::now();
     loop {
-        let line = tokio::select! {
+        let (line, written) = tokio::select! {
             biased;
-            Some(line) = urgent.recv() => line,
-            Some(line) = queue.recv() => {
+            Some(line) = urgent.recv() => (line, None),
+            Some(Outgoing { line, written }) = queue.recv() => {
                 let now = Instant::now();
                 tokens = (tokens + now.duration_since(last).as_secs_f64() * flood.per_second)
                     .min(burst);
@@ -462,12 +476,15 @@ async fn write_lines(
                     last = Instant::now();
                 }
                 tokens -= 1.0;
-                line
+                (line, Some(written))
             }
             _ = &mut stopped => break,
         };
         if transport::write_line(&mut writer, &line).await.is_err() {
             break;
+        }
+        if let Some(written) = written {
+            let _ = written.send(());
         }
     }
     let _ = writer.shutdown().await;
