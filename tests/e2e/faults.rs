@@ -368,3 +368,42 @@ async fn media_uploaded_as_the_bot_downloads_through_the_authenticated_media_api
     assert!(hs.download("mxc://localhost/../../etc").await.is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stalled_room_never_delays_another_room() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let slow = portal(&env, &alice, "slow").await?;
+    let fast = portal(&env, &alice, "fast").await?;
+    env.control("/remote/hold", json!({ "hold": true, "portal": "slow" }))
+        .await?;
+    // More than the room's queue holds (portal_queue_size, 64).
+    const COUNT: usize = 80;
+    let mut sent = Vec::new();
+    for i in 0..COUNT {
+        sent.push(alice.send_text(&slow, &format!("slow {i}")).await?);
+    }
+    let quick = alice.send_text(&fast, "not kept waiting").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == quick.as_str())
+        .await?;
+    assert!(
+        env.outbox()
+            .iter()
+            .all(|r| r["kind"] != "message" || r["portal"] != "slow"),
+        "held messages were delivered early"
+    );
+
+    env.control("/remote/hold", json!({ "hold": false, "portal": "slow" }))
+        .await?;
+    let last = sent.last().cloned().unwrap_or_default();
+    env.wait_outbox(WAIT, |r| r["event_id"] == last.as_str())
+        .await?;
+    let delivered: Vec<String> = env
+        .outbox()
+        .iter()
+        .filter(|r| r["kind"] == "message" && r["portal"] == "slow")
+        .filter_map(|r| r["event_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(delivered, sent, "each message once, in order");
+    Ok(())
+}

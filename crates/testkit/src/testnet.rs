@@ -50,9 +50,23 @@ pub const INFO: NetworkInfo = NetworkInfo {
 pub struct TestNet {
     config: TestNetConfig,
     outbox: Mutex<std::fs::File>,
-    /// While true, Matrix messages wait before delivery (for crash tests).
-    hold: watch::Sender<bool>,
+    /// Matrix messages wait before delivery while held (for crash and
+    /// stall tests).
+    hold: watch::Sender<Hold>,
     bridge: OnceCell<Bridge>,
+}
+
+/// Which portals' Matrix messages are held back.
+#[derive(Clone, Debug, Default)]
+struct Hold {
+    all: bool,
+    portals: std::collections::BTreeSet<String>,
+}
+
+impl Hold {
+    fn holds(&self, portal: &str) -> bool {
+        self.all || self.portals.contains(portal)
+    }
 }
 
 pub fn build(config: &Config) -> Result<Arc<dyn Network>> {
@@ -65,7 +79,7 @@ pub fn build(config: &Config) -> Result<Arc<dyn Network>> {
     Ok(Arc::new(TestNet {
         config,
         outbox: Mutex::new(outbox),
-        hold: watch::channel(false).0,
+        hold: watch::channel(Hold::default()).0,
         bridge: OnceCell::new(),
     }))
 }
@@ -148,7 +162,7 @@ impl Network for TestNet {
         message: &MatrixMessage,
     ) -> Result<Option<RemoteMessageId>> {
         let mut hold = self.hold.subscribe();
-        while *hold.borrow_and_update() {
+        while hold.borrow_and_update().holds(portal.key.id.as_str()) {
             hold.changed().await?;
         }
         if message.body.contains("undeliverable") {
@@ -435,7 +449,7 @@ impl LoginProcess for QrLogin {
 #[derive(Clone)]
 struct Control {
     bridge: Bridge,
-    hold: watch::Sender<bool>,
+    hold: watch::Sender<Hold>,
 }
 
 /// A remote event as the test describes it.
@@ -510,10 +524,19 @@ async fn control_event(
     })
 }
 
+/// `{"hold": true|false}` holds or releases every portal's messages; with
+/// `"portal"`, only that portal's.
 async fn control_hold(State(control): State<Control>, Json(body): Json<Value>) -> Json<Value> {
-    control
-        .hold
-        .send_replace(body.get("hold").and_then(Value::as_bool).unwrap_or(false));
+    let on = body.get("hold").and_then(Value::as_bool).unwrap_or(false);
+    let portal = body
+        .get("portal")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    control.hold.send_modify(|hold| match portal {
+        Some(portal) if on => drop(hold.portals.insert(portal)),
+        Some(portal) => drop(hold.portals.remove(&portal)),
+        None => hold.all = on,
+    });
     Json(json!({ "ok": true }))
 }
 

@@ -115,6 +115,33 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// Unprocessed events of one room after `after_seq`, oldest first: how a
+    /// room whose queue overflowed catches up. `None` is the events that
+    /// belong to no room.
+    pub async fn pending_ingress_in_room(
+        &self,
+        room_id: Option<&str>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<IngressEvent>> {
+        let room = match room_id {
+            Some(_) => "room_id = $2",
+            None => "room_id IS NULL AND $2 IS NULL",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
+             WHERE bridge_id = $1 AND {room} AND processed_at IS NULL AND seq > $3 \
+             ORDER BY seq LIMIT $4"
+        ))
+        .bind(&self.bridge_id)
+        .bind(room_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// The highest sequence number logged so far, 0 if none.
     pub async fn last_ingress_seq(&self) -> Result<i64> {
         let max: Option<i64> =
