@@ -268,6 +268,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rooms_pending_events_are_read_back_alone_and_in_order() {
+        let (store, _dir) = test_store().await;
+        let mut other = event("$other");
+        other.room_id = Some("!elsewhere".into());
+        let mut roomless = event("$roomless");
+        roomless.room_id = None;
+        let events = vec![event("$a"), other, roomless, event("$b"), event("$c")];
+        store.record_transaction("1", "d1", events).await.unwrap();
+        let ids = |events: Vec<IngressEvent>| -> Vec<String> {
+            events.into_iter().filter_map(|e| e.event_id).collect()
+        };
+        let room = store
+            .pending_ingress_in_room(Some("!r"), 0, 10)
+            .await
+            .unwrap();
+        let first = room[0].seq;
+        assert_eq!(ids(room), ["$a", "$b", "$c"]);
+        let after = store
+            .pending_ingress_in_room(Some("!r"), first, 1)
+            .await
+            .unwrap();
+        assert_eq!(ids(after), ["$b"]);
+        let none = store.pending_ingress_in_room(None, 0, 10).await.unwrap();
+        assert_eq!(ids(none), ["$roomless"]);
+    }
+
+    #[tokio::test]
     async fn a_retried_transaction_is_a_no_op() {
         let (store, _dir) = test_store().await;
         let first = store
