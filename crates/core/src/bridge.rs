@@ -30,7 +30,7 @@ pub(crate) struct Inner {
     /// Wakes the ingress dispatcher when a transaction is stored.
     pub ingress_notify: Notify,
     /// Room actors for Matrix→remote events, one per room.
-    pub room_queues: DashMap<String, crate::inbound::RoomQueue>,
+    pub room_queues: DashMap<String, crate::lane::Lane<crate::store::IngressEvent>>,
     /// Portal actors for remote→Matrix events, one per portal.
     pub portal_queues:
         DashMap<crate::ids::PortalKey, tokio::sync::mpsc::Sender<crate::remote::Queued>>,

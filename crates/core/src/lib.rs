@@ -19,6 +19,7 @@ mod ghost;
 pub mod homeserver;
 pub mod ids;
 mod inbound;
+mod lane;
 pub mod login;
 mod login_runner;
 mod management;

@@ -1,0 +1,232 @@
+//! A lane: one key's share of a durable log, handled in order by one task.
+//! The ingress log has a lane per Matrix room, the remote outbox one per
+//! portal.
+//!
+//! Entries are committed to the log before they are offered to their lane,
+//! so memory only speeds things up. When a lane's queue is full it falls
+//! behind instead of making the producer wait: the producer goes on with
+//! other lanes, and the lane's task reads its entries back from the log
+//! once it has worked through its queue. A lane that starts behind reads
+//! what an earlier run left before anything new.
+
+use async_trait::async_trait;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+/// Entries read back from the log at a time.
+const READ_BACK: i64 = 256;
+
+/// What a lane's task needs from its log.
+#[async_trait]
+pub(crate) trait LaneLog<T>: Send + Sync + 'static {
+    /// The lane's unfinished entries after `after`, oldest first.
+    async fn read_back(&self, after: i64, limit: i64) -> anyhow::Result<Vec<(i64, T)>>;
+
+    /// Handles one entry and records it as finished.
+    async fn handle(&self, seq: i64, entry: T);
+}
+
+/// The producer's side of a lane.
+pub(crate) struct Lane<T> {
+    tx: mpsc::Sender<(i64, T)>,
+    /// Non-zero while the lane is behind: the sequence number from which
+    /// its entries wait in the log.
+    behind: Arc<AtomicI64>,
+}
+
+impl<T> Clone for Lane<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            behind: self.behind.clone(),
+        }
+    }
+}
+
+/// What became of an entry offered to a lane.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Offer {
+    Queued,
+    /// Left in the log, to be read back.
+    Behind,
+    /// The lane's task is gone; the entry waits in the log for a restart.
+    Closed,
+}
+
+impl<T: Send + 'static> Lane<T> {
+    /// Spawns the lane's task. With `read_back_first`, it starts by reading
+    /// the log from the beginning.
+    pub(crate) fn spawn(capacity: usize, log: impl LaneLog<T>, read_back_first: bool) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let behind = Arc::new(AtomicI64::new(i64::from(read_back_first)));
+        tokio::spawn(run(rx, behind.clone(), log));
+        Self { tx, behind }
+    }
+
+    /// Offers an entry already in the log; never waits.
+    pub(crate) fn offer(&self, seq: i64, entry: T) -> Offer {
+        if self.behind.load(Ordering::Acquire) != 0 {
+            return Offer::Behind;
+        }
+        match self.tx.try_send((seq, entry)) {
+            Ok(()) => Offer::Queued,
+            Err(TrySendError::Full(_)) => {
+                metrics::counter!("causeway_lane_overflows_total").increment(1);
+                self.behind.store(seq, Ordering::Release);
+                Offer::Behind
+            }
+            Err(TrySendError::Closed(_)) => Offer::Closed,
+        }
+    }
+
+    /// Entries waiting in memory.
+    pub(crate) fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+async fn run<T: Send + 'static>(
+    mut rx: mpsc::Receiver<(i64, T)>,
+    behind: Arc<AtomicI64>,
+    log: impl LaneLog<T>,
+) {
+    // The last entry handled: while the lane catches up, an entry can be
+    // both in the log and in the queue, and it runs once.
+    let mut last = 0i64;
+    loop {
+        while let Ok((seq, entry)) = rx.try_recv() {
+            handle_once(&log, seq, entry, &mut last).await;
+        }
+        if behind.load(Ordering::Acquire) != 0 {
+            catch_up(&log, &behind, &mut last).await;
+            continue;
+        }
+        match rx.recv().await {
+            Some((seq, entry)) => handle_once(&log, seq, entry, &mut last).await,
+            None => return,
+        }
+    }
+}
+
+/// Reads the lane's entries back until none are left, then lets the
+/// producer queue them again. Entries the producer left in the log between
+/// the last read and that moment are read once more after it.
+async fn catch_up<T>(log: &impl LaneLog<T>, behind: &AtomicI64, last: &mut i64) {
+    let from = behind.load(Ordering::Acquire);
+    let mut released = false;
+    loop {
+        let after = (*last).max(from - 1);
+        let entries = match log.read_back(after, READ_BACK).await {
+            Ok(entries) => entries,
+            Err(err) => {
+                tracing::error!("cannot read a lane back from its log, retrying: {err:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let more = entries.len() as i64 >= READ_BACK;
+        for (seq, entry) in entries {
+            handle_once(log, seq, entry, last).await;
+        }
+        if more {
+            continue;
+        }
+        if released {
+            return;
+        }
+        behind.store(0, Ordering::Release);
+        released = true;
+    }
+}
+
+async fn handle_once<T>(log: &impl LaneLog<T>, seq: i64, entry: T, last: &mut i64) {
+    if seq <= *last {
+        return;
+    }
+    *last = seq;
+    log.handle(seq, entry).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A log in memory; `handled` records what ran, in order, and `gate`
+    /// holds handling back until it has permits.
+    #[derive(Clone)]
+    struct MemoryLog {
+        entries: Arc<Mutex<Vec<(i64, u32)>>>,
+        handled: Arc<Mutex<Vec<u32>>>,
+        gate: Arc<tokio::sync::Semaphore>,
+    }
+
+    impl MemoryLog {
+        fn new(permits: usize) -> Self {
+            Self {
+                entries: Arc::default(),
+                handled: Arc::default(),
+                gate: Arc::new(tokio::sync::Semaphore::new(permits)),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl LaneLog<u32> for MemoryLog {
+        async fn read_back(&self, after: i64, limit: i64) -> anyhow::Result<Vec<(i64, u32)>> {
+            let entries = self.entries.lock().unwrap();
+            Ok(entries
+                .iter()
+                .filter(|(seq, _)| *seq > after)
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        }
+
+        async fn handle(&self, seq: i64, entry: u32) {
+            let _permit = self.gate.acquire().await.unwrap();
+            self.handled.lock().unwrap().push(entry);
+            self.entries.lock().unwrap().retain(|(s, _)| *s != seq);
+        }
+    }
+
+    async fn wait_for(log: &MemoryLog, count: usize) -> Vec<u32> {
+        for _ in 0..500 {
+            if log.handled.lock().unwrap().len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        log.handled.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_full_lane_falls_behind_and_still_handles_everything_once_in_order() {
+        let log = MemoryLog::new(0);
+        let lane = Lane::spawn(2, log.clone(), false);
+        let mut offers = Vec::new();
+        for n in 1..=1000u32 {
+            log.entries.lock().unwrap().push((n as i64, n));
+            offers.push(lane.offer(n as i64, n));
+        }
+        assert!(
+            offers.contains(&Offer::Behind),
+            "the stalled lane never fell behind"
+        );
+        log.gate.add_permits(usize::MAX >> 4);
+        let handled = wait_for(&log, 1000).await;
+        assert_eq!(handled, (1..=1000).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_lane_that_starts_behind_handles_the_old_entries_first() {
+        let log = MemoryLog::new(usize::MAX >> 4);
+        log.entries.lock().unwrap().extend([(1, 1), (2, 2)]);
+        let lane = Lane::spawn(8, log.clone(), true);
+        log.entries.lock().unwrap().push((3, 3));
+        lane.offer(3, 3);
+        assert_eq!(wait_for(&log, 3).await, [1, 2, 3]);
+    }
+}
