@@ -407,3 +407,31 @@ async fn a_stalled_room_never_delays_another_room() -> Result<()> {
     assert_eq!(delivered, sent, "each message once, in order");
     Ok(())
 }
+
+#[tokio::test]
+async fn remote_events_queued_while_the_homeserver_is_down_survive_a_kill_9() -> Result<()> {
+    let mut env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = portal(&env, &alice, "durable").await?;
+    env.control("/remote/event", json!({ "portal": "durable", "kind": "message", "sender": "bob", "id": "before", "text": "before the crash" })).await?;
+    alice.wait_for_text(&room, "before the crash").await?;
+    env.synapse.stop();
+    // Each is committed to the outbox before the network hears back.
+    for i in 0..5 {
+        let event = json!({ "portal": "durable", "kind": "message", "sender": "bob", "id": format!("q{i}"), "text": format!("kept {i}"), "queue_only": true });
+        env.control("/remote/event", event).await?;
+    }
+    env.kill_bridge();
+    env.synapse.restart()?;
+    env.start_bridge().await?;
+    alice.wait_for_text(&room, "kept 4").await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    alice.sync_once(0).await?;
+    let kept: Vec<String> = alice
+        .seen(&room, |e| body(e).starts_with("kept"))
+        .iter()
+        .map(|e| body(e).to_owned())
+        .collect();
+    assert_eq!(kept, ["kept 0", "kept 1", "kept 2", "kept 3", "kept 4"]);
+    Ok(())
+}

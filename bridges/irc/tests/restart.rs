@@ -100,3 +100,41 @@ async fn matrix_messages_held_by_flood_control_survive_a_kill_9() -> Result<()> 
     assert!(got.len() <= COUNT + 1, "{got:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn irc_messages_waiting_for_the_homeserver_survive_a_kill_9() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ircd, mut env) = common::setup_with(dir.path(), "").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#outage").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_local_#outage:localhost").await?;
+    bob.send("PRIVMSG #outage :before").await?;
+    alice.wait_for_text(&room, "before").await?;
+
+    env.synapse.stop();
+    const COUNT: usize = 20;
+    for i in 0..COUNT {
+        bob.send(&format!("PRIVMSG #outage :held {i}")).await?;
+    }
+    // The bridge reads them at once and commits each to its outbox.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    env.kill_bridge();
+    env.synapse.restart()?;
+    env.start_bridge().await?;
+    alice
+        .wait_for_text(&room, &format!("held {}", COUNT - 1))
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    alice.sync_once(0).await?;
+    let held: Vec<String> = alice
+        .seen(&room, |e| {
+            causeway_testkit::matrix_client::body(e).starts_with("held ")
+        })
+        .iter()
+        .map(|e| causeway_testkit::matrix_client::body(e).to_owned())
+        .collect();
+    let expected: Vec<String> = (0..COUNT).map(|i| format!("held {i}")).collect();
+    assert_eq!(held, expected, "each once, in order");
+    Ok(())
+}

@@ -105,3 +105,75 @@ async fn portals_and_dms_survive_a_bridge_restart() -> Result<()> {
     assert_eq!(alice.seen(&room, |e| body(e) == "history line").len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn muc_messages_waiting_for_the_homeserver_survive_a_kill_9() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, mut env) = setup(dir.path(), "").await?;
+    let (alice, room, mut bob) = portal(&env, &server, "held").await?;
+    let lobby = muc("held");
+    env.synapse.stop();
+    const COUNT: usize = 10;
+    for i in 0..COUNT {
+        bob.message(&lobby, "groupchat", &format!("held {i}"))
+            .await?;
+    }
+    // The bridge commits each to its outbox as it arrives.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.kill_bridge();
+    env.synapse.restart()?;
+    env.start_bridge().await?;
+    alice
+        .wait_for_text(&room, &format!("held {}", COUNT - 1))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    alice.sync_once(0).await?;
+    let held: Vec<String> = alice
+        .seen(&room, |e| body(e).starts_with("held "))
+        .iter()
+        .map(|e| body(e).to_owned())
+        .collect();
+    let expected: Vec<String> = (0..COUNT).map(|i| format!("held {i}")).collect();
+    assert_eq!(held, expected, "each once, in order");
+    Ok(())
+}
+
+#[tokio::test]
+async fn muc_history_replayed_after_a_restart_fills_the_gap() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, mut env) = setup(dir.path(), "").await?;
+    let (alice, room, mut bob) = portal(&env, &server, "gap").await?;
+    let lobby = muc("gap");
+    bob.message(&lobby, "groupchat", "before the gap").await?;
+    alice.wait_for_text(&room, "before the gap").await?;
+
+    env.kill_bridge();
+    for i in 0..3 {
+        bob.message(&lobby, "groupchat", &format!("while down {i}"))
+            .await?;
+    }
+    env.start_bridge().await?;
+    alice.wait_for_text(&room, "while down 2").await?;
+    bob.message(&lobby, "groupchat", "after the gap").await?;
+    alice.wait_for_text(&room, "after the gap").await?;
+    alice.sync_once(0).await?;
+    let lines: Vec<String> = alice
+        .seen(&room, |e| {
+            let b = body(e);
+            b.starts_with("while down") || b.ends_with("the gap")
+        })
+        .iter()
+        .map(|e| body(e).to_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "before the gap",
+            "while down 0",
+            "while down 1",
+            "while down 2",
+            "after the gap"
+        ]
+    );
+    Ok(())
+}

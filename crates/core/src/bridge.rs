@@ -33,7 +33,7 @@ pub(crate) struct Inner {
     pub room_queues: DashMap<String, crate::lane::Lane<crate::store::IngressEvent>>,
     /// Portal actors for remote→Matrix events, one per portal.
     pub portal_queues:
-        DashMap<crate::ids::PortalKey, tokio::sync::mpsc::Sender<crate::remote::Queued>>,
+        DashMap<crate::ids::PortalKey, crate::lane::Lane<crate::remote::RemoteEvent>>,
     /// One lock per portal key, so that a portal's room is created once.
     pub portal_locks: DashMap<crate::ids::PortalKey, Arc<Mutex<()>>>,
     /// Ghost profiles already pushed to the homeserver.

@@ -52,7 +52,7 @@ pub struct PortalInfo {
 }
 
 /// A remote user's profile, for their ghost.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GhostInfo {
     pub id: RemoteUserId,
     pub displayname: Option<String>,

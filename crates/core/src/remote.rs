@@ -1,21 +1,27 @@
 //! Remote→Matrix: events from the network, sent in order per portal.
 //!
-//! Each portal has one task with a bounded queue. A send that fails because
-//! the homeserver is down is retried until it is back; transaction IDs are
-//! derived from the remote IDs, so a retry never sends twice.
+//! Each event is committed to the outbox before the network hears back, and
+//! each portal is a [`Lane`] over it: one task, in order, never holding up
+//! the network or other portals. A send that fails because the homeserver
+//! is down is retried until it is back; transaction IDs are derived from
+//! the remote IDs, so a retry, even after a crash, never sends twice.
 
 use crate::bridge::Bridge;
 use crate::homeserver::{HsError, Retry};
 use crate::ids::{send_txn_id, PartId, PortalKey, RemoteMessageId};
+use crate::lane::{Lane, LaneLog, Offer};
 use crate::network::{GhostInfo, PortalInfo};
-use crate::store::{now_ms, MessageRow, PortalRow, ReactionRow};
+use crate::store::{now_ms, MessageRow, OutboxWaiter, PortalRow, ReactionRow};
 use anyhow::{Context, Result};
+use async_trait::async_trait;
 use ruma::{EventId, OwnedRoomId};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-/// Something that happened on the remote side of a portal.
-#[derive(Clone, Debug)]
+/// Something that happened on the remote side of a portal. Serialised into
+/// the outbox, so a variant's fields can be added to but not renamed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RemoteEvent {
     /// A message; each part becomes one Matrix event (text, then files…).
     Message {
@@ -95,13 +101,13 @@ pub enum RemoteEvent {
 
 /// Whose power level changes: a remote user's ghost, or a Matrix user whose
 /// remote account was given the rank.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum PowerTarget {
     Ghost(GhostInfo),
     MatrixUser(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RemoteMembership {
     Join,
     /// Removed by another remote user; a kick in the room when that user's
@@ -116,62 +122,126 @@ pub enum RemoteMembership {
     },
 }
 
-pub(crate) struct Queued {
-    event: RemoteEvent,
-    done: Option<oneshot::Sender<Result<()>>>,
-}
-
 impl Bridge {
-    /// Queues a remote event for its portal; waits only if the queue is full.
+    /// Commits a remote event to its portal's outbox and returns: from now
+    /// on it reaches Matrix even across a crash, so the network may tell
+    /// its server the event was received. It never waits for the portal.
     pub async fn queue_remote(&self, portal: &PortalKey, event: RemoteEvent) -> Result<()> {
-        self.portal_queue(portal)
-            .send(Queued { event, done: None })
-            .await
-            .map_err(|_| anyhow::anyhow!("the portal queue for {portal} is closed"))
+        self.push_remote(portal, event, None).await
     }
 
-    /// Queues a remote event and waits until it is on the homeserver.
+    /// Commits a remote event like [`Bridge::queue_remote`], then waits
+    /// until it is on the homeserver, or failed for good.
     pub async fn send_remote(&self, portal: &PortalKey, event: RemoteEvent) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.portal_queue(portal)
-            .send(Queued {
-                event,
-                done: Some(tx),
-            })
-            .await
-            .map_err(|_| anyhow::anyhow!("the portal queue for {portal} is closed"))?;
+        self.push_remote(portal, event, Some(tx)).await?;
         rx.await.context("the portal task stopped")?
     }
 
-    fn portal_queue(&self, portal: &PortalKey) -> mpsc::Sender<Queued> {
+    async fn push_remote(
+        &self,
+        portal: &PortalKey,
+        event: RemoteEvent,
+        waiter: Option<OutboxWaiter>,
+    ) -> Result<()> {
+        let sealed = seal_event(self, &event)?;
+        let seq = self.store().outbox_push(portal, sealed, waiter).await?;
+        let lane = self.portal_lane(portal);
+        metrics::gauge!("causeway_remote_queue_depth").set(lane.depth() as f64);
+        if lane.offer(seq, event) == Offer::Closed {
+            tracing::error!(portal = %portal, "a portal task stopped; its events wait in the outbox");
+        }
+        Ok(())
+    }
+
+    /// Starts the portals whose events an earlier run left in the outbox.
+    pub(crate) async fn resume_outbox(&self) -> Result<()> {
+        for portal in self.store().outbox_portals().await? {
+            tracing::info!(portal = %portal, "sending remote events left by the last run");
+            self.portal_lane(&portal);
+        }
+        Ok(())
+    }
+
+    fn portal_lane(&self, portal: &PortalKey) -> Lane<RemoteEvent> {
         self.inner()
             .portal_queues
             .entry(portal.clone())
             .or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(self.config().bridge.portal_queue_size.max(1));
-                tokio::spawn(run_portal(self.clone(), portal.clone(), rx));
-                tx
+                metrics::gauge!("causeway_portal_tasks").increment(1.0);
+                let log = PortalLog {
+                    bridge: self.clone(),
+                    key: portal.clone(),
+                };
+                // A new lane reads the outbox first: it may hold events for
+                // this portal from before a restart.
+                Lane::spawn(self.config().bridge.portal_queue_size, log, true)
             })
             .clone()
     }
 }
 
-async fn run_portal(bridge: Bridge, key: PortalKey, mut rx: mpsc::Receiver<Queued>) {
-    metrics::gauge!("causeway_portal_tasks").increment(1.0);
-    while let Some(queued) = rx.recv().await {
-        metrics::gauge!("causeway_remote_queue_depth").set(rx.len() as f64);
-        let result = handle_until_delivered(&bridge, &key, &queued.event).await;
+fn seal_event(bridge: &Bridge, event: &RemoteEvent) -> Result<String> {
+    use base64::Engine;
+    let json = serde_json::to_vec(event)?;
+    let sealed = bridge.secrets().seal(&json)?;
+    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed))
+}
+
+fn open_event(bridge: &Bridge, stored: &str) -> Result<RemoteEvent> {
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::STANDARD_NO_PAD.decode(stored)?;
+    Ok(serde_json::from_slice(&bridge.secrets().open(&sealed)?)?)
+}
+
+/// One portal's share of the outbox.
+struct PortalLog {
+    bridge: Bridge,
+    key: PortalKey,
+}
+
+#[async_trait]
+impl LaneLog<RemoteEvent> for PortalLog {
+    async fn read_back(&self, after: i64, limit: i64) -> Result<Vec<(i64, RemoteEvent)>> {
+        let rows = self
+            .bridge
+            .store()
+            .outbox_pending(&self.key, after, limit)
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for (seq, stored) in rows {
+            match open_event(&self.bridge, &stored) {
+                Ok(event) => events.push((seq, event)),
+                Err(err) => {
+                    tracing::error!(portal = %self.key, seq, "an outbox event cannot be read, dropping it: {err:#}");
+                    self.finish(seq, Err(err)).await;
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    async fn handle(&self, seq: i64, event: RemoteEvent) {
+        let result = handle_until_delivered(&self.bridge, &self.key, &event).await;
         if let Err(err) = &result {
             metrics::counter!("causeway_remote_events_failed_total").increment(1);
-            tracing::error!(portal = %key, "cannot bridge a remote event to Matrix: {err:#}");
+            tracing::error!(portal = %self.key, "cannot bridge a remote event to Matrix: {err:#}");
         } else {
             metrics::counter!("causeway_remote_events_total").increment(1);
         }
-        if let Some(done) = queued.done {
-            let _ = done.send(result);
-        }
+        self.finish(seq, result).await;
     }
-    metrics::gauge!("causeway_portal_tasks").decrement(1.0);
+}
+
+impl PortalLog {
+    /// Takes an event out of the outbox, and tells whoever waits for it.
+    async fn finish(&self, seq: i64, result: Result<()>) {
+        while let Err(err) = self.bridge.store().outbox_done(seq).await {
+            tracing::error!("cannot record a delivered remote event, retrying: {err:#}");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        self.bridge.store().outbox_tell(seq, result);
+    }
 }
 
 /// Retries an event while the homeserver is unreachable or failing, so the

@@ -68,6 +68,7 @@ pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &
     hs.register(bridge.bot().localpart())
         .await
         .context("cannot register the bridge bot")?;
+    bridge.resume_outbox().await?;
     if let Some(name) = &bridge.config().appservice.bot.displayname {
         if let Err(err) = hs.set_displayname(bridge.bot(), name).await {
             tracing::warn!(%err, "cannot set the bot's display name");

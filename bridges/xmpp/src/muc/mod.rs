@@ -378,10 +378,16 @@ pub async fn handle_message(
         }
     };
     for event in events {
-        if let (RemoteEvent::Message { id, .. }, Some(sid)) = (&event, &room_sid) {
-            refs::remember_stanza_id(bridge, room.as_str(), sid, id).await?;
-        }
+        let bridged_id = match &event {
+            RemoteEvent::Message { id, .. } => Some(id.clone()),
+            _ => None,
+        };
+        // Committed to the outbox first: only then is the stanza-id taken
+        // as seen, so a crash in between replays it from the room's history.
         bridge.queue_remote(&portal, event).await?;
+        if let (Some(id), Some(sid)) = (bridged_id, &room_sid) {
+            refs::remember_stanza_id(bridge, room.as_str(), sid, &id).await?;
+        }
     }
     Ok(())
 }

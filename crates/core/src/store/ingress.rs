@@ -94,9 +94,7 @@ impl Store {
         };
         match self.write(job).await? {
             super::writer::Done::Transaction(outcome) => Ok(outcome),
-            super::writer::Done::Writes => {
-                anyhow::bail!("the writer answered a transaction with writes")
-            }
+            _ => anyhow::bail!("the writer answered a transaction with something else"),
         }
     }
 

@@ -9,6 +9,7 @@ mod ingress;
 mod kv;
 mod logins;
 mod messages;
+mod outbox;
 mod portals;
 mod secrets;
 mod users;
@@ -18,6 +19,7 @@ pub use ghosts::GhostRow;
 pub use ingress::{IngressEvent, IngressKind, NewIngressEvent, TxnOutcome};
 pub use logins::LoginRow;
 pub use messages::{MessageRow, ReactionRow};
+pub use outbox::OutboxWaiter;
 pub use portals::PortalRow;
 pub use secrets::SecretBox;
 pub use users::UserRow;
@@ -58,6 +60,8 @@ pub struct Store {
     portal_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     bridge_id: String,
     dialect: Dialect,
+    /// Who waits for which outbox event; registered by the writer.
+    outbox_waiters: outbox::OutboxWaiters,
 }
 
 impl Store {
@@ -89,8 +93,14 @@ impl Store {
             .run(&pool)
             .await
             .context("database migrations failed")?;
+        let outbox_waiters = outbox::OutboxWaiters::default();
         Ok(Self {
-            write_queue: writer::spawn(writer.clone(), bridge_id.to_owned()),
+            write_queue: writer::spawn(
+                writer.clone(),
+                bridge_id.to_owned(),
+                outbox_waiters.clone(),
+            ),
+            outbox_waiters,
             pool,
             writer,
             bridge_id: bridge_id.to_owned(),

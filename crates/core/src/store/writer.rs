@@ -8,7 +8,9 @@
 
 use super::ingress::{exec_mark_processed, exec_transaction, NewIngressEvent, TxnOutcome};
 use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
+use super::outbox::{exec_done, exec_push, OutboxWaiter, OutboxWaiters};
 use super::{MessageRow, ReactionRow, Store};
+use crate::ids::PortalKey;
 use anyhow::{Context, Result};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
@@ -22,6 +24,8 @@ pub enum Write {
     DeleteReaction(String),
     /// The ingress event with this sequence number has been handled.
     Processed(i64),
+    /// The outbox event with this sequence number is on the homeserver.
+    OutboxDone(i64),
 }
 
 pub(super) enum Job {
@@ -31,11 +35,19 @@ pub(super) enum Job {
         events: Vec<NewIngressEvent>,
     },
     Writes(Vec<Write>),
+    Outbox {
+        portal: PortalKey,
+        event: String,
+        /// Registered under the event's seq before the commit, so that the
+        /// portal task, which can read the event only after it, finds it.
+        waiter: std::sync::Mutex<Option<OutboxWaiter>>,
+    },
 }
 
 pub(super) enum Done {
     Transaction(TxnOutcome),
     Writes,
+    Outboxed(i64),
 }
 
 type Request = (Job, oneshot::Sender<Result<Done>>);
@@ -43,13 +55,31 @@ type Request = (Job, oneshot::Sender<Result<Done>>);
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
-pub(super) fn spawn(pool: AnyPool, bridge_id: String) -> mpsc::Sender<Request> {
+pub(super) fn spawn(
+    pool: AnyPool,
+    bridge_id: String,
+    waiters: OutboxWaiters,
+) -> mpsc::Sender<Request> {
     let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-    tokio::spawn(run(pool, bridge_id, rx));
+    tokio::spawn(run(
+        Writer {
+            pool,
+            bridge_id,
+            waiters,
+        },
+        rx,
+    ));
     tx
 }
 
-async fn run(pool: AnyPool, bridge_id: String, mut rx: mpsc::Receiver<Request>) {
+/// What the writer task writes with.
+struct Writer {
+    pool: AnyPool,
+    bridge_id: String,
+    waiters: OutboxWaiters,
+}
+
+async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -60,7 +90,7 @@ async fn run(pool: AnyPool, bridge_id: String, mut rx: mpsc::Receiver<Request>) 
         }
         metrics::histogram!("causeway_db_batch_jobs").record(batch.len() as f64);
         let jobs: Vec<&Job> = batch.iter().map(|(job, _)| job).collect();
-        match commit(&pool, &bridge_id, &jobs).await {
+        match commit(&writer, &jobs).await {
             Ok(results) => {
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
@@ -70,9 +100,7 @@ async fn run(pool: AnyPool, bridge_id: String, mut rx: mpsc::Receiver<Request>) 
             Err(err) if batch.len() > 1 => {
                 tracing::warn!("a batched write failed, retrying its jobs one by one: {err:#}");
                 for (job, reply) in batch {
-                    let result = commit(&pool, &bridge_id, &[&job])
-                        .await
-                        .map(|mut r| r.remove(0));
+                    let result = commit(&writer, &[&job]).await.map(|mut r| r.remove(0));
                     let _ = reply.send(result);
                 }
             }
@@ -85,9 +113,33 @@ async fn run(pool: AnyPool, bridge_id: String, mut rx: mpsc::Receiver<Request>) 
     }
 }
 
-/// Runs jobs in one database transaction; one result per job.
-async fn commit(pool: &AnyPool, bridge_id: &str, jobs: &[&Job]) -> Result<Vec<Done>> {
-    let mut tx = pool.begin().await?;
+/// Runs jobs in one database transaction; one result per job. Outbox
+/// waiters taken out of their jobs go back in when the commit fails, so a
+/// retry registers them again.
+async fn commit(writer: &Writer, jobs: &[&Job]) -> Result<Vec<Done>> {
+    let mut registered = Vec::new();
+    let result = try_commit(writer, jobs, &mut registered).await;
+    if result.is_err() {
+        for (seq, job) in registered {
+            if let (Some((_, waiter)), Job::Outbox { waiter: slot, .. }) =
+                (writer.waiters.remove(&seq), job)
+            {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(waiter);
+                }
+            }
+        }
+    }
+    result
+}
+
+async fn try_commit<'a>(
+    writer: &Writer,
+    jobs: &[&'a Job],
+    registered: &mut Vec<(i64, &'a Job)>,
+) -> Result<Vec<Done>> {
+    let bridge_id = writer.bridge_id.as_str();
+    let mut tx = writer.pool.begin().await?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut messages = Vec::new();
     let mut processed = Vec::new();
@@ -112,6 +164,18 @@ async fn commit(pool: &AnyPool, bridge_id: &str, jobs: &[&Job]) -> Result<Vec<Do
                 }
                 results.push(Done::Writes);
             }
+            Job::Outbox {
+                portal,
+                event,
+                waiter,
+            } => {
+                let seq = exec_push(&mut tx, bridge_id, portal, event).await?;
+                if let Some(waiter) = waiter.lock().ok().and_then(|mut w| w.take()) {
+                    writer.waiters.insert(seq, waiter);
+                    registered.push((seq, *job));
+                }
+                results.push(Done::Outboxed(seq));
+            }
         }
     }
     exec_put_messages(&mut tx, bridge_id, &messages).await?;
@@ -125,6 +189,7 @@ async fn exec_single(conn: &mut AnyConnection, bridge_id: &str, write: &Write) -
         Write::Reaction(row) => exec_put_reaction(conn, bridge_id, row).await,
         Write::DeleteMessage(event_id) => exec_delete(conn, bridge_id, "message", event_id).await,
         Write::DeleteReaction(event_id) => exec_delete(conn, bridge_id, "reaction", event_id).await,
+        Write::OutboxDone(seq) => exec_done(conn, bridge_id, *seq).await,
         Write::Message(_) | Write::Processed(_) => Ok(()),
     }
 }

@@ -1,0 +1,152 @@
+//! The remote outbox: events from the network on their way to Matrix,
+//! durable from the moment the network hands them over until the
+//! homeserver has them. Event bodies are sealed: they hold messages.
+
+use super::{now_ms, Store};
+use crate::ids::{LoginId, PortalId, PortalKey};
+use anyhow::Result;
+use sqlx::{AnyConnection, Row};
+
+/// Who waits for an outbox event to reach the homeserver.
+pub type OutboxWaiter = tokio::sync::oneshot::Sender<Result<()>>;
+pub(super) type OutboxWaiters = std::sync::Arc<dashmap::DashMap<i64, OutboxWaiter>>;
+
+impl Store {
+    /// Adds an event to a portal's outbox, committed when this returns;
+    /// returns its sequence number. A `waiter` hears how its delivery ended
+    /// from [`Store::outbox_tell`].
+    pub async fn outbox_push(
+        &self,
+        portal: &PortalKey,
+        event: String,
+        waiter: Option<OutboxWaiter>,
+    ) -> Result<i64> {
+        let job = super::writer::Job::Outbox {
+            portal: portal.clone(),
+            event,
+            waiter: std::sync::Mutex::new(waiter),
+        };
+        match self.write(job).await? {
+            super::writer::Done::Outboxed(seq) => Ok(seq),
+            _ => anyhow::bail!("the writer answered an outbox push with something else"),
+        }
+    }
+
+    /// Takes a delivered (or failed) event out of the outbox.
+    pub async fn outbox_done(&self, seq: i64) -> Result<()> {
+        self.apply(vec![super::Write::OutboxDone(seq)]).await
+    }
+
+    /// Tells an event's waiter, if it has one, how its delivery ended.
+    pub fn outbox_tell(&self, seq: i64, result: Result<()>) {
+        if let Some((_, waiter)) = self.outbox_waiters.remove(&seq) {
+            let _ = waiter.send(result);
+        }
+    }
+
+    /// A portal's events after `after`, oldest first.
+    pub async fn outbox_pending(
+        &self,
+        portal: &PortalKey,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT seq, event FROM remote_outbox WHERE bridge_id = $1 AND portal_id = $2 \
+             AND receiver = $3 AND seq > $4 ORDER BY seq LIMIT $5",
+        )
+        .bind(&self.bridge_id)
+        .bind(portal.id.as_str())
+        .bind(portal.receiver_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("seq")?, row.try_get("event")?)))
+            .collect()
+    }
+
+    /// Portals with events still in the outbox.
+    pub async fn outbox_portals(&self) -> Result<Vec<PortalKey>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT portal_id, receiver FROM remote_outbox WHERE bridge_id = $1",
+        )
+        .bind(&self.bridge_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let receiver: String = row.try_get("receiver")?;
+                Ok(PortalKey {
+                    id: PortalId(row.try_get("portal_id")?),
+                    receiver: (!receiver.is_empty()).then_some(LoginId(receiver)),
+                })
+            })
+            .collect()
+    }
+}
+
+pub(super) async fn exec_push(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    portal: &PortalKey,
+    event: &str,
+) -> Result<i64> {
+    Ok(sqlx::query(
+        "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+    )
+    .bind(bridge_id)
+    .bind(portal.id.as_str())
+    .bind(portal.receiver_str())
+    .bind(event)
+    .bind(now_ms())
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("seq")?)
+}
+
+pub(super) async fn exec_done(conn: &mut AnyConnection, bridge_id: &str, seq: i64) -> Result<()> {
+    sqlx::query("DELETE FROM remote_outbox WHERE bridge_id = $1 AND seq = $2")
+        .bind(bridge_id)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ids::PortalKey;
+    use crate::store::test_store;
+
+    #[tokio::test]
+    async fn outbox_events_stay_until_done_in_order_per_portal() {
+        let (store, _dir) = test_store().await;
+        let (a, b) = (PortalKey::shared("a"), PortalKey::shared("b"));
+        let (done, heard) = tokio::sync::oneshot::channel();
+        let first = [
+            store
+                .outbox_push(&a, "a1".into(), Some(done))
+                .await
+                .unwrap(),
+            store.outbox_push(&a, "a2".into(), None).await.unwrap(),
+        ];
+        store.outbox_push(&b, "b1".into(), None).await.unwrap();
+        assert!(first[0] < first[1]);
+        let pending = store.outbox_pending(&a, 0, 10).await.unwrap();
+        assert_eq!(
+            pending.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(),
+            ["a1", "a2"]
+        );
+        store.outbox_done(first[0]).await.unwrap();
+        store.outbox_tell(first[0], Ok(()));
+        assert!(heard.await.unwrap().is_ok());
+        let pending = store.outbox_pending(&a, 0, 10).await.unwrap();
+        assert_eq!(pending, [(first[1], "a2".to_owned())]);
+        let mut portals = store.outbox_portals().await.unwrap();
+        portals.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(portals, [a, b]);
+    }
+}
