@@ -133,10 +133,10 @@ async fn username(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
 
 async fn reconnect(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     let (net, _) = network_and_rest(&network, &ctx, 0, |_| false)?;
-    let channels = match network.drop_puppet(&net, &ctx.sender, "reconnecting").await {
-        Some(old) => old.channels(),
-        None => Vec::new(),
-    };
+    let channels = network
+        .drop_puppet(&net, &ctx.sender, "reconnecting")
+        .await
+        .unwrap_or_default();
     let conn = network.puppet(&net, &ctx.sender).await?;
     // One channel after another, so a reconnect is never a flood.
     let mut failed = Vec::new();

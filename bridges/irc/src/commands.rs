@@ -253,13 +253,13 @@ async fn quit(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     let user = causeway_core::ruma_user_id(&ctx.sender)?;
     let mut left = Vec::new();
     for id in network.inner.config.networks.keys() {
-        let Some(conn) = network
+        let Some(channels) = network
             .drop_puppet(id, &ctx.sender, "left the bridge")
             .await
         else {
             continue;
         };
-        for channel in conn.channels() {
+        for channel in channels {
             if let Some(room) = bridge
                 .store()
                 .get_portal(&channel_portal(id, &channel))

@@ -196,13 +196,16 @@ impl IrcNetwork {
             .insert((network.to_owned(), self.fold(network, new)));
     }
 
-    /// Disconnects a user's puppet from a network, if connected.
+    /// Disconnects a user's puppet from a network, if connected; returns
+    /// the channels it was in. They are read before the QUIT goes out: once
+    /// it is written, the server may close the connection, which forgets
+    /// them.
     pub(crate) async fn drop_puppet(
         &self,
         network: &str,
         mxid: &str,
         reason: &str,
-    ) -> Option<Arc<Connection>> {
+    ) -> Option<Vec<String>> {
         let (_, conn) = self
             .inner
             .puppets
@@ -210,10 +213,11 @@ impl IrcNetwork {
         self.inner
             .puppet_nicks
             .remove(&(network.to_owned(), conn.fold(&conn.nick())));
+        let channels = conn.channels();
         if let Err(err) = conn.quit(reason).await {
             tracing::debug!("quit on a closed connection: {err:#}");
         }
-        Some(conn)
+        Some(channels)
     }
 }
 
