@@ -163,7 +163,8 @@ async fn matrix_text_cannot_inject_irc_commands_and_long_lines_are_split() -> Re
 #[tokio::test]
 async fn files_become_actions_with_links_that_only_open_when_signed() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let (ircd, env) = setup(dir.path()).await?;
+    let ircd = Ngircd::start(dir.path())?;
+    let env = common::bridge_with(ircd.port, "", "{ public_media_max_bytes: 4096 }").await?;
     let alice = env.user("alice").await?;
     let mut bob = RawIrc::connect(ircd.port, "bob").await?;
     bob.join("#files").await?;
@@ -196,6 +197,71 @@ async fn files_become_actions_with_links_that_only_open_when_signed() -> Result<
     assert_eq!(refused.status(), 404);
     let body: serde_json::Value = refused.json().await?;
     assert_eq!(body["errcode"], "M_NOT_FOUND");
+    // The name and the expiry are signed too.
+    let renamed = format!("{head}/cat.html");
+    assert_eq!(reqwest::get(&renamed).await?.status(), 404);
+    let (before_expiry, signature) = head.rsplit_once('/').unwrap_or_default();
+    let (media, expires) = before_expiry.rsplit_once('/').unwrap_or_default();
+    let later: u64 = expires.parse::<u64>()? + 3600;
+    let extended = format!("{media}/{later}/{signature}/{tail}");
+    assert_eq!(reqwest::get(&extended).await?.status(), 404);
+
+    // Files over public_media_max_bytes are not served.
+    let big = alice
+        .upload(vec![9u8; 5000], "application/octet-stream", "big.bin")
+        .await?;
+    alice
+        .send(
+            &room,
+            "m.room.message",
+            serde_json::json!({ "msgtype": "m.file", "body": "big.bin", "url": big }),
+        )
+        .await?;
+    let line = bob.wait_for(|l| l.contains("big.bin")).await?;
+    let url = line
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(url, _)| url.to_owned())
+        .unwrap_or_default();
+    assert_eq!(reqwest::get(&url).await?.status(), 413);
+    Ok(())
+}
+
+#[tokio::test]
+async fn media_links_expire_and_each_client_is_rate_limited() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ircd = Ngircd::start(dir.path())?;
+    let bridge = "{ public_media_expiry_hours: 0, public_media_requests_per_minute: 2 }";
+    let env = common::bridge_with(ircd.port, "", bridge).await?;
+    let alice = env.user("alice").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#files").await?;
+    let room = alice.join("#_local_#files:localhost").await?;
+    let mxc = alice.upload(vec![1u8; 16], "text/plain", "a.txt").await?;
+    alice
+        .send(
+            &room,
+            "m.room.message",
+            serde_json::json!({ "msgtype": "m.file", "body": "a.txt", "url": mxc }),
+        )
+        .await?;
+    let line = bob.wait_for(|l| l.contains("a.txt")).await?;
+    let url = line
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(url, _)| url.to_owned())
+        .unwrap_or_default();
+    // With a lifetime of zero hours, the link is dead once its second ends.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired = reqwest::get(&url).await?;
+    assert_eq!(expired.status(), 404);
+    assert!(expired.text().await?.contains("expired"));
+    let limited = reqwest::get(&url).await?;
+    assert_eq!(limited.status(), 404);
+    let refused = reqwest::get(&url).await?;
+    assert_eq!(refused.status(), 429);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
     Ok(())
 }
 

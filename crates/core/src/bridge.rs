@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     /// Room actors for Matrix→remote events, one per room.
     pub room_queues: DashMap<String, crate::lane::Lane<crate::store::IngressEvent>>,
     /// Portal actors for remote→Matrix events, one per portal.
+    /// Public media requests, per client IP address.
+    pub media_rate: crate::rate_limit::RateLimiter<std::net::IpAddr>,
     pub portal_queues:
         DashMap<crate::ids::PortalKey, crate::lane::Lane<crate::remote::RemoteEvent>>,
     /// One lock per portal key, so that a portal's room is created once.
@@ -48,6 +50,7 @@ pub(crate) struct Inner {
 
 impl Bridge {
     pub fn new(config: Config, store: Store, network: Arc<dyn Network>) -> Result<Self> {
+        let media_per_minute = config.bridge.public_media_requests_per_minute;
         let hs = Homeserver::new(
             &config.homeserver.address,
             &config.appservice.as_token,
@@ -69,6 +72,7 @@ impl Bridge {
                 config,
                 ingress_notify: Notify::new(),
                 room_queues: DashMap::new(),
+                media_rate: crate::rate_limit::RateLimiter::new(media_per_minute),
                 portal_queues: DashMap::new(),
                 portal_locks: DashMap::new(),
                 ghosts: DashMap::new(),

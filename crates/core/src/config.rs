@@ -89,6 +89,15 @@ pub struct BridgeConfig {
     /// Serve signed links to Matrix media for remote users.
     #[serde(default = "default_true")]
     pub public_media: bool,
+    /// How long a public media link works, in hours.
+    #[serde(default = "default_media_expiry_hours")]
+    pub public_media_expiry_hours: u64,
+    /// Larger files are not served through public links.
+    #[serde(default = "default_media_max_bytes")]
+    pub public_media_max_bytes: u64,
+    /// Public link requests each client IP address may make a minute.
+    #[serde(default = "default_media_requests_per_minute")]
+    pub public_media_requests_per_minute: u32,
     /// How messages of users with the `relay` permission are written.
     #[serde(default)]
     pub relay: crate::relay::RelayConfig,
@@ -124,6 +133,15 @@ fn default_max_conns() -> u32 {
 }
 fn default_key_file() -> PathBuf {
     PathBuf::from("causeway-secret.key")
+}
+fn default_media_expiry_hours() -> u64 {
+    7 * 24
+}
+fn default_media_max_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_media_requests_per_minute() -> u32 {
+    60
 }
 fn default_portal_queue() -> usize {
     64

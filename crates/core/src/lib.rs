@@ -30,6 +30,7 @@ pub mod network;
 pub mod permissions;
 mod portal;
 pub mod public_media;
+pub mod rate_limit;
 pub mod registration;
 pub mod relay;
 pub mod remote;

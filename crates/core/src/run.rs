@@ -53,9 +53,12 @@ pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &
         .with_context(|| format!("cannot listen on {host}:{port}: is another bridge running?"))?;
     tracing::info!("listening on {host}:{port}");
     let server = tokio::spawn(
-        axum::serve(listener, router(bridge.clone()))
-            .with_graceful_shutdown(shutdown_signal())
-            .into_future(),
+        axum::serve(
+            listener,
+            router(bridge.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .into_future(),
     );
     let hs = bridge.homeserver();
     crate::homeserver::self_check(

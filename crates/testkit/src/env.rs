@@ -17,6 +17,8 @@ pub struct EnvOptions {
     pub network: Option<serde_yaml::Value>,
     /// Other appservices for Synapse to load, such as a bridge to compare.
     pub extra_registrations: Vec<PathBuf>,
+    /// Keys set in the config's `bridge` section, over the example's.
+    pub bridge: Option<serde_yaml::Mapping>,
 }
 
 pub struct TestEnv {
@@ -70,6 +72,9 @@ impl TestEnv {
         config["bridge"]["permissions"] = serde_yaml::from_str(
             "{'*': relay, localhost: user, '@admin:localhost': admin, '@stranger:localhost': none, '@guest:localhost': relay}",
         )?;
+        for (key, value) in options.bridge.into_iter().flatten() {
+            config["bridge"][key] = value;
+        }
         match options.network {
             Some(network) => config["network"] = network,
             None => {

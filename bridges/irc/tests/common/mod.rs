@@ -18,6 +18,12 @@ pub async fn setup_with(dir: &std::path::Path, extra: &str) -> Result<(Ngircd, T
 
 /// The bridge, with network `local` on the IRC server at `port`.
 pub async fn bridge_for(port: u16, extra: &str) -> Result<TestEnv> {
+    bridge_with(port, extra, "{}").await
+}
+
+/// Like [`bridge_for`], with `bridge` (YAML) setting keys of the config's
+/// bridge section.
+pub async fn bridge_with(port: u16, extra: &str, bridge: &str) -> Result<TestEnv> {
     let network = serde_yaml::from_str(&format!(
         "networks: {{ local: {{ name: Local IRC, address: 127.0.0.1, port: {port}, bot_nick: causeway {extra} }} }}"
     ))?;
@@ -25,6 +31,7 @@ pub async fn bridge_for(port: u16, extra: &str) -> Result<TestEnv> {
         std::path::Path::new(BIN),
         EnvOptions {
             network: Some(network),
+            bridge: Some(serde_yaml::from_str(bridge)?),
             ..Default::default()
         },
     )

@@ -51,7 +51,7 @@ pub fn router(bridge: Bridge) -> Router {
         .route("/health", get(health))
         .route(
             &format!(
-                "{}/{{server}}/{{media_id}}/{{signature}}/{{filename}}",
+                "{}/{{server}}/{{media_id}}/{{expires}}/{{signature}}/{{filename}}",
                 crate::public_media::PATH
             ),
             get(crate::public_media::serve),

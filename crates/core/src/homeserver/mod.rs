@@ -2,6 +2,7 @@
 //! as_token and, through identity assertion, made as any of its users.
 
 mod api;
+mod media;
 mod power;
 mod retry;
 mod selfcheck;

@@ -112,7 +112,12 @@ bridge: {{ username_template: "_bench_{{id}}", alias_template: "_bench_{{id}}", 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(
-        axum::serve(listener, causeway_core::appservice::router(bridge.clone())).into_future(),
+        axum::serve(
+            listener,
+            causeway_core::appservice::router(bridge.clone())
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .into_future(),
     );
     Ok((bridge, network, port))
 }
