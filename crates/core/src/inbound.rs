@@ -128,7 +128,11 @@ async fn run_pruning(bridge: Bridge) {
 /// Handles one stored event; returns the mapping writes it made.
 async fn handle_logged(bridge: &Bridge, event: &IngressEvent) -> Vec<Write> {
     let mut writes = Vec::new();
-    let opened = crate::appservice::transactions::open_body(&event.body, bridge.secrets());
+    let opened = crate::appservice::transactions::open_body(
+        &event.body,
+        event.event_id.as_deref(),
+        bridge.secrets(),
+    );
     let body: Value = match opened.map(|text| serde_json::from_str(&text)) {
         Ok(Ok(body)) => body,
         Ok(Err(err)) => {

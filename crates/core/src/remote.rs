@@ -11,7 +11,7 @@ use crate::homeserver::{HsError, Retry};
 use crate::ids::{send_txn_id, PartId, PortalKey, RemoteMessageId};
 use crate::lane::{Lane, LaneLog, Offer};
 use crate::network::{GhostInfo, PortalInfo};
-use crate::store::{now_ms, MessageRow, OutboxWaiter, PortalRow, ReactionRow};
+use crate::store::{now_ms, MessageRow, OutboxWaiter, PortalRow, Purpose, ReactionRow};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use ruma::{EventId, OwnedRoomId};
@@ -144,7 +144,7 @@ impl Bridge {
         event: RemoteEvent,
         waiter: Option<OutboxWaiter>,
     ) -> Result<()> {
-        let sealed = seal_event(self, &event)?;
+        let sealed = seal_event(self, portal, &event)?;
         let seq = self.store().outbox_push(portal, sealed, waiter).await?;
         let lane = self.portal_lane(portal);
         metrics::gauge!("causeway_remote_queue_depth").set(lane.depth() as f64);
@@ -181,17 +181,25 @@ impl Bridge {
     }
 }
 
-fn seal_event(bridge: &Bridge, event: &RemoteEvent) -> Result<String> {
+/// An outbox event sealed, and bound to its portal.
+fn seal_event(bridge: &Bridge, portal: &PortalKey, event: &RemoteEvent) -> Result<String> {
     use base64::Engine;
     let json = serde_json::to_vec(event)?;
-    let sealed = bridge.secrets().seal(&json)?;
+    let row = portal.to_string();
+    let sealed = bridge
+        .secrets()
+        .seal(Purpose::Outbox, row.as_bytes(), &json)?;
     Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed))
 }
 
-fn open_event(bridge: &Bridge, stored: &str) -> Result<RemoteEvent> {
+fn open_event(bridge: &Bridge, portal: &PortalKey, stored: &str) -> Result<RemoteEvent> {
     use base64::Engine;
     let sealed = base64::engine::general_purpose::STANDARD_NO_PAD.decode(stored)?;
-    Ok(serde_json::from_slice(&bridge.secrets().open(&sealed)?)?)
+    let row = portal.to_string();
+    let json = bridge
+        .secrets()
+        .open(Purpose::Outbox, row.as_bytes(), &sealed)?;
+    Ok(serde_json::from_slice(&json)?)
 }
 
 /// One portal's share of the outbox.
@@ -210,7 +218,7 @@ impl LaneLog<RemoteEvent> for PortalLog {
             .await?;
         let mut events = Vec::with_capacity(rows.len());
         for (seq, stored) in rows {
-            match open_event(&self.bridge, &stored) {
+            match open_event(&self.bridge, &self.key, &stored) {
                 Ok(event) => events.push((seq, event)),
                 Err(err) => {
                     tracing::error!(portal = %self.key, seq, "an outbox event cannot be read, dropping it: {err:#}");

@@ -1,7 +1,7 @@
 //! `PUT /_matrix/app/v1/transactions/{txnId}`: store first, answer second.
 
 use super::errors::MatrixError;
-use crate::store::{IngressKind, NewIngressEvent, SecretBox, Store, TxnOutcome};
+use crate::store::{IngressKind, NewIngressEvent, Purpose, SecretBox, Store, TxnOutcome};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
@@ -124,18 +124,33 @@ pub fn seal_bodies(parsed: &mut ParsedTransaction, secrets: &SecretBox) -> Resul
     use base64::Engine;
     for event in &mut parsed.events {
         let sealed = secrets
-            .seal(event.body.as_bytes())
+            .seal(
+                Purpose::Ingress,
+                ingress_row(event.event_id.as_deref()),
+                event.body.as_bytes(),
+            )
             .map_err(MatrixError::internal)?;
         event.body = base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed);
     }
     Ok(())
 }
 
-/// Decrypts a body sealed by [`seal_bodies`].
-pub fn open_body(stored: &str, secrets: &SecretBox) -> anyhow::Result<String> {
+/// Decrypts a body sealed by [`seal_bodies`] for the event `event_id`.
+pub fn open_body(
+    stored: &str,
+    event_id: Option<&str>,
+    secrets: &SecretBox,
+) -> anyhow::Result<String> {
     use base64::Engine;
     let sealed = base64::engine::general_purpose::STANDARD_NO_PAD.decode(stored)?;
-    Ok(String::from_utf8(secrets.open(&sealed)?)?)
+    let body = secrets.open(Purpose::Ingress, ingress_row(event_id), &sealed)?;
+    Ok(String::from_utf8(body)?)
+}
+
+/// What an ingress body is bound to: its event ID (none for ephemeral
+/// events, which have no ID).
+fn ingress_row(event_id: Option<&str>) -> &[u8] {
+    event_id.unwrap_or_default().as_bytes()
 }
 
 /// Stores a parsed transaction; returns once it is committed.
@@ -220,9 +235,14 @@ mod tests {
         seal_bodies(&mut parsed, &secrets).unwrap();
         assert!(!parsed.events[0].body.contains("hunter2"));
         assert_eq!(parsed.digest, digest, "retries must still match");
-        assert!(open_body(&parsed.events[0].body, &secrets)
+        let stored = &parsed.events[0].body;
+        assert!(open_body(stored, Some("$1"), &secrets)
             .unwrap()
             .contains("hunter2"));
+        assert!(
+            open_body(stored, Some("$2"), &secrets).is_err(),
+            "bound to its event"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A user's remote accounts. Secrets are sealed before they reach the table.
 
-use super::{now_ms, SecretBox, Store};
+use super::{now_ms, Purpose, SecretBox, Store};
 use crate::ids::LoginId;
 use anyhow::Result;
 use sqlx::Row;
@@ -21,7 +21,13 @@ impl Store {
         let sealed = login
             .secret
             .as_deref()
-            .map(|s| secrets.seal(s))
+            .map(|s| {
+                secrets.seal(
+                    Purpose::Logins,
+                    &login_row(&self.bridge_id, &login.login_id),
+                    s,
+                )
+            })
             .transpose()?;
         sqlx::query(
             "INSERT INTO login (bridge_id, login_id, mxid, remote_name, secret, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -47,7 +53,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|row| login_from_row(secrets, row))
+            .map(|row| login_from_row(&self.bridge_id, secrets, row))
             .collect()
     }
 
@@ -57,7 +63,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|row| login_from_row(secrets, row))
+            .map(|row| login_from_row(&self.bridge_id, secrets, row))
             .collect()
     }
 
@@ -71,14 +77,27 @@ impl Store {
     }
 }
 
-fn login_from_row(secrets: &SecretBox, row: sqlx::any::AnyRow) -> Result<LoginRow> {
+/// What a login's sealed secret is bound to: its bridge and login ID.
+fn login_row(bridge_id: &str, login_id: &LoginId) -> Vec<u8> {
+    format!("{bridge_id}\0{}", login_id.as_str()).into_bytes()
+}
+
+fn login_from_row(
+    bridge_id: &str,
+    secrets: &SecretBox,
+    row: sqlx::any::AnyRow,
+) -> Result<LoginRow> {
     let sealed: Option<Vec<u8>> = row.try_get("secret")?;
     let metadata: String = row.try_get("metadata")?;
+    let login_id = LoginId(row.try_get("login_id")?);
+    let bound = login_row(bridge_id, &login_id);
     Ok(LoginRow {
-        login_id: LoginId(row.try_get("login_id")?),
+        secret: sealed
+            .map(|s| secrets.open(Purpose::Logins, &bound, &s))
+            .transpose()?,
+        login_id,
         mxid: row.try_get("mxid")?,
         remote_name: row.try_get("remote_name")?,
-        secret: sealed.map(|s| secrets.open(&s)).transpose()?,
         metadata: serde_json::from_str(&metadata).unwrap_or_default(),
     })
 }

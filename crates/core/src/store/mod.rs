@@ -21,7 +21,7 @@ pub use logins::LoginRow;
 pub use messages::{MessageRow, ReactionRow};
 pub use outbox::OutboxWaiter;
 pub use portals::PortalRow;
-pub use secrets::SecretBox;
+pub use secrets::{Purpose, SecretBox};
 pub use users::UserRow;
 pub use writer::Write;
 
