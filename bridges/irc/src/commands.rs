@@ -2,6 +2,7 @@
 
 use crate::network::{channel_portal, is_channel, IrcNetwork};
 use causeway_core::commands::{Command, CommandContext, CommandError, CommandResult};
+use causeway_core::format::escape_markdown;
 use causeway_core::permissions::Level;
 use irc::client::prelude::{Command as IrcCommand, Response};
 use std::future::Future;
@@ -430,29 +431,22 @@ async fn whois(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
             )
         })
         .await?;
+    // Everything below comes from the IRC server: text, never markup.
     let mut lines = Vec::new();
     for reply in &replies {
         let IrcCommand::Response(code, args) = &reply.command else {
             continue;
         };
-        let last = args.last().cloned().unwrap_or_default();
+        let arg = |n: usize| escape_markdown(args.get(n).map(String::as_str).unwrap_or_default());
+        let last = escape_markdown(args.last().map(String::as_str).unwrap_or_default());
         match code {
-            Response::RPL_WHOISUSER => lines.push(format!(
-                "{} is {}@{} ({last})",
-                args.get(1).cloned().unwrap_or_default(),
-                args.get(2).cloned().unwrap_or_default(),
-                args.get(3).cloned().unwrap_or_default()
-            )),
+            Response::RPL_WHOISUSER => {
+                lines.push(format!("{} is {}@{} ({last})", arg(1), arg(2), arg(3)))
+            }
             Response::RPL_WHOISCHANNELS => lines.push(format!("on channels: {last}")),
-            Response::RPL_WHOISSERVER => lines.push(format!(
-                "using server {}",
-                args.get(2).cloned().unwrap_or_default()
-            )),
+            Response::RPL_WHOISSERVER => lines.push(format!("using server {}", arg(2))),
             Response::RPL_AWAY => lines.push(format!("away: {last}")),
-            Response::RPL_WHOISIDLE => lines.push(format!(
-                "idle for {} s",
-                args.get(2).cloned().unwrap_or_default()
-            )),
+            Response::RPL_WHOISIDLE => lines.push(format!("idle for {} s", arg(2))),
             Response::ERR_NOSUCHNICK => lines.push(format!(
                 "There is no `{who}` on {}.",
                 network_name(&network, &net)

@@ -5,6 +5,7 @@ use crate::connection::{Connection, EventReceiver, IrcEvent, IrcMessage, MemberC
 use crate::format;
 use crate::network::{channel_portal, is_channel, private_portal, IrcNetwork};
 use anyhow::Result;
+use causeway_core::format::escape_markdown;
 use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
 use causeway_core::network::PortalInfo;
 use causeway_core::remote::{text_content, RemoteEvent, RemoteMembership};
@@ -203,8 +204,11 @@ impl IrcNetwork {
         else {
             return Ok(());
         };
-        let notice =
-            format!("⚠️ IRC did not deliver your last message to {subject}: {text} ({code}).");
+        let notice = format!(
+            "⚠️ IRC did not deliver your last message to {}: {} ({code}).",
+            escape_markdown(subject),
+            escape_markdown(text)
+        );
         bridge.bot_notice(&room, &notice).await
     }
 

@@ -71,11 +71,13 @@ impl IrcNetwork {
         let advice = if let Some(refused) = err.downcast_ref::<NickRefused>() {
             format!(
                 "I cannot connect you to {name}: the nick `{}` is not available ({}). Choose another with `!nick {network} NewNick`. Your messages are not sent to IRC until then.",
-                refused.nick, refused.reason
+                refused.nick,
+                causeway_core::format::escape_markdown(&refused.reason)
             )
         } else if let Some(refused) = err.downcast_ref::<LoginRefused>() {
             format!(
-                "I cannot connect you to {name}: {refused}. Store the right password with `!storepass {network} password`, or remove it with `!removepass {network}`."
+                "I cannot connect you to {name}: {}. Store the right password with `!storepass {network} password`, or remove it with `!removepass {network}`.",
+                causeway_core::format::escape_markdown(&refused.to_string())
             )
         } else {
             return;

@@ -7,6 +7,7 @@ use crate::from_xmpp::{self, Context};
 use crate::network::XmppNetwork;
 use crate::stanza::{self, ns};
 use anyhow::Result;
+use causeway_core::format::escape_markdown;
 use causeway_core::ids::{PortalKey, RemoteUserId};
 use causeway_core::network::{GhostInfo, PortalInfo};
 use causeway_core::store::PortalRow;
@@ -150,7 +151,11 @@ async fn bounced(net: &XmppNetwork, message: &Element, from: &Jid, mxid: &str) -
                 bridge
                     .bot_notice(
                         &room,
-                        &format!("A message was not delivered to {from} ({condition}{detail})."),
+                        &format!(
+                            "A message was not delivered to {} ({}).",
+                            escape_markdown(&from.to_string()),
+                            escape_markdown(&format!("{condition}{detail}"))
+                        ),
                     )
                     .await?;
                 return Ok(());

@@ -112,3 +112,26 @@ async fn hostile_and_oversized_input_is_refused_without_harm() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_remote_nick_in_a_bot_notice_stays_text() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, env) = setup(dir.path(), ", max_message_bytes: 16").await?;
+    let (alice, room, _bob) = portal(&env, &server, "markup").await?;
+    let lobby = muc("markup");
+    let mut carol = xmpp_user(&server, "carol").await?;
+    let nick = "*[click](https://evil.example)*";
+    carol.join_muc(&lobby, nick).await?;
+    carol
+        .message(&lobby, "groupchat", "a body over sixteen bytes")
+        .await?;
+    let notice = alice
+        .wait_for(&room, WAIT, |e| body(e).contains("was not bridged"))
+        .await?;
+    let html = notice["content"]["formatted_body"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!html.contains("<a") && !html.contains("<em>"), "{html}");
+    assert!(html.contains("[click](https://evil.example)"), "{html}");
+    Ok(())
+}

@@ -232,7 +232,11 @@ impl CommandRegistry {
                 bridge
                     .bot_notice(
                         room_id,
-                        &format!("`{prefix}{}` failed: {err:#}", command.name),
+                        &format!(
+                            "`{prefix}{}` failed: {}",
+                            command.name,
+                            crate::format::escape_markdown(&format!("{err:#}"))
+                        ),
                     )
                     .await
             }

@@ -84,13 +84,15 @@ pub(crate) async fn handle_timeline(
             kind == "m.room.member" && str_at(event, "/state_key") == Some(meta.sender.as_str());
         if !bridge.is_bridge_user(&meta.sender) && !own_membership {
             // Nothing is dropped silently: the sender learns it did not arrive.
+            // The error may quote the remote side: it is text, not markup.
             let notice = format!(
-                "⚠️ Your {} was not bridged: {err:#}",
+                "⚠️ Your {} was not bridged: {}",
                 match kind {
                     "m.room.message" => "message",
                     "m.room.member" => "kick or ban",
                     _ => "event",
-                }
+                },
+                crate::format::escape_markdown(&format!("{err:#}"))
             );
             if let Err(send_err) = bridge.bot_notice(&meta.room_id, &notice).await {
                 tracing::warn!(%send_err, "cannot tell the room about a failed delivery");

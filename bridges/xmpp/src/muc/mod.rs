@@ -12,6 +12,7 @@ use crate::network::XmppNetwork;
 use crate::refs;
 use crate::stanza::{self, ns};
 use anyhow::Result;
+use causeway_core::format::escape_markdown;
 use causeway_core::ids::PortalKey;
 use causeway_core::network::{GhostInfo, PortalInfo};
 use causeway_core::remote::RemoteEvent;
@@ -319,7 +320,10 @@ pub async fn handle_message(
         notice(
             bridge,
             &portal,
-            &format!("A message from {mxid} was not delivered to {room} ({condition}{detail})."),
+            &format!(
+                "A message from {mxid} was not delivered to {room} ({}).",
+                escape_markdown(&format!("{condition}{detail}"))
+            ),
         )
         .await;
         return Ok(());
@@ -371,7 +375,11 @@ pub async fn handle_message(
             notice(
                 bridge,
                 &portal,
-                &format!("A message from {nick} was not bridged: {err:#}"),
+                &format!(
+                    "A message from {} was not bridged: {}",
+                    escape_markdown(&nick),
+                    escape_markdown(&format!("{err:#}"))
+                ),
             )
             .await;
             return Ok(());

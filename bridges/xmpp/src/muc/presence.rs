@@ -6,6 +6,7 @@ use crate::addressing::{self, ComponentAddress};
 use crate::network::XmppNetwork;
 use crate::stanza::{self, ns};
 use anyhow::{Context as _, Result};
+use causeway_core::format::escape_markdown;
 use causeway_core::ids::PortalKey;
 use causeway_core::network::GhostInfo;
 use causeway_core::remote::{PowerTarget, RemoteEvent, RemoteMembership};
@@ -304,7 +305,10 @@ async fn join_refused(
             notice(
                 bridge,
                 portal,
-                &format!("{mxid}'s nick is taken in {room}; joining as \"{nick}\" instead."),
+                &format!(
+                    "{mxid}'s nick is taken in {room}; joining as \"{}\" instead.",
+                    escape_markdown(&nick)
+                ),
             )
             .await;
             if let Some(presence) = join_presence(net.addresses(), room.as_str(), mxid, &nick, 0) {
@@ -313,7 +317,8 @@ async fn join_refused(
         }
         None => {
             let detail = text.map(|t| format!(" ({t})")).unwrap_or_default();
-            notice(bridge, portal, &format!("{mxid} could not join {room}: {condition}{detail}. Messages from them will not reach XMPP until they leave and join this room again.")).await;
+            let why = escape_markdown(&format!("{condition}{detail}"));
+            notice(bridge, portal, &format!("{mxid} could not join {room}: {why}. Messages from them will not reach XMPP until they leave and join this room again.")).await;
         }
     }
     Ok(())
