@@ -21,7 +21,9 @@ fn is_undelivered(code: u16) -> bool {
 impl IrcNetwork {
     pub(crate) async fn run_events(self, mut queue: EventReceiver) {
         while let Some((conn, event)) = queue.recv().await {
-            if let Err(err) = self.handle_event(&conn, event).await {
+            let handled =
+                causeway_core::health::guard("irc events", self.handle_event(&conn, event));
+            if let Some(Err(err)) = handled.await {
                 tracing::warn!(
                     network = conn.network,
                     "cannot bridge an IRC event: {err:#}"

@@ -8,6 +8,7 @@ mod direct;
 pub mod format;
 mod from_xmpp;
 mod gateway;
+mod inbound;
 mod matrix_side;
 mod media;
 mod muc;

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     pub profiles: DashMap<String, Option<crate::profiles::Profile>>,
     /// Matrix users typing in each room, as last told, by room ID.
     pub typing: DashMap<String, std::collections::HashSet<String>>,
+    /// Each chat's inbound queue (see [`crate::inbound`]).
+    pub chats: crate::inbound::Chats,
     inbound: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Inbound>>>,
     inbound_tx: mpsc::UnboundedSender<Inbound>,
 }
@@ -72,6 +74,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             component: OnceCell::new(),
             mucs: DashMap::new(),
             gateway: DashMap::new(),
+            chats: DashMap::new(),
             typing: DashMap::new(),
             profiles: DashMap::new(),
             in_flight: DashMap::new(),
@@ -133,23 +136,9 @@ impl XmppNetwork {
         out
     }
 
-    /// Reads the connection's stanzas, one at a time, in order.
-    async fn run_inbound(self, mut inbound: mpsc::UnboundedReceiver<Inbound>) {
-        while let Some(event) = inbound.recv().await {
-            match event {
-                Inbound::Online => tracing::info!("XMPP component online"),
-                Inbound::Stanza(stanza) => {
-                    if let Err(err) = self.route(&stanza).await {
-                        tracing::warn!(stanza = %abbreviate(&stanza), "cannot handle a stanza: {err:#}");
-                    }
-                }
-            }
-        }
-    }
-
     /// Sends each stanza to what it is for: the MUC code, the gateway, a
     /// private chat, or the component's services.
-    async fn route(&self, stanza: &Element) -> Result<()> {
+    pub(crate) async fn route(&self, stanza: &Element) -> Result<()> {
         let Some(kind) = stanza::kind(stanza) else {
             return Ok(());
         };

@@ -118,8 +118,9 @@ async fn notice_once(
     meta: &MatrixEventMeta,
     refusal: Refusal,
 ) -> anyhow::Result<()> {
+    // No NUL in the key: PostgreSQL text cannot hold it.
     let key = format!(
-        "access-notice\u{0}{}\u{0}{}\u{0}{}",
+        "access-notice|{}|{}|{}",
         refusal.key(),
         meta.room_id,
         meta.sender

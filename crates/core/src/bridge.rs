@@ -162,7 +162,7 @@ impl Bridge {
     pub async fn bot_notice(&self, room_id: &str, markdown: &str) -> Result<()> {
         let content = json!({
             "msgtype": "m.notice",
-            "body": markdown,
+            "body": crate::format::unescape_markdown(markdown),
             "format": "org.matrix.custom.html",
             "formatted_body": crate::format::markdown_to_html(markdown),
         });

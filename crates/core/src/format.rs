@@ -179,6 +179,23 @@ pub fn escape_markdown(text: &str) -> String {
     out
 }
 
+/// The plain text of a notice: its markdown with backslash escapes taken
+/// out, so text escaped by [`escape_markdown`] reads as it was.
+pub fn unescape_markdown(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut chars = markdown.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(next)) if next.is_ascii_punctuation() => {
+                out.push(*next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Markdown (CommonMark, with strikethrough) to sanitised HTML. Raw HTML in
 /// the input is escaped rather than passed through.
 pub fn markdown_to_html(markdown: &str) -> String {
@@ -237,6 +254,10 @@ mod tests {
         assert!(!html.contains("<a") && !html.contains("<em>") && !html.contains("<code>"));
         assert!(!html.contains("<b>") && !html.contains("<h1>"), "{html}");
         assert!(html.contains("[click](https://evil.example)"), "{html}");
+        assert_eq!(
+            unescape_markdown(&escape_markdown(r"a\b [c] *d*")),
+            r"a\b [c] *d*"
+        );
     }
 
     #[test]

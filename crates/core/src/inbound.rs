@@ -26,7 +26,10 @@ pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
                 for mut event in events {
                     cursor = event.seq;
                     event.recovered = event.seq <= recovery_point;
-                    dispatch(&bridge, event, recovery_point).await;
+                    // A panic here loses nothing: the event stays in the
+                    // log, unprocessed, for the next start.
+                    crate::health::guard("dispatcher", dispatch(&bridge, event, recovery_point))
+                        .await;
                 }
                 continue;
             }
@@ -103,6 +106,17 @@ impl LaneLog<IngressEvent> for RoomLog {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         metrics::counter!("causeway_events_processed_total").increment(1);
+    }
+
+    async fn abandon(&self, seq: i64) {
+        while let Err(err) = self.bridge.store().apply(vec![Write::Processed(seq)]).await {
+            tracing::error!("cannot record an abandoned event, retrying: {err:#}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    fn component(&self) -> &'static str {
+        "matrix rooms"
     }
 }
 

@@ -26,6 +26,13 @@ pub(crate) trait LaneLog<T>: Send + Sync + 'static {
 
     /// Handles one entry and records it as finished.
     async fn handle(&self, seq: i64, entry: T);
+
+    /// Records as finished an entry whose handling panicked, so it is not
+    /// tried again and again.
+    async fn abandon(&self, seq: i64);
+
+    /// The lane's kind, as `/health` names it.
+    fn component(&self) -> &'static str;
 }
 
 /// The producer's side of a lane.
@@ -146,13 +153,21 @@ async fn handle_once<T>(log: &impl LaneLog<T>, seq: i64, entry: T, last: &mut i6
         return;
     }
     *last = seq;
-    log.handle(seq, entry).await;
+    if crate::health::guard(log.component(), log.handle(seq, entry))
+        .await
+        .is_none()
+    {
+        log.abandon(seq).await;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// Entries from this one on panic when handled.
+    const PANICS: u32 = 10_000;
 
     /// A log in memory; `handled` records what ran, in order, and `gate`
     /// holds handling back until it has permits.
@@ -187,8 +202,19 @@ mod tests {
 
         async fn handle(&self, seq: i64, entry: u32) {
             let _permit = self.gate.acquire().await.unwrap();
+            if entry >= PANICS {
+                panic!("unlucky");
+            }
             self.handled.lock().unwrap().push(entry);
+            self.abandon(seq).await;
+        }
+
+        async fn abandon(&self, seq: i64) {
             self.entries.lock().unwrap().retain(|(s, _)| *s != seq);
+        }
+
+        fn component(&self) -> &'static str {
+            "lane test"
         }
     }
 
@@ -218,6 +244,21 @@ mod tests {
         log.gate.add_permits(usize::MAX >> 4);
         let handled = wait_for(&log, 1000).await;
         assert_eq!(handled, (1..=1000).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_entry_is_abandoned_and_the_lane_goes_on() {
+        let log = MemoryLog::new(usize::MAX >> 4);
+        let lane = Lane::spawn(8, log.clone(), false);
+        for (seq, n) in [(1, 12u32), (2, PANICS), (3, 14)] {
+            log.entries.lock().unwrap().push((seq, n));
+            lane.offer(seq, n);
+        }
+        assert_eq!(wait_for(&log, 2).await, [12, 14]);
+        assert!(
+            log.entries.lock().unwrap().is_empty(),
+            "the panicked entry is finished"
+        );
     }
 
     #[tokio::test]

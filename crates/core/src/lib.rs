@@ -16,6 +16,7 @@ pub mod config;
 pub mod dynamic_rooms;
 pub mod format;
 mod ghost;
+pub mod health;
 pub mod homeserver;
 pub mod ids;
 mod inbound;

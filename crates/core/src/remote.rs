@@ -239,6 +239,15 @@ impl LaneLog<RemoteEvent> for PortalLog {
         }
         self.finish(seq, result).await;
     }
+
+    async fn abandon(&self, seq: i64) {
+        let why = anyhow::anyhow!("the bridge failed on this event; see its log");
+        self.finish(seq, Err(why)).await;
+    }
+
+    fn component(&self) -> &'static str {
+        "portals"
+    }
 }
 
 impl PortalLog {

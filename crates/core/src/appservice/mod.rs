@@ -121,13 +121,24 @@ async fn metrics_page() -> impl IntoResponse {
     )
 }
 
+/// `GET /health`: the database and every supervised component; 503 while
+/// one of them is down.
 async fn health(State(bridge): State<Bridge>) -> Response {
-    match sqlx::query("SELECT 1").execute(bridge.store().pool()).await {
-        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
-        Err(err) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "database unavailable", "error": err.to_string() })),
-        )
-            .into_response(),
-    }
+    let database = sqlx::query("SELECT 1").execute(bridge.store().pool()).await;
+    let (components_up, components) = crate::health::report();
+    let up = database.is_ok() && components_up;
+    let body = json!({
+        "status": if up { "ok" } else { "down" },
+        "database": match &database {
+            Ok(_) => json!({ "status": "ok" }),
+            Err(err) => json!({ "status": "down", "error": err.to_string() }),
+        },
+        "components": components,
+    });
+    let status = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }

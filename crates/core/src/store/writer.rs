@@ -90,7 +90,10 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
         }
         metrics::histogram!("causeway_db_batch_jobs").record(batch.len() as f64);
         let jobs: Vec<&Job> = batch.iter().map(|(job, _)| job).collect();
-        match commit(&writer, &jobs).await {
+        let committed = crate::health::guard("database writer", commit(&writer, &jobs))
+            .await
+            .unwrap_or_else(|| Err(anyhow::anyhow!("the database writer failed on this batch")));
+        match committed {
             Ok(results) => {
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
