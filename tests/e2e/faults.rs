@@ -435,3 +435,40 @@ async fn remote_events_queued_while_the_homeserver_is_down_survive_a_kill_9() ->
     assert_eq!(kept, ["kept 0", "kept 1", "kept 2", "kept 3", "kept 4"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_panic_in_a_room_task_is_recovered_and_health_shows_it() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = portal(&env, &alice, "panicky").await?;
+    let (status, _) = env.appservice(Method::GET, "/health", None, None).await?;
+    assert_eq!(status, 200);
+
+    alice.send_text(&room, "panic in the network").await?;
+    let started = Instant::now();
+    let report = loop {
+        let (status, report) = env.appservice(Method::GET, "/health", None, None).await?;
+        if status == 503 {
+            break report;
+        }
+        anyhow::ensure!(
+            started.elapsed() < WAIT,
+            "/health never showed the panic: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        report["components"]["matrix rooms"]["status"], "down",
+        "{report}"
+    );
+
+    // The room's task goes on: the next message is delivered, and the
+    // component is up again, with the panic counted.
+    let after = alice.send_text(&room, "after the panic").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == after.as_str())
+        .await?;
+    let (status, report) = env.appservice(Method::GET, "/health", None, None).await?;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["components"]["matrix rooms"]["panics"], 1);
+    Ok(())
+}

@@ -168,6 +168,10 @@ impl Network for TestNet {
         if message.body.contains("undeliverable") {
             bail!("the remote side refused this message");
         }
+        // For supervision tests: a network that breaks on one message.
+        if message.body == "panic in the network" {
+            panic!("the test network was asked to panic");
+        }
         self.deliver(json!({
             "kind": "message", "portal": portal.key.id, "event_id": message.meta.event_id, "sender": message.meta.sender,
             "msgtype": message.msgtype, "body": message.body, "reply_to": message.reply_to.as_ref().map(|m| &m.remote_id),
