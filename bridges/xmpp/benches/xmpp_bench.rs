@@ -1,7 +1,8 @@
 //! Figures for the XMPP bridge, printed rather than asserted: throughput
 //! both ways with the real `causeway-xmpp` process between Prosody and the
-//! fast homeserver stand-in, with CPU-seconds per 1,000 messages, and the
-//! bridge's RSS with 1,000 Matrix users bridged into one MUC.
+//! fast homeserver stand-in, with CPU-seconds per 1,000 messages, the
+//! bridge's RSS with 1,000 Matrix users bridged into one MUC, and the cost of
+//! XEP-0393 styling on a 64 KiB line.
 //!
 //! ```text
 //! cargo bench -p causeway-xmpp --bench xmpp-bench
@@ -249,9 +250,39 @@ async fn memory(dir: &Path, occupants: usize) -> Result<()> {
     Ok(())
 }
 
+/// XEP-0393 styling of one 64 KiB line: plain text, balanced spans, and
+/// openers that never close (which a scan per opener made quadratic). The
+/// ratio to plain text is the figure: it should stay near 1.
+fn styling() {
+    const LINE: usize = 64 * 1024;
+    let fill = |unit: &str| unit.repeat(LINE / unit.len());
+    let cases = [
+        ("plain", fill("word ")),
+        ("balanced", fill("*bold* _em_ ")),
+        ("unclosed", fill("_x *y ~z ")),
+    ];
+    let time = |text: &str| {
+        let started = Instant::now();
+        for _ in 0..5 {
+            std::hint::black_box(causeway_xmpp::format::styling_html(text));
+        }
+        started.elapsed().as_secs_f64() / 5.0
+    };
+    let plain = time(&cases[0].1);
+    for (name, text) in &cases {
+        let secs = time(text);
+        println!(
+            "styling a 64 KiB {name} line: {:.2} ms ({:.1}x plain)",
+            secs * 1000.0,
+            secs / plain
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = args()?;
+    styling();
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("mem"))?;
     throughput(dir.path(), args.messages).await?;

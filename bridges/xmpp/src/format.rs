@@ -127,26 +127,32 @@ pub fn styling_html(text: &str) -> Option<String> {
 }
 
 /// One line's spans: `*strong*`, `_emphasis_`, `~strike~`, `` `code` ``.
+/// Linear in the line's length: where each marker's next possible close
+/// is comes from one pass backwards, not a scan per opening marker, so a
+/// long line of openers that never close costs no more than plain text.
 fn spans(line: &str, styled: &mut bool) -> String {
+    const MARKERS: [(char, &str); 4] = [('*', "strong"), ('_', "em"), ('~', "del"), ('`', "code")];
     let chars: Vec<char> = line.chars().collect();
-    let mut out = String::new();
+    // next_close[m][i]: the first j >= i that can close marker m.
+    let mut next_close = vec![vec![usize::MAX; chars.len() + 1]; MARKERS.len()];
+    for (m, (marker, _)) in MARKERS.iter().enumerate() {
+        for j in (0..chars.len()).rev() {
+            let closes = j > 0 && chars[j] == *marker && !chars[j - 1].is_whitespace();
+            next_close[m][j] = if closes { j } else { next_close[m][j + 1] };
+        }
+    }
+    let mut out = String::with_capacity(line.len());
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        let tag = match c {
-            '*' => Some("strong"),
-            '_' => Some("em"),
-            '~' => Some("del"),
-            '`' => Some("code"),
-            _ => None,
-        };
-        let opens = tag.is_some()
+        let marker = MARKERS.iter().position(|(m, _)| *m == c);
+        let opens = marker.is_some()
             && (i == 0 || chars[i - 1].is_whitespace())
             && chars.get(i + 1).is_some_and(|n| !n.is_whitespace());
-        if let (Some(tag), true) = (tag, opens) {
-            let close =
-                (i + 2..chars.len()).find(|&j| chars[j] == c && !chars[j - 1].is_whitespace());
-            if let Some(close) = close {
+        if let (Some(m), true) = (marker, opens) {
+            let close = next_close[m].get(i + 2).copied().unwrap_or(usize::MAX);
+            if close != usize::MAX {
+                let tag = MARKERS[m].1;
                 let inner: String = chars[i + 1..close].iter().collect();
                 let inner = if tag == "code" {
                     escape_html(&inner)
@@ -159,7 +165,10 @@ fn spans(line: &str, styled: &mut bool) -> String {
                 continue;
             }
         }
-        out.push_str(&escape_html(&c.to_string()));
+        match c {
+            '&' | '<' | '>' | '"' | '\'' => out.push_str(&escape_html(&c.to_string())),
+            c => out.push(c),
+        }
         i += 1;
     }
     out
@@ -202,6 +211,17 @@ mod tests {
             !html.contains("script") && !html.contains("javascript") && !html.contains("onclick"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn openers_that_never_close_stay_text_and_a_later_span_still_styles() {
+        let hostile = format!("{}*end*", "_x ".repeat(1000));
+        let html = styling_html(&hostile).unwrap_or_default();
+        assert!(
+            html.starts_with("_x _x") && html.ends_with("<strong>end</strong>"),
+            "{html}"
+        );
+        assert_eq!(styling_html(&"_x ".repeat(1000)), None);
     }
 
     #[test]
