@@ -50,10 +50,16 @@ pub struct ConnectTarget {
 /// that must precede everything else, such as MUC rejoins.
 pub type OnOnline = Arc<dyn Fn() -> Vec<Element> + Send + Sync>;
 
+/// A stanza for the server, and who waits for it to be written.
+struct Outgoing {
+    stanza: Element,
+    written: Option<oneshot::Sender<()>>,
+}
+
 /// The bridge's handle on the connection. Cheap to clone.
 #[derive(Clone)]
 pub struct Component {
-    queue: mpsc::UnboundedSender<Element>,
+    queue: mpsc::UnboundedSender<Outgoing>,
     pending: Arc<DashMap<String, oneshot::Sender<Element>>>,
     next_id: Arc<AtomicU64>,
     online: Arc<AtomicBool>,
@@ -90,7 +96,26 @@ impl Component {
 
     /// Queues a stanza; it goes out in order, once connected.
     pub fn send(&self, stanza: Element) {
-        if self.queue.send(stanza).is_err() {
+        self.enqueue(Outgoing {
+            stanza,
+            written: None,
+        });
+    }
+
+    /// Queues a stanza like [`Component::send`]; the answer comes once it
+    /// is written to the server's stream, after reconnects if need be. A
+    /// Matrix event counts as delivered only then.
+    pub fn send_confirmed(&self, stanza: Element) -> oneshot::Receiver<()> {
+        let (written, done) = oneshot::channel();
+        self.enqueue(Outgoing {
+            stanza,
+            written: Some(written),
+        });
+        done
+    }
+
+    fn enqueue(&self, outgoing: Outgoing) {
+        if self.queue.send(outgoing).is_err() {
             tracing::error!("the XMPP connection task has stopped; a stanza was not sent");
         }
     }
@@ -127,9 +152,9 @@ struct Connection {
     target: ConnectTarget,
     inbound: mpsc::UnboundedSender<Inbound>,
     on_online: OnOnline,
-    outbound: mpsc::UnboundedReceiver<Element>,
+    outbound: mpsc::UnboundedReceiver<Outgoing>,
     /// A stanza taken from the queue that the last connection did not take.
-    held: Option<Element>,
+    held: Option<Outgoing>,
     pending: Arc<DashMap<String, oneshot::Sender<Element>>>,
     online: Arc<AtomicBool>,
     next_ping: Arc<AtomicU64>,
@@ -230,9 +255,12 @@ impl Connection {
                 // proves alive: writes into a closing socket would be lost.
                 out = next_out, if empty_reads == 0 => {
                     let Some(out) = out else { return "the bridge stopped".into() };
-                    if let Err(err) = sink.send(to_stanza(out.clone())).await {
+                    if let Err(err) = sink.send(to_stanza(out.stanza.clone())).await {
                         self.held = Some(out);
                         return format!("send failed: {err}");
+                    }
+                    if let Some(written) = out.written {
+                        let _ = written.send(());
                     }
                 }
                 _ = tick.tick() => {

@@ -85,13 +85,44 @@ fn send_all(
     id: Option<&str>,
     payloads: &[Element],
 ) {
-    for dest in destinations {
+    for message in stanzas(destinations, id, payloads) {
+        net.send(message);
+    }
+}
+
+/// Like [`send_all`], and returns once every stanza is written to the
+/// server's stream (across reconnects): what a Matrix message waits for
+/// before it counts as delivered.
+async fn send_all_confirmed(
+    net: &XmppNetwork,
+    destinations: &[Destination],
+    id: Option<&str>,
+    payloads: &[Element],
+) -> Result<()> {
+    let component = net.component()?;
+    let written: Vec<_> = stanzas(destinations, id, payloads)
+        .map(|message| component.send_confirmed(message))
+        .collect();
+    for done in written {
+        done.await.map_err(|_| {
+            anyhow::anyhow!("the XMPP connection stopped before the message went out")
+        })?;
+    }
+    Ok(())
+}
+
+fn stanzas<'a>(
+    destinations: &'a [Destination],
+    id: Option<&'a str>,
+    payloads: &'a [Element],
+) -> impl Iterator<Item = Element> + 'a {
+    destinations.iter().map(move |dest| {
         let mut message = stanza::new("message", &dest.from, &dest.to, Some(dest.kind), id);
         for payload in payloads {
             message.append_child(payload.clone());
         }
-        net.send(message);
-    }
+        message
+    })
 }
 
 /// A Matrix body without the reply fallback older clients put before it.
@@ -171,7 +202,7 @@ pub async fn message(
     ));
     payloads.push(stanza::empty("markable", ns::MARKERS, &[]));
     refs::sent(&net.inner.in_flight, &message.meta.event_id);
-    send_all(net, &dests, Some(&message.meta.event_id), &payloads);
+    send_all_confirmed(net, &dests, Some(&message.meta.event_id), &payloads).await?;
     Ok(refs::message_id(sender, &message.meta.event_id))
 }
 
