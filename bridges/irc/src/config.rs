@@ -9,9 +9,10 @@ pub struct IrcConfig {
     /// Networks by ID. The ID appears in aliases and ghost IDs
     /// (`#_<id>_#chan`, `@_<id>_<nick>`): lower-case letters and digits only.
     pub networks: BTreeMap<String, NetworkConfig>,
-    /// Connections opened at once, over every network: after a restart or a
+    /// Connections opened at once, per network: after a restart or a
     /// netsplit, hundreds of users reconnect, and a storm gets the bridge
-    /// banned.
+    /// banned. Per network, so that one that accepts connections but never
+    /// answers cannot hold up the others.
     #[serde(default = "default_concurrent_connects")]
     pub concurrent_connects: usize,
 }
@@ -177,8 +178,9 @@ impl IrcConfig {
     }
 }
 
-pub const EXAMPLE: &str = r##"  # Connections opened at once, over every network. After a restart many
-  # users reconnect; a few at a time keeps that from looking like an attack.
+pub const EXAMPLE: &str = r##"  # Connections opened at once, per network. After a restart many users
+  # reconnect; a few at a time keeps that from looking like an attack, and
+  # a network that never answers holds up only itself.
   concurrent_connects: 4
   # IRC networks, by ID. The ID appears in room aliases (#_<id>_#channel)
   # and in the IDs of IRC users' ghosts (@_<id>_<nick>): lower-case letters

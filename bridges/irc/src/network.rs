@@ -50,8 +50,9 @@ pub(crate) struct Inner {
     pub last_active: DashMap<(String, String), std::time::Instant>,
     /// Users warned that their idle connection will close.
     pub idle_warned: DashSet<(String, String)>,
-    /// Bounds connection attempts in flight (`concurrent_connects`).
-    pub connect_slots: tokio::sync::Semaphore,
+    /// Bounds connection attempts in flight (`concurrent_connects`), per
+    /// network.
+    pub connect_slots: std::collections::HashMap<String, tokio::sync::Semaphore>,
     /// Users gone in a netsplit, by (network, folded nick): the channels
     /// whose leave is held back.
     pub split_away: DashMap<(String, String), Vec<String>>,
@@ -77,7 +78,16 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
     let irc: IrcConfig = config.network_section()?;
     irc.validate()?;
     let (events, queue) = mpsc::unbounded_channel();
-    let concurrent_connects = irc.concurrent_connects;
+    let connect_slots = irc
+        .networks
+        .keys()
+        .map(|id| {
+            (
+                id.clone(),
+                tokio::sync::Semaphore::new(irc.concurrent_connects),
+            )
+        })
+        .collect();
     Ok(Arc::new(IrcNetwork {
         inner: Arc::new(Inner {
             config: irc,
@@ -92,7 +102,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             channel_locks: DashMap::new(),
             channel_keys: DashMap::new(),
             split_away: DashMap::new(),
-            connect_slots: tokio::sync::Semaphore::new(concurrent_connects),
+            connect_slots,
             members: DashMap::new(),
             connecting: DashMap::new(),
             events,
@@ -221,6 +231,19 @@ impl IrcNetwork {
     }
 
     /// The relay bot's connection to a network.
+    /// Waits for a free connection attempt on `network`.
+    pub(crate) async fn connect_slot(
+        &self,
+        network: &str,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        let slots = self
+            .inner
+            .connect_slots
+            .get(network)
+            .with_context(|| format!("there is no IRC network {network}"))?;
+        Ok(slots.acquire().await?)
+    }
+
     pub(crate) fn bot(&self, network: &str) -> Result<Arc<Connection>> {
         self.inner
             .bots
@@ -255,7 +278,7 @@ impl IrcNetwork {
                 }),
         };
         let bot = {
-            let _slot = self.inner.connect_slots.acquire().await?;
+            let _slot = self.connect_slot(id).await?;
             connect(params, self.inner.events.clone()).await?
         };
         if let Some(password) = &net.bot_password {

@@ -115,7 +115,7 @@ impl IrcNetwork {
                 net.name
             );
         }
-        let slot = self.inner.connect_slots.acquire().await?;
+        let slot = self.connect_slot(network).await?;
         let connected = connect(params, self.inner.events.clone()).await;
         drop(slot);
         let conn = match connected {

@@ -138,3 +138,46 @@ async fn a_server_password_lets_the_bot_and_users_connect() -> Result<()> {
     alice.wait_for_text(&room, "welcome").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_network_that_never_answers_does_not_delay_another() -> Result<()> {
+    // Accepts connections, then says nothing, ever.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let dead_port = dead.local_addr()?.port();
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = dead.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir()?;
+    let ircd = causeway_testkit::ircd::Ngircd::start(dir.path())?;
+    let network = serde_yaml::from_str(&format!(
+        "{{ concurrent_connects: 1, networks: {{ dead: {{ name: Dead IRC, address: 127.0.0.1, port: {dead_port}, bot_nick: causeway }}, local: {{ name: Local IRC, address: 127.0.0.1, port: {}, bot_nick: causeway }} }} }}",
+        ircd.port
+    ))?;
+    let env = causeway_testkit::env::TestEnv::start(
+        std::path::Path::new(common::BIN),
+        causeway_testkit::env::EnvOptions {
+            network: Some(network),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#live").await?;
+    let alice = env.user("alice").await?;
+    // The dead network's relay bot now waits out its registration: on its
+    // own network's connection slots only.
+    let started = std::time::Instant::now();
+    let room = alice.join("#_local_#live:localhost").await?;
+    alice.send_text(&room, "not held up").await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #live :not held up"))
+        .await?;
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "the live network waited {took:?} for the dead one"
+    );
+    Ok(())
+}
