@@ -11,6 +11,14 @@ const WAIT: Duration = Duration::from_secs(30);
 
 mod common;
 
+/// The `<URL>` an IRC line links to.
+fn link_in(line: &str) -> String {
+    line.split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(url, _)| url.to_owned())
+        .unwrap_or_default()
+}
+
 async fn setup(dir: &std::path::Path) -> Result<(Ngircd, TestEnv)> {
     common::setup_with(dir, "").await
 }
@@ -179,11 +187,7 @@ async fn files_become_actions_with_links_that_only_open_when_signed() -> Result<
     let line = bob
         .wait_for(|l| l.contains("PRIVMSG #files :\x01ACTION uploaded an image: cat.png (3 KiB) <"))
         .await?;
-    let url = line
-        .split_once('<')
-        .and_then(|(_, rest)| rest.split_once('>'))
-        .map(|(url, _)| url.to_owned())
-        .unwrap_or_default();
+    let url = link_in(&line);
     let fetched = reqwest::get(&url).await?;
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.headers()["x-content-type-options"], "nosniff");
@@ -218,11 +222,7 @@ async fn files_become_actions_with_links_that_only_open_when_signed() -> Result<
         )
         .await?;
     let line = bob.wait_for(|l| l.contains("big.bin")).await?;
-    let url = line
-        .split_once('<')
-        .and_then(|(_, rest)| rest.split_once('>'))
-        .map(|(url, _)| url.to_owned())
-        .unwrap_or_default();
+    let url = link_in(&line);
     assert_eq!(reqwest::get(&url).await?.status(), 413);
     Ok(())
 }
@@ -246,11 +246,7 @@ async fn media_links_expire_and_each_client_is_rate_limited() -> Result<()> {
         )
         .await?;
     let line = bob.wait_for(|l| l.contains("a.txt")).await?;
-    let url = line
-        .split_once('<')
-        .and_then(|(_, rest)| rest.split_once('>'))
-        .map(|(url, _)| url.to_owned())
-        .unwrap_or_default();
+    let url = link_in(&line);
     // With a lifetime of zero hours, the link is dead once its second ends.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let expired = reqwest::get(&url).await?;

@@ -28,6 +28,7 @@ pub mod matrix_event;
 mod matrix_handler;
 pub mod metrics;
 pub mod network;
+mod outbox;
 pub mod permissions;
 mod portal;
 pub mod public_media;

@@ -1,23 +1,20 @@
 //! Remote→Matrix: events from the network, sent in order per portal.
 //!
-//! Each event is committed to the outbox before the network hears back, and
-//! each portal is a [`Lane`] over it: one task, in order, never holding up
-//! the network or other portals. A send that fails because the homeserver
-//! is down is retried until it is back; transaction IDs are derived from
-//! the remote IDs, so a retry, even after a crash, never sends twice.
+//! Queueing is [`crate::outbox`]'s: committed first, one lane per portal.
+//! Here each event becomes Matrix events. A send that fails because the
+//! homeserver is down is retried until it is back; transaction IDs are
+//! derived from the remote IDs, so a retry, even after a crash, never sends
+//! twice.
 
 use crate::bridge::Bridge;
 use crate::homeserver::{HsError, Retry};
 use crate::ids::{send_txn_id, PartId, PortalKey, RemoteMessageId};
-use crate::lane::{Lane, LaneLog, Offer};
 use crate::network::{GhostInfo, PortalInfo};
-use crate::store::{now_ms, MessageRow, OutboxWaiter, PortalRow, Purpose, ReactionRow};
+use crate::store::{now_ms, MessageRow, PortalRow, ReactionRow};
 use anyhow::{Context, Result};
-use async_trait::async_trait;
 use ruma::{EventId, OwnedRoomId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 /// Something that happened on the remote side of a portal. Serialised into
 /// the outbox, so a variant's fields can be added to but not renamed.
@@ -122,148 +119,9 @@ pub enum RemoteMembership {
     },
 }
 
-impl Bridge {
-    /// Commits a remote event to its portal's outbox and returns: from now
-    /// on it reaches Matrix even across a crash, so the network may tell
-    /// its server the event was received. It never waits for the portal.
-    pub async fn queue_remote(&self, portal: &PortalKey, event: RemoteEvent) -> Result<()> {
-        self.push_remote(portal, event, None).await
-    }
-
-    /// Commits a remote event like [`Bridge::queue_remote`], then waits
-    /// until it is on the homeserver, or failed for good.
-    pub async fn send_remote(&self, portal: &PortalKey, event: RemoteEvent) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.push_remote(portal, event, Some(tx)).await?;
-        rx.await.context("the portal task stopped")?
-    }
-
-    async fn push_remote(
-        &self,
-        portal: &PortalKey,
-        event: RemoteEvent,
-        waiter: Option<OutboxWaiter>,
-    ) -> Result<()> {
-        let sealed = seal_event(self, portal, &event)?;
-        let seq = self.store().outbox_push(portal, sealed, waiter).await?;
-        let lane = self.portal_lane(portal);
-        metrics::gauge!("causeway_remote_queue_depth").set(lane.depth() as f64);
-        if lane.offer(seq, event) == Offer::Closed {
-            tracing::error!(portal = %portal, "a portal task stopped; its events wait in the outbox");
-        }
-        Ok(())
-    }
-
-    /// Starts the portals whose events an earlier run left in the outbox.
-    pub(crate) async fn resume_outbox(&self) -> Result<()> {
-        for portal in self.store().outbox_portals().await? {
-            tracing::info!(portal = %portal, "sending remote events left by the last run");
-            self.portal_lane(&portal);
-        }
-        Ok(())
-    }
-
-    fn portal_lane(&self, portal: &PortalKey) -> Lane<RemoteEvent> {
-        self.inner()
-            .portal_queues
-            .entry(portal.clone())
-            .or_insert_with(|| {
-                metrics::gauge!("causeway_portal_tasks").increment(1.0);
-                let log = PortalLog {
-                    bridge: self.clone(),
-                    key: portal.clone(),
-                };
-                // A new lane reads the outbox first: it may hold events for
-                // this portal from before a restart.
-                Lane::spawn(self.config().bridge.portal_queue_size, log, true)
-            })
-            .clone()
-    }
-}
-
-/// An outbox event sealed, and bound to its portal.
-fn seal_event(bridge: &Bridge, portal: &PortalKey, event: &RemoteEvent) -> Result<String> {
-    use base64::Engine;
-    let json = serde_json::to_vec(event)?;
-    let row = portal.to_string();
-    let sealed = bridge
-        .secrets()
-        .seal(Purpose::Outbox, row.as_bytes(), &json)?;
-    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed))
-}
-
-fn open_event(bridge: &Bridge, portal: &PortalKey, stored: &str) -> Result<RemoteEvent> {
-    use base64::Engine;
-    let sealed = base64::engine::general_purpose::STANDARD_NO_PAD.decode(stored)?;
-    let row = portal.to_string();
-    let json = bridge
-        .secrets()
-        .open(Purpose::Outbox, row.as_bytes(), &sealed)?;
-    Ok(serde_json::from_slice(&json)?)
-}
-
-/// One portal's share of the outbox.
-struct PortalLog {
-    bridge: Bridge,
-    key: PortalKey,
-}
-
-#[async_trait]
-impl LaneLog<RemoteEvent> for PortalLog {
-    async fn read_back(&self, after: i64, limit: i64) -> Result<Vec<(i64, RemoteEvent)>> {
-        let rows = self
-            .bridge
-            .store()
-            .outbox_pending(&self.key, after, limit)
-            .await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for (seq, stored) in rows {
-            match open_event(&self.bridge, &self.key, &stored) {
-                Ok(event) => events.push((seq, event)),
-                Err(err) => {
-                    tracing::error!(portal = %self.key, seq, "an outbox event cannot be read, dropping it: {err:#}");
-                    self.finish(seq, Err(err)).await;
-                }
-            }
-        }
-        Ok(events)
-    }
-
-    async fn handle(&self, seq: i64, event: RemoteEvent) {
-        let result = handle_until_delivered(&self.bridge, &self.key, &event).await;
-        if let Err(err) = &result {
-            metrics::counter!("causeway_remote_events_failed_total").increment(1);
-            tracing::error!(portal = %self.key, "cannot bridge a remote event to Matrix: {err:#}");
-        } else {
-            metrics::counter!("causeway_remote_events_total").increment(1);
-        }
-        self.finish(seq, result).await;
-    }
-
-    async fn abandon(&self, seq: i64) {
-        let why = anyhow::anyhow!("the bridge failed on this event; see its log");
-        self.finish(seq, Err(why)).await;
-    }
-
-    fn component(&self) -> &'static str {
-        "portals"
-    }
-}
-
-impl PortalLog {
-    /// Takes an event out of the outbox, and tells whoever waits for it.
-    async fn finish(&self, seq: i64, result: Result<()>) {
-        while let Err(err) = self.bridge.store().outbox_done(seq).await {
-            tracing::error!("cannot record a delivered remote event, retrying: {err:#}");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
-        self.bridge.store().outbox_tell(seq, result);
-    }
-}
-
 /// Retries an event while the homeserver is unreachable or failing, so the
 /// queue behind it waits in order instead of skipping ahead.
-async fn handle_until_delivered(
+pub(crate) async fn handle_until_delivered(
     bridge: &Bridge,
     key: &PortalKey,
     event: &RemoteEvent,
