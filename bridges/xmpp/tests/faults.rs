@@ -177,3 +177,36 @@ async fn muc_history_replayed_after_a_restart_fills_the_gap() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn matrix_messages_held_while_prosody_is_down_survive_a_kill_9() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut server, mut env) = setup(dir.path(), "").await?;
+    let (alice, room, mut bob) = portal(&env, &server, "kept").await?;
+    let lobby = muc("kept");
+    alice.send_text(&room, "before").await?;
+    bob.wait_for_body("before").await?;
+
+    server.stop();
+    // Not written to any XMPP stream yet: not delivered, so not processed.
+    for n in 0..3 {
+        alice.send_text(&room, &format!("kept {n}")).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.kill_bridge();
+    server.restart()?;
+    // bob is back in the room (asking for no history) before the bridge is.
+    let mut bob = xmpp_user(&server, "bob").await?;
+    bob.join_muc(&lobby, "bob").await?;
+    env.start_bridge().await?;
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = bob
+            .wait_for(WAIT, |e| body_of(e).is_some_and(|b| b.starts_with("kept ")))
+            .await?;
+        seen.push(body_of(&line).unwrap_or_default());
+    }
+    let expected: Vec<String> = (0..3).map(|n| format!("kept {n}")).collect();
+    assert_eq!(seen, expected);
+    Ok(())
+}
