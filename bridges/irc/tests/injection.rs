@@ -70,6 +70,10 @@ async fn command_arguments_with_line_breaks_are_refused_with_a_reply() -> Result
             format!("!cmd AWAY \"gone\r\n{INJECTED}\""),
             "Arguments cannot contain line breaks",
         ),
+        (
+            format!("!username \"al\r\n{INJECTED}\""),
+            "is not a valid username",
+        ),
     ];
     for (command, reply) in attempts {
         alice.send_text(&admin_room, &command).await?;

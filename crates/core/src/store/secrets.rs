@@ -48,6 +48,9 @@ pub struct SecretBox {
     logins: XChaCha20Poly1305,
     ingress: XChaCha20Poly1305,
     outbox: XChaCha20Poly1305,
+    /// Sealing with the links' purpose has its own key too, though links
+    /// are only signed: no purpose ever borrows another's key.
+    links: XChaCha20Poly1305,
     signing_key: [u8; 32],
     /// The file's key itself, which sealed everything before subkeys.
     legacy: XChaCha20Poly1305,
@@ -67,6 +70,7 @@ impl SecretBox {
             logins: cipher(Purpose::Logins),
             ingress: cipher(Purpose::Ingress),
             outbox: cipher(Purpose::Outbox),
+            links: cipher(Purpose::Links),
             signing_key: subkey(Purpose::Links),
             legacy: XChaCha20Poly1305::new(key.into()),
         }
@@ -76,8 +80,8 @@ impl SecretBox {
         match purpose {
             Purpose::Logins => &self.logins,
             Purpose::Ingress => &self.ingress,
-            // Links are signed, never sealed; their key is not a cipher.
-            Purpose::Outbox | Purpose::Links => &self.outbox,
+            Purpose::Outbox => &self.outbox,
+            Purpose::Links => &self.links,
         }
     }
 
