@@ -186,22 +186,8 @@ impl Homeserver {
     /// Downloads media through the authenticated media API. Only `mxc://`
     /// URIs are accepted, so media is only ever fetched from the homeserver.
     pub async fn download(&self, mxc: &str) -> Result<(Vec<u8>, Option<String>), HsError> {
-        let Some((server, media_id)) = crate::ids::split_mxc(mxc) else {
-            return Err(HsError::Matrix {
-                status: 400,
-                errcode: "M_INVALID_PARAM".into(),
-                message: format!("not a valid mxc:// URI: {mxc:?}"),
-            });
-        };
-        self.get_bytes(
-            &format!(
-                "/_matrix/client/v1/media/download/{}/{}",
-                enc(server),
-                enc(media_id)
-            ),
-            Retry::SHORT,
-        )
-        .await
+        let path = super::media::download_path(mxc)?;
+        self.get_bytes(&path, Retry::SHORT).await
     }
 
     /// Creates a room as `creator` with the given `/createRoom` body.
