@@ -68,11 +68,38 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, reserved for this process's lifetime.
+///
+/// A port asked of the kernel with `bind(:0)` comes from the ephemeral range, so
+/// between picking it and the server binding it (seconds, for Synapse) any
+/// outgoing connection of a parallel test may take it. These ports come from
+/// below that range instead, and each is held by a lock file that the kernel
+/// releases when this process ends, so test binaries running side by side never
+/// pick the same one.
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use std::sync::atomic::{AtomicU16, Ordering};
+    use std::sync::Mutex;
+    const FIRST: u16 = 20_000;
+    const COUNT: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("causeway-test-ports");
+    std::fs::create_dir_all(&dir)?;
+    // Processes start at different offsets so they rarely contend for a lock.
+    let start = (std::process::id() % u32::from(COUNT)) as u16;
+    for _ in 0..COUNT {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT;
+        let port = FIRST + offset;
+        let lock = std::fs::File::create(dir.join(port.to_string()))?;
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
+            return Ok(port);
+        }
+    }
+    bail!("no free port between {FIRST} and {}", FIRST + COUNT)
 }
 
 pub struct SynapseOptions {
