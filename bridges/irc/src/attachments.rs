@@ -16,17 +16,9 @@ impl IrcNetwork {
             "m.audio" => "uploaded an audio file",
             _ => "posted a file",
         };
-        let name = message
-            .content
-            .get("filename")
-            .and_then(|f| f.as_str())
-            .unwrap_or(&message.body);
+        let (name, size) = message.file_name_and_size();
         let mut text = format!("{verb}: {name}");
-        if let Some(size) = message
-            .content
-            .pointer("/info/size")
-            .and_then(|s| s.as_u64())
-        {
+        if let Some(size) = size {
             text.push_str(&format!(" ({})", human_size(size)));
         }
         let bridge = self.bridge()?;

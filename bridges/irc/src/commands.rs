@@ -79,6 +79,18 @@ pub fn all(network: &IrcNetwork) -> Vec<Command> {
     ]
 }
 
+/// The reply to a network name that names none.
+pub(crate) fn unknown_network(
+    network: &IrcNetwork,
+    ctx: &CommandContext,
+    name: &str,
+) -> CommandError {
+    ctx.usage_error(format!(
+        "There is no IRC network `{name}`; the networks are: {}.",
+        networks(network)
+    ))
+}
+
 /// Splits `[network] rest...`. The network may be left out when there is
 /// only one; with more arguments than the command `takes`, the first must
 /// name a network.
@@ -93,10 +105,7 @@ pub(crate) fn network_and_rest(
             Ok((first.clone(), ctx.args[1..].to_vec()))
         }
         Some(first) if ctx.args.len() > takes || !looks_like_arg(first) => {
-            Err(ctx.usage_error(format!(
-                "There is no IRC network `{first}`; the networks are: {}.",
-                networks(network)
-            )))
+            Err(unknown_network(network, ctx, first))
         }
         _ => {
             let only = network.default_network().ok_or_else(|| {
@@ -306,20 +315,8 @@ const DENIED_COMMANDS: &[&str] = &[
 ];
 
 async fn raw_command(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
-    let (net, rest) = match ctx.args.first() {
-        Some(first) if network.inner.config.networks.contains_key(first.as_str()) => {
-            (first.clone(), ctx.args[1..].to_vec())
-        }
-        _ => {
-            let only = network.default_network().ok_or_else(|| {
-                ctx.usage_error(format!(
-                    "Several networks are bridged; say which: {}.",
-                    networks(&network)
-                ))
-            })?;
-            (only.to_owned(), ctx.args.clone())
-        }
-    };
+    // Any number of arguments: only a known network name is taken as one.
+    let (net, rest) = network_and_rest(&network, &ctx, usize::MAX, |_| true)?;
     let Some(verb) = rest.first() else {
         return Err(ctx.usage_error("Say which command."));
     };

@@ -10,7 +10,7 @@ use crate::commands::command;
 use crate::network::IrcNetwork;
 use anyhow::Result;
 use causeway_core::commands::{Command, CommandContext, CommandResult};
-use causeway_core::format::escape_html;
+use causeway_core::format::{escape_html, mention_pill};
 use serde_json::Value;
 
 /// Features a user can switch, with what each does and its default.
@@ -149,11 +149,7 @@ pub fn add_pills(
     let mut html = html.unwrap_or_else(|| escape_html(plain));
     let mut mentioned = Vec::new();
     for (nick, mxid) in named {
-        let pill = format!(
-            "<a href=\"https://matrix.to/#/{}\">{}</a>",
-            escape_html(mxid),
-            escape_html(nick)
-        );
+        let pill = mention_pill(mxid, nick);
         html = replace_outside_tags(&html, &escape_html(nick), &pill);
         mentioned.push(mxid.clone());
     }

@@ -1,6 +1,6 @@
 //! `!plumb` and `!unlink`: bridging a channel into an existing room.
 
-use crate::commands::{network_name, networks};
+use crate::commands::{network_name, unknown_network};
 use crate::network::{channel_portal, is_channel, IrcNetwork};
 use causeway_core::commands::{Command, CommandContext, CommandError, CommandResult};
 use causeway_core::homeserver::{user_power, PowerInfo};
@@ -45,10 +45,7 @@ fn arguments(
         )));
     }
     if network.network(net).is_err() {
-        return Err(ctx.usage_error(format!(
-            "There is no IRC network `{net}`; the networks are: {}.",
-            networks(network)
-        )));
+        return Err(unknown_network(network, ctx, net));
     }
     if !is_channel(channel) {
         return Err(ctx.usage_error(format!(
@@ -152,20 +149,33 @@ async fn is_moderator(bridge: &Bridge, room: &str, user: &str) -> anyhow::Result
         .homeserver()
         .room_state(bridge.bot(), &Bridge::parse_room(room)?)
         .await?;
+    /// The parts of a state event the power rules read.
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(rename = "type")]
+        kind: String,
+        state_key: String,
+        sender: String,
+        content: Value,
+    }
+    let entries: Vec<Entry> = state
+        .iter()
+        .filter_map(|raw| raw.deserialize_as_unchecked().ok())
+        .collect();
     let find = |kind: &str| {
-        state
+        entries
             .iter()
-            .find(|e| e["type"] == kind && e["state_key"] == "")
+            .find(|e| e.kind == kind && e.state_key.is_empty())
     };
     let Some(create) = find("m.room.create") else {
         return Ok(false);
     };
     let info = PowerInfo {
-        create_content: &create["content"],
-        create_sender: create["sender"].as_str().unwrap_or_default(),
+        create_content: &create.content,
+        create_sender: &create.sender,
         power_levels: find("m.room.power_levels")
-            .map(|e| &e["content"])
-            .filter(|c: &&Value| c.is_object()),
+            .map(|e| &e.content)
+            .filter(|c| c.is_object()),
     };
     Ok(user_power(&info, user).is_none_or(|level| level >= 50))
 }

@@ -127,7 +127,9 @@ impl IrcNetwork {
             match members.await {
                 Ok(members) => {
                     for member in members {
-                        let _ = this.matrix_user_joined(&network, &channel, &member).await;
+                        let _ = this
+                            .matrix_user_joined(&network, &channel, member.as_str())
+                            .await;
                     }
                 }
                 Err(err) => {

@@ -3,6 +3,7 @@
 //! XHTML-IM. Whatever comes from the other side is sanitised.
 
 use crate::stanza::{ns, NS};
+use causeway_core::format::escape_html;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use xmpp_parsers::minidom::Element;
@@ -39,14 +40,6 @@ pub fn sanitize(html: &str) -> String {
         .link_rel(None)
         .clean(html)
         .to_string()
-}
-
-/// Escapes text for HTML.
-pub fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Matrix content for an XMPP message body: `/me` becomes an emote, and

@@ -7,7 +7,9 @@ use crate::bridge::Bridge;
 use crate::format::escape_markdown;
 use crate::matrix_event::MatrixEventMeta;
 use crate::permissions::Level;
-use serde_json::Value;
+use ruma::events::room::member::MembershipState;
+use ruma::events::room::message::{Relation, RoomMessageEvent};
+use ruma::events::{AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent};
 
 /// What the network may do with one portal event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,12 +50,11 @@ impl Refusal {
     }
 }
 
-/// Decides what happens to a portal event of type `kind`, and tells the
-/// room (once per user) when it goes nowhere.
+/// Decides what happens to a portal event, and tells the room (once per
+/// user) when it goes nowhere.
 pub(crate) async fn check(
     bridge: &Bridge,
-    kind: &str,
-    event: &Value,
+    event: &AnyTimelineEvent,
     meta: &MatrixEventMeta,
 ) -> Access {
     // The bot and ghosts act for the bridge itself.
@@ -65,26 +66,31 @@ pub(crate) async fn check(
         }
     };
     let level = level_of(&meta.sender);
-    let refusal = match kind {
+    let refusal = match event {
         // A membership change is mirrored by the remote identity of whoever
         // it concerns: only users with one of their own have any.
-        "m.room.member" => {
-            let target = event
-                .get("state_key")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+        AnyTimelineEvent::State(AnyStateEvent::RoomMember(member)) => {
+            let target = member.state_key().as_str();
             if level.min(level_of(target)) >= Level::User {
                 return Access::Full;
             }
-            let joined = event.pointer("/content/membership") == Some(&Value::from("join"));
+            let joined = *member.membership() == MembershipState::Join;
             if !(joined && target == meta.sender && level == Level::None) {
                 return Access::Refused;
             }
             Refusal::NoPermission
         }
-        "m.room.message" | "m.reaction" | "m.room.redaction" | "m.room.topic" => match level {
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(message)) => match level {
             Level::User | Level::Admin => return Access::Full,
-            Level::Relay if kind == "m.room.message" && !is_edit(event) => return Access::Relay,
+            Level::Relay if !is_edit(message) => return Access::Relay,
+            Level::Relay => Refusal::RelayOnlyMessages,
+            Level::None => Refusal::NoPermission,
+        },
+        AnyTimelineEvent::MessageLike(
+            AnyMessageLikeEvent::Reaction(_) | AnyMessageLikeEvent::RoomRedaction(_),
+        )
+        | AnyTimelineEvent::State(AnyStateEvent::RoomTopic(_)) => match level {
+            Level::User | Level::Admin => return Access::Full,
             Level::Relay => Refusal::RelayOnlyMessages,
             Level::None => Refusal::NoPermission,
         },
@@ -107,8 +113,10 @@ pub(crate) fn has_own_identity(bridge: &Bridge, mxid: &str) -> bool {
     !bridge.is_bridge_user(mxid) && bridge.permission_of(mxid) >= Level::User
 }
 
-fn is_edit(event: &Value) -> bool {
-    event.pointer("/content/m.relates_to/rel_type") == Some(&Value::from("m.replace"))
+fn is_edit(message: &RoomMessageEvent) -> bool {
+    message
+        .as_original()
+        .is_some_and(|m| matches!(m.content.relates_to, Some(Relation::Replacement(_))))
 }
 
 /// The first refusal of its kind for this user in this room is told; the

@@ -160,6 +160,7 @@ impl Bridge {
 
     /// Sends a notice from the bot, rendered from markdown.
     pub async fn bot_notice(&self, room_id: &str, markdown: &str) -> Result<()> {
+        // Event content as sent.
         let content = json!({
             "msgtype": "m.notice",
             "body": crate::format::unescape_markdown(markdown),

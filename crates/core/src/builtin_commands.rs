@@ -14,15 +14,17 @@ pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
             Level::Relay,
             help,
         ),
+        // Named as the user guide names it; `version` is what mautrix
+        // bridges call it, so that works too.
         Command::new(
-            "version",
+            "bridgeversion",
             "General",
             "",
             "Show the bridge's name and version.",
             Level::Relay,
             version,
         )
-        .with_aliases(&["bridgeversion"]),
+        .with_aliases(&["version"]),
     ];
     if !network.login_flows().is_empty() {
         commands.extend([

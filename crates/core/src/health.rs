@@ -9,9 +9,10 @@
 //! component counts as down from the panic until a unit succeeds again;
 //! `/health` answers 503 meanwhile.
 
+use crate::appservice::Status;
 use dashmap::DashMap;
 use futures_util::FutureExt;
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::LazyLock;
@@ -54,22 +55,30 @@ pub async fn guard<F: Future>(component: &'static str, work: F) -> Option<F::Out
     }
 }
 
+/// One supervised component's state, as `/health` shows it.
+#[derive(serde::Serialize)]
+pub struct ComponentReport {
+    status: Status,
+    panics: u64,
+    last_panic: Option<String>,
+}
+
 /// Whether every supervised component is up, and each one's state.
-pub fn report() -> (bool, Value) {
+pub fn report() -> (bool, BTreeMap<String, ComponentReport>) {
     let mut all_up = true;
-    let mut components = serde_json::Map::new();
+    let mut components = BTreeMap::new();
     for entry in COMPONENTS.iter() {
         all_up &= !entry.down;
         components.insert(
             (*entry.key()).to_owned(),
-            json!({
-                "status": if entry.down { "down" } else { "ok" },
-                "panics": entry.panics,
-                "last_panic": entry.last_panic,
-            }),
+            ComponentReport {
+                status: Status::from_up(!entry.down),
+                panics: entry.panics,
+                last_panic: entry.last_panic.clone(),
+            },
         );
     }
-    (all_up, Value::Object(components))
+    (all_up, components)
 }
 
 #[cfg(test)]
@@ -83,11 +92,11 @@ mod tests {
         let panicked = guard(component, async { panic!("forced") }).await;
         assert_eq!(panicked, None::<()>);
         let (_, after_panic) = report();
-        assert_eq!(after_panic[component]["status"], "down");
-        assert_eq!(after_panic[component]["last_panic"], "forced");
+        assert_eq!(after_panic[component].status, Status::Down);
+        assert_eq!(after_panic[component].last_panic.as_deref(), Some("forced"));
         guard(component, async {}).await;
         let (_, recovered) = report();
-        assert_eq!(recovered[component]["status"], "ok");
-        assert_eq!(recovered[component]["panics"], 1);
+        assert_eq!(recovered[component].status, Status::Ok);
+        assert_eq!(recovered[component].panics, 1);
     }
 }

@@ -9,7 +9,8 @@ use crate::bridge::Bridge;
 use crate::lane::{Lane, LaneLog, Offer};
 use crate::store::{IngressEvent, IngressKind, Write};
 use async_trait::async_trait;
-use serde_json::Value;
+use ruma::api::appservice::event::push_events::v1::EphemeralData;
+use ruma::events::AnyTimelineEvent;
 use std::time::Duration;
 
 const BATCH: i64 = 512;
@@ -147,12 +148,8 @@ async fn handle_logged(bridge: &Bridge, event: &IngressEvent) -> Vec<Write> {
         event.event_id.as_deref(),
         bridge.secrets(),
     );
-    let body: Value = match opened.map(|text| serde_json::from_str(&text)) {
-        Ok(Ok(body)) => body,
-        Ok(Err(err)) => {
-            tracing::error!(seq = event.seq, "a stored event is not JSON: {err}");
-            return writes;
-        }
+    let text = match opened {
+        Ok(text) => text,
         Err(err) => {
             tracing::error!(
                 seq = event.seq,
@@ -162,15 +159,52 @@ async fn handle_logged(bridge: &Bridge, event: &IngressEvent) -> Vec<Write> {
         }
     };
     let result = match event.kind {
-        IngressKind::Timeline => {
-            crate::matrix_handler::handle_timeline(bridge, &body, event.recovered, &mut writes)
+        IngressKind::Timeline => match serde_json::from_str::<AnyTimelineEvent>(&text) {
+            Ok(parsed) => {
+                crate::matrix_handler::handle_timeline(
+                    bridge,
+                    &parsed,
+                    event.recovered,
+                    &mut writes,
+                )
                 .await
-        }
-        IngressKind::Ephemeral => crate::matrix_handler::handle_ephemeral(bridge, &body).await,
+            }
+            Err(err) => return skip_unparsed(event, &text, &err, writes),
+        },
+        IngressKind::Ephemeral => match serde_json::from_str::<EphemeralData>(&text) {
+            Ok(parsed) => crate::matrix_handler::handle_ephemeral(bridge, &parsed).await,
+            Err(err) => return skip_unparsed(event, &text, &err, writes),
+        },
     };
     if let Err(err) = result {
         metrics::counter!("causeway_matrix_events_failed_total").increment(1);
         tracing::warn!(event_id = ?event.event_id, "handling a Matrix event failed: {err:#}");
     }
+    writes
+}
+
+/// An event that does not parse as its type says is logged, counted and
+/// skipped: it never stops its room's queue.
+fn skip_unparsed(
+    event: &IngressEvent,
+    text: &str,
+    err: &serde_json::Error,
+    writes: Vec<Write>,
+) -> Vec<Write> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    let kind = serde_json::from_str::<Kind>(text)
+        .ok()
+        .and_then(|k| k.kind)
+        .unwrap_or_default();
+    metrics::counter!("causeway_matrix_events_unparsed_total").increment(1);
+    tracing::warn!(
+        event_id = ?event.event_id,
+        event_type = kind,
+        "skipping a Matrix event that does not parse: {err}"
+    );
     writes
 }

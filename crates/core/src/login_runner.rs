@@ -242,6 +242,7 @@ async fn show_qr(
         .homeserver()
         .upload(bridge.bot(), png, "image/png", "login-qr.png")
         .await?;
+    // Event content as sent: the QR image, and below its replacement.
     let image = json!({ "msgtype": "m.image", "body": "login-qr.png", "url": mxc, "info": { "mimetype": "image/png", "size": size } });
     let content = match &session.qr_event {
         None => {

@@ -9,33 +9,43 @@ use crate::network::GhostInfo;
 use crate::permissions::Level;
 use crate::store::{PortalRow, UserRow};
 use anyhow::Result;
+use ruma::api::client::room::create_room;
+use ruma::api::client::room::create_room::v3::RoomPreset;
+use ruma::events::{
+    AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
+};
 use ruma::UserId;
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub(crate) async fn handle_non_portal_event(
     bridge: &Bridge,
-    event: &Value,
+    event: &AnyTimelineEvent,
     meta: MatrixEventMeta,
 ) -> Result<()> {
-    match event.get("type").and_then(Value::as_str) {
-        Some("m.room.member") => match parse_membership(event) {
-            Some((target, Membership::Invite)) if target == bridge.bot().as_str() => {
-                handle_bot_invite(bridge, event, &meta).await
+    match event {
+        AnyTimelineEvent::State(AnyStateEvent::RoomMember(StateEvent::Original(member))) => {
+            match parse_membership(member) {
+                Some((target, Membership::Invite)) if target == bridge.bot().as_str() => {
+                    let is_direct = member.content.is_direct.unwrap_or(false);
+                    handle_bot_invite(bridge, is_direct, &meta).await
+                }
+                Some((target, Membership::Invite)) => match bridge.ghost_remote_id(&target) {
+                    Some(ghost) => handle_ghost_invite(bridge, &meta, &target, ghost).await,
+                    None => Ok(()),
+                },
+                _ => Ok(()),
             }
-            Some((target, Membership::Invite)) => match bridge.ghost_remote_id(&target) {
-                Some(ghost) => handle_ghost_invite(bridge, &meta, &target, ghost).await,
-                None => Ok(()),
-            },
-            _ => Ok(()),
-        },
-        Some("m.room.message") if !bridge.is_bridge_user(&meta.sender) => {
-            handle_message(bridge, event, &meta).await
+        }
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
+            MessageLikeEvent::Original(message),
+        )) if !bridge.is_bridge_user(&meta.sender) => {
+            handle_message(bridge, message.content.body(), &meta).await
         }
         _ => Ok(()),
     }
 }
 
-async fn handle_bot_invite(bridge: &Bridge, event: &Value, meta: &MatrixEventMeta) -> Result<()> {
+async fn handle_bot_invite(bridge: &Bridge, is_direct: bool, meta: &MatrixEventMeta) -> Result<()> {
     let room = Bridge::parse_room(&meta.room_id)?;
     let level = bridge.permission_of(&meta.sender);
     bridge.ensure_joined(&room, bridge.bot()).await?;
@@ -51,10 +61,6 @@ async fn handle_bot_invite(bridge: &Bridge, event: &Value, meta: &MatrixEventMet
         bridge.forget_joined(&meta.room_id, bridge.bot().as_str());
         return Ok(());
     }
-    let is_direct = event
-        .pointer("/content/is_direct")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     if !is_direct {
         // Invited into an ordinary room, for plumbing: stay quiet until asked.
         return Ok(());
@@ -98,6 +104,7 @@ async fn handle_ghost_invite(
                 .await?;
             bridge.homeserver().join(&ghost_user, room.as_str()).await?;
             let txn = format!("cwrefuse{}", crate::registration::random_token());
+            // Event content as sent.
             let content = json!({ "msgtype": "m.notice", "body": why });
             bridge
                 .homeserver()
@@ -137,6 +144,7 @@ async fn handle_ghost_invite(
                 .inner()
                 .joined
                 .insert((meta.room_id.clone(), ghost_mxid.to_owned()));
+            // The portal's metadata column: network-owned JSON.
             let mut metadata = if info.metadata.is_object() {
                 info.metadata.clone()
             } else {
@@ -158,11 +166,7 @@ async fn handle_ghost_invite(
     }
 }
 
-async fn handle_message(bridge: &Bridge, event: &Value, meta: &MatrixEventMeta) -> Result<()> {
-    let body = event
-        .pointer("/content/body")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+async fn handle_message(bridge: &Bridge, body: &str, meta: &MatrixEventMeta) -> Result<()> {
     let prefix = bridge.command_prefix().to_owned();
     let is_management = bridge
         .store()
@@ -215,13 +219,12 @@ impl Bridge {
         if let Some(room) = &user.management_room {
             return Ok(room.clone());
         }
-        let body = serde_json::json!({
-            "preset": "trusted_private_chat",
-            "is_direct": true,
-            "invite": [mxid],
-            "name": name,
-        });
-        let room = self.homeserver().create_room(self.bot(), &body).await?;
+        let mut request = create_room::v3::Request::new();
+        request.preset = Some(RoomPreset::TrustedPrivateChat);
+        request.is_direct = true;
+        request.invite = vec![ruma::OwnedUserId::try_from(mxid)?];
+        request.name = Some(name.to_owned());
+        let room = self.homeserver().create_room(self.bot(), request).await?;
         user.management_room = Some(room.to_string());
         self.store().put_user(&user).await?;
         let prefix = self.command_prefix();

@@ -3,7 +3,7 @@
 
 use crate::ids::RemoteUserId;
 use crate::store::{MessageRow, ReactionRow};
-use serde_json::Value;
+use ruma::events::room::message::{MessageType, RoomMessageEventContent};
 
 /// Who sent an event and where.
 #[derive(Clone, Debug, Default)]
@@ -26,11 +26,29 @@ pub struct MatrixMessage {
     pub url: Option<String>,
     /// The message this replies to, if it is bridged.
     pub reply_to: Option<MessageRow>,
-    pub content: Value,
+    /// The whole typed content, for what the fields above leave out.
+    pub content: RoomMessageEventContent,
     /// The sender may only relay (`bridge.permissions`): body and HTML are
     /// already prefixed with their name, and the network sends the message
     /// as its own bot, never through an account of the sender's.
     pub relayed: bool,
+}
+
+impl MatrixMessage {
+    /// An attachment's file name (else its body) and size, when known.
+    pub fn file_name_and_size(&self) -> (&str, Option<u64>) {
+        let (filename, size) = match &self.content.msgtype {
+            MessageType::Image(m) => (&m.filename, m.info.as_ref().and_then(|i| i.size)),
+            MessageType::File(m) => (&m.filename, m.info.as_ref().and_then(|i| i.size)),
+            MessageType::Audio(m) => (&m.filename, m.info.as_ref().and_then(|i| i.size)),
+            MessageType::Video(m) => (&m.filename, m.info.as_ref().and_then(|i| i.size)),
+            _ => (&None, None),
+        };
+        (
+            filename.as_deref().unwrap_or(&self.body),
+            size.map(u64::from),
+        )
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -1,5 +1,6 @@
 //! Turns one Matrix event into a call on the network, or on the management
-//! room when the room is no portal.
+//! room when the room is no portal. Events arrive typed (ruma's
+//! [`AnyTimelineEvent`]); each handler reads the fields it needs.
 
 use crate::access::Access;
 use crate::bridge::Bridge;
@@ -7,21 +8,22 @@ use crate::ids::{PartId, RemoteMessageId};
 use crate::matrix_event::*;
 use crate::store::{MessageRow, PortalRow, ReactionRow, Write};
 use anyhow::Result;
-use serde_json::Value;
+use ruma::api::appservice::event::push_events::v1::EphemeralData;
+use ruma::events::reaction::ReactionEventContent;
+use ruma::events::room::member::{MembershipState, OriginalRoomMemberEvent};
+use ruma::events::room::message::{MessageType, Relation, RoomMessageEventContent};
+use ruma::events::room::redaction::RoomRedactionEvent;
+use ruma::events::{
+    AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
+};
+use ruma::EventId;
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer).and_then(Value::as_str)
-}
-
-fn meta(event: &Value) -> MatrixEventMeta {
+fn meta(event: &AnyTimelineEvent) -> MatrixEventMeta {
     MatrixEventMeta {
-        event_id: str_at(event, "/event_id").unwrap_or_default().to_owned(),
-        room_id: str_at(event, "/room_id").unwrap_or_default().to_owned(),
-        sender: str_at(event, "/sender").unwrap_or_default().to_owned(),
-        timestamp: event
-            .get("origin_server_ts")
-            .and_then(Value::as_i64)
-            .unwrap_or_default(),
+        event_id: event.event_id().to_string(),
+        room_id: event.room_id().to_string(),
+        sender: event.sender().to_string(),
+        timestamp: i64::from(event.origin_server_ts().get()),
     }
 }
 
@@ -29,15 +31,18 @@ fn meta(event: &Value) -> MatrixEventMeta {
 /// the caller commits together with the event's processed mark.
 pub(crate) async fn handle_timeline(
     bridge: &Bridge,
-    event: &Value,
+    event: &AnyTimelineEvent,
     recovered: bool,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
     let meta = meta(event);
-    let kind = str_at(event, "/type").unwrap_or_default();
-    let is_member = kind == "m.room.member";
+    let kind = event.event_type().to_string();
+    let member = match event {
+        AnyTimelineEvent::State(AnyStateEvent::RoomMember(StateEvent::Original(m))) => Some(m),
+        _ => None,
+    };
     // Our own echoes; membership changes of real users by us still matter.
-    if bridge.is_bridge_user(&meta.sender) && !is_member {
+    if bridge.is_bridge_user(&meta.sender) && member.is_none() {
         return Ok(());
     }
     // The ingress log deduplicates new events; one replayed after a crash
@@ -50,44 +55,57 @@ pub(crate) async fn handle_timeline(
         tracing::debug!(event_id = meta.event_id, "already bridged, skipping");
         return Ok(());
     }
-    metrics::counter!("causeway_matrix_events_total", "type" => metric_type(kind)).increment(1);
+    metrics::counter!("causeway_matrix_events_total", "type" => metric_type(&kind)).increment(1);
     let Some(portal) = bridge.store().portal_by_room(&meta.room_id).await? else {
         return crate::management::handle_non_portal_event(bridge, event, meta).await;
     };
-    let access = crate::access::check(bridge, kind, event, &meta).await;
+    let access = crate::access::check(bridge, event, &meta).await;
     if access == Access::Refused {
         return Ok(());
     }
-    let result = match kind {
-        "m.room.message" => handle_message(bridge, &portal, event, &meta, access, writes).await,
-        "m.reaction" => handle_reaction(bridge, &portal, event, &meta, writes).await,
-        "m.room.redaction" => handle_redaction(bridge, &portal, event, &meta, writes).await,
-        "m.room.member" => handle_membership(bridge, &portal, event, meta.clone()).await,
-        "m.room.topic" => match bridge.network().topics() {
-            Some(topics) => {
-                topics
-                    .handle_matrix_topic(
-                        &portal,
-                        &meta.sender,
-                        str_at(event, "/content/topic").unwrap_or_default(),
-                    )
-                    .await
+    let result = match event {
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
+            MessageLikeEvent::Original(message),
+        )) => handle_message(bridge, &portal, &message.content, &meta, access, writes).await,
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::Reaction(
+            MessageLikeEvent::Original(reaction),
+        )) => handle_reaction(bridge, &portal, &reaction.content, &meta, writes).await,
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomRedaction(
+            RoomRedactionEvent::Original(redaction),
+        )) => {
+            // Where `redacts` lives depends on the room version.
+            let target = redaction
+                .redacts
+                .as_deref()
+                .or(redaction.content.redacts.as_deref());
+            let reason = redaction.content.reason.clone();
+            handle_redaction(bridge, &portal, target, reason, &meta, writes).await
+        }
+        AnyTimelineEvent::State(AnyStateEvent::RoomMember(StateEvent::Original(member))) => {
+            handle_membership(bridge, &portal, member, meta.clone()).await
+        }
+        AnyTimelineEvent::State(AnyStateEvent::RoomTopic(StateEvent::Original(topic))) => {
+            match bridge.network().topics() {
+                Some(topics) => {
+                    topics
+                        .handle_matrix_topic(&portal, &meta.sender, &topic.content.topic)
+                        .await
+                }
+                None => Ok(()),
             }
-            None => Ok(()),
-        },
+        }
         _ => Ok(()),
     };
     if let Err(err) = &result {
         // A user's own joins and leaves fail quietly; a kick or ban someone
         // made is an action they expect to see happen.
-        let own_membership =
-            kind == "m.room.member" && str_at(event, "/state_key") == Some(meta.sender.as_str());
+        let own_membership = member.is_some_and(|m| m.state_key == *event.sender());
         if !bridge.is_bridge_user(&meta.sender) && !own_membership {
             // Nothing is dropped silently: the sender learns it did not arrive.
             // The error may quote the remote side: it is text, not markup.
             let notice = format!(
                 "⚠️ Your {} was not bridged: {}",
-                match kind {
+                match kind.as_str() {
                     "m.room.message" => "message",
                     "m.room.member" => "kick or ban",
                     _ => "event",
@@ -115,40 +133,47 @@ fn metric_type(kind: &str) -> &'static str {
 async fn handle_message(
     bridge: &Bridge,
     portal: &PortalRow,
-    event: &Value,
+    content: &RoomMessageEventContent,
     meta: &MatrixEventMeta,
     access: Access,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
-    let content = event.get("content").cloned().unwrap_or(Value::Null);
     let network = bridge.network();
-    if str_at(&content, "/m.relates_to/rel_type") == Some("m.replace") {
-        let Some(edits) = network.edits() else {
-            anyhow::bail!("this network cannot edit messages")
-        };
-        let target_id = str_at(&content, "/m.relates_to/event_id").unwrap_or_default();
-        let Some(target) = bridge.store().message_by_event(target_id).await? else {
-            anyhow::bail!("the edited message was never bridged");
-        };
-        let new = content.get("m.new_content").unwrap_or(&content);
-        let edit = MatrixEdit {
-            meta: meta.clone(),
-            target,
-            new_body: str_at(new, "/body").unwrap_or_default().to_owned(),
-            new_html: html_of(new),
-        };
-        return edits.handle_matrix_edit(portal, &edit).await;
-    }
-    let reply_to = match str_at(&content, "/m.relates_to/m.in_reply_to/event_id") {
-        Some(id) => bridge.store().message_by_event(id).await?,
+    let reply_to_id = match &content.relates_to {
+        Some(Relation::Replacement(replacement)) => {
+            let Some(edits) = network.edits() else {
+                anyhow::bail!("this network cannot edit messages")
+            };
+            let Some(target) = bridge
+                .store()
+                .message_by_event(replacement.event_id.as_str())
+                .await?
+            else {
+                anyhow::bail!("the edited message was never bridged");
+            };
+            let new = &replacement.new_content.msgtype;
+            let edit = MatrixEdit {
+                meta: meta.clone(),
+                target,
+                new_body: new.body().to_owned(),
+                new_html: html_of(new),
+            };
+            return edits.handle_matrix_edit(portal, &edit).await;
+        }
+        Some(Relation::Reply(reply)) => Some(&reply.in_reply_to.event_id),
+        Some(Relation::Thread(thread)) => thread.in_reply_to.as_ref().map(|r| &r.event_id),
+        _ => None,
+    };
+    let reply_to = match reply_to_id {
+        Some(id) => bridge.store().message_by_event(id.as_str()).await?,
         None => None,
     };
     let mut message = MatrixMessage {
         meta: meta.clone(),
-        msgtype: str_at(&content, "/msgtype").unwrap_or("m.text").to_owned(),
-        body: str_at(&content, "/body").unwrap_or_default().to_owned(),
-        html: html_of(&content),
-        url: str_at(&content, "/url").map(str::to_owned),
+        msgtype: content.msgtype().to_owned(),
+        body: content.body().to_owned(),
+        html: html_of(&content.msgtype),
+        url: media_url(&content.msgtype),
         reply_to,
         content: content.clone(),
         relayed: false,
@@ -172,40 +197,67 @@ async fn handle_message(
     Ok(())
 }
 
-fn html_of(content: &Value) -> Option<String> {
-    (str_at(content, "/format") == Some("org.matrix.custom.html"))
-        .then(|| str_at(content, "/formatted_body").map(str::to_owned))
-        .flatten()
+/// The HTML body of a message (or of a file's caption), when it has one.
+fn html_of(msgtype: &MessageType) -> Option<String> {
+    let formatted = match msgtype {
+        MessageType::Text(m) => m.formatted.as_ref(),
+        MessageType::Emote(m) => m.formatted.as_ref(),
+        MessageType::Notice(m) => m.formatted.as_ref(),
+        MessageType::Image(m) => m.formatted.as_ref(),
+        MessageType::File(m) => m.formatted.as_ref(),
+        MessageType::Audio(m) => m.formatted.as_ref(),
+        MessageType::Video(m) => m.formatted.as_ref(),
+        _ => None,
+    }?;
+    (formatted.format == ruma::events::room::message::MessageFormat::Html)
+        .then(|| formatted.body.clone())
+}
+
+/// The `mxc://` URI of an unencrypted attachment.
+fn media_url(msgtype: &MessageType) -> Option<String> {
+    use ruma::events::room::MediaSource;
+    let source = match msgtype {
+        MessageType::Image(m) => &m.source,
+        MessageType::File(m) => &m.source,
+        MessageType::Audio(m) => &m.source,
+        MessageType::Video(m) => &m.source,
+        _ => return None,
+    };
+    match source {
+        MediaSource::Plain(uri) => Some(uri.to_string()),
+        MediaSource::Encrypted(_) => None,
+    }
 }
 
 async fn handle_reaction(
     bridge: &Bridge,
     portal: &PortalRow,
-    event: &Value,
+    content: &ReactionEventContent,
     meta: &MatrixEventMeta,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
     let Some(reactions) = bridge.network().reactions() else {
         anyhow::bail!("this network has no reactions")
     };
-    let target_id = str_at(event, "/content/m.relates_to/event_id").unwrap_or_default();
-    let key = str_at(event, "/content/m.relates_to/key")
-        .unwrap_or_default()
-        .to_owned();
-    let Some(target) = bridge.store().message_by_event(target_id).await? else {
+    let annotation = &content.relates_to;
+    let Some(target) = bridge
+        .store()
+        .message_by_event(annotation.event_id.as_str())
+        .await?
+    else {
         anyhow::bail!("the message reacted to was never bridged");
     };
     let reaction = MatrixReaction {
         meta: meta.clone(),
         target: target.clone(),
-        key: key.clone(),
+        key: annotation.key.clone(),
     };
     let remote_sender = reactions.handle_matrix_reaction(portal, &reaction).await?;
     writes.push(Write::Reaction(ReactionRow {
         portal: portal.key.clone(),
         remote_message_id: target.remote_id,
         remote_sender,
-        emoji: key,
+        emoji: annotation.key.clone(),
         event_id: meta.event_id.clone(),
     }));
     Ok(())
@@ -214,13 +266,14 @@ async fn handle_reaction(
 async fn handle_redaction(
     bridge: &Bridge,
     portal: &PortalRow,
-    event: &Value,
+    redacts: Option<&EventId>,
+    reason: Option<String>,
     meta: &MatrixEventMeta,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
-    let redacts = str_at(event, "/redacts")
-        .or_else(|| str_at(event, "/content/redacts"))
-        .unwrap_or_default();
+    let Some(redacts) = redacts.map(EventId::as_str) else {
+        return Ok(());
+    };
     let target = if let Some(message) = bridge.store().message_by_event(redacts).await? {
         RedactionTarget::Message(message)
     } else if let Some(reaction) = bridge.store().reaction_by_event(redacts).await? {
@@ -234,7 +287,7 @@ async fn handle_redaction(
     let redaction = MatrixRedaction {
         meta: meta.clone(),
         target: target.clone(),
-        reason: str_at(event, "/content/reason").map(str::to_owned),
+        reason,
     };
     redactions
         .handle_matrix_redaction(portal, &redaction)
@@ -246,24 +299,34 @@ async fn handle_redaction(
     Ok(())
 }
 
-pub(crate) fn parse_membership(event: &Value) -> Option<(String, Membership)> {
-    let target = str_at(event, "/state_key")?.to_owned();
-    let sender = str_at(event, "/sender").unwrap_or_default();
-    let membership = match str_at(event, "/content/membership")? {
-        "join" => Membership::Join,
-        "invite" => Membership::Invite,
-        "ban" => Membership::Ban,
-        "leave" if sender != target => Membership::Kick,
-        "leave" => Membership::Leave,
+/// What a membership event did to its target: a leave sent by someone else
+/// is a kick. Knocks and unknown states are nothing the bridge mirrors.
+pub(crate) fn membership_change(
+    sender: &str,
+    target: &str,
+    state: &MembershipState,
+) -> Option<Membership> {
+    Some(match state {
+        MembershipState::Join => Membership::Join,
+        MembershipState::Invite => Membership::Invite,
+        MembershipState::Ban => Membership::Ban,
+        MembershipState::Leave if sender != target => Membership::Kick,
+        MembershipState::Leave => Membership::Leave,
         _ => return None,
-    };
-    Some((target, membership))
+    })
+}
+
+/// The change a membership event made, and to whom.
+pub(crate) fn parse_membership(event: &OriginalRoomMemberEvent) -> Option<(String, Membership)> {
+    let target = event.state_key.as_str();
+    let change = membership_change(event.sender.as_str(), target, &event.content.membership)?;
+    Some((target.to_owned(), change))
 }
 
 async fn handle_membership(
     bridge: &Bridge,
     portal: &PortalRow,
-    event: &Value,
+    event: &OriginalRoomMemberEvent,
     meta: MatrixEventMeta,
 ) -> Result<()> {
     let Some((target, membership)) = parse_membership(event) else {
@@ -286,34 +349,31 @@ async fn handle_membership(
         target_ghost: bridge.ghost_remote_id(&target),
         target,
         membership,
-        reason: str_at(event, "/content/reason").map(str::to_owned),
-        displayname: str_at(event, "/content/displayname").map(str::to_owned),
+        reason: event.content.reason.clone(),
+        displayname: event.content.displayname.clone(),
         meta,
     };
     handler.handle_matrix_membership(portal, &change).await
 }
 
-pub(crate) async fn handle_ephemeral(bridge: &Bridge, event: &Value) -> Result<()> {
-    let room_id = str_at(event, "/room_id").unwrap_or_default();
-    let Some(portal) = bridge.store().portal_by_room(room_id).await? else {
-        return Ok(());
-    };
-    match str_at(event, "/type").unwrap_or_default() {
-        "m.typing" => {
+/// Handles one ephemeral event: typing and read receipts in portals.
+pub(crate) async fn handle_ephemeral(bridge: &Bridge, event: &EphemeralData) -> Result<()> {
+    match event {
+        EphemeralData::Typing(typing) => {
+            let room_id = typing.room_id.as_str();
+            let Some(portal) = bridge.store().portal_by_room(room_id).await? else {
+                return Ok(());
+            };
             let Some(handler) = bridge.network().typing() else {
                 return Ok(());
             };
-            let typing = event
-                .pointer("/content/user_ids")
-                .and_then(Value::as_array)
-                .map(|ids| {
-                    ids.iter()
-                        .filter_map(Value::as_str)
-                        .filter(|u| crate::access::has_own_identity(bridge, u))
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let typing = typing
+                .content
+                .user_ids
+                .iter()
+                .map(|user| user.to_string())
+                .filter(|user| crate::access::has_own_identity(bridge, user))
+                .collect();
             handler
                 .handle_matrix_typing(
                     &portal,
@@ -324,30 +384,32 @@ pub(crate) async fn handle_ephemeral(bridge: &Bridge, event: &Value) -> Result<(
                 )
                 .await
         }
-        "m.receipt" => {
+        EphemeralData::Receipt(receipt) => {
+            let room_id = receipt.room_id.as_str();
+            let Some(portal) = bridge.store().portal_by_room(room_id).await? else {
+                return Ok(());
+            };
             let Some(handler) = bridge.network().receipts() else {
                 return Ok(());
             };
-            let Some(events) = event.get("content").and_then(Value::as_object) else {
-                return Ok(());
-            };
-            for (event_id, receipts) in events {
-                let Some(readers) = receipts.get("m.read").and_then(Value::as_object) else {
+            for (event_id, receipts) in receipt.content.iter() {
+                let Some(readers) = receipts.get(&ruma::events::receipt::ReceiptType::Read) else {
                     continue;
                 };
-                let Some(target) = bridge.store().message_by_event(event_id).await? else {
+                let Some(target) = bridge.store().message_by_event(event_id.as_str()).await? else {
                     continue;
                 };
                 for user in readers
                     .keys()
-                    .filter(|u| crate::access::has_own_identity(bridge, u))
+                    .map(|user| user.to_string())
+                    .filter(|user| crate::access::has_own_identity(bridge, user))
                 {
                     handler
                         .handle_matrix_receipt(
                             &portal,
                             &MatrixReceipt {
                                 room_id: room_id.to_owned(),
-                                user: user.clone(),
+                                user,
                                 target: target.clone(),
                             },
                         )
@@ -363,23 +425,18 @@ pub(crate) async fn handle_ephemeral(bridge: &Bridge, event: &Value) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn a_leave_sent_by_someone_else_is_a_kick() {
-        let kick = json!({ "sender": "@mod:x", "state_key": "@u:x", "content": { "membership": "leave" } });
+        let change = |sender, state| membership_change(sender, "@u:x", &state);
         assert_eq!(
-            parse_membership(&kick),
-            Some(("@u:x".into(), Membership::Kick))
+            change("@mod:x", MembershipState::Leave),
+            Some(Membership::Kick)
         );
-        let leave =
-            json!({ "sender": "@u:x", "state_key": "@u:x", "content": { "membership": "leave" } });
         assert_eq!(
-            parse_membership(&leave).map(|m| m.1),
+            change("@u:x", MembershipState::Leave),
             Some(Membership::Leave)
         );
-        let knock =
-            json!({ "sender": "@u:x", "state_key": "@u:x", "content": { "membership": "knock" } });
-        assert_eq!(parse_membership(&knock), None);
+        assert_eq!(change("@u:x", MembershipState::Knock), None);
     }
 }

@@ -2,11 +2,13 @@
 //! alias and power levels, under one lock per portal key.
 
 use crate::bridge::Bridge;
-use crate::homeserver::power_level_override;
+use crate::homeserver::{power_level_override, raw_content};
 use crate::ids::PortalKey;
 use crate::network::{GhostInfo, PortalInfo};
 use crate::store::PortalRow;
 use anyhow::{Context, Result};
+use ruma::api::client::room::create_room;
+use ruma::api::client::room::create_room::v3::RoomPreset;
 use ruma::{RoomAliasId, RoomId, UserId};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -88,6 +90,7 @@ impl Bridge {
                             &room,
                             event_type,
                             &self.bridge_state_key(key),
+                            // Empty state content: the bridge info is withdrawn.
                             &json!({}),
                             None,
                         )
@@ -120,6 +123,7 @@ impl Bridge {
     /// MSC2346 bridge info, under its stable-to-be and its legacy type.
     fn bridge_info_state(&self, key: &PortalKey, name: Option<&str>) -> Vec<(&'static str, Value)> {
         let info = self.network().info();
+        // MSC2346 state content, which ruma has no type for.
         let content = json!({
             "bridgebot": self.bot(),
             "creator": self.bot(),
@@ -145,11 +149,16 @@ impl Bridge {
             None => self.bot().to_owned(),
         };
         let state_key = self.bridge_state_key(&info.key);
-        let initial_state: Vec<Value> = self
+        let mut request = create_room::v3::Request::new();
+        request.initial_state = self
             .bridge_info_state(&info.key, info.name.as_deref())
             .into_iter()
-            .map(|(event_type, content)| json!({ "type": event_type, "state_key": state_key, "content": content }))
-            .collect();
+            .map(|(event_type, content)| {
+                raw_content(
+                    &json!({ "type": event_type, "state_key": state_key, "content": content }),
+                )
+            })
+            .collect::<Result<_, _>>()?;
         let mut invite: Vec<String> = info.invite.clone();
         if info.direct_with.is_some() {
             invite.push(self.bot().to_string());
@@ -162,36 +171,38 @@ impl Bridge {
             .into_iter()
             .filter(|(user, _)| !(v12_dm && invite.iter().any(|i| i == user)))
             .collect();
-        let mut body = json!({
-            "visibility": "private",
-            // Reached through an alias, a portal must be joinable by whoever resolves it.
-            "preset": match (&info.direct_with, &info.alias_id) {
-                (Some(_), _) => "trusted_private_chat",
-                (None, Some(_)) => "public_chat",
-                (None, None) => "private_chat",
-            },
-            "is_direct": info.direct_with.is_some(),
-            "invite": invite,
-            "initial_state": initial_state,
-            "power_level_content_override": power_level_override(&version, creator.as_str(), &users),
+        // Reached through an alias, a portal must be joinable by whoever resolves it.
+        request.preset = Some(match (&info.direct_with, &info.alias_id) {
+            (Some(_), _) => RoomPreset::TrustedPrivateChat,
+            (None, Some(_)) => RoomPreset::PublicChat,
+            (None, None) => RoomPreset::PrivateChat,
         });
-        if let Some(name) = &info.name {
-            body["name"] = json!(name);
-        }
-        if let Some(topic) = &info.topic {
-            body["topic"] = json!(topic);
-        }
-        if let Some(alias_id) = &info.alias_id {
-            body["room_alias_name"] = json!(self.alias_localpart(alias_id));
-        }
+        request.is_direct = info.direct_with.is_some();
+        request.invite = invite
+            .iter()
+            .map(|user| ruma::OwnedUserId::try_from(user.as_str()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot invite {invite:?} to portal {}", info.key))?;
+        request.power_level_content_override = Some(raw_content(&power_level_override(
+            &version,
+            creator.as_str(),
+            &users,
+        ))?);
+        request.name = info.name.clone();
+        request.topic = info.topic.clone();
+        request.room_alias_name = info
+            .alias_id
+            .as_ref()
+            .map(|alias_id| self.alias_localpart(alias_id));
         let room_id = self
             .homeserver()
-            .create_room(&creator, &body)
+            .create_room(&creator, request)
             .await
             .with_context(|| format!("cannot create the room for portal {}", info.key))?;
         let mut metadata = info.metadata.clone();
         if let Some(remote) = &info.direct_with {
             if !metadata.is_object() {
+                // The portal's metadata column: network-owned JSON.
                 metadata = json!({});
             }
             metadata["direct_with"] = json!(remote);
@@ -242,6 +253,7 @@ pub(crate) async fn set_power_level(
     let mut levels = hs
         .state_event(bridge.bot(), room, "m.room.power_levels", "")
         .await?
+        // Power levels stay JSON: every field the room has is sent back unchanged.
         .unwrap_or_else(|| serde_json::json!({}));
     let default = levels["users_default"].as_i64().unwrap_or(0);
     let current = levels["users"][user].as_i64().unwrap_or(default);

@@ -85,7 +85,7 @@ mod tests {
             html: None,
             url: None,
             reply_to: None,
-            content: serde_json::Value::Null,
+            content: ruma::events::room::message::RoomMessageEventContent::text_plain(body),
             relayed: false,
         }
     }

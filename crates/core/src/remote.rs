@@ -141,12 +141,11 @@ pub(crate) async fn handle_until_delivered(
 }
 
 fn is_transient(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|cause| match cause.downcast_ref::<HsError>() {
-            Some(HsError::Transport(_)) => true,
-            Some(HsError::Matrix { status, .. }) => *status == 429 || *status >= 500,
-            None => false,
-        })
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<HsError>()
+            .is_some_and(HsError::is_transient)
+    })
 }
 
 async fn portal_room(bridge: &Bridge, key: &PortalKey) -> Result<(PortalRow, OwnedRoomId)> {
@@ -203,6 +202,7 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                 }
                 let mut content = content.clone();
                 if let (0, Some(reply)) = (index, &reply_event) {
+                    // Event content as sent: a reply relation added to what the network built.
                     content["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": reply } });
                 }
                 let txn = send_txn_id(key, id, part);
@@ -248,6 +248,8 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                 .get("body")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
+            // Event content as sent: an edit keeps every field of the new content,
+            // including ones ruma has no type for.
             let mut edit = json!({
                 "msgtype": content.get("msgtype").cloned().unwrap_or(json!("m.text")),
                 "body": format!("* {body}"),
@@ -289,6 +291,7 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             };
             let ghost = bridge.ensure_ghost(sender).await?;
             bridge.ensure_joined(&room, &ghost).await?;
+            // Event content as sent: a reaction.
             let content = json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": original.event_id, "key": emoji } });
             let txn = send_txn_id(
                 key,
@@ -374,6 +377,7 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                     &room,
                     "m.room.topic",
                     "",
+                    // State content as sent.
                     &json!({ "topic": topic }),
                     None,
                 )
@@ -449,6 +453,7 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                     &room,
                     "m.room.join_rules",
                     "",
+                    // State content as sent.
                     &json!({ "join_rule": rule }),
                     None,
                 )
@@ -517,6 +522,7 @@ fn refuse_unless_own(original: &MessageRow, ghost: &ruma::UserId, what: &str) ->
 
 /// Content for a text message, with HTML when the network has formatting.
 pub fn text_content(msgtype: &str, body: &str, html: Option<&str>) -> Value {
+    // Event content as sent, which networks extend with fields of their own.
     let mut content = json!({ "msgtype": msgtype, "body": body });
     if let Some(html) = html {
         content["format"] = json!("org.matrix.custom.html");

@@ -97,13 +97,13 @@ pub async fn disco_items(net: &XmppNetwork, target: &ComponentAddress) -> Elemen
         }
     };
     for room in rooms {
-        let Some(alias) = room.get("canonical_alias").and_then(|a| a.as_str()) else {
+        let Some(alias) = room.canonical_alias.as_ref().map(|a| a.as_str()) else {
             continue;
         };
         let Some(jid) = net.addresses().gateway_room_jid(alias) else {
             continue;
         };
-        let name = room.get("name").and_then(|n| n.as_str()).unwrap_or(alias);
+        let name = room.name.as_deref().unwrap_or(alias);
         q.append_child(stanza::empty(
             "item",
             ns::DISCO_ITEMS,

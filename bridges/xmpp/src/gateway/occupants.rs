@@ -10,6 +10,8 @@ use causeway_core::network::GhostInfo;
 use causeway_core::remote::RemoteEvent;
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
+use ruma::events::room::message::MessageType;
+use ruma::events::{AnyMessageLikeEvent, AnyTimelineEvent, MessageLikeEvent};
 use serde_json::json;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::minidom::Element;
@@ -161,10 +163,11 @@ pub async fn handle_presence(
             ..Default::default()
         });
     for (mxid, name) in &members {
-        if !bridge.is_bridge_user(mxid) {
-            state
-                .names
-                .insert(mxid.clone(), crate::muc::nick_for(mxid, name.as_deref()));
+        if !bridge.is_bridge_user(mxid.as_str()) {
+            state.names.insert(
+                mxid.to_string(),
+                crate::muc::nick_for(mxid.as_str(), name.as_deref()),
+            );
         }
     }
     state.occupants.insert(from.to_string(), nick.clone());
@@ -376,16 +379,19 @@ async fn history(
             return;
         }
     };
-    for event in events
+    // Only messages that parse are history; anything else is skipped.
+    let messages = events
         .iter()
         .rev()
-        .filter(|e| e["type"] == "m.room.message")
-    {
-        let (Some(sender), Some(body)) =
-            (event["sender"].as_str(), event["content"]["body"].as_str())
-        else {
-            continue;
-        };
+        .filter_map(|raw| match raw.deserialize() {
+            Ok(AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
+                MessageLikeEvent::Original(message),
+            ))) => Some(message),
+            _ => None,
+        });
+    for event in messages {
+        let sender = event.sender.as_str();
+        let body = event.content.msgtype.body();
         let nick = match (room.names.get(sender), bridge.ghost_remote_id(sender)) {
             (Some(nick), _) => nick.clone(),
             // An XMPP user's own line: their nick here, else their name.
@@ -403,7 +409,7 @@ async fn history(
                 }),
             (None, None) => crate::muc::nick_for(sender, None),
         };
-        let id = event["event_id"].as_str().unwrap_or_default();
+        let id = event.event_id.as_str();
         let mut message = stanza::new(
             "message",
             &format!("{room_jid}/{nick}"),
@@ -411,12 +417,12 @@ async fn history(
             Some("groupchat"),
             Some(id),
         );
-        let text = match event["content"]["msgtype"].as_str() {
-            Some("m.emote") => format!("/me {body}"),
+        let text = match &event.content.msgtype {
+            MessageType::Emote(_) => format!("/me {body}"),
             _ => body.to_owned(),
         };
         message.append_child(stanza::text_element("body", NS, &text));
-        let stamp = event["origin_server_ts"].as_i64().and_then(chrono_stamp);
+        let stamp = chrono_stamp(i64::from(event.origin_server_ts.get()));
         if let Some(stamp) = stamp {
             message.append_child(stanza::empty(
                 "delay",

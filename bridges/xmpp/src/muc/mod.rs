@@ -197,9 +197,9 @@ pub async fn restore(net: &XmppNetwork, bridge: &Bridge) -> Result<()> {
             }
         };
         for (mxid, name) in members {
-            if !bridge.is_bridge_user(&mxid) {
+            if !bridge.is_bridge_user(mxid.as_str()) {
                 // Not sent now: the connection's first act is to rejoin.
-                ensure_puppet(net, &room, &mxid, name.as_deref(), false);
+                ensure_puppet(net, &room, mxid.as_str(), name.as_deref(), false);
             }
         }
     }

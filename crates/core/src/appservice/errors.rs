@@ -3,7 +3,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 #[derive(Debug)]
 pub struct MatrixError {
@@ -53,8 +52,22 @@ impl IntoResponse for MatrixError {
             .increment(1);
         (
             self.status,
-            Json(json!({ "errcode": self.errcode, "error": self.message })),
+            Json(ErrorBody {
+                errcode: self.errcode,
+                error: self.message,
+            }),
         )
             .into_response()
     }
 }
+
+/// The body of a Matrix error answer.
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    errcode: &'static str,
+    error: String,
+}
+
+/// The body of an answer that has nothing to say: `{}`.
+#[derive(serde::Serialize)]
+pub(crate) struct Empty {}

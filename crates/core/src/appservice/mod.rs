@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use errors::MatrixError;
-use serde_json::json;
 
 /// Every route, under `/_matrix/app/v1` and the legacy unprefixed paths.
 pub fn router(bridge: Bridge) -> Router {
@@ -98,17 +97,17 @@ async fn put_transaction(
         bridge.inner().ingress_notify.notify_one();
     }
     metrics::histogram!("causeway_transaction_seconds").record(started.elapsed().as_secs_f64());
-    Ok(Json(json!({})).into_response())
+    Ok(Json(errors::Empty {}).into_response())
 }
 
 async fn ping(
     State(bridge): State<Bridge>,
     uri: Uri,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, MatrixError> {
+) -> Result<Json<errors::Empty>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
     tracing::debug!("pinged by the homeserver");
-    Ok(Json(json!({})))
+    Ok(Json(errors::Empty {}))
 }
 
 async fn metrics_page() -> impl IntoResponse {
@@ -127,18 +126,51 @@ async fn health(State(bridge): State<Bridge>) -> Response {
     let database = sqlx::query("SELECT 1").execute(bridge.store().pool()).await;
     let (components_up, components) = crate::health::report();
     let up = database.is_ok() && components_up;
-    let body = json!({
-        "status": if up { "ok" } else { "down" },
-        "database": match &database {
-            Ok(_) => json!({ "status": "ok" }),
-            Err(err) => json!({ "status": "down", "error": err.to_string() }),
+    let body = HealthReport {
+        status: Status::from_up(up),
+        database: ComponentStatus {
+            status: Status::from_up(database.is_ok()),
+            error: database.err().map(|err| err.to_string()),
         },
-        "components": components,
-    });
+        components,
+    };
     let status = if up {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// The body of `GET /health`.
+#[derive(serde::Serialize)]
+struct HealthReport {
+    status: Status,
+    database: ComponentStatus,
+    components: std::collections::BTreeMap<String, crate::health::ComponentReport>,
+}
+
+#[derive(serde::Serialize)]
+struct ComponentStatus {
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `ok` or `down`.
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Ok,
+    Down,
+}
+
+impl Status {
+    pub(crate) fn from_up(up: bool) -> Self {
+        if up {
+            Self::Ok
+        } else {
+            Self::Down
+        }
+    }
 }

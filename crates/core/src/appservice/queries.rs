@@ -1,11 +1,12 @@
 //! User, alias and third-party queries: the network decides, the core creates.
 
-use super::{authorize, errors::MatrixError};
+use super::authorize;
+use super::errors::{Empty, MatrixError};
 use crate::bridge::Bridge;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 type Fields = Query<BTreeMap<String, String>>;
@@ -15,7 +16,7 @@ pub(super) async fn query_user(
     Path(user_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-) -> Result<Json<Value>, MatrixError> {
+) -> Result<Json<Empty>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
     let Some(remote) = bridge.ghost_remote_id(&user_id) else {
         return Err(MatrixError::not_found("not a user of this bridge"));
@@ -35,7 +36,7 @@ pub(super) async fn query_user(
                 .ensure_ghost(&info)
                 .await
                 .map_err(MatrixError::internal)?;
-            Ok(Json(json!({})))
+            Ok(Json(Empty {}))
         }
         None => Err(MatrixError::not_found(format!("no remote user {remote}"))),
     }
@@ -46,7 +47,7 @@ pub(super) async fn query_alias(
     Path(alias): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-) -> Result<Json<Value>, MatrixError> {
+) -> Result<Json<Empty>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
     let Some(id) = bridge.alias_id(&alias).map(str::to_owned) else {
         return Err(MatrixError::not_found("not an alias of this bridge"));
@@ -87,7 +88,7 @@ pub(super) async fn query_alias(
                 .map_err(MatrixError::internal)?;
         }
     }
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 /// The network's lookups, if it has them and `protocol` (when given) is its.

@@ -4,7 +4,11 @@ use super::errors::MatrixError;
 use crate::store::{IngressKind, NewIngressEvent, Purpose, SecretBox, Store, TxnOutcome};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::Value;
+use ruma::api::appservice::event::push_events::v1::EphemeralData;
+use ruma::events::AnyTimelineEvent;
+use ruma::serde::Raw;
+use ruma::OwnedEventId;
+use serde_json::value::RawValue as RawJsonValue;
 use sha2::{Digest, Sha256};
 
 /// A transaction body, split into what the ingress log stores.
@@ -44,68 +48,68 @@ pub async fn read_body(
     })
 }
 
+/// A transaction body: ruma's event types for each list. Ephemeral events
+/// come under the stable name or under MSC2409's, which Synapse still sends;
+/// both are read (a serde alias would refuse a body that has both).
+#[derive(serde::Deserialize)]
+struct TransactionBody {
+    #[serde(default)]
+    events: Vec<Raw<AnyTimelineEvent>>,
+    #[serde(default)]
+    ephemeral: Vec<Raw<EphemeralData>>,
+    #[serde(default, rename = "de.sorunome.msc2409.ephemeral")]
+    unstable_ephemeral: Vec<Raw<EphemeralData>>,
+}
+
 /// Parses a transaction. Not JSON is M_NOT_JSON; JSON of the wrong shape is
-/// M_BAD_JSON. Ephemeral events come under the stable name or MSC2409's.
+/// M_BAD_JSON. Each event is checked for the fields the log keys it by; its
+/// content is parsed when it is handled, so one odd event never refuses the
+/// rest of a transaction.
 pub fn parse_transaction(bytes: &[u8]) -> Result<ParsedTransaction, MatrixError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
         MatrixError::new(
             StatusCode::BAD_REQUEST,
             "M_NOT_JSON",
             format!("the transaction body is not JSON: {e}"),
         )
     })?;
-    let bad = |msg: &str| MatrixError::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", msg.to_owned());
-    let obj = value
-        .as_object()
-        .ok_or_else(|| bad("the transaction body must be a JSON object"))?;
-    let timeline = match obj.get("events") {
-        Some(Value::Array(list)) => list.as_slice(),
-        None => &[],
-        Some(_) => return Err(bad("`events` must be an array")),
+    let bad = |msg: String| MatrixError::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", msg);
+    let body: TransactionBody = serde_json::from_slice(bytes)
+        .map_err(|e| bad(format!("the transaction body has the wrong shape: {e}")))?;
+    let ephemeral = if body.ephemeral.is_empty() {
+        body.unstable_ephemeral
+    } else {
+        body.ephemeral
     };
-    let mut ephemeral: &[Value] = &[];
-    for key in ["ephemeral", "de.sorunome.msc2409.ephemeral"] {
-        match obj.get(key) {
-            Some(Value::Array(list)) if !list.is_empty() => ephemeral = list.as_slice(),
-            Some(Value::Array(_)) | None => {}
-            Some(_) => return Err(bad("`ephemeral` must be an array")),
-        }
+    let timeline_count = body.events.len();
+    let mut events = Vec::with_capacity(timeline_count + ephemeral.len());
+    for raw in &body.events {
+        let kind: Option<String> = raw
+            .get_field("type")
+            .map_err(|_| bad("every event must have a string `type`".into()))?;
+        kind.ok_or_else(|| bad("every event must have a string `type`".into()))?;
+        let event_id: OwnedEventId = raw
+            .get_field("event_id")
+            .ok()
+            .flatten()
+            .ok_or_else(|| bad("a timeline event has no valid `event_id`".into()))?;
+        events.push(NewIngressEvent {
+            event_id: Some(event_id.to_string()),
+            room_id: room_of(raw.json()),
+            kind: IngressKind::Timeline,
+            body: canonical(raw.json())?,
+        });
     }
-    let mut events = Vec::with_capacity(timeline.len() + ephemeral.len());
-    for (list, kind) in [
-        (timeline, IngressKind::Timeline),
-        (ephemeral, IngressKind::Ephemeral),
-    ] {
-        for event in list {
-            let fields = event
-                .as_object()
-                .ok_or_else(|| bad("every event must be a JSON object"))?;
-            if !fields.get("type").is_some_and(Value::is_string) {
-                return Err(bad("every event must have a string `type`"));
-            }
-            let event_id = match kind {
-                IngressKind::Timeline => Some(
-                    fields
-                        .get("event_id")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| bad("a timeline event has no `event_id`"))?
-                        .to_owned(),
-                ),
-                IngressKind::Ephemeral => None,
-            };
-            events.push(NewIngressEvent {
-                event_id,
-                room_id: fields
-                    .get("room_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                kind,
-                body: event.to_string(),
-            });
-        }
+    for raw in &ephemeral {
+        let kind: Option<String> = raw.get_field("type").ok().flatten();
+        kind.ok_or_else(|| bad("every event must have a string `type`".into()))?;
+        events.push(NewIngressEvent {
+            event_id: None,
+            room_id: room_of(raw.json()),
+            kind: IngressKind::Ephemeral,
+            body: canonical(raw.json())?,
+        });
     }
-    // The bodies are re-serialised by serde_json, which sorts object keys, so
-    // a retry's digest matches however the homeserver ordered its keys.
     let mut digest = Sha256::new();
     for event in &events {
         digest.update((event.body.len() as u64).to_be_bytes());
@@ -113,9 +117,35 @@ pub fn parse_transaction(bytes: &[u8]) -> Result<ParsedTransaction, MatrixError>
     }
     Ok(ParsedTransaction {
         digest: hex::encode(digest.finalize()),
-        timeline_count: timeline.len(),
+        timeline_count,
         events,
     })
+}
+
+/// The room an event is in, which orders it in the log with its room.
+fn room_of(json: &RawJsonValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Room {
+        room_id: Option<String>,
+    }
+    serde_json::from_str::<Room>(json.get())
+        .ok()
+        .and_then(|r| r.room_id)
+}
+
+/// An event's JSON with sorted keys (serde_json's map is ordered), so that
+/// a retried transaction has the same digest however the homeserver ordered
+/// its keys.
+fn canonical(json: &RawJsonValue) -> Result<String, MatrixError> {
+    serde_json::from_str::<serde_json::Value>(json.get())
+        .map(|value| value.to_string())
+        .map_err(|e| {
+            MatrixError::new(
+                StatusCode::BAD_REQUEST,
+                "M_BAD_JSON",
+                format!("every event must be a JSON object: {e}"),
+            )
+        })
 }
 
 /// Encrypts the event bodies for the ingress log. Events hold whatever users

@@ -1,34 +1,34 @@
-//! Media downloads streamed from the homeserver, for public links: a file
-//! passes through the bridge in chunks, never whole in memory.
+//! Media downloads from the homeserver. Public links stream a file through
+//! the bridge in chunks, never whole in memory.
 
-use super::{enc, Homeserver, HsError};
+use super::{Homeserver, HsError};
+use ruma::api::client::authenticated_media::get_content;
+use ruma::OwnedServerName;
 
-/// The authenticated media API's path for an `mxc://` URI. Anything else is
+/// The authenticated media request for an `mxc://` URI. Anything else is
 /// refused, so media is only ever fetched from the homeserver.
-pub(super) fn download_path(mxc: &str) -> Result<String, HsError> {
-    let Some((server, media_id)) = crate::ids::split_mxc(mxc) else {
-        return Err(HsError::Matrix {
-            status: 400,
-            errcode: "M_INVALID_PARAM".into(),
-            message: format!("not a valid mxc:// URI: {mxc:?}"),
-        });
+pub(super) fn download_request(mxc: &str) -> Result<get_content::v1::Request, HsError> {
+    let invalid = || HsError::Matrix {
+        status: 400,
+        errcode: "M_INVALID_PARAM".into(),
+        message: format!("not a valid mxc:// URI: {mxc:?}"),
     };
-    Ok(format!(
-        "/_matrix/client/v1/media/download/{}/{}",
-        enc(server),
-        enc(media_id)
-    ))
+    let (server, media_id) = crate::ids::split_mxc(mxc).ok_or_else(invalid)?;
+    let server = OwnedServerName::try_from(server).map_err(|_| invalid())?;
+    let media_id = super::request::path_segment(media_id);
+    Ok(get_content::v1::Request::new(media_id, server))
 }
 
 impl Homeserver {
     /// Opens the download of one of this homeserver's `mxc://` URIs. The
     /// answer's body is read by the caller, chunk by chunk.
     pub async fn open_download(&self, mxc: &str) -> Result<reqwest::Response, HsError> {
-        let url = format!("{}{}", self.base, download_path(mxc)?);
+        let request = self.http_request(download_request(mxc)?, None)?;
+        let (parts, _) = request.into_parts();
         let response = self
             .http
-            .get(url)
-            .bearer_auth(&self.as_token)
+            .get(parts.uri.to_string())
+            .headers(parts.headers)
             .send()
             .await
             .map_err(|e| HsError::Transport(e.to_string()))?;
@@ -38,5 +38,18 @@ impl Homeserver {
         }
         let body = response.bytes().await.unwrap_or_default();
         Err(HsError::from_body(status.as_u16(), &body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_mxc_uris_make_a_download_request() {
+        assert!(download_request("mxc://hs.example/abc").is_ok());
+        for bad in ["https://hs/abc", "mxc://hs/a/b", "mxc://bad server/x"] {
+            assert!(download_request(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,17 +1,20 @@
 //! The homeserver client: every request the bridge makes, authorised by the
 //! as_token and, through identity assertion, made as any of its users.
 
-mod api;
+mod account;
 mod media;
 mod power;
+mod request;
 mod retry;
+mod rooms;
 mod selfcheck;
 
 pub use power::{is_privileged_creator_version, power_level_override, user_power, PowerInfo};
 pub use retry::Retry;
+pub use rooms::raw_content;
 pub use selfcheck::self_check;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -28,6 +31,12 @@ pub enum HsError {
     /// The homeserver could not be reached, or gave up mid-answer.
     #[error("cannot reach the homeserver: {0}")]
     Transport(String),
+    /// A request could not be built from what the bridge was given.
+    #[error("cannot make the {endpoint} request: {detail}")]
+    Request { endpoint: String, detail: String },
+    /// The homeserver's answer lacks a field or has one of the wrong shape.
+    #[error("the homeserver's answer to {endpoint} is malformed: {detail}")]
+    Malformed { endpoint: String, detail: String },
 }
 
 impl HsError {
@@ -54,15 +63,16 @@ impl HsError {
     pub fn errcode(&self) -> Option<&str> {
         match self {
             Self::Matrix { errcode, .. } => Some(errcode),
-            Self::Transport(_) => None,
+            _ => None,
         }
     }
 
     /// Worth another try: rate limits, server errors and broken connections.
-    fn is_transient(&self) -> bool {
+    pub fn is_transient(&self) -> bool {
         match self {
             Self::Matrix { status, .. } => *status == 429 || *status >= 500,
             Self::Transport(_) => true,
+            Self::Request { .. } | Self::Malformed { .. } => false,
         }
     }
 }
@@ -100,54 +110,6 @@ impl Homeserver {
         &self.base
     }
 
-    /// One request with retries. `as_user` asserts that identity; `path` must
-    /// already be percent-encoded.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-        as_user: Option<&str>,
-        retry: Retry,
-    ) -> Result<Value, HsError> {
-        let reply = self
-            .with_retries(path, retry, || {
-                let mut request = self
-                    .http
-                    .request(method.clone(), format!("{}{}", self.base, path))
-                    .bearer_auth(&self.as_token)
-                    .query(query);
-                if let Some(user) = as_user {
-                    request = request.query(&[("user_id", user)]);
-                }
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                exchange(request)
-            })
-            .await?;
-        Ok(serde_json::from_slice(&reply.bytes).unwrap_or(Value::Null))
-    }
-
-    /// A GET of a body that is not JSON (media downloads), with retries.
-    async fn get_bytes(
-        &self,
-        path: &str,
-        retry: Retry,
-    ) -> Result<(Vec<u8>, Option<String>), HsError> {
-        let reply = self
-            .with_retries(path, retry, || {
-                exchange(
-                    self.http
-                        .get(format!("{}{}", self.base, path))
-                        .bearer_auth(&self.as_token),
-                )
-            })
-            .await?;
-        Ok((reply.bytes.to_vec(), reply.content_type))
-    }
-
     /// Sends until it works, fails for good, or `retry` gives up: a 429 waits
     /// as long as the server asks, other transient errors back off.
     async fn with_retries<F, Fut>(
@@ -183,10 +145,11 @@ impl Homeserver {
     }
 }
 
-/// A successful answer: its body and content type.
+/// A successful answer.
 struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
     bytes: Vec<u8>,
-    content_type: Option<String>,
 }
 
 /// Sends one request. A failure comes with the wait a 429 asks for, from
@@ -204,10 +167,10 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, (HsError, O
             .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
             .map(str::to_owned)
     };
-    let content_type = header(reqwest::header::CONTENT_TYPE);
     let header_wait = header(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs);
+    let headers = response.headers().clone();
     let bytes = response
         .bytes()
         .await
@@ -215,8 +178,9 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, (HsError, O
         .to_vec();
     if status.is_success() {
         return Ok(Reply {
+            status,
+            headers,
             bytes,
-            content_type,
         });
     }
     let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| {
@@ -226,13 +190,6 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, (HsError, O
         asked.map(Duration::from_millis).or(header_wait)
     });
     Err((HsError::from_body(status.as_u16(), &bytes), wait.flatten()))
-}
-
-/// One request without retries, for checks whose failure is the answer.
-pub(crate) async fn send_once(request: reqwest::RequestBuilder) -> Result<Value, HsError> {
-    let reply = exchange(request).await.map_err(|(err, _)| err)?;
-    serde_json::from_slice(&reply.bytes)
-        .map_err(|e| HsError::Transport(format!("the homeserver answered with invalid JSON: {e}")))
 }
 
 /// Collapses IDs out of a path so that metrics have few distinct labels.

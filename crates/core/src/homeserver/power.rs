@@ -67,6 +67,7 @@ pub fn power_level_override(room_version: &str, bot: &str, users: &[(&str, i64)]
             map.insert((*user).to_owned(), json!(level));
         }
     }
+    // `power_level_content_override` as sent in `/createRoom`.
     json!({ "users": map, "events_default": 0, "state_default": 50, "invite": 0, "redact": 50, "kick": 50, "ban": 50 })
 }
 
