@@ -186,7 +186,7 @@ async fn nick(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     if ctx.args.is_empty() {
         let mut lines = Vec::new();
         for id in network.inner.config.networks.keys() {
-            let current = match network.inner.puppets.get(&(id.clone(), ctx.sender.clone())) {
+            let current = match network.state(id).and_then(|s| s.puppet(&ctx.sender)) {
                 Some(conn) => format!("`{}`", conn.nick()),
                 None => match network.stored_nick(id, &ctx.sender).await? {
                     Some(chosen) => format!("`{chosen}` (not connected)"),
@@ -206,9 +206,8 @@ async fn nick(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     let (net, rest) = network_and_rest(&network, &ctx, 1, |_| true)?;
     let Some(wanted) = rest.first() else {
         let current = network
-            .inner
-            .puppets
-            .get(&(net.clone(), ctx.sender.clone()))
+            .state(&net)
+            .and_then(|s| s.puppet(&ctx.sender))
             .map(|c| c.nick());
         ctx.reply(&format!(
             "Your nick on {}: {}",
@@ -221,12 +220,7 @@ async fn nick(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     if rest.len() > 1 || wanted.contains(['\r', '\n', '\0', ' ']) {
         return Err(ctx.usage_error("A nick is one word."));
     }
-    let connected = network
-        .inner
-        .puppets
-        .get(&(net.clone(), ctx.sender.clone()))
-        .filter(|p| p.is_alive())
-        .map(|p| p.clone());
+    let connected = network.state(&net).and_then(|s| s.live_puppet(&ctx.sender));
     let Some(puppet) = connected else {
         // Not connected (perhaps because the old nick is taken): connect
         // with the new one.
@@ -362,12 +356,7 @@ async fn listrooms(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     };
     let mut lines = Vec::new();
     for id in wanted {
-        let Some(conn) = network
-            .inner
-            .puppets
-            .get(&(id.clone(), ctx.sender.clone()))
-            .map(|c| c.clone())
-        else {
+        let Some(conn) = network.state(&id).and_then(|s| s.puppet(&ctx.sender)) else {
             lines.push(format!(
                 "* {}: you are not connected",
                 network_name(&network, &id)
@@ -404,7 +393,7 @@ async fn whois(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
         .first()
         .ok_or_else(|| ctx.usage_error("Say whom to look up."))?;
     if who.starts_with('@') {
-        let reply = match network.inner.puppets.get(&(net.clone(), who.clone())) {
+        let reply = match network.state(&net).and_then(|s| s.puppet(who)) {
             Some(conn) => format!(
                 "{who} is connected to {} as `{}`.",
                 network_name(&network, &net),

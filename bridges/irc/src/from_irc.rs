@@ -37,9 +37,8 @@ impl IrcNetwork {
             // Channel traffic comes through the relay bot only, once.
             IrcEvent::Message(message) if conn.owner.is_none() && is_channel(&message.target) => {
                 if self
-                    .inner
-                    .puppet_nicks
-                    .contains(&(conn.network.clone(), conn.fold(&message.from)))
+                    .state(&conn.network)
+                    .is_some_and(|s| s.is_puppet_nick(&conn.fold(&message.from)))
                 {
                     return Ok(());
                 }
@@ -79,7 +78,9 @@ impl IrcNetwork {
                 match &conn.owner {
                     None => {
                         tracing::warn!(network = conn.network, "relay bot disconnected: {reason}");
-                        self.inner.bots.remove(&conn.network);
+                        if let Some(state) = self.state(&conn.network) {
+                            state.set_bot(None);
+                        }
                         self.keep_bot_connected(conn.network.clone());
                     }
                     Some(owner) => {
@@ -88,17 +89,9 @@ impl IrcNetwork {
                             owner,
                             "puppet disconnected: {reason}"
                         );
-                        let key = (conn.network.clone(), owner.clone());
-                        // Still registered means nobody asked for this
-                        // disconnect (!quit and idleness deregister first).
                         let unexpected = self
-                            .inner
-                            .puppets
-                            .remove_if(&key, |_, current| Arc::ptr_eq(current, conn))
-                            .is_some();
-                        self.inner
-                            .puppet_nicks
-                            .remove(&(conn.network.clone(), conn.fold(&conn.nick())));
+                            .state(&conn.network)
+                            .is_some_and(|s| s.connection_closed(owner, conn));
                         if unexpected {
                             self.reconnect_puppet(conn.network.clone(), owner.clone(), channels);
                         }
@@ -217,12 +210,9 @@ impl IrcNetwork {
     /// Channels (folded) in which the model has `nick`.
     fn channels_of(&self, network: &str, nick: &str) -> Vec<String> {
         let folded = self.fold(network, nick);
-        self.inner
-            .members
-            .iter()
-            .filter(|e| e.key().0 == network && e.value().contains_key(&folded))
-            .map(|e| e.key().1.clone())
-            .collect()
+        self.state(network)
+            .map(|s| s.channels_of(&folded))
+            .unwrap_or_default()
     }
 
     /// Whether a nick is the relay bot or one of our puppets.
@@ -230,32 +220,23 @@ impl IrcNetwork {
         let folded = bot.fold(nick);
         folded == bot.fold(&bot.nick())
             || self
-                .inner
-                .puppet_nicks
-                .contains(&(bot.network.clone(), folded))
+                .state(&bot.network)
+                .is_some_and(|s| s.is_puppet_nick(&folded))
     }
 
     async fn member_joined(&self, bot: &Connection, channel: &str, who: &str) -> Result<()> {
         if self.is_ours(bot, who) {
             return Ok(());
         }
-        let key = (bot.network.clone(), bot.fold(channel));
-        self.inner
-            .members
-            .entry(key)
-            .or_default()
-            .insert(bot.fold(who), who.to_owned());
+        self.state_of(&bot.network)?
+            .add_member(bot.fold(channel), bot.fold(who), who);
         self.mirror(bot, channel, who, RemoteMembership::Join).await
     }
 
     /// Takes someone out of the channel's membership model.
     pub(crate) fn forget_member(&self, bot: &Connection, channel: &str, who: &str) {
-        if let Some(members) = self
-            .inner
-            .members
-            .get(&(bot.network.clone(), bot.fold(channel)))
-        {
-            members.remove(&bot.fold(who));
+        if let Some(state) = self.state(&bot.network) {
+            state.remove_member(&bot.fold(channel), &bot.fold(who));
         }
     }
 

@@ -5,8 +5,9 @@
 
 use crate::commands::{command, network_and_rest, network_name};
 use crate::network::IrcNetwork;
+use crate::state::NetworkState;
 use causeway_core::commands::{Command, CommandContext, CommandResult};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn all(network: &IrcNetwork) -> Vec<Command> {
     vec![command(
@@ -42,9 +43,9 @@ async fn active(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
 impl IrcNetwork {
     /// The user just did something on `network`: the idle clock restarts.
     pub(crate) fn mark_active(&self, network: &str, mxid: &str) {
-        let key = (network.to_owned(), mxid.to_owned());
-        self.inner.idle_warned.remove(&key);
-        self.inner.last_active.insert(key, Instant::now());
+        if let Some(state) = self.state(network) {
+            state.mark_active(mxid);
+        }
     }
 
     /// Checks connections now and then: warns, then disconnects, the idle.
@@ -70,41 +71,44 @@ impl IrcNetwork {
     }
 
     async fn check_idle_users(&self) {
-        let connected: Vec<(String, String)> =
-            self.inner.puppets.iter().map(|e| e.key().clone()).collect();
-        for (network, mxid) in connected {
-            let Ok(net) = self.network(&network) else {
+        for (network, state) in &self.inner.networks {
+            let Ok(net) = self.network(network) else {
                 continue;
             };
             if net.idle_timeout_seconds == 0 {
                 continue;
             }
-            let key = (network.clone(), mxid.clone());
-            let idle = match self.inner.last_active.get(&key) {
-                Some(since) => since.elapsed(),
-                None => {
-                    self.mark_active(&network, &mxid);
-                    continue;
-                }
-            };
-            let timeout = Duration::from_secs(net.idle_timeout_seconds);
-            let warn_at = timeout.saturating_sub(Duration::from_secs(net.idle_warning_seconds));
-            if idle >= timeout {
-                self.inner.idle_warned.remove(&key);
-                self.inner.last_active.remove(&key);
-                if self.drop_puppet(&network, &mxid, "idle").await.is_some() {
-                    let text = format!("You were idle on {}, so I disconnected you. You reconnect as soon as you speak in one of its rooms again.", net.name);
-                    self.tell_user(&network, &mxid, &text).await;
-                }
-            } else if idle >= warn_at && self.inner.idle_warned.insert(key) {
-                let text = format!(
-                    "You have been idle on {} for {}: I will disconnect you in {} unless you speak in one of its rooms or send `!active`.",
-                    net.name,
-                    human_duration(idle.as_secs()),
-                    human_duration((timeout - idle).as_secs().max(1))
-                );
-                self.tell_user(&network, &mxid, &text).await;
+            for (mxid, _) in state.puppets() {
+                self.check_idle_user(network, state, &mxid).await;
             }
+        }
+    }
+
+    /// Warns a user idle long enough, then disconnects them.
+    async fn check_idle_user(&self, network: &str, state: &NetworkState, mxid: &str) {
+        let Ok(net) = self.network(network) else {
+            return;
+        };
+        let Some(idle) = state.idle_for(mxid) else {
+            state.mark_active(mxid);
+            return;
+        };
+        let timeout = Duration::from_secs(net.idle_timeout_seconds);
+        let warn_at = timeout.saturating_sub(Duration::from_secs(net.idle_warning_seconds));
+        if idle >= timeout {
+            state.forget_activity(mxid);
+            if self.drop_puppet(network, mxid, "idle").await.is_some() {
+                let text = format!("You were idle on {}, so I disconnected you. You reconnect as soon as you speak in one of its rooms again.", net.name);
+                self.tell_user(network, mxid, &text).await;
+            }
+        } else if idle >= warn_at && state.warn_once(mxid) {
+            let text = format!(
+                "You have been idle on {} for {}: I will disconnect you in {} unless you speak in one of its rooms or send `!active`.",
+                net.name,
+                human_duration(idle.as_secs()),
+                human_duration((timeout - idle).as_secs().max(1))
+            );
+            self.tell_user(network, mxid, &text).await;
         }
     }
 }

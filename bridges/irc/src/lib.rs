@@ -21,6 +21,7 @@ mod nick;
 pub mod params;
 mod plumbing;
 mod puppets;
+mod state;
 mod status;
 mod third_party;
 mod to_irc;

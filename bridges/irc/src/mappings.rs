@@ -12,8 +12,8 @@ impl IrcNetwork {
     /// The key a channel needs, if the bridge knows one.
     pub(crate) fn channel_key(&self, network: &str, channel: &str) -> Option<String> {
         let folded = self.fold(network, channel);
-        if let Some(key) = self.inner.channel_keys.get(&(network.to_owned(), folded)) {
-            return Some(key.clone());
+        if let Some(key) = self.state(network)?.channel_key(&folded) {
+            return Some(key);
         }
         self.network(network)
             .ok()?
@@ -28,9 +28,9 @@ impl IrcNetwork {
 
     pub(crate) fn remember_key(&self, network: &str, channel: &str, key: &str) {
         let folded = self.fold(network, channel);
-        self.inner
-            .channel_keys
-            .insert((network.to_owned(), folded), key.to_owned());
+        if let Some(state) = self.state(network) {
+            state.remember_key(folded, key);
+        }
     }
 
     /// Joins a channel on `conn`, with its key when it has one.

@@ -116,11 +116,14 @@ impl IrcNetwork {
 
     /// Connected Matrix users on `network` who want their nick as a pill.
     pub(crate) fn mentionable(&self, network: &str) -> Vec<(String, String)> {
-        self.inner
-            .puppets
-            .iter()
-            .filter(|e| e.key().0 == network && !self.inner.mentions_off.contains(&e.key().1))
-            .map(|e| (e.value().nick(), e.key().1.clone()))
+        let Some(state) = self.state(network) else {
+            return Vec::new();
+        };
+        state
+            .puppets()
+            .into_iter()
+            .filter(|(mxid, _)| !self.inner.mentions_off.contains(mxid))
+            .map(|(mxid, conn)| (conn.nick(), mxid))
             .collect()
     }
 }

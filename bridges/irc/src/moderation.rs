@@ -14,11 +14,11 @@ impl IrcNetwork {
     /// The Matrix user behind one of our puppet nicks.
     fn matrix_user_of(&self, network: &str, nick: &str) -> Option<String> {
         let folded = self.fold(network, nick);
-        self.inner
-            .puppets
-            .iter()
-            .find(|e| e.key().0 == network && self.fold(network, &e.value().nick()) == folded)
-            .map(|e| e.key().1.clone())
+        self.state(network)?
+            .puppets()
+            .into_iter()
+            .find(|(_, conn)| self.fold(network, &conn.nick()) == folded)
+            .map(|(mxid, _)| mxid)
     }
 
     /// An IRC KICK: a kicked Matrix user leaves the room too; a kicked IRC
@@ -79,14 +79,9 @@ impl IrcNetwork {
         for change in changes {
             match (change.mode, &change.argument) {
                 ('i' | 'k', _) => {
-                    let key = (net.clone(), bot.fold(channel));
-                    let mut flags = self.inner.channel_locks.entry(key).or_default();
-                    flags.retain(|m| *m != change.mode);
-                    if change.adding {
-                        flags.push(change.mode);
-                    }
-                    let invite_only = !flags.is_empty();
-                    drop(flags);
+                    let invite_only =
+                        self.state_of(net)?
+                            .set_lock(bot.fold(channel), change.mode, change.adding);
                     self.to_channel_room(net, channel, RemoteEvent::JoinRule { invite_only })
                         .await?;
                 }

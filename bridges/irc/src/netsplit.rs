@@ -28,8 +28,11 @@ impl IrcNetwork {
     /// period only for channels the user has not rejoined.
     pub(crate) fn defer_netsplit_quit(&self, bot: &Connection, who: &str, channels: Vec<String>) {
         let network = bot.network.clone();
-        let key = (network.clone(), bot.fold(who));
-        self.inner.split_away.insert(key.clone(), channels);
+        let folded = bot.fold(who);
+        let Some(state) = self.state(&network) else {
+            return;
+        };
+        state.hold_split(folded.clone(), channels);
         let grace = self
             .network(&network)
             .map(|n| n.netsplit_grace_seconds)
@@ -37,7 +40,7 @@ impl IrcNetwork {
         let (this, who) = (self.clone(), who.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(grace)).await;
-            let Some((_, channels)) = this.inner.split_away.remove(&key) else {
+            let Some(channels) = this.state(&network).and_then(|s| s.take_split(&folded)) else {
                 return;
             };
             let Ok(bot) = this.bot(&network) else { return };
@@ -60,14 +63,9 @@ impl IrcNetwork {
         who: &str,
         channel: &str,
     ) -> bool {
-        let key = (bot.network.clone(), bot.fold(who));
-        let Some(mut channels) = self.inner.split_away.get_mut(&key) else {
-            return false;
-        };
-        let folded = bot.fold(channel);
-        let before = channels.len();
-        channels.retain(|c| bot.fold(c) != folded);
-        before != channels.len()
+        self.state(&bot.network).is_some_and(|state| {
+            state.rejoined_after_split(&bot.fold(who), channel, |c| bot.fold(c))
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use crate::cap::SaslLogin;
 use crate::config::{IrcConfig, NetworkConfig};
 use crate::connection::{connect, ConnectParams, Connection, EventReceiver, EventSender};
 use crate::nick;
+use crate::state::NetworkState;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use causeway_core::commands::Command;
@@ -15,10 +16,11 @@ use causeway_core::network::{
 };
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
-use dashmap::{DashMap, DashSet};
+use dashmap::DashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Mutex, OnceCell};
+use tokio::sync::{mpsc, OnceCell, SemaphorePermit};
 
 pub const INFO: NetworkInfo = NetworkInfo {
     name: "IRC",
@@ -41,34 +43,10 @@ pub struct IrcNetwork {
 pub(crate) struct Inner {
     pub config: IrcConfig,
     pub bridge: OnceCell<Bridge>,
-    pub bots: DashMap<String, Arc<Connection>>,
-    /// Puppet connections by (network, Matrix user).
-    pub puppets: DashMap<(String, String), Arc<Connection>>,
-    /// Our puppets' nicks by (network, folded nick), to drop their echoes.
-    pub puppet_nicks: DashSet<(String, String)>,
-    /// When each (network, Matrix user) last did something on IRC.
-    pub last_active: DashMap<(String, String), std::time::Instant>,
-    /// Users warned that their idle connection will close.
-    pub idle_warned: DashSet<(String, String)>,
-    /// Bounds connection attempts in flight (`concurrent_connects`), per
-    /// network.
-    pub connect_slots: std::collections::HashMap<String, tokio::sync::Semaphore>,
-    /// Users gone in a netsplit, by (network, folded nick): the channels
-    /// whose leave is held back.
-    pub split_away: DashMap<(String, String), Vec<String>>,
-    /// Channel keys learnt from `!join`, by (network, folded channel).
-    pub channel_keys: DashMap<(String, String), String>,
-    /// Which of `i` and `k` each (network, folded channel) has set.
-    pub channel_locks: DashMap<(String, String), Vec<char>>,
+    /// Run-time state per IRC network, by network ID; fixed at start.
+    pub networks: HashMap<String, NetworkState>,
     /// Matrix users who turned `mentions` off.
     pub mentions_off: DashSet<String>,
-    /// Connection problems already told to each (network, Matrix user).
-    pub reported: DashMap<(String, String), String>,
-    /// Who is in each bridged channel, as the relay bot sees it: one shared
-    /// model, keyed by (network, folded channel), then folded nick → nick.
-    pub members: DashMap<(String, String), DashMap<String, String>>,
-    /// One connection attempt at a time per (network, user).
-    pub connecting: DashMap<(String, String), Arc<Mutex<()>>>,
     pub events: EventSender,
     event_queue: std::sync::Mutex<Option<EventReceiver>>,
     next_id: AtomicU64,
@@ -78,33 +56,17 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
     let irc: IrcConfig = config.network_section()?;
     irc.validate()?;
     let (events, queue) = mpsc::unbounded_channel();
-    let connect_slots = irc
+    let networks = irc
         .networks
         .keys()
-        .map(|id| {
-            (
-                id.clone(),
-                tokio::sync::Semaphore::new(irc.concurrent_connects),
-            )
-        })
+        .map(|id| (id.clone(), NetworkState::new(irc.concurrent_connects)))
         .collect();
     Ok(Arc::new(IrcNetwork {
         inner: Arc::new(Inner {
             config: irc,
             bridge: OnceCell::new(),
-            bots: DashMap::new(),
-            puppets: DashMap::new(),
-            puppet_nicks: DashSet::new(),
-            last_active: DashMap::new(),
-            idle_warned: DashSet::new(),
-            reported: DashMap::new(),
+            networks,
             mentions_off: DashSet::new(),
-            channel_locks: DashMap::new(),
-            channel_keys: DashMap::new(),
-            split_away: DashMap::new(),
-            connect_slots,
-            members: DashMap::new(),
-            connecting: DashMap::new(),
             events,
             event_queue: std::sync::Mutex::new(Some(queue)),
             next_id: AtomicU64::new(causeway_core::store::now_ms() as u64 * 1000),
@@ -226,29 +188,33 @@ impl IrcNetwork {
     /// Folds a nick or channel by the network's casemapping, as the relay
     /// bot learnt it from the server.
     pub(crate) fn fold(&self, network: &str, name: &str) -> String {
-        let mapping = self.inner.bots.get(network).map(|b| b.casemapping());
+        let mapping = self
+            .state(network)
+            .and_then(NetworkState::bot)
+            .map(|b| b.casemapping());
         nick::fold(name, mapping.unwrap_or_default())
     }
 
     /// The relay bot's connection to a network.
+    /// The run-time state of a configured network.
+    pub(crate) fn state(&self, network: &str) -> Option<&NetworkState> {
+        self.inner.networks.get(network)
+    }
+
+    /// The run-time state of a network that must be configured.
+    pub(crate) fn state_of(&self, network: &str) -> Result<&NetworkState> {
+        self.state(network)
+            .with_context(|| format!("there is no IRC network {network}"))
+    }
+
     /// Waits for a free connection attempt on `network`.
-    pub(crate) async fn connect_slot(
-        &self,
-        network: &str,
-    ) -> Result<tokio::sync::SemaphorePermit<'_>> {
-        let slots = self
-            .inner
-            .connect_slots
-            .get(network)
-            .with_context(|| format!("there is no IRC network {network}"))?;
-        Ok(slots.acquire().await?)
+    pub(crate) async fn connect_slot(&self, network: &str) -> Result<SemaphorePermit<'_>> {
+        self.state_of(network)?.connect_slot().await
     }
 
     pub(crate) fn bot(&self, network: &str) -> Result<Arc<Connection>> {
-        self.inner
-            .bots
-            .get(network)
-            .map(|c| c.clone())
+        self.state(network)
+            .and_then(NetworkState::bot)
             .with_context(|| {
                 format!(
                     "the bridge is not connected to {} right now",
@@ -284,7 +250,7 @@ impl IrcNetwork {
         if let Some(password) = &net.bot_password {
             crate::puppets::identify_unless_logged_in(&bot, password).await?;
         }
-        self.inner.bots.insert(id.to_owned(), bot.clone());
+        self.state_of(id)?.set_bot(Some(bot.clone()));
         // Rejoin every bridged channel of this network, one after another.
         let bridge = self.bridge()?;
         for portal in bridge.store().all_portals().await? {

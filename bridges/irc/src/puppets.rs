@@ -20,9 +20,8 @@ impl IrcNetwork {
                 let wait = causeway_core::homeserver::Retry::FOREVER.backoff(attempt);
                 tokio::time::sleep(wait).await;
                 if this
-                    .inner
-                    .puppets
-                    .contains_key(&(network.clone(), mxid.clone()))
+                    .state(&network)
+                    .is_some_and(|s| s.puppet(&mxid).is_some())
                 {
                     return; // Something else connected it meanwhile.
                 }
@@ -45,19 +44,14 @@ impl IrcNetwork {
 
     /// The Matrix user's own connection to a network, made on first use.
     pub(crate) async fn puppet(&self, network: &str, mxid: &str) -> Result<Arc<Connection>> {
-        let key = (network.to_owned(), mxid.to_owned());
-        if let Some(conn) = self.inner.puppets.get(&key).filter(|c| c.is_alive()) {
-            return Ok(conn.clone());
+        let state = self.state_of(network)?;
+        if let Some(conn) = state.live_puppet(mxid) {
+            return Ok(conn);
         }
-        let lock = self
-            .inner
-            .connecting
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let _turn = lock.lock().await;
-        if let Some(conn) = self.inner.puppets.get(&key).filter(|c| c.is_alive()) {
-            return Ok(conn.clone());
+        let turn = state.connect_turn(mxid);
+        let _turn = turn.lock().await;
+        if let Some(conn) = state.live_puppet(mxid) {
+            return Ok(conn);
         }
         let net = self.network(network)?;
         let user = causeway_core::ruma_user_id(mxid)?;
@@ -102,20 +96,14 @@ impl IrcNetwork {
                     password,
                 }),
         };
-        let in_use = self
-            .inner
-            .puppets
-            .iter()
-            .filter(|e| e.key().0 == network)
-            .count()
-            + 1;
+        let in_use = state.puppet_count() + 1;
         if in_use >= net.max_connections {
             bail!(
                 "the bridge already has {in_use} connections to {}, its limit: try again when someone disconnects",
                 net.name
             );
         }
-        let slot = self.connect_slot(network).await?;
+        let slot = state.connect_slot().await?;
         let connected = connect(params, self.inner.events.clone()).await;
         drop(slot);
         let conn = match connected {
@@ -128,10 +116,7 @@ impl IrcNetwork {
         if let Some(password) = &credentials.password {
             identify_unless_logged_in(&conn, password).await?;
         }
-        self.inner
-            .puppet_nicks
-            .insert((network.to_owned(), conn.fold(&conn.nick())));
-        self.inner.puppets.insert(key, conn.clone());
+        state.add_puppet(mxid, conn.clone());
         self.mark_active(network, mxid);
         self.load_features(mxid).await?;
         self.report_connected(network, mxid, &conn).await;
@@ -188,12 +173,9 @@ impl IrcNetwork {
 
     /// Notes a puppet's new nick, so its echoes are still recognised.
     pub(crate) fn puppet_renamed(&self, network: &str, old: &str, new: &str) {
-        self.inner
-            .puppet_nicks
-            .remove(&(network.to_owned(), self.fold(network, old)));
-        self.inner
-            .puppet_nicks
-            .insert((network.to_owned(), self.fold(network, new)));
+        if let Some(state) = self.state(network) {
+            state.puppet_renamed(&self.fold(network, old), self.fold(network, new));
+        }
     }
 
     /// Disconnects a user's puppet from a network, if connected; returns
@@ -206,13 +188,7 @@ impl IrcNetwork {
         mxid: &str,
         reason: &str,
     ) -> Option<Vec<String>> {
-        let (_, conn) = self
-            .inner
-            .puppets
-            .remove(&(network.to_owned(), mxid.to_owned()))?;
-        self.inner
-            .puppet_nicks
-            .remove(&(network.to_owned(), conn.fold(&conn.nick())));
+        let conn = self.state(network)?.remove_puppet(mxid)?;
         let channels = conn.channels();
         if let Err(err) = conn.quit(reason).await {
             tracing::debug!("quit on a closed connection: {err:#}");

@@ -28,8 +28,7 @@ impl IrcNetwork {
     /// The first connection opens the status room with who the user is on
     /// IRC; after a reported problem, the user learns it is solved.
     pub(crate) async fn report_connected(&self, network: &str, mxid: &str, conn: &Connection) {
-        let key = (network.to_owned(), mxid.to_owned());
-        let had_problem = self.inner.reported.remove(&key).is_some();
+        let had_problem = self.state(network).is_some_and(|s| s.clear_report(mxid));
         let first_time = match self.bridge() {
             Ok(bridge) => bridge
                 .store()
@@ -82,16 +81,12 @@ impl IrcNetwork {
         } else {
             return;
         };
-        let key = (network.to_owned(), mxid.to_owned());
-        if self
-            .inner
-            .reported
-            .get(&key)
-            .is_some_and(|told| *told == advice)
+        if !self
+            .state(network)
+            .is_some_and(|s| s.report_once(mxid, &advice))
         {
             return;
         }
-        self.inner.reported.insert(key, advice.clone());
         self.tell_user(network, mxid, &advice).await;
     }
 }

@@ -187,10 +187,7 @@ impl IrcNetwork {
                 .filter(|(n, _)| *n == network)
                 .map(|(_, nick)| nick.to_owned());
         }
-        self.inner
-            .puppets
-            .get(&(network.to_owned(), mxid.to_owned()))
-            .map(|c| c.nick())
+        self.state(network)?.puppet(mxid).map(|c| c.nick())
     }
 
     /// The IRC nick behind a pill, on whichever network it is.
@@ -259,12 +256,7 @@ impl MembershipHandling for IrcNetwork {
         if let (true, None, Some(Target::Channel { network, channel })) =
             (leaving, &change.target_ghost, Target::of(portal))
         {
-            if let Some(puppet) = self
-                .inner
-                .puppets
-                .get(&(network, change.target.clone()))
-                .map(|p| p.clone())
-            {
+            if let Some(puppet) = self.state(&network).and_then(|s| s.puppet(&change.target)) {
                 puppet
                     .send(
                         irc::client::prelude::Command::PART(
