@@ -48,12 +48,21 @@ async fn answer(
     State(hs): State<Arc<FakeHomeserver>>,
     method: Method,
     Path(path): Path<String>,
+    body: axum::body::Bytes,
 ) -> Json<Value> {
     let n = hs.requests.fetch_add(1, Ordering::Relaxed);
+    // Each answer has every field the client-server API requires of it,
+    // since the bridge reads answers strictly.
     Json(if path.ends_with("versions") {
         json!({ "versions": ["v1.11"] })
     } else if path.ends_with("whoami") {
         json!({ "user_id": "@benchbot:bench.local" })
+    } else if path.ends_with("/register") {
+        let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let localpart = request["username"].as_str().unwrap_or("ghost");
+        json!({ "user_id": format!("@{localpart}:bench.local") })
+    } else if path.ends_with("/ping") {
+        json!({ "duration_ms": 1 })
     } else if path.ends_with("createRoom") {
         let room = format!("!room{n}:bench.local");
         if let Ok(mut rooms) = hs.rooms.lock() {
@@ -61,7 +70,9 @@ async fn answer(
         }
         json!({ "room_id": room })
     } else if path.contains("/join/") {
-        json!({ "room_id": path.rsplit('/').next().unwrap_or_default() })
+        let target = path.rsplit('/').next().unwrap_or_default();
+        let target = urlencoding::decode(target).map(|t| t.into_owned());
+        json!({ "room_id": target.unwrap_or_default() })
     } else if path.contains("/send/")
         || (path.contains("/state/") && method == Method::PUT)
         || path.contains("/redact/")
@@ -69,7 +80,15 @@ async fn answer(
         hs.sends.fetch_add(1, Ordering::Relaxed);
         json!({ "event_id": format!("$ev{n}") })
     } else if path.ends_with("capabilities") {
-        json!({ "capabilities": { "m.room_versions": { "default": "12" } } })
+        json!({ "capabilities": { "m.room_versions": { "default": "12", "available": { "12": "stable" } } } })
+    } else if path.ends_with("joined_members") {
+        json!({ "joined": {} })
+    } else if path.ends_with("/messages") {
+        json!({ "start": "s0", "chunk": [] })
+    } else if path.ends_with("publicRooms") {
+        json!({ "chunk": [] })
+    } else if path.contains("/upload") {
+        json!({ "content_uri": format!("mxc://bench.local/m{n}") })
     } else {
         json!({})
     })
