@@ -3,10 +3,10 @@
 use crate::commands::CommandRegistry;
 use crate::config::Config;
 use crate::homeserver::{Homeserver, Retry};
-use crate::ids::RemoteUserId;
+use crate::ids::{LoginId, RemoteUserId};
 use crate::network::{GhostInfo, Network};
 use crate::permissions::Level;
-use crate::store::{SecretBox, Store};
+use crate::store::{LoginData, SecretBox, Store};
 use anyhow::{Context, Result};
 use dashmap::{DashMap, DashSet};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
@@ -99,6 +99,16 @@ impl Bridge {
     }
     pub fn secrets(&self) -> &SecretBox {
         &self.inner.secrets
+    }
+    /// A login's own storage under `namespace`, for the network's client
+    /// library (a session, a device store); deleted with the login.
+    pub fn login_data(&self, login_id: &LoginId, namespace: &str) -> LoginData {
+        LoginData::new(
+            self.inner.store.clone(),
+            self.inner.secrets.clone(),
+            login_id.clone(),
+            namespace,
+        )
     }
     pub fn network(&self) -> &Arc<dyn Network> {
         &self.inner.network

@@ -7,6 +7,7 @@
 mod ghosts;
 mod ingress;
 mod kv;
+mod login_data;
 mod logins;
 mod messages;
 mod outbox;
@@ -17,6 +18,7 @@ mod writer;
 
 pub use ghosts::GhostRow;
 pub use ingress::{IngressEvent, IngressKind, NewIngressEvent, TxnOutcome};
+pub use login_data::LoginData;
 pub use logins::LoginRow;
 pub use messages::{MessageRow, ReactionRow};
 pub use outbox::OutboxWaiter;

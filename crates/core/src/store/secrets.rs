@@ -24,6 +24,8 @@ const VERSION: u8 = 1;
 pub enum Purpose {
     /// Stored logins' passwords and sessions.
     Logins,
+    /// What networks keep per login (`LoginData`): sessions, device keys.
+    LoginData,
     /// Event bodies in the ingress log.
     Ingress,
     /// Remote events in the outbox.
@@ -36,6 +38,7 @@ impl Purpose {
     fn label(self) -> &'static [u8] {
         match self {
             Self::Logins => b"causeway/logins/v1",
+            Self::LoginData => b"causeway/login-data/v1",
             Self::Ingress => b"causeway/ingress/v1",
             Self::Outbox => b"causeway/outbox/v1",
             Self::Links => b"causeway/links/v1",
@@ -46,6 +49,7 @@ impl Purpose {
 #[derive(Clone)]
 pub struct SecretBox {
     logins: XChaCha20Poly1305,
+    login_data: XChaCha20Poly1305,
     ingress: XChaCha20Poly1305,
     outbox: XChaCha20Poly1305,
     /// Sealing with the links' purpose has its own key too, though links
@@ -68,6 +72,7 @@ impl SecretBox {
         let cipher = |purpose| XChaCha20Poly1305::new(&subkey(purpose).into());
         Self {
             logins: cipher(Purpose::Logins),
+            login_data: cipher(Purpose::LoginData),
             ingress: cipher(Purpose::Ingress),
             outbox: cipher(Purpose::Outbox),
             links: cipher(Purpose::Links),
@@ -79,6 +84,7 @@ impl SecretBox {
     fn cipher(&self, purpose: Purpose) -> &XChaCha20Poly1305 {
         match purpose {
             Purpose::Logins => &self.logins,
+            Purpose::LoginData => &self.login_data,
             Purpose::Ingress => &self.ingress,
             Purpose::Outbox => &self.outbox,
             Purpose::Links => &self.links,
