@@ -46,6 +46,7 @@ pub(crate) struct Inner {
     pub room_version: OnceCell<String>,
     /// Held while a management room is created, so a user gets one.
     pub management_rooms: Mutex<()>,
+    pub login_states: crate::login_state::LoginStates,
 }
 
 impl Bridge {
@@ -80,6 +81,7 @@ impl Bridge {
                 logins: Default::default(),
                 room_version: OnceCell::new(),
                 management_rooms: Mutex::new(()),
+                login_states: Default::default(),
             }),
         })
     }

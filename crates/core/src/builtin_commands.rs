@@ -60,6 +60,14 @@ pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
                 Level::User,
                 logout,
             ),
+            Command::new(
+                "ping",
+                "Authentication",
+                "",
+                "Show whether each of your logins is connected, and since when.",
+                Level::User,
+                ping,
+            ),
         ]);
     }
     commands
@@ -153,7 +161,48 @@ async fn logout(ctx: CommandContext) -> CommandResult {
     };
     ctx.bridge.network().logout(target).await?;
     ctx.bridge.store().delete_login(&target.login_id).await?;
+    ctx.bridge.forget_login_state(&target.login_id);
     ctx.reply(&format!("Logged out of `{}`.", target.login_id))
+        .await?;
+    Ok(())
+}
+
+async fn ping(ctx: CommandContext) -> CommandResult {
+    let logins = ctx
+        .bridge
+        .store()
+        .logins_of(ctx.bridge.secrets(), &ctx.sender)
+        .await?;
+    if logins.is_empty() {
+        ctx.reply("You have no logins. Send `login` to add one.")
+            .await?;
+        return Ok(());
+    }
+    let lines: Vec<String> = logins
+        .iter()
+        .map(|login| {
+            let state = match ctx.bridge.login_status(&login.login_id) {
+                Some(status) => {
+                    let mut line = format!(
+                        "{} for {}",
+                        status.state.as_str(),
+                        crate::login_state::human_age(status.since.elapsed())
+                    );
+                    if let Some(message) = &status.message {
+                        line.push_str(&format!(": {}", crate::format::escape_markdown(message)));
+                    }
+                    line
+                }
+                None => "not connected since the bridge started".to_owned(),
+            };
+            format!(
+                "* `{}` ({}): {state}",
+                login.login_id,
+                crate::format::escape_markdown(&login.remote_name)
+            )
+        })
+        .collect();
+    ctx.reply(&format!("Your logins:\n\n{}", lines.join("\n")))
         .await?;
     Ok(())
 }

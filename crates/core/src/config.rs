@@ -101,6 +101,9 @@ pub struct BridgeConfig {
     /// How messages of users with the `relay` permission are written.
     #[serde(default)]
     pub relay: crate::relay::RelayConfig,
+    /// How long a login may stay disconnected before its user is told.
+    #[serde(default = "default_login_state_debounce")]
+    pub login_state_debounce_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -142,6 +145,9 @@ fn default_media_max_bytes() -> u64 {
 }
 fn default_media_requests_per_minute() -> u32 {
     60
+}
+fn default_login_state_debounce() -> u64 {
+    30
 }
 fn default_portal_queue() -> usize {
     64

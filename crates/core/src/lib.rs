@@ -23,6 +23,7 @@ mod inbound;
 mod lane;
 pub mod login;
 mod login_runner;
+pub mod login_state;
 mod management;
 pub mod matrix_event;
 mod matrix_handler;

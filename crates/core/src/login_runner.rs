@@ -219,11 +219,8 @@ fn apply_step<'a>(
                 };
                 bridge.store().put_login(bridge.secrets(), &row).await?;
                 bridge.bot_notice(&room, &message).await?;
-                if let Err(err) = bridge.network().connect_login(bridge, &row).await {
-                    bridge
-                        .bot_notice(&room, &format!("Logged in, but connecting failed: {err:#}"))
-                        .await?;
-                }
+                // A failure is told by the login's state, in this room.
+                bridge.connect_login(&row).await;
                 Ok(())
             }
         }

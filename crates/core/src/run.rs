@@ -86,9 +86,7 @@ pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &
     for login in bridge.store().all_logins(bridge.secrets()).await? {
         let bridge = bridge.clone();
         tokio::spawn(async move {
-            if let Err(err) = bridge.network().connect_login(&bridge, &login).await {
-                tracing::warn!(login = %login.login_id, "cannot connect a saved login: {err:#}");
-            }
+            bridge.connect_login(&login).await;
         });
     }
     tracing::info!(bot = %bridge.bot(), "the bridge is running");

@@ -1,0 +1,173 @@
+//! The test network's control API: the test plays the remote side through
+//! it, sending remote events, holding deliveries, opening portals and
+//! setting a login's connection state.
+
+use super::Hold;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use causeway_core::ids::{PartId, PortalKey, RemoteMessageId};
+use causeway_core::login_state::LoginState;
+use causeway_core::network::*;
+use causeway_core::remote::{text_content, RemoteEvent};
+use causeway_core::Bridge;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+pub(super) fn router(bridge: Bridge, hold: watch::Sender<Hold>) -> Router {
+    Router::new()
+        .route("/remote/event", post(control_event))
+        .route("/remote/hold", post(control_hold))
+        .route("/remote/portal", post(control_portal))
+        .route("/remote/login-state", post(control_login_state))
+        .with_state(Control { bridge, hold })
+}
+
+#[derive(Clone)]
+struct Control {
+    bridge: Bridge,
+    hold: watch::Sender<Hold>,
+}
+
+/// A remote event as the test describes it.
+#[derive(Deserialize)]
+struct ControlEvent {
+    portal: String,
+    kind: String,
+    sender: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    reply_to: Option<String>,
+    /// Queue without waiting for delivery, as a busy network would.
+    #[serde(default)]
+    queue_only: bool,
+}
+
+async fn control_event(
+    State(control): State<Control>,
+    Json(event): Json<ControlEvent>,
+) -> Json<Value> {
+    let sender = GhostInfo {
+        id: event.sender.as_str().into(),
+        displayname: Some(event.sender.clone()),
+        avatar_mxc: None,
+    };
+    let remote = match event.kind.as_str() {
+        "message" => RemoteEvent::Message {
+            id: event.id.as_str().into(),
+            sender,
+            parts: vec![(PartId::default(), text_content("m.text", &event.text, None))],
+            timestamp: None,
+            reply_to: event.reply_to.map(RemoteMessageId),
+        },
+        "edit" => RemoteEvent::Edit {
+            target: event.target.as_str().into(),
+            edit_id: event.id.as_str().into(),
+            sender,
+            content: text_content("m.text", &event.text, None),
+            timestamp: None,
+        },
+        "reaction" => RemoteEvent::Reaction {
+            target: event.target.as_str().into(),
+            sender,
+            emoji: event.text,
+            timestamp: None,
+        },
+        "unreact" => RemoteEvent::ReactionRemove {
+            target: event.target.as_str().into(),
+            sender,
+            emoji: event.text,
+        },
+        "delete" => RemoteEvent::MessageRemove {
+            target: event.target.as_str().into(),
+            sender,
+        },
+        other => return Json(json!({ "error": format!("unknown kind {other}") })),
+    };
+    let key = PortalKey::shared(event.portal);
+    let result = if event.queue_only {
+        control.bridge.queue_remote(&key, remote).await
+    } else {
+        control.bridge.send_remote(&key, remote).await
+    };
+    Json(match result {
+        Ok(()) => json!({ "ok": true }),
+        Err(err) => json!({ "error": format!("{err:#}") }),
+    })
+}
+
+/// `{"hold": true|false}` holds or releases every portal's messages; with
+/// `"portal"`, only that portal's.
+async fn control_hold(State(control): State<Control>, Json(body): Json<Value>) -> Json<Value> {
+    let on = body.get("hold").and_then(Value::as_bool).unwrap_or(false);
+    let portal = body
+        .get("portal")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    control.hold.send_modify(|hold| match portal {
+        Some(portal) if on => drop(hold.portals.insert(portal)),
+        Some(portal) => drop(hold.portals.remove(&portal)),
+        None => hold.all = on,
+    });
+    Json(json!({ "ok": true }))
+}
+
+/// Creates a portal for a chat and invites a Matrix user, as a network does
+/// when a remote chat becomes active.
+async fn control_portal(State(control): State<Control>, Json(body): Json<Value>) -> Json<Value> {
+    let id = body
+        .get("portal")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let invite = body
+        .get("invite")
+        .and_then(Value::as_str)
+        .map(|u| vec![u.to_owned()])
+        .unwrap_or_default();
+    let info = PortalInfo {
+        key: PortalKey::shared(id),
+        name: Some(format!("Test chat {id}")),
+        invite,
+        ..Default::default()
+    };
+    Json(match control.bridge.ensure_portal_room(&info).await {
+        Ok(row) => json!({ "room_id": row.room_id }),
+        Err(err) => json!({ "error": format!("{err:#}") }),
+    })
+}
+
+/// Reports a login's state as the network would: `{"login", "state",
+/// "message"}` with a state named as in `ping`.
+async fn control_login_state(
+    State(control): State<Control>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let wanted = body["state"].as_str().unwrap_or_default();
+    let Some(state) = LoginState::ALL.into_iter().find(|s| s.as_str() == wanted) else {
+        return Json(json!({ "error": format!("no state {wanted}") }));
+    };
+    let logins = control
+        .bridge
+        .store()
+        .all_logins(control.bridge.secrets())
+        .await
+        .unwrap_or_default();
+    let Some(login) = logins
+        .iter()
+        .find(|l| Some(l.login_id.as_str()) == body["login"].as_str())
+    else {
+        return Json(json!({ "error": "no such login" }));
+    };
+    let message = body["message"].as_str().map(str::to_owned);
+    control
+        .bridge
+        .report_login_state(login, state, message)
+        .await;
+    Json(json!({ "ok": true }))
+}
