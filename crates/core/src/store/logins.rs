@@ -67,14 +67,19 @@ impl Store {
             .collect()
     }
 
-    /// Deletes a login and everything its network kept for it, together.
+    /// Deletes a login, everything its network kept for it, and its place
+    /// in portals, together.
     pub async fn delete_login(&self, login_id: &LoginId) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM login_data WHERE bridge_id = $1 AND login_id = $2")
+        for table in ["login_data", "portal_login"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE bridge_id = $1 AND login_id = $2"
+            ))
             .bind(&self.bridge_id)
             .bind(login_id.as_str())
             .execute(&mut *tx)
             .await?;
+        }
         let done = sqlx::query("DELETE FROM login WHERE bridge_id = $1 AND login_id = $2")
             .bind(&self.bridge_id)
             .bind(login_id.as_str())

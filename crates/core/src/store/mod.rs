@@ -11,6 +11,7 @@ mod login_data;
 mod logins;
 mod messages;
 mod outbox;
+mod portal_logins;
 mod portals;
 mod secrets;
 mod users;

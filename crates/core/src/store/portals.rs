@@ -95,12 +95,18 @@ impl Store {
     }
 
     pub async fn delete_portal(&self, key: &PortalKey) -> Result<()> {
-        sqlx::query("DELETE FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3")
+        let mut tx = self.writer.begin().await?;
+        for table in ["portal_login", "portal"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"
+            ))
             .bind(&self.bridge_id)
             .bind(key.id.as_str())
             .bind(key.receiver_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         self.portals_changed();
         Ok(())
     }
