@@ -321,11 +321,10 @@ impl IrcNetwork {
         let info = PortalInfo {
             key: channel_portal(network, channel),
             name: Some(channel.to_owned()),
-            topic: None,
             invite,
-            direct_with: None,
             alias_id: Some(format!("{network}_{}", nick::fold_for_id(channel))),
             metadata: serde_json::json!({ "network": network, "key": key }),
+            ..Default::default()
         };
         let portal = self.bridge()?.ensure_portal_room(&info).await?;
         self.sync_members_when_bridged(network, channel);

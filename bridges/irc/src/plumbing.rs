@@ -3,11 +3,9 @@
 use crate::commands::{network_name, unknown_network};
 use crate::network::{channel_portal, is_channel, IrcNetwork};
 use causeway_core::commands::{Command, CommandContext, CommandError, CommandResult};
-use causeway_core::homeserver::{user_power, PowerInfo};
 use causeway_core::network::PortalInfo;
 use causeway_core::permissions::Level;
 use causeway_core::Bridge;
-use serde_json::Value;
 
 pub fn all(network: &IrcNetwork) -> Vec<Command> {
     let (plumb_net, unlink_net) = (network.clone(), network.clone());
@@ -119,7 +117,14 @@ async fn unlink(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
             network_name(&network, &net)
         )));
     }
-    if ctx.level < Level::Admin && !is_moderator(bridge, &room, &ctx.sender).await? {
+    let room_id = Bridge::parse_room(&room)?;
+    if ctx.level < Level::Admin
+        && !bridge
+            .homeserver()
+            .is_moderator(bridge.bot(), &room_id, &ctx.sender)
+            .await
+            .map_err(anyhow::Error::from)?
+    {
         return Err(ctx.usage_error(format!(
             "You need power level 50 in {room}, or to be a bridge admin, to unlink it."
         )));
@@ -141,41 +146,4 @@ async fn unlink(network: IrcNetwork, ctx: CommandContext) -> CommandResult {
     ))
     .await?;
     Ok(())
-}
-
-/// Power level 50 or more in the room, by the rules of its version.
-async fn is_moderator(bridge: &Bridge, room: &str, user: &str) -> anyhow::Result<bool> {
-    let state = bridge
-        .homeserver()
-        .room_state(bridge.bot(), &Bridge::parse_room(room)?)
-        .await?;
-    /// The parts of a state event the power rules read.
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        #[serde(rename = "type")]
-        kind: String,
-        state_key: String,
-        sender: String,
-        content: Value,
-    }
-    let entries: Vec<Entry> = state
-        .iter()
-        .filter_map(|raw| raw.deserialize_as_unchecked().ok())
-        .collect();
-    let find = |kind: &str| {
-        entries
-            .iter()
-            .find(|e| e.kind == kind && e.state_key.is_empty())
-    };
-    let Some(create) = find("m.room.create") else {
-        return Ok(false);
-    };
-    let info = PowerInfo {
-        create_content: &create.content,
-        create_sender: &create.sender,
-        power_levels: find("m.room.power_levels")
-            .map(|e| &e.content)
-            .filter(|c| c.is_object()),
-    };
-    Ok(user_power(&info, user).is_none_or(|level| level >= 50))
 }

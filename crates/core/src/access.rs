@@ -24,9 +24,12 @@ pub(crate) enum Access {
 
 /// Why a portal event was not bridged; the room hears each once per user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Refusal {
+pub(crate) enum Refusal {
     NoPermission,
     RelayOnlyMessages,
+    /// On an account network: no login of the sender's is in the chat, and
+    /// the portal has no relay login.
+    NotLoggedIn,
 }
 
 impl Refusal {
@@ -34,6 +37,7 @@ impl Refusal {
         match self {
             Self::NoPermission => "no-permission",
             Self::RelayOnlyMessages => "relay-only-messages",
+            Self::NotLoggedIn => "not-logged-in",
         }
     }
 
@@ -45,6 +49,9 @@ impl Refusal {
             ),
             Self::RelayOnlyMessages => format!(
                 "⚠️ {who}'s messages reach {network} through the bridge bot, under their name; their reactions, edits, deletions and topic changes do not."
+            ),
+            Self::NotLoggedIn => format!(
+                "⚠️ {who} has no {network} login in this chat and no relay is set here, so nothing they send reaches {network}. Send `login` to the bridge bot to log in, or ask a room admin to `set-relay`."
             ),
         }
     }
@@ -96,6 +103,11 @@ pub(crate) async fn check(
         },
         _ => return Access::Full,
     };
+    refuse(bridge, meta, refusal).await
+}
+
+/// Counts a refused event and tells the room why, once per user.
+pub(crate) async fn refuse(bridge: &Bridge, meta: &MatrixEventMeta, refusal: Refusal) -> Access {
     metrics::counter!("causeway_portal_events_refused_total", "reason" => refusal.key())
         .increment(1);
     if let Err(err) = notice_once(bridge, meta, refusal).await {
@@ -113,7 +125,7 @@ pub(crate) fn has_own_identity(bridge: &Bridge, mxid: &str) -> bool {
     !bridge.is_bridge_user(mxid) && bridge.permission_of(mxid) >= Level::User
 }
 
-fn is_edit(message: &RoomMessageEvent) -> bool {
+pub(crate) fn is_edit(message: &RoomMessageEvent) -> bool {
     message
         .as_original()
         .is_some_and(|m| matches!(m.content.relates_to, Some(Relation::Replacement(_))))

@@ -70,6 +70,9 @@ pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
             ),
         ]);
     }
+    if network.account_shaped() {
+        commands.extend(crate::relay_commands::commands());
+    }
     commands
 }
 

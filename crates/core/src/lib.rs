@@ -36,8 +36,10 @@ pub mod public_media;
 pub mod rate_limit;
 pub mod registration;
 pub mod relay;
+mod relay_commands;
 pub mod remote;
 pub mod run;
+mod sender_login;
 pub mod store;
 
 pub use bridge::Bridge;

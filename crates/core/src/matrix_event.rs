@@ -1,7 +1,7 @@
 //! Matrix events as the network sees them: parsed, with their targets
 //! already resolved to remote IDs through the message table.
 
-use crate::ids::RemoteUserId;
+use crate::ids::{LoginId, RemoteUserId};
 use crate::store::{MessageRow, ReactionRow};
 use ruma::events::room::message::{MessageType, RoomMessageEventContent};
 
@@ -12,6 +12,18 @@ pub struct MatrixEventMeta {
     pub room_id: String,
     pub sender: String,
     pub timestamp: i64,
+    /// On an account network, the login the event goes out through.
+    pub login: Option<SenderLogin>,
+}
+
+/// The login a Matrix event goes out through on an account network.
+#[derive(Clone, Debug)]
+pub struct SenderLogin {
+    pub login_id: LoginId,
+    pub remote_name: String,
+    /// The portal's relay login, sending for a user with none in the chat;
+    /// the message then carries the sender's name (`bridge.relay`).
+    pub relay: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -24,6 +24,7 @@ fn meta(event: &AnyTimelineEvent) -> MatrixEventMeta {
         room_id: event.room_id().to_string(),
         sender: event.sender().to_string(),
         timestamp: i64::from(event.origin_server_ts().get()),
+        login: None,
     }
 }
 
@@ -59,7 +60,12 @@ pub(crate) async fn handle_timeline(
     let Some(portal) = bridge.store().portal_by_room(&meta.room_id).await? else {
         return crate::management::handle_non_portal_event(bridge, event, meta).await;
     };
+    let mut meta = meta;
     let access = crate::access::check(bridge, event, &meta).await;
+    if access == Access::Refused {
+        return Ok(());
+    }
+    let access = crate::sender_login::pick(bridge, &portal, event, &mut meta, access).await?;
     if access == Access::Refused {
         return Ok(());
     }

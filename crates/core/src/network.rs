@@ -6,7 +6,7 @@
 
 use crate::bridge::Bridge;
 use crate::commands::Command;
-use crate::ids::{PortalKey, RemoteMessageId, RemoteUserId};
+use crate::ids::{LoginId, PortalKey, RemoteMessageId, RemoteUserId};
 use crate::login::{LoginFlow, LoginProcess};
 use crate::matrix_event::{
     MatrixEdit, MatrixMembership, MatrixMessage, MatrixReaction, MatrixReceipt, MatrixRedaction,
@@ -49,6 +49,9 @@ pub struct PortalInfo {
     /// The alias localpart's `{id}` to publish, if the portal has one.
     pub alias_id: Option<String>,
     pub metadata: Value,
+    /// On an account network, the login this chat was seen through: its
+    /// user may send there through it.
+    pub login: Option<LoginId>,
 }
 
 /// A remote user's profile, for their ghost.
@@ -83,6 +86,13 @@ pub trait Network: Send + Sync + 'static {
     /// Network-specific bot commands, added to the core's.
     fn commands(&self) -> Vec<Command> {
         Vec::new()
+    }
+
+    /// Account-shaped networks (WhatsApp, Telegram) send every portal event
+    /// through a login of its sender's in that chat, or the portal's relay
+    /// login. Room-shaped ones (IRC, XMPP) connect users their own way.
+    fn account_shaped(&self) -> bool {
+        false
     }
 
     /// Login flows; the core offers `login`, `logout` and `cancel` only if any.

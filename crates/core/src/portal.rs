@@ -23,6 +23,9 @@ impl Bridge {
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
             .clone();
         let _guard = lock.lock().await;
+        if let Some(login) = &info.login {
+            self.store().add_portal_login(&info.key, login).await?;
+        }
         if let Some(row) = self.store().get_portal(&info.key).await? {
             if let Some(room_id) = &row.room_id {
                 let room = Bridge::parse_room(room_id)?;

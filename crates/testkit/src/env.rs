@@ -19,6 +19,8 @@ pub struct EnvOptions {
     pub extra_registrations: Vec<PathBuf>,
     /// Keys set in the config's `bridge` section, over the example's.
     pub bridge: Option<serde_yaml::Mapping>,
+    /// Keys set in the test network's section, such as `account: true`.
+    pub testnet: Option<serde_yaml::Mapping>,
 }
 
 pub struct TestEnv {
@@ -81,6 +83,9 @@ impl TestEnv {
                 config["network"]["control_port"] = control_port.into();
                 config["network"]["outbox_file"] =
                     dir.path().join("outbox.jsonl").display().to_string().into();
+                for (key, value) in options.testnet.into_iter().flatten() {
+                    config["network"][key] = value;
+                }
             }
         }
         std::fs::write(&config_path, serde_yaml::to_string(&config)?)?;

@@ -54,6 +54,48 @@ pub fn user_power(info: &PowerInfo<'_>, user: &str) -> Option<i64> {
     )
 }
 
+impl super::Homeserver {
+    /// Whether `user` has power level 50 or more in `room` (or is a v12
+    /// creator), by the rules of the room's version; read as `reader`.
+    pub async fn is_moderator(
+        &self,
+        reader: &ruma::UserId,
+        room: &ruma::RoomId,
+        user: &str,
+    ) -> Result<bool, super::HsError> {
+        /// The parts of a state event the power rules read.
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "type")]
+            kind: String,
+            state_key: String,
+            sender: String,
+            content: Value,
+        }
+        let state = self.room_state(reader, room).await?;
+        let entries: Vec<Entry> = state
+            .iter()
+            .filter_map(|raw| raw.deserialize_as_unchecked().ok())
+            .collect();
+        let find = |kind: &str| {
+            entries
+                .iter()
+                .find(|e| e.kind == kind && e.state_key.is_empty())
+        };
+        let Some(create) = find("m.room.create") else {
+            return Ok(false);
+        };
+        let info = PowerInfo {
+            create_content: &create.content,
+            create_sender: &create.sender,
+            power_levels: find("m.room.power_levels")
+                .map(|e| &e.content)
+                .filter(|c| c.is_object()),
+        };
+        Ok(user_power(&info, user).is_none_or(|level| level >= 50))
+    }
+}
+
 /// The `power_level_content_override` for a room the bot creates: the bot on
 /// top (listed only where the room version allows creators to be listed),
 /// the given users at their levels, and state changes reserved for moderators.

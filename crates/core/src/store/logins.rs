@@ -57,6 +57,20 @@ impl Store {
             .collect()
     }
 
+    pub async fn get_login(
+        &self,
+        secrets: &SecretBox,
+        login_id: &LoginId,
+    ) -> Result<Option<LoginRow>> {
+        let row = sqlx::query("SELECT login_id, mxid, remote_name, secret, metadata FROM login WHERE bridge_id = $1 AND login_id = $2")
+            .bind(&self.bridge_id)
+            .bind(login_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| login_from_row(&self.bridge_id, secrets, row))
+            .transpose()
+    }
+
     pub async fn all_logins(&self, secrets: &SecretBox) -> Result<Vec<LoginRow>> {
         let rows = sqlx::query("SELECT login_id, mxid, remote_name, secret, metadata FROM login WHERE bridge_id = $1 ORDER BY created_at")
             .bind(&self.bridge_id)

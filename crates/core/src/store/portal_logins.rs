@@ -105,8 +105,14 @@ mod tests {
         let (store, _dir) = test_store().await;
         let group = PortalKey::shared("g1");
         store.add_portal_login(&group, &"a".into()).await.unwrap();
-        store.set_relay_login(&group, Some(&"a".into())).await.unwrap();
-        store.set_relay_login(&group, Some(&"b".into())).await.unwrap();
+        store
+            .set_relay_login(&group, Some(&"a".into()))
+            .await
+            .unwrap();
+        store
+            .set_relay_login(&group, Some(&"b".into()))
+            .await
+            .unwrap();
         assert_eq!(store.relay_login(&group).await.unwrap(), Some("b".into()));
         store.set_relay_login(&group, None).await.unwrap();
         assert_eq!(store.relay_login(&group).await.unwrap(), None);
@@ -117,7 +123,10 @@ mod tests {
     async fn deleting_a_login_takes_it_out_of_its_portals() {
         let (store, _dir) = test_store().await;
         let group = PortalKey::shared("g1");
-        store.set_relay_login(&group, Some(&"a".into())).await.unwrap();
+        store
+            .set_relay_login(&group, Some(&"a".into()))
+            .await
+            .unwrap();
         store.delete_login(&"a".into()).await.unwrap();
         assert_eq!(store.relay_login(&group).await.unwrap(), None);
         assert!(store.portal_logins(&group).await.unwrap().is_empty());

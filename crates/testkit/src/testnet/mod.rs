@@ -31,6 +31,10 @@ pub struct TestNetConfig {
     pub control_port: u16,
     /// The JSON lines file of everything delivered to the remote side.
     pub outbox_file: PathBuf,
+    /// Plays an account network: chats belong to logins, and portal events
+    /// go out through the sender's login or the relay login.
+    #[serde(default)]
+    pub account: bool,
 }
 
 pub const INFO: NetworkInfo = NetworkInfo {
@@ -42,7 +46,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_command_prefix: "",
     default_bot_username: "testbot",
     default_port: 29399,
-    example_config: "  # Port of the control API through which tests play the remote side.\n  control_port: 29398\n  # File receiving everything the bridge delivers to the remote side.\n  outbox_file: testnet-outbox.jsonl\n",
+    example_config: "  # Port of the control API through which tests play the remote side.\n  control_port: 29398\n  # File receiving everything the bridge delivers to the remote side.\n  outbox_file: testnet-outbox.jsonl\n  # Play an account network: portal events go out through the sender's\n  # login in the chat, or the portal's relay login.\n  account: false\n",
 };
 
 pub struct TestNet {
@@ -120,6 +124,10 @@ impl Network for TestNet {
         )]
     }
 
+    fn account_shaped(&self) -> bool {
+        self.config.account
+    }
+
     fn login_flows(&self) -> Vec<LoginFlow> {
         vec![
             LoginFlow {
@@ -167,6 +175,7 @@ impl Network for TestNet {
             "kind": "message", "portal": portal.key.id, "event_id": message.meta.event_id, "sender": message.meta.sender,
             "msgtype": message.msgtype, "body": message.body, "reply_to": message.reply_to.as_ref().map(|m| &m.remote_id),
             "relayed": message.relayed,
+            "login": message.meta.login.as_ref().map(|l| l.login_id.as_str()),
         }))?;
         Ok(Some(RemoteMessageId(format!("r{}", message.meta.event_id))))
     }
@@ -341,10 +350,20 @@ async fn create_command(ctx: CommandContext) -> CommandResult {
     let Some(id) = ctx.args.first() else {
         return Err(ctx.usage_error("Say which chat to create."));
     };
+    // The chat is seen through the user's first login, if they have one.
+    let login = ctx
+        .bridge
+        .store()
+        .logins_of(ctx.bridge.secrets(), &ctx.sender)
+        .await?
+        .into_iter()
+        .next()
+        .map(|l| l.login_id);
     let info = PortalInfo {
         key: PortalKey::shared(id.as_str()),
         name: Some(format!("Test chat {id}")),
         invite: vec![ctx.sender.clone()],
+        login,
         ..Default::default()
     };
     let portal = ctx.bridge.ensure_portal_room(&info).await?;
