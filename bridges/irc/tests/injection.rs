@@ -147,3 +147,61 @@ async fn a_ghost_id_that_decodes_to_a_line_break_is_nobody_on_irc() -> Result<()
     assert!(injected.is_empty(), "bob received {injected:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_operators_topic_and_kick_reason_with_line_breaks_never_leave_their_line() -> Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let (ircd, env) = common::setup_with(dir.path(), "").await?;
+    // bob opens the channel, so he is its operator and can make alice one.
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    let (alice, room) = alice_in_safe(&env, &mut bob).await?;
+    let mut carol = RawIrc::connect(ircd.port, "carol").await?;
+    carol.join("#safe").await?;
+    bob.send("MODE #safe +o alice[m]").await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while alice.state(&room, "m.room.power_levels", "").await?["users"][&alice.user_id] != 50 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "alice never got ops");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A topic is one line on IRC: a multi-line one is refused, with a reply.
+    alice
+        .send_state(
+            &room,
+            "m.room.topic",
+            "",
+            serde_json::json!({ "topic": format!("calm\r\n{INJECTED}") }),
+        )
+        .await?;
+    alice
+        .wait_for_text(&room, "IRC topics are one line")
+        .await?;
+
+    // A kick reason is made one line.
+    alice
+        .wait_for(&room, Duration::from_secs(30), |e| {
+            e["type"] == "m.room.member" && e["state_key"] == "@_local_carol:localhost"
+        })
+        .await?;
+    alice
+        .send_state(
+            &room,
+            "m.room.member",
+            "@_local_carol:localhost",
+            serde_json::json!({ "membership": "leave", "reason": format!("bye\r\n{INJECTED}") }),
+        )
+        .await?;
+    let kick = carol
+        .wait_for(|l| l.starts_with(":alice[m]!") && l.contains(" KICK #safe carol :"))
+        .await?;
+    assert!(kick.ends_with(&format!(":bye  {INJECTED}")), "{kick}");
+    // Bob sees the one KICK line too; it is the only line that may quote it.
+    bob.wait_for(|l| l == &kick).await?;
+    bob.seen.retain(|l| l != &kick);
+    assert!(
+        !bob.seen.iter().any(|l| l.contains(" TOPIC #safe ")),
+        "a multi-line topic reached IRC"
+    );
+    assert_nothing_injected(&alice, &room, &mut bob).await
+}
