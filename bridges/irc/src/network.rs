@@ -182,6 +182,7 @@ impl IrcNetwork {
             id: RemoteUserId(format!("{network}/{nick}")),
             displayname: Some(nick.to_owned()),
             avatar_mxc: None,
+            avatar_id: None,
         }
     }
 

@@ -71,6 +71,7 @@ pub async fn handle_message(
         id: addressing::ghost_id(&peer),
         displayname: displayname.clone(),
         avatar_mxc: None,
+        avatar_id: None,
     };
     if !is_muc {
         crate::profiles::fill(net, &mut sender, peer.as_str(), true);

@@ -139,6 +139,7 @@ impl QueryHandling for XmppNetwork {
             id: id.clone(),
             displayname,
             avatar_mxc: None,
+            avatar_id: None,
         }))
     }
 }

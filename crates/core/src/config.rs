@@ -101,6 +101,9 @@ pub struct BridgeConfig {
     /// How messages of users with the `relay` permission are written.
     #[serde(default)]
     pub relay: crate::relay::RelayConfig,
+    /// Ghost display names: `{name}` is the remote name, as in `{name} (WA)`.
+    #[serde(default = "default_displayname_template")]
+    pub displayname_template: String,
     /// How long a login may stay disconnected before its user is told.
     #[serde(default = "default_login_state_debounce")]
     pub login_state_debounce_seconds: u64,
@@ -145,6 +148,9 @@ fn default_media_max_bytes() -> u64 {
 }
 fn default_media_requests_per_minute() -> u32 {
     60
+}
+fn default_displayname_template() -> String {
+    "{name}".to_owned()
 }
 fn default_login_state_debounce() -> u64 {
     30

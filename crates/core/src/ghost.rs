@@ -30,18 +30,29 @@ pub(crate) async fn ensure(bridge: &Bridge, info: &GhostInfo) -> Result<OwnedUse
         row.registered = true;
         store.put_ghost(&row).await?;
     }
-    if info.displayname.is_some() && row.displayname != info.displayname {
-        if let Some(name) = &info.displayname {
+    // Names as `bridge.displayname_template` writes them, such as "Ann (WA)".
+    let template = &bridge.config().bridge.displayname_template;
+    let displayname = info
+        .displayname
+        .as_ref()
+        .map(|name| template.replace("{name}", name));
+    if displayname.is_some() && row.displayname != displayname {
+        if let Some(name) = &displayname {
             hs.set_displayname(&mxid, name).await?;
         }
-        row.displayname = info.displayname.clone();
+        row.displayname = displayname;
         store.put_ghost(&row).await?;
     }
-    if info.avatar_mxc.is_some() && row.avatar_mxc != info.avatar_mxc {
-        if let Some(mxc) = &info.avatar_mxc {
+    let avatar_mxc = match (&info.avatar_mxc, &info.avatar_id) {
+        (Some(mxc), _) => Some(mxc.clone()),
+        (None, Some(id)) => crate::avatars::mxc_for(bridge, id).await?,
+        (None, None) => None,
+    };
+    if avatar_mxc.is_some() && row.avatar_mxc != avatar_mxc {
+        if let Some(mxc) = &avatar_mxc {
             hs.set_avatar_url(&mxid, mxc).await?;
         }
-        row.avatar_mxc = info.avatar_mxc.clone();
+        row.avatar_mxc = avatar_mxc;
         store.put_ghost(&row).await?;
     }
     bridge.inner().ghosts.insert(info.id.clone(), info.clone());

@@ -8,8 +8,10 @@
 
 mod access;
 pub mod appservice;
+mod avatars;
 pub mod bridge;
 mod builtin_commands;
+pub mod chat_info;
 pub mod cli;
 pub mod commands;
 pub mod config;

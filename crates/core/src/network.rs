@@ -61,6 +61,9 @@ pub struct GhostInfo {
     pub displayname: Option<String>,
     /// An `mxc://` URI already uploaded by the network.
     pub avatar_mxc: Option<String>,
+    /// Or the remote avatar's ID, for the core to fetch once and upload.
+    #[serde(default)]
+    pub avatar_id: Option<String>,
 }
 
 #[async_trait]
@@ -147,9 +150,20 @@ pub trait Network: Send + Sync + 'static {
     fn third_party(&self) -> Option<&dyn ThirdPartyHandling> {
         None
     }
+    fn avatars(&self) -> Option<&dyn AvatarFetching> {
+        None
+    }
     fn topics(&self) -> Option<&dyn TopicHandling> {
         None
     }
+}
+
+/// Networks whose avatars the core fetches itself, once per avatar ID
+/// (`ChatInfo::avatar_id`, `GhostInfo::avatar_id`).
+#[async_trait]
+pub trait AvatarFetching: Send + Sync {
+    /// The image behind a remote avatar ID: its bytes and MIME type.
+    async fn fetch_avatar(&self, avatar_id: &str) -> Result<(Vec<u8>, String)>;
 }
 
 #[async_trait]

@@ -123,6 +123,17 @@ impl Bridge {
         )
     }
 
+    /// Sends the bridge info again, after the chat's name changed.
+    pub(crate) async fn update_bridge_info(&self, row: &PortalRow, room: &RoomId) -> Result<()> {
+        let state_key = self.bridge_state_key(&row.key);
+        for (event_type, content) in self.bridge_info_state(&row.key, row.name.as_deref()) {
+            self.homeserver()
+                .send_state(self.bot(), room, event_type, &state_key, &content, None)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// MSC2346 bridge info, under its stable-to-be and its legacy type.
     fn bridge_info_state(&self, key: &PortalKey, name: Option<&str>) -> Vec<(&'static str, Value)> {
         let info = self.network().info();

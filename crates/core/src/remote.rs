@@ -11,7 +11,7 @@ use crate::homeserver::{HsError, Retry};
 use crate::ids::{send_txn_id, PartId, PortalKey, RemoteMessageId};
 use crate::network::{GhostInfo, PortalInfo};
 use crate::store::{now_ms, MessageRow, PortalRow, ReactionRow};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ruma::{EventId, OwnedRoomId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -94,6 +94,9 @@ pub enum RemoteEvent {
     JoinRule {
         invite_only: bool,
     },
+    /// What the chat is called, its topic, avatar and members, as the
+    /// network reports it on creation and on every change.
+    ChatInfo(crate::chat_info::ChatInfo),
 }
 
 /// Whose power level changes: a remote user's ghost, or a Matrix user whose
@@ -366,25 +369,10 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             redact_parts(bridge, &room, &ghost, parts, reason.as_deref()).await?;
         }
         RemoteEvent::Topic { topic } => {
-            let mut row = bridge
-                .store()
-                .get_portal(key)
-                .await?
-                .context("the portal vanished")?;
-            if row.topic.as_deref() != Some(topic.as_str()) {
-                hs.send_state(
-                    bridge.bot(),
-                    &room,
-                    "m.room.topic",
-                    "",
-                    // State content as sent.
-                    &json!({ "topic": topic }),
-                    None,
-                )
-                .await?;
-                row.topic = Some(topic.clone());
-                bridge.store().put_portal(&row).await?;
-            }
+            crate::chat_info::set_topic(bridge, key, &room, topic).await?;
+        }
+        RemoteEvent::ChatInfo(info) => {
+            crate::chat_info::apply(bridge, key, &room, info).await?;
         }
         RemoteEvent::Membership { sender, change } => {
             let ghost = bridge.ensure_ghost(sender).await?;

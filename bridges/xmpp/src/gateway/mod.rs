@@ -151,6 +151,7 @@ pub async fn handle_message(
         id: addressing::ghost_id(&Jid::from(from.to_bare())),
         displayname: Some(nick.clone()),
         avatar_mxc: None,
+        avatar_id: None,
     };
     crate::profiles::fill(net, &mut sender, from.to_bare().as_str(), false);
     let cx = Context::new(net, Some(room_jid.as_str()), sender)?;

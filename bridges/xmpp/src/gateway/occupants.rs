@@ -94,6 +94,7 @@ pub async fn handle_presence(
         id: addressing::ghost_id(&Jid::from(from.to_bare())),
         displayname: Some(nick.clone()),
         avatar_mxc: None,
+        avatar_id: None,
     };
     crate::profiles::fill(net, &mut ghost, from.to_bare().as_str(), false);
     if presence.attr("type") == Some("unavailable") {
@@ -348,6 +349,7 @@ pub(super) async fn gone(net: &XmppNetwork, bridge: &Bridge, alias: &str, who: &
         id: addressing::ghost_id(&Jid::from(who.to_bare())),
         displayname: None,
         avatar_mxc: None,
+        avatar_id: None,
     };
     leave(net, bridge, &room_id, &room_jid, who, &ghost).await
 }

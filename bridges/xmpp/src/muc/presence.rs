@@ -50,6 +50,7 @@ pub(super) fn occupant_ghost(
         id,
         displayname: Some(nick.to_owned()),
         avatar_mxc: None,
+        avatar_id: None,
     };
     if let Some(real) = real {
         crate::profiles::fill(net, &mut ghost, real.as_str(), false);

@@ -6,6 +6,7 @@ use super::Hold;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use causeway_core::chat_info::ChatInfo;
 use causeway_core::ids::{PartId, PortalKey, RemoteMessageId};
 use causeway_core::login_state::LoginState;
 use causeway_core::network::*;
@@ -21,6 +22,7 @@ pub(super) fn router(bridge: Bridge, hold: watch::Sender<Hold>) -> Router {
         .route("/remote/hold", post(control_hold))
         .route("/remote/portal", post(control_portal))
         .route("/remote/login-state", post(control_login_state))
+        .route("/remote/chat-info", post(control_chat_info))
         .with_state(Control { bridge, hold })
 }
 
@@ -57,6 +59,7 @@ async fn control_event(
         id: event.sender.as_str().into(),
         displayname: Some(event.sender.clone()),
         avatar_mxc: None,
+        avatar_id: None,
     };
     let remote = match event.kind.as_str() {
         "message" => RemoteEvent::Message {
@@ -170,4 +173,29 @@ async fn control_login_state(
         .report_login_state(login, state, message)
         .await;
     Json(json!({ "ok": true }))
+}
+
+/// A chat's info as the network reports it: `{"portal", "info"}`, queued
+/// through the portal's outbox like any remote event.
+#[derive(Deserialize)]
+struct ControlChatInfo {
+    portal: String,
+    info: ChatInfo,
+}
+
+async fn control_chat_info(
+    State(control): State<Control>,
+    Json(body): Json<ControlChatInfo>,
+) -> Json<Value> {
+    let key = PortalKey::shared(body.portal.as_str());
+    Json(
+        match control
+            .bridge
+            .queue_remote(&key, RemoteEvent::ChatInfo(body.info))
+            .await
+        {
+            Ok(()) => json!({ "ok": true }),
+            Err(err) => json!({ "error": format!("{err:#}") }),
+        },
+    )
 }

@@ -128,6 +128,10 @@ impl Network for TestNet {
         self.config.account
     }
 
+    fn avatars(&self) -> Option<&dyn AvatarFetching> {
+        Some(self)
+    }
+
     fn login_flows(&self) -> Vec<LoginFlow> {
         vec![
             LoginFlow {
@@ -203,6 +207,15 @@ impl Network for TestNet {
     }
     fn receipts(&self) -> Option<&dyn ReceiptHandling> {
         Some(self)
+    }
+}
+
+/// Avatars are generated from their ID: a QR code of it, so each ID has
+/// its own image.
+#[async_trait]
+impl AvatarFetching for TestNet {
+    async fn fetch_avatar(&self, avatar_id: &str) -> Result<(Vec<u8>, String)> {
+        Ok((causeway_core::login::qr_png(avatar_id)?, "image/png".into()))
     }
 }
 
@@ -306,6 +319,7 @@ impl QueryHandling for TestNet {
             id: id.clone(),
             displayname: Some(format!("{id} (Test)")),
             avatar_mxc: None,
+            avatar_id: None,
         }))
     }
 }

@@ -1,0 +1,146 @@
+//! Chat info from an account network: what a chat is called, its topic and
+//! avatar, and who is in it with what rank. The network reports it when a
+//! portal is created and whenever it changes (`RemoteEvent::ChatInfo`,
+//! through the portal's outbox, so it keeps its place among the messages);
+//! the core brings the room in line and touches only what differs.
+
+use crate::bridge::Bridge;
+use crate::ids::PortalKey;
+use crate::network::GhostInfo;
+use anyhow::{Context, Result};
+use ruma::{OwnedUserId, RoomId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashSet;
+
+/// What a network knows about a chat. A field left `None` leaves the room's
+/// as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatInfo {
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    /// The remote avatar's ID; the image is fetched once per ID.
+    pub avatar_id: Option<String>,
+    /// Everyone in the chat, when the network knows; ghosts not listed
+    /// leave the room.
+    pub members: Option<Vec<ChatMember>>,
+}
+
+/// One member of a remote chat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMember {
+    pub ghost: GhostInfo,
+    /// Their power level in the room, from their rank in the chat.
+    pub power: Option<i64>,
+}
+
+/// Brings a portal's room in line with the chat's info.
+pub(crate) async fn apply(
+    bridge: &Bridge,
+    key: &PortalKey,
+    room: &RoomId,
+    info: &ChatInfo,
+) -> Result<()> {
+    if let Some(name) = &info.name {
+        set_name(bridge, key, room, name).await?;
+    }
+    if let Some(topic) = &info.topic {
+        set_topic(bridge, key, room, topic).await?;
+    }
+    if let Some(avatar_id) = &info.avatar_id {
+        set_avatar(bridge, room, avatar_id).await?;
+    }
+    if let Some(members) = &info.members {
+        sync_members(bridge, room, members).await?;
+    }
+    Ok(())
+}
+
+/// The room's name, and the chat's name in its bridge info.
+async fn set_name(bridge: &Bridge, key: &PortalKey, room: &RoomId, name: &str) -> Result<()> {
+    let mut row = bridge
+        .store()
+        .get_portal(key)
+        .await?
+        .context("the portal vanished")?;
+    if row.name.as_deref() == Some(name) {
+        return Ok(());
+    }
+    let actor = bridge.room_actor(&row).await?;
+    // State content as sent.
+    let content = json!({ "name": name });
+    bridge
+        .homeserver()
+        .send_state(&actor, room, "m.room.name", "", &content, None)
+        .await?;
+    row.name = Some(name.to_owned());
+    bridge.store().put_portal(&row).await?;
+    bridge.update_bridge_info(&row, room).await
+}
+
+/// The room's topic, when it differs.
+pub(crate) async fn set_topic(
+    bridge: &Bridge,
+    key: &PortalKey,
+    room: &RoomId,
+    topic: &str,
+) -> Result<()> {
+    let mut row = bridge
+        .store()
+        .get_portal(key)
+        .await?
+        .context("the portal vanished")?;
+    if row.topic.as_deref() == Some(topic) {
+        return Ok(());
+    }
+    let actor = bridge.room_actor(&row).await?;
+    // State content as sent.
+    let content = json!({ "topic": topic });
+    bridge
+        .homeserver()
+        .send_state(&actor, room, "m.room.topic", "", &content, None)
+        .await?;
+    row.topic = Some(topic.to_owned());
+    bridge.store().put_portal(&row).await
+}
+
+/// The room's avatar, from the remote avatar's ID.
+async fn set_avatar(bridge: &Bridge, room: &RoomId, avatar_id: &str) -> Result<()> {
+    let shown = format!("room-avatar|{room}");
+    if bridge.store().kv_get(&shown).await?.as_deref() == Some(avatar_id) {
+        return Ok(());
+    }
+    let Some(mxc) = crate::avatars::mxc_for(bridge, avatar_id).await? else {
+        return Ok(());
+    };
+    // State content as sent.
+    let content = json!({ "url": mxc });
+    bridge
+        .homeserver()
+        .send_state(bridge.bot(), room, "m.room.avatar", "", &content, None)
+        .await?;
+    bridge.store().kv_set(&shown, avatar_id).await
+}
+
+/// Ghosts of the members joined with their power levels; ghosts no longer
+/// in the chat leave. Matrix users are never touched here.
+async fn sync_members(bridge: &Bridge, room: &RoomId, members: &[ChatMember]) -> Result<()> {
+    let mut wanted: HashSet<OwnedUserId> = HashSet::new();
+    for member in members {
+        let ghost = bridge.ensure_ghost(&member.ghost).await?;
+        bridge.ensure_joined(room, &ghost).await?;
+        if let Some(level) = member.power {
+            crate::portal::set_power_level(bridge, room, ghost.as_str(), level, None).await?;
+        }
+        wanted.insert(ghost);
+    }
+    let hs = bridge.homeserver();
+    for joined in hs.joined_members(bridge.bot(), room).await? {
+        let is_ghost = bridge.ghost_remote_id(joined.as_str()).is_some();
+        if is_ghost && !wanted.contains(&joined) {
+            bridge.forget_joined(room.as_str(), joined.as_str());
+            hs.leave(&joined, room, None).await?;
+        }
+    }
+    Ok(())
+}
