@@ -197,7 +197,7 @@ async fn an_operators_topic_and_kick_reason_with_line_breaks_never_leave_their_l
         .await?;
     assert!(kick.ends_with(&format!(":bye  {INJECTED}")), "{kick}");
     // Bob sees the one KICK line too; it is the only line that may quote it.
-    bob.wait_for(|l| l == &kick).await?;
+    bob.wait_for(|l| l == kick).await?;
     bob.seen.retain(|l| l != &kick);
     assert!(
         !bob.seen.iter().any(|l| l.contains(" TOPIC #safe ")),
