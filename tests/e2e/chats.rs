@@ -3,33 +3,20 @@
 //! get the display-name template and avatars fetched once.
 
 use anyhow::Result;
-use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::env::TestEnv;
 use causeway_testkit::matrix_client::MatrixClient;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_causeway-testnet");
-const WAIT: Duration = Duration::from_secs(30);
+mod account;
 
-async fn env() -> Result<TestEnv> {
-    let options = EnvOptions {
-        bridge: Some(serde_yaml::from_str(
-            "{ displayname_template: '{name} (Test)' }",
-        )?),
-        testnet: Some(serde_yaml::from_str("{ account: true }")?),
-        ..Default::default()
-    };
-    TestEnv::start(std::path::Path::new(BIN), options).await
-}
+use account::{logged_in, open_chat, WAIT};
 
-/// A portal for chat `g1`, joined by `user`.
+/// A portal for chat `g1`, joined by `user` (who has no login).
 async fn chat(env: &TestEnv, user: &MatrixClient) -> Result<String> {
     let dm = user.create_dm(&env.bot()).await?;
     user.wait_for_text(&dm, "management room").await?;
-    user.send_text(&dm, "create g1").await?;
-    let room = user.wait_for_invite(WAIT).await?;
-    user.join(&room).await?;
-    Ok(room)
+    open_chat(user, &dm, "g1").await
 }
 
 /// Waits until `check` holds for the room's state event.
@@ -61,7 +48,7 @@ fn member(id: &str, name: &str, avatar: Option<&str>, power: Option<i64>) -> Val
 
 #[tokio::test]
 async fn the_room_follows_the_chats_name_topic_avatar_and_members() -> Result<()> {
-    let env = env().await?;
+    let env = account::env("{ displayname_template: '{name} (Test)' }").await?;
     let alice = env.user("alice").await?;
     let room = chat(&env, &alice).await?;
     let members = [
@@ -88,12 +75,20 @@ async fn the_room_follows_the_chats_name_topic_avatar_and_members() -> Result<()
     })
     .await?;
     assert!(levels["users"].get("@_testnet_dave:localhost").is_none());
-    let joined = alice.joined_members(&room).await?;
-    for ghost in ["@_testnet_carol:localhost", "@_testnet_dave:localhost"] {
-        assert!(
-            joined.iter().any(|m| m == ghost),
-            "{ghost} not in {joined:?}"
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let joined = alice.joined_members(&room).await?;
+        let both = ["@_testnet_carol:localhost", "@_testnet_dave:localhost"]
+            .iter()
+            .all(|ghost| joined.iter().any(|m| m == ghost));
+        if both {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "ghosts missing: {joined:?}"
         );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Ghost names follow the template; one avatar ID is one upload.
     let carol = alice.profile("@_testnet_carol:localhost").await?;
@@ -116,5 +111,56 @@ async fn the_room_follows_the_chats_name_topic_avatar_and_members() -> Result<()
         anyhow::ensure!(std::time::Instant::now() < deadline, "dave never left");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok(())
+}
+
+/// Waits until `user` is no longer in `room`, and returns why they left.
+async fn removed(user: &MatrixClient, room: &str) -> Result<String> {
+    let left = user
+        .wait_for(room, WAIT, |e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == user.user_id.as_str()
+                && e["content"]["membership"] == "leave"
+        })
+        .await?;
+    Ok(left["content"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+#[tokio::test]
+async fn deleting_portals_empties_rooms_but_keeps_those_others_still_bridge() -> Result<()> {
+    let env = account::env("{}").await?;
+    let (admin, alice) = (env.user("admin").await?, env.user("alice").await?);
+    let admin_dm = logged_in(&env, &admin, "admin").await?;
+    let alice_dm = logged_in(&env, &alice, "alice").await?;
+    let g1 = open_chat(&admin, &admin_dm, "g1").await?;
+    let g2 = open_chat(&alice, &alice_dm, "g2").await?;
+    // The admin's login is in g2's chat too.
+    assert_eq!(open_chat(&admin, &admin_dm, "g2").await?, g2);
+
+    // Alice leaves all her chats' portals: g2 stays, the admin bridges it.
+    alice.send_text(&alice_dm, "delete-all-portals").await?;
+    alice
+        .wait_for_text(&alice_dm, "Deleted 0 portal room(s); left 1")
+        .await?;
+    removed(&alice, &g2).await?;
+
+    // A moderator deletes one portal: everyone is removed, and the chat
+    // gets a new room when it is opened again.
+    admin
+        .send_text(&admin_dm, &format!("delete-portal {g1}"))
+        .await?;
+    admin.wait_for_text(&admin_dm, "Deleted the portal").await?;
+    assert!(removed(&admin, &g1).await?.contains("portal was deleted"));
+    assert_ne!(open_chat(&admin, &admin_dm, "g1").await?, g1);
+
+    // Now only the admin bridges g2: deleting all portals deletes it.
+    admin.send_text(&admin_dm, "delete-all-portals").await?;
+    admin
+        .wait_for_text(&admin_dm, "Deleted 2 portal room(s); left 0")
+        .await?;
+    removed(&admin, &g2).await?;
     Ok(())
 }

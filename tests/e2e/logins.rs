@@ -3,40 +3,17 @@
 //! `ping` shows them and as the user is told.
 
 use anyhow::Result;
-use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::env::TestEnv;
 use causeway_testkit::matrix_client::{body, MatrixClient};
 use serde_json::json;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_causeway-testnet");
+mod account;
 
-const WAIT: Duration = Duration::from_secs(30);
+use account::{logged_in, open_chat, WAIT};
 
-/// The test network as an account network, on a bridge that tells a
-/// disconnect lasting a second.
 async fn env() -> Result<TestEnv> {
-    let bridge: serde_yaml::Mapping = serde_yaml::from_str("{ login_state_debounce_seconds: 1 }")?;
-    let options = EnvOptions {
-        bridge: Some(bridge),
-        testnet: Some(serde_yaml::from_str("{ account: true }")?),
-        ..Default::default()
-    };
-    TestEnv::start(std::path::Path::new(BIN), options).await
-}
-
-/// Logs `user` in with the password flow; returns the management room.
-async fn logged_in(env: &TestEnv, user: &MatrixClient, name: &str) -> Result<String> {
-    let room = user.create_dm(&env.bot()).await?;
-    user.wait_for_text(&room, "management room").await?;
-    user.send_text(&room, "login password").await?;
-    user.wait_for_text(&room, "Send your username").await?;
-    user.send_text(&room, name).await?;
-    user.wait_for_text(&room, "I will delete the message")
-        .await?;
-    user.send_text(&room, "correct horse").await?;
-    user.wait_for_text(&room, &format!("Logged in as {name}"))
-        .await?;
-    Ok(room)
+    account::env("{ login_state_debounce_seconds: 1 }").await
 }
 
 async fn set_state(env: &TestEnv, login: &str, state: &str, message: Option<&str>) -> Result<()> {
@@ -111,9 +88,7 @@ async fn messages_go_out_through_the_senders_login_or_the_rooms_relay_login() ->
     let admin = env.user("admin").await?;
     let bob = env.user("bob").await?;
     let admin_dm = logged_in(&env, &admin, "admin").await?;
-    admin.send_text(&admin_dm, "create g1").await?;
-    let room = admin.wait_for_invite(WAIT).await?;
-    admin.join(&room).await?;
+    let room = open_chat(&admin, &admin_dm, "g1").await?;
 
     let sent = admin.send_text(&room, "from admin").await?;
     env.wait_outbox(WAIT, |r| {
@@ -165,5 +140,33 @@ async fn messages_go_out_through_the_senders_login_or_the_rooms_relay_login() ->
             "{event} went out without a login"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn delete_session_forgets_a_login_without_logging_it_out() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = logged_in(&env, &alice, "alice").await?;
+    alice.send_text(&room, "delete-session").await?;
+    alice
+        .wait_for_text(
+            &room,
+            "Forgot `test-alice` here; it was not logged out on Test",
+        )
+        .await?;
+    alice.send_text(&room, "list-logins").await?;
+    alice.wait_for_text(&room, "You have no logins").await?;
+    assert!(!env.outbox().iter().any(|r| r["kind"] == "logout"));
+
+    let room = logged_in(&env, &alice, "alice").await?;
+    alice.send_text(&room, "logout test-alice").await?;
+    alice
+        .wait_for_text(&room, "Logged out of `test-alice`")
+        .await?;
+    env.wait_outbox(WAIT, |r| {
+        r["kind"] == "logout" && r["login"] == "test-alice"
+    })
+    .await?;
     Ok(())
 }

@@ -55,10 +55,18 @@ pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
             Command::new(
                 "logout",
                 "Authentication",
-                "<login ID>",
+                "[login ID]",
                 "Log out of a remote account.",
                 Level::User,
                 logout,
+            ),
+            Command::new(
+                "delete-session",
+                "Authentication",
+                "[login ID]",
+                "Forget a login here without logging it out on the remote network.",
+                Level::User,
+                delete_session,
             ),
             Command::new(
                 "ping",
@@ -71,7 +79,7 @@ pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
         ]);
     }
     if network.account_shaped() {
-        commands.extend(crate::relay_commands::commands());
+        commands.extend(crate::portal_commands::commands());
     }
     commands
 }
@@ -143,30 +151,54 @@ async fn list_logins(ctx: CommandContext) -> CommandResult {
     Ok(())
 }
 
-async fn logout(ctx: CommandContext) -> CommandResult {
+/// The login a command names, or the user's only one.
+async fn named_login(ctx: &CommandContext) -> Result<crate::store::LoginRow, CommandError> {
     let logins = ctx
         .bridge
         .store()
         .logins_of(ctx.bridge.secrets(), &ctx.sender)
         .await?;
-    let target = match (ctx.args.first(), logins.as_slice()) {
+    match (ctx.args.first(), logins.as_slice()) {
         (Some(id), _) => logins
             .iter()
             .find(|l| l.login_id.as_str() == id)
-            .ok_or_else(|| ctx.usage_error(format!("You have no login `{id}`.")))?,
-        (None, [only]) => only,
-        (None, []) => return Err(ctx.usage_error("You have no logins.")),
+            .cloned()
+            .ok_or_else(|| ctx.usage_error(format!("You have no login `{id}`."))),
+        (None, [only]) => Ok(only.clone()),
+        (None, []) => Err(ctx.usage_error("You have no logins.")),
         (None, _) => {
-            return Err(
-                ctx.usage_error("You have several logins: say which one (see `list-logins`).")
-            )
+            Err(ctx.usage_error("You have several logins: say which one (see `list-logins`)."))
         }
-    };
-    ctx.bridge.network().logout(target).await?;
-    ctx.bridge.store().delete_login(&target.login_id).await?;
-    ctx.bridge.forget_login_state(&target.login_id);
+    }
+}
+
+async fn logout(ctx: CommandContext) -> CommandResult {
+    let target = named_login(&ctx).await?;
+    ctx.bridge.network().logout(&target).await?;
+    forget_login(&ctx, &target).await?;
     ctx.reply(&format!("Logged out of `{}`.", target.login_id))
         .await?;
+    Ok(())
+}
+
+/// Forgets a login here only: the remote side still has the session (a
+/// linked device stays listed on the phone), for when logging out there
+/// fails or is not wanted.
+async fn delete_session(ctx: CommandContext) -> CommandResult {
+    let target = named_login(&ctx).await?;
+    forget_login(&ctx, &target).await?;
+    ctx.reply(&format!(
+        "Forgot `{}` here; it was not logged out on {}.",
+        target.login_id,
+        ctx.bridge.network().info().name
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn forget_login(ctx: &CommandContext, login: &crate::store::LoginRow) -> anyhow::Result<()> {
+    ctx.bridge.store().delete_login(&login.login_id).await?;
+    ctx.bridge.forget_login_state(&login.login_id);
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! who have none there.
 
 use super::Store;
-use crate::ids::{LoginId, PortalKey};
+use crate::ids::{LoginId, PortalId, PortalKey};
 use anyhow::Result;
 use sqlx::Row;
 
@@ -36,6 +36,40 @@ impl Store {
         rows.iter()
             .map(|row| Ok(LoginId(row.try_get("login_id")?)))
             .collect()
+    }
+
+    /// The portals whose chats a login is in.
+    pub async fn portals_of_login(&self, login: &LoginId) -> Result<Vec<PortalKey>> {
+        let rows = sqlx::query(
+            "SELECT portal_id, receiver FROM portal_login WHERE bridge_id = $1 AND login_id = $2 ORDER BY portal_id",
+        )
+        .bind(&self.bridge_id)
+        .bind(login.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let receiver: String = row.try_get("receiver")?;
+                Ok(PortalKey {
+                    id: PortalId(row.try_get("portal_id")?),
+                    receiver: (!receiver.is_empty()).then_some(LoginId(receiver)),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a login out of a portal's chat (and out of its relay).
+    pub async fn remove_portal_login(&self, portal: &PortalKey, login: &LoginId) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM portal_login WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3 AND login_id = $4",
+        )
+        .bind(&self.bridge_id)
+        .bind(portal.id.as_str())
+        .bind(portal.receiver_str())
+        .bind(login.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     /// The portal's relay login, if one is set.
@@ -98,6 +132,25 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_logins_portals_are_found_and_it_can_leave_one() {
+        let (store, _dir) = test_store().await;
+        let (g1, g2) = (PortalKey::shared("g1"), PortalKey::shared("g2"));
+        store.add_portal_login(&g1, &"a".into()).await.unwrap();
+        store.add_portal_login(&g2, &"a".into()).await.unwrap();
+        store.add_portal_login(&g2, &"b".into()).await.unwrap();
+        assert_eq!(
+            store.portals_of_login(&"a".into()).await.unwrap(),
+            [g1.clone(), g2.clone()]
+        );
+        store.remove_portal_login(&g2, &"a".into()).await.unwrap();
+        assert_eq!(store.portals_of_login(&"a".into()).await.unwrap(), [g1]);
+        assert_eq!(
+            store.portal_logins(&g2).await.unwrap(),
+            [LoginId::from("b")]
+        );
     }
 
     #[tokio::test]

@@ -159,6 +159,10 @@ impl Network for TestNet {
         self.deliver(json!({ "kind": "connect", "login": login.login_id, "user": login.mxid }))
     }
 
+    async fn logout(&self, login: &LoginRow) -> Result<()> {
+        self.deliver(json!({ "kind": "logout", "login": login.login_id }))
+    }
+
     async fn handle_matrix_message(
         &self,
         portal: &PortalRow,

@@ -1,6 +1,8 @@
-//! `set-relay` and `unset-relay` on account networks: a room admin lets
-//! their own login carry the messages of room members who have no login in
-//! that chat, each under the sender's name (`bridge.relay`).
+//! Portal commands of account networks. `set-relay` and `unset-relay`: a
+//! room moderator lets their own login carry the messages of room members
+//! who have no login in that chat, each under the sender's name
+//! (`bridge.relay`). `delete-portal` and `delete-all-portals` clean rooms
+//! up and forget them.
 
 use crate::commands::{Command, CommandContext, CommandError, CommandResult};
 use crate::permissions::Level;
@@ -24,6 +26,22 @@ pub(crate) fn commands() -> Vec<Command> {
             "Stop relaying in that chat.",
             Level::User,
             unset_relay,
+        ),
+        Command::new(
+            "delete-portal",
+            "Portals",
+            "<room ID or alias>",
+            "Remove everyone from that chat's room and forget it; the chat itself stays.",
+            Level::User,
+            delete_portal,
+        ),
+        Command::new(
+            "delete-all-portals",
+            "Portals",
+            "",
+            "Leave every room of your logins' chats; rooms nobody else bridges are deleted.",
+            Level::User,
+            delete_all_portals,
         ),
     ]
 }
@@ -98,5 +116,37 @@ async fn unset_relay(ctx: CommandContext) -> CommandResult {
         .set_relay_login(&portal.key, None)
         .await?;
     ctx.reply(&format!("{room} has no relay now.")).await?;
+    Ok(())
+}
+
+async fn delete_portal(ctx: CommandContext) -> CommandResult {
+    let (room, portal) = portal_moderated_by_caller(&ctx).await?;
+    ctx.bridge.delete_portal_room(&portal).await?;
+    ctx.reply(&format!("Deleted the portal {room}.")).await?;
+    Ok(())
+}
+
+async fn delete_all_portals(ctx: CommandContext) -> CommandResult {
+    let bridge = &ctx.bridge;
+    let logins = bridge
+        .store()
+        .logins_of(bridge.secrets(), &ctx.sender)
+        .await?;
+    let (mut deleted, mut left) = (0, 0);
+    for login in &logins {
+        for key in bridge.store().portals_of_login(&login.login_id).await? {
+            match bridge
+                .leave_portal(&key, &login.login_id, &ctx.sender)
+                .await?
+            {
+                crate::portal_cleanup::Left::Deleted => deleted += 1,
+                crate::portal_cleanup::Left::Stays => left += 1,
+            }
+        }
+    }
+    ctx.reply(&format!(
+        "Deleted {deleted} portal room(s); left {left} that others still bridge."
+    ))
+    .await?;
     Ok(())
 }
