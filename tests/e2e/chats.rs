@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use causeway_testkit::env::TestEnv;
-use causeway_testkit::matrix_client::MatrixClient;
+use causeway_testkit::matrix_client::{body, MatrixClient};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -162,5 +162,58 @@ async fn deleting_portals_empties_rooms_but_keeps_those_others_still_bridge() ->
         .wait_for_text(&admin_dm, "Deleted 2 portal room(s); left 0")
         .await?;
     removed(&admin, &g2).await?;
+    Ok(())
+}
+
+/// The "remote server's" history of a chat: `count` messages from carol.
+fn history(count: i64) -> Value {
+    let messages: Vec<Value> = (1..=count)
+        .map(|i| json!({ "id": format!("h{i}"), "sender": "carol", "text": format!("old {i}"), "timestamp": 1_700_000_000_000i64 + i * 1000 }))
+        .collect();
+    json!({ "portal": "g1", "messages": messages })
+}
+
+/// The history messages the room shows, in timeline order.
+fn shown(user: &MatrixClient, room: &str) -> Vec<Value> {
+    user.seen(room, |e| body(e).starts_with("old "))
+}
+
+#[tokio::test]
+async fn history_arrives_in_order_when_a_room_is_made_and_catches_up_after_a_restart() -> Result<()>
+{
+    let mut env =
+        account::env("{ backfill: { initial_messages: 3, catchup_messages: 100 } }").await?;
+    let admin = env.user("admin").await?;
+    let dm = logged_in(&env, &admin, "admin").await?;
+    env.control("/remote/history", history(5)).await?;
+    let room = open_chat(&admin, &dm, "g1").await?;
+    admin.wait_for_text(&room, "old 5").await?;
+    let bodies = |events: &[Value]| {
+        events
+            .iter()
+            .map(|e| body(e).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let first = shown(&admin, &room);
+    assert_eq!(bodies(&first), ["old 3", "old 4", "old 5"]);
+    // Each keeps the time it was sent on the remote side.
+    assert_eq!(first[0]["origin_server_ts"], 1_700_000_003_000i64);
+
+    // Two more messages while the bridge was down; the login comes back.
+    env.kill_bridge();
+    env.start_bridge().await?;
+    env.control("/remote/history", history(7)).await?;
+    for state in ["TRANSIENT_DISCONNECT", "CONNECTED"] {
+        env.control(
+            "/remote/login-state",
+            json!({ "login": "test-admin", "state": state }),
+        )
+        .await?;
+    }
+    admin.wait_for_text(&room, "old 7").await?;
+    assert_eq!(
+        bodies(&shown(&admin, &room)),
+        ["old 3", "old 4", "old 5", "old 6", "old 7"]
+    );
     Ok(())
 }

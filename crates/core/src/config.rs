@@ -104,6 +104,9 @@ pub struct BridgeConfig {
     /// Ghost display names: `{name}` is the remote name, as in `{name} (WA)`.
     #[serde(default = "default_displayname_template")]
     pub displayname_template: String,
+    /// How much history account networks bring into portals.
+    #[serde(default)]
+    pub backfill: BackfillConfig,
     /// How long a login may stay disconnected before its user is told.
     #[serde(default = "default_login_state_debounce")]
     pub login_state_debounce_seconds: u64,
@@ -148,6 +151,32 @@ fn default_media_max_bytes() -> u64 {
 }
 fn default_media_requests_per_minute() -> u32 {
     60
+}
+/// `bridge.backfill`: history on account networks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct BackfillConfig {
+    /// Messages brought into a portal's room when it is made.
+    #[serde(default = "default_initial_messages")]
+    pub initial_messages: usize,
+    /// Messages a portal catches up at most when its login reconnects.
+    #[serde(default = "default_catchup_messages")]
+    pub catchup_messages: usize,
+}
+
+impl Default for BackfillConfig {
+    fn default() -> Self {
+        Self {
+            initial_messages: default_initial_messages(),
+            catchup_messages: default_catchup_messages(),
+        }
+    }
+}
+
+fn default_initial_messages() -> usize {
+    50
+}
+fn default_catchup_messages() -> usize {
+    500
 }
 fn default_displayname_template() -> String {
     "{name}".to_owned()

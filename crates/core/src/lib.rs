@@ -9,6 +9,7 @@
 mod access;
 pub mod appservice;
 mod avatars;
+mod backfill;
 pub mod bridge;
 mod builtin_commands;
 pub mod chat_info;

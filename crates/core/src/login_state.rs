@@ -153,6 +153,15 @@ impl Bridge {
             return;
         };
         tracing::info!(login = %login.login_id, state = state.as_str(), "login state");
+        // Back after being away: the chats catch up on what they missed.
+        let was_away = before
+            .as_ref()
+            .is_some_and(|b| !matches!(b.state, LoginState::Connecting | LoginState::Connected));
+        if state == LoginState::Connected && was_away {
+            if let Err(err) = self.catch_up(login).await {
+                tracing::warn!(login = %login.login_id, "cannot catch up: {err:#}");
+            }
+        }
         let told_problem = before.is_some_and(|b| b.told_problem);
         let tell_now = match state {
             LoginState::Connecting => false,
@@ -220,6 +229,9 @@ impl Bridge {
                 if still_connecting {
                     self.report_login_state(login, LoginState::Connected, None)
                         .await;
+                }
+                if let Err(err) = self.catch_up(login).await {
+                    tracing::warn!(login = %login.login_id, "cannot catch up: {err:#}");
                 }
             }
             Err(err) => {

@@ -153,9 +153,39 @@ pub trait Network: Send + Sync + 'static {
     fn avatars(&self) -> Option<&dyn AvatarFetching> {
         None
     }
+    fn backfill(&self) -> Option<&dyn BackfillHandling> {
+        None
+    }
     fn topics(&self) -> Option<&dyn TopicHandling> {
         None
     }
+}
+
+/// One message of a chat's history.
+#[derive(Clone, Debug)]
+pub struct HistoryMessage {
+    pub id: RemoteMessageId,
+    pub sender: GhostInfo,
+    /// As in `RemoteEvent::Message`: each part becomes one Matrix event.
+    pub parts: Vec<(crate::ids::PartId, Value)>,
+    /// When it was sent, in milliseconds: the Matrix events carry it.
+    pub timestamp: i64,
+    pub reply_to: Option<RemoteMessageId>,
+}
+
+/// Networks that can fetch a chat's history, for backfill and catch-up.
+#[async_trait]
+pub trait BackfillHandling: Send + Sync {
+    /// Up to `limit` messages of the chat seen through `login` that came
+    /// after `after`, or its latest `limit` when `after` is `None`; oldest
+    /// first.
+    async fn fetch_history(
+        &self,
+        portal: &PortalRow,
+        login: &LoginRow,
+        after: Option<&RemoteMessageId>,
+        limit: usize,
+    ) -> Result<Vec<HistoryMessage>>;
 }
 
 /// Networks whose avatars the core fetches itself, once per avatar ID

@@ -237,6 +237,11 @@ impl Bridge {
             self.ensure_joined(&room_id, self.bot()).await?;
         }
         tracing::info!(portal = %info.key, room = %room_id, "created portal room");
+        if let Some(login) = &info.login {
+            if let Some(login) = self.store().get_login(self.secrets(), login).await? {
+                self.spawn_backfill(info.key.clone(), login, crate::backfill::Occasion::Created);
+            }
+        }
         metrics::counter!("causeway_portals_created_total").increment(1);
         Ok(row)
     }

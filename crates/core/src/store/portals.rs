@@ -96,7 +96,8 @@ impl Store {
 
     pub async fn delete_portal(&self, key: &PortalKey) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        for table in ["portal_login", "portal"] {
+        // Its message mappings go too: a new room for the chat starts afresh.
+        for table in ["message", "reaction", "portal_login", "portal"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"
             ))

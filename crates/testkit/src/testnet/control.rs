@@ -16,20 +16,26 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-pub(super) fn router(bridge: Bridge, hold: watch::Sender<Hold>) -> Router {
+pub(super) fn router(bridge: Bridge, hold: watch::Sender<Hold>, history: super::History) -> Router {
     Router::new()
         .route("/remote/event", post(control_event))
         .route("/remote/hold", post(control_hold))
         .route("/remote/portal", post(control_portal))
         .route("/remote/login-state", post(control_login_state))
         .route("/remote/chat-info", post(control_chat_info))
-        .with_state(Control { bridge, hold })
+        .route("/remote/history", post(control_history))
+        .with_state(Control {
+            bridge,
+            hold,
+            history,
+        })
 }
 
 #[derive(Clone)]
 struct Control {
     bridge: Bridge,
     hold: watch::Sender<Hold>,
+    history: super::History,
 }
 
 /// A remote event as the test describes it.
@@ -198,4 +204,50 @@ async fn control_chat_info(
             Err(err) => json!({ "error": format!("{err:#}") }),
         },
     )
+}
+
+/// One message of a chat's history on the "remote server".
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct HistoryItem {
+    pub id: String,
+    sender: String,
+    text: String,
+    timestamp: i64,
+}
+
+impl HistoryItem {
+    pub(super) fn message(&self) -> HistoryMessage {
+        HistoryMessage {
+            id: RemoteMessageId(self.id.clone()),
+            sender: GhostInfo {
+                id: self.sender.as_str().into(),
+                displayname: Some(self.sender.clone()),
+                ..Default::default()
+            },
+            parts: vec![(PartId::default(), text_content("m.text", &self.text, None))],
+            timestamp: self.timestamp,
+            reply_to: None,
+        }
+    }
+}
+
+/// Sets a chat's whole history on the "remote server": `{"portal",
+/// "messages": [{"id", "sender", "text", "timestamp"}]}`, oldest first.
+#[derive(Deserialize)]
+struct ControlHistory {
+    portal: String,
+    messages: Vec<HistoryItem>,
+}
+
+async fn control_history(
+    State(control): State<Control>,
+    Json(body): Json<ControlHistory>,
+) -> Json<Value> {
+    match control.history.lock() {
+        Ok(mut history) => {
+            history.insert(body.portal, body.messages);
+            Json(json!({ "ok": true }))
+        }
+        Err(_) => Json(json!({ "error": "history lock poisoned" })),
+    }
 }

@@ -55,8 +55,13 @@ pub struct TestNet {
     /// Matrix messages wait before delivery while held (for crash and
     /// stall tests).
     hold: watch::Sender<Hold>,
+    /// Each chat's history on the "remote server", as the test sets it.
+    history: History,
     bridge: OnceCell<Bridge>,
 }
+
+/// Chats' histories by chat ID, oldest message first.
+type History = Arc<Mutex<BTreeMap<String, Vec<control::HistoryItem>>>>;
 
 /// Which portals' Matrix messages are held back.
 #[derive(Clone, Debug, Default)]
@@ -82,6 +87,7 @@ pub fn build(config: &Config) -> Result<Arc<dyn Network>> {
         config,
         outbox: Mutex::new(outbox),
         hold: watch::channel(Hold::default()).0,
+        history: History::default(),
         bridge: OnceCell::new(),
     }))
 }
@@ -108,7 +114,7 @@ impl Network for TestNet {
         let _ = self.bridge.set(bridge.clone());
         let listener =
             tokio::net::TcpListener::bind(("127.0.0.1", self.config.control_port)).await?;
-        let app = control::router(bridge, self.hold.clone());
+        let app = control::router(bridge, self.hold.clone(), self.history.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(())
     }
@@ -130,6 +136,10 @@ impl Network for TestNet {
 
     fn avatars(&self) -> Option<&dyn AvatarFetching> {
         Some(self)
+    }
+
+    fn backfill(&self) -> Option<&dyn BackfillHandling> {
+        self.config.account.then_some(self as &dyn BackfillHandling)
     }
 
     fn login_flows(&self) -> Vec<LoginFlow> {
@@ -211,6 +221,32 @@ impl Network for TestNet {
     }
     fn receipts(&self) -> Option<&dyn ReceiptHandling> {
         Some(self)
+    }
+}
+
+/// History comes from what the test set for the chat.
+#[async_trait]
+impl BackfillHandling for TestNet {
+    async fn fetch_history(
+        &self,
+        portal: &PortalRow,
+        _login: &LoginRow,
+        after: Option<&RemoteMessageId>,
+        limit: usize,
+    ) -> Result<Vec<HistoryMessage>> {
+        let history = self
+            .history
+            .lock()
+            .map_err(|_| anyhow::anyhow!("history lock poisoned"))?;
+        let chat = history
+            .get(portal.key.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let page = match after.and_then(|a| chat.iter().position(|m| m.id == a.0)) {
+            Some(seen) => &chat[seen + 1..(seen + 1 + limit).min(chat.len())],
+            None => &chat[chat.len().saturating_sub(limit)..],
+        };
+        Ok(page.iter().map(control::HistoryItem::message).collect())
     }
 }
 
