@@ -217,3 +217,21 @@ async fn history_arrives_in_order_when_a_room_is_made_and_catches_up_after_a_res
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn split_portals_give_each_login_its_own_room_for_a_group() -> Result<()> {
+    let env = account::env("{ split_portals: true }").await?;
+    let (admin, alice) = (env.user("admin").await?, env.user("alice").await?);
+    let admin_dm = logged_in(&env, &admin, "admin").await?;
+    let alice_dm = logged_in(&env, &alice, "alice").await?;
+    let mine = open_chat(&admin, &admin_dm, "g1").await?;
+    let hers = open_chat(&alice, &alice_dm, "g1").await?;
+    assert_ne!(mine, hers);
+    // Each room's messages go out through its own login.
+    let sent = alice.send_text(&hers, "from alice").await?;
+    env.wait_outbox(WAIT, |r| {
+        r["event_id"] == sent.as_str() && r["login"] == "test-alice"
+    })
+    .await?;
+    Ok(())
+}

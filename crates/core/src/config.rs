@@ -104,6 +104,10 @@ pub struct BridgeConfig {
     /// Ghost display names: `{name}` is the remote name, as in `{name} (WA)`.
     #[serde(default = "default_displayname_template")]
     pub displayname_template: String,
+    /// Gives each login its own room for group chats too (account
+    /// networks); by default a group several logins see is one room.
+    #[serde(default)]
+    pub split_portals: bool,
     /// How much history account networks bring into portals.
     #[serde(default)]
     pub backfill: BackfillConfig,

@@ -3,7 +3,7 @@
 
 use crate::bridge::Bridge;
 use crate::homeserver::{power_level_override, raw_content};
-use crate::ids::PortalKey;
+use crate::ids::{LoginId, PortalKey};
 use crate::network::{GhostInfo, PortalInfo};
 use crate::store::PortalRow;
 use anyhow::{Context, Result};
@@ -105,6 +105,17 @@ impl Bridge {
             }
         }
         self.store().delete_portal(key).await
+    }
+
+    /// The portal key of an account network's chat seen through `login`: a
+    /// DM belongs to its login; a group is shared by every login in it,
+    /// unless `bridge.split_portals` gives each login its own.
+    pub fn chat_portal_key(&self, chat: &str, login: &LoginId, direct: bool) -> PortalKey {
+        if direct || self.config().bridge.split_portals {
+            PortalKey::for_login(chat, login.clone())
+        } else {
+            PortalKey::shared(chat)
+        }
     }
 
     /// The user that acts for the bridge in a portal: the DM ghost, or the bot.

@@ -413,8 +413,12 @@ async fn create_command(ctx: CommandContext) -> CommandResult {
         .into_iter()
         .next()
         .map(|l| l.login_id);
+    let key = match &login {
+        Some(login) => ctx.bridge.chat_portal_key(id, login, false),
+        None => PortalKey::shared(id.as_str()),
+    };
     let info = PortalInfo {
-        key: PortalKey::shared(id.as_str()),
+        key,
         name: Some(format!("Test chat {id}")),
         invite: vec![ctx.sender.clone()],
         login,
