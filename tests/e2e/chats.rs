@@ -235,3 +235,36 @@ async fn split_portals_give_each_login_its_own_room_for_a_group() -> Result<()> 
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn what_a_user_sends_from_their_phone_appears_as_their_own_account() -> Result<()> {
+    let env =
+        account::env("{ double_puppet: { as_token: double-puppet-token-for-tests } }").await?;
+    let admin = env.user("admin").await?;
+    let dm = logged_in(&env, &admin, "admin").await?;
+    let room = open_chat(&admin, &dm, "g1").await?;
+    env.control(
+        "/remote/event",
+        json!({ "portal": "g1", "kind": "message", "sender": "admin-phone", "own_login": "test-admin", "id": "p1", "text": "sent from my phone" }),
+    )
+    .await?;
+    let shown = admin.wait_for_text(&room, "sent from my phone").await?;
+    assert_eq!(shown["sender"], admin.user_id.as_str());
+    // Someone else's message still comes from their ghost.
+    env.control(
+        "/remote/event",
+        json!({ "portal": "g1", "kind": "message", "sender": "carol", "id": "c1", "text": "from carol" }),
+    )
+    .await?;
+    let carol = admin.wait_for_text(&room, "from carol").await?;
+    assert_eq!(carol["sender"], "@_testnet_carol:localhost");
+    // The puppeted message is not bridged back to where it came from.
+    let later = admin.send_text(&room, "typed in Matrix").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == later.as_str())
+        .await?;
+    assert!(!env
+        .outbox()
+        .iter()
+        .any(|r| r["body"] == "sent from my phone"));
+    Ok(())
+}

@@ -183,6 +183,7 @@ impl IrcNetwork {
             displayname: Some(nick.to_owned()),
             avatar_mxc: None,
             avatar_id: None,
+            own_login: None,
         }
     }
 

@@ -72,6 +72,7 @@ pub async fn handle_message(
         displayname: displayname.clone(),
         avatar_mxc: None,
         avatar_id: None,
+        own_login: None,
     };
     if !is_muc {
         crate::profiles::fill(net, &mut sender, peer.as_str(), true);

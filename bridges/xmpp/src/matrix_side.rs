@@ -140,6 +140,7 @@ impl QueryHandling for XmppNetwork {
             displayname,
             avatar_mxc: None,
             avatar_id: None,
+            own_login: None,
         }))
     }
 }

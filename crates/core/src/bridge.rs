@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     pub config: Config,
     pub store: Store,
     pub hs: Homeserver,
+    /// Acts as local users themselves (`bridge.double_puppet`), if set up.
+    pub double_puppet: Option<Homeserver>,
     pub secrets: SecretBox,
     pub network: Arc<dyn Network>,
     pub commands: CommandRegistry,
@@ -57,6 +59,10 @@ impl Bridge {
             &config.appservice.as_token,
             &config.homeserver.domain,
         );
+        // The second registration's client, acting as users themselves.
+        let double_puppet = config.bridge.double_puppet.as_token.as_ref().map(|token| {
+            Homeserver::new(&config.homeserver.address, token, &config.homeserver.domain)
+        });
         let secrets = SecretBox::load_or_create(&config.bridge.secret_key_file)?;
         let bot = UserId::parse(config.bot_mxid())
             .context("appservice.bot.username and homeserver.domain do not form a valid user ID")?;
@@ -65,6 +71,7 @@ impl Bridge {
         Ok(Self {
             inner: Arc::new(Inner {
                 hs,
+                double_puppet,
                 store,
                 secrets,
                 commands: CommandRegistry::new(commands),

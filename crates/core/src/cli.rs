@@ -108,9 +108,29 @@ pub fn generate_registration(
     let registration = Registration::from_config(&config, vec![info.id.to_owned()]);
     std::fs::write(registration_path, registration.to_yaml()?)
         .with_context(|| format!("cannot write {}", registration_path.display()))?;
+    if let Some(token) = &config.bridge.double_puppet.as_token {
+        let path = double_puppet_registration_path(registration_path);
+        let double_puppet = Registration::double_puppet(&config, token);
+        std::fs::write(&path, double_puppet.to_yaml()?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!(
+            "Wrote {} for double puppeting: add it to app_service_config_files too.",
+            path.display()
+        );
+    }
     std::fs::write(config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     Ok(registration)
+}
+
+/// Where `-g` writes the double-puppeting registration: beside the
+/// bridge's, as `<name>-doublepuppet.yaml`.
+pub fn double_puppet_registration_path(registration: &Path) -> std::path::PathBuf {
+    let stem = registration
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "registration".into());
+    registration.with_file_name(format!("{stem}-doublepuppet.yaml"))
 }
 
 fn init_logging(config: &Config) {

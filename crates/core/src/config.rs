@@ -104,6 +104,9 @@ pub struct BridgeConfig {
     /// Ghost display names: `{name}` is the remote name, as in `{name} (WA)`.
     #[serde(default = "default_displayname_template")]
     pub displayname_template: String,
+    /// Double puppeting on account networks.
+    #[serde(default)]
+    pub double_puppet: DoublePuppetConfig,
     /// Gives each login its own room for group chats too (account
     /// networks); by default a group several logins see is one room.
     #[serde(default)]
@@ -156,6 +159,16 @@ fn default_media_max_bytes() -> u64 {
 fn default_media_requests_per_minute() -> u32 {
     60
 }
+/// `bridge.double_puppet`: what a user sends from their phone or another
+/// client appears as their own Matrix account, not as a ghost.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct DoublePuppetConfig {
+    /// The as_token of the second registration, which `-g` writes beside
+    /// the bridge's; unset turns double puppeting off.
+    #[serde(default)]
+    pub as_token: Option<String>,
+}
+
 /// `bridge.backfill`: history on account networks.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct BackfillConfig {
@@ -261,12 +274,20 @@ impl Config {
 /// Writes fresh tokens into a config file, keeping its comments and layout.
 pub fn store_tokens(config_text: &str, as_token: &str, hs_token: &str) -> Result<String> {
     let mut replaced = (false, false);
+    // Only the appservice section's tokens: another section may hold a
+    // token of its own (bridge.double_puppet.as_token).
+    let mut section = "";
     let lines: Vec<String> = config_text
         .lines()
         .map(|line| {
             let trimmed = line.trim_start();
             let indent = &line[..line.len() - trimmed.len()];
-            if trimmed.starts_with("as_token:") {
+            if indent.is_empty() && !trimmed.is_empty() && !trimmed.starts_with('#') {
+                section = trimmed.split(':').next().unwrap_or_default();
+            }
+            if section != "appservice" {
+                line.to_owned()
+            } else if trimmed.starts_with("as_token:") {
                 replaced.0 = true;
                 format!("{indent}as_token: \"{as_token}\"")
             } else if trimmed.starts_with("hs_token:") {
@@ -336,5 +357,14 @@ network:
             .replace("\"_test_{id}\"", "\"_test_\"");
         let err = format!("{:#}", Config::parse(&text).unwrap_err());
         assert!(err.contains("{id}"), "{err}");
+    }
+
+    #[test]
+    fn stored_tokens_go_only_into_the_appservice_section() {
+        let text = "appservice:\n  as_token: old\n  hs_token: old\nbridge:\n  double_puppet:\n    as_token: mine\n";
+        let stored = store_tokens(text, "new-as", "new-hs").unwrap();
+        assert!(stored.contains("  as_token: \"new-as\""));
+        assert!(stored.contains("  hs_token: \"new-hs\""));
+        assert!(stored.contains("    as_token: mine"));
     }
 }

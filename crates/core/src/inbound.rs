@@ -158,6 +158,12 @@ async fn handle_logged(bridge: &Bridge, event: &IngressEvent) -> Vec<Write> {
             return writes;
         }
     };
+    // Sent as a user by a bridge (double puppeting): it came from the
+    // remote side, and must not go back there.
+    if crate::double_puppet::is_puppet_echo(&text) {
+        tracing::debug!(event_id = ?event.event_id, "a double-puppeted echo, not bridged back");
+        return writes;
+    }
     let result = match event.kind {
         IngressKind::Timeline => match serde_json::from_str::<AnyTimelineEvent>(&text) {
             Ok(parsed) => {

@@ -64,6 +64,10 @@ pub struct GhostInfo {
     /// Or the remote avatar's ID, for the core to fetch once and upload.
     #[serde(default)]
     pub avatar_id: Option<String>,
+    /// This remote user is the account of one of our logins: what they do
+    /// appears as the login's Matrix user, with double puppeting.
+    #[serde(default)]
+    pub own_login: Option<LoginId>,
 }
 
 #[async_trait]

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Registration {
     pub id: String,
-    pub url: String,
+    /// `None` for the double-puppeting registration: nothing is sent to it.
+    pub url: Option<String>,
     pub as_token: String,
     pub hs_token: String,
     pub sender_localpart: String,
@@ -64,7 +65,7 @@ impl Registration {
         );
         Self {
             id: config.appservice.id.clone(),
-            url: config.appservice.address.clone(),
+            url: Some(config.appservice.address.clone()),
             as_token: config.appservice.as_token.clone(),
             hs_token: config.appservice.hs_token.clone(),
             sender_localpart: config.appservice.bot.username.clone(),
@@ -89,6 +90,33 @@ impl Registration {
             receive_ephemeral: config.appservice.ephemeral_events,
             push_ephemeral_unstable: config.appservice.ephemeral_events,
             protocols,
+        }
+    }
+
+    /// The double-puppeting registration (`bridge.double_puppet`), as
+    /// mautrix bridges use it: no URL, so the homeserver sends it nothing,
+    /// and a non-exclusive namespace of the server's users, so its token may
+    /// act as any of them, with identity assertion.
+    pub fn double_puppet(config: &Config, as_token: &str) -> Self {
+        let domain = &config.homeserver.domain;
+        Self {
+            id: format!("{}-doublepuppet", config.appservice.id),
+            url: None,
+            as_token: as_token.to_owned(),
+            hs_token: random_token(),
+            sender_localpart: format!("{}-doublepuppet", config.appservice.bot.username),
+            rate_limited: false,
+            namespaces: Namespaces {
+                users: vec![Namespace {
+                    exclusive: false,
+                    regex: format!("^@.*:{}$", regex::escape(domain)),
+                }],
+                aliases: vec![],
+                rooms: vec![],
+            },
+            receive_ephemeral: false,
+            push_ephemeral_unstable: false,
+            protocols: vec![],
         }
     }
 

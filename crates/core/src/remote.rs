@@ -193,8 +193,7 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             reply_to,
         } => {
             let done = bridge.store().message_parts(key, id).await?;
-            let ghost = bridge.ensure_ghost(sender).await?;
-            bridge.ensure_joined(&room, &ghost).await?;
+            let speaker = bridge.speaker(&room, sender).await?;
             let reply_event = match reply_to {
                 Some(target) => first_event(bridge, key, target).await?.map(|m| m.event_id),
                 None => None,
@@ -208,10 +207,12 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                     // Event content as sent: a reply relation added to what the network built.
                     content["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": reply } });
                 }
+                speaker.mark(&mut content);
                 let txn = send_txn_id(key, id, part);
-                let event_id = hs
+                let event_id = speaker
+                    .client
                     .send(
-                        &ghost,
+                        &speaker.mxid,
                         &room,
                         "m.room.message",
                         &txn,
@@ -228,7 +229,7 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                         part: part.clone(),
                         event_id: event_id.to_string(),
                         room_id: room.to_string(),
-                        sender: ghost.to_string(),
+                        sender: speaker.mxid.to_string(),
                         timestamp: timestamp.unwrap_or_else(now_ms),
                     })
                     .await?;
@@ -292,18 +293,19 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             let Some(original) = first_event(bridge, key, target).await? else {
                 anyhow::bail!("reaction to unknown message {target}");
             };
-            let ghost = bridge.ensure_ghost(sender).await?;
-            bridge.ensure_joined(&room, &ghost).await?;
+            let speaker = bridge.speaker(&room, sender).await?;
             // Event content as sent: a reaction.
-            let content = json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": original.event_id, "key": emoji } });
+            let mut content = json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": original.event_id, "key": emoji } });
+            speaker.mark(&mut content);
             let txn = send_txn_id(
                 key,
                 &RemoteMessageId(format!("react\u{0}{target}\u{0}{}\u{0}{emoji}", sender.id)),
                 &PartId::default(),
             );
-            let event_id = hs
+            let event_id = speaker
+                .client
                 .send(
-                    &ghost,
+                    &speaker.mxid,
                     &room,
                     "m.reaction",
                     &txn,
@@ -457,9 +459,10 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             let Some(original) = first_event(bridge, key, target).await? else {
                 return Ok(());
             };
-            let ghost = bridge.ensure_ghost(sender).await?;
-            bridge.ensure_joined(&room, &ghost).await?;
-            hs.read_receipt(&ghost, &room, &EventId::parse(&original.event_id)?)
+            let speaker = bridge.speaker(&room, sender).await?;
+            speaker
+                .client
+                .read_receipt(&speaker.mxid, &room, &EventId::parse(&original.event_id)?)
                 .await?;
         }
     }

@@ -102,10 +102,13 @@ impl TestEnv {
         let registration: serde_yaml::Value =
             serde_yaml::from_str(&std::fs::read_to_string(&registration_path)?)?;
         let token = |key: &str| registration[key].as_str().unwrap_or_default().to_owned();
+        // Written by -g when the config sets up double puppeting.
+        let double_puppet = causeway_core::cli::double_puppet_registration_path(&registration_path);
         let synapse = Synapse::start(
             &dir.path().join("synapse"),
             SynapseOptions {
-                registrations: std::iter::once(registration_path)
+                registrations: std::iter::once(registration_path.clone())
+                    .chain(double_puppet.exists().then_some(double_puppet))
                     .chain(options.extra_registrations)
                     .collect(),
                 room_version: options.room_version,

@@ -152,6 +152,7 @@ pub async fn handle_message(
         displayname: Some(nick.clone()),
         avatar_mxc: None,
         avatar_id: None,
+        own_login: None,
     };
     crate::profiles::fill(net, &mut sender, from.to_bare().as_str(), false);
     let cx = Context::new(net, Some(room_jid.as_str()), sender)?;

@@ -95,6 +95,7 @@ pub async fn handle_presence(
         displayname: Some(nick.clone()),
         avatar_mxc: None,
         avatar_id: None,
+        own_login: None,
     };
     crate::profiles::fill(net, &mut ghost, from.to_bare().as_str(), false);
     if presence.attr("type") == Some("unavailable") {
@@ -350,6 +351,7 @@ pub(super) async fn gone(net: &XmppNetwork, bridge: &Bridge, alias: &str, who: &
         displayname: None,
         avatar_mxc: None,
         avatar_id: None,
+        own_login: None,
     };
     leave(net, bridge, &room_id, &room_jid, who, &ghost).await
 }

@@ -51,6 +51,7 @@ pub(super) fn occupant_ghost(
         displayname: Some(nick.to_owned()),
         avatar_mxc: None,
         avatar_id: None,
+        own_login: None,
     };
     if let Some(real) = real {
         crate::profiles::fill(net, &mut ghost, real.as_str(), false);

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use causeway_core::chat_info::ChatInfo;
-use causeway_core::ids::{PartId, PortalKey, RemoteMessageId};
+use causeway_core::ids::{LoginId, PartId, PortalKey, RemoteMessageId};
 use causeway_core::login_state::LoginState;
 use causeway_core::network::*;
 use causeway_core::remote::{text_content, RemoteEvent};
@@ -55,6 +55,9 @@ struct ControlEvent {
     /// Queue without waiting for delivery, as a busy network would.
     #[serde(default)]
     queue_only: bool,
+    /// The sender is this login's own account (sent from their phone).
+    #[serde(default)]
+    own_login: Option<String>,
 }
 
 async fn control_event(
@@ -66,6 +69,7 @@ async fn control_event(
         displayname: Some(event.sender.clone()),
         avatar_mxc: None,
         avatar_id: None,
+        own_login: event.own_login.as_deref().map(LoginId::from),
     };
     let remote = match event.kind.as_str() {
         "message" => RemoteEvent::Message {

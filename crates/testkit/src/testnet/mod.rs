@@ -360,6 +360,7 @@ impl QueryHandling for TestNet {
             displayname: Some(format!("{id} (Test)")),
             avatar_mxc: None,
             avatar_id: None,
+            own_login: None,
         }))
     }
 }
