@@ -268,3 +268,66 @@ async fn what_a_user_sends_from_their_phone_appears_as_their_own_account() -> Re
         .any(|r| r["body"] == "sent from my phone"));
     Ok(())
 }
+
+#[tokio::test]
+async fn contacts_and_chats_are_listed_searched_opened_and_synced() -> Result<()> {
+    let env = account::env("{}").await?;
+    let admin = env.user("admin").await?;
+    let dm = logged_in(&env, &admin, "admin").await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let day = 86_400_000i64;
+    env.control(
+        "/remote/directory",
+        json!({
+            "contacts": [
+                { "id": "carol", "name": "Carol", "phone": "+15550001" },
+                { "id": "dave", "name": "Dave", "phone": "+15550002" },
+            ],
+            "chats": [
+                { "id": "fresh", "name": "Fresh group", "last_activity": now - day },
+                { "id": "stale", "name": "Stale group", "last_activity": now - 30 * day },
+            ],
+        }),
+    )
+    .await?;
+    admin.send_text(&dm, "list contacts").await?;
+    let listed = admin.wait_for_text(&dm, "Page 1 of 1").await?;
+    assert!(body(&listed).contains("Carol") && body(&listed).contains("Dave"));
+    admin.send_text(&dm, "search car").await?;
+    let found = admin.wait_for_text(&dm, "Contacts matching").await?;
+    assert!(body(&found).contains("Carol") && !body(&found).contains("Dave"));
+    admin.send_text(&dm, "list groups").await?;
+    admin.wait_for_text(&dm, "Stale group").await?;
+
+    // pm: a DM with the contact's ghost.
+    admin.send_text(&dm, "pm +15550001").await?;
+    admin
+        .wait_for_text(&dm, "Invited you to a private chat with Carol")
+        .await?;
+    let carol_dm = admin.wait_for_invite(WAIT).await?;
+    admin.join(&carol_dm).await?;
+    let members = admin.joined_members(&carol_dm).await?;
+    assert!(
+        members.iter().any(|m| m == "@_testnet_carol:localhost"),
+        "{members:?}"
+    );
+    admin.send_text(&dm, "pm +19999999").await?;
+    admin.wait_for_text(&dm, "Nobody on Test has").await?;
+
+    // sync: only chats active within a week get a room.
+    admin.send_text(&dm, "sync").await?;
+    admin
+        .wait_for_text(&dm, "Synced: 1 chat(s) active in the last 7 days")
+        .await?;
+    admin.send_text(&dm, "open stale").await?;
+    admin
+        .wait_for_text(&dm, "Invited you to the room of `stale`")
+        .await?;
+    admin.send_text(&dm, "open nowhere").await?;
+    admin
+        .wait_for_text(&dm, "You have no chat `nowhere`")
+        .await?;
+    Ok(())
+}

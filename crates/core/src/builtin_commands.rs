@@ -80,6 +80,9 @@ pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
     }
     if network.account_shaped() {
         commands.extend(crate::portal_commands::commands());
+        if network.contacts().is_some() {
+            commands.extend(crate::contact_commands::commands());
+        }
     }
     commands
 }

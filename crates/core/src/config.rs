@@ -111,6 +111,9 @@ pub struct BridgeConfig {
     /// networks); by default a group several logins see is one room.
     #[serde(default)]
     pub split_portals: bool,
+    /// `sync` makes rooms only for chats active within this many days.
+    #[serde(default = "default_sync_active_days")]
+    pub sync_active_days: u64,
     /// How much history account networks bring into portals.
     #[serde(default)]
     pub backfill: BackfillConfig,
@@ -189,6 +192,9 @@ impl Default for BackfillConfig {
     }
 }
 
+fn default_sync_active_days() -> u64 {
+    7
+}
 fn default_initial_messages() -> usize {
     50
 }

@@ -16,6 +16,7 @@ pub mod chat_info;
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod contact_commands;
 mod double_puppet;
 pub mod dynamic_rooms;
 pub mod format;

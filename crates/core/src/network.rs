@@ -160,9 +160,51 @@ pub trait Network: Send + Sync + 'static {
     fn backfill(&self) -> Option<&dyn BackfillHandling> {
         None
     }
+    fn contacts(&self) -> Option<&dyn ContactHandling> {
+        None
+    }
     fn topics(&self) -> Option<&dyn TopicHandling> {
         None
     }
+}
+
+/// A remote user a login can reach.
+#[derive(Clone, Debug)]
+pub struct Contact {
+    pub ghost: GhostInfo,
+    /// How the user would name them: a phone number, a username.
+    pub identifier: String,
+}
+
+/// A chat of a login's, as the chat list shows it.
+#[derive(Clone, Debug)]
+pub struct ChatSummary {
+    pub id: String,
+    pub name: String,
+    pub direct: bool,
+    /// When something last happened there, in milliseconds.
+    pub last_activity: Option<i64>,
+}
+
+/// Account networks' contacts and chat lists, behind `pm`, `search`,
+/// `list`, `open` and `sync`.
+#[async_trait]
+pub trait ContactHandling: Send + Sync {
+    /// A phone number, username or contact name, as the user typed it;
+    /// `None` when nobody has it.
+    async fn resolve_identifier(
+        &self,
+        login: &LoginRow,
+        identifier: &str,
+    ) -> Result<Option<Contact>>;
+    async fn search_contacts(&self, login: &LoginRow, query: &str) -> Result<Vec<Contact>>;
+    async fn list_contacts(&self, login: &LoginRow) -> Result<Vec<Contact>>;
+    async fn list_chats(&self, login: &LoginRow) -> Result<Vec<ChatSummary>>;
+    /// The portal of one of the login's chats, to make its room; `None`
+    /// when the login has no such chat.
+    async fn chat_portal(&self, login: &LoginRow, chat_id: &str) -> Result<Option<PortalInfo>>;
+    /// The portal of a direct chat with a contact.
+    async fn dm_portal(&self, login: &LoginRow, contact: &Contact) -> Result<PortalInfo>;
 }
 
 /// One message of a chat's history.

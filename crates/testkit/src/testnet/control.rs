@@ -16,7 +16,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-pub(super) fn router(bridge: Bridge, hold: watch::Sender<Hold>, history: super::History) -> Router {
+pub(super) fn router(
+    bridge: Bridge,
+    hold: watch::Sender<Hold>,
+    history: super::History,
+    directory: super::Directory,
+) -> Router {
     Router::new()
         .route("/remote/event", post(control_event))
         .route("/remote/hold", post(control_hold))
@@ -24,10 +29,12 @@ pub(super) fn router(bridge: Bridge, hold: watch::Sender<Hold>, history: super::
         .route("/remote/login-state", post(control_login_state))
         .route("/remote/chat-info", post(control_chat_info))
         .route("/remote/history", post(control_history))
+        .route("/remote/directory", post(control_directory))
         .with_state(Control {
             bridge,
             hold,
             history,
+            directory,
         })
 }
 
@@ -36,6 +43,7 @@ struct Control {
     bridge: Bridge,
     hold: watch::Sender<Hold>,
     history: super::History,
+    directory: super::Directory,
 }
 
 /// A remote event as the test describes it.
@@ -253,5 +261,45 @@ async fn control_history(
             Json(json!({ "ok": true }))
         }
         Err(_) => Json(json!({ "error": "history lock poisoned" })),
+    }
+}
+
+/// Every login's contacts and chats on the "remote server": `{"contacts":
+/// [{"id", "name", "phone"}], "chats": [{"id", "name", "direct",
+/// "last_activity"}]}`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(super) struct DirectoryItems {
+    #[serde(default)]
+    pub contacts: Vec<ContactItem>,
+    #[serde(default)]
+    pub chats: Vec<ChatItem>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct ContactItem {
+    pub id: String,
+    pub name: String,
+    pub phone: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct ChatItem {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub direct: bool,
+    pub last_activity: Option<i64>,
+}
+
+async fn control_directory(
+    State(control): State<Control>,
+    Json(body): Json<DirectoryItems>,
+) -> Json<Value> {
+    match control.directory.lock() {
+        Ok(mut directory) => {
+            *directory = body;
+            Json(json!({ "ok": true }))
+        }
+        Err(_) => Json(json!({ "error": "directory lock poisoned" })),
     }
 }

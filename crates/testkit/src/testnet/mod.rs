@@ -5,6 +5,7 @@
 //! small HTTP control API. Built for tests only, never shipped.
 
 mod control;
+mod directory;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
@@ -57,8 +58,13 @@ pub struct TestNet {
     hold: watch::Sender<Hold>,
     /// Each chat's history on the "remote server", as the test sets it.
     history: History,
+    /// The contacts and chats every login has, as the test sets them.
+    directory: Directory,
     bridge: OnceCell<Bridge>,
 }
+
+/// Contacts and chats, as the test sets them.
+type Directory = Arc<Mutex<control::DirectoryItems>>;
 
 /// Chats' histories by chat ID, oldest message first.
 type History = Arc<Mutex<BTreeMap<String, Vec<control::HistoryItem>>>>;
@@ -88,6 +94,7 @@ pub fn build(config: &Config) -> Result<Arc<dyn Network>> {
         outbox: Mutex::new(outbox),
         hold: watch::channel(Hold::default()).0,
         history: History::default(),
+        directory: Directory::default(),
         bridge: OnceCell::new(),
     }))
 }
@@ -114,7 +121,12 @@ impl Network for TestNet {
         let _ = self.bridge.set(bridge.clone());
         let listener =
             tokio::net::TcpListener::bind(("127.0.0.1", self.config.control_port)).await?;
-        let app = control::router(bridge, self.hold.clone(), self.history.clone());
+        let app = control::router(
+            bridge,
+            self.hold.clone(),
+            self.history.clone(),
+            self.directory.clone(),
+        );
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(())
     }
@@ -140,6 +152,10 @@ impl Network for TestNet {
 
     fn backfill(&self) -> Option<&dyn BackfillHandling> {
         self.config.account.then_some(self as &dyn BackfillHandling)
+    }
+
+    fn contacts(&self) -> Option<&dyn ContactHandling> {
+        self.config.account.then_some(self as &dyn ContactHandling)
     }
 
     fn login_flows(&self) -> Vec<LoginFlow> {
