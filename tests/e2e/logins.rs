@@ -170,3 +170,33 @@ async fn delete_session_forgets_a_login_without_logging_it_out() -> Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn one_user_may_have_a_password_login_and_a_qr_login_at_once() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = logged_in(&env, &alice, "alice").await?;
+    alice.send_text(&room, "login qr").await?;
+    alice.wait_for_text(&room, "Logged in by QR code").await?;
+    alice.send_text(&room, "list-logins").await?;
+    let listed = alice.wait_for_text(&room, "Your logins").await?;
+    assert!(
+        body(&listed).contains("`test-alice`: alice")
+            && body(&listed).contains("`test-qr`: qr user"),
+        "{listed}"
+    );
+    alice.send_text(&room, "ping").await?;
+    let states = alice
+        .wait_for_text(&room, "`test-qr` (qr user): CONNECTED")
+        .await?;
+    assert!(
+        body(&states).contains("`test-alice` (alice): CONNECTED"),
+        "{states}"
+    );
+    // With two logins, logout must be told which.
+    alice.send_text(&room, "logout").await?;
+    alice
+        .wait_for_text(&room, "You have several logins: say which one")
+        .await?;
+    Ok(())
+}
