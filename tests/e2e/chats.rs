@@ -282,7 +282,7 @@ async fn contacts_and_chats_are_listed_searched_opened_and_synced() -> Result<()
         "/remote/directory",
         json!({
             "contacts": [
-                { "id": "carol", "name": "Carol", "phone": "+15550001" },
+                { "id": "carol", "name": "Carol", "phone": "+15550001", "avatar": "carol-face" },
                 { "id": "dave", "name": "Dave", "phone": "+15550002" },
             ],
             "chats": [
@@ -312,6 +312,17 @@ async fn contacts_and_chats_are_listed_searched_opened_and_synced() -> Result<()
     assert!(
         members.iter().any(|m| m == "@_testnet_carol:localhost"),
         "{members:?}"
+    );
+    // The DM room looks like Carol: her name and her avatar.
+    assert_eq!(
+        admin.state(&carol_dm, "m.room.name", "").await?["name"],
+        "Carol"
+    );
+    let carol = admin.profile("@_testnet_carol:localhost").await?;
+    assert!(carol["avatar_url"].is_string(), "{carol}");
+    assert_eq!(
+        admin.state(&carol_dm, "m.room.avatar", "").await?["url"],
+        carol["avatar_url"]
     );
     admin.send_text(&dm, "pm +19999999").await?;
     admin.wait_for_text(&dm, "Nobody on Test has").await?;

@@ -214,6 +214,20 @@ impl Bridge {
             &users,
         ))?);
         request.name = info.name.clone();
+        // A DM looks like the other side: their name, unless the network
+        // named the chat, and their avatar.
+        if let Some(remote) = &info.direct_with {
+            if let Some(ghost) = self.store().get_ghost(remote).await? {
+                if request.name.is_none() {
+                    request.name = ghost.displayname.clone();
+                }
+                if let Some(mxc) = ghost.avatar_mxc {
+                    // State content as sent.
+                    let avatar = json!({ "type": "m.room.avatar", "state_key": "", "content": { "url": mxc } });
+                    request.initial_state.push(raw_content(&avatar)?);
+                }
+            }
+        }
         request.topic = info.topic.clone();
         request.room_alias_name = info
             .alias_id

@@ -280,6 +280,8 @@ pub(super) struct ContactItem {
     pub id: String,
     pub name: String,
     pub phone: String,
+    #[serde(default)]
+    pub avatar: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -13,6 +13,7 @@ fn contact(item: &ContactItem) -> Contact {
         ghost: GhostInfo {
             id: item.id.as_str().into(),
             displayname: Some(item.name.clone()),
+            avatar_id: item.avatar.clone(),
             ..Default::default()
         },
         identifier: item.phone.clone(),
