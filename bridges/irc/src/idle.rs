@@ -7,6 +7,7 @@ use crate::commands::{command, network_and_rest, network_name};
 use crate::network::IrcNetwork;
 use crate::state::NetworkState;
 use causeway_core::commands::{Command, CommandContext, CommandResult};
+use causeway_core::format::human_duration;
 use std::time::Duration;
 
 pub fn all(network: &IrcNetwork) -> Vec<Command> {
@@ -110,25 +111,5 @@ impl IrcNetwork {
             );
             self.tell_user(network, mxid, &text).await;
         }
-    }
-}
-
-fn human_duration(seconds: u64) -> String {
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    match seconds {
-        0..120 => plural(seconds, "second"),
-        120..7200 => plural(seconds / 60, "minute"),
-        7200..172_800 => plural(seconds / 3600, "hour"),
-        _ => plural(seconds / 86_400, "day"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(super::human_duration(1), "1 second");
-        assert_eq!(super::human_duration(600), "10 minutes");
-        assert_eq!(super::human_duration(172_800), "2 days");
     }
 }

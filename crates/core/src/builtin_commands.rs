@@ -224,7 +224,7 @@ async fn ping(ctx: CommandContext) -> CommandResult {
                     let mut line = format!(
                         "{} for {}",
                         status.state.as_str(),
-                        crate::login_state::human_age(status.since.elapsed())
+                        crate::format::human_duration(status.since.elapsed().as_secs())
                     );
                     if let Some(message) = &status.message {
                         line.push_str(&format!(": {}", crate::format::escape_markdown(message)));

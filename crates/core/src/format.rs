@@ -225,9 +225,27 @@ pub fn mention_pill(mxid: &str, displayname: &str) -> String {
     )
 }
 
+/// A duration in its largest whole unit: "1 second", "10 minutes", "2 days".
+pub fn human_duration(seconds: u64) -> String {
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match seconds {
+        0..120 => plural(seconds, "second"),
+        120..7200 => plural(seconds / 60, "minute"),
+        7200..172_800 => plural(seconds / 3600, "hour"),
+        _ => plural(seconds / 86_400, "day"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_their_largest_whole_unit() {
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(172_800), "2 days");
+    }
 
     #[test]
     fn escaped_markdown_renders_as_the_literal_text() {

@@ -253,18 +253,6 @@ impl Bridge {
     }
 }
 
-/// "5 minutes", for how long a state has lasted.
-pub(crate) fn human_age(age: Duration) -> String {
-    let seconds = age.as_secs();
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    match seconds {
-        0..120 => plural(seconds, "second"),
-        120..7200 => plural(seconds / 60, "minute"),
-        7200..172_800 => plural(seconds / 3600, "hour"),
-        _ => plural(seconds / 86_400, "day"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,12 +280,5 @@ mod tests {
             .unwrap();
         states.record(&login, LoginState::Connected, None).unwrap();
         assert!(!states.mark_told(&login, flapped, true));
-    }
-
-    #[test]
-    fn ages_read_in_the_largest_whole_unit() {
-        assert_eq!(human_age(Duration::from_secs(1)), "1 second");
-        assert_eq!(human_age(Duration::from_secs(300)), "5 minutes");
-        assert_eq!(human_age(Duration::from_secs(3 * 86_400)), "3 days");
     }
 }

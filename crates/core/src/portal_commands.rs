@@ -89,11 +89,7 @@ async fn portal_moderated_by_caller(
 async fn set_relay(ctx: CommandContext) -> CommandResult {
     let (room, portal) = portal_moderated_by_caller(&ctx).await?;
     let store = ctx.bridge.store();
-    let in_chat = store.portal_logins(&portal.key).await?;
-    let own = store.logins_of(ctx.bridge.secrets(), &ctx.sender).await?;
-    let Some(login) = own.into_iter().find(|login| {
-        portal.key.receiver.as_ref() == Some(&login.login_id) || in_chat.contains(&login.login_id)
-    }) else {
+    let Some(login) = ctx.bridge.login_in_portal(&portal, &ctx.sender).await? else {
         return Err(ctx.usage_error(format!(
             "None of your logins is in the chat of {room}, so it cannot relay there."
         )));

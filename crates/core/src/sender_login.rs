@@ -7,7 +7,7 @@
 use crate::access::{refuse, Access, Refusal};
 use crate::bridge::Bridge;
 use crate::matrix_event::{MatrixEventMeta, SenderLogin};
-use crate::store::PortalRow;
+use crate::store::{LoginRow, PortalRow};
 use anyhow::Result;
 use ruma::events::{AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent};
 
@@ -25,13 +25,7 @@ pub(crate) async fn pick(
     }
     let store = bridge.store();
     if access == Access::Full {
-        let in_chat = store.portal_logins(&portal.key).await?;
-        let own = store.logins_of(bridge.secrets(), &meta.sender).await?;
-        let mine = own.into_iter().find(|login| {
-            portal.key.receiver.as_ref() == Some(&login.login_id)
-                || in_chat.contains(&login.login_id)
-        });
-        if let Some(login) = mine {
+        if let Some(login) = bridge.login_in_portal(portal, &meta.sender).await? {
             meta.login = Some(SenderLogin {
                 login_id: login.login_id,
                 remote_name: login.remote_name,
@@ -56,6 +50,22 @@ pub(crate) async fn pick(
         relay: true,
     });
     Ok(Access::Relay)
+}
+
+impl Bridge {
+    /// A login of `mxid`'s that is in the portal's chat, if any.
+    pub(crate) async fn login_in_portal(
+        &self,
+        portal: &PortalRow,
+        mxid: &str,
+    ) -> Result<Option<LoginRow>> {
+        let in_chat = self.store().portal_logins(&portal.key).await?;
+        let own = self.store().logins_of(self.secrets(), mxid).await?;
+        Ok(own.into_iter().find(|login| {
+            portal.key.receiver.as_ref() == Some(&login.login_id)
+                || in_chat.contains(&login.login_id)
+        }))
+    }
 }
 
 /// Events that act on the remote chat, and so need a login to go out.
