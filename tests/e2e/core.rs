@@ -446,3 +446,25 @@ async fn portal_traffic_follows_permissions_and_relay_users_speak_through_the_bo
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_event_that_does_not_parse_is_skipped_and_the_room_goes_on() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "odd").await?;
+    // A reaction to nothing: the homeserver takes it, the spec does not.
+    let odd = alice
+        .send(&room, "m.reaction", json!({ "note": "no relation" }))
+        .await?;
+    let next = alice.send_text(&room, "after the odd one").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == next.as_str())
+        .await?;
+    assert!(!env.outbox().iter().any(|r| r["event_id"] == odd.as_str()));
+    let log = env.log();
+    assert!(
+        log.contains("skipping a Matrix event that does not parse") && log.contains(&odd),
+        "{log}"
+    );
+    Ok(())
+}
