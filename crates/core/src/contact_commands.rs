@@ -203,24 +203,38 @@ async fn open(ctx: CommandContext) -> CommandResult {
 }
 
 async fn sync(ctx: CommandContext) -> CommandResult {
-    let (login, contacts) = login_and_contacts(&ctx).await?;
+    let (login, _) = login_and_contacts(&ctx).await?;
     let days = ctx.bridge.config().bridge.sync_active_days;
-    let since = crate::store::now_ms() - i64::try_from(days * 86_400_000).unwrap_or(i64::MAX);
-    let mut opened = 0;
-    for chat in contacts.list_chats(&login).await? {
-        if chat.last_activity.is_none_or(|at| at < since) {
-            continue;
-        }
-        if let Some(mut info) = contacts.chat_portal(&login, &chat.id).await? {
-            info.invite.push(ctx.sender.clone());
-            info.login = Some(login.login_id.clone());
-            ctx.bridge.ensure_portal_room(&info).await?;
-            opened += 1;
-        }
-    }
+    let opened = ctx.bridge.sync_chats(&login).await?;
     ctx.reply(&format!(
         "Synced: {opened} chat(s) active in the last {days} days have rooms."
     ))
     .await?;
     Ok(())
+}
+
+impl crate::bridge::Bridge {
+    /// Makes rooms for a login's chats active within
+    /// `bridge.sync_active_days`, inviting its user; returns how many. Run
+    /// by `sync`, and once when a login is added.
+    pub(crate) async fn sync_chats(&self, login: &LoginRow) -> anyhow::Result<usize> {
+        let Some(contacts) = self.network().contacts() else {
+            return Ok(0);
+        };
+        let days = self.config().bridge.sync_active_days;
+        let since = crate::store::now_ms() - i64::try_from(days * 86_400_000).unwrap_or(i64::MAX);
+        let mut opened = 0;
+        for chat in contacts.list_chats(login).await? {
+            if chat.last_activity.is_none_or(|at| at < since) {
+                continue;
+            }
+            if let Some(mut info) = contacts.chat_portal(login, &chat.id).await? {
+                info.invite.push(login.mxid.clone());
+                info.login = Some(login.login_id.clone());
+                self.ensure_portal_room(&info).await?;
+                opened += 1;
+            }
+        }
+        Ok(opened)
+    }
 }

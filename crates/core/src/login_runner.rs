@@ -221,6 +221,10 @@ fn apply_step<'a>(
                 bridge.bot_notice(&room, &message).await?;
                 // A failure is told by the login's state, in this room.
                 bridge.connect_login(&row).await;
+                // A new login's recently active chats get their rooms.
+                if let Err(err) = bridge.sync_chats(&row).await {
+                    tracing::warn!(login = %row.login_id, "cannot sync a new login's chats: {err:#}");
+                }
                 Ok(())
             }
         }
