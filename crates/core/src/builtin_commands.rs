@@ -134,7 +134,10 @@ async fn cancel(ctx: CommandContext) -> CommandResult {
     Ok(())
 }
 
-async fn list_logins(ctx: CommandContext) -> CommandResult {
+/// The user's logins; with none, they are told how to add one.
+async fn logins_or_hint(
+    ctx: &CommandContext,
+) -> anyhow::Result<Option<Vec<crate::store::LoginRow>>> {
     let logins = ctx
         .bridge
         .store()
@@ -143,8 +146,15 @@ async fn list_logins(ctx: CommandContext) -> CommandResult {
     if logins.is_empty() {
         ctx.reply("You have no logins. Send `login` to add one.")
             .await?;
-        return Ok(());
+        return Ok(None);
     }
+    Ok(Some(logins))
+}
+
+async fn list_logins(ctx: CommandContext) -> CommandResult {
+    let Some(logins) = logins_or_hint(&ctx).await? else {
+        return Ok(());
+    };
     let lines: Vec<String> = logins
         .iter()
         .map(|l| format!("* `{}`: {}", l.login_id, l.remote_name))
@@ -206,16 +216,9 @@ async fn forget_login(ctx: &CommandContext, login: &crate::store::LoginRow) -> a
 }
 
 async fn ping(ctx: CommandContext) -> CommandResult {
-    let logins = ctx
-        .bridge
-        .store()
-        .logins_of(ctx.bridge.secrets(), &ctx.sender)
-        .await?;
-    if logins.is_empty() {
-        ctx.reply("You have no logins. Send `login` to add one.")
-            .await?;
+    let Some(logins) = logins_or_hint(&ctx).await? else {
         return Ok(());
-    }
+    };
     let lines: Vec<String> = logins
         .iter()
         .map(|login| {

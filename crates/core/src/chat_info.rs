@@ -7,6 +7,7 @@
 use crate::bridge::Bridge;
 use crate::ids::PortalKey;
 use crate::network::GhostInfo;
+use crate::store::PortalRow;
 use anyhow::{Context, Result};
 use ruma::{OwnedUserId, RoomId};
 use serde::{Deserialize, Serialize};
@@ -58,24 +59,14 @@ pub(crate) async fn apply(
 
 /// The room's name, and the chat's name in its bridge info.
 async fn set_name(bridge: &Bridge, key: &PortalKey, room: &RoomId, name: &str) -> Result<()> {
-    let mut row = bridge
-        .store()
-        .get_portal(key)
-        .await?
-        .context("the portal vanished")?;
-    if row.name.as_deref() == Some(name) {
-        return Ok(());
+    let changed = set_text_state(bridge, key, room, "m.room.name", "name", name, |row| {
+        &mut row.name
+    })
+    .await?;
+    if let Some(row) = changed {
+        bridge.update_bridge_info(&row, room).await?;
     }
-    let actor = bridge.room_actor(&row).await?;
-    // State content as sent.
-    let content = json!({ "name": name });
-    bridge
-        .homeserver()
-        .send_state(&actor, room, "m.room.name", "", &content, None)
-        .await?;
-    row.name = Some(name.to_owned());
-    bridge.store().put_portal(&row).await?;
-    bridge.update_bridge_info(&row, room).await
+    Ok(())
 }
 
 /// The room's topic, when it differs.
@@ -85,23 +76,42 @@ pub(crate) async fn set_topic(
     room: &RoomId,
     topic: &str,
 ) -> Result<()> {
+    set_text_state(bridge, key, room, "m.room.topic", "topic", topic, |row| {
+        &mut row.topic
+    })
+    .await
+    .map(drop)
+}
+
+/// Sets a text state event (name, topic) that the portal row remembers,
+/// when it differs; returns the updated row if it changed.
+async fn set_text_state(
+    bridge: &Bridge,
+    key: &PortalKey,
+    room: &RoomId,
+    event_type: &str,
+    field: &str,
+    value: &str,
+    remembered: impl Fn(&mut PortalRow) -> &mut Option<String>,
+) -> Result<Option<PortalRow>> {
     let mut row = bridge
         .store()
         .get_portal(key)
         .await?
         .context("the portal vanished")?;
-    if row.topic.as_deref() == Some(topic) {
-        return Ok(());
+    if remembered(&mut row).as_deref() == Some(value) {
+        return Ok(None);
     }
     let actor = bridge.room_actor(&row).await?;
     // State content as sent.
-    let content = json!({ "topic": topic });
+    let content = json!({ field: value });
     bridge
         .homeserver()
-        .send_state(&actor, room, "m.room.topic", "", &content, None)
+        .send_state(&actor, room, event_type, "", &content, None)
         .await?;
-    row.topic = Some(topic.to_owned());
-    bridge.store().put_portal(&row).await
+    *remembered(&mut row) = Some(value.to_owned());
+    bridge.store().put_portal(&row).await?;
+    Ok(Some(row))
 }
 
 /// The room's avatar, from the remote avatar's ID.
