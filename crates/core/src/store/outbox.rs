@@ -3,7 +3,7 @@
 //! homeserver has them. Event bodies are sealed: they hold messages.
 
 use super::{now_ms, Store};
-use crate::ids::{LoginId, PortalId, PortalKey};
+use crate::ids::PortalKey;
 use anyhow::Result;
 use sqlx::{AnyConnection, Row};
 
@@ -76,13 +76,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let receiver: String = row.try_get("receiver")?;
-                Ok(PortalKey {
-                    id: PortalId(row.try_get("portal_id")?),
-                    receiver: (!receiver.is_empty()).then_some(LoginId(receiver)),
-                })
-            })
+            .map(super::portals::portal_key_from_row)
             .collect()
     }
 }

@@ -3,7 +3,7 @@
 //! who have none there.
 
 use super::Store;
-use crate::ids::{LoginId, PortalId, PortalKey};
+use crate::ids::{LoginId, PortalKey};
 use anyhow::Result;
 use sqlx::Row;
 
@@ -48,13 +48,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let receiver: String = row.try_get("receiver")?;
-                Ok(PortalKey {
-                    id: PortalId(row.try_get("portal_id")?),
-                    receiver: (!receiver.is_empty()).then_some(LoginId(receiver)),
-                })
-            })
+            .map(super::portals::portal_key_from_row)
             .collect()
     }
 

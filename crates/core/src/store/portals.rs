@@ -113,15 +113,21 @@ impl Store {
     }
 }
 
-fn portal_from_row(row: sqlx::any::AnyRow) -> Result<PortalRow> {
+/// A portal key from a row's `portal_id` and `receiver` columns, where the
+/// empty receiver marks a shared portal (the inverse of `receiver_str`).
+pub(super) fn portal_key_from_row(row: &sqlx::any::AnyRow) -> Result<PortalKey> {
     let receiver: String = row.try_get("receiver")?;
+    Ok(PortalKey {
+        id: PortalId(row.try_get("portal_id")?),
+        receiver: (!receiver.is_empty()).then_some(LoginId(receiver)),
+    })
+}
+
+fn portal_from_row(row: sqlx::any::AnyRow) -> Result<PortalRow> {
     let plumbed: i64 = row.try_get("plumbed")?;
     let metadata: String = row.try_get("metadata")?;
     Ok(PortalRow {
-        key: PortalKey {
-            id: PortalId(row.try_get("portal_id")?),
-            receiver: (!receiver.is_empty()).then_some(LoginId(receiver)),
-        },
+        key: portal_key_from_row(&row)?,
         room_id: row.try_get("room_id")?,
         name: row.try_get("name")?,
         topic: row.try_get("topic")?,
