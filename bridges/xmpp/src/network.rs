@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use causeway_core::ids::RemoteMessageId;
 use causeway_core::matrix_event::MatrixMessage;
 use causeway_core::network::{
-    EditHandling, MembershipHandling, Network, NetworkInfo, QueryHandling, ReactionHandling,
-    ReceiptHandling, RedactionHandling, TopicHandling, TypingHandling,
+    EditHandling, MembershipHandling, Network, NetworkInfo, PlumbHandling, QueryHandling,
+    ReactionHandling, ReceiptHandling, RedactionHandling, TopicHandling, TypingHandling,
 };
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
@@ -283,6 +283,9 @@ impl Network for XmppNetwork {
         Some(self)
     }
     fn topics(&self) -> Option<&dyn TopicHandling> {
+        Some(self)
+    }
+    fn plumbing(&self) -> Option<&dyn PlumbHandling> {
         Some(self)
     }
 }

@@ -131,6 +131,16 @@ impl Bridge {
     pub fn command_prefix(&self) -> &str {
         &self.inner.config.bridge.command_prefix
     }
+    /// How a command starts outside a management room, where bare words
+    /// are conversation: the configured prefix, or `!<network id> ` when
+    /// that is empty (`!xmpp bridge …`).
+    pub fn room_command_prefix(&self) -> String {
+        match self.command_prefix() {
+            "" => format!("!{} ", self.network().info().id),
+            prefix => prefix.to_owned(),
+        }
+    }
+
     pub fn permission_of(&self, mxid: &str) -> Level {
         self.inner.config.bridge.permissions.level_of(mxid)
     }

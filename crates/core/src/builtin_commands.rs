@@ -78,6 +78,9 @@ pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
             ),
         ]);
     }
+    if crate::plumbing::supported(network) {
+        commands.extend(crate::plumbing::commands());
+    }
     if network.account_shaped() {
         commands.extend(crate::portal_commands::commands());
         if network.contacts().is_some() {

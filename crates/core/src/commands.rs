@@ -31,6 +31,8 @@ pub struct Command {
     pub usage: &'static str,
     pub description: &'static str,
     pub level: Level,
+    /// Also taken in portal rooms (prefixed), where other text is bridged.
+    pub in_portals: bool,
     handler: Handler,
 }
 
@@ -54,12 +56,19 @@ impl Command {
             usage,
             description,
             level,
+            in_portals: false,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
     }
 
     pub fn with_aliases(mut self, aliases: &'static [&'static str]) -> Self {
         self.aliases = aliases;
+        self
+    }
+
+    /// Makes the command work in portal rooms too, such as `unbridge`.
+    pub fn in_portals(mut self) -> Self {
+        self.in_portals = true;
         self
     }
 
@@ -162,6 +171,13 @@ impl CommandRegistry {
 
     pub fn find(&self, word: &str) -> Option<&Command> {
         self.commands.iter().find(|c| c.matches(word))
+    }
+
+    /// The command a message in a portal room runs, if it is one: prefixed,
+    /// and naming a command that works in portals. Anything else in a
+    /// portal is conversation, and is bridged.
+    pub fn parse_in_portal(&self, body: &str, prefix: &str) -> Option<ParsedCommand> {
+        parse_command(body, prefix).filter(|p| self.find(&p.word).is_some_and(|c| c.in_portals))
     }
 
     /// Help listing only what a user at `level` may run, grouped by section.

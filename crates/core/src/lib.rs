@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod network;
 mod outbox;
 pub mod permissions;
+pub mod plumbing;
 mod portal;
 mod portal_cleanup;
 mod portal_commands;

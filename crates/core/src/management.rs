@@ -174,13 +174,18 @@ async fn handle_message(bridge: &Bridge, body: &str, meta: &MatrixEventMeta) -> 
         .await?
         .as_deref()
         == Some(meta.sender.as_str());
-    let parsed = parse_command(body, &prefix).or_else(|| {
-        if is_management && !prefix.is_empty() {
-            parse_command(body, "")
-        } else {
-            None
-        }
-    });
+    let parsed = if is_management {
+        parse_command(body, &prefix).or_else(|| {
+            if prefix.is_empty() {
+                None
+            } else {
+                parse_command(body, "")
+            }
+        })
+    } else {
+        // Elsewhere, only prefixed text counts as a command.
+        parse_command(body, &bridge.room_command_prefix())
+    };
     let is_cancel = parsed
         .as_ref()
         .is_some_and(|p| p.word.eq_ignore_ascii_case("cancel"));
@@ -195,10 +200,6 @@ async fn handle_message(bridge: &Bridge, body: &str, meta: &MatrixEventMeta) -> 
         .await;
     }
     let Some(parsed) = parsed else { return Ok(()) };
-    // Outside the management room, only prefixed text counts as a command.
-    if !is_management && (prefix.is_empty() || parse_command(body, &prefix).is_none()) {
-        return Ok(());
-    }
     bridge
         .commands()
         .dispatch(bridge, &meta.sender, &meta.room_id, &meta.event_id, parsed)

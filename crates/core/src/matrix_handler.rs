@@ -60,6 +60,18 @@ pub(crate) async fn handle_timeline(
     let Some(portal) = bridge.store().portal_by_room(&meta.room_id).await? else {
         return crate::management::handle_non_portal_event(bridge, event, meta).await;
     };
+    if let AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
+        MessageLikeEvent::Original(message),
+    )) = event
+    {
+        let commands = bridge.commands();
+        let prefix = bridge.room_command_prefix();
+        if let Some(parsed) = commands.parse_in_portal(message.content.body(), &prefix) {
+            return commands
+                .dispatch(bridge, &meta.sender, &meta.room_id, &meta.event_id, parsed)
+                .await;
+        }
+    }
     let mut meta = meta;
     let access = crate::access::check(bridge, event, &meta).await;
     if access == Access::Refused {

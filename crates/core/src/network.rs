@@ -166,6 +166,29 @@ pub trait Network: Send + Sync + 'static {
     fn topics(&self) -> Option<&dyn TopicHandling> {
         None
     }
+    /// For `bridge` and `unbridge` on a room-shaped network; account
+    /// networks get them from `contacts` without this.
+    fn plumbing(&self) -> Option<&dyn PlumbHandling> {
+        None
+    }
+}
+
+/// Room-shaped networks whose chats (an XMPP MUC) can be bridged into an
+/// existing room with `bridge <chat id>`. The core checks the room and the
+/// caller's power first.
+#[async_trait]
+pub trait PlumbHandling: Send + Sync {
+    /// The portal of `chat_id` for `user`, or why they cannot bridge it,
+    /// in words for them.
+    async fn plumb_target(
+        &self,
+        user: &str,
+        chat_id: &str,
+    ) -> Result<std::result::Result<PortalInfo, String>>;
+    /// The room is bound to the chat: join it and bring its members.
+    async fn bridged(&self, portal: &PortalRow) -> Result<()>;
+    /// The room is about to be unbound: leave the chat.
+    async fn unbridged(&self, portal: &PortalRow) -> Result<()>;
 }
 
 /// A remote user a login can reach.

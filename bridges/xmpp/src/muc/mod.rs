@@ -23,6 +23,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::minidom::Element;
 
 mod moderation;
+mod plumbing;
 mod presence;
 pub use presence::handle_presence;
 use presence::occupant_ghost;
@@ -129,6 +130,31 @@ pub async fn portal_for_alias(net: &XmppNetwork, alias_id: &str) -> Result<Optio
         tracing::info!(%room, "no portal on an alias query: {why}");
         return Ok(None);
     }
+    let info = match disco_room(net, &room).await {
+        Ok(info) => info,
+        Err(why) => {
+            tracing::info!(%room, "no portal on an alias query: {why}");
+            return Ok(None);
+        }
+    };
+    track(net, &room);
+    Ok(Some(PortalInfo {
+        alias_id: Some(net.addresses().alias_id_of_muc(&room)),
+        ..portal_info(&room, &info.name)
+    }))
+}
+
+/// What disco#info says of a MUC.
+pub(crate) struct RoomDisco {
+    pub name: String,
+    /// Features such as `muc_membersonly` and `muc_passwordprotected`.
+    pub features: Vec<String>,
+}
+
+/// Asks the MUC what it is. Only rooms that exist: creating one by joining
+/// would leave it locked or half configured. The error says why not, in
+/// words for the user.
+pub(crate) async fn disco_room(net: &XmppNetwork, room: &BareJid) -> Result<RoomDisco, String> {
     let mut query = stanza::new(
         "iq",
         &net.config().component_jid,
@@ -137,38 +163,49 @@ pub async fn portal_for_alias(net: &XmppNetwork, alias_id: &str) -> Result<Optio
         None,
     );
     query.append_child(stanza::empty("query", ns::DISCO_INFO, &[]));
-    // Only rooms that exist: creating one by joining would leave it locked
-    // or half configured.
-    let info = match net.component()?.request(query).await {
-        Ok(info) => info,
-        Err(err) => {
-            tracing::info!(%room, "no portal for a MUC that disco#info refuses: {err:#}");
-            return Ok(None);
-        }
-    };
-    let identity = info.get_child("query", ns::DISCO_INFO).and_then(|q| {
+    let component = net.component().map_err(|e| format!("{e:#}"))?;
+    let info = component
+        .request(query)
+        .await
+        .map_err(|err| format!("{room} does not answer as a room ({err:#})."))?;
+    let query = info.get_child("query", ns::DISCO_INFO);
+    let identity = query.and_then(|q| {
         q.children()
             .find(|c| c.name() == "identity" && c.attr("category") == Some("conference"))
     });
     let Some(identity) = identity else {
-        return Ok(None);
+        return Err(format!("{room} is not a group chat."));
     };
     let name = identity
         .attr("name")
         .filter(|n| !n.is_empty())
-        .unwrap_or(room.as_str());
-    let key = addressing::muc_portal(&room);
+        .unwrap_or(room.as_str())
+        .to_owned();
+    let features = query
+        .into_iter()
+        .flat_map(|q| q.children())
+        .filter(|c| c.name() == "feature")
+        .filter_map(|c| c.attr("var").map(str::to_owned))
+        .collect();
+    Ok(RoomDisco { name, features })
+}
+
+/// A MUC's portal.
+pub(crate) fn portal_info(room: &BareJid, name: &str) -> PortalInfo {
+    PortalInfo {
+        key: addressing::muc_portal(room),
+        name: Some(name.to_owned()),
+        metadata: json!({ "muc": room.as_str() }),
+        ..Default::default()
+    }
+}
+
+/// From now on, the router gives this MUC's stanzas to the MUC code.
+pub(crate) fn track(net: &XmppNetwork, room: &BareJid) {
     net.inner
         .mucs
         .entry(room.to_string())
-        .or_insert_with(|| MucRoom::new(key.clone()));
-    Ok(Some(PortalInfo {
-        key,
-        name: Some(name.to_owned()),
-        alias_id: Some(net.addresses().alias_id_of_muc(&room)),
-        metadata: json!({ "muc": room.as_str() }),
-        ..Default::default()
-    }))
+        .or_insert_with(|| MucRoom::new(addressing::muc_portal(room)));
 }
 
 /// After a restart: every MUC portal's Matrix members join again.
@@ -180,10 +217,7 @@ pub async fn restore(net: &XmppNetwork, bridge: &Bridge) -> Result<()> {
         ) else {
             continue;
         };
-        net.inner
-            .mucs
-            .entry(room.to_string())
-            .or_insert_with(|| MucRoom::new(portal.key.clone()));
+        track(net, &room);
         let room_id = Bridge::parse_room(room_id)?;
         let members = match bridge
             .homeserver()
