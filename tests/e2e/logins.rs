@@ -5,7 +5,7 @@
 use anyhow::Result;
 use causeway_testkit::env::TestEnv;
 use causeway_testkit::matrix_client::{body, MatrixClient};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 mod account;
@@ -198,5 +198,87 @@ async fn one_user_may_have_a_password_login_and_a_qr_login_at_once() -> Result<(
     alice
         .wait_for_text(&room, "You have several logins: say which one")
         .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bridge_plumbs_a_chat_of_the_callers_login_into_an_existing_room() -> Result<()> {
+    let env = env().await?;
+    env.control(
+        "/remote/directory",
+        json!({ "contacts": [], "chats": [{ "id": "team", "name": "Team chat" }] }),
+    )
+    .await?;
+    let admin = env.user("admin").await?;
+    let eve = env.user("eve").await?;
+    logged_in(&env, &admin, "admin").await?;
+    let bot = env.bot();
+    // A room of the admin's, where eve is a moderator too.
+    let room = admin
+        .create_room(json!({
+            "preset": "public_chat",
+            "power_level_content_override": { "users": { "@eve:localhost": 50 } },
+        }))
+        .await?;
+    eve.join(&room).await?;
+    admin.invite(&room, &bot).await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !admin.joined_members(&room).await?.contains(&bot) {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the bot never joined");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let said = |text: &'static str| {
+        let bot = bot.clone();
+        move |e: &Value| e["sender"] == bot.as_str() && body(e).contains(text)
+    };
+
+    // Eve has the power but no login in the chat.
+    eve.send_text(&room, "!testnet bridge team").await?;
+    admin
+        .wait_for(&room, WAIT, said("You are not logged in"))
+        .await?;
+    admin.send_text(&room, "!testnet bridge nochat").await?;
+    admin
+        .wait_for(
+            &room,
+            WAIT,
+            said("None of your logins is in a chat `nochat`"),
+        )
+        .await?;
+    // The bot may not mark the room as bridged until it has power.
+    admin.send_text(&room, "!testnet bridge team").await?;
+    admin.wait_for(&room, WAIT, said("I may not mark")).await?;
+    let mut levels = admin.state(&room, "m.room.power_levels", "").await?;
+    levels["users"][&bot] = json!(50);
+    admin
+        .send_state(&room, "m.room.power_levels", "", levels)
+        .await?;
+    admin.send_text(&room, "!testnet bridge team").await?;
+    admin
+        .wait_for(&room, WAIT, said("Bridged this room to Team chat"))
+        .await?;
+    let info = admin
+        .state(&room, "m.bridge", "causeway://testnet/team")
+        .await?;
+    assert_eq!(info["channel"]["id"], "team");
+
+    // The admin's messages go out through their login; eve's cannot.
+    let sent = admin.send_text(&room, "hello team").await?;
+    env.wait_outbox(WAIT, |r| {
+        r["event_id"] == sent.as_str() && r["login"] == "test-admin" && r["portal"] == "team"
+    })
+    .await?;
+    eve.send_text(&room, "!testnet unbridge").await?;
+    admin
+        .wait_for(&room, WAIT, said("no longer bridged"))
+        .await?;
+    assert!(admin
+        .state(&room, "m.bridge", "causeway://testnet/team")
+        .await?
+        .as_object()
+        .is_some_and(|o| o.is_empty()));
+    let after = admin.send_text(&room, "after unbridging").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!env.outbox().iter().any(|r| r["event_id"] == after.as_str()));
     Ok(())
 }
