@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     /// Held while a management room is created, so a user gets one.
     pub management_rooms: Mutex<()>,
     pub login_states: crate::login_state::LoginStates,
+    /// Login processes started through the provisioning API.
+    pub provisioned: crate::provisioning::LoginProcesses,
 }
 
 impl Bridge {
@@ -89,6 +91,7 @@ impl Bridge {
                 room_version: OnceCell::new(),
                 management_rooms: Mutex::new(()),
                 login_states: Default::default(),
+                provisioned: Default::default(),
             }),
         })
     }

@@ -190,8 +190,7 @@ async fn named_login(ctx: &CommandContext) -> Result<crate::store::LoginRow, Com
 
 async fn logout(ctx: CommandContext) -> CommandResult {
     let target = named_login(&ctx).await?;
-    ctx.bridge.network().logout(&target).await?;
-    forget_login(&ctx, &target).await?;
+    ctx.bridge.remove_login(&target, true).await?;
     ctx.reply(&format!("Logged out of `{}`.", target.login_id))
         .await?;
     Ok(())
@@ -202,19 +201,13 @@ async fn logout(ctx: CommandContext) -> CommandResult {
 /// fails or is not wanted.
 async fn delete_session(ctx: CommandContext) -> CommandResult {
     let target = named_login(&ctx).await?;
-    forget_login(&ctx, &target).await?;
+    ctx.bridge.remove_login(&target, false).await?;
     ctx.reply(&format!(
         "Forgot `{}` here; it was not logged out on {}.",
         target.login_id,
         ctx.bridge.network().info().name
     ))
     .await?;
-    Ok(())
-}
-
-async fn forget_login(ctx: &CommandContext, login: &crate::store::LoginRow) -> anyhow::Result<()> {
-    ctx.bridge.store().delete_login(&login.login_id).await?;
-    ctx.bridge.forget_login_state(&login.login_id);
     Ok(())
 }
 

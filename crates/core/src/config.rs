@@ -14,6 +14,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub bridge: BridgeConfig,
     #[serde(default)]
+    pub provisioning: ProvisioningConfig,
+    #[serde(default)]
     pub logging: LoggingConfig,
     /// The network's own section, handed to the network as it is.
     #[serde(default)]
@@ -172,6 +174,29 @@ pub struct DoublePuppetConfig {
     pub as_token: Option<String>,
 }
 
+/// `provisioning`: the HTTP API for integration managers and scripts, under
+/// `/_causeway/provision/v1` on the appservice port.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ProvisioningConfig {
+    /// Lets a caller act for any user of the bridge (`?user_id=`) with
+    /// `Authorization: Bearer <secret>`; unset turns that off.
+    #[serde(default)]
+    pub shared_secret: Option<String>,
+    /// Lets Matrix users act for themselves with an OpenID token from
+    /// their homeserver.
+    #[serde(default = "default_true")]
+    pub allow_matrix_auth: bool,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        Self {
+            shared_secret: None,
+            allow_matrix_auth: true,
+        }
+    }
+}
+
 /// `bridge.backfill`: history on account networks.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct BackfillConfig {
@@ -245,6 +270,14 @@ impl Config {
         }
         if self.appservice.as_token.is_empty() || self.appservice.hs_token.is_empty() {
             bail!("appservice.as_token and hs_token are empty: run with --generate-registration first");
+        }
+        if self
+            .provisioning
+            .shared_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < 16)
+        {
+            bail!("provisioning.shared_secret must be at least 16 characters long, or unset");
         }
         if !self.homeserver.address.starts_with("http://")
             && !self.homeserver.address.starts_with("https://")

@@ -98,10 +98,7 @@ async fn pm(ctx: CommandContext) -> CommandResult {
             ctx.bridge.network().info().name
         )));
     };
-    let mut info = contacts.dm_portal(&login, &contact).await?;
-    info.invite.push(ctx.sender.clone());
-    info.login = Some(login.login_id.clone());
-    let portal = ctx.bridge.ensure_portal_room(&info).await?;
+    let portal = ctx.bridge.open_dm(&ctx.sender, &login, &contact).await?;
     ctx.reply(&format!(
         "Invited you to a private chat with {}: {}",
         contact_line(&contact).trim_start_matches("* "),
@@ -236,5 +233,23 @@ impl crate::bridge::Bridge {
             }
         }
         Ok(opened)
+    }
+
+    /// The room of `login`'s direct chat with `contact`, made if needed,
+    /// with `user` invited.
+    pub(crate) async fn open_dm(
+        &self,
+        user: &str,
+        login: &LoginRow,
+        contact: &Contact,
+    ) -> anyhow::Result<crate::store::PortalRow> {
+        let contacts = self
+            .network()
+            .contacts()
+            .ok_or_else(|| anyhow::anyhow!("this bridge has no contacts"))?;
+        let mut info = contacts.dm_portal(login, contact).await?;
+        info.invite.push(user.to_owned());
+        info.login = Some(login.login_id.clone());
+        self.ensure_portal_room(&info).await
     }
 }

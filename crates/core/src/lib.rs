@@ -40,6 +40,7 @@ pub mod plumbing;
 mod portal;
 mod portal_cleanup;
 mod portal_commands;
+pub mod provisioning;
 pub mod public_media;
 pub mod rate_limit;
 pub mod registration;

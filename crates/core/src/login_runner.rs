@@ -1,7 +1,7 @@
 //! Runs login processes in the management room, one per user at a time.
 
 use crate::bridge::Bridge;
-use crate::login::{FieldKind, InputField, LoginProcess, LoginStep};
+use crate::login::{FieldKind, InputField, LoginProcess, LoginStep, NewLogin};
 use crate::store::LoginRow;
 use anyhow::Result;
 use dashmap::DashMap;
@@ -210,25 +210,53 @@ fn apply_step<'a>(
             }
             LoginStep::Complete { login, message } => {
                 end(bridge, user);
-                let row = LoginRow {
-                    login_id: login.login_id,
-                    mxid: user.to_owned(),
-                    remote_name: login.remote_name,
-                    secret: login.secret,
-                    metadata: login.metadata,
-                };
-                bridge.store().put_login(bridge.secrets(), &row).await?;
-                bridge.bot_notice(&room, &message).await?;
-                // A failure is told by the login's state, in this room.
-                bridge.connect_login(&row).await;
-                // A new login's recently active chats get their rooms.
-                if let Err(err) = bridge.sync_chats(&row).await {
-                    tracing::warn!(login = %row.login_id, "cannot sync a new login's chats: {err:#}");
-                }
+                bridge
+                    .add_login(user, login, Some((&room, &message)))
+                    .await?;
                 Ok(())
             }
         }
     })
+}
+
+impl Bridge {
+    /// Stores a finished login of `user`'s, says `notice` in its room if
+    /// given, connects it and makes rooms for its recent chats. The
+    /// management room and the provisioning API both end here.
+    pub(crate) async fn add_login(
+        &self,
+        user: &str,
+        login: NewLogin,
+        notice: Option<(&str, &str)>,
+    ) -> Result<LoginRow> {
+        let row = LoginRow {
+            login_id: login.login_id,
+            mxid: user.to_owned(),
+            remote_name: login.remote_name,
+            secret: login.secret,
+            metadata: login.metadata,
+        };
+        self.store().put_login(self.secrets(), &row).await?;
+        if let Some((room, message)) = notice {
+            self.bot_notice(room, message).await?;
+        }
+        // A failure is told by the login's state, in the management room.
+        self.connect_login(&row).await;
+        if let Err(err) = self.sync_chats(&row).await {
+            tracing::warn!(login = %row.login_id, "cannot sync a new login's chats: {err:#}");
+        }
+        Ok(row)
+    }
+
+    /// Forgets a login here, after logging it out remotely if `remote`.
+    pub(crate) async fn remove_login(&self, login: &LoginRow, remote: bool) -> Result<()> {
+        if remote {
+            self.network().logout(login).await?;
+        }
+        self.store().delete_login(&login.login_id).await?;
+        self.forget_login_state(&login.login_id);
+        Ok(())
+    }
 }
 
 async fn show_qr(

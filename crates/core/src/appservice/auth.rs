@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 /// query parameter, compared in constant time so that response timing does
 /// not leak the token.
 pub fn check_hs_token(expected: &str, headers: &HeaderMap, uri: &Uri) -> Result<(), MatrixError> {
-    let presented = bearer(headers).or_else(|| legacy_query_token(uri));
+    let presented = bearer(headers).or_else(|| query_param(uri, "access_token"));
     let Some(token) = presented else {
         return Err(MatrixError::new(
             StatusCode::UNAUTHORIZED,
@@ -27,7 +27,8 @@ pub fn check_hs_token(expected: &str, headers: &HeaderMap, uri: &Uri) -> Result<
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+/// The token of `Authorization: Bearer <token>`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
@@ -38,11 +39,12 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-fn legacy_query_token(uri: &Uri) -> Option<String> {
+/// A query parameter, decoded.
+pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == "access_token")
+        .find(|(key, _)| *key == name)
         .map(|(_, value)| {
             urlencoding::decode(value)
                 .map(|v| v.into_owned())

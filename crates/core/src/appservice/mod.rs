@@ -46,6 +46,7 @@ pub fn router(bridge: Bridge) -> Router {
         .nest("/_matrix/app/v1", api.clone())
         .nest("/_matrix/app/unstable", api)
         .merge(legacy)
+        .nest(crate::provisioning::PREFIX, crate::provisioning::router())
         .route("/metrics", get(metrics_page))
         .route("/health", get(health))
         .route(

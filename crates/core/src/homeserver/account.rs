@@ -37,6 +37,28 @@ impl Homeserver {
         parse_reply::<get_supported_versions::Request>(reply).map(drop)
     }
 
+    /// The user an OpenID token was issued to, as the homeserver vouches
+    /// (the provisioning API's Matrix auth). Sent without our token: the
+    /// endpoint takes none, and the OpenID token is the whole proof.
+    pub async fn openid_userinfo(&self, token: &str) -> Result<OwnedUserId, HsError> {
+        use ruma::api::federation::openid::get_openid_userinfo::v1 as userinfo;
+        let request = userinfo::Request::new(token.to_owned())
+            .try_into_http_request::<Vec<u8>>(&self.base, (), ())
+            .map_err(|e| HsError::Request {
+                endpoint: endpoint_name::<userinfo::Request>(),
+                detail: e.to_string(),
+            })?;
+        let (parts, body) = request.into_parts();
+        let reply = exchange(
+            self.http
+                .request(parts.method, parts.uri.to_string())
+                .body(body),
+        )
+        .await
+        .map_err(|(err, _)| err)?;
+        parse_reply::<userinfo::Request>(reply).map(|r| r.sub)
+    }
+
     /// The user the as_token belongs to: the bridge bot, when set up right.
     pub async fn whoami(&self) -> Result<OwnedUserId, HsError> {
         let response = self
