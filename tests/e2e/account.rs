@@ -1,6 +1,8 @@
 //! Helpers for the tests of account networks: the test network plays one,
 //! and users log in and open chats as they would on WhatsApp or Telegram.
 
+#![allow(dead_code)]
+
 use anyhow::Result;
 use causeway_testkit::env::{EnvOptions, TestEnv};
 use causeway_testkit::matrix_client::MatrixClient;

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The provisioning API's shared secret in every test bridge's config.
+pub const PROVISIONING_SECRET: &str = "causeway-test-provisioning-secret";
+
 #[derive(Default)]
 pub struct EnvOptions {
     pub room_version: Option<String>,
@@ -74,6 +77,7 @@ impl TestEnv {
         config["bridge"]["permissions"] = serde_yaml::from_str(
             "{'*': relay, localhost: user, '@admin:localhost': admin, '@stranger:localhost': none, '@guest:localhost': relay}",
         )?;
+        config["provisioning"]["shared_secret"] = PROVISIONING_SECRET.into();
         for (key, value) in options.bridge.into_iter().flatten() {
             config["bridge"][key] = value;
         }

@@ -82,6 +82,18 @@ impl MatrixClient {
         Ok(value)
     }
 
+    /// An OpenID token for this user, for the provisioning API.
+    pub async fn openid_token(&self) -> Result<String> {
+        let path = format!(
+            "/_matrix/client/v3/user/{}/openid/request_token",
+            enc(&self.user_id)
+        );
+        let v = self
+            .call(reqwest::Method::POST, &path, Some(serde_json::json!({})))
+            .await?;
+        Ok(v["access_token"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// The user IDs joined to a room now.
     pub async fn joined_members(&self, room: &str) -> Result<Vec<String>> {
         let v = self

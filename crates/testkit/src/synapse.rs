@@ -168,7 +168,7 @@ registration_shared_secret: "{SHARED_SECRET}"
 use_appservice_legacy_authorization: false
 app_service_config_files: [{registrations}]
 {room_version}listeners:
-  - {{port: {port}, bind_addresses: ["127.0.0.1"], type: http, tls: false, x_forwarded: false, resources: [{{names: [client], compress: false}}]}}
+  - {{port: {port}, bind_addresses: ["127.0.0.1"], type: http, tls: false, x_forwarded: false, resources: [{{names: [client, openid], compress: false}}]}}
 database: {{name: sqlite3, args: {{database: {dir}/homeserver.db}}}}
 rc_message: {unlimited}
 rc_registration: {unlimited}
