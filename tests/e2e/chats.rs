@@ -57,7 +57,7 @@ async fn the_room_follows_the_chats_name_topic_avatar_and_members() -> Result<()
     ];
     env.control(
         "/remote/chat-info",
-        json!({ "portal": "g1", "info": { "name": "Renamed", "topic": "New topic", "avatar_id": "face-1", "members": members } }),
+        json!({ "portal": "g1", "info": { "name": "Renamed", "topic": "New topic", "avatar_id": "face-1", "members": members, "kind": "channel" } }),
     )
     .await?;
     wait_state(&alice, &room, "m.room.name", "", |c| c["name"] == "Renamed").await?;
@@ -65,10 +65,15 @@ async fn the_room_follows_the_chats_name_topic_avatar_and_members() -> Result<()
         c["topic"] == "New topic"
     })
     .await?;
-    wait_state(&alice, &room, "m.bridge", "causeway://testnet/g1", |c| {
-        c["channel"]["displayname"] == "Renamed"
+    // The bridge info names the chat and its kind, and shows the
+    // network's icon, which the bot wears too.
+    let info = wait_state(&alice, &room, "m.bridge", "causeway://testnet/g1", |c| {
+        c["channel"]["displayname"] == "Renamed" && c["com.beeper.room_type.v2"] == "channel"
     })
     .await?;
+    let icon = info["protocol"]["avatar_url"].as_str().unwrap_or_default();
+    assert!(icon.starts_with("mxc://"), "{info}");
+    assert_eq!(alice.profile(&env.bot()).await?["avatar_url"], icon);
     let avatar = wait_state(&alice, &room, "m.room.avatar", "", |c| c["url"].is_string()).await?;
     let levels = wait_state(&alice, &room, "m.room.power_levels", "", |c| {
         c["users"]["@_testnet_carol:localhost"] == 50
@@ -325,6 +330,11 @@ async fn contacts_and_chats_are_listed_searched_opened_and_synced() -> Result<()
         admin.state(&carol_dm, "m.room.name", "").await?["name"],
         "Carol"
     );
+    let info = admin
+        .state(&carol_dm, "m.bridge", "causeway://testnet/carol")
+        .await?;
+    assert_eq!(info["com.beeper.room_type"], "dm", "{info}");
+    assert_eq!(info["channel"]["receiver"], "test-admin", "{info}");
     let carol = admin.profile("@_testnet_carol:localhost").await?;
     assert!(carol["avatar_url"].is_string(), "{carol}");
     assert_eq!(

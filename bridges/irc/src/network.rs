@@ -32,6 +32,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_bot_username: "ircbot",
     default_port: 29330,
     example_config: crate::config::EXAMPLE,
+    icon: include_bytes!("../icon.png"),
 };
 
 /// Cheap to clone: commands and tasks hold their own handle.

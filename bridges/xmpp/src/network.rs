@@ -33,6 +33,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_bot_username: "xmppbot",
     default_port: 29340,
     example_config: crate::config::EXAMPLE,
+    icon: include_bytes!("../icon.png"),
 };
 
 /// Cheap to clone: tasks hold their own handle.

@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub login_states: crate::login_state::LoginStates,
     /// Login processes started through the provisioning API.
     pub provisioned: crate::provisioning::LoginProcesses,
+    /// The network's icon, once uploaded.
+    pub network_icon: OnceCell<String>,
 }
 
 impl Bridge {
@@ -92,6 +94,7 @@ impl Bridge {
                 management_rooms: Mutex::new(()),
                 login_states: Default::default(),
                 provisioned: Default::default(),
+                network_icon: OnceCell::new(),
             }),
         })
     }

@@ -25,6 +25,20 @@ pub struct ChatInfo {
     /// Everyone in the chat, when the network knows; ghosts not listed
     /// leave the room.
     pub members: Option<Vec<ChatMember>>,
+    /// A DM, a group or a broadcast channel.
+    #[serde(default)]
+    pub kind: Option<ChatKind>,
+}
+
+/// What kind of chat a portal is, for clients that show them apart; in
+/// `m.bridge` as mautrix bridges put it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    #[serde(rename = "dm")]
+    Direct,
+    Group,
+    Channel,
 }
 
 /// One member of a remote chat.
@@ -51,6 +65,9 @@ pub(crate) async fn apply(
     if let Some(avatar_id) = &info.avatar_id {
         set_avatar(bridge, room, avatar_id).await?;
     }
+    if let Some(kind) = info.kind {
+        set_kind(bridge, key, room, kind).await?;
+    }
     if let Some(members) = &info.members {
         sync_members(bridge, room, members).await?;
     }
@@ -67,6 +84,24 @@ async fn set_name(bridge: &Bridge, key: &PortalKey, room: &RoomId, name: &str) -
         bridge.update_bridge_info(&row, room).await?;
     }
     Ok(())
+}
+
+/// The chat's kind in the portal row and its bridge info, when it differs.
+async fn set_kind(bridge: &Bridge, key: &PortalKey, room: &RoomId, kind: ChatKind) -> Result<()> {
+    let mut row = bridge
+        .store()
+        .get_portal(key)
+        .await?
+        .context("the portal vanished")?;
+    if crate::portal::chat_kind(&row.metadata) == Some(kind) {
+        return Ok(());
+    }
+    if !row.metadata.is_object() {
+        row.metadata = json!({});
+    }
+    row.metadata["chat_kind"] = json!(kind);
+    bridge.store().put_portal(&row).await?;
+    bridge.update_bridge_info(&row, room).await
 }
 
 /// The room's topic, when it differs.

@@ -34,6 +34,9 @@ pub struct NetworkInfo {
     pub default_port: u16,
     /// The commented YAML of the network section, indented by two spaces.
     pub example_config: &'static str,
+    /// The network's icon, a PNG: uploaded once, it is the bot's avatar and
+    /// the network's in every room's `m.bridge`.
+    pub icon: &'static [u8],
 }
 
 /// Everything needed to create or find a portal's room.
@@ -52,6 +55,8 @@ pub struct PortalInfo {
     /// On an account network, the login this chat was seen through: its
     /// user may send there through it.
     pub login: Option<LoginId>,
+    /// A DM, a group or a broadcast channel; DMs are known by `direct_with`.
+    pub kind: Option<crate::chat_info::ChatKind>,
 }
 
 /// A remote user's profile, for their ghost.

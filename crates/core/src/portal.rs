@@ -2,6 +2,7 @@
 //! alias and power levels, under one lock per portal key.
 
 use crate::bridge::Bridge;
+use crate::chat_info::ChatKind;
 use crate::homeserver::{power_level_override, raw_content};
 use crate::ids::{LoginId, PortalKey};
 use crate::network::{GhostInfo, PortalInfo};
@@ -50,7 +51,9 @@ impl Bridge {
         let room = Bridge::parse_room(room_id)?;
         self.ensure_joined(&room, self.bot()).await?;
         // The room is marked first: if the bot may not, nothing is half done.
-        for (event_type, content) in self.bridge_info_state(&info.key, info.name.as_deref()) {
+        for (event_type, content) in
+            self.bridge_info_state(&info.key, info.name.as_deref(), &portal_metadata(info))
+        {
             let sent = self
                 .homeserver()
                 .send_state(
@@ -75,7 +78,7 @@ impl Bridge {
             name: info.name.clone(),
             topic: info.topic.clone(),
             plumbed: true,
-            metadata: info.metadata.clone(),
+            metadata: portal_metadata(info),
         };
         self.store().put_portal(&row).await?;
         Ok(row)
@@ -137,7 +140,9 @@ impl Bridge {
     /// Sends the bridge info again, after the chat's name changed.
     pub(crate) async fn update_bridge_info(&self, row: &PortalRow, room: &RoomId) -> Result<()> {
         let state_key = self.bridge_state_key(&row.key);
-        for (event_type, content) in self.bridge_info_state(&row.key, row.name.as_deref()) {
+        for (event_type, content) in
+            self.bridge_info_state(&row.key, row.name.as_deref(), &row.metadata)
+        {
             self.homeserver()
                 .send_state(self.bot(), room, event_type, &state_key, &content, None)
                 .await?;
@@ -145,16 +150,36 @@ impl Bridge {
         Ok(())
     }
 
-    /// MSC2346 bridge info, under its stable-to-be and its legacy type.
-    fn bridge_info_state(&self, key: &PortalKey, name: Option<&str>) -> Vec<(&'static str, Value)> {
+    /// MSC2346 bridge info, under its stable-to-be and its legacy type:
+    /// the network with its icon, and the chat with its name and kind.
+    fn bridge_info_state(
+        &self,
+        key: &PortalKey,
+        name: Option<&str>,
+        metadata: &Value,
+    ) -> Vec<(&'static str, Value)> {
         let info = self.network().info();
         // MSC2346 state content, which ruma has no type for.
-        let content = json!({
+        let mut content = json!({
             "bridgebot": self.bot(),
             "creator": self.bot(),
             "protocol": { "id": info.id, "displayname": info.name },
             "channel": { "id": key.id, "displayname": name.unwrap_or(key.id.as_str()) },
         });
+        if let Some(icon) = self.inner().network_icon.get() {
+            content["protocol"]["avatar_url"] = json!(icon);
+        }
+        if let Some(receiver) = &key.receiver {
+            content["channel"]["receiver"] = json!(receiver);
+        }
+        // The room types mautrix bridges set, which clients read to tell
+        // DMs, groups and broadcast channels apart.
+        if let Some(kind) = chat_kind(metadata) {
+            content["com.beeper.room_type.v2"] = json!(kind);
+            if kind == ChatKind::Direct {
+                content["com.beeper.room_type"] = json!("dm");
+            }
+        }
         vec![
             ("m.bridge", content.clone()),
             ("uk.half-shot.bridge", content),
@@ -173,10 +198,11 @@ impl Bridge {
             }
             None => self.bot().to_owned(),
         };
+        let metadata = portal_metadata(info);
         let state_key = self.bridge_state_key(&info.key);
         let mut request = create_room::v3::Request::new();
         request.initial_state = self
-            .bridge_info_state(&info.key, info.name.as_deref())
+            .bridge_info_state(&info.key, info.name.as_deref(), &metadata)
             .into_iter()
             .map(|(event_type, content)| {
                 raw_content(
@@ -238,14 +264,6 @@ impl Bridge {
             .create_room(&creator, request)
             .await
             .with_context(|| format!("cannot create the room for portal {}", info.key))?;
-        let mut metadata = info.metadata.clone();
-        if let Some(remote) = &info.direct_with {
-            if !metadata.is_object() {
-                // The portal's metadata column: network-owned JSON.
-                metadata = json!({});
-            }
-            metadata["direct_with"] = json!(remote);
-        }
         let row = PortalRow {
             key: info.key.clone(),
             room_id: Some(room_id.to_string()),
@@ -317,4 +335,29 @@ pub(crate) async fn set_power_level(
     hs.send_state(bridge.bot(), room, "m.room.power_levels", "", &levels, None)
         .await?;
     Ok(())
+}
+
+/// The metadata a new portal row gets: the network's, plus whom a DM is
+/// with and what kind of chat it is.
+fn portal_metadata(info: &PortalInfo) -> Value {
+    let mut metadata = info.metadata.clone();
+    if !metadata.is_object() {
+        // The portal's metadata column: network-owned JSON.
+        metadata = json!({});
+    }
+    if let Some(remote) = &info.direct_with {
+        metadata["direct_with"] = json!(remote);
+    }
+    if let Some(kind) = info
+        .kind
+        .or(info.direct_with.as_ref().map(|_| ChatKind::Direct))
+    {
+        metadata["chat_kind"] = json!(kind);
+    }
+    metadata
+}
+
+/// The kind of chat a portal row records, if any.
+pub(crate) fn chat_kind(metadata: &Value) -> Option<ChatKind> {
+    serde_json::from_value(metadata.get("chat_kind")?.clone()).ok()
 }

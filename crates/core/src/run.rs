@@ -72,6 +72,9 @@ pub async fn run(config: Config, network: Arc<dyn Network>, registration_hint: &
         .await
         .context("cannot register the bridge bot")?;
     bridge.resume_outbox().await?;
+    if let Err(err) = crate::avatars::publish_network_icon(&bridge).await {
+        tracing::warn!("cannot publish the network's icon: {err:#}");
+    }
     if let Some(name) = &bridge.config().appservice.bot.displayname {
         if let Err(err) = hs.set_displayname(bridge.bot(), name).await {
             tracing::warn!(%err, "cannot set the bot's display name");
