@@ -223,6 +223,68 @@ async fn history_arrives_in_order_when_a_room_is_made_and_catches_up_after_a_res
     Ok(())
 }
 
+/// The admin's login drops and comes back: its portals catch up.
+async fn reconnect(env: &TestEnv) -> Result<()> {
+    for state in ["TRANSIENT_DISCONNECT", "CONNECTED"] {
+        env.control(
+            "/remote/login-state",
+            json!({ "login": "test-admin", "state": state }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn history_queued_when_the_bridge_is_killed_arrives_once_in_order_even_when_pages_overlap(
+) -> Result<()> {
+    let mut env =
+        account::env("{ backfill: { initial_messages: 3, catchup_messages: 100 } }").await?;
+    let admin = env.user("admin").await?;
+    let dm = logged_in(&env, &admin, "admin").await?;
+    env.control("/remote/history", history(5)).await?;
+    let room = open_chat(&admin, &dm, "g1").await?;
+    admin.wait_for_text(&room, "old 5").await?;
+
+    // The homeserver is down while the login catches up: the page waits in
+    // the outbox, and the bridge is killed with all of it undelivered.
+    env.synapse.stop();
+    // From h3 on, and each page repeats the messages seen before.
+    let mut overlapping = history(30);
+    if let Some(messages) = overlapping["messages"].as_array_mut() {
+        messages.drain(..2);
+    }
+    overlapping["overlapping"] = json!(true);
+    env.control("/remote/history", overlapping.clone()).await?;
+    reconnect(&env).await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !env
+        .log()
+        .lines()
+        .any(|l| l.contains("history queued") && l.contains("CatchUp"))
+    {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no catch-up page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.kill_bridge();
+    env.synapse.restart()?;
+    env.start_bridge().await?;
+    // The remote side is the bridge's test network: it forgets its history
+    // with the process. A second catch-up queues the same 28 again.
+    env.control("/remote/history", overlapping).await?;
+    reconnect(&env).await?;
+    admin.wait_for_text(&room, "old 30").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    admin.sync_once(0).await?;
+    let shown: Vec<String> = shown(&admin, &room)
+        .iter()
+        .map(|e| body(e).to_owned())
+        .collect();
+    let expected: Vec<String> = (3..=30).map(|i| format!("old {i}")).collect();
+    assert_eq!(shown, expected, "each message once, in order");
+    Ok(())
+}
+
 #[tokio::test]
 async fn split_portals_give_each_login_its_own_room_for_a_group() -> Result<()> {
     let env = account::env("{ split_portals: true }").await?;

@@ -244,11 +244,21 @@ impl HistoryItem {
 }
 
 /// Sets a chat's whole history on the "remote server": `{"portal",
-/// "messages": [{"id", "sender", "text", "timestamp"}]}`, oldest first.
+/// "messages": [{"id", "sender", "text", "timestamp"}], "overlapping"}`,
+/// oldest first.
 #[derive(Deserialize)]
 struct ControlHistory {
     portal: String,
-    messages: Vec<HistoryItem>,
+    #[serde(flatten)]
+    history: ChatHistory,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct ChatHistory {
+    pub messages: Vec<HistoryItem>,
+    /// Pages ignore the cursor and repeat what was fetched before.
+    #[serde(default)]
+    pub overlapping: bool,
 }
 
 async fn control_history(
@@ -257,7 +267,7 @@ async fn control_history(
 ) -> Json<Value> {
     match control.history.lock() {
         Ok(mut history) => {
-            history.insert(body.portal, body.messages);
+            history.insert(body.portal, body.history);
             Json(json!({ "ok": true }))
         }
         Err(_) => Json(json!({ "error": "history lock poisoned" })),

@@ -67,8 +67,8 @@ pub struct TestNet {
 /// Contacts and chats, as the test sets them.
 type Directory = Arc<Mutex<control::DirectoryItems>>;
 
-/// Chats' histories by chat ID, oldest message first.
-type History = Arc<Mutex<BTreeMap<String, Vec<control::HistoryItem>>>>;
+/// Chats' histories by chat ID.
+type History = Arc<Mutex<BTreeMap<String, control::ChatHistory>>>;
 
 /// Which portals' Matrix messages are held back.
 #[derive(Clone, Debug, Default)]
@@ -255,10 +255,13 @@ impl BackfillHandling for TestNet {
             .history
             .lock()
             .map_err(|_| anyhow::anyhow!("history lock poisoned"))?;
-        let chat = history
-            .get(portal.key.id.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let Some(chat) = history.get(portal.key.id.as_str()) else {
+            return Ok(Vec::new());
+        };
+        // An overlapping network answers with its latest messages whatever
+        // was seen, as WhatsApp's history sync may.
+        let after = after.filter(|_| !chat.overlapping);
+        let chat = chat.messages.as_slice();
         let page = match after.and_then(|a| chat.iter().position(|m| m.id == a.0)) {
             Some(seen) => &chat[seen + 1..(seen + 1 + limit).min(chat.len())],
             None => &chat[chat.len().saturating_sub(limit)..],
