@@ -325,14 +325,41 @@ async fn what_a_user_sends_from_their_phone_appears_as_their_own_account() -> Re
     .await?;
     let carol = admin.wait_for_text(&room, "from carol").await?;
     assert_eq!(carol["sender"], "@_testnet_carol:localhost");
-    // The puppeted message is not bridged back to where it came from.
+    // The user's edit, reaction and removal from their phone are theirs too.
+    let phone = |kind: &str, target: &str, text: &str| json!({ "portal": "g1", "kind": kind, "sender": "admin-phone", "own_login": "test-admin", "id": format!("{kind}-{target}"), "target": target, "text": text });
+    env.control("/remote/event", phone("edit", "p1", "edited on my phone"))
+        .await?;
+    let edit = admin.wait_for_text(&room, "edited on my phone").await?;
+    assert_eq!(edit["sender"], admin.user_id.as_str());
+    env.control("/remote/event", phone("reaction", "c1", "👍"))
+        .await?;
+    let reaction = admin
+        .wait_for(&room, WAIT, |e| e["type"] == "m.reaction")
+        .await?;
+    assert_eq!(reaction["sender"], admin.user_id.as_str());
+    assert_eq!(
+        reaction["content"]["m.relates_to"]["event_id"],
+        carol["event_id"]
+    );
+    env.control("/remote/event", phone("delete", "p1", ""))
+        .await?;
+    let removal = admin
+        .wait_for(&room, WAIT, |e| {
+            e["type"] == "m.room.redaction" && e["redacts"] == shown["event_id"]
+        })
+        .await?;
+    assert_eq!(removal["sender"], admin.user_id.as_str());
+    // None of it is bridged back to where it came from.
     let later = admin.send_text(&room, "typed in Matrix").await?;
     env.wait_outbox(WAIT, |r| r["event_id"] == later.as_str())
         .await?;
-    assert!(!env
-        .outbox()
+    let outbox = env.outbox();
+    let echoed: Vec<&Value> = outbox
         .iter()
-        .any(|r| r["body"] == "sent from my phone"));
+        .filter(|r| r["kind"] != "connect" && r["kind"] != "membership")
+        .filter(|r| r["event_id"] != later.as_str())
+        .collect();
+    assert!(echoed.is_empty(), "{echoed:?}");
     Ok(())
 }
 

@@ -245,9 +245,9 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             let Some(original) = first_event(bridge, key, target).await? else {
                 anyhow::bail!("edit of unknown message {target}");
             };
-            let ghost = bridge.ensure_ghost(sender).await?;
-            refuse_unless_own(&original, &ghost, "edit")?;
-            bridge.ensure_joined(&room, &ghost).await?;
+            // The user's own edit from their phone is theirs, double puppeted.
+            let speaker = bridge.speaker(&room, sender).await?;
+            refuse_unless_own(&original, &speaker.mxid, "edit")?;
             let body = content
                 .get("body")
                 .and_then(Value::as_str)
@@ -264,17 +264,20 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                 edit["format"] = json!("org.matrix.custom.html");
                 edit["formatted_body"] = json!(format!("* {html}"));
             }
+            speaker.mark(&mut edit);
             let txn = send_txn_id(key, edit_id, &PartId::new("edit"));
-            hs.send(
-                &ghost,
-                &room,
-                "m.room.message",
-                &txn,
-                &edit,
-                *timestamp,
-                Retry::FOREVER,
-            )
-            .await?;
+            speaker
+                .client
+                .send(
+                    &speaker.mxid,
+                    &room,
+                    "m.room.message",
+                    &txn,
+                    &edit,
+                    *timestamp,
+                    Retry::FOREVER,
+                )
+                .await?;
         }
         RemoteEvent::Reaction {
             target,
@@ -335,25 +338,27 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
             else {
                 return Ok(());
             };
-            let ghost = bridge.ensure_ghost(sender).await?;
+            let speaker = bridge.speaker(&room, sender).await?;
             let event = EventId::parse(&reaction.event_id)?;
-            hs.redact(
-                &ghost,
-                &room,
-                &event,
-                &format!("cwredact{}", &reaction.event_id.trim_start_matches('$')),
-                None,
-            )
-            .await?;
+            speaker
+                .client
+                .redact(
+                    &speaker.mxid,
+                    &room,
+                    &event,
+                    &format!("cwredact{}", &reaction.event_id.trim_start_matches('$')),
+                    None,
+                )
+                .await?;
             bridge.store().delete_reaction(&reaction.event_id).await?;
         }
         RemoteEvent::MessageRemove { target, sender } => {
-            let ghost = bridge.ensure_ghost(sender).await?;
+            let speaker = bridge.speaker(&room, sender).await?;
             let parts = bridge.store().message_parts(key, target).await?;
             if let Some(original) = parts.first() {
-                refuse_unless_own(original, &ghost, "removal")?;
+                refuse_unless_own(original, &speaker.mxid, "removal")?;
             }
-            redact_parts(bridge, &room, &ghost, parts, None).await?;
+            redact_parts(bridge, &room, (speaker.client, &speaker.mxid), parts, None).await?;
         }
         RemoteEvent::ModeratedRemove {
             target,
@@ -368,7 +373,8 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                 None => bridge.bot().to_owned(),
             };
             let parts = bridge.store().message_parts(key, target).await?;
-            redact_parts(bridge, &room, &ghost, parts, reason.as_deref()).await?;
+            let actor = (bridge.homeserver(), ghost.as_ref());
+            redact_parts(bridge, &room, actor, parts, reason.as_deref()).await?;
         }
         RemoteEvent::Topic { topic } => {
             crate::chat_info::set_topic(bridge, key, &room, topic).await?;
@@ -472,21 +478,25 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
 /// Redacts every part of a message as `ghost`, and forgets it. A ghost
 /// without the power to redact someone else's event (a moderator whose
 /// rank has not reached the room yet) leaves it to the bot.
+/// Redacts a message's parts as `actor` (a ghost, or a double-puppeted
+/// user through their client), or as the bot where the actor may not.
 async fn redact_parts(
     bridge: &Bridge,
     room: &ruma::RoomId,
-    ghost: &ruma::UserId,
+    (client, actor): (&crate::homeserver::Homeserver, &ruma::UserId),
     parts: Vec<MessageRow>,
     reason: Option<&str>,
 ) -> Result<()> {
-    let hs = bridge.homeserver();
     for part in parts {
         let event = EventId::parse(&part.event_id)?;
         let txn = format!("cwredact{}", part.event_id.trim_start_matches('$'));
-        match hs.redact(ghost, room, &event, &txn, reason).await {
+        match client.redact(actor, room, &event, &txn, reason).await {
             Err(err) if err.errcode() == Some("M_FORBIDDEN") => {
                 let txn = format!("{txn}bot");
-                hs.redact(bridge.bot(), room, &event, &txn, reason).await?;
+                bridge
+                    .homeserver()
+                    .redact(bridge.bot(), room, &event, &txn, reason)
+                    .await?;
             }
             other => drop(other?),
         }
