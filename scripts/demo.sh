@@ -139,7 +139,7 @@ registration_shared_secret: "$SECRET"
 use_appservice_legacy_authorization: false
 app_service_config_files: [${REGISTRATIONS%, }]
 listeners:
-  - {port: 8008, bind_addresses: ["127.0.0.1"], type: http, tls: false, x_forwarded: false, resources: [{names: [client], compress: false}]}
+  - {port: 8008, bind_addresses: ["127.0.0.1"], type: http, tls: false, x_forwarded: false, resources: [{names: [client, openid], compress: false}]}
 database: {name: sqlite3, args: {database: $DEMO/synapse/homeserver.db}}
 YAML
 cat > "$DEMO/synapse/log.yaml" <<YAML
