@@ -73,6 +73,12 @@ async fn ping_shows_each_login_state_and_only_lasting_problems_are_told() -> Res
     assert!(body(&status).contains(": password changed"), "{status}");
     assert_eq!(notices(&alice, &room, "lost its connection"), 1);
 
+    // Logged out on the remote side (the device removed on the phone).
+    set_state(&env, "test-alice", "LOGGED_OUT", Some("device removed")).await?;
+    alice
+        .wait_for_text(&room, "Your login `test-alice` (alice) was logged out")
+        .await?;
+
     alice.send_text(&room, "logout").await?;
     alice
         .wait_for_text(&room, "Logged out of `test-alice`")
