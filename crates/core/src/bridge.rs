@@ -70,8 +70,7 @@ impl Bridge {
         let secrets = SecretBox::load_or_create(&config.bridge.secret_key_file)?;
         let bot = UserId::parse(config.bot_mxid())
             .context("appservice.bot.username and homeserver.domain do not form a valid user ID")?;
-        let mut commands = crate::builtin_commands::core_commands(network.as_ref());
-        commands.extend(network.commands());
+        let commands = crate::builtin_commands::all_commands(network.as_ref());
         Ok(Self {
             inner: Arc::new(Inner {
                 hs,

@@ -4,7 +4,17 @@ use crate::commands::{Command, CommandContext, CommandError, CommandResult};
 use crate::network::Network;
 use crate::permissions::Level;
 
-pub(crate) fn core_commands(network: &dyn Network) -> Vec<Command> {
+/// The bot's commands: the core's that fit the network, less those it
+/// hides, and the network's own.
+pub(crate) fn all_commands(network: &dyn Network) -> Vec<Command> {
+    let hidden = network.hidden_commands();
+    let mut commands = core_commands(network);
+    commands.retain(|c| !hidden.contains(&c.name));
+    commands.extend(network.commands());
+    commands
+}
+
+fn core_commands(network: &dyn Network) -> Vec<Command> {
     let mut commands = vec![
         Command::new(
             "help",
@@ -242,4 +252,66 @@ async fn ping(ctx: CommandContext) -> CommandResult {
     ctx.reply(&format!("Your logins:\n\n{}", lines.join("\n")))
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::NetworkInfo;
+
+    /// An account network with contacts that hides `set-relay`.
+    struct NoRelay;
+
+    #[async_trait::async_trait]
+    impl Network for NoRelay {
+        fn info(&self) -> NetworkInfo {
+            NetworkInfo {
+                name: "No relay",
+                id: "norelay",
+                version: "0",
+                default_username_template: "norelay_{id}",
+                default_alias_template: "norelay_{id}",
+                default_command_prefix: "",
+                default_bot_username: "norelaybot",
+                default_port: 0,
+                example_config: "",
+                icon: &[],
+            }
+        }
+        async fn start(&self, _bridge: crate::Bridge) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn account_shaped(&self) -> bool {
+            true
+        }
+        fn hidden_commands(&self) -> &'static [&'static str] {
+            &["set-relay", "unset-relay"]
+        }
+        fn commands(&self) -> Vec<Command> {
+            vec![Command::new(
+                "own",
+                "Chats",
+                "",
+                "A command of its own.",
+                Level::User,
+                |_| async { Ok(()) },
+            )]
+        }
+        async fn handle_matrix_message(
+            &self,
+            _portal: &crate::store::PortalRow,
+            _message: &crate::matrix_event::MatrixMessage,
+        ) -> anyhow::Result<Option<crate::ids::RemoteMessageId>> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn a_network_hides_core_commands_it_does_not_support_and_adds_its_own() {
+        let names: Vec<&str> = all_commands(&NoRelay).iter().map(|c| c.name).collect();
+        assert!(!names.contains(&"set-relay") && !names.contains(&"unset-relay"));
+        assert!(names.contains(&"delete-portal") && names.contains(&"own"));
+        // Without contacts, nothing that needs them is offered.
+        assert!(!names.contains(&"pm") && !names.contains(&"bridge"));
+    }
 }

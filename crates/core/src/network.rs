@@ -100,6 +100,12 @@ pub trait Network: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Core commands this network does not offer, by name: left out of
+    /// the bot and its help.
+    fn hidden_commands(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Account-shaped networks (WhatsApp, Telegram) send every portal event
     /// through a login of its sender's in that chat, or the portal's relay
     /// login. Room-shaped ones (IRC, XMPP) connect users their own way.
