@@ -65,6 +65,7 @@ as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -l "$PGDIR/lo
   -o "-c listen_addresses=127.0.0.1 -p $PGPORT -c unix_socket_directories=$PGDIR -c fsync=off -c max_connections=300" >/dev/null
 export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
 cargo test --locked -p causeway-core --lib store:: -- --test-threads 2
+cargo test --locked -p causeway-telegram --lib session:: -- --test-threads 2
 cargo test --locked "${E2E[@]}" -- --test-threads 2
 
 echo "== fuzzing"

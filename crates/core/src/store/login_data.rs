@@ -105,6 +105,29 @@ impl LoginData {
         Ok(())
     }
 
+    /// Every key under `prefix` with its value, in key order: one query,
+    /// for a library that loads its whole state at start.
+    pub async fn entries(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let rows = sqlx::query(
+            "SELECT key, value FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 ORDER BY key",
+        )
+        .bind(&self.store.bridge_id)
+        .bind(self.login_id.as_str())
+        .bind(&self.namespace)
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| (row.get::<String, _>(0), row.get::<Vec<u8>, _>(1)))
+            .filter(|(key, _)| key.starts_with(prefix))
+            .map(|(key, sealed)| {
+                let value = self
+                    .secrets
+                    .open(Purpose::LoginData, &self.row(&key), &sealed)?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
     /// The keys under `prefix`, in order.
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
         let rows = sqlx::query(

@@ -187,8 +187,8 @@ fn redact_uri(uri: &str) -> String {
 
 /// A fresh store for a unit test: a new PostgreSQL database when
 /// `CAUSEWAY_TEST_POSTGRES` holds a server URI, SQLite in a temp dir otherwise.
-#[cfg(test)]
-pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
+#[cfg(any(test, feature = "test-util"))]
+pub async fn test_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let uri = match std::env::var("CAUSEWAY_TEST_POSTGRES") {
         Ok(server) => {
