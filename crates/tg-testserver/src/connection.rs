@@ -1,0 +1,163 @@
+//! One client connection: packets in, decrypted and answered in order;
+//! answers and pushed updates out, encrypted, through one writer.
+
+use crate::crypto;
+use crate::rpc::{self, Caller};
+use crate::service::{self, Envelope};
+use crate::state::Pusher;
+use crate::transport::Full;
+use crate::Inner;
+use anyhow::Result;
+use grammers_tl_types::{self as tl, Deserializable, Identifiable, Serializable};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// What the writer sends: an answer to a client message, or a message of
+/// the server's own (a push, `new_session_created`).
+enum Outgoing {
+    Answer(Vec<u8>),
+    Own(Vec<u8>),
+}
+
+pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64) -> Result<()> {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut inbound = Full::default();
+    let Some(first) = inbound.read(&mut reader).await? else {
+        return Ok(());
+    };
+    let key = crypto::key_id_of(&first).and_then(|id| {
+        let state = server.state.lock().ok()?;
+        state.keys.get(&id).map(|entry| entry.key.clone())
+    });
+    let Some(key) = key else {
+        // No key exchange here: the client must come with a known key.
+        Full::send_unknown_key(&mut writer).await?;
+        return Ok(());
+    };
+    let Some(plain) = crypto::decrypt(&key, &first).and_then(|p| service::parse_plaintext(&p))
+    else {
+        return Ok(());
+    };
+    let session_id = plain.session_id;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let writer_key = key.clone();
+    let ids = server.clone();
+    let write_task = tokio::spawn(async move {
+        let mut outbound = Full::default();
+        let mut seq = 0;
+        while let Some(out) = rx.recv().await {
+            let (body, answer) = match out {
+                Outgoing::Answer(body) => (body, true),
+                Outgoing::Own(body) => (body, false),
+            };
+            let msg_id = ids.msg_ids.next(answer);
+            seq += 1;
+            let plain = service::plaintext(session_id, msg_id, seq * 2 - 1, &body);
+            let packet = outbound.frame(&crypto::encrypt(&writer_key, &plain));
+            if writer.write_all(&packet).await.is_err() {
+                break;
+            }
+        }
+    });
+    let created = tl::enums::NewSession::Created(tl::types::NewSessionCreated {
+        first_msg_id: plain.message.msg_id,
+        unique_id: rand::random(),
+        server_salt: 0,
+    });
+    let _ = tx.send(Outgoing::Own(created.to_bytes()));
+    let mut caller = Caller {
+        conn,
+        key_id: key.id,
+        user: None,
+    };
+    let mut registered = None;
+    let mut next = Some(plain.message);
+    loop {
+        let Some(message) = next.take() else { break };
+        for message in service::unpack(message) {
+            answer(&server, &mut caller, &tx, message);
+        }
+        // A login makes this connection one that updates are pushed to.
+        if caller.user != registered {
+            registered = caller.user;
+            if let (Some(user), Ok(mut state)) = (caller.user, server.state.lock()) {
+                let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+                state
+                    .pushers
+                    .entry(user)
+                    .or_default()
+                    .push(Pusher { conn, tx: push_tx });
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while let Some(update) = push_rx.recv().await {
+                        if tx.send(Outgoing::Own(update)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+        let Some(packet) = inbound.read(&mut reader).await? else {
+            break;
+        };
+        next = crypto::decrypt(&key, &packet)
+            .and_then(|p| service::parse_plaintext(&p))
+            .filter(|p| p.session_id == session_id)
+            .map(|p| p.message);
+        if next.is_none() {
+            tracing::warn!("a packet that does not open with its key; closing");
+            break;
+        }
+        if server
+            .drop_connections
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            break;
+        }
+    }
+    if let (Some(user), Ok(mut state)) = (registered, server.state.lock()) {
+        state
+            .pushers
+            .entry(user)
+            .or_default()
+            .retain(|p| p.conn != conn);
+    }
+    drop(tx);
+    let _ = write_task.await;
+    Ok(())
+}
+
+/// Answers one message: pings, acks and RPCs.
+fn answer(
+    server: &Inner,
+    caller: &mut Caller,
+    tx: &mpsc::UnboundedSender<Outgoing>,
+    message: Envelope,
+) {
+    let ctor = message.constructor();
+    if ctor == tl::types::MsgsAck::CONSTRUCTOR_ID {
+        return;
+    }
+    if ctor == tl::functions::Ping::CONSTRUCTOR_ID
+        || ctor == tl::functions::PingDelayDisconnect::CONSTRUCTOR_ID
+    {
+        let ping_id =
+            i64::from_bytes(message.body.get(4..12).unwrap_or_default()).unwrap_or_default();
+        let pong = tl::enums::Pong::Pong(tl::types::Pong {
+            msg_id: message.msg_id,
+            ping_id,
+        });
+        let _ = tx.send(Outgoing::Answer(pong.to_bytes()));
+        return;
+    }
+    let result = match rpc::handle(server, caller, &message.body) {
+        Ok(result) => result,
+        Err((code, text)) => service::rpc_error(code, &text),
+    };
+    let _ = tx.send(Outgoing::Answer(service::rpc_result(
+        message.msg_id,
+        &result,
+    )));
+}

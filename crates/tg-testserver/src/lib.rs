@@ -1,0 +1,180 @@
+//! An MTProto 2.0 server on 127.0.0.1 for tests: the real grammers client,
+//! unchanged, logs in to it and chats through it. Only the session tells
+//! the client where to go (`SessionData` with DC 2 at this server's port
+//! and a pre-registered auth key), since the key exchange accepts only
+//! Telegram's own RSA keys.
+//!
+//! So far it speaks the `Full` transport, MTProto 2.0 encryption,
+//! containers, gzip and pings; it answers the login by code
+//! (`auth.sendCode`, `auth.signIn`, with wrong and expired codes),
+//! `auth.logOut`, `help.getConfig`, `users.getUsers`,
+//! `contacts.resolveUsername`, private text messages with their pushed
+//! updates, `updates.getState` and `updates.getDifference`; and it can
+//! answer `FLOOD_WAIT`, revoke a login, withhold pushes (a gap) and drop
+//! connections.
+
+mod connection;
+mod crypto;
+mod rpc;
+mod service;
+mod state;
+mod tl_build;
+mod transport;
+
+pub use state::{AccountSpec, SentCode};
+
+use anyhow::Result;
+use state::{Account, KeyEntry, State};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// The layer this server speaks: grammers-tl-types'.
+pub const LAYER: i32 = grammers_tl_types::LAYER;
+
+pub(crate) struct Inner {
+    pub state: Mutex<State>,
+    pub msg_ids: service::MsgIds,
+    pub port: u16,
+    /// Every pending code counts as expired.
+    pub expire_codes: AtomicBool,
+    /// The next packet on any connection closes it.
+    pub drop_connections: AtomicBool,
+}
+
+impl Inner {
+    pub fn expired_codes(&self) -> bool {
+        self.expire_codes.load(Ordering::Relaxed)
+    }
+}
+
+/// A running server; it stops when dropped.
+pub struct TestServer {
+    inner: Arc<Inner>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl TestServer {
+    /// Starts a server on a free loopback port with these accounts.
+    pub async fn start(accounts: Vec<AccountSpec>) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let state = State {
+            accounts: accounts
+                .into_iter()
+                .enumerate()
+                .map(|(i, spec)| Account {
+                    id: 1_000 + i as i64,
+                    access_hash: rand::random::<i64>() | 1,
+                    spec,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let inner = Arc::new(Inner {
+            state: Mutex::new(state),
+            msg_ids: service::MsgIds::default(),
+            port,
+            expire_codes: AtomicBool::new(false),
+            drop_connections: AtomicBool::new(false),
+        });
+        let accepting = inner.clone();
+        let accept = tokio::spawn(async move {
+            let next = AtomicU64::new(1);
+            while let Ok((stream, _)) = listener.accept().await {
+                let server = accepting.clone();
+                let conn = next.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    if let Err(err) = connection::serve(server, stream, conn).await {
+                        tracing::debug!("connection {conn} ended: {err:#}");
+                    }
+                });
+            }
+        });
+        Ok(Self { inner, accept })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// A new auth key the server accepts, for a client's session.
+    pub fn register_key(&self) -> [u8; 256] {
+        let data: [u8; 256] = std::array::from_fn(|_| rand::random());
+        let key = crypto::AuthKey::new(data);
+        if let Ok(mut state) = self.inner.state.lock() {
+            state.keys.insert(
+                key.id,
+                KeyEntry {
+                    key,
+                    user: None,
+                    password_pending: None,
+                },
+            );
+        }
+        data
+    }
+
+    /// The user ID of the account with this phone number.
+    pub fn user_id(&self, phone: &str) -> Option<i64> {
+        let state = self.inner.state.lock().ok()?;
+        state.account_by_phone(phone).map(|a| a.id)
+    }
+
+    /// The login codes sent so far, oldest first.
+    pub fn sent_codes(&self) -> Vec<SentCode> {
+        self.inner
+            .state
+            .lock()
+            .map(|s| s.sent_codes.clone())
+            .unwrap_or_default()
+    }
+
+    /// Makes every pending login code expired (or not).
+    pub fn expire_codes(&self, expired: bool) {
+        self.inner.expire_codes.store(expired, Ordering::Relaxed);
+    }
+
+    /// Answers every call of the method with this constructor ID with
+    /// `FLOOD_WAIT_<seconds>`; `None` lifts it.
+    pub fn flood_wait(&self, constructor: u32, seconds: Option<i32>) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            match seconds {
+                Some(seconds) => state.flood_waits.insert(constructor, seconds),
+                None => state.flood_waits.remove(&constructor),
+            };
+        }
+    }
+
+    /// Ends every login of the account elsewhere, as "terminate all
+    /// sessions" does: their next call gets `AUTH_KEY_UNREGISTERED`.
+    pub fn revoke_logins(&self, user: i64) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            for entry in state.keys.values_mut() {
+                if entry.user == Some(user) {
+                    entry.user = None;
+                }
+            }
+            state.pushers.remove(&user);
+        }
+    }
+
+    /// While set, updates are not pushed: the client has to notice the gap
+    /// and fetch them with `getDifference`.
+    pub fn withhold_pushes(&self, withhold: bool) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            state.withhold_pushes = withhold;
+        }
+    }
+
+    /// Closes each connection at its next packet.
+    pub fn drop_connections(&self) {
+        self.inner.drop_connections.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,211 @@
+//! Layer-230 objects the server answers with. The generated types have no
+//! defaults, so each is written out once here with what a fresh Telegram
+//! account would show.
+
+use crate::state::Account;
+use grammers_tl_types as tl;
+
+pub fn now() -> i32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i32)
+        .unwrap_or_default()
+}
+
+/// An account as `viewer` sees it: itself, or another user with an access
+/// hash, never `min`.
+pub fn user(account: &Account, viewer: i64) -> tl::enums::User {
+    tl::enums::User::User(tl::types::User {
+        is_self: account.id == viewer,
+        contact: false,
+        mutual_contact: false,
+        deleted: false,
+        bot: false,
+        bot_chat_history: false,
+        bot_nochats: false,
+        verified: false,
+        restricted: false,
+        min: false,
+        bot_inline_geo: false,
+        support: false,
+        scam: false,
+        apply_min_photo: false,
+        fake: false,
+        bot_attach_menu: false,
+        premium: false,
+        attach_menu_enabled: false,
+        bot_can_edit: false,
+        close_friend: false,
+        stories_hidden: false,
+        stories_unavailable: false,
+        contact_require_premium: false,
+        bot_business: false,
+        bot_has_main_app: false,
+        bot_forum_view: false,
+        bot_forum_can_manage_topics: false,
+        bot_can_manage_bots: false,
+        bot_guestchat: false,
+        bot_guard: false,
+        id: account.id,
+        access_hash: Some(account.access_hash),
+        first_name: Some(account.spec.first_name.clone()),
+        last_name: account.spec.last_name.clone(),
+        username: account.spec.username.clone(),
+        phone: Some(account.spec.phone.clone()),
+        photo: None,
+        status: None,
+        bot_info_version: None,
+        restriction_reason: None,
+        bot_inline_placeholder: None,
+        lang_code: None,
+        emoji_status: None,
+        usernames: None,
+        stories_max_id: None,
+        color: None,
+        profile_color: None,
+        bot_active_users: None,
+        bot_verification_icon: None,
+        send_paid_messages_stars: None,
+        linked_community_id: None,
+    })
+}
+
+pub fn peer_user(id: i64) -> tl::enums::Peer {
+    tl::enums::Peer::User(tl::types::PeerUser { user_id: id })
+}
+
+/// A text message in a private chat, as its box holder sees it.
+pub fn private_message(
+    id: i32,
+    out: bool,
+    from: i64,
+    chat_with: i64,
+    text: &str,
+    date: i32,
+) -> tl::enums::Message {
+    tl::enums::Message::Message(tl::types::Message {
+        out,
+        mentioned: false,
+        media_unread: false,
+        silent: false,
+        post: false,
+        from_scheduled: false,
+        legacy: false,
+        edit_hide: false,
+        pinned: false,
+        noforwards: false,
+        invert_media: false,
+        offline: false,
+        video_processing_pending: false,
+        paid_suggested_post_stars: false,
+        paid_suggested_post_ton: false,
+        id,
+        from_id: Some(peer_user(from)),
+        from_boosts_applied: None,
+        from_rank: None,
+        peer_id: peer_user(chat_with),
+        saved_peer_id: None,
+        fwd_from: None,
+        via_bot_id: None,
+        via_business_bot_id: None,
+        guestchat_via_from: None,
+        reply_to: None,
+        date,
+        message: text.to_owned(),
+        media: None,
+        reply_markup: None,
+        entities: None,
+        views: None,
+        forwards: None,
+        replies: None,
+        edit_date: None,
+        post_author: None,
+        grouped_id: None,
+        reactions: None,
+        restriction_reason: None,
+        ttl_period: None,
+        quick_reply_shortcut_id: None,
+        effect: None,
+        factcheck: None,
+        report_delivery_until_date: None,
+        paid_message_stars: None,
+        suggested_post: None,
+        schedule_repeat_period: None,
+        summary_from_language: None,
+        rich_message: None,
+    })
+}
+
+/// `help.getConfig`: one DC, this server, so the client keeps talking here.
+pub fn config(port: u16) -> tl::enums::Config {
+    tl::enums::Config::Config(tl::types::Config {
+        default_p2p_contacts: false,
+        preload_featured_stickers: false,
+        revoke_pm_inbox: true,
+        blocked_mode: false,
+        force_try_ipv6: false,
+        date: now(),
+        expires: now() + 3600,
+        test_mode: true,
+        this_dc: 2,
+        dc_options: vec![tl::enums::DcOption::Option(tl::types::DcOption {
+            ipv6: false,
+            media_only: false,
+            tcpo_only: false,
+            cdn: false,
+            r#static: false,
+            this_port_only: false,
+            id: 2,
+            ip_address: "127.0.0.1".into(),
+            port: i32::from(port),
+            secret: None,
+        })],
+        dc_txt_domain_name: String::new(),
+        chat_size_max: 200,
+        megagroup_size_max: 200_000,
+        forwarded_count_max: 100,
+        online_update_period_ms: 210_000,
+        offline_blur_timeout_ms: 5_000,
+        offline_idle_timeout_ms: 30_000,
+        online_cloud_timeout_ms: 300_000,
+        notify_cloud_delay_ms: 30_000,
+        notify_default_delay_ms: 1_500,
+        push_chat_period_ms: 60_000,
+        push_chat_limit: 2,
+        edit_time_limit: 172_800,
+        revoke_time_limit: i32::MAX,
+        revoke_pm_time_limit: i32::MAX,
+        rating_e_decay: 2_419_200,
+        stickers_recent_limit: 200,
+        channels_read_media_period: 604_800,
+        tmp_sessions: None,
+        call_receive_timeout_ms: 20_000,
+        call_ring_timeout_ms: 90_000,
+        call_connect_timeout_ms: 30_000,
+        call_packet_timeout_ms: 10_000,
+        me_url_prefix: "https://t.me/".into(),
+        autoupdate_url_prefix: None,
+        gif_search_username: None,
+        venue_search_username: None,
+        img_search_username: None,
+        static_maps_provider: None,
+        caption_length_max: 1024,
+        message_length_max: 4096,
+        webfile_dc_id: 2,
+        suggested_lang_code: None,
+        lang_pack_version: None,
+        base_lang_pack_version: None,
+        reactions_default: None,
+        autologin_token: None,
+    })
+}
+
+pub fn updates_state(pts: i32) -> tl::enums::updates::State {
+    tl::enums::updates::State::State(tl::types::updates::State {
+        pts,
+        qts: 0,
+        date: now(),
+        seq: 0,
+        unread_count: 0,
+    })
+}

@@ -1,0 +1,150 @@
+//! A grammers client on our database session, pointed at the test server.
+
+#![allow(dead_code)]
+
+use anyhow::Result;
+use causeway_core::ids::LoginId;
+use causeway_core::store::{LoginData, SecretBox, Store};
+use causeway_telegram::session::{LoginSession, NAMESPACE};
+use causeway_tg_testserver::{AccountSpec, TestServer};
+use grammers_client::sender::{ConnectionParams, NoRetries, SenderPool};
+use grammers_client::Client;
+use grammers_session::Session;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const API_ID: i32 = 12345;
+pub const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+
+/// grammers panics in its own tasks on protocol mistakes, so every await
+/// on it is bounded.
+pub async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> Result<T> {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .map_err(|_| anyhow::anyhow!("{what} did not finish in 20 s"))
+}
+
+pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
+    AccountSpec {
+        phone: phone.to_owned(),
+        first_name: name.to_owned(),
+        last_name: None,
+        username: Some(name.to_lowercase()),
+        password: password.map(str::to_owned),
+    }
+}
+
+/// Alice and Bob, and Carol with a 2FA password.
+pub async fn server() -> Result<TestServer> {
+    TestServer::start(vec![
+        account("15550001", "Alice", None),
+        account("15550002", "Bob", None),
+        account("15550003", "Carol", Some("hunter2")),
+    ])
+    .await
+}
+
+/// The database every client of a test keeps its session in.
+pub struct Db {
+    pub store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl Db {
+    pub async fn new() -> Self {
+        let (store, dir) = causeway_core::store::test_store().await;
+        Self { store, _dir: dir }
+    }
+
+    pub async fn session(&self, login: &str) -> Result<Arc<LoginSession>> {
+        let rows = LoginData::new(
+            self.store.clone(),
+            SecretBox::from_key(&[4; 32]),
+            LoginId::from(login),
+            NAMESPACE,
+        );
+        Ok(Arc::new(LoginSession::load(rows).await?))
+    }
+}
+
+/// A connected client; its pool runs until the client is dropped.
+pub struct TestClient {
+    pub client: Client,
+    pub updates: Option<tokio::sync::mpsc::Receiver<grammers_session::updates::UpdatesLike>>,
+    pool: tokio::task::JoinHandle<()>,
+    handle: grammers_client::sender::SenderPoolFatHandle,
+}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        self.handle.quit();
+        self.pool.abort();
+    }
+}
+
+/// Points a session at the server with a fresh key it accepts, as a
+/// first login does.
+pub async fn point_at(session: &LoginSession, server: &TestServer) -> Result<()> {
+    let mut dc = session.dc_option(2)?.expect("DC 2 is known");
+    dc.ipv4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, server.port());
+    dc.auth_key = Some(server.register_key());
+    session.set_dc_option(&dc).await?;
+    session.set_home_dc_id(2).await?;
+    Ok(())
+}
+
+pub fn connect(session: Arc<LoginSession>) -> TestClient {
+    let params = ConnectionParams {
+        retry_policy: Box::new(NoRetries),
+        ..Default::default()
+    };
+    let SenderPool {
+        runner,
+        updates,
+        handle,
+    } = SenderPool::with_configuration(session, API_ID, params);
+    let pool = tokio::spawn(runner.run());
+    TestClient {
+        client: Client::new(handle.clone()),
+        updates: Some(updates),
+        pool,
+        handle,
+    }
+}
+
+/// The code the server last sent to `phone`.
+pub fn last_code(server: &TestServer, phone: &str) -> String {
+    let phone: String = phone.chars().filter(char::is_ascii_digit).collect();
+    server
+        .sent_codes()
+        .into_iter()
+        .rev()
+        .find(|c| c.phone == phone)
+        .map(|c| c.code)
+        .unwrap_or_default()
+}
+
+/// A client logged in to `phone` by code.
+pub async fn logged_in(
+    server: &TestServer,
+    db: &Db,
+    login: &str,
+    phone: &str,
+) -> Result<TestClient> {
+    let session = db.session(login).await?;
+    point_at(&session, server).await?;
+    let client = connect(session);
+    let token = bounded(
+        "sendCode",
+        client.client.request_login_code(phone, API_HASH),
+    )
+    .await??;
+    bounded(
+        "signIn",
+        client.client.sign_in(&token, &last_code(server, phone)),
+    )
+    .await??;
+    Ok(client)
+}

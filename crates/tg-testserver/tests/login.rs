@@ -1,0 +1,93 @@
+//! Logging in with the real grammers client, its session in our database.
+
+use anyhow::Result;
+use common::*;
+use grammers_client::SignInError;
+
+mod common;
+
+#[tokio::test]
+async fn a_login_by_code_survives_a_restart_of_the_client() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let session = db.session("tg-alice").await?;
+    point_at(&session, &server).await?;
+    let alice = connect(session);
+    assert!(!bounded("is_authorized", alice.client.is_authorized()).await??);
+
+    let token = bounded(
+        "sendCode",
+        alice.client.request_login_code("+15550001", API_HASH),
+    )
+    .await??;
+    // A wrong code is refused as such, and the right one then works.
+    let wrong = bounded("signIn", alice.client.sign_in(&token, "00000x")).await?;
+    assert!(matches!(wrong, Err(SignInError::InvalidCode)), "{wrong:?}");
+    let me = bounded(
+        "signIn",
+        alice
+            .client
+            .sign_in(&token, &last_code(&server, "15550001")),
+    )
+    .await??;
+    assert_eq!(me.first_name(), Some("Alice"));
+    drop(alice);
+
+    // A new client on the stored session is still logged in.
+    let again = connect(db.session("tg-alice").await?);
+    assert!(bounded("is_authorized", again.client.is_authorized()).await??);
+    let me = bounded("get_me", again.client.get_me()).await??;
+    assert_eq!(me.username(), Some("alice"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused_and_a_fresh_one_works() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let session = db.session("tg-bob").await?;
+    point_at(&session, &server).await?;
+    let bob = connect(session);
+    let token = bounded(
+        "sendCode",
+        bob.client.request_login_code("+15550002", API_HASH),
+    )
+    .await??;
+    server.expire_codes(true);
+    // grammers reports every PHONE_CODE_* error as an invalid code.
+    let expired = bounded(
+        "signIn",
+        bob.client.sign_in(&token, &last_code(&server, "15550002")),
+    )
+    .await?;
+    assert!(
+        matches!(expired, Err(SignInError::InvalidCode)),
+        "{expired:?}"
+    );
+    assert!(!bounded("is_authorized", bob.client.is_authorized()).await??);
+    // A fresh code, in time, works.
+    server.expire_codes(false);
+    let token = bounded(
+        "sendCode",
+        bob.client.request_login_code("+15550002", API_HASH),
+    )
+    .await??;
+    bounded(
+        "signIn",
+        bob.client.sign_in(&token, &last_code(&server, "15550002")),
+    )
+    .await??;
+    assert!(bounded("is_authorized", bob.client.is_authorized()).await??);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_revoked_login_is_no_longer_authorized() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
+    assert!(bounded("is_authorized", alice.client.is_authorized()).await??);
+    server.revoke_logins(server.user_id("15550001").unwrap_or_default());
+    assert!(!bounded("is_authorized", alice.client.is_authorized()).await??);
+    Ok(())
+}
