@@ -74,8 +74,7 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64) -> R
     };
     let mut registered = None;
     let mut next = Some(plain.message);
-    loop {
-        let Some(message) = next.take() else { break };
+    while let Some(message) = next.take() {
         for message in service::unpack(message) {
             answer(&server, &mut caller, &tx, message);
         }

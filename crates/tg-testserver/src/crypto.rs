@@ -78,7 +78,7 @@ pub fn key_id_of(packet: &[u8]) -> Option<[u8; 8]> {
 
 /// Opens a client message: `key_id ‖ msg_key ‖ AES-IGE(plaintext)`.
 pub fn decrypt(key: &AuthKey, packet: &[u8]) -> Option<Vec<u8>> {
-    if packet.len() < 24 + 16 || (packet.len() - 24) % 16 != 0 || packet[..8] != key.id {
+    if packet.len() < 24 + 16 || !(packet.len() - 24).is_multiple_of(16) || packet[..8] != key.id {
         return None;
     }
     let msg_key: [u8; 16] = packet[8..24].try_into().ok()?;
