@@ -1,0 +1,144 @@
+//! Two real grammers clients chatting through the test server: pushed
+//! updates, a gap healed by `getDifference`, and flood waits.
+
+use anyhow::Result;
+use common::*;
+use grammers_client::sender::UpdatesConfiguration;
+use grammers_client::update::Update;
+use grammers_client::{tl, InvocationError};
+use grammers_tl_types::Identifiable;
+
+mod common;
+
+/// The texts of the next `n` new messages a client is told about.
+async fn next_texts(
+    updates: &mut grammers_client::client::UpdateStream,
+    n: usize,
+) -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    while texts.len() < n {
+        match bounded("an update", updates.next()).await?? {
+            Update::NewMessage(message) if !message.outgoing() => {
+                texts.push(message.text().to_owned())
+            }
+            _ => {}
+        }
+    }
+    Ok(texts)
+}
+
+#[tokio::test]
+async fn private_messages_flow_both_ways_as_pushed_updates() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let mut alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
+    let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
+    let mut alice_updates = bounded(
+        "stream",
+        alice.client.stream_updates(
+            alice.updates.take().unwrap(),
+            UpdatesConfiguration { catch_up: false },
+        ),
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut bob_updates = bounded(
+        "stream",
+        bob.client.stream_updates(
+            bob.updates.take().unwrap(),
+            UpdatesConfiguration { catch_up: false },
+        ),
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let to_bob = bounded("resolve", alice.client.resolve_username("bob"))
+        .await??
+        .expect("bob exists");
+    let to_bob = bounded("to_ref", to_bob.to_ref())
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+    let sent = bounded("send", alice.client.send_message(to_bob, "hello bob")).await??;
+    assert_eq!(sent.text(), "hello bob");
+    assert_eq!(next_texts(&mut bob_updates, 1).await?, ["hello bob"]);
+
+    let to_alice = bounded("resolve", bob.client.resolve_username("alice"))
+        .await??
+        .expect("alice exists");
+    let to_alice = bounded("to_ref", to_alice.to_ref())
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+    bounded("send", bob.client.send_message(to_alice, "hello alice")).await??;
+    assert_eq!(next_texts(&mut alice_updates, 1).await?, ["hello alice"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_gap_in_the_pushed_updates_is_filled_by_get_difference() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
+    let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
+    let mut bob_updates = bounded(
+        "stream",
+        bob.client.stream_updates(
+            bob.updates.take().unwrap(),
+            UpdatesConfiguration { catch_up: false },
+        ),
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let to_bob = bounded("resolve", alice.client.resolve_username("bob"))
+        .await??
+        .expect("bob exists");
+    let to_bob = bounded("to_ref", to_bob.to_ref())
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+
+    bounded("send", alice.client.send_message(to_bob, "one")).await??;
+    assert_eq!(next_texts(&mut bob_updates, 1).await?, ["one"]);
+    // Two messages are never pushed; the third shows bob the gap.
+    server.withhold_pushes(true);
+    bounded("send", alice.client.send_message(to_bob, "two")).await??;
+    bounded("send", alice.client.send_message(to_bob, "three")).await??;
+    server.withhold_pushes(false);
+    bounded("send", alice.client.send_message(to_bob, "four")).await??;
+    assert_eq!(
+        next_texts(&mut bob_updates, 3).await?,
+        ["two", "three", "four"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flood_wait_reaches_the_client_with_its_duration() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
+    let to_bob = bounded("resolve", alice.client.resolve_username("bob"))
+        .await??
+        .expect("bob exists");
+    let to_bob = bounded("to_ref", to_bob.to_ref())
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+    server.flood_wait(
+        tl::functions::messages::SendMessage::CONSTRUCTOR_ID,
+        Some(7),
+    );
+    match bounded("send", alice.client.send_message(to_bob, "too fast")).await? {
+        Err(InvocationError::Rpc(err)) => {
+            assert_eq!(
+                (err.code, err.name.as_str(), err.value),
+                (420, "FLOOD_WAIT", Some(7))
+            );
+        }
+        other => panic!("expected a flood wait, got {other:?}"),
+    }
+    server.flood_wait(tl::functions::messages::SendMessage::CONSTRUCTOR_ID, None);
+    bounded("send", alice.client.send_message(to_bob, "in time")).await??;
+    Ok(())
+}
