@@ -6,7 +6,8 @@
 //!
 //! So far it speaks the `Full` transport, MTProto 2.0 encryption,
 //! containers, gzip and pings; it answers the login by code
-//! (`auth.sendCode`, `auth.signIn`, with wrong and expired codes),
+//! (`auth.sendCode`, `auth.signIn`, with wrong and expired codes) and the
+//! 2FA password by SRP (`account.getPassword`, `auth.checkPassword`),
 //! `auth.logOut`, `help.getConfig`, `users.getUsers`,
 //! `contacts.resolveUsername`, private text messages with their pushed
 //! updates, `updates.getState` and `updates.getDifference`; and it can
@@ -20,6 +21,7 @@ mod service;
 mod state;
 mod tl_build;
 mod transport;
+mod two_factor;
 
 pub use state::{AccountSpec, SentCode};
 
@@ -115,6 +117,7 @@ impl TestServer {
                     key,
                     user: None,
                     password_pending: None,
+                    challenge: None,
                 },
             );
         }

@@ -80,6 +80,18 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
             })
             .to_bytes())
         }
+        c if c == id::<f::account::GetPassword>() => {
+            let entry = state
+                .keys
+                .get_mut(&caller.key_id)
+                .ok_or_else(|| error(401, "AUTH_KEY_UNREGISTERED"))?;
+            let challenge = crate::two_factor::Challenge::new();
+            entry.challenge = Some(challenge.clone());
+            Ok(challenge.password(None).to_bytes())
+        }
+        c if c == id::<f::auth::CheckPassword>() => {
+            check_password(&mut state, caller, parse(body)?)
+        }
         c if c == id::<f::updates::GetState>() => {
             let user = logged_in(caller)?;
             Ok(tl_build::updates_state(state.pts(user)).to_bytes())
@@ -196,6 +208,31 @@ fn sign_in(
             entry.password_pending = Some(user);
         }
         return Err(error(401, "SESSION_PASSWORD_NEEDED"));
+    }
+    Ok(authorize(state, caller, user))
+}
+
+fn check_password(
+    state: &mut State,
+    caller: &mut Caller,
+    request: tl::functions::auth::CheckPassword,
+) -> Reply {
+    let tl::enums::InputCheckPasswordSrp::Srp(answer) = request.password else {
+        return Err(error(400, "PASSWORD_HASH_INVALID"));
+    };
+    let entry = state
+        .keys
+        .get(&caller.key_id)
+        .ok_or_else(|| error(401, "AUTH_KEY_UNREGISTERED"))?;
+    let (Some(user), Some(challenge)) = (entry.password_pending, entry.challenge.clone()) else {
+        return Err(error(400, "PASSWORD_HASH_INVALID"));
+    };
+    let password = state
+        .account(user)
+        .and_then(|a| a.spec.password.clone())
+        .unwrap_or_default();
+    if challenge.srp_id != answer.srp_id || !challenge.verify(&password, &answer.a, &answer.m1) {
+        return Err(error(400, "PASSWORD_HASH_INVALID"));
     }
     Ok(authorize(state, caller, user))
 }

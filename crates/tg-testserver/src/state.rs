@@ -47,6 +47,8 @@ pub(crate) struct KeyEntry {
     pub user: Option<i64>,
     /// Code accepted, 2FA password still to check.
     pub password_pending: Option<i64>,
+    /// The password challenge last handed out on this key.
+    pub challenge: Option<crate::two_factor::Challenge>,
 }
 
 /// One user's private-chat box: its own message IDs and its pts log.

@@ -91,3 +91,36 @@ async fn a_revoked_login_is_no_longer_authorized() -> Result<()> {
     assert!(!bounded("is_authorized", alice.client.is_authorized()).await??);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_2fa_password_is_asked_after_the_code_and_checked_exactly() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let session = db.session("tg-carol").await?;
+    point_at(&session, &server).await?;
+    let carol = connect(session);
+    let phone = "+15550003";
+    let token = bounded("sendCode", carol.client.request_login_code(phone, API_HASH)).await??;
+    let code = last_code(&server, phone);
+    let asked = bounded("signIn", carol.client.sign_in(&token, &code)).await?;
+    let Err(SignInError::PasswordRequired(password_token)) = asked else {
+        panic!("expected a password request, got {asked:?}");
+    };
+    let wrong = bounded(
+        "checkPassword",
+        carol.client.check_password(password_token, "hunter3"),
+    )
+    .await?;
+    let Err(SignInError::InvalidPassword(password_token)) = wrong else {
+        panic!("expected a wrong password, got {wrong:?}");
+    };
+    assert!(!bounded("is_authorized", carol.client.is_authorized()).await??);
+    let me = bounded(
+        "checkPassword",
+        carol.client.check_password(password_token, "hunter2"),
+    )
+    .await??;
+    assert_eq!(me.first_name(), Some("Carol"));
+    assert!(bounded("is_authorized", carol.client.is_authorized()).await??);
+    Ok(())
+}
