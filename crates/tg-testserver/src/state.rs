@@ -3,7 +3,7 @@
 //! and the connections to push to.
 
 use crate::crypto::AuthKey;
-use grammers_tl_types as tl;
+use grammers_tl_types::{self as tl, Serializable};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
@@ -51,13 +51,28 @@ pub(crate) struct KeyEntry {
     pub challenge: Option<crate::two_factor::Challenge>,
 }
 
-/// One user's private-chat box: its own message IDs and its pts log.
+/// One user's box: its message IDs and its pts log.
 #[derive(Default)]
 pub(crate) struct UserBox {
     pub pts: i32,
     pub next_id: i32,
-    /// Each new message with the pts it was given, oldest first.
-    pub log: Vec<(i32, tl::enums::Message)>,
+    /// Every update that moved pts, oldest first, for `getDifference`.
+    pub log: Vec<LoggedUpdate>,
+}
+
+pub(crate) struct LoggedUpdate {
+    pub pts: i32,
+    pub update: tl::enums::Update,
+}
+
+/// A message in one user's box; a private message has a twin in the
+/// other user's box, with its own ID there.
+#[derive(Clone)]
+pub(crate) struct StoredMessage {
+    pub message: tl::types::Message,
+    pub twin: Option<(i64, i32)>,
+    /// Each reactor's reactions.
+    pub reactions: Vec<(i64, tl::enums::Reaction, i32)>,
 }
 
 /// A connection's push channel: encoded `Updates` objects.
@@ -73,6 +88,8 @@ pub(crate) struct State {
     pub codes: HashMap<String, PendingCode>,
     pub sent_codes: Vec<SentCode>,
     pub boxes: HashMap<i64, UserBox>,
+    /// Messages by (box owner, message ID).
+    pub messages: HashMap<(i64, i32), StoredMessage>,
     pub pushers: HashMap<i64, Vec<Pusher>>,
     /// `FLOOD_WAIT_N` answered to every call of a method, by constructor.
     pub flood_waits: HashMap<u32, i32>,
@@ -90,26 +107,58 @@ impl State {
         self.accounts.iter().find(|a| a.spec.phone == digits)
     }
 
-    /// Appends a message to a user's box under the next pts.
-    pub fn log_message(
-        &mut self,
-        user: i64,
-        make: impl FnOnce(i32) -> tl::enums::Message,
-    ) -> (i32, tl::enums::Message) {
+    /// The next message ID in a user's box.
+    pub fn next_message_id(&mut self, user: i64) -> i32 {
         let user_box = self.boxes.entry(user).or_default();
         user_box.next_id += 1;
-        user_box.pts += 1;
-        let message = make(user_box.next_id);
-        user_box.log.push((user_box.pts, message.clone()));
-        (user_box.pts, message)
+        user_box.next_id
+    }
+
+    /// Logs an update that moves the user's pts by `count`; `make` gets
+    /// the new pts.
+    pub fn log(
+        &mut self,
+        user: i64,
+        count: i32,
+        make: impl FnOnce(i32) -> tl::enums::Update,
+    ) -> tl::enums::Update {
+        let user_box = self.boxes.entry(user).or_default();
+        user_box.pts += count;
+        let update = make(user_box.pts);
+        user_box.log.push(LoggedUpdate {
+            pts: user_box.pts,
+            update: update.clone(),
+        });
+        update
     }
 
     pub fn pts(&self, user: i64) -> i32 {
         self.boxes.get(&user).map_or(0, |b| b.pts)
     }
 
-    /// Sends an encoded `Updates` to every connection of `user` but one.
-    pub fn push(&mut self, user: i64, except_conn: Option<u64>, updates: Vec<u8>) {
+    /// Sends updates to every connection of `user` but one, with every
+    /// account they may mention.
+    pub fn push(&mut self, user: i64, except_conn: Option<u64>, updates: Vec<tl::enums::Update>) {
+        let updates = self.updates(user, updates).to_bytes();
+        self.push_raw(user, except_conn, updates);
+    }
+
+    /// An `Updates` for `viewer`: the updates, the accounts, the time.
+    pub fn updates(&self, viewer: i64, updates: Vec<tl::enums::Update>) -> tl::enums::Updates {
+        tl::enums::Updates::Updates(tl::types::Updates {
+            updates,
+            users: self
+                .accounts
+                .iter()
+                .map(|a| crate::tl_build::user(a, viewer))
+                .collect(),
+            chats: Vec::new(),
+            date: crate::tl_build::now(),
+            seq: 0,
+        })
+    }
+
+    fn push_raw(&mut self, user: i64, except_conn: Option<u64>, updates: Vec<u8>) {
         if self.withhold_pushes {
             return;
         }

@@ -82,8 +82,8 @@ pub fn private_message(
     chat_with: i64,
     text: &str,
     date: i32,
-) -> tl::enums::Message {
-    tl::enums::Message::Message(tl::types::Message {
+) -> tl::types::Message {
+    tl::types::Message {
         out,
         mentioned: false,
         media_unread: false,
@@ -133,7 +133,7 @@ pub fn private_message(
         schedule_repeat_period: None,
         summary_from_language: None,
         rich_message: None,
-    })
+    }
 }
 
 /// `help.getConfig`: one DC, this server, so the client keeps talking here.

@@ -4,28 +4,10 @@
 use anyhow::Result;
 use common::*;
 use grammers_client::sender::UpdatesConfiguration;
-use grammers_client::update::Update;
 use grammers_client::{tl, InvocationError};
 use grammers_tl_types::Identifiable;
 
 mod common;
-
-/// The texts of the next `n` new messages a client is told about.
-async fn next_texts(
-    updates: &mut grammers_client::client::UpdateStream,
-    n: usize,
-) -> Result<Vec<String>> {
-    let mut texts = Vec::new();
-    while texts.len() < n {
-        match bounded("an update", updates.next()).await?? {
-            Update::NewMessage(message) if !message.outgoing() => {
-                texts.push(message.text().to_owned())
-            }
-            _ => {}
-        }
-    }
-    Ok(texts)
-}
 
 #[tokio::test]
 async fn private_messages_flow_both_ways_as_pushed_updates() -> Result<()> {

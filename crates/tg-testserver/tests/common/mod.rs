@@ -148,3 +148,40 @@ pub async fn logged_in(
     .await??;
     Ok(client)
 }
+
+/// The texts of the next `n` new messages a client is told about.
+pub async fn next_texts(
+    updates: &mut grammers_client::client::UpdateStream,
+    n: usize,
+) -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    while texts.len() < n {
+        match bounded("an update", updates.next()).await?? {
+            grammers_client::update::Update::NewMessage(message) if !message.outgoing() => {
+                texts.push(message.text().to_owned())
+            }
+            _ => {}
+        }
+    }
+    Ok(texts)
+}
+
+/// A stream of a client's updates, from now on.
+pub async fn updates_of(client: &mut TestClient) -> Result<grammers_client::client::UpdateStream> {
+    let updates = client.updates.take().expect("updates taken once");
+    let config = grammers_client::sender::UpdatesConfiguration { catch_up: false };
+    bounded("stream", client.client.stream_updates(updates, config))
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Whom `client` reaches by `username`, as a reference to send to.
+pub async fn peer(client: &TestClient, username: &str) -> Result<grammers_session::types::PeerRef> {
+    let found = bounded("resolve", client.client.resolve_username(username))
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("nobody is @{username}"))?;
+    bounded("to_ref", found.to_ref())
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| anyhow::anyhow!("no reference for @{username}"))
+}

@@ -1,0 +1,111 @@
+//! Logging in: the code, the 2FA password, logging out.
+
+use super::{error, Caller, Reply};
+use crate::state::{PendingCode, SentCode, State, CODE_LIFETIME};
+use crate::tl_build;
+use crate::Inner;
+use grammers_tl_types::{self as tl, Serializable};
+use std::time::Instant;
+
+pub(super) fn send_code(state: &mut State, request: tl::functions::auth::SendCode) -> Reply {
+    let Some(account) = state.account_by_phone(&request.phone_number) else {
+        return Err(error(400, "PHONE_NUMBER_INVALID"));
+    };
+    let phone = account.spec.phone.clone();
+    let code = format!("{:05}", rand::random::<u32>() % 100_000);
+    let hash = format!("{:016x}", rand::random::<u64>());
+    state.codes.insert(
+        phone.clone(),
+        PendingCode {
+            hash: hash.clone(),
+            code: code.clone(),
+            issued: Instant::now(),
+        },
+    );
+    state.sent_codes.push(SentCode { phone, code });
+    Ok(tl::enums::auth::SentCode::Code(tl::types::auth::SentCode {
+        r#type: tl::enums::auth::SentCodeType::App(tl::types::auth::SentCodeTypeApp { length: 5 }),
+        phone_code_hash: hash,
+        next_type: None,
+        timeout: None,
+    })
+    .to_bytes())
+}
+
+pub(super) fn sign_in(
+    server: &Inner,
+    state: &mut State,
+    caller: &mut Caller,
+    request: tl::functions::auth::SignIn,
+) -> Reply {
+    let Some(account) = state.account_by_phone(&request.phone_number) else {
+        return Err(error(400, "PHONE_NUMBER_INVALID"));
+    };
+    let (user, phone, has_password) = (
+        account.id,
+        account.spec.phone.clone(),
+        account.spec.password.is_some(),
+    );
+    let pending = state
+        .codes
+        .get(&phone)
+        .filter(|p| p.hash == request.phone_code_hash)
+        .ok_or_else(|| error(400, "PHONE_CODE_EXPIRED"))?;
+    if pending.issued.elapsed() > CODE_LIFETIME || server.expired_codes() {
+        return Err(error(400, "PHONE_CODE_EXPIRED"));
+    }
+    if request.phone_code.as_deref() != Some(pending.code.as_str()) {
+        return Err(error(400, "PHONE_CODE_INVALID"));
+    }
+    state.codes.remove(&phone);
+    if has_password {
+        if let Some(entry) = state.keys.get_mut(&caller.key_id) {
+            entry.password_pending = Some(user);
+        }
+        return Err(error(401, "SESSION_PASSWORD_NEEDED"));
+    }
+    Ok(authorize(state, caller, user))
+}
+
+pub(super) fn check_password(
+    state: &mut State,
+    caller: &mut Caller,
+    request: tl::functions::auth::CheckPassword,
+) -> Reply {
+    let tl::enums::InputCheckPasswordSrp::Srp(answer) = request.password else {
+        return Err(error(400, "PASSWORD_HASH_INVALID"));
+    };
+    let entry = state
+        .keys
+        .get(&caller.key_id)
+        .ok_or_else(|| error(401, "AUTH_KEY_UNREGISTERED"))?;
+    let (Some(user), Some(challenge)) = (entry.password_pending, entry.challenge.clone()) else {
+        return Err(error(400, "PASSWORD_HASH_INVALID"));
+    };
+    let password = state
+        .account(user)
+        .and_then(|a| a.spec.password.clone())
+        .unwrap_or_default();
+    if challenge.srp_id != answer.srp_id || !challenge.verify(&password, &answer.a, &answer.m1) {
+        return Err(error(400, "PASSWORD_HASH_INVALID"));
+    }
+    Ok(authorize(state, caller, user))
+}
+
+/// Binds the caller's key to `user`: the login is done.
+pub(super) fn authorize(state: &mut State, caller: &mut Caller, user: i64) -> Vec<u8> {
+    if let Some(entry) = state.keys.get_mut(&caller.key_id) {
+        entry.user = Some(user);
+        entry.password_pending = None;
+    }
+    caller.user = Some(user);
+    let account = state.account(user).map(|a| tl_build::user(a, user));
+    tl::enums::auth::Authorization::Authorization(tl::types::auth::Authorization {
+        setup_password_required: false,
+        otherwise_relogin_days: None,
+        tmp_sessions: None,
+        future_auth_token: None,
+        user: account.unwrap_or(tl::enums::User::Empty(tl::types::UserEmpty { id: user })),
+    })
+    .to_bytes()
+}

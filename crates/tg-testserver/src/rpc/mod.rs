@@ -1,0 +1,170 @@
+//! The RPCs the server answers, dispatched on the constructor ID of the
+//! request. Each returns the encoded result, or an RPC error.
+
+mod auth;
+mod messages;
+
+use crate::tl_build;
+use crate::Inner;
+use grammers_tl_types::{self as tl, Deserializable, Identifiable, Serializable};
+
+/// An RPC error: its code and message, such as (400, `PHONE_CODE_INVALID`).
+pub type RpcError = (i32, String);
+pub type Reply = Result<Vec<u8>, RpcError>;
+
+pub(crate) fn error(code: i32, message: &str) -> RpcError {
+    (code, message.to_owned())
+}
+
+/// The rest of a buffer, for the query inside `invokeWithLayer` and
+/// `initConnection`.
+pub struct Rest(pub Vec<u8>);
+
+impl Deserializable for Rest {
+    fn deserialize(buf: &mut tl::deserialize::Cursor) -> tl::deserialize::Result<Self> {
+        let mut out = Vec::new();
+        buf.read_to_end(&mut out)?;
+        Ok(Rest(out))
+    }
+}
+
+/// What a call knows of its connection.
+pub struct Caller {
+    pub conn: u64,
+    pub key_id: [u8; 8],
+    pub user: Option<i64>,
+}
+
+fn parse<T: Deserializable>(body: &[u8]) -> Result<T, RpcError> {
+    T::from_bytes(&body[4..]).map_err(|_| error(400, "INPUT_REQUEST_INVALID"))
+}
+
+fn id<T: Identifiable>() -> u32 {
+    T::CONSTRUCTOR_ID
+}
+
+/// Answers one request body.
+pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
+    use tl::functions as f;
+    let ctor = crate::service::constructor(body);
+    // Wrappers first: the query inside is what is answered.
+    if ctor == id::<f::InvokeWithLayer<Rest>>() {
+        let wrapped: f::InvokeWithLayer<Rest> = parse(body)?;
+        return handle(server, caller, &wrapped.query.0);
+    }
+    if ctor == id::<f::InitConnection<Rest>>() {
+        let wrapped: f::InitConnection<Rest> = parse(body)?;
+        return handle(server, caller, &wrapped.query.0);
+    }
+    let mut state = server.state.lock().map_err(|_| error(500, "INTERNAL"))?;
+    if let Some(seconds) = state.flood_waits.get(&ctor) {
+        return Err(error(420, &format!("FLOOD_WAIT_{seconds}")));
+    }
+    // Whom the key is logged in as now: a revocation takes effect at once.
+    caller.user = state.keys.get(&caller.key_id).and_then(|k| k.user);
+    match ctor {
+        c if c == id::<f::help::GetConfig>() => Ok(tl_build::config(server.port).to_bytes()),
+        c if c == id::<f::auth::SendCode>() => auth::send_code(&mut state, parse(body)?),
+        c if c == id::<f::auth::SignIn>() => {
+            auth::sign_in(server, &mut state, caller, parse(body)?)
+        }
+        c if c == id::<f::auth::LogOut>() => {
+            let user = logged_in(caller)?;
+            if let Some(entry) = state.keys.get_mut(&caller.key_id) {
+                entry.user = None;
+            }
+            state
+                .pushers
+                .entry(user)
+                .or_default()
+                .retain(|p| p.conn != caller.conn);
+            Ok(tl::enums::auth::LoggedOut::Out(tl::types::auth::LoggedOut {
+                future_auth_token: None,
+            })
+            .to_bytes())
+        }
+        c if c == id::<f::account::GetPassword>() => {
+            let entry = state
+                .keys
+                .get_mut(&caller.key_id)
+                .ok_or_else(|| error(401, "AUTH_KEY_UNREGISTERED"))?;
+            let challenge = crate::two_factor::Challenge::new();
+            entry.challenge = Some(challenge.clone());
+            Ok(challenge.password(None).to_bytes())
+        }
+        c if c == id::<f::auth::CheckPassword>() => {
+            auth::check_password(&mut state, caller, parse(body)?)
+        }
+        c if c == id::<f::updates::GetState>() => {
+            let user = logged_in(caller)?;
+            Ok(tl_build::updates_state(state.pts(user)).to_bytes())
+        }
+        c if c == id::<f::updates::GetDifference>() => {
+            let user = logged_in(caller)?;
+            let request: f::updates::GetDifference = parse(body)?;
+            Ok(messages::difference(&state, user, request.pts).to_bytes())
+        }
+        c if c == id::<f::users::GetUsers>() => {
+            let user = logged_in(caller)?;
+            let request: f::users::GetUsers = parse(body)?;
+            let users: Vec<tl::enums::User> = request
+                .id
+                .iter()
+                .filter_map(|input| match input {
+                    tl::enums::InputUser::UserSelf => Some(user),
+                    tl::enums::InputUser::User(u) => Some(u.user_id),
+                    _ => None,
+                })
+                .filter_map(|id| state.account(id))
+                .map(|account| tl_build::user(account, user))
+                .collect();
+            Ok(users.to_bytes())
+        }
+        c if c == id::<f::contacts::ResolveUsername>() => {
+            let user = logged_in(caller)?;
+            let request: f::contacts::ResolveUsername = parse(body)?;
+            let wanted = request.username.trim_start_matches('@').to_lowercase();
+            let account = state
+                .accounts
+                .iter()
+                .find(|a| a.spec.username.as_deref().map(str::to_lowercase) == Some(wanted.clone()))
+                .ok_or_else(|| error(400, "USERNAME_NOT_OCCUPIED"))?;
+            Ok(
+                tl::enums::contacts::ResolvedPeer::Peer(tl::types::contacts::ResolvedPeer {
+                    peer: tl_build::peer_user(account.id),
+                    chats: Vec::new(),
+                    users: vec![tl_build::user(account, user)],
+                })
+                .to_bytes(),
+            )
+        }
+        c if c == id::<f::messages::SendMessage>() => {
+            messages::send(&mut state, caller, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::EditMessage>() => {
+            messages::edit(&mut state, caller, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::DeleteMessages>() => {
+            messages::delete(&mut state, caller, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::ReadHistory>() => {
+            messages::read(&mut state, caller, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::SetTyping>() => {
+            messages::typing(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::SendReaction>() => {
+            messages::react(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        other => {
+            tracing::info!("not implemented: constructor {other:#010x}");
+            Err(error(400, "METHOD_NOT_IMPLEMENTED"))
+        }
+    }
+}
+
+pub(crate) fn logged_in(caller: &Caller) -> Result<i64, RpcError> {
+    caller
+        .user
+        .ok_or_else(|| error(401, "AUTH_KEY_UNREGISTERED"))
+}
