@@ -88,6 +88,8 @@ pub(crate) struct State {
     pub codes: HashMap<String, PendingCode>,
     pub sent_codes: Vec<SentCode>,
     pub boxes: HashMap<i64, UserBox>,
+    /// Each user's contacts.
+    pub contacts: HashMap<i64, Vec<i64>>,
     /// Messages by (box owner, message ID).
     pub messages: HashMap<(i64, i32), StoredMessage>,
     pub pushers: HashMap<i64, Vec<Pusher>>,

@@ -2,6 +2,8 @@
 //! request. Each returns the encoded result, or an RPC error.
 
 mod auth;
+mod contacts;
+mod dialogs;
 mod messages;
 
 use crate::tl_build;
@@ -152,6 +154,20 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         }
         c if c == id::<f::messages::SetTyping>() => {
             messages::typing(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::contacts::ImportContacts>() => {
+            contacts::import(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::contacts::ResolvePhone>() => {
+            contacts::resolve_phone(&state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::contacts::GetContacts>() => contacts::list(&state, logged_in(caller)?),
+        c if c == id::<f::contacts::Search>() => {
+            contacts::search(&state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::GetDialogs>() => dialogs::dialogs(&state, logged_in(caller)?),
+        c if c == id::<f::messages::GetHistory>() => {
+            dialogs::history(&state, logged_in(caller)?, parse(body)?)
         }
         c if c == id::<f::messages::SendReaction>() => {
             messages::react(&mut state, logged_in(caller)?, parse(body)?)
