@@ -67,6 +67,22 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64) -> R
         server_salt: 0,
     });
     let _ = tx.send(Outgoing::Own(created.to_bytes()));
+    if let Ok(mut state) = server.state.lock() {
+        let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        state
+            .key_pushers
+            .entry(key.id)
+            .or_default()
+            .push(Pusher { conn, tx: push_tx });
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(update) = push_rx.recv().await {
+                if tx.send(Outgoing::Own(update)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let mut caller = Caller {
         conn,
         key_id: key.id,
@@ -116,12 +132,19 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64) -> R
             break;
         }
     }
-    if let (Some(user), Ok(mut state)) = (registered, server.state.lock()) {
+    if let Ok(mut state) = server.state.lock() {
         state
-            .pushers
-            .entry(user)
+            .key_pushers
+            .entry(key.id)
             .or_default()
             .retain(|p| p.conn != conn);
+        if let Some(user) = registered {
+            state
+                .pushers
+                .entry(user)
+                .or_default()
+                .retain(|p| p.conn != conn);
+        }
     }
     drop(tx);
     let _ = write_task.await;

@@ -7,7 +7,9 @@
 //! So far it speaks the `Full` transport, MTProto 2.0 encryption,
 //! containers, gzip and pings; it answers the login by code
 //! (`auth.sendCode`, `auth.signIn`, with wrong and expired codes) and the
-//! 2FA password by SRP (`account.getPassword`, `auth.checkPassword`),
+//! 2FA password by SRP (`account.getPassword`, `auth.checkPassword`), the
+//! QR login (`auth.exportLoginToken`, accepted by another logged-in client
+//! with `auth.acceptLoginToken`, then `updateLoginToken`),
 //! `auth.logOut`, `help.getConfig`, `users.getUsers`,
 //! `contacts.resolveUsername`, private text messages with their pushed
 //! updates, `updates.getState` and `updates.getDifference`; and it can
@@ -118,6 +120,7 @@ impl TestServer {
                     user: None,
                     password_pending: None,
                     challenge: None,
+                    login_token: None,
                 },
             );
         }

@@ -49,6 +49,8 @@ pub(crate) struct KeyEntry {
     pub password_pending: Option<i64>,
     /// The password challenge last handed out on this key.
     pub challenge: Option<crate::two_factor::Challenge>,
+    /// The QR login token this key waits on, and whom it was accepted by.
+    pub login_token: Option<(Vec<u8>, Option<i64>)>,
 }
 
 /// One user's box: its message IDs and its pts log.
@@ -93,6 +95,9 @@ pub(crate) struct State {
     /// Messages by (box owner, message ID).
     pub messages: HashMap<(i64, i32), StoredMessage>,
     pub pushers: HashMap<i64, Vec<Pusher>>,
+    /// Every connection by its key, logged in or not: a QR login's
+    /// `updateLoginToken` goes to a key that has no user yet.
+    pub key_pushers: HashMap<[u8; 8], Vec<Pusher>>,
     /// `FLOOD_WAIT_N` answered to every call of a method, by constructor.
     pub flood_waits: HashMap<u32, i32>,
     /// While set, pushes are withheld: the client must find the gap.

@@ -124,3 +124,59 @@ async fn a_2fa_password_is_asked_after_the_code_and_checked_exactly() -> Result<
     assert!(bounded("is_authorized", carol.client.is_authorized()).await??);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_qr_login_is_accepted_by_a_logged_in_client_of_the_account() -> Result<()> {
+    use grammers_client::tl;
+    let server = server().await?;
+    let db = Db::new().await;
+    let phone = logged_in(&server, &db, "tg-alice-phone", "+15550001").await?;
+    let session = db.session("tg-alice").await?;
+    point_at(&session, &server).await?;
+    let mut desktop = connect(session);
+    let export = tl::functions::auth::ExportLoginToken {
+        api_id: API_ID,
+        api_hash: API_HASH.into(),
+        except_ids: Vec::new(),
+    };
+    let tl::enums::auth::LoginToken::Token(token) =
+        bounded("export", desktop.client.invoke(&export)).await??
+    else {
+        anyhow::bail!("expected a token to show");
+    };
+    assert!(!bounded("is_authorized", desktop.client.is_authorized()).await??);
+
+    // The phone scans the code; the desktop is told, and asks again.
+    bounded(
+        "accept",
+        phone
+            .client
+            .invoke(&tl::functions::auth::AcceptLoginToken { token: token.token }),
+    )
+    .await??;
+    let mut raw = desktop.updates.take().expect("updates");
+    let told = bounded("updateLoginToken", raw.recv()).await?;
+    assert!(
+        matches!(&told, Some(grammers_session::updates::UpdatesLike::Updates(tl::enums::Updates::UpdateShort(u))) if u.update == tl::enums::Update::LoginToken),
+        "{told:?}"
+    );
+    let done = bounded("export", desktop.client.invoke(&export)).await??;
+    assert!(
+        matches!(done, tl::enums::auth::LoginToken::Success(_)),
+        "{done:?}"
+    );
+    assert!(bounded("is_authorized", desktop.client.is_authorized()).await??);
+
+    // A token is good once.
+    let again = bounded(
+        "accept",
+        phone.client.invoke(&tl::functions::auth::AcceptLoginToken {
+            token: vec![1, 2, 3],
+        }),
+    )
+    .await?;
+    assert!(
+        matches!(again, Err(grammers_client::InvocationError::Rpc(e)) if e.name == "AUTH_TOKEN_INVALID")
+    );
+    Ok(())
+}

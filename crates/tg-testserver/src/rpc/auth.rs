@@ -4,7 +4,7 @@ use super::{error, Caller, Reply};
 use crate::state::{PendingCode, SentCode, State, CODE_LIFETIME};
 use crate::tl_build;
 use crate::Inner;
-use grammers_tl_types::{self as tl, Serializable};
+use grammers_tl_types::{self as tl, Deserializable, Serializable};
 use std::time::Instant;
 
 pub(super) fn send_code(state: &mut State, request: tl::functions::auth::SendCode) -> Reply {
@@ -108,4 +108,86 @@ pub(super) fn authorize(state: &mut State, caller: &mut Caller, user: i64) -> Ve
         user: account.unwrap_or(tl::enums::User::Empty(tl::types::UserEmpty { id: user })),
     })
     .to_bytes()
+}
+
+/// `auth.exportLoginToken`: a token to show as a QR code; once another
+/// client of the account accepted it, the login itself.
+pub(super) fn export_login_token(state: &mut State, caller: &mut Caller) -> Reply {
+    let entry = state
+        .keys
+        .get_mut(&caller.key_id)
+        .ok_or_else(|| error(401, "AUTH_KEY_UNREGISTERED"))?;
+    if let Some((_, Some(user))) = entry.login_token.take() {
+        let authorization = authorize(state, caller, user);
+        let authorization = tl::enums::auth::Authorization::from_bytes(&authorization)
+            .map_err(|_| error(500, "INTERNAL"))?;
+        return Ok(
+            tl::enums::auth::LoginToken::Success(tl::types::auth::LoginTokenSuccess {
+                authorization,
+            })
+            .to_bytes(),
+        );
+    }
+    let token: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+    entry.login_token = Some((token.clone(), None));
+    Ok(
+        tl::enums::auth::LoginToken::Token(tl::types::auth::LoginToken {
+            expires: tl_build::now() + 30,
+            token,
+        })
+        .to_bytes(),
+    )
+}
+
+/// `auth.acceptLoginToken`, from a logged-in client scanning the code:
+/// the waiting key is told with `updateLoginToken`.
+pub(super) fn accept_login_token(
+    state: &mut State,
+    user: i64,
+    request: tl::functions::auth::AcceptLoginToken,
+) -> Reply {
+    let waiting = state.keys.iter_mut().find(|(_, entry)| {
+        entry
+            .login_token
+            .as_ref()
+            .is_some_and(|(token, by)| *token == request.token && by.is_none())
+    });
+    let Some((key_id, entry)) = waiting else {
+        return Err(error(400, "AUTH_TOKEN_INVALID"));
+    };
+    let key_id = *key_id;
+    if let Some((_, by)) = entry.login_token.as_mut() {
+        *by = Some(user);
+    }
+    let update = tl::enums::Updates::UpdateShort(tl::types::UpdateShort {
+        update: tl::enums::Update::LoginToken,
+        date: tl_build::now(),
+    })
+    .to_bytes();
+    if let Some(pushers) = state.key_pushers.get_mut(&key_id) {
+        pushers.retain(|p| p.tx.send(update.clone()).is_ok());
+    }
+    Ok(
+        tl::enums::Authorization::Authorization(tl::types::Authorization {
+            current: false,
+            official_app: false,
+            password_pending: false,
+            encrypted_requests_disabled: false,
+            call_requests_disabled: false,
+            unconfirmed: false,
+            hash: rand::random(),
+            device_model: "test device".into(),
+            platform: "test".into(),
+            system_version: "1".into(),
+            api_id: 0,
+            app_name: "test".into(),
+            app_version: "1".into(),
+            date_created: tl_build::now(),
+            date_active: tl_build::now(),
+            ip: "127.0.0.1".into(),
+            country: String::new(),
+            region: String::new(),
+        })
+        .to_bytes(),
+    )
 }

@@ -97,6 +97,10 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         c if c == id::<f::auth::CheckPassword>() => {
             auth::check_password(&mut state, caller, parse(body)?)
         }
+        c if c == id::<f::auth::ExportLoginToken>() => auth::export_login_token(&mut state, caller),
+        c if c == id::<f::auth::AcceptLoginToken>() => {
+            auth::accept_login_token(&mut state, logged_in(caller)?, parse(body)?)
+        }
         c if c == id::<f::updates::GetState>() => {
             let user = logged_in(caller)?;
             Ok(tl_build::updates_state(state.pts(user)).to_bytes())
