@@ -42,6 +42,15 @@ pub(crate) struct PendingCode {
 /// How long a login code works.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(120);
 
+/// A basic group.
+pub(crate) struct Group {
+    pub id: i64,
+    pub title: String,
+    pub creator: i64,
+    pub members: Vec<i64>,
+    pub date: i32,
+}
+
 pub(crate) struct KeyEntry {
     pub key: AuthKey,
     pub user: Option<i64>,
@@ -67,12 +76,12 @@ pub(crate) struct LoggedUpdate {
     pub update: tl::enums::Update,
 }
 
-/// A message in one user's box; a private message has a twin in the
-/// other user's box, with its own ID there.
+/// A message in one user's box. Every recipient has a copy in their own
+/// box, with its own ID there; `copies` names the others.
 #[derive(Clone)]
 pub(crate) struct StoredMessage {
     pub message: tl::types::Message,
-    pub twin: Option<(i64, i32)>,
+    pub copies: Vec<(i64, i32)>,
     /// Each reactor's reactions.
     pub reactions: Vec<(i64, tl::enums::Reaction, i32)>,
 }
@@ -90,6 +99,7 @@ pub(crate) struct State {
     pub codes: HashMap<String, PendingCode>,
     pub sent_codes: Vec<SentCode>,
     pub boxes: HashMap<i64, UserBox>,
+    pub groups: Vec<Group>,
     /// Each user's contacts.
     pub contacts: HashMap<i64, Vec<i64>>,
     /// Messages by (box owner, message ID).
@@ -139,6 +149,19 @@ impl State {
         update
     }
 
+    /// The groups `user` is in, as they see them.
+    pub fn chats_of(&self, user: i64) -> Vec<tl::enums::Chat> {
+        self.groups
+            .iter()
+            .filter(|g| g.members.contains(&user))
+            .map(|g| crate::tl_build::chat(g, user))
+            .collect()
+    }
+
+    pub fn group(&self, id: i64) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
     pub fn pts(&self, user: i64) -> i32 {
         self.boxes.get(&user).map_or(0, |b| b.pts)
     }
@@ -159,7 +182,7 @@ impl State {
                 .iter()
                 .map(|a| crate::tl_build::user(a, viewer))
                 .collect(),
-            chats: Vec::new(),
+            chats: self.chats_of(viewer),
             date: crate::tl_build::now(),
             seq: 0,
         })

@@ -2,7 +2,7 @@
 //! defaults, so each is written out once here with what a fresh Telegram
 //! account would show.
 
-use crate::state::Account;
+use crate::state::{Account, Group};
 use grammers_tl_types as tl;
 
 pub fn now() -> i32 {
@@ -207,5 +207,58 @@ pub fn updates_state(pts: i32) -> tl::enums::updates::State {
         date: now(),
         seq: 0,
         unread_count: 0,
+    })
+}
+
+pub fn peer_chat(id: i64) -> tl::enums::Peer {
+    tl::enums::Peer::Chat(tl::types::PeerChat { chat_id: id })
+}
+
+/// A basic group as one of its members sees it.
+pub fn chat(group: &Group, viewer: i64) -> tl::enums::Chat {
+    tl::enums::Chat::Chat(tl::types::Chat {
+        creator: group.creator == viewer,
+        left: false,
+        deactivated: false,
+        call_active: false,
+        call_not_empty: false,
+        noforwards: false,
+        id: group.id,
+        title: group.title.clone(),
+        photo: tl::enums::ChatPhoto::Empty,
+        participants_count: group.members.len() as i32,
+        date: group.date,
+        version: 1,
+        migrated_to: None,
+        admin_rights: None,
+        default_banned_rights: None,
+    })
+}
+
+/// A service message, such as a group's new title.
+pub fn service_message(
+    id: i32,
+    out: bool,
+    from: i64,
+    chat: tl::enums::Peer,
+    action: tl::enums::MessageAction,
+) -> tl::enums::Message {
+    tl::enums::Message::Service(tl::types::MessageService {
+        out,
+        mentioned: false,
+        media_unread: false,
+        reactions_are_possible: false,
+        silent: false,
+        post: false,
+        legacy: false,
+        id,
+        from_id: Some(peer_user(from)),
+        peer_id: chat,
+        saved_peer_id: None,
+        reply_to: None,
+        date: now(),
+        action,
+        reactions: None,
+        ttl_period: None,
     })
 }

@@ -74,7 +74,7 @@ pub(super) fn dialogs(state: &State, user: i64) -> Reply {
                 .into_iter()
                 .map(|m| tl::enums::Message::Message(m.clone()))
                 .collect(),
-            chats: Vec::new(),
+            chats: state.chats_of(user),
             users: state
                 .accounts
                 .iter()
@@ -95,6 +95,7 @@ pub(super) fn history(
     let chat = match request.peer {
         tl::enums::InputPeer::User(p) => p.user_id,
         tl::enums::InputPeer::PeerSelf => user,
+        tl::enums::InputPeer::Chat(c) => c.chat_id,
         _ => return Err(super::error(400, "PEER_ID_INVALID")),
     };
     let mut messages: Vec<&tl::types::Message> = state
@@ -117,7 +118,7 @@ pub(super) fn history(
                 .map(|m| tl::enums::Message::Message(m.clone()))
                 .collect(),
             topics: Vec::new(),
-            chats: Vec::new(),
+            chats: state.chats_of(user),
             users: state
                 .accounts
                 .iter()

@@ -1,4 +1,4 @@
-//! Private chats: sending with entities, editing, deleting, reading,
+//! Private chats and basic groups: sending with entities, editing, deleting, reading,
 //! typing and reactions, and the difference a client catches up with.
 //! Each user has a box of their own, with their own message IDs and pts;
 //! a private message is two stored messages, one in each box, twins.
@@ -8,21 +8,53 @@ use crate::state::{State, StoredMessage};
 use crate::tl_build::{self, now};
 use grammers_tl_types::{self as tl, Serializable};
 
-/// The user a private-chat peer names.
-fn peer_user(
+/// A chat a request names: a private chat with a user, or a group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    User(i64),
+    Group(i64),
+}
+
+impl Target {
+    /// How the chat appears in the box of `owner`, where the other side
+    /// of a private chat is `other`.
+    fn peer(self, other: i64) -> tl::enums::Peer {
+        match self {
+            Target::User(_) => tl_build::peer_user(other),
+            Target::Group(id) => tl_build::peer_chat(id),
+        }
+    }
+}
+
+pub(super) fn target(
     state: &State,
     user: i64,
     peer: &tl::enums::InputPeer,
-) -> Result<i64, super::RpcError> {
-    let other = match peer {
-        tl::enums::InputPeer::User(peer) => peer.user_id,
-        tl::enums::InputPeer::PeerSelf => user,
-        _ => return Err(error(400, "PEER_ID_INVALID")),
-    };
-    state
-        .account(other)
-        .map(|a| a.id)
-        .ok_or_else(|| error(400, "PEER_ID_INVALID"))
+) -> Result<Target, super::RpcError> {
+    match peer {
+        tl::enums::InputPeer::User(peer) if state.account(peer.user_id).is_some() => {
+            Ok(Target::User(peer.user_id))
+        }
+        tl::enums::InputPeer::PeerSelf => Ok(Target::User(user)),
+        tl::enums::InputPeer::Chat(chat) => match state.group(chat.chat_id) {
+            Some(group) if group.members.contains(&user) => Ok(Target::Group(group.id)),
+            Some(_) => Err(error(403, "CHAT_WRITE_FORBIDDEN")),
+            None => Err(error(400, "CHAT_ID_INVALID")),
+        },
+        _ => Err(error(400, "PEER_ID_INVALID")),
+    }
+}
+
+/// Everyone but the sender who gets a copy of a message to `target`.
+fn recipients(state: &State, user: i64, target: Target) -> Vec<i64> {
+    match target {
+        Target::User(to) if to != user => vec![to],
+        Target::User(_) => Vec::new(),
+        Target::Group(id) => state
+            .group(id)
+            .map(|g| g.members.iter().copied().filter(|m| *m != user).collect())
+            .unwrap_or_default(),
+    }
 }
 
 fn new_message(message: tl::types::Message, pts: i32) -> tl::enums::Update {
@@ -55,22 +87,34 @@ pub(super) fn send(
     user: i64,
     request: tl::functions::messages::SendMessage,
 ) -> Reply {
-    let to = peer_user(state, user, &request.peer)?;
+    let target = target(state, user, &request.peer)?;
     let date = now();
+    let own_peer = match target {
+        Target::User(to) => to,
+        Target::Group(_) => user,
+    };
     let id = state.next_message_id(user);
-    let mut own = tl_build::private_message(id, true, user, to, &request.message, date);
+    let mut own = tl_build::private_message(id, true, user, own_peer, &request.message, date);
+    own.peer_id = target.peer(own_peer);
     own.entities = request.entities;
-    let twin = (to != user).then(|| {
-        let twin_id = state.next_message_id(to);
-        let mut theirs = own.clone();
-        (theirs.id, theirs.out, theirs.peer_id) = (twin_id, false, tl_build::peer_user(user));
-        theirs
-    });
+    let copies: Vec<(i64, tl::types::Message)> = recipients(state, user, target)
+        .into_iter()
+        .map(|to| {
+            let mut theirs = own.clone();
+            (theirs.id, theirs.out, theirs.peer_id) =
+                (state.next_message_id(to), false, target.peer(user));
+            (to, theirs)
+        })
+        .collect();
+    let all: Vec<(i64, i32)> = std::iter::once((user, id))
+        .chain(copies.iter().map(|(to, m)| (*to, m.id)))
+        .collect();
+    let others = |me: (i64, i32)| all.iter().copied().filter(|c| *c != me).collect::<Vec<_>>();
     state.messages.insert(
         (user, id),
         StoredMessage {
             message: own.clone(),
-            twin: twin.as_ref().map(|t| (to, t.id)),
+            copies: others((user, id)),
             reactions: Vec::new(),
         },
     );
@@ -87,13 +131,13 @@ pub(super) fn send(
     );
     // The sender's other connections see it too.
     state.push(user, Some(caller.conn), vec![update]);
-    if let Some(theirs) = twin {
-        let twin_id = theirs.id;
+    for (to, theirs) in copies {
+        let key = (to, theirs.id);
         state.messages.insert(
-            (to, twin_id),
+            key,
             StoredMessage {
                 message: theirs.clone(),
-                twin: Some((user, id)),
+                copies: others(key),
                 reactions: Vec::new(),
             },
         );
@@ -109,7 +153,7 @@ pub(super) fn edit(
     user: i64,
     request: tl::functions::messages::EditMessage,
 ) -> Reply {
-    peer_user(state, user, &request.peer)?;
+    target(state, user, &request.peer)?;
     let stored = state
         .messages
         .get(&(user, request.id))
@@ -119,10 +163,8 @@ pub(super) fn edit(
         return Err(error(403, "MESSAGE_AUTHOR_REQUIRED"));
     }
     let date = now();
-    let mut copies = vec![(user, request.id)];
-    copies.extend(stored.twin);
     let mut result = None;
-    for (owner, id) in copies {
+    for (owner, id) in std::iter::once((user, request.id)).chain(stored.copies) {
         let Some(entry) = state.messages.get_mut(&(owner, id)) else {
             continue;
         };
@@ -145,6 +187,15 @@ pub(super) fn edit(
         .ok_or_else(|| error(400, "MESSAGE_ID_INVALID"))
 }
 
+fn deletion(ids: Vec<i32>, pts: i32) -> tl::enums::Update {
+    let pts_count = ids.len() as i32;
+    tl::enums::Update::DeleteMessages(tl::types::UpdateDeleteMessages {
+        messages: ids,
+        pts,
+        pts_count,
+    })
+}
+
 pub(super) fn delete(
     state: &mut State,
     caller: &Caller,
@@ -152,42 +203,27 @@ pub(super) fn delete(
     request: tl::functions::messages::DeleteMessages,
 ) -> Reply {
     let mut own = Vec::new();
-    let mut twins: Vec<(i64, i32)> = Vec::new();
+    let mut by_owner: std::collections::BTreeMap<i64, Vec<i32>> = Default::default();
     for id in request.id {
         if let Some(stored) = state.messages.remove(&(user, id)) {
             own.push(id);
-            if request.revoke {
-                twins.extend(stored.twin);
+            if request.revoke && stored.message.out {
+                for (owner, copy) in stored.copies {
+                    if state.messages.remove(&(owner, copy)).is_some() {
+                        by_owner.entry(owner).or_default().push(copy);
+                    }
+                }
             }
         }
     }
-    if own.is_empty() {
+    let count = own.len() as i32;
+    if count == 0 {
         return Ok(affected(state.pts(user), 0));
     }
-    let count = own.len() as i32;
-    let update = state.log(user, count, |pts| {
-        tl::enums::Update::DeleteMessages(tl::types::UpdateDeleteMessages {
-            messages: own,
-            pts,
-            pts_count: count,
-        })
-    });
+    let update = state.log(user, count, |pts| deletion(own, pts));
     state.push(user, Some(caller.conn), vec![update]);
-    let mut by_owner: std::collections::BTreeMap<i64, Vec<i32>> = Default::default();
-    for (owner, id) in twins {
-        if state.messages.remove(&(owner, id)).is_some() {
-            by_owner.entry(owner).or_default().push(id);
-        }
-    }
     for (owner, ids) in by_owner {
-        let n = ids.len() as i32;
-        let update = state.log(owner, n, |pts| {
-            tl::enums::Update::DeleteMessages(tl::types::UpdateDeleteMessages {
-                messages: ids,
-                pts,
-                pts_count: n,
-            })
-        });
+        let update = state.log(owner, ids.len() as i32, |pts| deletion(ids, pts));
         state.push(owner, None, vec![update]);
     }
     Ok(affected(state.pts(user), count))
@@ -199,24 +235,32 @@ pub(super) fn read(
     user: i64,
     request: tl::functions::messages::ReadHistory,
 ) -> Reply {
-    let other = peer_user(state, user, &request.peer)?;
+    let chat = target(state, user, &request.peer)?;
+    let in_chat = |m: &StoredMessage, owner: i64| match chat {
+        Target::User(other) => m.message.peer_id == tl_build::peer_user(other) && owner == user,
+        Target::Group(id) => m.message.peer_id == tl_build::peer_chat(id) && owner == user,
+    };
     // 0 reads everything, as clients send it.
     let wanted = if request.max_id == 0 {
         i32::MAX
     } else {
         request.max_id
     };
-    let max_id = state
+    let read: Vec<StoredMessage> = state
         .messages
-        .keys()
-        .filter(|(owner, id)| *owner == user && *id <= wanted)
-        .map(|(_, id)| *id)
-        .max()
-        .unwrap_or_default();
+        .iter()
+        .filter(|((owner, id), m)| in_chat(m, *owner) && *id <= wanted)
+        .map(|(_, m)| m.clone())
+        .collect();
+    let max_id = read.iter().map(|m| m.message.id).max().unwrap_or_default();
+    let own_peer = match chat {
+        Target::User(other) => tl_build::peer_user(other),
+        Target::Group(id) => tl_build::peer_chat(id),
+    };
     let update = state.log(user, 1, |pts| {
         tl::enums::Update::ReadHistoryInbox(tl::types::UpdateReadHistoryInbox {
             folder_id: None,
-            peer: tl_build::peer_user(other),
+            peer: own_peer,
             top_msg_id: None,
             max_id,
             still_unread_count: 0,
@@ -225,27 +269,34 @@ pub(super) fn read(
         })
     });
     state.push(user, Some(caller.conn), vec![update]);
-    // The sender learns up to which of their own messages were read.
-    let read_up_to = state
-        .messages
-        .iter()
-        .filter(|((owner, id), m)| *owner == user && *id <= max_id && !m.message.out)
-        .filter_map(|(_, m)| {
-            m.twin
-                .filter(|(owner, _)| *owner == other)
-                .map(|(_, id)| id)
-        })
-        .max();
-    if let Some(max_id) = read_up_to {
-        let update = state.log(other, 1, |pts| {
+    // Each sender learns up to which of their own messages were read.
+    let mut read_up_to: std::collections::BTreeMap<i64, i32> = Default::default();
+    for message in read.iter().filter(|m| !m.message.out) {
+        let sender = match &message.message.from_id {
+            Some(tl::enums::Peer::User(p)) => p.user_id,
+            _ => continue,
+        };
+        for (owner, id) in &message.copies {
+            if *owner == sender {
+                let best = read_up_to.entry(sender).or_default();
+                *best = (*best).max(*id);
+            }
+        }
+    }
+    for (sender, max_id) in read_up_to {
+        let peer = match chat {
+            Target::User(_) => tl_build::peer_user(user),
+            Target::Group(id) => tl_build::peer_chat(id),
+        };
+        let update = state.log(sender, 1, |pts| {
             tl::enums::Update::ReadHistoryOutbox(tl::types::UpdateReadHistoryOutbox {
-                peer: tl_build::peer_user(user),
+                peer,
                 max_id,
                 pts,
                 pts_count: 1,
             })
         });
-        state.push(other, None, vec![update]);
+        state.push(sender, None, vec![update]);
     }
     Ok(affected(state.pts(user), 1))
 }
@@ -255,13 +306,22 @@ pub(super) fn typing(
     user: i64,
     request: tl::functions::messages::SetTyping,
 ) -> Reply {
-    let other = peer_user(state, user, &request.peer)?;
-    let update = tl::enums::Update::UserTyping(tl::types::UpdateUserTyping {
-        user_id: user,
-        top_msg_id: None,
-        action: request.action,
-    });
-    state.push(other, None, vec![update]);
+    let chat = target(state, user, &request.peer)?;
+    let update = match chat {
+        Target::User(_) => tl::enums::Update::UserTyping(tl::types::UpdateUserTyping {
+            user_id: user,
+            top_msg_id: None,
+            action: request.action,
+        }),
+        Target::Group(id) => tl::enums::Update::ChatUserTyping(tl::types::UpdateChatUserTyping {
+            chat_id: id,
+            from_id: tl_build::peer_user(user),
+            action: request.action,
+        }),
+    };
+    for to in recipients(state, user, chat) {
+        state.push(to, None, vec![update.clone()]);
+    }
     Ok(true.to_bytes())
 }
 
@@ -314,17 +374,15 @@ pub(super) fn react(
     user: i64,
     request: tl::functions::messages::SendReaction,
 ) -> Reply {
-    let other = peer_user(state, user, &request.peer)?;
+    target(state, user, &request.peer)?;
     let stored = state
         .messages
         .get(&(user, request.msg_id))
         .cloned()
         .ok_or_else(|| error(400, "MESSAGE_ID_INVALID"))?;
-    let mut copies = vec![(user, request.msg_id)];
-    copies.extend(stored.twin);
     let date = now();
     let mut result = None;
-    for (owner, id) in copies {
+    for (owner, id) in std::iter::once((user, request.msg_id)).chain(stored.copies) {
         let Some(entry) = state.messages.get_mut(&(owner, id)) else {
             continue;
         };
@@ -333,9 +391,8 @@ pub(super) fn react(
             entry.reactions.push((user, reaction.clone(), date));
         }
         let entry = entry.clone();
-        let chat = if owner == user { other } else { user };
         let update = tl::enums::Update::MessageReactions(tl::types::UpdateMessageReactions {
-            peer: tl_build::peer_user(chat),
+            peer: entry.message.peer_id.clone(),
             msg_id: id,
             top_msg_id: None,
             saved_peer_id: None,
@@ -379,7 +436,7 @@ pub(super) fn difference(state: &State, user: i64, pts: i32) -> tl::enums::updat
         new_messages,
         new_encrypted_messages: Vec::new(),
         other_updates,
-        chats: Vec::new(),
+        chats: state.chats_of(user),
         users: state
             .accounts
             .iter()

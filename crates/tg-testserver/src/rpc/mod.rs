@@ -4,6 +4,7 @@
 mod auth;
 mod contacts;
 mod dialogs;
+mod groups;
 mod messages;
 
 use crate::tl_build;
@@ -168,6 +169,12 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         c if c == id::<f::contacts::GetContacts>() => contacts::list(&state, logged_in(caller)?),
         c if c == id::<f::contacts::Search>() => {
             contacts::search(&state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::CreateChat>() => {
+            groups::create(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::EditChatTitle>() => {
+            groups::edit_title(&mut state, caller, logged_in(caller)?, parse(body)?)
         }
         c if c == id::<f::messages::GetDialogs>() => dialogs::dialogs(&state, logged_in(caller)?),
         c if c == id::<f::messages::GetHistory>() => {
