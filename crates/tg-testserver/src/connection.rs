@@ -21,7 +21,7 @@ enum Outgoing {
     Own(Vec<u8>),
 }
 
-pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64) -> Result<()> {
+pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: i32) -> Result<()> {
     let (mut reader, mut writer) = stream.into_split();
     let mut inbound = Full::default();
     let Some(first) = inbound.read(&mut reader).await? else {
@@ -85,6 +85,7 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64) -> R
     }
     let mut caller = Caller {
         conn,
+        dc,
         key_id: key.id,
         user: None,
     };

@@ -36,10 +36,15 @@ use tokio::net::TcpListener;
 /// The layer this server speaks: grammers-tl-types'.
 pub const LAYER: i32 = grammers_tl_types::LAYER;
 
+/// The data centres the server plays: DC 2, where clients start, and DC 4,
+/// where an account may live so that logging in must migrate.
+pub const DCS: [i32; 2] = [2, 4];
+
 pub(crate) struct Inner {
     pub state: Mutex<State>,
     pub msg_ids: service::MsgIds,
-    pub port: u16,
+    /// Each DC's port, in `DCS` order.
+    pub ports: [u16; 2],
     /// Every pending code counts as expired.
     pub expire_codes: AtomicBool,
     /// The next packet on any connection closes it.
@@ -55,20 +60,29 @@ impl Inner {
 /// A running server; it stops when dropped.
 pub struct TestServer {
     inner: Arc<Inner>,
-    accept: tokio::task::JoinHandle<()>,
+    accepts: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.accept.abort();
+        for accept in &self.accepts {
+            accept.abort();
+        }
     }
 }
 
 impl TestServer {
-    /// Starts a server on a free loopback port with these accounts.
+    /// Starts a server on free loopback ports, one per DC, with these
+    /// accounts.
     pub async fn start(accounts: Vec<AccountSpec>) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
+        let listeners = [
+            TcpListener::bind("127.0.0.1:0").await?,
+            TcpListener::bind("127.0.0.1:0").await?,
+        ];
+        let ports = [
+            listeners[0].local_addr()?.port(),
+            listeners[1].local_addr()?.port(),
+        ];
         let state = State {
             accounts: accounts
                 .into_iter()
@@ -84,28 +98,39 @@ impl TestServer {
         let inner = Arc::new(Inner {
             state: Mutex::new(state),
             msg_ids: service::MsgIds::default(),
-            port,
+            ports,
             expire_codes: AtomicBool::new(false),
             drop_connections: AtomicBool::new(false),
         });
-        let accepting = inner.clone();
-        let accept = tokio::spawn(async move {
-            let next = AtomicU64::new(1);
-            while let Ok((stream, _)) = listener.accept().await {
-                let server = accepting.clone();
-                let conn = next.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    if let Err(err) = connection::serve(server, stream, conn).await {
-                        tracing::debug!("connection {conn} ended: {err:#}");
-                    }
-                });
-            }
-        });
-        Ok(Self { inner, accept })
+        let next = Arc::new(AtomicU64::new(1));
+        let mut accepts = Vec::new();
+        for (listener, dc) in listeners.into_iter().zip(DCS) {
+            let (accepting, next) = (inner.clone(), next.clone());
+            accepts.push(tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let server = accepting.clone();
+                    let conn = next.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        if let Err(err) = connection::serve(server, stream, conn, dc).await {
+                            tracing::debug!("connection {conn} ended: {err:#}");
+                        }
+                    });
+                }
+            }));
+        }
+        Ok(Self { inner, accepts })
     }
 
+    /// The port of DC 2, where clients start.
     pub fn port(&self) -> u16 {
-        self.inner.port
+        self.inner.ports[0]
+    }
+
+    /// The port of a DC the server plays.
+    pub fn port_of(&self, dc: i32) -> Option<u16> {
+        DCS.iter()
+            .position(|d| *d == dc)
+            .map(|i| self.inner.ports[i])
     }
 
     /// A new auth key the server accepts, for a client's session.

@@ -18,6 +18,9 @@ pub struct AccountSpec {
     pub username: Option<String>,
     /// A 2FA password, asked after the code.
     pub password: Option<String>,
+    /// The DC the account lives in (2 or 4); logging in elsewhere answers
+    /// `PHONE_MIGRATE_<dc>`.
+    pub home_dc: i32,
 }
 
 pub struct Account {

@@ -136,8 +136,9 @@ pub fn private_message(
     }
 }
 
-/// `help.getConfig`: one DC, this server, so the client keeps talking here.
-pub fn config(port: u16) -> tl::enums::Config {
+/// `help.getConfig`: the DCs this server plays, all on loopback, so the
+/// client keeps talking here.
+pub fn config(this_dc: i32, ports: &[u16; 2]) -> tl::enums::Config {
     tl::enums::Config::Config(tl::types::Config {
         default_p2p_contacts: false,
         preload_featured_stickers: false,
@@ -147,19 +148,25 @@ pub fn config(port: u16) -> tl::enums::Config {
         date: now(),
         expires: now() + 3600,
         test_mode: true,
-        this_dc: 2,
-        dc_options: vec![tl::enums::DcOption::Option(tl::types::DcOption {
-            ipv6: false,
-            media_only: false,
-            tcpo_only: false,
-            cdn: false,
-            r#static: false,
-            this_port_only: false,
-            id: 2,
-            ip_address: "127.0.0.1".into(),
-            port: i32::from(port),
-            secret: None,
-        })],
+        this_dc,
+        dc_options: crate::DCS
+            .iter()
+            .zip(ports)
+            .map(|(id, port)| {
+                tl::enums::DcOption::Option(tl::types::DcOption {
+                    ipv6: false,
+                    media_only: false,
+                    tcpo_only: false,
+                    cdn: false,
+                    r#static: false,
+                    this_port_only: false,
+                    id: *id,
+                    ip_address: "127.0.0.1".into(),
+                    port: i32::from(*port),
+                    secret: None,
+                })
+            })
+            .collect(),
         dc_txt_domain_name: String::new(),
         chat_size_max: 200,
         megagroup_size_max: 200_000,

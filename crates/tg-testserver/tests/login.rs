@@ -180,3 +180,33 @@ async fn a_qr_login_is_accepted_by_a_logged_in_client_of_the_account() -> Result
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_account_in_another_dc_is_followed_there_and_stays_there() -> Result<()> {
+    use grammers_session::Session;
+    let server = server().await?;
+    let db = Db::new().await;
+    let session = db.session("tg-dave").await?;
+    point_at(&session, &server).await?;
+    let dave = connect(session.clone());
+    // DC 2 answers PHONE_MIGRATE_4; grammers moves and asks DC 4.
+    let token = bounded(
+        "sendCode",
+        dave.client.request_login_code("+15550004", API_HASH),
+    )
+    .await??;
+    let me = bounded(
+        "signIn",
+        dave.client.sign_in(&token, &last_code(&server, "15550004")),
+    )
+    .await??;
+    assert_eq!(me.first_name(), Some("Dave"));
+    assert_eq!(session.home_dc_id()?, 4);
+    drop(dave);
+    // The stored session remembers the move.
+    let reloaded = db.session("tg-dave").await?;
+    assert_eq!(reloaded.home_dc_id()?, 4);
+    let again = connect(reloaded);
+    assert!(bounded("is_authorized", again.client.is_authorized()).await??);
+    Ok(())
+}

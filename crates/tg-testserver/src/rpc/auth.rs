@@ -7,10 +7,20 @@ use crate::Inner;
 use grammers_tl_types::{self as tl, Deserializable, Serializable};
 use std::time::Instant;
 
-pub(super) fn send_code(state: &mut State, request: tl::functions::auth::SendCode) -> Reply {
+pub(super) fn send_code(
+    state: &mut State,
+    caller: &Caller,
+    request: tl::functions::auth::SendCode,
+) -> Reply {
     let Some(account) = state.account_by_phone(&request.phone_number) else {
         return Err(error(400, "PHONE_NUMBER_INVALID"));
     };
+    if account.spec.home_dc != caller.dc {
+        return Err(error(
+            303,
+            &format!("PHONE_MIGRATE_{}", account.spec.home_dc),
+        ));
+    }
     let phone = account.spec.phone.clone();
     let code = format!("{:05}", rand::random::<u32>() % 100_000);
     let hash = format!("{:016x}", rand::random::<u64>());

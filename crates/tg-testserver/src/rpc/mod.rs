@@ -34,6 +34,8 @@ impl Deserializable for Rest {
 /// What a call knows of its connection.
 pub struct Caller {
     pub conn: u64,
+    /// The DC this connection came to.
+    pub dc: i32,
     pub key_id: [u8; 8],
     pub user: Option<i64>,
 }
@@ -66,8 +68,10 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
     // Whom the key is logged in as now: a revocation takes effect at once.
     caller.user = state.keys.get(&caller.key_id).and_then(|k| k.user);
     match ctor {
-        c if c == id::<f::help::GetConfig>() => Ok(tl_build::config(server.port).to_bytes()),
-        c if c == id::<f::auth::SendCode>() => auth::send_code(&mut state, parse(body)?),
+        c if c == id::<f::help::GetConfig>() => {
+            Ok(tl_build::config(caller.dc, &server.ports).to_bytes())
+        }
+        c if c == id::<f::auth::SendCode>() => auth::send_code(&mut state, caller, parse(body)?),
         c if c == id::<f::auth::SignIn>() => {
             auth::sign_in(server, &mut state, caller, parse(body)?)
         }

@@ -33,15 +33,20 @@ pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
         last_name: None,
         username: Some(name.to_lowercase()),
         password: password.map(str::to_owned),
+        home_dc: 2,
     }
 }
 
-/// Alice and Bob, and Carol with a 2FA password.
+/// Alice and Bob, Carol with a 2FA password, and Dave, who lives in DC 4.
 pub async fn server() -> Result<TestServer> {
     TestServer::start(vec![
         account("15550001", "Alice", None),
         account("15550002", "Bob", None),
         account("15550003", "Carol", Some("hunter2")),
+        AccountSpec {
+            home_dc: 4,
+            ..account("15550004", "Dave", None)
+        },
     ])
     .await
 }
@@ -84,13 +89,18 @@ impl Drop for TestClient {
     }
 }
 
-/// Points a session at the server with a fresh key it accepts, as a
-/// first login does.
+/// Points a session's DCs at the server, each with a fresh key it
+/// accepts, as the bridge does for a first login.
 pub async fn point_at(session: &LoginSession, server: &TestServer) -> Result<()> {
-    let mut dc = session.dc_option(2)?.expect("DC 2 is known");
-    dc.ipv4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, server.port());
-    dc.auth_key = Some(server.register_key());
-    session.set_dc_option(&dc).await?;
+    for id in causeway_tg_testserver::DCS {
+        let mut dc = session.dc_option(id)?.expect("the DC is known");
+        dc.ipv4 = SocketAddrV4::new(
+            Ipv4Addr::LOCALHOST,
+            server.port_of(id).expect("a DC of the server"),
+        );
+        dc.auth_key = Some(server.register_key());
+        session.set_dc_option(&dc).await?;
+    }
     session.set_home_dc_id(2).await?;
     Ok(())
 }
