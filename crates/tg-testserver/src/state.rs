@@ -54,6 +54,23 @@ pub(crate) struct Group {
     pub date: i32,
 }
 
+/// A supergroup or a broadcast channel: one message list and one pts for
+/// all its members, as Telegram keeps channels.
+pub(crate) struct Channel {
+    pub id: i64,
+    pub access_hash: i64,
+    pub title: String,
+    /// A broadcast channel: only its creator posts.
+    pub broadcast: bool,
+    pub creator: i64,
+    pub members: Vec<i64>,
+    pub date: i32,
+    pub pts: i32,
+    pub next_id: i32,
+    pub messages: std::collections::BTreeMap<i32, tl::types::Message>,
+    pub log: Vec<LoggedUpdate>,
+}
+
 pub(crate) struct KeyEntry {
     pub key: AuthKey,
     pub user: Option<i64>,
@@ -103,6 +120,7 @@ pub(crate) struct State {
     pub sent_codes: Vec<SentCode>,
     pub boxes: HashMap<i64, UserBox>,
     pub groups: Vec<Group>,
+    pub channels: Vec<Channel>,
     /// Each user's contacts.
     pub contacts: HashMap<i64, Vec<i64>>,
     /// Messages by (box owner, message ID).
@@ -152,13 +170,23 @@ impl State {
         update
     }
 
-    /// The groups `user` is in, as they see them.
+    /// The groups and channels `user` is in, as they see them.
     pub fn chats_of(&self, user: i64) -> Vec<tl::enums::Chat> {
-        self.groups
+        let groups = self
+            .groups
             .iter()
             .filter(|g| g.members.contains(&user))
-            .map(|g| crate::tl_build::chat(g, user))
-            .collect()
+            .map(|g| crate::tl_build::chat(g, user));
+        let channels = self
+            .channels
+            .iter()
+            .filter(|c| c.members.contains(&user))
+            .map(|c| crate::tl_build::channel(c, user));
+        groups.chain(channels).collect()
+    }
+
+    pub fn channel(&self, id: i64) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.id == id)
     }
 
     pub fn group(&self, id: i64) -> Option<&Group> {

@@ -2,7 +2,7 @@
 //! defaults, so each is written out once here with what a fresh Telegram
 //! account would show.
 
-use crate::state::{Account, Group};
+use crate::state::{Account, Channel, Group};
 use grammers_tl_types as tl;
 
 pub fn now() -> i32 {
@@ -267,5 +267,66 @@ pub fn service_message(
         action,
         reactions: None,
         ttl_period: None,
+    })
+}
+
+pub fn peer_channel(id: i64) -> tl::enums::Peer {
+    tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id: id })
+}
+
+/// A supergroup or broadcast channel as a member sees it, with the access
+/// hash grammers needs for `getChannelDifference`.
+pub fn channel(channel: &Channel, viewer: i64) -> tl::enums::Chat {
+    tl::enums::Chat::Channel(tl::types::Channel {
+        creator: channel.creator == viewer,
+        left: !channel.members.contains(&viewer),
+        broadcast: channel.broadcast,
+        verified: false,
+        megagroup: !channel.broadcast,
+        restricted: false,
+        signatures: false,
+        min: false,
+        scam: false,
+        has_link: false,
+        has_geo: false,
+        slowmode_enabled: false,
+        call_active: false,
+        call_not_empty: false,
+        fake: false,
+        gigagroup: false,
+        noforwards: false,
+        join_to_send: false,
+        join_request: false,
+        forum: false,
+        stories_hidden: false,
+        stories_hidden_min: false,
+        stories_unavailable: false,
+        signature_profiles: false,
+        autotranslation: false,
+        broadcast_messages_allowed: false,
+        monoforum: false,
+        forum_tabs: false,
+        id: channel.id,
+        access_hash: Some(channel.access_hash),
+        title: channel.title.clone(),
+        username: None,
+        photo: tl::enums::ChatPhoto::Empty,
+        date: channel.date,
+        restriction_reason: None,
+        admin_rights: None,
+        banned_rights: None,
+        default_banned_rights: None,
+        participants_count: Some(channel.members.len() as i32),
+        usernames: None,
+        stories_max_id: None,
+        color: None,
+        profile_color: None,
+        emoji_status: None,
+        level: None,
+        subscription_until_date: None,
+        bot_verification_icon: None,
+        send_paid_messages_stars: None,
+        linked_monoforum_id: None,
+        linked_community_id: None,
     })
 }

@@ -2,6 +2,7 @@
 //! request. Each returns the encoded result, or an RPC error.
 
 mod auth;
+mod channels;
 mod contacts;
 mod dialogs;
 mod groups;
@@ -150,7 +151,26 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
             )
         }
         c if c == id::<f::messages::SendMessage>() => {
-            messages::send(&mut state, caller, logged_in(caller)?, parse(body)?)
+            let request: f::messages::SendMessage = parse(body)?;
+            match &request.peer {
+                tl::enums::InputPeer::Channel(c) => {
+                    let (id, hash) = (c.channel_id, c.access_hash);
+                    channels::send(&mut state, caller, logged_in(caller)?, id, hash, request)
+                }
+                _ => messages::send(&mut state, caller, logged_in(caller)?, request),
+            }
+        }
+        c if c == id::<f::channels::CreateChannel>() => {
+            channels::create(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::channels::InviteToChannel>() => {
+            channels::invite(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::channels::JoinChannel>() => {
+            channels::join(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::updates::GetChannelDifference>() => {
+            channels::difference(&mut state, logged_in(caller)?, parse(body)?)
         }
         c if c == id::<f::messages::EditMessage>() => {
             messages::edit(&mut state, caller, logged_in(caller)?, parse(body)?)
@@ -182,7 +202,17 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         }
         c if c == id::<f::messages::GetDialogs>() => dialogs::dialogs(&state, logged_in(caller)?),
         c if c == id::<f::messages::GetHistory>() => {
-            dialogs::history(&state, logged_in(caller)?, parse(body)?)
+            let request: f::messages::GetHistory = parse(body)?;
+            match &request.peer {
+                tl::enums::InputPeer::Channel(c) => channels::history(
+                    &state,
+                    logged_in(caller)?,
+                    c.channel_id,
+                    request.offset_id,
+                    request.limit,
+                ),
+                _ => dialogs::history(&state, logged_in(caller)?, request),
+            }
         }
         c if c == id::<f::messages::SendReaction>() => {
             messages::react(&mut state, logged_in(caller)?, parse(body)?)
