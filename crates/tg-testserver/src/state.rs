@@ -71,6 +71,12 @@ pub(crate) struct Channel {
     pub log: Vec<LoggedUpdate>,
 }
 
+/// A stored photo or document.
+pub(crate) struct StoredFile {
+    pub access_hash: i64,
+    pub bytes: Vec<u8>,
+}
+
 pub(crate) struct KeyEntry {
     pub key: AuthKey,
     pub user: Option<i64>,
@@ -120,6 +126,10 @@ pub(crate) struct State {
     pub sent_codes: Vec<SentCode>,
     pub boxes: HashMap<i64, UserBox>,
     pub groups: Vec<Group>,
+    /// Upload parts by (user, file ID), then part number.
+    pub uploads: HashMap<(i64, i64), std::collections::BTreeMap<i32, Vec<u8>>>,
+    /// Stored photos and documents by ID.
+    pub files: HashMap<i64, StoredFile>,
     pub channels: Vec<Channel>,
     /// Each user's contacts.
     pub contacts: HashMap<i64, Vec<i64>>,

@@ -104,7 +104,7 @@ pub(super) fn send(
     user: i64,
     id: i64,
     hash: i64,
-    request: tl::functions::messages::SendMessage,
+    request: super::messages::Draft,
 ) -> Reply {
     let channel = by_input(state, id, hash)?;
     if !channel.members.contains(&user) {
@@ -116,10 +116,10 @@ pub(super) fn send(
     channel.next_id += 1;
     channel.pts += 1;
     let (message_id, pts) = (channel.next_id, channel.pts);
-    let mut message =
-        tl_build::private_message(message_id, false, user, 0, &request.message, now());
+    let mut message = tl_build::private_message(message_id, false, user, 0, &request.text, now());
     message.peer_id = tl_build::peer_channel(id);
     message.entities = request.entities;
+    message.media = request.media;
     if channel.broadcast {
         // A channel post comes from the channel, not from a person.
         (message.post, message.from_id) = (true, None);

@@ -81,12 +81,28 @@ fn affected(pts: i32, pts_count: i32) -> Vec<u8> {
     .to_bytes()
 }
 
-pub(super) fn send(
-    state: &mut State,
-    caller: &Caller,
-    user: i64,
-    request: tl::functions::messages::SendMessage,
-) -> Reply {
+/// What a sent message carries, from `sendMessage` or `sendMedia`.
+pub(super) struct Draft {
+    pub peer: tl::enums::InputPeer,
+    pub text: String,
+    pub entities: Option<Vec<tl::enums::MessageEntity>>,
+    pub media: Option<tl::enums::MessageMedia>,
+    pub random_id: i64,
+}
+
+impl From<tl::functions::messages::SendMessage> for Draft {
+    fn from(request: tl::functions::messages::SendMessage) -> Self {
+        Self {
+            peer: request.peer,
+            text: request.message,
+            entities: request.entities,
+            media: None,
+            random_id: request.random_id,
+        }
+    }
+}
+
+pub(super) fn send(state: &mut State, caller: &Caller, user: i64, request: Draft) -> Reply {
     let target = target(state, user, &request.peer)?;
     let date = now();
     let own_peer = match target {
@@ -94,9 +110,10 @@ pub(super) fn send(
         Target::Group(_) => user,
     };
     let id = state.next_message_id(user);
-    let mut own = tl_build::private_message(id, true, user, own_peer, &request.message, date);
+    let mut own = tl_build::private_message(id, true, user, own_peer, &request.text, date);
     own.peer_id = target.peer(own_peer);
     own.entities = request.entities;
+    own.media = request.media;
     let copies: Vec<(i64, tl::types::Message)> = recipients(state, user, target)
         .into_iter()
         .map(|to| {

@@ -6,6 +6,7 @@ mod channels;
 mod contacts;
 mod dialogs;
 mod groups;
+mod media;
 mod messages;
 
 use crate::tl_build;
@@ -152,13 +153,35 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         }
         c if c == id::<f::messages::SendMessage>() => {
             let request: f::messages::SendMessage = parse(body)?;
-            match &request.peer {
-                tl::enums::InputPeer::Channel(c) => {
-                    let (id, hash) = (c.channel_id, c.access_hash);
-                    channels::send(&mut state, caller, logged_in(caller)?, id, hash, request)
-                }
-                _ => messages::send(&mut state, caller, logged_in(caller)?, request),
-            }
+            send(&mut state, caller, request.into())
+        }
+        c if c == id::<f::messages::SendMedia>() => {
+            let draft = media::send_media(&mut state, logged_in(caller)?, parse(body)?)?;
+            send(&mut state, caller, draft)
+        }
+        c if c == id::<f::upload::SaveFilePart>() => {
+            let part: f::upload::SaveFilePart = parse(body)?;
+            media::save_part(
+                &mut state,
+                logged_in(caller)?,
+                part.file_id,
+                part.file_part,
+                part.bytes,
+            )
+        }
+        c if c == id::<f::upload::SaveBigFilePart>() => {
+            let part: f::upload::SaveBigFilePart = parse(body)?;
+            media::save_part(
+                &mut state,
+                logged_in(caller)?,
+                part.file_id,
+                part.file_part,
+                part.bytes,
+            )
+        }
+        c if c == id::<f::upload::GetFile>() => {
+            logged_in(caller)?;
+            media::get_file(&state, parse(body)?)
         }
         c if c == id::<f::channels::CreateChannel>() => {
             channels::create(&mut state, logged_in(caller)?, parse(body)?)
@@ -228,4 +251,16 @@ pub(crate) fn logged_in(caller: &Caller) -> Result<i64, RpcError> {
     caller
         .user
         .ok_or_else(|| error(401, "AUTH_KEY_UNREGISTERED"))
+}
+
+/// A message to any chat: a channel keeps one copy, others one per member.
+fn send(state: &mut crate::state::State, caller: &Caller, draft: messages::Draft) -> Reply {
+    let user = logged_in(caller)?;
+    match &draft.peer {
+        tl::enums::InputPeer::Channel(c) => {
+            let (id, hash) = (c.channel_id, c.access_hash);
+            channels::send(state, caller, user, id, hash, draft)
+        }
+        _ => messages::send(state, caller, user, draft),
+    }
 }
