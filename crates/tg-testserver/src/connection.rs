@@ -90,6 +90,7 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
         user: None,
     };
     let mut registered = None;
+    let mut dropped = server.drop_connections.subscribe();
     let mut next = Some(plain.message);
     while let Some(message) = next.take() {
         for message in service::unpack(message) {
@@ -115,7 +116,11 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
                 });
             }
         }
-        let Some(packet) = inbound.read(&mut reader).await? else {
+        let packet = tokio::select! {
+            packet = inbound.read(&mut reader) => packet?,
+            _ = dropped.changed() => None,
+        };
+        let Some(packet) = packet else {
             break;
         };
         next = crypto::decrypt(&key, &packet)
@@ -124,12 +129,6 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
             .map(|p| p.message);
         if next.is_none() {
             tracing::warn!("a packet that does not open with its key; closing");
-            break;
-        }
-        if server
-            .drop_connections
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
             break;
         }
     }

@@ -47,8 +47,8 @@ pub(crate) struct Inner {
     pub ports: [u16; 2],
     /// Every pending code counts as expired.
     pub expire_codes: AtomicBool,
-    /// The next packet on any connection closes it.
-    pub drop_connections: AtomicBool,
+    /// Bumped to close every open connection.
+    pub drop_connections: tokio::sync::watch::Sender<u64>,
 }
 
 impl Inner {
@@ -100,7 +100,7 @@ impl TestServer {
             msg_ids: service::MsgIds::default(),
             ports,
             expire_codes: AtomicBool::new(false),
-            drop_connections: AtomicBool::new(false),
+            drop_connections: tokio::sync::watch::Sender::new(0),
         });
         let next = Arc::new(AtomicU64::new(1));
         let mut accepts = Vec::new();
@@ -146,6 +146,7 @@ impl TestServer {
                     password_pending: None,
                     challenge: None,
                     login_token: None,
+                    duplicated: false,
                 },
             );
         }
@@ -204,8 +205,24 @@ impl TestServer {
         }
     }
 
-    /// Closes each connection at its next packet.
+    /// Closes every open connection, as a network failure would; clients
+    /// connect again and must find what they missed.
     pub fn drop_connections(&self) {
-        self.inner.drop_connections.store(true, Ordering::Relaxed);
+        self.inner
+            .drop_connections
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// Answers the account's next calls with `AUTH_KEY_DUPLICATED` (406):
+    /// its key was used from two places at once, and is void.
+    pub fn duplicate_keys(&self, user: i64) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            for entry in state.keys.values_mut() {
+                if entry.user == Some(user) {
+                    entry.user = None;
+                    entry.duplicated = true;
+                }
+            }
+        }
     }
 }

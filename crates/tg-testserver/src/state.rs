@@ -86,6 +86,8 @@ pub(crate) struct KeyEntry {
     pub challenge: Option<crate::two_factor::Challenge>,
     /// The QR login token this key waits on, and whom it was accepted by.
     pub login_token: Option<(Vec<u8>, Option<i64>)>,
+    /// Used from two places at once: every call is refused.
+    pub duplicated: bool,
 }
 
 /// One user's box: its message IDs and its pts log.

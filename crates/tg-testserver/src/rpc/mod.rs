@@ -68,7 +68,11 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         return Err(error(420, &format!("FLOOD_WAIT_{seconds}")));
     }
     // Whom the key is logged in as now: a revocation takes effect at once.
-    caller.user = state.keys.get(&caller.key_id).and_then(|k| k.user);
+    let entry = state.keys.get(&caller.key_id);
+    if entry.is_some_and(|k| k.duplicated) {
+        return Err(error(406, "AUTH_KEY_DUPLICATED"));
+    }
+    caller.user = entry.and_then(|k| k.user);
     match ctor {
         c if c == id::<f::help::GetConfig>() => {
             Ok(tl_build::config(caller.dc, &server.ports).to_bytes())
