@@ -17,6 +17,7 @@
 //! connections.
 
 mod connection;
+mod control;
 mod crypto;
 mod rpc;
 mod service;
@@ -25,6 +26,7 @@ mod tl_build;
 mod transport;
 mod two_factor;
 
+pub use control::router as control_router;
 pub use state::{AccountSpec, SentCode};
 
 use anyhow::Result;
@@ -75,9 +77,14 @@ impl TestServer {
     /// Starts a server on free loopback ports, one per DC, with these
     /// accounts.
     pub async fn start(accounts: Vec<AccountSpec>) -> Result<Self> {
+        Self::start_on(accounts, [0, 0]).await
+    }
+
+    /// Starts a server on these loopback ports (0 picks one), DC 2's first.
+    pub async fn start_on(accounts: Vec<AccountSpec>, ports: [u16; 2]) -> Result<Self> {
         let listeners = [
-            TcpListener::bind("127.0.0.1:0").await?,
-            TcpListener::bind("127.0.0.1:0").await?,
+            TcpListener::bind(("127.0.0.1", ports[0])).await?,
+            TcpListener::bind(("127.0.0.1", ports[1])).await?,
         ];
         let ports = [
             listeners[0].local_addr()?.port(),
@@ -224,5 +231,24 @@ impl TestServer {
                 }
             }
         }
+    }
+}
+
+impl TestServer {
+    /// Sends a private text message between two accounts, as if from the
+    /// sender's phone.
+    pub fn send_as(&self, from_phone: &str, to_phone: &str, text: &str) -> Result<()> {
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("state lock poisoned"))?;
+        let from = state.account_by_phone(from_phone).map(|a| a.id);
+        let to = state.account_by_phone(to_phone).map(|a| a.id);
+        let (Some(from), Some(to)) = (from, to) else {
+            anyhow::bail!("no account has {from_phone} or {to_phone}");
+        };
+        rpc::messages::send_as(&mut state, from, to, text);
+        Ok(())
     }
 }

@@ -21,6 +21,8 @@ pub struct AccountSpec {
     /// The DC the account lives in (2 or 4); logging in elsewhere answers
     /// `PHONE_MIGRATE_<dc>`.
     pub home_dc: i32,
+    /// A scripted user: answers every private message with `echo: <text>`.
+    pub echo: bool,
 }
 
 pub struct Account {

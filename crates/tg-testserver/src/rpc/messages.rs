@@ -148,6 +148,10 @@ pub(super) fn send(state: &mut State, caller: &Caller, user: i64, request: Draft
     );
     // The sender's other connections see it too.
     state.push(user, Some(caller.conn), vec![update]);
+    let echoes: Vec<i64> = match target {
+        Target::User(to) if state.account(to).is_some_and(|a| a.spec.echo) => vec![to],
+        _ => Vec::new(),
+    };
     for (to, theirs) in copies {
         let key = (to, theirs.id);
         state.messages.insert(
@@ -161,7 +165,39 @@ pub(super) fn send(state: &mut State, caller: &Caller, user: i64, request: Draft
         let update = state.log(to, 1, |pts| new_message(theirs, pts));
         state.push(to, None, vec![update]);
     }
+    // A scripted user answers at once, as its own client would.
+    for echo in echoes {
+        let text = format!("echo: {}", request.text);
+        send_as(state, echo, user, &text);
+    }
     Ok(result.to_bytes())
+}
+
+/// Sends a private text message from `from` to `to`, as a client of
+/// `from`'s would: for scripted users and the control API.
+pub(crate) fn send_as(state: &mut State, from: i64, to: i64, text: &str) {
+    let Some(hash) = state.account(to).map(|a| a.access_hash) else {
+        return;
+    };
+    let draft = Draft {
+        peer: tl::enums::InputPeer::User(tl::types::InputPeerUser {
+            user_id: to,
+            access_hash: hash,
+        }),
+        text: text.to_owned(),
+        entities: None,
+        media: None,
+        random_id: rand::random(),
+    };
+    let caller = Caller {
+        conn: 0,
+        dc: 2,
+        key_id: [0; 8],
+        user: Some(from),
+    };
+    if let Err((code, message)) = send(state, &caller, from, draft) {
+        tracing::warn!("a scripted message was refused: {code} {message}");
+    }
 }
 
 pub(super) fn edit(

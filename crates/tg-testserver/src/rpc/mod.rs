@@ -7,7 +7,7 @@ mod contacts;
 mod dialogs;
 mod groups;
 mod media;
-mod messages;
+pub(crate) mod messages;
 
 use crate::tl_build;
 use crate::Inner;

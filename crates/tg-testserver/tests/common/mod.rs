@@ -34,6 +34,7 @@ pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
         username: Some(name.to_lowercase()),
         password: password.map(str::to_owned),
         home_dc: 2,
+        echo: false,
     }
 }
 
