@@ -115,6 +115,8 @@ impl TestServer {
             let (accepting, next) = (inner.clone(), next.clone());
             accepts.push(tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
+                    // MTProto packets are small: sent at once, not batched.
+                    let _ = stream.set_nodelay(true);
                     let server = accepting.clone();
                     let conn = next.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {

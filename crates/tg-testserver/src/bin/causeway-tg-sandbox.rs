@@ -49,7 +49,7 @@ async fn main() -> Result<()> {
         "telegram sandbox: DC 2 on 127.0.0.1:{}, DC 4 on 127.0.0.1:{}, control on http://127.0.0.1:{}",
         server.port(),
         server.port_of(4).unwrap_or_default(),
-        args.control_port
+        control.local_addr()?.port()
     );
     axum::serve(control, causeway_tg_testserver::control_router(server)).await?;
     Ok(())
