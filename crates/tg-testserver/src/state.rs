@@ -135,6 +135,8 @@ pub(crate) struct State {
     /// Stored photos and documents by ID.
     pub files: HashMap<i64, StoredFile>,
     pub channels: Vec<Channel>,
+    /// Random IDs of the messages each user sent.
+    pub random_ids: std::collections::HashSet<(i64, i64)>,
     /// Each user's contacts.
     pub contacts: HashMap<i64, Vec<i64>>,
     /// Messages by (box owner, message ID).

@@ -124,3 +124,43 @@ async fn a_flood_wait_reaches_the_client_with_its_duration() -> Result<()> {
     bounded("send", alice.client.send_message(to_bob, "in time")).await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_message_sent_again_with_its_random_id_is_refused_and_not_repeated() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
+    let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
+    let mut bob_updates = updates_of(&mut bob).await?;
+    let to_bob = peer(&alice, "bob").await?;
+    let send = |text: &str| tl::functions::messages::SendMessage {
+        no_webpage: false,
+        silent: false,
+        background: false,
+        clear_draft: false,
+        noforwards: false,
+        update_stickersets_order: false,
+        invert_media: false,
+        allow_paid_floodskip: false,
+        peer: to_bob.into(),
+        reply_to: None,
+        message: text.into(),
+        random_id: 424242,
+        reply_markup: None,
+        entities: None,
+        schedule_date: None,
+        schedule_repeat_period: None,
+        send_as: None,
+        quick_reply_shortcut: None,
+        effect: None,
+        allow_paid_stars: None,
+        suggested_post: None,
+        rich_message: None,
+    };
+    bounded("send", alice.client.invoke(&send("once"))).await??;
+    let again = bounded("send", alice.client.invoke(&send("once"))).await?;
+    assert!(matches!(again, Err(InvocationError::Rpc(e)) if e.name == "RANDOM_ID_DUPLICATE"));
+    bounded("send", alice.client.send_message(to_bob, "next")).await??;
+    assert_eq!(next_texts(&mut bob_updates, 2).await?, ["once", "next"]);
+    Ok(())
+}

@@ -258,8 +258,15 @@ pub(crate) fn logged_in(caller: &Caller) -> Result<i64, RpcError> {
 }
 
 /// A message to any chat: a channel keeps one copy, others one per member.
+///
+/// A random ID is used once: a client that sends again after losing the
+/// answer (a dropped connection) gets `RANDOM_ID_DUPLICATE`, as Telegram
+/// answers, and nothing is sent twice.
 fn send(state: &mut crate::state::State, caller: &Caller, draft: messages::Draft) -> Reply {
     let user = logged_in(caller)?;
+    if !state.random_ids.insert((user, draft.random_id)) {
+        return Err(error(500, "RANDOM_ID_DUPLICATE"));
+    }
     match &draft.peer {
         tl::enums::InputPeer::Channel(c) => {
             let (id, hash) = (c.channel_id, c.access_hash);
