@@ -23,6 +23,7 @@ mod rpc;
 mod service;
 mod state;
 mod tl_build;
+mod tl_full;
 mod transport;
 mod two_factor;
 

@@ -23,6 +23,8 @@ pub struct AccountSpec {
     pub home_dc: i32,
     /// A scripted user: answers every private message with `echo: <text>`.
     pub echo: bool,
+    /// The profile's bio.
+    pub about: Option<String>,
 }
 
 pub struct Account {
@@ -51,6 +53,7 @@ pub const CODE_LIFETIME: Duration = Duration::from_secs(120);
 pub(crate) struct Group {
     pub id: i64,
     pub title: String,
+    pub about: String,
     pub creator: i64,
     pub members: Vec<i64>,
     pub date: i32,
@@ -62,6 +65,7 @@ pub(crate) struct Channel {
     pub id: i64,
     pub access_hash: i64,
     pub title: String,
+    pub about: String,
     /// A broadcast channel: only its creator posts.
     pub broadcast: bool,
     pub creator: i64,

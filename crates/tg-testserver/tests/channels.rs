@@ -135,3 +135,85 @@ async fn a_channel_post_reaches_a_subscriber_who_cannot_post() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_channels_details_members_title_and_about_are_read_and_changed() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
+    let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
+    let mut bob_updates = updates_of(&mut bob).await?;
+    let (input, group) = create(&alice, "Details", false).await?;
+    bounded(
+        "join",
+        bob.client.invoke(&tl::functions::channels::JoinChannel {
+            channel: input.clone(),
+        }),
+    )
+    .await??;
+
+    let about = tl::functions::messages::EditChatAbout {
+        peer: group.into(),
+        about: "What we do".into(),
+    };
+    bounded("about", alice.client.invoke(&about)).await??;
+    let full = bounded(
+        "full",
+        bob.client.invoke(&tl::functions::channels::GetFullChannel {
+            channel: input.clone(),
+        }),
+    )
+    .await??;
+    let tl::enums::messages::ChatFull::Full(full) = full;
+    let tl::enums::ChatFull::ChannelFull(details) = full.full_chat else {
+        anyhow::bail!("not a channel")
+    };
+    assert_eq!(
+        (details.about.as_str(), details.participants_count),
+        ("What we do", Some(2))
+    );
+
+    let request = tl::functions::channels::GetParticipants {
+        channel: input.clone(),
+        filter: tl::enums::ChannelParticipantsFilter::ChannelParticipantsRecent,
+        offset: 0,
+        limit: 100,
+        hash: 0,
+    };
+    let tl::enums::channels::ChannelParticipants::Participants(members) =
+        bounded("participants", bob.client.invoke(&request)).await??
+    else {
+        anyhow::bail!("not modified");
+    };
+    let alice_id = server.user_id("15550001").unwrap_or_default();
+    assert_eq!(members.count, 2);
+    assert!(
+        matches!(&members.participants[0], tl::enums::ChannelParticipant::Creator(c) if c.user_id == alice_id)
+    );
+
+    let rename = tl::functions::channels::EditTitle {
+        channel: input,
+        title: "Renamed".into(),
+    };
+    bounded("rename", alice.client.invoke(&rename)).await??;
+    loop {
+        if let Update::Raw(raw) = bounded("update", bob_updates.next()).await?? {
+            if matches!(&raw.raw, tl::enums::Update::Channel(c) if Some(c.channel_id) == group.id.bare_id())
+            {
+                break;
+            }
+        }
+    }
+    // A bob-only request: his own profile's bio is empty.
+    let me = bounded(
+        "full user",
+        bob.client.invoke(&tl::functions::users::GetFullUser {
+            id: tl::enums::InputUser::UserSelf,
+        }),
+    )
+    .await??;
+    let tl::enums::users::UserFull::Full(me) = me;
+    let tl::enums::UserFull::Full(me) = me.full_user;
+    assert_eq!(me.about, None);
+    Ok(())
+}

@@ -31,6 +31,7 @@ fn account(phone: &str, first_name: &str, username: &str, echo: bool) -> Account
         password: None,
         home_dc: 2,
         echo,
+        about: None,
     }
 }
 

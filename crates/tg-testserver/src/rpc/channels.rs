@@ -13,7 +13,11 @@ fn next_channel_id(state: &State) -> i64 {
 }
 
 /// The channel an input names, if the hash is right.
-fn by_input(state: &mut State, id: i64, hash: i64) -> Result<&mut Channel, super::RpcError> {
+pub(super) fn by_input(
+    state: &mut State,
+    id: i64,
+    hash: i64,
+) -> Result<&mut Channel, super::RpcError> {
     state
         .channels
         .iter_mut()
@@ -21,7 +25,9 @@ fn by_input(state: &mut State, id: i64, hash: i64) -> Result<&mut Channel, super
         .ok_or_else(|| error(400, "CHANNEL_INVALID"))
 }
 
-fn input_channel(input: &tl::enums::InputChannel) -> Result<(i64, i64), super::RpcError> {
+pub(super) fn input_channel(
+    input: &tl::enums::InputChannel,
+) -> Result<(i64, i64), super::RpcError> {
     match input {
         tl::enums::InputChannel::Channel(c) => Ok((c.channel_id, c.access_hash)),
         _ => Err(error(400, "CHANNEL_INVALID")),
@@ -37,6 +43,7 @@ pub(super) fn create(
         id: next_channel_id(state),
         access_hash: rand::random::<i64>() | 1,
         title: request.title,
+        about: request.about,
         broadcast: request.broadcast,
         creator: user,
         members: vec![user],

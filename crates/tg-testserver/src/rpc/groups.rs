@@ -33,6 +33,7 @@ pub(super) fn create(
     let group = Group {
         id: next_group_id(state),
         title: request.title.clone(),
+        about: String::new(),
         creator: user,
         members,
         date: now(),

@@ -3,6 +3,7 @@
 
 mod auth;
 mod channels;
+mod chat_info;
 mod contacts;
 mod dialogs;
 mod groups;
@@ -226,6 +227,24 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         }
         c if c == id::<f::messages::EditChatTitle>() => {
             groups::edit_title(&mut state, caller, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::users::GetFullUser>() => {
+            chat_info::full_user(&state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::GetFullChat>() => {
+            chat_info::full_chat(&state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::channels::GetFullChannel>() => {
+            chat_info::full_channel(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::channels::GetParticipants>() => {
+            chat_info::participants(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::messages::EditChatAbout>() => {
+            chat_info::edit_about(&mut state, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::channels::EditTitle>() => {
+            chat_info::edit_channel_title(&mut state, logged_in(caller)?, parse(body)?)
         }
         c if c == id::<f::messages::GetDialogs>() => dialogs::dialogs(&state, logged_in(caller)?),
         c if c == id::<f::messages::GetHistory>() => {

@@ -35,6 +35,7 @@ pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
         password: password.map(str::to_owned),
         home_dc: 2,
         echo: false,
+        about: None,
     }
 }
 
