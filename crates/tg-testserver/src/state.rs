@@ -66,6 +66,8 @@ pub(crate) struct Channel {
     pub access_hash: i64,
     pub title: String,
     pub about: String,
+    /// The stored photo shown as the channel's picture.
+    pub photo: Option<i64>,
     /// A broadcast channel: only its creator posts.
     pub broadcast: bool,
     pub creator: i64,

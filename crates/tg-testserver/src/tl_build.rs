@@ -310,7 +310,15 @@ pub fn channel(channel: &Channel, viewer: i64) -> tl::enums::Chat {
         access_hash: Some(channel.access_hash),
         title: channel.title.clone(),
         username: None,
-        photo: tl::enums::ChatPhoto::Empty,
+        photo: match channel.photo {
+            Some(photo_id) => tl::enums::ChatPhoto::Photo(tl::types::ChatPhoto {
+                has_video: false,
+                photo_id,
+                stripped_thumb: None,
+                dc_id: 2,
+            }),
+            None => tl::enums::ChatPhoto::Empty,
+        },
         date: channel.date,
         restriction_reason: None,
         admin_rights: None,

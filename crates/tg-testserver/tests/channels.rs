@@ -217,3 +217,101 @@ async fn a_channels_details_members_title_and_about_are_read_and_changed() -> Re
     assert_eq!(me.about, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_forward_keeps_its_origin_and_a_channel_photo_downloads_byte_identical() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
+    let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
+    let mut bob_updates = updates_of(&mut bob).await?;
+    let (input, group) = create(&alice, "Forwards", false).await?;
+    bounded(
+        "join",
+        bob.client.invoke(&tl::functions::channels::JoinChannel {
+            channel: input.clone(),
+        }),
+    )
+    .await??;
+
+    // Alice forwards one of her private messages into the group.
+    let to_bob = peer(&alice, "bob").await?;
+    let original = bounded("send", alice.client.send_message(to_bob, "worth sharing")).await??;
+    bounded(
+        "forward",
+        alice
+            .client
+            .forward_messages(group, &[original.id()], to_bob),
+    )
+    .await??;
+    let forwarded = loop {
+        if let Update::NewMessage(m) = bounded("update", bob_updates.next()).await?? {
+            if m.peer_id() == group.id {
+                break m;
+            }
+        }
+    };
+    assert_eq!(forwarded.text(), "worth sharing");
+    let alice_id = server.user_id("15550001").unwrap_or_default();
+    assert!(matches!(
+        forwarded.forward_header(),
+        Some(tl::enums::MessageFwdHeader::Header(h)) if h.from_id == Some(tl::enums::Peer::User(tl::types::PeerUser { user_id: alice_id }))
+    ));
+
+    // A new picture for the channel, fetched by a member through its peer.
+    let picture: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
+    let uploaded = bounded(
+        "upload",
+        alice
+            .client
+            .upload_stream(&mut picture.as_slice(), picture.len(), "pic.jpg".into()),
+    )
+    .await??;
+    let edit = tl::functions::channels::EditPhoto {
+        channel: input,
+        photo: tl::enums::InputChatPhoto::InputChatUploadedPhoto(
+            tl::types::InputChatUploadedPhoto {
+                file: Some(uploaded.raw),
+                video: None,
+                video_start_ts: None,
+                video_emoji_markup: None,
+            },
+        ),
+    };
+    let tl::enums::Updates::Updates(updates) =
+        bounded("editPhoto", alice.client.invoke(&edit)).await??
+    else {
+        anyhow::bail!("no updates");
+    };
+    let photo_id = updates
+        .chats
+        .iter()
+        .find_map(|c| match c {
+            tl::enums::Chat::Channel(c) if Some(c.id) == group.id.bare_id() => match &c.photo {
+                tl::enums::ChatPhoto::Photo(p) => Some(p.photo_id),
+                _ => None,
+            },
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("the channel has no photo"))?;
+    let request = tl::functions::upload::GetFile {
+        precise: false,
+        cdn_supported: false,
+        location: tl::enums::InputFileLocation::InputPeerPhotoFileLocation(
+            tl::types::InputPeerPhotoFileLocation {
+                big: true,
+                peer: group.into(),
+                photo_id,
+            },
+        ),
+        offset: 0,
+        limit: 1024 * 1024,
+    };
+    let tl::enums::upload::File::File(file) =
+        bounded("getFile", bob.client.invoke(&request)).await??
+    else {
+        anyhow::bail!("a CDN redirect");
+    };
+    assert_eq!(file.bytes, picture);
+    Ok(())
+}

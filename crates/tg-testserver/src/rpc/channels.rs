@@ -44,6 +44,7 @@ pub(super) fn create(
         access_hash: rand::random::<i64>() | 1,
         title: request.title,
         about: request.about,
+        photo: None,
         broadcast: request.broadcast,
         creator: user,
         members: vec![user],
@@ -127,6 +128,7 @@ pub(super) fn send(
     message.peer_id = tl_build::peer_channel(id);
     message.entities = request.entities;
     message.media = request.media;
+    message.fwd_from = request.fwd_from;
     if channel.broadcast {
         // A channel post comes from the channel, not from a person.
         (message.post, message.from_id) = (true, None);

@@ -148,3 +148,24 @@ pub(super) fn edit_channel_title(
     }
     Ok(state.updates(user, vec![update]).to_bytes())
 }
+
+/// A channel's new photo (or none): members are told with `updateChannel`.
+pub(super) fn set_channel_photo(
+    state: &mut State,
+    user: i64,
+    id: i64,
+    hash: i64,
+    photo: Option<i64>,
+) -> Reply {
+    let channel = by_input(state, id, hash)?;
+    if channel.creator != user {
+        return Err(error(403, "CHAT_ADMIN_REQUIRED"));
+    }
+    channel.photo = photo;
+    let members = channel.members.clone();
+    let update = tl::enums::Update::Channel(tl::types::UpdateChannel { channel_id: id });
+    for member in members.into_iter().filter(|m| *m != user) {
+        state.push(member, None, vec![update.clone()]);
+    }
+    Ok(state.updates(user, vec![update]).to_bytes())
+}

@@ -131,20 +131,23 @@ pub(super) fn send_media(
         entities: request.entities,
         media: Some(media),
         random_id: request.random_id,
+        fwd_from: None,
     })
 }
 
 /// `upload.getFile`: a chunk of a stored photo or document.
 pub(super) fn get_file(state: &State, request: tl::functions::upload::GetFile) -> Reply {
+    // A chat photo is named by its ID alone, next to its peer.
     let (id, access_hash) = match &request.location {
-        tl::enums::InputFileLocation::InputPhotoFileLocation(l) => (l.id, l.access_hash),
-        tl::enums::InputFileLocation::InputDocumentFileLocation(l) => (l.id, l.access_hash),
+        tl::enums::InputFileLocation::InputPhotoFileLocation(l) => (l.id, Some(l.access_hash)),
+        tl::enums::InputFileLocation::InputDocumentFileLocation(l) => (l.id, Some(l.access_hash)),
+        tl::enums::InputFileLocation::InputPeerPhotoFileLocation(l) => (l.photo_id, None),
         _ => return Err(error(400, "LOCATION_INVALID")),
     };
     let file = state
         .files
         .get(&id)
-        .filter(|f| f.access_hash == access_hash)
+        .filter(|f| access_hash.is_none_or(|hash| f.access_hash == hash))
         .ok_or_else(|| error(400, "FILE_REFERENCE_EXPIRED"))?;
     let start = usize::try_from(request.offset)
         .unwrap_or(usize::MAX)
@@ -158,4 +161,24 @@ pub(super) fn get_file(state: &State, request: tl::functions::upload::GetFile) -
         bytes: file.bytes[start..end].to_vec(),
     })
     .to_bytes())
+}
+
+/// A new chat photo from an uploaded file: its photo ID, or `None` to
+/// remove the photo.
+pub(super) fn chat_photo(
+    state: &mut State,
+    user: i64,
+    photo: tl::enums::InputChatPhoto,
+) -> Result<Option<i64>, super::RpcError> {
+    match photo {
+        tl::enums::InputChatPhoto::Empty => Ok(None),
+        tl::enums::InputChatPhoto::InputChatUploadedPhoto(uploaded) => {
+            let file = uploaded
+                .file
+                .ok_or_else(|| error(400, "PHOTO_FILE_MISSING"))?;
+            let (bytes, _) = take_upload(state, user, &file)?;
+            Ok(Some(store(state, bytes).0))
+        }
+        tl::enums::InputChatPhoto::Photo(_) => Err(error(400, "PHOTO_INVALID")),
+    }
 }

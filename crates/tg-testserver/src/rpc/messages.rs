@@ -88,6 +88,8 @@ pub(super) struct Draft {
     pub entities: Option<Vec<tl::enums::MessageEntity>>,
     pub media: Option<tl::enums::MessageMedia>,
     pub random_id: i64,
+    /// Set on a forwarded copy: where it came from.
+    pub fwd_from: Option<tl::enums::MessageFwdHeader>,
 }
 
 impl From<tl::functions::messages::SendMessage> for Draft {
@@ -98,6 +100,7 @@ impl From<tl::functions::messages::SendMessage> for Draft {
             entities: request.entities,
             media: None,
             random_id: request.random_id,
+            fwd_from: None,
         }
     }
 }
@@ -114,6 +117,7 @@ pub(super) fn send(state: &mut State, caller: &Caller, user: i64, request: Draft
     own.peer_id = target.peer(own_peer);
     own.entities = request.entities;
     own.media = request.media;
+    own.fwd_from = request.fwd_from;
     let copies: Vec<(i64, tl::types::Message)> = recipients(state, user, target)
         .into_iter()
         .map(|to| {
@@ -188,6 +192,7 @@ pub(crate) fn send_as(state: &mut State, from: i64, to: i64, text: &str) {
         entities: None,
         media: None,
         random_id: rand::random(),
+        fwd_from: None,
     };
     let caller = Caller {
         conn: 0,

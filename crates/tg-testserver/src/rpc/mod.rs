@@ -6,6 +6,7 @@ mod channels;
 mod chat_info;
 mod contacts;
 mod dialogs;
+mod forward;
 mod groups;
 mod media;
 pub(crate) mod messages;
@@ -159,6 +160,16 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         c if c == id::<f::messages::SendMessage>() => {
             let request: f::messages::SendMessage = parse(body)?;
             send(&mut state, caller, request.into())
+        }
+        c if c == id::<f::messages::ForwardMessages>() => {
+            forward::forward(&mut state, caller, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::channels::EditPhoto>() => {
+            let request: f::channels::EditPhoto = parse(body)?;
+            let user = logged_in(caller)?;
+            let (id, hash) = channels::input_channel(&request.channel)?;
+            let photo = media::chat_photo(&mut state, user, request.photo)?;
+            chat_info::set_channel_photo(&mut state, user, id, hash, photo)
         }
         c if c == id::<f::messages::SendMedia>() => {
             let draft = media::send_media(&mut state, logged_in(caller)?, parse(body)?)?;
