@@ -24,6 +24,7 @@ FONT = {
 ICONS = {
     "bridges/irc/icon.png": ("IRC", (0x2E, 0x4A, 0x7A)),
     "bridges/xmpp/icon.png": ("XMPP", (0x1F, 0x7A, 0x5C)),
+    "bridges/telegram/icon.png": ("TG", (0x22, 0x8B, 0xC8)),
     "crates/testkit/icon.png": ("T", (0x6B, 0x6B, 0x6B)),
 }
 

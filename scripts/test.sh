@@ -48,7 +48,7 @@ echo "== unit tests"
 cargo test --workspace --locked --lib --bins
 
 export PATH="$PATH:/usr/sbin"
-E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver)
+E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram)
 
 echo "== end-to-end on SQLite"
 cargo test --locked "${E2E[@]}" -- --test-threads 2

@@ -1,4 +1,11 @@
-//! The Causeway Telegram bridge. So far: grammers' session kept in the
-//! bridge's database (`session`), which the bridge's client will use.
+//! The Causeway Telegram bridge, on the grammers client with its session
+//! in the bridge's database. So far: logins by phone (code, 2FA) and by QR
+//! code, and private text messages both ways.
 
+pub mod client;
+pub mod config;
+mod handle_matrix;
+mod handle_remote;
+mod login;
+pub mod network;
 pub mod session;

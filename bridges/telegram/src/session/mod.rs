@@ -97,6 +97,32 @@ impl LoginSession {
         })
     }
 
+    /// Moves this session to another login's rows: a login runs on
+    /// provisional rows until Telegram says whose account it is.
+    pub async fn move_to(&self, rows: LoginData) -> anyhow::Result<LoginSession> {
+        let data = {
+            let cache = self.cache()?;
+            SessionData {
+                home_dc: cache.home_dc,
+                dc_options: cache.dc_options.clone(),
+                peer_infos: cache.peer_infos.clone(),
+                updates_state: cache.updates_state.clone(),
+            }
+        };
+        let moved = LoginSession::load(rows).await?;
+        data.import_to(&moved).await?;
+        self.forget().await?;
+        Ok(moved)
+    }
+
+    /// Deletes this session's rows.
+    pub async fn forget(&self) -> anyhow::Result<()> {
+        for key in self.rows.keys("").await? {
+            self.rows.delete(&key).await?;
+        }
+        Ok(())
+    }
+
     fn cache(&self) -> Result<MutexGuard<'_, SessionData>, SessionError> {
         self.cache
             .lock()

@@ -1,0 +1,64 @@
+//! The `network` section of the Telegram bridge's config.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TelegramConfig {
+    /// The app's ID and hash from https://my.telegram.org ("API development
+    /// tools"): every Telegram client identifies itself with them.
+    pub api_id: i32,
+    pub api_hash: String,
+    /// How the bridge's sessions are listed in the Telegram app's active
+    /// sessions.
+    #[serde(default = "default_device_model")]
+    pub device_model: String,
+    /// Talk to a test server (the sandbox, the tests) instead of Telegram.
+    #[serde(default)]
+    pub test_server: Option<TestServer>,
+}
+
+/// An MTProto test server on a private address. Telegram's key exchange
+/// accepts only Telegram's own keys, so each new session gets its auth
+/// keys from the server's key service instead.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TestServer {
+    pub host: Ipv4Addr,
+    /// The port of each data centre the server plays, by DC ID.
+    pub dc_ports: BTreeMap<i32, u16>,
+    /// `POST` here returns `{"key": "<hex>"}`, a key the server accepts.
+    pub key_service: String,
+}
+
+fn default_device_model() -> String {
+    "Causeway bridge".into()
+}
+
+/// The commented network section for `-e`.
+pub const EXAMPLE: &str = r#"  # Get these from https://my.telegram.org: log in, open "API development
+  # tools" and create an app. Every Telegram client identifies itself this way.
+  api_id: 12345
+  api_hash: 0123456789abcdef0123456789abcdef
+  # How the bridge's sessions appear in the Telegram app's active sessions.
+  device_model: Causeway bridge
+  # Only for the sandbox and tests: talk to an MTProto test server instead
+  # of Telegram, taking each session's auth keys from its key service.
+  test_server: null
+  # test_server:
+  #   host: 127.0.0.1
+  #   dc_ports: { 2: 24443, 4: 24444 }
+  #   key_service: http://127.0.0.1:24440/keys
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_section_parses() {
+        let config: TelegramConfig = serde_yaml::from_str(EXAMPLE).unwrap();
+        assert_eq!(config.api_id, 12345);
+        assert!(config.test_server.is_none());
+    }
+}

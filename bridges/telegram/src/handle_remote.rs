@@ -1,0 +1,143 @@
+//! What a login's Telegram account receives, into Matrix. Each login runs
+//! one update stream, caught up from its stored state on connect; private
+//! messages get their DM portal and go through the durable outbox.
+
+use crate::client::TgClient;
+use crate::network::TelegramNetwork;
+use anyhow::Result;
+use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
+use causeway_core::login_state::LoginState;
+use causeway_core::network::{GhostInfo, PortalInfo};
+use causeway_core::remote::{text_content, RemoteEvent};
+use causeway_core::store::LoginRow;
+use grammers_client::message::Message;
+use grammers_client::sender::UpdatesConfiguration;
+use grammers_client::update::Update;
+use grammers_session::types::PeerKind;
+use grammers_session::updates::UpdatesLike;
+use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Runs a login's updates until its client goes away.
+pub fn spawn(
+    network: TelegramNetwork,
+    login: LoginRow,
+    client: Arc<TgClient>,
+    updates: mpsc::Receiver<UpdatesLike>,
+) {
+    tokio::spawn(async move {
+        let config = UpdatesConfiguration { catch_up: true };
+        let mut stream = match client.client.stream_updates(updates, config).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::warn!(login = %login.login_id, "cannot follow Telegram updates: {err}");
+                return;
+            }
+        };
+        loop {
+            match stream.next().await {
+                Ok(update) => {
+                    if let Err(err) = handle(&network, &login, update).await {
+                        tracing::warn!(login = %login.login_id, "a Telegram update was not bridged: {err:#}");
+                    }
+                }
+                Err(err) => {
+                    if let Ok(bridge) = network.bridge() {
+                        bridge
+                            .report_login_state(
+                                &login,
+                                LoginState::TransientDisconnect,
+                                Some(err.to_string()),
+                            )
+                            .await;
+                    }
+                    return;
+                }
+            }
+        }
+    });
+}
+
+async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> Result<()> {
+    match update {
+        Update::NewMessage(message) => private_message(network, login, &message).await,
+        _ => Ok(()),
+    }
+}
+
+/// The login's own Telegram user ID.
+fn own_id(login: &LoginRow) -> i64 {
+    login
+        .metadata
+        .get("user_id")
+        .and_then(|v| v.as_i64())
+        .unwrap_or_default()
+}
+
+async fn private_message(
+    network: &TelegramNetwork,
+    login: &LoginRow,
+    message: &Message,
+) -> Result<()> {
+    let chat = message.peer_id();
+    if chat.kind() != PeerKind::User {
+        return Ok(());
+    }
+    let other = chat.bare_id().unwrap_or_default();
+    if network
+        .was_sent_by_bridge(&login.login_id, other, message.id())
+        .await
+    {
+        return Ok(());
+    }
+    let bridge = network.bridge()?;
+    let name = message.peer().and_then(|p| p.name().map(str::to_owned));
+    let contact = GhostInfo {
+        id: RemoteUserId(other.to_string()),
+        displayname: name.clone(),
+        ..Default::default()
+    };
+    bridge.ensure_ghost(&contact).await?;
+    let access_hash = match message.peer() {
+        Some(peer) => peer.to_ref().await.ok().flatten().map(|r| r.auth.hash()),
+        None => None,
+    };
+    let key = bridge.chat_portal_key(&other.to_string(), &login.login_id, true);
+    bridge
+        .ensure_portal_room(&PortalInfo {
+            key: key.clone(),
+            name,
+            invite: vec![login.mxid.clone()],
+            direct_with: Some(contact.id.clone()),
+            login: Some(login.login_id.clone()),
+            metadata: json!({ "peer": { "user_id": other, "access_hash": access_hash } }),
+            ..Default::default()
+        })
+        .await?;
+    // The user's own message, from their phone: shown as them.
+    let sender = if message.outgoing() {
+        GhostInfo {
+            id: RemoteUserId(own_id(login).to_string()),
+            own_login: Some(login.login_id.clone()),
+            ..Default::default()
+        }
+    } else {
+        contact
+    };
+    bridge
+        .queue_remote(
+            &key,
+            RemoteEvent::Message {
+                id: RemoteMessageId(format!("{other}:{}", message.id())),
+                sender,
+                parts: vec![(
+                    PartId::default(),
+                    text_content("m.text", message.text(), None),
+                )],
+                timestamp: Some(message.date().as_millisecond()),
+                reply_to: None,
+            },
+        )
+        .await
+}

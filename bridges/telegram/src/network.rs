@@ -1,0 +1,235 @@
+//! The Telegram network: a grammers client per login, and what the core
+//! asks of an account network.
+
+use crate::client::TgClient;
+use crate::config::TelegramConfig;
+use crate::login::TelegramLogin;
+use crate::session::{LoginSession, NAMESPACE};
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use causeway_core::ids::{LoginId, RemoteMessageId};
+use causeway_core::login::{LoginFlow, LoginProcess, LoginStep};
+use causeway_core::login_state::LoginState;
+use causeway_core::matrix_event::MatrixMessage;
+use causeway_core::network::{Network, NetworkInfo};
+use causeway_core::store::{LoginRow, PortalRow};
+use causeway_core::Bridge;
+use dashmap::DashMap;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+pub const INFO: NetworkInfo = NetworkInfo {
+    name: "Telegram",
+    id: "telegram",
+    version: env!("CARGO_PKG_VERSION"),
+    default_username_template: "telegram_{id}",
+    default_alias_template: "telegram_{id}",
+    default_command_prefix: "",
+    default_bot_username: "telegram",
+    default_port: 29317,
+    example_config: crate::config::EXAMPLE,
+    icon: include_bytes!("../icon.png"),
+};
+
+#[derive(Clone)]
+pub struct TelegramNetwork {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: TelegramConfig,
+    bridge: OnceCell<Bridge>,
+    /// Each connected login's client.
+    pub clients: DashMap<LoginId, Arc<TgClient>>,
+    /// Messages each login sent from Matrix, by (chat, message ID): their
+    /// own updates are not bridged back.
+    sent: DashMap<LoginId, SentSet>,
+}
+
+/// Messages a login sent from Matrix, by (chat, message ID).
+type SentSet = Arc<tokio::sync::Mutex<std::collections::HashSet<(i64, i32)>>>;
+
+pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>> {
+    let config: TelegramConfig = config.network_section()?;
+    Ok(Arc::new(TelegramNetwork {
+        inner: Arc::new(Inner {
+            config,
+            bridge: OnceCell::new(),
+            clients: DashMap::new(),
+            sent: DashMap::new(),
+        }),
+    }))
+}
+
+impl TelegramNetwork {
+    pub(crate) fn bridge(&self) -> Result<&Bridge> {
+        self.inner
+            .bridge
+            .get()
+            .context("the bridge has not started")
+    }
+
+    pub(crate) fn config(&self) -> &TelegramConfig {
+        &self.inner.config
+    }
+
+    fn sent_set(
+        &self,
+        login: &LoginId,
+    ) -> Arc<tokio::sync::Mutex<std::collections::HashSet<(i64, i32)>>> {
+        self.inner.sent.entry(login.clone()).or_default().clone()
+    }
+
+    /// Sends under the login's sent-set lock and records the new message,
+    /// so that its update, which may arrive before the send returns, is
+    /// recognised.
+    pub(crate) async fn sending<F, Fut>(&self, login: &LoginId, chat: i64, send: F) -> Result<i32>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<
+            Output = Result<grammers_client::message::Message, grammers_client::InvocationError>,
+        >,
+    {
+        let set = self.sent_set(login);
+        let mut sent = set.lock().await;
+        let message = send().await?;
+        sent.insert((chat, message.id()));
+        Ok(message.id())
+    }
+
+    /// Whether the bridge itself sent this message from Matrix.
+    pub(crate) async fn was_sent_by_bridge(&self, login: &LoginId, chat: i64, id: i32) -> bool {
+        self.sent_set(login).lock().await.remove(&(chat, id))
+    }
+
+    pub(crate) fn client(&self, login: &LoginId) -> Result<Arc<TgClient>> {
+        self.inner
+            .clients
+            .get(login)
+            .map(|c| c.clone())
+            .with_context(|| format!("the Telegram login {login} is not connected"))
+    }
+}
+
+#[async_trait]
+impl Network for TelegramNetwork {
+    fn info(&self) -> NetworkInfo {
+        INFO
+    }
+
+    async fn start(&self, bridge: Bridge) -> Result<()> {
+        let _ = self.inner.bridge.set(bridge);
+        Ok(())
+    }
+
+    fn account_shaped(&self) -> bool {
+        true
+    }
+
+    fn login_flows(&self) -> Vec<LoginFlow> {
+        vec![
+            LoginFlow {
+                id: "phone",
+                name: "Phone number",
+                description: "Log in with your phone number, the code Telegram sends, and your 2FA password if you have one.",
+            },
+            LoginFlow {
+                id: "qr",
+                name: "QR code",
+                description: "Scan a QR code with the Telegram app on a phone that is logged in.",
+            },
+        ]
+    }
+
+    async fn create_login(&self, _user: &str, flow_id: &str) -> Result<Box<dyn LoginProcess>> {
+        let login = TelegramLogin::new(self.clone()).await?;
+        Ok(match flow_id {
+            "phone" => Box::new(login),
+            "qr" => Box::new(QrStart(login)),
+            other => anyhow::bail!("there is no login flow {other:?}"),
+        })
+    }
+
+    async fn connect_login(&self, bridge: &Bridge, login: &LoginRow) -> Result<()> {
+        bridge
+            .report_login_state(login, LoginState::Connecting, None)
+            .await;
+        let session =
+            Arc::new(LoginSession::load(bridge.login_data(&login.login_id, NAMESPACE)).await?);
+        crate::client::prepare(&session, self.config()).await?;
+        let (client, updates) = crate::client::connect(session, self.config());
+        let client = Arc::new(client);
+        match client.client.is_authorized().await {
+            Ok(true) => {}
+            Ok(false) => {
+                bridge
+                    .report_login_state(
+                        login,
+                        LoginState::BadCredentials,
+                        Some("Telegram ended this session: log in again.".into()),
+                    )
+                    .await;
+                return Ok(());
+            }
+            Err(err) => {
+                bridge
+                    .report_login_state(
+                        login,
+                        LoginState::TransientDisconnect,
+                        Some(err.to_string()),
+                    )
+                    .await;
+                return Err(err.into());
+            }
+        }
+        self.inner
+            .clients
+            .insert(login.login_id.clone(), client.clone());
+        bridge
+            .report_login_state(login, LoginState::Connected, None)
+            .await;
+        crate::handle_remote::spawn(self.clone(), login.clone(), client, updates);
+        Ok(())
+    }
+
+    async fn logout(&self, login: &LoginRow) -> Result<()> {
+        if let Some((_, client)) = self.inner.clients.remove(&login.login_id) {
+            client.client.sign_out().await?;
+            client.session.forget().await?;
+        }
+        Ok(())
+    }
+
+    async fn handle_matrix_message(
+        &self,
+        portal: &PortalRow,
+        message: &MatrixMessage,
+    ) -> Result<Option<RemoteMessageId>> {
+        crate::handle_matrix::message(self, portal, message)
+            .await
+            .map(Some)
+    }
+}
+
+/// The QR flow starts by showing a code, where the phone flow asks for a
+/// number; the rest is the same login.
+struct QrStart(TelegramLogin);
+
+#[async_trait]
+impl LoginProcess for QrStart {
+    async fn start(&mut self) -> Result<LoginStep> {
+        self.0.export_qr().await
+    }
+    async fn submit(
+        &mut self,
+        input: std::collections::HashMap<String, String>,
+    ) -> Result<LoginStep> {
+        self.0.submit(input).await
+    }
+    async fn wait(&mut self) -> Result<LoginStep> {
+        self.0.wait().await
+    }
+    async fn cancel(&mut self) {
+        self.0.cancel().await
+    }
+}
