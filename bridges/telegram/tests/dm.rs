@@ -175,3 +175,26 @@ async fn a_user_logs_in_with_code_and_password_and_chats_with_a_telegram_user() 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_qr_login_completes_when_the_phone_scans_it_and_logout_ends_it() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = bob.create_dm(&env.bot()).await?;
+    says(&bob, &dm, "management room").await?;
+    bob.send_text(&dm, "login qr").await?;
+    says(&bob, &dm, "Link Desktop Device").await?;
+    bob.wait_for(&dm, WAIT, |e| e["content"]["msgtype"] == "m.image")
+        .await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.scan_qr_codes("15550002") == 0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no code was shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    says(&bob, &dm, "Logged in to Telegram as Bob (@bob)").await?;
+    bob.send_text(&dm, "logout").await?;
+    says(&bob, &dm, "Logged out of").await?;
+    bob.send_text(&dm, "ping").await?;
+    says(&bob, &dm, "You have no logins").await?;
+    Ok(())
+}

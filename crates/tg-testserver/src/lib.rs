@@ -255,3 +255,17 @@ impl TestServer {
         Ok(())
     }
 }
+
+impl TestServer {
+    /// Scans every QR login code on show with the phone of the account
+    /// with this number, which accepts it; returns how many there were.
+    pub fn scan_qr_codes(&self, phone: &str) -> usize {
+        let Ok(mut state) = self.inner.state.lock() else {
+            return 0;
+        };
+        let Some(user) = state.account_by_phone(phone).map(|a| a.id) else {
+            return 0;
+        };
+        rpc::auth::accept_pending_tokens(&mut state, user)
+    }
+}

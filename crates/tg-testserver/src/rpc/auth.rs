@@ -149,6 +149,24 @@ pub(super) fn export_login_token(state: &mut State, caller: &mut Caller) -> Repl
     )
 }
 
+/// Accepts, for `user`, every login token waiting to be scanned, as the
+/// user's phone would; returns how many.
+pub(crate) fn accept_pending_tokens(state: &mut State, user: i64) -> usize {
+    let tokens: Vec<Vec<u8>> = state
+        .keys
+        .values()
+        .filter_map(|entry| match &entry.login_token {
+            Some((token, None)) => Some(token.clone()),
+            _ => None,
+        })
+        .collect();
+    let count = tokens.len();
+    for token in tokens {
+        let _ = accept_login_token(state, user, tl::functions::auth::AcceptLoginToken { token });
+    }
+    count
+}
+
 /// `auth.acceptLoginToken`, from a logged-in client scanning the code:
 /// the waiting key is told with `updateLoginToken`.
 pub(super) fn accept_login_token(

@@ -1,7 +1,7 @@
 //! The RPCs the server answers, dispatched on the constructor ID of the
 //! request. Each returns the encoded result, or an RPC error.
 
-mod auth;
+pub(crate) mod auth;
 mod channels;
 mod chat_info;
 mod contacts;
