@@ -14,9 +14,18 @@ pub struct TelegramConfig {
     /// sessions.
     #[serde(default = "default_device_model")]
     pub device_model: String,
+    /// How often each login checks that its session still works: a
+    /// session terminated from another device, or a connection that broke
+    /// quietly, is found within this many seconds.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_seconds: u64,
     /// Talk to a test server (the sandbox, the tests) instead of Telegram.
     #[serde(default)]
     pub test_server: Option<TestServer>,
+}
+
+fn default_keepalive() -> u64 {
+    60
 }
 
 /// An MTProto test server on a private address. Telegram's key exchange
@@ -42,6 +51,9 @@ pub const EXAMPLE: &str = r#"  # Get these from https://my.telegram.org: log in,
   api_hash: 0123456789abcdef0123456789abcdef
   # How the bridge's sessions appear in the Telegram app's active sessions.
   device_model: Causeway bridge
+  # Seconds between checks that each login's session still works: a session
+  # terminated from the Telegram app is noticed within this time.
+  keepalive_seconds: 60
   # Only for the sandbox and tests: talk to an MTProto test server instead
   # of Telegram, taking each session's auth keys from its key service.
   test_server: null

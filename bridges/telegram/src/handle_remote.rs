@@ -6,7 +6,6 @@ use crate::client::TgClient;
 use crate::network::TelegramNetwork;
 use anyhow::Result;
 use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
-use causeway_core::login_state::LoginState;
 use causeway_core::network::{GhostInfo, PortalInfo};
 use causeway_core::remote::{text_content, RemoteEvent};
 use causeway_core::store::LoginRow;
@@ -15,9 +14,44 @@ use grammers_client::sender::UpdatesConfiguration;
 use grammers_client::update::Update;
 use grammers_session::types::PeerKind;
 use grammers_session::updates::UpdatesLike;
+use grammers_session::Session;
 use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// Checks the login's session every `keepalive_seconds` until it ends: a
+/// call is what makes grammers reconnect after a broken connection, and
+/// what finds a session terminated from another device.
+fn keepalive(network: TelegramNetwork, login: LoginRow, client: std::sync::Weak<TgClient>) {
+    let every = std::time::Duration::from_secs(network.config().keepalive_seconds.max(1));
+    tokio::spawn(async move {
+        let mut down = false;
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(client) = client.upgrade() else {
+                return;
+            };
+            match client
+                .client
+                .invoke(&grammers_client::tl::functions::updates::GetState {})
+                .await
+            {
+                Ok(_) if down => {
+                    down = false;
+                    network.connection_back(&login).await;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let ended = network.connection_lost(&login, &err).await;
+                    if ended {
+                        return;
+                    }
+                    down = true;
+                }
+            }
+        }
+    });
+}
 
 /// Runs a login's updates until its client goes away.
 pub fn spawn(
@@ -26,8 +60,16 @@ pub fn spawn(
     client: Arc<TgClient>,
     updates: mpsc::Receiver<UpdatesLike>,
 ) {
+    keepalive(network.clone(), login.clone(), Arc::downgrade(&client));
     tokio::spawn(async move {
-        let config = UpdatesConfiguration { catch_up: true };
+        // Catching up needs a stored state; a new login starts from now.
+        let stored = client
+            .session
+            .updates_state()
+            .await
+            .map(|s| s.pts > 0)
+            .unwrap_or(false);
+        let config = UpdatesConfiguration { catch_up: stored };
         let mut stream = match client.client.stream_updates(updates, config).await {
             Ok(stream) => stream,
             Err(err) => {
@@ -43,15 +85,7 @@ pub fn spawn(
                     }
                 }
                 Err(err) => {
-                    if let Ok(bridge) = network.bridge() {
-                        bridge
-                            .report_login_state(
-                                &login,
-                                LoginState::TransientDisconnect,
-                                Some(err.to_string()),
-                            )
-                            .await;
-                    }
+                    network.connection_lost(&login, &err).await;
                     return;
                 }
             }

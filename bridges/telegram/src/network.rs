@@ -102,6 +102,46 @@ impl TelegramNetwork {
         self.sent_set(login).lock().await.remove(&(chat, id))
     }
 
+    /// A login's updates stopped. Telegram ending the session (terminated
+    /// from another device, or its key used twice) ends the login here
+    /// too, told once; anything else is a disconnect. Returns whether the
+    /// login ended.
+    pub(crate) async fn connection_lost(
+        &self,
+        login: &LoginRow,
+        err: &grammers_client::InvocationError,
+    ) -> bool {
+        let Ok(bridge) = self.bridge() else {
+            return false;
+        };
+        let (state, message) = match err {
+            grammers_client::InvocationError::Rpc(rpc) if rpc.code == 401 => (
+                LoginState::LoggedOut,
+                "Telegram ended this session (it was terminated from another device); send `login` to log in again".to_owned(),
+            ),
+            grammers_client::InvocationError::Rpc(rpc) if rpc.code == 406 => (
+                LoginState::BadCredentials,
+                format!("Telegram refused this session ({}); send `login` to log in again", rpc.name),
+            ),
+            other => (LoginState::TransientDisconnect, other.to_string()),
+        };
+        let ended = state != LoginState::TransientDisconnect;
+        if ended {
+            self.inner.clients.remove(&login.login_id);
+        }
+        bridge.report_login_state(login, state, Some(message)).await;
+        ended
+    }
+
+    /// A login's connection works again.
+    pub(crate) async fn connection_back(&self, login: &LoginRow) {
+        if let Ok(bridge) = self.bridge() {
+            bridge
+                .report_login_state(login, LoginState::Connected, None)
+                .await;
+        }
+    }
+
     pub(crate) fn client(&self, login: &LoginId) -> Result<Arc<TgClient>> {
         self.inner
             .clients

@@ -52,7 +52,7 @@ async fn setup() -> Result<(Arc<TestServer>, TestEnv)> {
         .into_future(),
     );
     let network = serde_yaml::from_str(&format!(
-        "{{ api_id: 12345, api_hash: {API_HASH}, test_server: {{ host: 127.0.0.1, dc_ports: {{ 2: {}, 4: {} }}, key_service: '{keys}' }} }}",
+        "{{ api_id: 12345, api_hash: {API_HASH}, keepalive_seconds: 1, test_server: {{ host: 127.0.0.1, dc_ports: {{ 2: {}, 4: {} }}, key_service: '{keys}' }} }}",
         server.port(),
         server.port_of(4).unwrap_or_default(),
     ))?;
@@ -196,5 +196,50 @@ async fn a_qr_login_completes_when_the_phone_scans_it_and_logout_ends_it() -> Re
     says(&bob, &dm, "Logged out of").await?;
     bob.send_text(&dm, "ping").await?;
     says(&bob, &dm, "You have no logins").await?;
+    Ok(())
+}
+
+/// Logs `user` in with the phone flow, for an account without 2FA; returns
+/// the management room.
+async fn logged_in(
+    server: &TestServer,
+    env: &TestEnv,
+    user: &MatrixClient,
+    phone: &str,
+) -> Result<String> {
+    let dm = user.create_dm(&env.bot()).await?;
+    says(user, &dm, "management room").await?;
+    user.send_text(&dm, "login").await?;
+    says(user, &dm, "Send your phone number").await?;
+    user.send_text(&dm, phone).await?;
+    says(user, &dm, "Telegram sent you a login code").await?;
+    let code = server
+        .sent_codes()
+        .last()
+        .map(|c| c.code.clone())
+        .unwrap_or_default();
+    user.send_text(&dm, &code).await?;
+    says(user, &dm, "Logged in to Telegram").await?;
+    Ok(dm)
+}
+
+#[tokio::test]
+async fn a_session_terminated_on_telegram_is_told_once_and_ends_the_login() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, "+15550002").await?;
+    bob.send_text(&dm, "ping").await?;
+    says(&bob, &dm, "CONNECTED").await?;
+    // Terminated from the phone: the bridge meets it on its next call.
+    server.revoke_logins(server.user_id("15550002").unwrap_or_default());
+    server.drop_connections();
+    says(&bob, &dm, "was logged out").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bob.sync_once(0).await?;
+    assert_eq!(
+        bob.seen(&dm, |e| body(e).contains("was logged out")).len(),
+        1,
+        "told once"
+    );
     Ok(())
 }
