@@ -6,7 +6,7 @@ use crate::client::TgClient;
 use crate::network::TelegramNetwork;
 use anyhow::Result;
 use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
-use causeway_core::network::{GhostInfo, PortalInfo};
+use causeway_core::network::GhostInfo;
 use causeway_core::remote::{text_content, RemoteEvent};
 use causeway_core::store::LoginRow;
 use grammers_client::message::Message;
@@ -15,7 +15,6 @@ use grammers_client::update::Update;
 use grammers_session::types::PeerKind;
 use grammers_session::updates::UpdatesLike;
 use grammers_session::Session;
-use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -137,18 +136,9 @@ async fn private_message(
         Some(peer) => peer.to_ref().await.ok().flatten().map(|r| r.auth.hash()),
         None => None,
     };
-    let key = bridge.chat_portal_key(&other.to_string(), &login.login_id, true);
-    bridge
-        .ensure_portal_room(&PortalInfo {
-            key: key.clone(),
-            name,
-            invite: vec![login.mxid.clone()],
-            direct_with: Some(contact.id.clone()),
-            login: Some(login.login_id.clone()),
-            metadata: json!({ "peer": { "user_id": other, "access_hash": access_hash } }),
-            ..Default::default()
-        })
-        .await?;
+    let info = crate::contacts::dm_portal(bridge, login, other, name, access_hash);
+    let key = info.key.clone();
+    bridge.ensure_portal_room(&info).await?;
     // The user's own message, from their phone: shown as them.
     let sender = if message.outgoing() {
         GhostInfo {

@@ -1,9 +1,11 @@
 //! The Causeway Telegram bridge, on the grammers client with its session
 //! in the bridge's database. So far: logins by phone (code, 2FA) and by QR
-//! code, and private text messages both ways.
+//! code; private text messages both ways; contacts and chats (`pm`,
+//! `search`, `list`, `open`, `sync`).
 
 pub mod client;
 pub mod config;
+mod contacts;
 mod handle_matrix;
 mod handle_remote;
 mod login;

@@ -11,7 +11,7 @@ use causeway_core::ids::{LoginId, RemoteMessageId};
 use causeway_core::login::{LoginFlow, LoginProcess, LoginStep};
 use causeway_core::login_state::LoginState;
 use causeway_core::matrix_event::MatrixMessage;
-use causeway_core::network::{Network, NetworkInfo};
+use causeway_core::network::{ContactHandling, Network, NetworkInfo};
 use causeway_core::store::{LoginRow, PortalRow};
 use causeway_core::Bridge;
 use dashmap::DashMap;
@@ -164,6 +164,10 @@ impl Network for TelegramNetwork {
 
     fn account_shaped(&self) -> bool {
         true
+    }
+
+    fn contacts(&self) -> Option<&dyn ContactHandling> {
+        Some(self)
     }
 
     fn login_flows(&self) -> Vec<LoginFlow> {

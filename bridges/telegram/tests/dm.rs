@@ -39,6 +39,7 @@ async fn setup() -> Result<(Arc<TestServer>, TestEnv)> {
         TestServer::start(vec![
             account("15550001", "Alice", Some("hunter2")),
             account("15550002", "Bob", None),
+            account("15550003", "Carol", None),
         ])
         .await?,
     );
@@ -241,5 +242,42 @@ async fn a_session_terminated_on_telegram_is_told_once_and_ends_the_login() -> R
         1,
         "told once"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn pm_reaches_a_number_that_is_no_contact_yet_and_it_becomes_one() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, "+15550002").await?;
+    let (_carol_tg, mut carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+
+    bob.send_text(&dm, "list contacts").await?;
+    says(&bob, &dm, "You have no contacts on Telegram").await?;
+    bob.send_text(&dm, "pm +1 555 000 3").await?;
+    says(&bob, &dm, "Invited you to a private chat with Carol").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    bob.send_text(&room, "hi carol, from matrix").await?;
+    let got = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Update::NewMessage(m) = carol_updates.next().await? {
+                if !m.outgoing() {
+                    return anyhow::Ok(m.text().to_owned());
+                }
+            }
+        }
+    })
+    .await??;
+    assert_eq!(got, "hi carol, from matrix");
+
+    // Carol is a contact now, and found by name.
+    bob.send_text(&dm, "list contacts").await?;
+    says(&bob, &dm, "Carol").await?;
+    bob.send_text(&dm, "search car").await?;
+    says(&bob, &dm, "Contacts matching").await?;
+    bob.send_text(&dm, "pm @nobody_here").await?;
+    says(&bob, &dm, "Nobody on Telegram has").await?;
     Ok(())
 }

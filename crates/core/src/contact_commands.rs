@@ -161,7 +161,20 @@ async fn list(ctx: CommandContext) -> CommandResult {
             .collect(),
         _ => return Err(ctx.usage_error("Say `contacts` or `groups`.")),
     };
-    let pages = lines.len().div_ceil(PAGE).max(1);
+    if lines.is_empty() {
+        let kind = if what == Some("contacts") {
+            "contacts"
+        } else {
+            "group chats"
+        };
+        ctx.reply(&format!(
+            "You have no {kind} on {}.",
+            ctx.bridge.network().info().name
+        ))
+        .await?;
+        return Ok(());
+    }
+    let pages = lines.len().div_ceil(PAGE);
     let shown: Vec<String> = lines
         .into_iter()
         .skip((page - 1) * PAGE)

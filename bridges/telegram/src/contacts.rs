@@ -1,0 +1,206 @@
+//! Contacts and chats: `pm`, `search`, `list`, `open` and `sync` through
+//! the core's commands. A phone number that is not a contact yet is added
+//! with `contacts.importContacts`, so `pm` reaches anyone on Telegram.
+
+use crate::network::TelegramNetwork;
+use anyhow::Result;
+use async_trait::async_trait;
+use causeway_core::ids::RemoteUserId;
+use causeway_core::network::{ChatSummary, Contact, ContactHandling, GhostInfo, PortalInfo};
+use causeway_core::store::LoginRow;
+use causeway_core::Bridge;
+use grammers_client::{tl, InvocationError};
+use grammers_session::types::{PeerId, PeerKind};
+use grammers_session::Session;
+use serde_json::json;
+
+/// The portal of a private chat with a Telegram user, as `login` sees it.
+pub(crate) fn dm_portal(
+    bridge: &Bridge,
+    login: &LoginRow,
+    user_id: i64,
+    name: Option<String>,
+    access_hash: Option<i64>,
+) -> PortalInfo {
+    PortalInfo {
+        key: bridge.chat_portal_key(&user_id.to_string(), &login.login_id, true),
+        name,
+        invite: vec![login.mxid.clone()],
+        direct_with: Some(RemoteUserId(user_id.to_string())),
+        login: Some(login.login_id.clone()),
+        metadata: json!({ "peer": { "user_id": user_id, "access_hash": access_hash } }),
+        ..Default::default()
+    }
+}
+
+fn contact(user: &tl::enums::User, identifier: Option<String>) -> Option<Contact> {
+    let tl::enums::User::User(user) = user else {
+        return None;
+    };
+    let name = [user.first_name.as_deref(), user.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let identifier = identifier
+        .or_else(|| user.username.as_ref().map(|u| format!("@{u}")))
+        .or_else(|| user.phone.as_ref().map(|p| format!("+{p}")))
+        .unwrap_or_else(|| user.id.to_string());
+    Some(Contact {
+        ghost: GhostInfo {
+            id: RemoteUserId(user.id.to_string()),
+            displayname: (!name.is_empty()).then_some(name),
+            ..Default::default()
+        },
+        identifier,
+    })
+}
+
+fn is_not_found(err: &InvocationError) -> bool {
+    matches!(err, InvocationError::Rpc(rpc) if rpc.name == "PHONE_NOT_OCCUPIED" || rpc.name == "USERNAME_NOT_OCCUPIED" || rpc.name == "USERNAME_INVALID")
+}
+
+#[async_trait]
+impl ContactHandling for TelegramNetwork {
+    async fn resolve_identifier(
+        &self,
+        login: &LoginRow,
+        identifier: &str,
+    ) -> Result<Option<Contact>> {
+        let client = self.client(&login.login_id)?;
+        let identifier = identifier.trim();
+        let digits: String = identifier.chars().filter(char::is_ascii_digit).collect();
+        if identifier.starts_with('+') && digits.len() >= 5 {
+            // Adding the number as a contact reaches people who are not one yet.
+            let request = tl::functions::contacts::ImportContacts {
+                contacts: vec![tl::enums::InputContact::InputPhoneContact(
+                    tl::types::InputPhoneContact {
+                        client_id: 0,
+                        phone: digits.clone(),
+                        first_name: identifier.to_owned(),
+                        last_name: String::new(),
+                        note: None,
+                    },
+                )],
+            };
+            let tl::enums::contacts::ImportedContacts::Contacts(imported) =
+                client.client.invoke(&request).await?;
+            return Ok(imported
+                .users
+                .first()
+                .and_then(|u| contact(u, Some(format!("+{digits}")))));
+        }
+        let username = identifier.trim_start_matches('@');
+        let request = tl::functions::contacts::ResolveUsername {
+            username: username.to_owned(),
+            referer: None,
+        };
+        match client.client.invoke(&request).await {
+            Ok(tl::enums::contacts::ResolvedPeer::Peer(resolved)) => Ok(resolved
+                .users
+                .first()
+                .and_then(|u| contact(u, Some(format!("@{username}"))))),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn search_contacts(&self, login: &LoginRow, query: &str) -> Result<Vec<Contact>> {
+        let client = self.client(&login.login_id)?;
+        let request = tl::functions::contacts::Search {
+            broadcasts: false,
+            bots: false,
+            q: query.to_owned(),
+            limit: 50,
+        };
+        let tl::enums::contacts::Found::Found(found) = client.client.invoke(&request).await?;
+        Ok(found
+            .users
+            .iter()
+            .filter_map(|u| contact(u, None))
+            .collect())
+    }
+
+    async fn list_contacts(&self, login: &LoginRow) -> Result<Vec<Contact>> {
+        let client = self.client(&login.login_id)?;
+        match client
+            .client
+            .invoke(&tl::functions::contacts::GetContacts { hash: 0 })
+            .await?
+        {
+            tl::enums::contacts::Contacts::Contacts(contacts) => Ok(contacts
+                .users
+                .iter()
+                .filter_map(|u| contact(u, None))
+                .collect()),
+            tl::enums::contacts::Contacts::NotModified => Ok(Vec::new()),
+        }
+    }
+
+    /// The login's private chats, the kind the bridge opens so far.
+    async fn list_chats(&self, login: &LoginRow) -> Result<Vec<ChatSummary>> {
+        let client = self.client(&login.login_id)?;
+        let mut dialogs = client.client.iter_dialogs();
+        let mut chats = Vec::new();
+        while let Some(dialog) = dialogs.next().await? {
+            let peer = dialog.peer();
+            if peer.id().kind() != PeerKind::User {
+                continue;
+            }
+            chats.push(ChatSummary {
+                id: peer.id().bare_id().unwrap_or_default().to_string(),
+                name: peer.name().unwrap_or_default().to_owned(),
+                direct: true,
+                last_activity: dialog
+                    .last_message
+                    .as_ref()
+                    .map(|m| m.date().as_millisecond()),
+            });
+        }
+        Ok(chats)
+    }
+
+    async fn chat_portal(&self, login: &LoginRow, chat_id: &str) -> Result<Option<PortalInfo>> {
+        let Ok(user_id) = chat_id.parse::<i64>() else {
+            return Ok(None);
+        };
+        let client = self.client(&login.login_id)?;
+        let Some(id) = PeerId::user(user_id) else {
+            return Ok(None);
+        };
+        let Some(peer) = client.session.peer_ref(id).await? else {
+            return Ok(None);
+        };
+        let name = self
+            .list_chats(login)
+            .await?
+            .into_iter()
+            .find(|c| c.id == chat_id)
+            .map(|c| c.name);
+        Ok(Some(dm_portal(
+            self.bridge()?,
+            login,
+            user_id,
+            name,
+            Some(peer.auth.hash()),
+        )))
+    }
+
+    async fn dm_portal(&self, login: &LoginRow, contact: &Contact) -> Result<PortalInfo> {
+        let bridge = self.bridge()?;
+        let user_id: i64 = contact.ghost.id.as_str().parse()?;
+        let client = self.client(&login.login_id)?;
+        let hash = match PeerId::user(user_id) {
+            Some(id) => client.session.peer_ref(id).await?.map(|r| r.auth.hash()),
+            None => None,
+        };
+        bridge.ensure_ghost(&contact.ghost).await?;
+        Ok(dm_portal(
+            bridge,
+            login,
+            user_id,
+            contact.ghost.displayname.clone(),
+            hash,
+        ))
+    }
+}
