@@ -3,16 +3,15 @@
 //! with `contacts.importContacts`, so `pm` reaches anyone on Telegram.
 
 use crate::network::TelegramNetwork;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use async_trait::async_trait;
 use causeway_core::ids::RemoteUserId;
 use causeway_core::network::{ChatSummary, Contact, ContactHandling, GhostInfo, PortalInfo};
 use causeway_core::store::LoginRow;
 use causeway_core::Bridge;
 use grammers_client::{tl, InvocationError};
-use grammers_session::types::{PeerId, PeerKind};
+use grammers_session::types::{PeerAuth, PeerId, PeerKind, PeerRef};
 use grammers_session::Session;
-use serde_json::json;
 
 /// The portal of a private chat with a Telegram user, as `login` sees it.
 pub(crate) fn dm_portal(
@@ -21,16 +20,16 @@ pub(crate) fn dm_portal(
     user_id: i64,
     name: Option<String>,
     access_hash: Option<i64>,
-) -> PortalInfo {
-    PortalInfo {
-        key: bridge.chat_portal_key(&user_id.to_string(), &login.login_id, true),
+) -> Result<PortalInfo> {
+    let id = PeerId::user(user_id).context("not a Telegram user ID")?;
+    let auth = access_hash.map(PeerAuth::from_hash).unwrap_or_default();
+    Ok(crate::chat_info::portal_info(
+        bridge,
+        login,
+        PeerRef { id, auth },
         name,
-        invite: vec![login.mxid.clone()],
-        direct_with: Some(RemoteUserId(user_id.to_string())),
-        login: Some(login.login_id.clone()),
-        metadata: json!({ "peer": { "user_id": user_id, "access_hash": access_hash } }),
-        ..Default::default()
-    }
+        false,
+    ))
 }
 
 fn contact(user: &tl::enums::User, identifier: Option<String>) -> Option<Contact> {
@@ -183,7 +182,7 @@ impl ContactHandling for TelegramNetwork {
             user_id,
             name,
             Some(peer.auth.hash()),
-        )))
+        )?))
     }
 
     async fn dm_portal(&self, login: &LoginRow, contact: &Contact) -> Result<PortalInfo> {
@@ -195,12 +194,12 @@ impl ContactHandling for TelegramNetwork {
             None => None,
         };
         bridge.ensure_ghost(&contact.ghost).await?;
-        Ok(dm_portal(
+        dm_portal(
             bridge,
             login,
             user_id,
             contact.ghost.displayname.clone(),
             hash,
-        ))
+        )
     }
 }

@@ -12,7 +12,6 @@ use causeway_core::store::LoginRow;
 use grammers_client::message::Message;
 use grammers_client::sender::UpdatesConfiguration;
 use grammers_client::update::Update;
-use grammers_session::types::PeerKind;
 use grammers_session::updates::UpdatesLike;
 use grammers_session::Session;
 use std::sync::Arc;
@@ -94,7 +93,7 @@ pub fn spawn(
 
 async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> Result<()> {
     match update {
-        Update::NewMessage(message) => private_message(network, login, &message).await,
+        Update::NewMessage(message) => new_message(network, login, &message).await,
         _ => Ok(()),
     }
 }
@@ -108,38 +107,45 @@ fn own_id(login: &LoginRow) -> i64 {
         .unwrap_or_default()
 }
 
-async fn private_message(
-    network: &TelegramNetwork,
-    login: &LoginRow,
-    message: &Message,
-) -> Result<()> {
+async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Message) -> Result<()> {
     let chat = message.peer_id();
-    if chat.kind() != PeerKind::User {
-        return Ok(());
-    }
-    let other = chat.bare_id().unwrap_or_default();
+    let chat_key = crate::chat_info::chat_key(chat);
     if network
-        .was_sent_by_bridge(&login.login_id, other, message.id())
+        .was_sent_by_bridge(&login.login_id, &chat_key, message.id())
         .await
     {
         return Ok(());
     }
     let bridge = network.bridge()?;
-    let name = message.peer().and_then(|p| p.name().map(str::to_owned));
-    let contact = GhostInfo {
-        id: RemoteUserId(other.to_string()),
-        displayname: name.clone(),
-        ..Default::default()
+    let Some(peer) = message.peer() else {
+        anyhow::bail!("a message from a chat the session does not know");
     };
-    bridge.ensure_ghost(&contact).await?;
-    let access_hash = match message.peer() {
-        Some(peer) => peer.to_ref().await.ok().flatten().map(|r| r.auth.hash()),
-        None => None,
-    };
-    let info = crate::contacts::dm_portal(bridge, login, other, name, access_hash);
+    let peer_ref = peer.to_ref().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let peer_ref = peer_ref.unwrap_or(grammers_session::types::PeerRef {
+        id: chat,
+        auth: Default::default(),
+    });
+    let broadcast = matches!(peer, grammers_client::peer::Peer::Channel(c) if c.kind() == Some(grammers_session::types::ChannelKind::Broadcast));
+    let info = crate::chat_info::portal_info(
+        bridge,
+        login,
+        peer_ref,
+        peer.name().map(str::to_owned),
+        broadcast,
+    );
+    if let Some(person) = &info.direct_with {
+        bridge
+            .ensure_ghost(&GhostInfo {
+                id: person.clone(),
+                displayname: info.name.clone(),
+                ..Default::default()
+            })
+            .await?;
+    }
     let key = info.key.clone();
     bridge.ensure_portal_room(&info).await?;
-    // The user's own message, from their phone: shown as them.
+    // The user's own message, from their phone or the bridge, is shown as
+    // them; a channel post as the channel's ghost.
     let sender = if message.outgoing() {
         GhostInfo {
             id: RemoteUserId(own_id(login).to_string()),
@@ -147,13 +153,24 @@ async fn private_message(
             ..Default::default()
         }
     } else {
-        contact
+        match message.sender() {
+            Some(sender) => GhostInfo {
+                id: RemoteUserId(sender.id().bare_id().unwrap_or_default().to_string()),
+                displayname: sender.name().map(str::to_owned),
+                ..Default::default()
+            },
+            None => GhostInfo {
+                id: RemoteUserId(chat_key.clone()),
+                displayname: info.name.clone(),
+                ..Default::default()
+            },
+        }
     };
     bridge
         .queue_remote(
             &key,
             RemoteEvent::Message {
-                id: RemoteMessageId(format!("{other}:{}", message.id())),
+                id: RemoteMessageId(format!("{chat_key}:{}", message.id())),
                 sender,
                 parts: vec![(
                     PartId::default(),

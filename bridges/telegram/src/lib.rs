@@ -3,6 +3,7 @@
 //! code; private text messages both ways; contacts and chats (`pm`,
 //! `search`, `list`, `open`, `sync`).
 
+mod chat_info;
 pub mod client;
 pub mod config;
 mod contacts;

@@ -46,8 +46,8 @@ pub(crate) struct Inner {
     sent: DashMap<LoginId, SentSet>,
 }
 
-/// Messages a login sent from Matrix, by (chat, message ID).
-type SentSet = Arc<tokio::sync::Mutex<std::collections::HashSet<(i64, i32)>>>;
+/// Messages a login sent from Matrix, by (chat key, message ID).
+type SentSet = Arc<tokio::sync::Mutex<std::collections::HashSet<(String, i32)>>>;
 
 pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>> {
     let config: TelegramConfig = config.network_section()?;
@@ -73,17 +73,14 @@ impl TelegramNetwork {
         &self.inner.config
     }
 
-    fn sent_set(
-        &self,
-        login: &LoginId,
-    ) -> Arc<tokio::sync::Mutex<std::collections::HashSet<(i64, i32)>>> {
+    fn sent_set(&self, login: &LoginId) -> SentSet {
         self.inner.sent.entry(login.clone()).or_default().clone()
     }
 
     /// Sends under the login's sent-set lock and records the new message,
     /// so that its update, which may arrive before the send returns, is
     /// recognised.
-    pub(crate) async fn sending<F, Fut>(&self, login: &LoginId, chat: i64, send: F) -> Result<i32>
+    pub(crate) async fn sending<F, Fut>(&self, login: &LoginId, chat: &str, send: F) -> Result<i32>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<
@@ -93,13 +90,16 @@ impl TelegramNetwork {
         let set = self.sent_set(login);
         let mut sent = set.lock().await;
         let message = send().await?;
-        sent.insert((chat, message.id()));
+        sent.insert((chat.to_owned(), message.id()));
         Ok(message.id())
     }
 
     /// Whether the bridge itself sent this message from Matrix.
-    pub(crate) async fn was_sent_by_bridge(&self, login: &LoginId, chat: i64, id: i32) -> bool {
-        self.sent_set(login).lock().await.remove(&(chat, id))
+    pub(crate) async fn was_sent_by_bridge(&self, login: &LoginId, chat: &str, id: i32) -> bool {
+        self.sent_set(login)
+            .lock()
+            .await
+            .remove(&(chat.to_owned(), id))
     }
 
     /// A login's updates stopped. Telegram ending the session (terminated

@@ -3,112 +3,12 @@
 //! second grammers client as the person on the other side.
 
 use anyhow::Result;
-use causeway_testkit::env::{EnvOptions, TestEnv};
-use causeway_testkit::matrix_client::{body, MatrixClient};
-use causeway_tg_testserver::{AccountSpec, TestServer};
-use grammers_client::sender::{SenderPool, UpdatesConfiguration};
+use causeway_testkit::matrix_client::body;
+use common::*;
 use grammers_client::update::Update;
-use grammers_client::Client;
-use grammers_session::storages::MemorySession;
-use grammers_session::SessionData;
-use std::future::IntoFuture;
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Arc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_causeway-telegram");
-const WAIT: Duration = Duration::from_secs(30);
-const API_HASH: &str = "0123456789abcdef0123456789abcdef";
-
-fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
-    AccountSpec {
-        phone: phone.into(),
-        first_name: name.into(),
-        last_name: None,
-        username: Some(name.to_lowercase()),
-        password: password.map(str::to_owned),
-        home_dc: 2,
-        echo: false,
-        about: None,
-    }
-}
-
-/// The test server with its key service, and a bridge pointed at it.
-async fn setup() -> Result<(Arc<TestServer>, TestEnv)> {
-    let server = Arc::new(
-        TestServer::start(vec![
-            account("15550001", "Alice", Some("hunter2")),
-            account("15550002", "Bob", None),
-            account("15550003", "Carol", None),
-        ])
-        .await?,
-    );
-    let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let keys = format!("http://127.0.0.1:{}/keys", control.local_addr()?.port());
-    tokio::spawn(
-        axum::serve(
-            control,
-            causeway_tg_testserver::control_router(server.clone()),
-        )
-        .into_future(),
-    );
-    let network = serde_yaml::from_str(&format!(
-        "{{ api_id: 12345, api_hash: {API_HASH}, keepalive_seconds: 1, test_server: {{ host: 127.0.0.1, dc_ports: {{ 2: {}, 4: {} }}, key_service: '{keys}' }} }}",
-        server.port(),
-        server.port_of(4).unwrap_or_default(),
-    ))?;
-    let env = TestEnv::start(
-        std::path::Path::new(BIN),
-        EnvOptions {
-            network: Some(network),
-            ..Default::default()
-        },
-    )
-    .await?;
-    Ok((server, env))
-}
-
-/// Bob on his own grammers client, logged in through the test server.
-async fn telegram_user(
-    server: &TestServer,
-    phone: &str,
-) -> Result<(Client, grammers_client::client::UpdateStream)> {
-    let mut data = SessionData::default();
-    for dc in causeway_tg_testserver::DCS {
-        if let Some(option) = data.dc_options.get_mut(&dc) {
-            option.ipv4 =
-                SocketAddrV4::new(Ipv4Addr::LOCALHOST, server.port_of(dc).unwrap_or_default());
-            option.auth_key = Some(server.register_key());
-        }
-    }
-    let session = Arc::new(MemorySession::from(data));
-    let SenderPool {
-        runner,
-        updates,
-        handle,
-    } = SenderPool::new(session, 12345);
-    tokio::spawn(runner.run());
-    let client = Client::new(handle);
-    let token = client.request_login_code(phone, API_HASH).await?;
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    let code = server
-        .sent_codes()
-        .into_iter()
-        .rev()
-        .find(|c| c.phone == digits)
-        .map(|c| c.code)
-        .unwrap_or_default();
-    client.sign_in(&token, &code).await?;
-    let stream = client
-        .stream_updates(updates, UpdatesConfiguration { catch_up: false })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((client, stream))
-}
-
-async fn says(user: &MatrixClient, room: &str, text: &str) -> Result<serde_json::Value> {
-    user.wait_for_text(room, text).await
-}
+mod common;
 
 #[tokio::test]
 async fn a_user_logs_in_with_code_and_password_and_chats_with_a_telegram_user() -> Result<()> {
@@ -198,30 +98,6 @@ async fn a_qr_login_completes_when_the_phone_scans_it_and_logout_ends_it() -> Re
     bob.send_text(&dm, "ping").await?;
     says(&bob, &dm, "You have no logins").await?;
     Ok(())
-}
-
-/// Logs `user` in with the phone flow, for an account without 2FA; returns
-/// the management room.
-async fn logged_in(
-    server: &TestServer,
-    env: &TestEnv,
-    user: &MatrixClient,
-    phone: &str,
-) -> Result<String> {
-    let dm = user.create_dm(&env.bot()).await?;
-    says(user, &dm, "management room").await?;
-    user.send_text(&dm, "login").await?;
-    says(user, &dm, "Send your phone number").await?;
-    user.send_text(&dm, phone).await?;
-    says(user, &dm, "Telegram sent you a login code").await?;
-    let code = server
-        .sent_codes()
-        .last()
-        .map(|c| c.code.clone())
-        .unwrap_or_default();
-    user.send_text(&dm, &code).await?;
-    says(user, &dm, "Logged in to Telegram").await?;
-    Ok(dm)
 }
 
 #[tokio::test]

@@ -1,0 +1,124 @@
+//! Group chats through the bridge: a basic group and a supergroup made on
+//! Telegram get one room each, carrying text both ways.
+
+use anyhow::Result;
+use common::*;
+use grammers_client::tl;
+use grammers_client::update::Update;
+use grammers_session::types::{PeerAuth, PeerId, PeerRef};
+
+mod common;
+
+/// The next text a Telegram user receives from someone else.
+async fn next_text(updates: &mut grammers_client::client::UpdateStream) -> Result<String> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Update::NewMessage(m) = updates.next().await? {
+                if !m.outgoing() {
+                    return anyhow::Ok(m.text().to_owned());
+                }
+            }
+        }
+    })
+    .await?
+}
+
+fn input_user(peer: PeerRef) -> tl::enums::InputUser {
+    tl::enums::InputUser::User(tl::types::InputUser {
+        user_id: peer.id.bare_id().unwrap_or_default(),
+        access_hash: peer.auth.hash(),
+    })
+}
+
+#[tokio::test]
+async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    logged_in(&server, &env, &bob, "+15550002").await?;
+    let (carol, mut carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
+    let bob_tg = bob_tg
+        .to_ref()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+
+    // A basic group: Carol makes it with Bob and writes.
+    let create = tl::functions::messages::CreateChat {
+        users: vec![input_user(bob_tg)],
+        title: "Basic".into(),
+        ttl_period: None,
+    };
+    let tl::enums::messages::InvitedUsers::Users(invited) = carol.invoke(&create).await?;
+    let tl::enums::Updates::Updates(updates) = invited.updates else {
+        anyhow::bail!("no updates")
+    };
+    let Some(tl::enums::Chat::Chat(chat)) = updates.chats.first() else {
+        anyhow::bail!("no chat")
+    };
+    let basic = PeerRef {
+        id: PeerId::chat(chat.id).expect("a chat"),
+        auth: PeerAuth::default(),
+    };
+    carol.send_message(basic, "hello basic group").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    let got = says(&bob, &room, "hello basic group").await?;
+    let carol_id = server.user_id("15550003").unwrap_or_default();
+    assert_eq!(got["sender"], format!("@telegram_{carol_id}:localhost"));
+    assert_eq!(bob.state(&room, "m.room.name", "").await?["name"], "Basic");
+    bob.send_text(&room, "hello from matrix, basic").await?;
+    assert_eq!(
+        next_text(&mut carol_updates).await?,
+        "hello from matrix, basic"
+    );
+
+    // A supergroup: one message list for everyone, its own updates.
+    let create = tl::functions::channels::CreateChannel {
+        broadcast: false,
+        megagroup: true,
+        for_import: false,
+        forum: false,
+        title: "Super".into(),
+        about: String::new(),
+        geo_point: None,
+        address: None,
+        ttl_period: None,
+    };
+    let tl::enums::Updates::Updates(updates) = carol.invoke(&create).await? else {
+        anyhow::bail!("no updates")
+    };
+    let Some(tl::enums::Chat::Channel(channel)) = updates
+        .chats
+        .iter()
+        .find(|c| matches!(c, tl::enums::Chat::Channel(_)))
+    else {
+        anyhow::bail!("no channel")
+    };
+    let hash = channel.access_hash.unwrap_or_default();
+    let input = tl::enums::InputChannel::Channel(tl::types::InputChannel {
+        channel_id: channel.id,
+        access_hash: hash,
+    });
+    carol
+        .invoke(&tl::functions::channels::InviteToChannel {
+            channel: input,
+            users: vec![input_user(bob_tg)],
+        })
+        .await?;
+    let super_group = PeerRef {
+        id: PeerId::channel(channel.id).expect("a channel"),
+        auth: PeerAuth::from_hash(hash),
+    };
+    carol.send_message(super_group, "hello supergroup").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "hello supergroup").await?;
+    bob.send_text(&room, "hello from matrix, super").await?;
+    assert_eq!(
+        next_text(&mut carol_updates).await?,
+        "hello from matrix, super"
+    );
+    Ok(())
+}
