@@ -10,7 +10,7 @@ use causeway_core::network::{ChatSummary, Contact, ContactHandling, GhostInfo, P
 use causeway_core::store::LoginRow;
 use causeway_core::Bridge;
 use grammers_client::{tl, InvocationError};
-use grammers_session::types::{PeerAuth, PeerId, PeerKind, PeerRef};
+use grammers_session::types::{ChannelKind, PeerAuth, PeerId, PeerInfo, PeerKind, PeerRef};
 use grammers_session::Session;
 
 /// The portal of a private chat with a Telegram user, as `login` sees it.
@@ -136,20 +136,17 @@ impl ContactHandling for TelegramNetwork {
         }
     }
 
-    /// The login's private chats, the kind the bridge opens so far.
+    /// The login's chats, newest first, each by its dialog ID.
     async fn list_chats(&self, login: &LoginRow) -> Result<Vec<ChatSummary>> {
         let client = self.client(&login.login_id)?;
         let mut dialogs = client.client.iter_dialogs();
         let mut chats = Vec::new();
         while let Some(dialog) = dialogs.next().await? {
             let peer = dialog.peer();
-            if peer.id().kind() != PeerKind::User {
-                continue;
-            }
             chats.push(ChatSummary {
-                id: peer.id().bare_id().unwrap_or_default().to_string(),
+                id: crate::chat_info::chat_key(peer.id()),
                 name: peer.name().unwrap_or_default().to_owned(),
-                direct: true,
+                direct: peer.id().kind() == PeerKind::User,
                 last_activity: dialog
                     .last_message
                     .as_ref()
@@ -160,29 +157,38 @@ impl ContactHandling for TelegramNetwork {
     }
 
     async fn chat_portal(&self, login: &LoginRow, chat_id: &str) -> Result<Option<PortalInfo>> {
-        let Ok(user_id) = chat_id.parse::<i64>() else {
+        let Some(id) = chat_id
+            .parse::<i64>()
+            .ok()
+            .and_then(PeerId::from_bot_api_dialog_id)
+        else {
             return Ok(None);
         };
         let client = self.client(&login.login_id)?;
-        let Some(id) = PeerId::user(user_id) else {
+        let Some(info) = client.session.peer(id).await? else {
             return Ok(None);
         };
-        let Some(peer) = client.session.peer_ref(id).await? else {
-            return Ok(None);
-        };
+        let broadcast = matches!(
+            info,
+            PeerInfo::Channel {
+                kind: Some(ChannelKind::Broadcast),
+                ..
+            }
+        );
+        let auth = info.auth().unwrap_or_default();
         let name = self
             .list_chats(login)
             .await?
             .into_iter()
             .find(|c| c.id == chat_id)
             .map(|c| c.name);
-        Ok(Some(dm_portal(
+        Ok(Some(crate::chat_info::portal_info(
             self.bridge()?,
             login,
-            user_id,
+            PeerRef { id, auth },
             name,
-            Some(peer.auth.hash()),
-        )?))
+            broadcast,
+        )))
     }
 
     async fn dm_portal(&self, login: &LoginRow, contact: &Contact) -> Result<PortalInfo> {

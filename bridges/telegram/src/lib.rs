@@ -1,8 +1,9 @@
 //! The Causeway Telegram bridge, on the grammers client with its session
 //! in the bridge's database. So far: logins by phone (code, 2FA) and by QR
 //! code; private text messages both ways; contacts and chats (`pm`,
-//! `search`, `list`, `open`, `sync`).
+//! `search`, `list`, `open`, `sync`); groups and supergroups; history.
 
+mod backfill;
 mod chat_info;
 pub mod client;
 pub mod config;

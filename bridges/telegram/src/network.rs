@@ -11,7 +11,7 @@ use causeway_core::ids::{LoginId, RemoteMessageId};
 use causeway_core::login::{LoginFlow, LoginProcess, LoginStep};
 use causeway_core::login_state::LoginState;
 use causeway_core::matrix_event::MatrixMessage;
-use causeway_core::network::{ContactHandling, Network, NetworkInfo};
+use causeway_core::network::{BackfillHandling, ContactHandling, Network, NetworkInfo};
 use causeway_core::store::{LoginRow, PortalRow};
 use causeway_core::Bridge;
 use dashmap::DashMap;
@@ -167,6 +167,10 @@ impl Network for TelegramNetwork {
     }
 
     fn contacts(&self) -> Option<&dyn ContactHandling> {
+        Some(self)
+    }
+
+    fn backfill(&self) -> Option<&dyn BackfillHandling> {
         Some(self)
     }
 

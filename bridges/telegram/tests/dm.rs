@@ -157,3 +157,33 @@ async fn pm_reaches_a_number_that_is_no_contact_yet_and_it_becomes_one() -> Resu
     says(&bob, &dm, "Nobody on Telegram has").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_new_login_gets_rooms_for_recent_chats_with_their_history_in_order() -> Result<()> {
+    let (server, env) = setup().await?;
+    let (carol, _carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
+    let bob_tg = bob_tg
+        .to_ref()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+    for text in ["earlier one", "earlier two"] {
+        carol.send_message(bob_tg, text).await?;
+    }
+    let bob = env.user("bob").await?;
+    logged_in(&server, &env, &bob, "+15550002").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "earlier two").await?;
+    carol.send_message(bob_tg, "live three").await?;
+    says(&bob, &room, "live three").await?;
+    let texts: Vec<String> = bob
+        .seen(&room, |e| e["type"] == "m.room.message")
+        .iter()
+        .map(|e| body(e).to_owned())
+        .collect();
+    assert_eq!(texts, ["earlier one", "earlier two", "live three"]);
+    Ok(())
+}
