@@ -7,7 +7,6 @@ use anyhow::Result;
 use async_trait::async_trait;
 use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
 use causeway_core::network::{BackfillHandling, GhostInfo, HistoryMessage};
-use causeway_core::remote::text_content;
 use causeway_core::store::{LoginRow, PortalRow};
 
 #[async_trait]
@@ -20,6 +19,7 @@ impl BackfillHandling for TelegramNetwork {
         limit: usize,
     ) -> Result<Vec<HistoryMessage>> {
         let client = self.client(&login.login_id)?;
+        let bridge = self.bridge()?;
         let peer = crate::chat_info::peer_of(portal)?;
         let chat = crate::chat_info::chat_key(peer.id);
         // Remote IDs are `<chat>:<message>`.
@@ -52,7 +52,7 @@ impl BackfillHandling for TelegramNetwork {
                 sender,
                 parts: vec![(
                     PartId::default(),
-                    text_content("m.text", message.text(), None),
+                    crate::msgconv::text_content(bridge, &message),
                 )],
                 timestamp: message.date().as_millisecond(),
                 reply_to: None,

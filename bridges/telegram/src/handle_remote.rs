@@ -7,7 +7,7 @@ use crate::network::TelegramNetwork;
 use anyhow::Result;
 use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
 use causeway_core::network::GhostInfo;
-use causeway_core::remote::{text_content, RemoteEvent};
+use causeway_core::remote::RemoteEvent;
 use causeway_core::store::LoginRow;
 use grammers_client::message::Message;
 use grammers_client::sender::UpdatesConfiguration;
@@ -174,7 +174,7 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
                 sender,
                 parts: vec![(
                     PartId::default(),
-                    text_content("m.text", message.text(), None),
+                    crate::msgconv::text_content(bridge, &message),
                 )],
                 timestamp: Some(message.date().as_millisecond()),
                 reply_to: None,

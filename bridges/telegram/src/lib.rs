@@ -11,5 +11,6 @@ mod contacts;
 mod handle_matrix;
 mod handle_remote;
 mod login;
+pub mod msgconv;
 pub mod network;
 pub mod session;

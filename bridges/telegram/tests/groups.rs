@@ -68,6 +68,21 @@ async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() ->
     let carol_id = server.user_id("15550003").unwrap_or_default();
     assert_eq!(got["sender"], format!("@telegram_{carol_id}:localhost"));
     assert_eq!(bob.state(&room, "m.room.name", "").await?["name"], "Basic");
+    // Formatting arrives as Matrix HTML.
+    let formatted = grammers_client::message::InputMessage::new()
+        .text("plain and bold")
+        .fmt_entities(vec![tl::enums::MessageEntity::Bold(
+            tl::types::MessageEntityBold {
+                offset: 10,
+                length: 4,
+            },
+        )]);
+    carol.send_message(basic, formatted).await?;
+    let got = says(&bob, &room, "plain and bold").await?;
+    assert_eq!(
+        got["content"]["formatted_body"],
+        "plain and <strong>bold</strong>"
+    );
     bob.send_text(&room, "hello from matrix, basic").await?;
     assert_eq!(
         next_text(&mut carol_updates).await?,
