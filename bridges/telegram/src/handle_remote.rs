@@ -174,7 +174,7 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
                 sender,
                 parts: vec![(
                     PartId::default(),
-                    crate::msgconv::text_content(bridge, &message),
+                    crate::msgconv::text_content(bridge, message),
                 )],
                 timestamp: Some(message.date().as_millisecond()),
                 reply_to: None,
