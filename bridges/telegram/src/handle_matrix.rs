@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use causeway_core::ids::RemoteMessageId;
 use causeway_core::matrix_event::MatrixMessage;
 use causeway_core::store::PortalRow;
+use grammers_client::message::InputMessage;
 
 pub async fn message(
     network: &TelegramNetwork,
@@ -23,8 +24,20 @@ pub async fn message(
     // the bridge's own when it comes back.
     let sent = network
         .sending(&login.login_id, &chat, || {
-            client.client.send_message(peer, message.body.as_str())
+            client.client.send_message(peer, outgoing(message))
         })
         .await?;
     Ok(RemoteMessageId(format!("{chat}:{sent}")))
+}
+
+/// A Matrix message's Telegram form: its HTML as entities when it has
+/// some, else its body.
+fn outgoing(message: &MatrixMessage) -> InputMessage {
+    match &message.html {
+        Some(html) => {
+            let (text, entities) = crate::msgconv::text_to_telegram::convert(html);
+            InputMessage::new().text(text).fmt_entities(entities)
+        }
+        None => InputMessage::new().text(message.body.as_str()),
+    }
 }

@@ -135,5 +135,31 @@ async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() ->
         next_text(&mut carol_updates).await?,
         "hello from matrix, super"
     );
+
+    // Matrix formatting arrives as entities.
+    let html = serde_json::json!({ "msgtype": "m.text", "body": "so **very** bold", "format": "org.matrix.custom.html", "formatted_body": "so <strong>very</strong> bold" });
+    bob.send(&room, "m.room.message", html).await?;
+    let got = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Update::NewMessage(m) = carol_updates.next().await? {
+                if !m.outgoing() {
+                    return anyhow::Ok(m);
+                }
+            }
+        }
+    })
+    .await??;
+    assert_eq!(got.text(), "so very bold");
+    assert_eq!(
+        got.fmt_entities().map(Vec::as_slice),
+        Some(
+            &[tl::enums::MessageEntity::Bold(
+                tl::types::MessageEntityBold {
+                    offset: 3,
+                    length: 4
+                }
+            )][..]
+        )
+    );
     Ok(())
 }

@@ -118,7 +118,8 @@ pub fn strip_plain_reply_fallback(body: &str) -> &str {
     }
 }
 
-fn decode_entities(text: &str) -> String {
+/// Decodes HTML character references (`&amp;`, `&#39;`, …) in text.
+pub fn decode_entities(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(amp) = rest.find('&') {

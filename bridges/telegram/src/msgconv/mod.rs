@@ -1,6 +1,7 @@
 //! Message conversion, one file per kind and direction.
 
 pub mod text_to_matrix;
+pub mod text_to_telegram;
 
 use causeway_core::Bridge;
 use grammers_client::message::Message;
