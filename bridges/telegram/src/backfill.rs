@@ -47,6 +47,10 @@ impl BackfillHandling for TelegramNetwork {
                     ..Default::default()
                 },
             };
+            if peer.id.kind() != grammers_session::types::PeerKind::Channel {
+                let box_key = crate::handle_remote::box_key(login, message.id());
+                bridge.store().kv_set(&box_key, &chat).await?;
+            }
             page.push(HistoryMessage {
                 id: RemoteMessageId(format!("{chat}:{}", message.id())),
                 sender,

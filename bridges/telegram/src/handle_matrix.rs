@@ -2,8 +2,10 @@
 
 use crate::network::TelegramNetwork;
 use anyhow::{Context, Result};
+use async_trait::async_trait;
 use causeway_core::ids::RemoteMessageId;
-use causeway_core::matrix_event::MatrixMessage;
+use causeway_core::matrix_event::{MatrixEdit, MatrixMessage, MatrixRedaction, RedactionTarget};
+use causeway_core::network::{EditHandling, RedactionHandling};
 use causeway_core::store::PortalRow;
 use grammers_client::message::InputMessage;
 
@@ -39,5 +41,65 @@ fn outgoing(message: &MatrixMessage) -> InputMessage {
             InputMessage::new().text(text).fmt_entities(entities)
         }
         None => InputMessage::new().text(message.body.as_str()),
+    }
+}
+
+/// The Telegram message ID inside a remote ID `<chat>:<message>`.
+fn message_id(remote: &RemoteMessageId) -> Result<i32> {
+    remote
+        .0
+        .rsplit(':')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .context("not a Telegram message")
+}
+
+#[async_trait]
+impl EditHandling for TelegramNetwork {
+    async fn handle_matrix_edit(&self, portal: &PortalRow, edit: &MatrixEdit) -> Result<()> {
+        let login = edit
+            .meta
+            .login
+            .as_ref()
+            .context("no Telegram login carries this edit")?;
+        let client = self.client(&login.login_id)?;
+        let peer = crate::chat_info::peer_of(portal)?;
+        let new = match &edit.new_html {
+            Some(html) => {
+                let (text, entities) = crate::msgconv::text_to_telegram::convert(html);
+                InputMessage::new().text(text).fmt_entities(entities)
+            }
+            None => InputMessage::new().text(edit.new_body.as_str()),
+        };
+        client
+            .client
+            .edit_message(peer, message_id(&edit.target.remote_id)?, new)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RedactionHandling for TelegramNetwork {
+    async fn handle_matrix_redaction(
+        &self,
+        portal: &PortalRow,
+        redaction: &MatrixRedaction,
+    ) -> Result<()> {
+        let RedactionTarget::Message(target) = &redaction.target else {
+            return Ok(());
+        };
+        let login = redaction
+            .meta
+            .login
+            .as_ref()
+            .context("no Telegram login carries this removal")?;
+        let client = self.client(&login.login_id)?;
+        let peer = crate::chat_info::peer_of(portal)?;
+        client
+            .client
+            .delete_messages(peer, &[message_id(&target.remote_id)?])
+            .await?;
+        Ok(())
     }
 }

@@ -94,6 +94,10 @@ pub fn spawn(
 async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> Result<()> {
     match update {
         Update::NewMessage(message) => new_message(network, login, &message).await,
+        Update::MessageEdited(message) => edited(network, login, &message).await,
+        Update::MessageDeleted(deletion) => {
+            deleted(network, login, deletion.channel_id(), deletion.messages()).await
+        }
         _ => Ok(()),
     }
 }
@@ -166,6 +170,12 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
             },
         }
     };
+    if chat.kind() != grammers_session::types::PeerKind::Channel {
+        bridge
+            .store()
+            .kv_set(&box_key(login, message.id()), &chat_key)
+            .await?;
+    }
     bridge
         .queue_remote(
             &key,
@@ -181,4 +191,102 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
             },
         )
         .await
+}
+
+/// Where a message ID of a login's own box belongs: deletions of private
+/// and basic-group messages do not say which chat they were in.
+pub(crate) fn box_key(login: &LoginRow, id: i32) -> String {
+    format!("tg-box|{}|{id}", login.login_id)
+}
+
+async fn edited(network: &TelegramNetwork, login: &LoginRow, message: &Message) -> Result<()> {
+    let bridge = network.bridge()?;
+    let chat_key = crate::chat_info::chat_key(message.peer_id());
+    let direct = message.peer_id().kind() == grammers_session::types::PeerKind::User;
+    let key = bridge.chat_portal_key(&chat_key, &login.login_id, direct);
+    let sender = match message.sender() {
+        Some(sender) if !message.outgoing() => GhostInfo {
+            id: RemoteUserId(sender.id().bare_id().unwrap_or_default().to_string()),
+            displayname: sender.name().map(str::to_owned),
+            ..Default::default()
+        },
+        _ => GhostInfo {
+            id: RemoteUserId(own_id(login).to_string()),
+            own_login: Some(login.login_id.clone()),
+            ..Default::default()
+        },
+    };
+    let edit_date = message
+        .edit_date()
+        .map(|d| d.as_second())
+        .unwrap_or_default();
+    bridge
+        .queue_remote(
+            &key,
+            RemoteEvent::Edit {
+                target: RemoteMessageId(format!("{chat_key}:{}", message.id())),
+                edit_id: RemoteMessageId(format!("{chat_key}:{}:edit{edit_date}", message.id())),
+                sender,
+                content: crate::msgconv::text_content(bridge, message),
+                timestamp: None,
+            },
+        )
+        .await
+}
+
+/// Telegram removed messages (their sender did, or the other side of a
+/// private chat, which Telegram allows): their rooms' events go too.
+async fn deleted(
+    network: &TelegramNetwork,
+    login: &LoginRow,
+    channel: Option<i64>,
+    ids: &[i32],
+) -> Result<()> {
+    tracing::debug!(login = %login.login_id, ?ids, "messages deleted on Telegram");
+    let bridge = network.bridge()?;
+    for id in ids {
+        let chat_key = match channel {
+            Some(channel) => {
+                grammers_session::types::PeerId::channel(channel).map(crate::chat_info::chat_key)
+            }
+            None => bridge.store().kv_get(&box_key(login, *id)).await?,
+        };
+        let Some(chat_key) = chat_key else { continue };
+        let chat = chat_key
+            .parse::<i64>()
+            .ok()
+            .and_then(grammers_session::types::PeerId::from_bot_api_dialog_id);
+        let direct = chat.is_some_and(|c| c.kind() == grammers_session::types::PeerKind::User);
+        let key = bridge.chat_portal_key(&chat_key, &login.login_id, direct);
+        let target = RemoteMessageId(format!("{chat_key}:{id}"));
+        // The removal is Telegram's word; it is shown as the sender's own.
+        let Some(original) = bridge
+            .store()
+            .message_parts(&key, &target)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let sender = if original.sender == login.mxid {
+            GhostInfo {
+                id: RemoteUserId(own_id(login).to_string()),
+                own_login: Some(login.login_id.clone()),
+                ..Default::default()
+            }
+        } else {
+            let Some(ghost) = bridge.ghost_remote_id(&original.sender) else {
+                continue;
+            };
+            GhostInfo {
+                id: ghost,
+                ..Default::default()
+            }
+        };
+        bridge
+            .queue_remote(&key, RemoteEvent::MessageRemove { target, sender })
+            .await?;
+    }
+    Ok(())
 }

@@ -11,7 +11,9 @@ use causeway_core::ids::{LoginId, RemoteMessageId};
 use causeway_core::login::{LoginFlow, LoginProcess, LoginStep};
 use causeway_core::login_state::LoginState;
 use causeway_core::matrix_event::MatrixMessage;
-use causeway_core::network::{BackfillHandling, ContactHandling, Network, NetworkInfo};
+use causeway_core::network::{
+    BackfillHandling, ContactHandling, EditHandling, Network, NetworkInfo, RedactionHandling,
+};
 use causeway_core::store::{LoginRow, PortalRow};
 use causeway_core::Bridge;
 use dashmap::DashMap;
@@ -171,6 +173,14 @@ impl Network for TelegramNetwork {
     }
 
     fn backfill(&self) -> Option<&dyn BackfillHandling> {
+        Some(self)
+    }
+
+    fn edits(&self) -> Option<&dyn EditHandling> {
+        Some(self)
+    }
+
+    fn redactions(&self) -> Option<&dyn RedactionHandling> {
         Some(self)
     }
 

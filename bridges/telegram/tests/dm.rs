@@ -187,3 +187,76 @@ async fn a_new_login_gets_rooms_for_recent_chats_with_their_history_in_order() -
     assert_eq!(texts, ["earlier one", "earlier two", "live three"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn edits_and_deletions_cross_both_ways() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    logged_in(&server, &env, &bob, "+15550002").await?;
+    let (carol, mut carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
+    let bob_tg = bob_tg
+        .to_ref()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+
+    // Telegram to Matrix: an edit replaces, a deletion redacts.
+    let sent = carol.send_message(bob_tg, "first draft").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    let original = says(&bob, &room, "first draft").await?;
+    carol.edit_message(bob_tg, sent.id(), "final text").await?;
+    let edit = says(&bob, &room, "final text").await?;
+    assert_eq!(
+        edit["content"]["m.relates_to"]["event_id"],
+        original["event_id"]
+    );
+    carol.delete_messages(bob_tg, &[sent.id()]).await?;
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.room.redaction" && e["redacts"] == original["event_id"]
+    })
+    .await?;
+
+    // Matrix to Telegram.
+    let mine = bob.send_text(&room, "matrix draft").await?;
+    let on_telegram = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Update::NewMessage(m) = carol_updates.next().await? {
+                if !m.outgoing() {
+                    return anyhow::Ok(m.id());
+                }
+            }
+        }
+    })
+    .await??;
+    let replace = serde_json::json!({
+        "msgtype": "m.text", "body": "* matrix final",
+        "m.new_content": { "msgtype": "m.text", "body": "matrix final" },
+        "m.relates_to": { "rel_type": "m.replace", "event_id": mine },
+    });
+    bob.send(&room, "m.room.message", replace).await?;
+    let edited = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Update::MessageEdited(m) = carol_updates.next().await? {
+                return anyhow::Ok((m.id(), m.text().to_owned()));
+            }
+        }
+    })
+    .await??;
+    assert_eq!(edited, (on_telegram, "matrix final".to_owned()));
+    bob.redact(&room, &mine).await?;
+    let removed = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Update::MessageDeleted(d) = carol_updates.next().await? {
+                if !d.messages().is_empty() {
+                    return anyhow::Ok(d.messages().to_vec());
+                }
+            }
+        }
+    })
+    .await??;
+    assert_eq!(removed, [on_telegram]);
+    Ok(())
+}

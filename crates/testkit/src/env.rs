@@ -164,7 +164,10 @@ impl TestEnv {
                     .display()
                     .to_string(),
             ])
-            .env("RUST_LOG", "info,causeway_core=debug,causeway_xmpp=debug")
+            .env(
+                "RUST_LOG",
+                "info,causeway_core=debug,causeway_xmpp=debug,causeway_telegram=debug",
+            )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()?;
