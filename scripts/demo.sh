@@ -120,6 +120,22 @@ CONF
   PIDS+=($!)
 fi
 
+TG_DC2=24443
+TG_DC4=24444
+TG_CONTROL=24440
+if [[ " ${BRIDGES[*]} " == *" telegram "* ]]; then
+  # The sandbox plays Telegram: the bridge runs the real grammers client
+  # against it. Set test_server: null and a real api_id for Telegram itself.
+  cargo build --release -p causeway-tg-testserver --bin causeway-tg-sandbox
+  cfg=$DEMO/bridges/telegram.yaml
+  if grep -q '^  test_server: null' "$cfg"; then
+    sed -i "s|^  test_server: null|  test_server: { host: 127.0.0.1, dc_ports: { 2: $TG_DC2, 4: $TG_DC4 }, key_service: 'http://127.0.0.1:$TG_CONTROL/keys' }|" "$cfg"
+  fi
+  echo "== starting the Telegram sandbox on 127.0.0.1:$TG_DC2 (login codes appear below)"
+  "$ROOT/target/release/causeway-tg-sandbox" --dc2-port "$TG_DC2" --dc4-port "$TG_DC4" --control-port "$TG_CONTROL" &
+  PIDS+=($!)
+fi
+
 SECRET=demo-shared-secret
 cat > "$DEMO/synapse/homeserver.yaml" <<YAML
 server_name: localhost
@@ -182,6 +198,12 @@ XMPP: log in with any XMPP client as alice@xmpp.localhost (password alice) or
       #_xmpp_lobby_conference.xmpp.localhost:localhost. Matrix users are
       demo_localhost@matrix.xmpp.localhost for a PM, and public Matrix rooms
       are MUCs under matrix.xmpp.localhost (#room#localhost@matrix.xmpp.localhost).
+Telegram (a sandbox on this machine, not the real network): DM @telegram:localhost,
+      send "login" and the phone number +15550001 (Alice) or +15550002 (Bob); the
+      login code is printed in this console, as the Telegram app would show it.
+      Then "pm @echo" opens a chat with a scripted user who answers. For the real
+      Telegram, put your api_id and api_hash from https://my.telegram.org in
+      $DEMO/bridges/telegram.yaml and set test_server: null.
 Press Ctrl-C to stop everything.
 MSG
 wait -n "${PIDS[@]}"

@@ -32,6 +32,8 @@ pub(super) fn send_code(
             issued: Instant::now(),
         },
     );
+    // Where the Telegram app would show it: the sandbox's console.
+    tracing::info!(phone = %phone, code = %code, "login code sent");
     state.sent_codes.push(SentCode { phone, code });
     Ok(tl::enums::auth::SentCode::Code(tl::types::auth::SentCode {
         r#type: tl::enums::auth::SentCodeType::App(tl::types::auth::SentCodeTypeApp { length: 5 }),
