@@ -56,16 +56,10 @@ async fn a_user_logs_in_with_code_and_password_and_chats_with_a_telegram_user() 
 
     // Alice answers from Matrix; Bob reads it in Telegram, once.
     alice.send_text(&room, "hello from matrix").await?;
-    let answer = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Update::NewMessage(m) = bob_updates.next().await? {
-                if !m.outgoing() {
-                    return anyhow::Ok(m.text().to_owned());
-                }
-            }
-        }
-    })
-    .await??;
+    let answer = {
+        let m = next_incoming(&mut bob_updates).await?;
+        m.text().to_owned()
+    };
     assert_eq!(answer, "hello from matrix");
     tokio::time::sleep(Duration::from_secs(1)).await;
     alice.sync_once(0).await?;
@@ -136,16 +130,10 @@ async fn pm_reaches_a_number_that_is_no_contact_yet_and_it_becomes_one() -> Resu
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;
     bob.send_text(&room, "hi carol, from matrix").await?;
-    let got = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Update::NewMessage(m) = carol_updates.next().await? {
-                if !m.outgoing() {
-                    return anyhow::Ok(m.text().to_owned());
-                }
-            }
-        }
-    })
-    .await??;
+    let got = {
+        let m = next_incoming(&mut carol_updates).await?;
+        m.text().to_owned()
+    };
     assert_eq!(got, "hi carol, from matrix");
 
     // Carol is a contact now, and found by name.
@@ -221,16 +209,10 @@ async fn edits_and_deletions_cross_both_ways() -> Result<()> {
 
     // Matrix to Telegram.
     let mine = bob.send_text(&room, "matrix draft").await?;
-    let on_telegram = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Update::NewMessage(m) = carol_updates.next().await? {
-                if !m.outgoing() {
-                    return anyhow::Ok(m.id());
-                }
-            }
-        }
-    })
-    .await??;
+    let on_telegram = {
+        let m = next_incoming(&mut carol_updates).await?;
+        m.id()
+    };
     let replace = serde_json::json!({
         "msgtype": "m.text", "body": "* matrix final",
         "m.new_content": { "msgtype": "m.text", "body": "matrix final" },

@@ -4,23 +4,13 @@
 use anyhow::Result;
 use common::*;
 use grammers_client::tl;
-use grammers_client::update::Update;
 use grammers_session::types::{PeerAuth, PeerId, PeerRef};
 
 mod common;
 
 /// The next text a Telegram user receives from someone else.
 async fn next_text(updates: &mut grammers_client::client::UpdateStream) -> Result<String> {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if let Update::NewMessage(m) = updates.next().await? {
-                if !m.outgoing() {
-                    return anyhow::Ok(m.text().to_owned());
-                }
-            }
-        }
-    })
-    .await?
+    Ok(next_incoming(updates).await?.text().to_owned())
 }
 
 fn input_user(peer: PeerRef) -> tl::enums::InputUser {
@@ -139,16 +129,7 @@ async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() ->
     // Matrix formatting arrives as entities.
     let html = serde_json::json!({ "msgtype": "m.text", "body": "so **very** bold", "format": "org.matrix.custom.html", "formatted_body": "so <strong>very</strong> bold" });
     bob.send(&room, "m.room.message", html).await?;
-    let got = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Update::NewMessage(m) = carol_updates.next().await? {
-                if !m.outgoing() {
-                    return anyhow::Ok(m);
-                }
-            }
-        }
-    })
-    .await??;
+    let got = next_incoming(&mut carol_updates).await?;
     assert_eq!(got.text(), "so very bold");
     assert_eq!(
         got.fmt_entities().map(Vec::as_slice),

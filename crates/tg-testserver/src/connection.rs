@@ -68,20 +68,8 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
     });
     let _ = tx.send(Outgoing::Own(created.to_bytes()));
     if let Ok(mut state) = server.state.lock() {
-        let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        state
-            .key_pushers
-            .entry(key.id)
-            .or_default()
-            .push(Pusher { conn, tx: push_tx });
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(update) = push_rx.recv().await {
-                if tx.send(Outgoing::Own(update)).is_err() {
-                    break;
-                }
-            }
-        });
+        let pusher = pusher(conn, &tx);
+        state.key_pushers.entry(key.id).or_default().push(pusher);
     }
     let mut caller = Caller {
         conn,
@@ -100,20 +88,8 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
         if caller.user != registered {
             registered = caller.user;
             if let (Some(user), Ok(mut state)) = (caller.user, server.state.lock()) {
-                let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-                state
-                    .pushers
-                    .entry(user)
-                    .or_default()
-                    .push(Pusher { conn, tx: push_tx });
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    while let Some(update) = push_rx.recv().await {
-                        if tx.send(Outgoing::Own(update)).is_err() {
-                            break;
-                        }
-                    }
-                });
+                let pusher = pusher(conn, &tx);
+                state.pushers.entry(user).or_default().push(pusher);
             }
         }
         let packet = tokio::select! {
@@ -149,6 +125,20 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
     drop(tx);
     let _ = write_task.await;
     Ok(())
+}
+
+/// A push channel into this connection's writer, for the state to keep.
+fn pusher(conn: u64, tx: &mpsc::UnboundedSender<Outgoing>) -> Pusher {
+    let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(update) = push_rx.recv().await {
+            if tx.send(Outgoing::Own(update)).is_err() {
+                break;
+            }
+        }
+    });
+    Pusher { conn, tx: push_tx }
 }
 
 /// Answers one message: pings, acks and RPCs.

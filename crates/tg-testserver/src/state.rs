@@ -192,6 +192,14 @@ impl State {
         update
     }
 
+    /// Every account as `viewer` sees it, for answers that name users.
+    pub fn users_for(&self, viewer: i64) -> Vec<tl::enums::User> {
+        self.accounts
+            .iter()
+            .map(|a| crate::tl_build::user(a, viewer))
+            .collect()
+    }
+
     /// The groups and channels `user` is in, as they see them.
     pub fn chats_of(&self, user: i64) -> Vec<tl::enums::Chat> {
         let groups = self
@@ -230,11 +238,7 @@ impl State {
     pub fn updates(&self, viewer: i64, updates: Vec<tl::enums::Update>) -> tl::enums::Updates {
         tl::enums::Updates::Updates(tl::types::Updates {
             updates,
-            users: self
-                .accounts
-                .iter()
-                .map(|a| crate::tl_build::user(a, viewer))
-                .collect(),
+            users: self.users_for(viewer),
             chats: self.chats_of(viewer),
             date: crate::tl_build::now(),
             seq: 0,

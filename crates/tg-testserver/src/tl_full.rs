@@ -6,7 +6,8 @@
 use crate::state::{Channel, Group};
 use grammers_tl_types as tl;
 
-fn notify_settings() -> tl::enums::PeerNotifySettings {
+/// Notification settings left as the account's defaults.
+pub fn notify_settings() -> tl::enums::PeerNotifySettings {
     tl::enums::PeerNotifySettings::Settings(tl::types::PeerNotifySettings {
         show_previews: None,
         silent: None,

@@ -134,3 +134,19 @@ pub async fn logged_in(
     says(user, &dm, "Logged in to Telegram").await?;
     Ok(dm)
 }
+
+/// The next message someone else sends a Telegram user.
+pub async fn next_incoming(
+    updates: &mut grammers_client::client::UpdateStream,
+) -> Result<grammers_client::message::Message> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let grammers_client::update::Update::NewMessage(m) = updates.next().await? {
+                if !m.outgoing() {
+                    return anyhow::Ok((*m).clone());
+                }
+            }
+        }
+    })
+    .await?
+}

@@ -26,15 +26,9 @@ impl Homeserver {
                 endpoint: endpoint_name::<get_supported_versions::Request>(),
                 detail: e.to_string(),
             })?;
-        let (parts, body) = request.into_parts();
-        let reply = exchange(
-            self.http
-                .request(parts.method, parts.uri.to_string())
-                .body(body),
-        )
-        .await
-        .map_err(|(err, _)| err)?;
-        parse_reply::<get_supported_versions::Request>(reply).map(drop)
+        self.send_without_token::<get_supported_versions::Request>(request)
+            .await
+            .map(drop)
     }
 
     /// The user an OpenID token was issued to, as the homeserver vouches
@@ -48,6 +42,16 @@ impl Homeserver {
                 endpoint: endpoint_name::<userinfo::Request>(),
                 detail: e.to_string(),
             })?;
+        self.send_without_token::<userinfo::Request>(request)
+            .await
+            .map(|r| r.sub)
+    }
+
+    /// Sends a built request once, as it is: no token, no retries.
+    async fn send_without_token<R: ruma::api::OutgoingRequest>(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<R::IncomingResponse, HsError> {
         let (parts, body) = request.into_parts();
         let reply = exchange(
             self.http
@@ -56,7 +60,7 @@ impl Homeserver {
         )
         .await
         .map_err(|(err, _)| err)?;
-        parse_reply::<userinfo::Request>(reply).map(|r| r.sub)
+        parse_reply::<R>(reply)
     }
 
     /// The user the as_token belongs to: the bridge bot, when set up right.

@@ -208,11 +208,7 @@ pub(super) fn difference(
             new_messages,
             other_updates,
             chats: state.chats_of(user),
-            users: state
-                .accounts
-                .iter()
-                .map(|a| tl_build::user(a, user))
-                .collect(),
+            users: state.users_for(user),
         })
         .to_bytes(),
     )
@@ -245,11 +241,7 @@ pub(super) fn history(state: &State, user: i64, id: i64, offset_id: i32, limit: 
             messages,
             topics: Vec::new(),
             chats: state.chats_of(user),
-            users: state
-                .accounts
-                .iter()
-                .map(|a| tl_build::user(a, user))
-                .collect(),
+            users: state.users_for(user),
         })
         .to_bytes(),
     )

@@ -5,16 +5,8 @@
 use super::channels::{by_input, input_channel};
 use super::{error, Reply};
 use crate::state::State;
-use crate::{tl_build, tl_full};
+use crate::tl_full;
 use grammers_tl_types::{self as tl, Serializable};
-
-fn users(state: &State, viewer: i64) -> Vec<tl::enums::User> {
-    state
-        .accounts
-        .iter()
-        .map(|a| tl_build::user(a, viewer))
-        .collect()
-}
 
 pub(super) fn full_user(
     state: &State,
@@ -33,7 +25,7 @@ pub(super) fn full_user(
         tl::enums::users::UserFull::Full(tl::types::users::UserFull {
             full_user: tl_full::user_full(id, account.spec.about.clone()),
             chats: Vec::new(),
-            users: users(state, user),
+            users: state.users_for(user),
         })
         .to_bytes(),
     )
@@ -52,7 +44,7 @@ pub(super) fn full_chat(
         tl::enums::messages::ChatFull::Full(tl::types::messages::ChatFull {
             full_chat: tl_full::chat_full(group),
             chats: state.chats_of(user),
-            users: users(state, user),
+            users: state.users_for(user),
         })
         .to_bytes(),
     )
@@ -70,7 +62,7 @@ pub(super) fn full_channel(
         tl::enums::messages::ChatFull::Full(tl::types::messages::ChatFull {
             full_chat,
             chats: state.chats_of(user),
-            users: users(state, user),
+            users: state.users_for(user),
         })
         .to_bytes(),
     )
@@ -95,7 +87,7 @@ pub(super) fn participants(
             count,
             participants: page,
             chats: state.chats_of(user),
-            users: users(state, user),
+            users: state.users_for(user),
         },
     )
     .to_bytes())

@@ -2,7 +2,6 @@
 
 use super::Reply;
 use crate::state::State;
-use crate::tl_build;
 use grammers_tl_types::{self as tl, Serializable};
 
 /// The other side of a private message in `user`'s box.
@@ -12,22 +11,6 @@ fn chat_of(message: &tl::types::Message) -> i64 {
         tl::enums::Peer::Chat(p) => p.chat_id,
         tl::enums::Peer::Channel(p) => p.channel_id,
     }
-}
-
-fn notify_settings() -> tl::enums::PeerNotifySettings {
-    tl::enums::PeerNotifySettings::Settings(tl::types::PeerNotifySettings {
-        show_previews: None,
-        silent: None,
-        mute_until: None,
-        ios_sound: None,
-        android_sound: None,
-        other_sound: None,
-        stories_muted: None,
-        stories_hide_sender: None,
-        stories_ios_sound: None,
-        stories_android_sound: None,
-        stories_other_sound: None,
-    })
 }
 
 /// Every private chat with its latest message, newest first.
@@ -59,7 +42,7 @@ pub(super) fn dialogs(state: &State, user: i64) -> Reply {
                 unread_mentions_count: 0,
                 unread_reactions_count: 0,
                 unread_poll_votes_count: 0,
-                notify_settings: notify_settings(),
+                notify_settings: crate::tl_full::notify_settings(),
                 pts: None,
                 draft: None,
                 folder_id: None,
@@ -75,11 +58,7 @@ pub(super) fn dialogs(state: &State, user: i64) -> Reply {
                 .map(|m| tl::enums::Message::Message(m.clone()))
                 .collect(),
             chats: state.chats_of(user),
-            users: state
-                .accounts
-                .iter()
-                .map(|a| tl_build::user(a, user))
-                .collect(),
+            users: state.users_for(user),
         })
         .to_bytes(),
     )
@@ -119,11 +98,7 @@ pub(super) fn history(
                 .collect(),
             topics: Vec::new(),
             chats: state.chats_of(user),
-            users: state
-                .accounts
-                .iter()
-                .map(|a| tl_build::user(a, user))
-                .collect(),
+            users: state.users_for(user),
         })
         .to_bytes(),
     )

@@ -495,11 +495,7 @@ pub(super) fn difference(state: &State, user: i64, pts: i32) -> tl::enums::updat
         new_encrypted_messages: Vec::new(),
         other_updates,
         chats: state.chats_of(user),
-        users: state
-            .accounts
-            .iter()
-            .map(|a| tl_build::user(a, user))
-            .collect(),
+        users: state.users_for(user),
         state: tl_build::updates_state(state.pts(user)),
     })
 }
