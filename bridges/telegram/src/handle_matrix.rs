@@ -4,10 +4,13 @@ use crate::network::TelegramNetwork;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use causeway_core::ids::RemoteMessageId;
-use causeway_core::matrix_event::{MatrixEdit, MatrixMessage, MatrixRedaction, RedactionTarget};
-use causeway_core::network::{EditHandling, RedactionHandling};
+use causeway_core::matrix_event::{
+    MatrixEdit, MatrixMessage, MatrixReceipt, MatrixRedaction, MatrixTyping, RedactionTarget,
+};
+use causeway_core::network::{EditHandling, ReceiptHandling, RedactionHandling, TypingHandling};
 use causeway_core::store::PortalRow;
 use grammers_client::message::InputMessage;
+use grammers_client::tl;
 
 pub async fn message(
     network: &TelegramNetwork,
@@ -100,6 +103,60 @@ impl RedactionHandling for TelegramNetwork {
             .client
             .delete_messages(peer, &[message_id(&target.remote_id)?])
             .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TypingHandling for TelegramNetwork {
+    async fn handle_matrix_typing(&self, portal: &PortalRow, typing: &MatrixTyping) -> Result<()> {
+        let bridge = self.bridge()?;
+        let peer = crate::chat_info::peer_of(portal)?;
+        for user in &typing.typing {
+            if let Some(login) = bridge.login_in_portal(portal, user).await? {
+                let client = self.client(&login.login_id)?;
+                client
+                    .client
+                    .action(peer)
+                    .oneshot(tl::enums::SendMessageAction::SendMessageTypingAction)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ReceiptHandling for TelegramNetwork {
+    async fn handle_matrix_receipt(
+        &self,
+        portal: &PortalRow,
+        receipt: &MatrixReceipt,
+    ) -> Result<()> {
+        let bridge = self.bridge()?;
+        let Some(login) = bridge.login_in_portal(portal, &receipt.user).await? else {
+            return Ok(());
+        };
+        let client = self.client(&login.login_id)?;
+        let peer = crate::chat_info::peer_of(portal)?;
+        let max_id = message_id(&receipt.target.remote_id)?;
+        if peer.id.kind() == grammers_session::types::PeerKind::Channel {
+            client
+                .client
+                .invoke(&tl::functions::channels::ReadHistory {
+                    channel: peer.into(),
+                    max_id,
+                })
+                .await?;
+        } else {
+            client
+                .client
+                .invoke(&tl::functions::messages::ReadHistory {
+                    peer: peer.into(),
+                    max_id,
+                })
+                .await?;
+        }
         Ok(())
     }
 }

@@ -95,6 +95,7 @@ async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> 
     match update {
         Update::NewMessage(message) => new_message(network, login, &message).await,
         Update::MessageEdited(message) => edited(network, login, &message).await,
+        Update::Raw(raw) => raw_update(network, login, &raw.raw).await,
         Update::MessageDeleted(deletion) => {
             deleted(network, login, deletion.channel_id(), deletion.messages()).await
         }
@@ -289,4 +290,79 @@ async fn deleted(
             .await?;
     }
     Ok(())
+}
+
+/// Typing and read receipts, which grammers hands over raw.
+async fn raw_update(
+    network: &TelegramNetwork,
+    login: &LoginRow,
+    update: &grammers_client::tl::enums::Update,
+) -> Result<()> {
+    use grammers_client::tl::enums::{Peer, Update as U};
+    use grammers_session::types::PeerId;
+    let bridge = network.bridge()?;
+    let ghost = |user_id: i64| GhostInfo {
+        id: RemoteUserId(user_id.to_string()),
+        ..Default::default()
+    };
+    let (chat, event) = match update {
+        U::UserTyping(typing) => (
+            PeerId::user(typing.user_id),
+            RemoteEvent::Typing {
+                sender: ghost(typing.user_id),
+                typing: is_typing(&typing.action),
+            },
+        ),
+        U::ChatUserTyping(typing) => {
+            let Peer::User(from) = &typing.from_id else {
+                return Ok(());
+            };
+            (
+                PeerId::chat(typing.chat_id),
+                RemoteEvent::Typing {
+                    sender: ghost(from.user_id),
+                    typing: is_typing(&typing.action),
+                },
+            )
+        }
+        // In a private chat, the other side read up to here.
+        U::ReadHistoryOutbox(read) => {
+            let Peer::User(reader) = &read.peer else {
+                return Ok(());
+            };
+            let chat = crate::chat_info::chat_key(PeerId::user_unchecked(reader.user_id));
+            (
+                PeerId::user(reader.user_id),
+                RemoteEvent::Receipt {
+                    target: RemoteMessageId(format!("{chat}:{}", read.max_id)),
+                    sender: ghost(reader.user_id),
+                },
+            )
+        }
+        _ => return Ok(()),
+    };
+    let Some(chat) = chat else { return Ok(()) };
+    let key = bridge.chat_portal_key(
+        &crate::chat_info::chat_key(chat),
+        &login.login_id,
+        chat.kind() == grammers_session::types::PeerKind::User,
+    );
+    // Only chats that have a room: typing alone opens none.
+    if bridge
+        .store()
+        .get_portal(&key)
+        .await?
+        .and_then(|p| p.room_id)
+        .is_none()
+    {
+        return Ok(());
+    }
+    bridge.send_remote(&key, event).await
+}
+
+fn is_typing(action: &grammers_client::tl::enums::SendMessageAction) -> bool {
+    !matches!(
+        action,
+        grammers_client::tl::enums::SendMessageAction::SendMessageCancelAction
+    )
 }

@@ -12,7 +12,8 @@ use causeway_core::login::{LoginFlow, LoginProcess, LoginStep};
 use causeway_core::login_state::LoginState;
 use causeway_core::matrix_event::MatrixMessage;
 use causeway_core::network::{
-    BackfillHandling, ContactHandling, EditHandling, Network, NetworkInfo, RedactionHandling,
+    BackfillHandling, ContactHandling, EditHandling, Network, NetworkInfo, ReceiptHandling,
+    RedactionHandling, TypingHandling,
 };
 use causeway_core::store::{LoginRow, PortalRow};
 use causeway_core::Bridge;
@@ -181,6 +182,14 @@ impl Network for TelegramNetwork {
     }
 
     fn redactions(&self) -> Option<&dyn RedactionHandling> {
+        Some(self)
+    }
+
+    fn typing(&self) -> Option<&dyn TypingHandling> {
+        Some(self)
+    }
+
+    fn receipts(&self) -> Option<&dyn ReceiptHandling> {
         Some(self)
     }
 

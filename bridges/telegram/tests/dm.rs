@@ -242,3 +242,73 @@ async fn edits_and_deletions_cross_both_ways() -> Result<()> {
     assert_eq!(removed, [on_telegram]);
     Ok(())
 }
+
+#[tokio::test]
+async fn typing_and_read_receipts_cross_both_ways() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    logged_in(&server, &env, &bob, "+15550002").await?;
+    let (carol, mut carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
+    let bob_tg = bob_tg
+        .to_ref()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("a ref");
+    let sent = carol.send_message(bob_tg, "read me").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    let shown = says(&bob, &room, "read me").await?;
+    let carol_ghost = format!(
+        "@telegram_{}:localhost",
+        server.user_id("15550003").unwrap_or_default()
+    );
+
+    // Carol types and reads on Telegram; Bob sees both in Matrix.
+    carol
+        .action(bob_tg)
+        .oneshot(grammers_client::tl::enums::SendMessageAction::SendMessageTypingAction)
+        .await?;
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.typing"
+            && e["content"]["user_ids"]
+                .as_array()
+                .is_some_and(|u| u.iter().any(|u| u == carol_ghost.as_str()))
+    })
+    .await?;
+    let mine = bob.send_text(&room, "did you read this?").await?;
+    next_incoming(&mut carol_updates).await?;
+    carol.mark_as_read(bob_tg).await?;
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.receipt" && e["content"][&mine]["m.read"][&carol_ghost].is_object()
+    })
+    .await?;
+
+    // Bob types and reads in Matrix; Carol sees both on Telegram.
+    bob.typing(&room, true).await?;
+    bob.read_receipt(&room, shown["event_id"].as_str().unwrap_or_default())
+        .await?;
+    let bob_id = server.user_id("15550002").unwrap_or_default();
+    let (mut typed, mut read) = (false, false);
+    tokio::time::timeout(WAIT, async {
+        while !(typed && read) {
+            if let Update::Raw(raw) = carol_updates.next().await? {
+                match &raw.raw {
+                    grammers_client::tl::enums::Update::UserTyping(t) if t.user_id == bob_id => {
+                        typed = true
+                    }
+                    grammers_client::tl::enums::Update::ReadHistoryOutbox(r)
+                        if r.max_id >= sent.id() =>
+                    {
+                        read = true
+                    }
+                    _ => {}
+                }
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    Ok(())
+}

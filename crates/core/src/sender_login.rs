@@ -54,7 +54,7 @@ pub(crate) async fn pick(
 
 impl Bridge {
     /// A login of `mxid`'s that is in the portal's chat, if any.
-    pub(crate) async fn login_in_portal(
+    pub async fn login_in_portal(
         &self,
         portal: &PortalRow,
         mxid: &str,
