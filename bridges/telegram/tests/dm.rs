@@ -41,12 +41,7 @@ async fn a_user_logs_in_with_code_and_password_and_chats_with_a_telegram_user() 
     // Bob writes from Telegram: Alice is invited to a DM with his ghost.
     let (bob, mut bob_updates) =
         tokio::time::timeout(WAIT, telegram_user(&server, "+15550002")).await??;
-    let alice_tg = bob.resolve_username("alice").await?.expect("alice exists");
-    let alice_tg = alice_tg
-        .to_ref()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .expect("a ref");
+    let alice_tg = resolve(&bob, "alice").await?;
     bob.send_message(alice_tg, "hello from telegram").await?;
     let room = alice.wait_for_invite(WAIT).await?;
     alice.join(&room).await?;
@@ -151,12 +146,7 @@ async fn a_new_login_gets_rooms_for_recent_chats_with_their_history_in_order() -
     let (server, env) = setup().await?;
     let (carol, _carol_updates) =
         tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
-    let bob_tg = bob_tg
-        .to_ref()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .expect("a ref");
+    let bob_tg = resolve(&carol, "bob").await?;
     for text in ["earlier one", "earlier two"] {
         carol.send_message(bob_tg, text).await?;
     }
@@ -183,12 +173,7 @@ async fn edits_and_deletions_cross_both_ways() -> Result<()> {
     logged_in(&server, &env, &bob, "+15550002").await?;
     let (carol, mut carol_updates) =
         tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
-    let bob_tg = bob_tg
-        .to_ref()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .expect("a ref");
+    let bob_tg = resolve(&carol, "bob").await?;
 
     // Telegram to Matrix: an edit replaces, a deletion redacts.
     let sent = carol.send_message(bob_tg, "first draft").await?;
@@ -250,12 +235,7 @@ async fn typing_and_read_receipts_cross_both_ways() -> Result<()> {
     logged_in(&server, &env, &bob, "+15550002").await?;
     let (carol, mut carol_updates) =
         tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
-    let bob_tg = bob_tg
-        .to_ref()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .expect("a ref");
+    let bob_tg = resolve(&carol, "bob").await?;
     let sent = carol.send_message(bob_tg, "read me").await?;
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;

@@ -27,12 +27,7 @@ async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() ->
     logged_in(&server, &env, &bob, "+15550002").await?;
     let (carol, mut carol_updates) =
         tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = carol.resolve_username("bob").await?.expect("bob exists");
-    let bob_tg = bob_tg
-        .to_ref()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .expect("a ref");
+    let bob_tg = resolve(&carol, "bob").await?;
 
     // A basic group: Carol makes it with Bob and writes.
     let create = tl::functions::messages::CreateChat {

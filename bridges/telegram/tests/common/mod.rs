@@ -150,3 +150,16 @@ pub async fn next_incoming(
     })
     .await?
 }
+
+/// Whom a Telegram user reaches by `username`, as a reference to send to.
+pub async fn resolve(client: &Client, username: &str) -> Result<grammers_session::types::PeerRef> {
+    let found = client
+        .resolve_username(username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("nobody is @{username}"))?;
+    found
+        .to_ref()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| anyhow::anyhow!("no reference for @{username}"))
+}

@@ -205,6 +205,15 @@ pub(crate) fn send_as(state: &mut State, from: i64, to: i64, text: &str) {
     }
 }
 
+/// A message in `user`'s own box.
+fn own_copy(state: &State, user: i64, id: i32) -> Result<StoredMessage, super::RpcError> {
+    state
+        .messages
+        .get(&(user, id))
+        .cloned()
+        .ok_or_else(|| error(400, "MESSAGE_ID_INVALID"))
+}
+
 pub(super) fn edit(
     state: &mut State,
     caller: &Caller,
@@ -212,11 +221,7 @@ pub(super) fn edit(
     request: tl::functions::messages::EditMessage,
 ) -> Reply {
     target(state, user, &request.peer)?;
-    let stored = state
-        .messages
-        .get(&(user, request.id))
-        .cloned()
-        .ok_or_else(|| error(400, "MESSAGE_ID_INVALID"))?;
+    let stored = own_copy(state, user, request.id)?;
     if !stored.message.out {
         return Err(error(403, "MESSAGE_AUTHOR_REQUIRED"));
     }
@@ -433,11 +438,7 @@ pub(super) fn react(
     request: tl::functions::messages::SendReaction,
 ) -> Reply {
     target(state, user, &request.peer)?;
-    let stored = state
-        .messages
-        .get(&(user, request.msg_id))
-        .cloned()
-        .ok_or_else(|| error(400, "MESSAGE_ID_INVALID"))?;
+    let stored = own_copy(state, user, request.msg_id)?;
     let date = now();
     let mut result = None;
     for (owner, id) in std::iter::once((user, request.msg_id)).chain(stored.copies) {
