@@ -5,7 +5,7 @@
 use crate::network::TelegramNetwork;
 use anyhow::Result;
 use async_trait::async_trait;
-use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
+use causeway_core::ids::{RemoteMessageId, RemoteUserId};
 use causeway_core::network::{BackfillHandling, GhostInfo, HistoryMessage};
 use causeway_core::store::{LoginRow, PortalRow};
 
@@ -51,15 +51,17 @@ impl BackfillHandling for TelegramNetwork {
                 let box_key = crate::handle_remote::box_key(login, message.id());
                 bridge.store().kv_set(&box_key, &chat).await?;
             }
+            let max = self.config().max_file_bytes;
+            let parts = crate::msgconv::message_parts(bridge, &client.client, &message, max).await;
+            if parts.is_empty() {
+                continue;
+            }
             page.push(HistoryMessage {
                 id: RemoteMessageId(format!("{chat}:{}", message.id())),
                 sender,
-                parts: vec![(
-                    PartId::default(),
-                    crate::msgconv::text_content(bridge, &message),
-                )],
+                parts,
                 timestamp: message.date().as_millisecond(),
-                reply_to: None,
+                reply_to: crate::handle_remote::reply_target(&chat, &message),
             });
         }
         page.reverse();

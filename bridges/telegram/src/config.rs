@@ -19,9 +19,17 @@ pub struct TelegramConfig {
     /// quietly, is found within this many seconds.
     #[serde(default = "default_keepalive")]
     pub keepalive_seconds: u64,
+    /// The largest file bridged either way, in bytes; a larger one from
+    /// Telegram is announced in the room instead, one from Matrix refused.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
     /// Talk to a test server (the sandbox, the tests) instead of Telegram.
     #[serde(default)]
     pub test_server: Option<TestServer>,
+}
+
+fn default_max_file_bytes() -> u64 {
+    50 * 1024 * 1024
 }
 
 fn default_keepalive() -> u64 {
@@ -54,6 +62,10 @@ pub const EXAMPLE: &str = r#"  # Get these from https://my.telegram.org: log in,
   # Seconds between checks that each login's session still works: a session
   # terminated from the Telegram app is noticed within this time.
   keepalive_seconds: 60
+  # The largest file bridged either way, in bytes (50 MiB). Files are held
+  # in memory while they cross; larger ones from Telegram are announced in
+  # the room instead.
+  max_file_bytes: 52428800
   # Only for the sandbox and tests: talk to an MTProto test server instead
   # of Telegram, taking each session's auth keys from its key service.
   test_server: null

@@ -1,6 +1,8 @@
 //! What Matrix users send, to Telegram, through their login in the chat.
 
+use crate::msgconv::{media_to_telegram, text_to_telegram};
 use crate::network::TelegramNetwork;
+use crate::send::{Outgoing, Sent};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use causeway_core::ids::RemoteMessageId;
@@ -16,7 +18,7 @@ pub async fn message(
     network: &TelegramNetwork,
     portal: &PortalRow,
     message: &MatrixMessage,
-) -> Result<RemoteMessageId> {
+) -> Result<Option<RemoteMessageId>> {
     let login = message
         .meta
         .login
@@ -25,26 +27,73 @@ pub async fn message(
     let client = network.client(&login.login_id)?;
     let peer = crate::chat_info::peer_of(portal)?;
     let chat = crate::chat_info::chat_key(peer.id);
-    // Held while sending, so the update of this very message is known as
-    // the bridge's own when it comes back.
-    let sent = network
-        .sending(&login.login_id, &chat, || {
-            client.client.send_message(peer, outgoing(message))
-        })
-        .await?;
-    Ok(RemoteMessageId(format!("{chat}:{sent}")))
+    let reply_to = match &message.reply_to {
+        Some(row) => Some(message_id(&row.remote_id)?),
+        None => None,
+    };
+    let pieces = pieces(network, &client.client, message, reply_to).await?;
+    // The message's ID is its first piece's: a file, or the start of a
+    // long text. A piece an earlier attempt already sent is skipped.
+    let mut first = None;
+    for (n, piece) in pieces.into_iter().enumerate() {
+        let random_id = crate::send::random_id(&message.meta.event_id, n as u8);
+        let sent = network
+            .sending(&login.login_id, &chat, || {
+                crate::send::send(&client.client, peer, piece, random_id)
+            })
+            .await?;
+        if let (None, Sent::Id(id)) = (first, sent) {
+            first = Some(id);
+        }
+    }
+    Ok(first.map(|id| RemoteMessageId(format!("{chat}:{id}"))))
 }
 
-/// A Matrix message's Telegram form: its HTML as entities when it has
-/// some, else its body.
-fn outgoing(message: &MatrixMessage) -> InputMessage {
-    match &message.html {
-        Some(html) => {
-            let (text, entities) = crate::msgconv::text_to_telegram::convert(html);
-            InputMessage::new().text(text).fmt_entities(entities)
+/// The Telegram messages a Matrix message becomes: its file with the
+/// caption, then text that did not fit (a caption over 1024 units, a text
+/// over 4096), in pieces.
+async fn pieces(
+    network: &TelegramNetwork,
+    client: &grammers_client::Client,
+    message: &MatrixMessage,
+    reply_to: Option<i32>,
+) -> Result<Vec<Outgoing>> {
+    let html = message.html.as_deref();
+    let text = |limit| text_to_telegram::convert_in_pieces(&message.body, html, limit);
+    let Some(file) = media_to_telegram::file_of(message) else {
+        let pieces = text(text_to_telegram::TEXT_LIMIT).into_iter();
+        return Ok(pieces
+            .map(|(text, entities)| Outgoing {
+                text,
+                entities,
+                media: None,
+                reply_to,
+            })
+            .collect());
+    };
+    let bridge = network.bridge()?;
+    let max = network.config().max_file_bytes;
+    let media = media_to_telegram::upload(bridge, client, &file, max).await?;
+    let mut captioned = Outgoing {
+        media: Some(media),
+        reply_to,
+        ..Default::default()
+    };
+    let mut rest = Vec::new();
+    if media_to_telegram::caption(message).is_some() {
+        let mut caption = text(media_to_telegram::CAPTION_LIMIT);
+        if caption.len() == 1 {
+            (captioned.text, captioned.entities) = caption.remove(0);
+        } else {
+            rest = text(text_to_telegram::TEXT_LIMIT);
         }
-        None => InputMessage::new().text(message.body.as_str()),
     }
+    let rest = rest.into_iter().map(|(text, entities)| Outgoing {
+        text,
+        entities,
+        ..Default::default()
+    });
+    Ok(std::iter::once(captioned).chain(rest).collect())
 }
 
 /// The Telegram message ID inside a remote ID `<chat>:<message>`.

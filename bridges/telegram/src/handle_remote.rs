@@ -5,7 +5,7 @@
 use crate::client::TgClient;
 use crate::network::TelegramNetwork;
 use anyhow::Result;
-use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};
+use causeway_core::ids::{RemoteMessageId, RemoteUserId};
 use causeway_core::network::GhostInfo;
 use causeway_core::remote::RemoteEvent;
 use causeway_core::store::LoginRow;
@@ -177,21 +177,31 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
             .kv_set(&box_key(login, message.id()), &chat_key)
             .await?;
     }
+    let client = network.client(&login.login_id)?;
+    let max = network.config().max_file_bytes;
+    let parts = crate::msgconv::message_parts(bridge, &client.client, message, max).await;
+    if parts.is_empty() {
+        return Ok(());
+    }
     bridge
         .queue_remote(
             &key,
             RemoteEvent::Message {
                 id: RemoteMessageId(format!("{chat_key}:{}", message.id())),
                 sender,
-                parts: vec![(
-                    PartId::default(),
-                    crate::msgconv::text_content(bridge, message),
-                )],
+                parts,
                 timestamp: Some(message.date().as_millisecond()),
-                reply_to: None,
+                reply_to: reply_target(&chat_key, message),
             },
         )
         .await
+}
+
+/// The message a Telegram message replies to, in the same chat.
+pub(crate) fn reply_target(chat_key: &str, message: &Message) -> Option<RemoteMessageId> {
+    message
+        .reply_to_message_id()
+        .map(|id| RemoteMessageId(format!("{chat_key}:{id}")))
 }
 
 /// Where a message ID of a login's own box belongs: deletions of private

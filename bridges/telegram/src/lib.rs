@@ -1,7 +1,7 @@
 //! The Causeway Telegram bridge, on the grammers client with its session
-//! in the bridge's database. So far: logins by phone (code, 2FA) and by QR
-//! code; private text messages both ways; contacts and chats (`pm`,
-//! `search`, `list`, `open`, `sync`); groups and supergroups; history.
+//! in the bridge's database: logins by phone (code, 2FA) and by QR code;
+//! text, files, replies, edits and removals both ways; contacts and chats
+//! (`pm`, `search`, `list`, `open`, `sync`); groups and supergroups; history.
 
 mod backfill;
 mod chat_info;
@@ -13,4 +13,5 @@ mod handle_remote;
 mod login;
 pub mod msgconv;
 pub mod network;
+mod send;
 pub mod session;

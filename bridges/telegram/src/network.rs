@@ -4,6 +4,7 @@
 use crate::client::TgClient;
 use crate::config::TelegramConfig;
 use crate::login::TelegramLogin;
+use crate::send::Sent;
 use crate::session::{LoginSession, NAMESPACE};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
@@ -83,18 +84,18 @@ impl TelegramNetwork {
     /// Sends under the login's sent-set lock and records the new message,
     /// so that its update, which may arrive before the send returns, is
     /// recognised.
-    pub(crate) async fn sending<F, Fut>(&self, login: &LoginId, chat: &str, send: F) -> Result<i32>
+    pub(crate) async fn sending<F, Fut>(&self, login: &LoginId, chat: &str, send: F) -> Result<Sent>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<
-            Output = Result<grammers_client::message::Message, grammers_client::InvocationError>,
-        >,
+        Fut: std::future::Future<Output = Result<Sent, grammers_client::InvocationError>>,
     {
         let set = self.sent_set(login);
         let mut sent = set.lock().await;
-        let message = send().await?;
-        sent.insert((chat.to_owned(), message.id()));
-        Ok(message.id())
+        let result = send().await?;
+        if let Sent::Id(id) = result {
+            sent.insert((chat.to_owned(), id));
+        }
+        Ok(result)
     }
 
     /// Whether the bridge itself sent this message from Matrix.
@@ -272,9 +273,7 @@ impl Network for TelegramNetwork {
         portal: &PortalRow,
         message: &MatrixMessage,
     ) -> Result<Option<RemoteMessageId>> {
-        crate::handle_matrix::message(self, portal, message)
-            .await
-            .map(Some)
+        crate::handle_matrix::message(self, portal, message).await
     }
 }
 

@@ -133,6 +133,27 @@ impl MatrixClient {
         Ok(value["content_uri"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// Downloads an `mxc://` file through the authenticated media API.
+    pub async fn download(&self, mxc: &str) -> Result<Vec<u8>> {
+        let path = mxc
+            .strip_prefix("mxc://")
+            .ok_or_else(|| anyhow::anyhow!("not an mxc URI: {mxc}"))?;
+        let resp = self
+            .http
+            .get(format!(
+                "{}/_matrix/client/v1/media/download/{path}",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            bail!("download {mxc}: {status}");
+        }
+        Ok(resp.bytes().await?.to_vec())
+    }
+
     pub async fn create_room(&self, body: Value) -> Result<String> {
         let v = self
             .call(

@@ -51,13 +51,99 @@ fn entity(open: &Open, end: i32) -> Option<tl::enums::MessageEntity> {
     })
 }
 
+/// Telegram's limit for a message's text, in UTF-16 code units.
+pub const TEXT_LIMIT: usize = 4096;
+
+/// A formatted stretch of the text, in UTF-16 units, before it is an entity.
+struct Span {
+    open: Open,
+    end: i32,
+}
+
 /// The Telegram text and entities of a Matrix message's HTML.
 pub fn convert(html: &str) -> (String, Vec<tl::enums::MessageEntity>) {
+    let (text, spans) = spans(html);
+    let length = text.encode_utf16().count();
+    let mut pieces = clip(&text, &spans, &[(0, length)]);
+    pieces.pop().unwrap_or_default()
+}
+
+/// A Matrix message as Telegram messages of at most `limit` UTF-16 units
+/// each, cut at a line or word break where there is one, each piece with
+/// the entities that fall in it. `html` is `None` for plain text.
+pub fn convert_in_pieces(
+    body: &str,
+    html: Option<&str>,
+    limit: usize,
+) -> Vec<(String, Vec<tl::enums::MessageEntity>)> {
+    let (text, spans) = match html {
+        Some(html) => spans(html),
+        None => (body.to_owned(), Vec::new()),
+    };
+    clip(&text, &spans, &cuts(&text, limit.max(2)))
+}
+
+/// Where to cut `text` into pieces of at most `limit` UTF-16 units, as
+/// (start, end) unit ranges.
+fn cuts(text: &str, limit: usize) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let (mut start, mut units, mut soft) = (0, 0, None);
+    for c in text.chars() {
+        let width = c.len_utf16();
+        if units + width > limit {
+            // Cut after the last break in the second half of the piece.
+            let cut = soft
+                .filter(|&s| s > start + limit / 2)
+                .unwrap_or(start + units);
+            ranges.push((start, cut));
+            units -= cut - start;
+            start = cut;
+            soft = None;
+        }
+        units += width;
+        if c == '\n' || c == ' ' {
+            soft = Some(start + units);
+        }
+    }
+    ranges.push((start, start + units));
+    ranges
+}
+
+/// The text and entities of each unit range of `text`.
+fn clip(
+    text: &str,
+    spans: &[Span],
+    ranges: &[(usize, usize)],
+) -> Vec<(String, Vec<tl::enums::MessageEntity>)> {
+    let units: Vec<u16> = text.encode_utf16().collect();
+    ranges
+        .iter()
+        .map(|&(start, end)| {
+            let piece = String::from_utf16_lossy(&units[start..end]);
+            let (start, end) = (start as i32, end as i32);
+            let entities = spans
+                .iter()
+                .filter_map(|span| {
+                    let open = Open {
+                        tag: span.open.tag.clone(),
+                        start: span.open.start.max(start) - start,
+                        href: span.open.href.clone(),
+                    };
+                    entity(&open, span.end.min(end) - start)
+                })
+                .collect();
+            (piece, entities)
+        })
+        .collect()
+}
+
+/// The plain text of sanitised HTML, and where its formatting goes.
+fn spans(html: &str) -> (String, Vec<Span>) {
     let clean = sanitize_html(&strip_reply_fallback(html));
     let mut text = String::new();
     let mut units = 0i32;
     let mut stack: Vec<Open> = Vec::new();
-    let mut entities = Vec::new();
+    let mut spans = Vec::new();
     let mut rest = clean.as_str();
     let push_text = |text: &mut String, units: &mut i32, piece: &str| {
         text.push_str(piece);
@@ -103,15 +189,15 @@ pub fn convert(html: &str) -> (String, Vec<tl::enums::MessageEntity>) {
                     .rposition(|o| o.tag == name || (name == "span" && o.tag == "plain-span"))
                 {
                     let open = stack.remove(at);
-                    entities.extend(entity(&open, units));
+                    spans.push(Span { open, end: units });
                 }
             }
         }
     }
     let trimmed = text.trim_end_matches('\n').len();
     text.truncate(trimmed);
-    entities.sort_by_key(|e| e.offset());
-    (text, entities)
+    spans.sort_by_key(|span| span.open.start);
+    (text, spans)
 }
 
 #[cfg(test)]
@@ -141,6 +227,34 @@ mod tests {
                 }),
             ]
         );
+    }
+
+    #[test]
+    fn a_long_message_is_cut_at_word_breaks_with_entities_clipped() {
+        let pieces = convert_in_pieces("", Some("aaaa <b>bbbb cccc</b> dddd"), 12);
+        let texts: Vec<_> = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["aaaa bbbb ", "cccc dddd"]);
+        assert_eq!(
+            pieces[0].1,
+            [E::Bold(tl::types::MessageEntityBold {
+                offset: 5,
+                length: 5
+            })]
+        );
+        assert_eq!(
+            pieces[1].1,
+            [E::Bold(tl::types::MessageEntityBold {
+                offset: 0,
+                length: 4
+            })]
+        );
+    }
+
+    #[test]
+    fn text_without_breaks_is_cut_at_the_limit_and_never_inside_a_surrogate_pair() {
+        let pieces = convert_in_pieces(&"😀".repeat(5), None, 5);
+        let texts: Vec<_> = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["😀😀", "😀😀", "😀"]);
     }
 
     #[test]

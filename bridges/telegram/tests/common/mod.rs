@@ -36,6 +36,11 @@ pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
 
 /// The test server with its key service, and a bridge pointed at it.
 pub async fn setup() -> Result<(Arc<TestServer>, TestEnv)> {
+    setup_with("").await
+}
+
+/// Like [`setup`], with more of the network section, as `key: value, …`.
+pub async fn setup_with(extra: &str) -> Result<(Arc<TestServer>, TestEnv)> {
     let server = Arc::new(
         TestServer::start(vec![
             account("15550001", "Alice", Some("hunter2")),
@@ -54,9 +59,10 @@ pub async fn setup() -> Result<(Arc<TestServer>, TestEnv)> {
         .into_future(),
     );
     let network = serde_yaml::from_str(&format!(
-        "{{ api_id: 12345, api_hash: {API_HASH}, keepalive_seconds: 1, test_server: {{ host: 127.0.0.1, dc_ports: {{ 2: {}, 4: {} }}, key_service: '{keys}' }} }}",
+        "{{ api_id: 12345, api_hash: {API_HASH}, keepalive_seconds: 1, test_server: {{ host: 127.0.0.1, dc_ports: {{ 2: {}, 4: {} }}, key_service: '{keys}' }}{}{extra} }}",
         server.port(),
         server.port_of(4).unwrap_or_default(),
+        if extra.is_empty() { "" } else { ", " },
     ))?;
     let env = TestEnv::start(
         std::path::Path::new(BIN),

@@ -39,6 +39,33 @@ impl Homeserver {
         let body = response.bytes().await.unwrap_or_default();
         Err(HsError::from_body(status.as_u16(), &body))
     }
+
+    /// Downloads one of this homeserver's files whole, for a network that
+    /// must upload it in one piece. A file over `max_bytes` is refused with
+    /// `M_TOO_LARGE`, before or while it arrives, never held past the cap.
+    pub async fn download_at_most(&self, mxc: &str, max_bytes: u64) -> Result<Vec<u8>, HsError> {
+        let too_large = || HsError::Matrix {
+            status: 413,
+            errcode: "M_TOO_LARGE".into(),
+            message: format!("the file is larger than the bridge's limit of {max_bytes} bytes"),
+        };
+        let mut response = self.open_download(mxc).await?;
+        if response.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(too_large());
+        }
+        let mut data = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| HsError::Transport(e.to_string()))?
+        {
+            if (data.len() + chunk.len()) as u64 > max_bytes {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data)
+    }
 }
 
 #[cfg(test)]

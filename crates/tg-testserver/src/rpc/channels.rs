@@ -129,6 +129,7 @@ pub(super) fn send(
     message.entities = request.entities;
     message.media = request.media;
     message.fwd_from = request.fwd_from;
+    message.reply_to = request.reply_to.map(super::messages::reply_header);
     if channel.broadcast {
         // A channel post comes from the channel, not from a person.
         (message.post, message.from_id) = (true, None);

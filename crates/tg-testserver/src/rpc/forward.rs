@@ -59,6 +59,7 @@ pub(super) fn forward(
                     psa_type: None,
                 },
             )),
+            reply_to: None,
         };
         let sent = super::send(state, caller, draft)?;
         if let Ok(tl::enums::Updates::Updates(sent)) = tl::enums::Updates::from_bytes(&sent) {

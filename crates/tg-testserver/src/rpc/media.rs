@@ -132,6 +132,7 @@ pub(super) fn send_media(
         media: Some(media),
         random_id: request.random_id,
         fwd_from: None,
+        reply_to: super::messages::reply_id(&request.reply_to),
     })
 }
 

@@ -90,6 +90,37 @@ pub(super) struct Draft {
     pub random_id: i64,
     /// Set on a forwarded copy: where it came from.
     pub fwd_from: Option<tl::enums::MessageFwdHeader>,
+    /// The message this answers, by its ID in the sender's box.
+    pub reply_to: Option<i32>,
+}
+
+/// The message ID a reply names, from a send request.
+pub(super) fn reply_id(reply_to: &Option<tl::enums::InputReplyTo>) -> Option<i32> {
+    match reply_to {
+        Some(tl::enums::InputReplyTo::Message(m)) => Some(m.reply_to_msg_id),
+        _ => None,
+    }
+}
+
+/// The header of a reply to message `id`.
+pub(super) fn reply_header(id: i32) -> tl::enums::MessageReplyHeader {
+    tl::types::MessageReplyHeader {
+        reply_to_scheduled: false,
+        forum_topic: false,
+        quote: false,
+        reply_to_ephemeral: false,
+        reply_to_msg_id: Some(id),
+        reply_to_peer_id: None,
+        reply_from: None,
+        reply_media: None,
+        reply_to_top_id: None,
+        quote_text: None,
+        quote_entities: None,
+        quote_offset: None,
+        todo_item_id: None,
+        poll_option: None,
+    }
+    .into()
 }
 
 impl From<tl::functions::messages::SendMessage> for Draft {
@@ -101,6 +132,7 @@ impl From<tl::functions::messages::SendMessage> for Draft {
             media: None,
             random_id: request.random_id,
             fwd_from: None,
+            reply_to: reply_id(&request.reply_to),
         }
     }
 }
@@ -118,12 +150,23 @@ pub(super) fn send(state: &mut State, caller: &Caller, user: i64, request: Draft
     own.entities = request.entities;
     own.media = request.media;
     own.fwd_from = request.fwd_from;
+    own.reply_to = request.reply_to.map(reply_header);
+    // Each box numbers its messages: a reply names each reader's own copy.
+    let replied = request
+        .reply_to
+        .and_then(|id| state.messages.get(&(user, id)))
+        .map(|m| m.copies.clone())
+        .unwrap_or_default();
     let copies: Vec<(i64, tl::types::Message)> = recipients(state, user, target)
         .into_iter()
         .map(|to| {
             let mut theirs = own.clone();
             (theirs.id, theirs.out, theirs.peer_id) =
                 (state.next_message_id(to), false, target.peer(user));
+            theirs.reply_to = replied
+                .iter()
+                .find(|(owner, _)| *owner == to)
+                .map(|(_, id)| reply_header(*id));
             (to, theirs)
         })
         .collect();
@@ -193,6 +236,7 @@ pub(crate) fn send_as(state: &mut State, from: i64, to: i64, text: &str) {
         media: None,
         random_id: rand::random(),
         fwd_from: None,
+        reply_to: None,
     };
     let caller = Caller {
         conn: 0,
