@@ -97,7 +97,7 @@ async fn pieces(
 }
 
 /// The Telegram message ID inside a remote ID `<chat>:<message>`.
-fn message_id(remote: &RemoteMessageId) -> Result<i32> {
+pub(crate) fn message_id(remote: &RemoteMessageId) -> Result<i32> {
     remote
         .0
         .rsplit(':')
@@ -138,8 +138,18 @@ impl RedactionHandling for TelegramNetwork {
         portal: &PortalRow,
         redaction: &MatrixRedaction,
     ) -> Result<()> {
-        let RedactionTarget::Message(target) = &redaction.target else {
-            return Ok(());
+        let target = match &redaction.target {
+            RedactionTarget::Message(target) => target,
+            RedactionTarget::Reaction(reaction) => {
+                let bridge = self.bridge()?;
+                let Some(login) = bridge
+                    .login_in_portal(portal, &redaction.meta.sender)
+                    .await?
+                else {
+                    return Ok(());
+                };
+                return crate::reactions::remove(self, portal, &login, reaction).await;
+            }
         };
         let login = redaction
             .meta

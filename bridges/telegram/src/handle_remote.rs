@@ -95,7 +95,12 @@ async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> 
     match update {
         Update::NewMessage(message) => new_message(network, login, &message).await,
         Update::MessageEdited(message) => edited(network, login, &message).await,
-        Update::Raw(raw) => raw_update(network, login, &raw.raw).await,
+        Update::Raw(raw) => match &raw.raw {
+            grammers_client::tl::enums::Update::MessageReactions(reactions) => {
+                crate::reactions::update(network, login, reactions).await
+            }
+            other => raw_update(network, login, other).await,
+        },
         Update::MessageDeleted(deletion) => {
             deleted(network, login, deletion.channel_id(), deletion.messages()).await
         }
@@ -104,12 +109,21 @@ async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> 
 }
 
 /// The login's own Telegram user ID.
-fn own_id(login: &LoginRow) -> i64 {
+pub(crate) fn own_id(login: &LoginRow) -> i64 {
     login
         .metadata
         .get("user_id")
         .and_then(|v| v.as_i64())
         .unwrap_or_default()
+}
+
+/// The login's own account as a sender: shown as its Matrix user.
+pub(crate) fn own_ghost(login: &LoginRow) -> GhostInfo {
+    GhostInfo {
+        id: RemoteUserId(own_id(login).to_string()),
+        own_login: Some(login.login_id.clone()),
+        ..Default::default()
+    }
 }
 
 async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Message) -> Result<()> {
@@ -152,11 +166,7 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
     // The user's own message, from their phone or the bridge, is shown as
     // them; a channel post as the channel's ghost.
     let sender = if message.outgoing() {
-        GhostInfo {
-            id: RemoteUserId(own_id(login).to_string()),
-            own_login: Some(login.login_id.clone()),
-            ..Default::default()
-        }
+        own_ghost(login)
     } else {
         match message.sender() {
             Some(sender) => GhostInfo {
@@ -221,11 +231,7 @@ async fn edited(network: &TelegramNetwork, login: &LoginRow, message: &Message) 
             displayname: sender.name().map(str::to_owned),
             ..Default::default()
         },
-        _ => GhostInfo {
-            id: RemoteUserId(own_id(login).to_string()),
-            own_login: Some(login.login_id.clone()),
-            ..Default::default()
-        },
+        _ => own_ghost(login),
     };
     let edit_date = message
         .edit_date()
@@ -281,11 +287,7 @@ async fn deleted(
             continue;
         };
         let sender = if original.sender == login.mxid {
-            GhostInfo {
-                id: RemoteUserId(own_id(login).to_string()),
-                own_login: Some(login.login_id.clone()),
-                ..Default::default()
-            }
+            own_ghost(login)
         } else {
             let Some(ghost) = bridge.ghost_remote_id(&original.sender) else {
                 continue;

@@ -13,5 +13,6 @@ mod handle_remote;
 mod login;
 pub mod msgconv;
 pub mod network;
+mod reactions;
 mod send;
 pub mod session;

@@ -13,8 +13,8 @@ use causeway_core::login::{LoginFlow, LoginProcess, LoginStep};
 use causeway_core::login_state::LoginState;
 use causeway_core::matrix_event::MatrixMessage;
 use causeway_core::network::{
-    BackfillHandling, ContactHandling, EditHandling, Network, NetworkInfo, ReceiptHandling,
-    RedactionHandling, TypingHandling,
+    BackfillHandling, ContactHandling, EditHandling, Network, NetworkInfo, ReactionHandling,
+    ReceiptHandling, RedactionHandling, TypingHandling,
 };
 use causeway_core::store::{LoginRow, PortalRow};
 use causeway_core::Bridge;
@@ -183,6 +183,10 @@ impl Network for TelegramNetwork {
     }
 
     fn redactions(&self) -> Option<&dyn RedactionHandling> {
+        Some(self)
+    }
+
+    fn reactions(&self) -> Option<&dyn ReactionHandling> {
         Some(self)
     }
 

@@ -106,6 +106,26 @@ impl Store {
         row.map(reaction_from_row).transpose()
     }
 
+    /// Every reaction bridged on one message, for networks that report a
+    /// message's reactions as a whole set.
+    pub async fn reactions_on(
+        &self,
+        portal: &PortalKey,
+        message: &RemoteMessageId,
+    ) -> Result<Vec<ReactionRow>> {
+        let rows = sqlx::query(
+            "SELECT portal_id, receiver, remote_message_id, remote_sender, emoji, event_id FROM reaction WHERE bridge_id = $1 \
+             AND portal_id = $2 AND receiver = $3 AND remote_message_id = $4",
+        )
+        .bind(&self.bridge_id)
+        .bind(portal.id.as_str())
+        .bind(portal.receiver_str())
+        .bind(message.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(reaction_from_row).collect()
+    }
+
     pub async fn delete_reaction(&self, event_id: &str) -> Result<()> {
         self.apply(vec![Write::DeleteReaction(event_id.to_owned())])
             .await

@@ -250,7 +250,11 @@ pub(crate) fn send_as(state: &mut State, from: i64, to: i64, text: &str) {
 }
 
 /// A message in `user`'s own box.
-fn own_copy(state: &State, user: i64, id: i32) -> Result<StoredMessage, super::RpcError> {
+pub(super) fn own_copy(
+    state: &State,
+    user: i64,
+    id: i32,
+) -> Result<StoredMessage, super::RpcError> {
     state
         .messages
         .get(&(user, id))
@@ -430,86 +434,6 @@ pub(super) fn typing(
         state.push(to, None, vec![update.clone()]);
     }
     Ok(true.to_bytes())
-}
-
-fn message_reactions(stored: &StoredMessage, viewer: i64) -> tl::enums::MessageReactions {
-    let mut results: Vec<tl::enums::ReactionCount> = Vec::new();
-    for (_, reaction, _) in &stored.reactions {
-        let mine = stored
-            .reactions
-            .iter()
-            .any(|(who, r, _)| *who == viewer && r == reaction);
-        match results
-            .iter_mut()
-            .find(|c| matches!(c, tl::enums::ReactionCount::Count(c) if &c.reaction == reaction))
-        {
-            Some(tl::enums::ReactionCount::Count(count)) => count.count += 1,
-            _ => results.push(tl::enums::ReactionCount::Count(tl::types::ReactionCount {
-                chosen_order: mine.then_some(0),
-                reaction: reaction.clone(),
-                count: 1,
-            })),
-        }
-    }
-    tl::enums::MessageReactions::Reactions(tl::types::MessageReactions {
-        min: false,
-        can_see_list: true,
-        reactions_as_tags: false,
-        results,
-        recent_reactions: Some(
-            stored
-                .reactions
-                .iter()
-                .map(|(who, reaction, date)| {
-                    tl::enums::MessagePeerReaction::Reaction(tl::types::MessagePeerReaction {
-                        big: false,
-                        unread: *who != viewer,
-                        my: *who == viewer,
-                        peer_id: tl_build::peer_user(*who),
-                        date: *date,
-                        reaction: reaction.clone(),
-                    })
-                })
-                .collect(),
-        ),
-        top_reactors: None,
-    })
-}
-
-pub(super) fn react(
-    state: &mut State,
-    user: i64,
-    request: tl::functions::messages::SendReaction,
-) -> Reply {
-    target(state, user, &request.peer)?;
-    let stored = own_copy(state, user, request.msg_id)?;
-    let date = now();
-    let mut result = None;
-    for (owner, id) in std::iter::once((user, request.msg_id)).chain(stored.copies) {
-        let Some(entry) = state.messages.get_mut(&(owner, id)) else {
-            continue;
-        };
-        entry.reactions.retain(|(who, _, _)| *who != user);
-        for reaction in request.reaction.iter().flatten() {
-            entry.reactions.push((user, reaction.clone(), date));
-        }
-        let entry = entry.clone();
-        let update = tl::enums::Update::MessageReactions(tl::types::UpdateMessageReactions {
-            peer: entry.message.peer_id.clone(),
-            msg_id: id,
-            top_msg_id: None,
-            saved_peer_id: None,
-            reactions: message_reactions(&entry, owner),
-        });
-        if owner == user {
-            result = Some(state.updates(user, vec![update]));
-        } else {
-            state.push(owner, None, vec![update]);
-        }
-    }
-    result
-        .map(|r| r.to_bytes())
-        .ok_or_else(|| error(400, "MESSAGE_ID_INVALID"))
 }
 
 /// What moved a user's pts after `pts`, with the state it leads to.

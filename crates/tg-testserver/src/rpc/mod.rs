@@ -10,6 +10,7 @@ mod forward;
 mod groups;
 mod media;
 pub(crate) mod messages;
+mod reactions;
 
 use crate::tl_build;
 use crate::Inner;
@@ -272,7 +273,7 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
             }
         }
         c if c == id::<f::messages::SendReaction>() => {
-            messages::react(&mut state, logged_in(caller)?, parse(body)?)
+            reactions::react(&mut state, logged_in(caller)?, parse(body)?)
         }
         other => {
             tracing::info!("not implemented: constructor {other:#010x}");
