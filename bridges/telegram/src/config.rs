@@ -23,6 +23,10 @@ pub struct TelegramConfig {
     /// Telegram is announced in the room instead, one from Matrix refused.
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// The longest flood wait a call sits out before it is given up and
+    /// the sender told; shorter ones delay messages without losing them.
+    #[serde(default = "default_flood_wait_max")]
+    pub flood_wait_max_seconds: u64,
     /// Talk to a test server (the sandbox, the tests) instead of Telegram.
     #[serde(default)]
     pub test_server: Option<TestServer>,
@@ -30,6 +34,10 @@ pub struct TelegramConfig {
 
 fn default_max_file_bytes() -> u64 {
     50 * 1024 * 1024
+}
+
+fn default_flood_wait_max() -> u64 {
+    300
 }
 
 fn default_keepalive() -> u64 {
@@ -66,6 +74,10 @@ pub const EXAMPLE: &str = r#"  # Get these from https://my.telegram.org: log in,
   # in memory while they cross; larger ones from Telegram are announced in
   # the room instead.
   max_file_bytes: 52428800
+  # When Telegram asks to slow down (FLOOD_WAIT), messages wait and are sent
+  # then. A wait longer than this many seconds is given up, and the sender
+  # is told in the room.
+  flood_wait_max_seconds: 300
   # Only for the sandbox and tests: talk to an MTProto test server instead
   # of Telegram, taking each session's auth keys from its key service.
   test_server: null

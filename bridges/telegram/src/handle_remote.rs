@@ -12,7 +12,8 @@ use causeway_core::store::LoginRow;
 use grammers_client::message::Message;
 use grammers_client::sender::UpdatesConfiguration;
 use grammers_client::update::Update;
-use grammers_session::updates::UpdatesLike;
+use grammers_session::types::UpdateState;
+use grammers_session::updates::{MessageBox, State, UpdatesLike};
 use grammers_session::Session;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -76,10 +77,14 @@ pub fn spawn(
             }
         };
         loop {
-            match stream.next().await {
-                Ok(update) => {
-                    if let Err(err) = handle(&network, &login, update).await {
-                        tracing::warn!(login = %login.login_id, "a Telegram update was not bridged: {err:#}");
+            match stream.next_raw().await {
+                Ok((raw, state, peers)) => {
+                    let update = Update::from_raw(&client.client, raw, state.clone(), peers);
+                    match handle(&network, &login, update).await {
+                        Ok(()) => commit_state(&client.session, &state).await,
+                        Err(err) => {
+                            tracing::warn!(login = %login.login_id, "a Telegram update was not bridged: {err:#}")
+                        }
                     }
                 }
                 Err(err) => {
@@ -89,6 +94,28 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// Stores how far the login's updates are bridged, once an update's events
+/// are committed to the outbox (grammers itself stores it only when told).
+/// A restart catches up from exactly here: nothing lost, nothing repeated.
+async fn commit_state(session: &crate::session::LoginSession, state: &State) {
+    let update = match state.message_box {
+        Some(MessageBox::Common { pts }) => UpdateState::Primary {
+            pts,
+            date: state.date,
+            seq: state.seq,
+        },
+        Some(MessageBox::Channel { channel_id, pts }) => UpdateState::Channel {
+            id: channel_id,
+            pts,
+        },
+        Some(MessageBox::Secondary { qts }) => UpdateState::Secondary { qts },
+        None => return,
+    };
+    if let Err(err) = session.set_update_state(update).await {
+        tracing::warn!("cannot store how far updates are bridged: {err}");
+    }
 }
 
 async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> Result<()> {

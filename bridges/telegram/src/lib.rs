@@ -8,6 +8,7 @@ mod chat_info;
 pub mod client;
 pub mod config;
 mod contacts;
+mod flood;
 mod handle_matrix;
 mod handle_remote;
 mod login;

@@ -91,7 +91,7 @@ impl TelegramNetwork {
     {
         let set = self.sent_set(login);
         let mut sent = set.lock().await;
-        let result = send().await?;
+        let result = send().await.map_err(crate::flood::explain)?;
         if let Sent::Id(id) = result {
             sent.insert((chat.to_owned(), id));
         }
