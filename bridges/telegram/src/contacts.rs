@@ -32,25 +32,44 @@ pub(crate) fn dm_portal(
     ))
 }
 
-fn contact(user: &tl::enums::User, identifier: Option<String>) -> Option<Contact> {
-    let tl::enums::User::User(user) = user else {
-        return None;
-    };
+/// A Telegram user's ghost: their name, and their profile photo as seen
+/// through `login`.
+pub(crate) fn ghost_of(login: &LoginRow, user: &tl::types::User) -> GhostInfo {
     let name = [user.first_name.as_deref(), user.last_name.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
+    let photo = match &user.photo {
+        Some(tl::enums::UserProfilePhoto::Photo(photo)) => Some(photo.photo_id),
+        _ => None,
+    };
+    let avatar_id = photo.zip(PeerId::user(user.id)).map(|(photo, id)| {
+        let auth = PeerAuth::from_hash(user.access_hash.unwrap_or_default());
+        crate::chat_info::avatar_id(login, PeerRef { id, auth }, photo)
+    });
+    GhostInfo {
+        id: RemoteUserId(user.id.to_string()),
+        displayname: (!name.is_empty()).then_some(name),
+        avatar_id,
+        ..Default::default()
+    }
+}
+
+fn contact(
+    login: &LoginRow,
+    user: &tl::enums::User,
+    identifier: Option<String>,
+) -> Option<Contact> {
+    let tl::enums::User::User(user) = user else {
+        return None;
+    };
     let identifier = identifier
         .or_else(|| user.username.as_ref().map(|u| format!("@{u}")))
         .or_else(|| user.phone.as_ref().map(|p| format!("+{p}")))
         .unwrap_or_else(|| user.id.to_string());
     Some(Contact {
-        ghost: GhostInfo {
-            id: RemoteUserId(user.id.to_string()),
-            displayname: (!name.is_empty()).then_some(name),
-            ..Default::default()
-        },
+        ghost: ghost_of(login, user),
         identifier,
     })
 }
@@ -87,7 +106,7 @@ impl ContactHandling for TelegramNetwork {
             return Ok(imported
                 .users
                 .first()
-                .and_then(|u| contact(u, Some(format!("+{digits}")))));
+                .and_then(|u| contact(login, u, Some(format!("+{digits}")))));
         }
         let username = identifier.trim_start_matches('@');
         let request = tl::functions::contacts::ResolveUsername {
@@ -98,7 +117,7 @@ impl ContactHandling for TelegramNetwork {
             Ok(tl::enums::contacts::ResolvedPeer::Peer(resolved)) => Ok(resolved
                 .users
                 .first()
-                .and_then(|u| contact(u, Some(format!("@{username}"))))),
+                .and_then(|u| contact(login, u, Some(format!("@{username}"))))),
             Err(err) if is_not_found(&err) => Ok(None),
             Err(err) => Err(err.into()),
         }
@@ -116,7 +135,7 @@ impl ContactHandling for TelegramNetwork {
         Ok(found
             .users
             .iter()
-            .filter_map(|u| contact(u, None))
+            .filter_map(|u| contact(login, u, None))
             .collect())
     }
 
@@ -130,7 +149,7 @@ impl ContactHandling for TelegramNetwork {
             tl::enums::contacts::Contacts::Contacts(contacts) => Ok(contacts
                 .users
                 .iter()
-                .filter_map(|u| contact(u, None))
+                .filter_map(|u| contact(login, u, None))
                 .collect()),
             tl::enums::contacts::Contacts::NotModified => Ok(Vec::new()),
         }

@@ -66,7 +66,7 @@ pub fn spawn(
             .session
             .updates_state()
             .await
-            .map(|s| s.pts > 0)
+            .map(|s| s.pts > 0 || s.date > 0)
             .unwrap_or(false);
         let config = UpdatesConfiguration { catch_up: stored };
         let mut stream = match client.client.stream_updates(updates, config).await {
@@ -125,6 +125,12 @@ async fn handle(network: &TelegramNetwork, login: &LoginRow, update: Update) -> 
         Update::Raw(raw) => match &raw.raw {
             grammers_client::tl::enums::Update::MessageReactions(reactions) => {
                 crate::reactions::update(network, login, reactions).await
+            }
+            grammers_client::tl::enums::Update::Channel(channel) => {
+                match grammers_session::types::PeerId::channel(channel.channel_id) {
+                    Some(chat) => crate::chat_info::refresh(network, login, chat).await,
+                    None => Ok(()),
+                }
             }
             other => raw_update(network, login, other).await,
         },
@@ -190,6 +196,9 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
     }
     let key = info.key.clone();
     bridge.ensure_portal_room(&info).await?;
+    if message.action().is_some_and(crate::chat_info::changes_chat) {
+        crate::chat_info::refresh(network, login, chat).await?;
+    }
     // The user's own message, from their phone or the bridge, is shown as
     // them; a channel post as the channel's ghost.
     let sender = if message.outgoing() {

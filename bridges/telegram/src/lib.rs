@@ -3,7 +3,9 @@
 //! text, files, replies, edits and removals both ways; contacts and chats
 //! (`pm`, `search`, `list`, `open`, `sync`); groups and supergroups; history.
 
+mod avatars;
 mod backfill;
+mod chat_admin;
 mod chat_info;
 pub mod client;
 pub mod config;

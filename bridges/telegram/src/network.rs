@@ -186,6 +186,26 @@ impl Network for TelegramNetwork {
         Some(self)
     }
 
+    fn chat_info(&self) -> Option<&dyn causeway_core::network::ChatInfoFetching> {
+        Some(self)
+    }
+
+    fn avatars(&self) -> Option<&dyn causeway_core::network::AvatarFetching> {
+        Some(self)
+    }
+
+    fn names(&self) -> Option<&dyn causeway_core::network::NameHandling> {
+        Some(self)
+    }
+
+    fn topics(&self) -> Option<&dyn causeway_core::network::TopicHandling> {
+        Some(self)
+    }
+
+    fn membership(&self) -> Option<&dyn causeway_core::network::MembershipHandling> {
+        Some(self)
+    }
+
     fn reactions(&self) -> Option<&dyn ReactionHandling> {
         Some(self)
     }

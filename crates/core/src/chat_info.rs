@@ -7,7 +7,7 @@
 use crate::bridge::Bridge;
 use crate::ids::PortalKey;
 use crate::network::GhostInfo;
-use crate::store::PortalRow;
+use crate::store::{LoginRow, PortalRow};
 use anyhow::{Context, Result};
 use ruma::{OwnedUserId, RoomId};
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,34 @@ pub struct ChatMember {
     pub ghost: GhostInfo,
     /// Their power level in the room, from their rank in the chat.
     pub power: Option<i64>,
+}
+
+impl Bridge {
+    /// Asks the network for a new portal's chat info, in the background,
+    /// and queues it to the portal like any remote event.
+    pub(crate) fn spawn_chat_info(&self, portal: PortalRow, login: LoginRow) {
+        if self.network().chat_info().is_none() {
+            return;
+        }
+        let bridge = self.clone();
+        tokio::spawn(async move {
+            let Some(fetcher) = bridge.network().chat_info() else {
+                return;
+            };
+            let info = match fetcher.fetch_chat_info(&portal, &login).await {
+                Ok(Some(info)) => info,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(portal = %portal.key, "cannot fetch the chat's info: {err:#}");
+                    return;
+                }
+            };
+            let event = crate::remote::RemoteEvent::ChatInfo(info);
+            if let Err(err) = bridge.queue_remote(&portal.key, event).await {
+                tracing::warn!(portal = %portal.key, "cannot queue the chat's info: {err:#}");
+            }
+        });
+    }
 }
 
 /// Brings a portal's room in line with the chat's info.
@@ -93,15 +121,43 @@ async fn set_kind(bridge: &Bridge, key: &PortalKey, room: &RoomId, kind: ChatKin
         .get_portal(key)
         .await?
         .context("the portal vanished")?;
-    if crate::portal::chat_kind(&row.metadata) == Some(kind) {
+    if crate::portal::chat_kind(&row.metadata) != Some(kind) {
+        if !row.metadata.is_object() {
+            row.metadata = json!({});
+        }
+        row.metadata["chat_kind"] = json!(kind);
+        bridge.store().put_portal(&row).await?;
+        bridge.update_bridge_info(&row, room).await?;
+    }
+    // A broadcast channel is read-only for its readers: posting needs the
+    // level its admins get.
+    let events_default = if kind == ChatKind::Channel {
+        ADMIN_LEVEL
+    } else {
+        0
+    };
+    set_events_default(bridge, room, events_default).await
+}
+
+/// The power level remote admins get, which posting in a broadcast
+/// channel's room needs.
+pub const ADMIN_LEVEL: i64 = 50;
+
+/// The level sending messages needs in a room, when it differs.
+async fn set_events_default(bridge: &Bridge, room: &RoomId, level: i64) -> Result<()> {
+    let hs = bridge.homeserver();
+    let mut levels = hs
+        .state_event(bridge.bot(), room, "m.room.power_levels", "")
+        .await?
+        // Power levels stay JSON: every field the room has is sent back unchanged.
+        .unwrap_or_else(|| json!({}));
+    if levels["events_default"].as_i64().unwrap_or(0) == level {
         return Ok(());
     }
-    if !row.metadata.is_object() {
-        row.metadata = json!({});
-    }
-    row.metadata["chat_kind"] = json!(kind);
-    bridge.store().put_portal(&row).await?;
-    bridge.update_bridge_info(&row, room).await
+    levels["events_default"] = json!(level);
+    hs.send_state(bridge.bot(), room, "m.room.power_levels", "", &levels, None)
+        .await?;
+    Ok(())
 }
 
 /// The room's topic, when it differs.
@@ -168,10 +224,20 @@ async fn set_avatar(bridge: &Bridge, room: &RoomId, avatar_id: &str) -> Result<(
 }
 
 /// Ghosts of the members joined with their power levels; ghosts no longer
-/// in the chat leave. Matrix users are never touched here.
+/// in the chat leave. Matrix users are never joined or removed here; a
+/// login's own account only lends its rank to its Matrix user.
 async fn sync_members(bridge: &Bridge, room: &RoomId, members: &[ChatMember]) -> Result<()> {
     let mut wanted: HashSet<OwnedUserId> = HashSet::new();
     for member in members {
+        if let Some(login) = &member.ghost.own_login {
+            // A login's own account: its Matrix user is the member, and
+            // only its rank carries over (never lowering a higher one).
+            let row = bridge.store().get_login(bridge.secrets(), login).await?;
+            if let (Some(level), Some(row)) = (member.power, row) {
+                crate::portal::set_power_level(bridge, room, &row.mxid, level, Some(level)).await?;
+            }
+            continue;
+        }
         let ghost = bridge.ensure_ghost(&member.ghost).await?;
         bridge.ensure_joined(room, &ghost).await?;
         if let Some(level) = member.power {

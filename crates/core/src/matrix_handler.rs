@@ -102,6 +102,16 @@ pub(crate) async fn handle_timeline(
         AnyTimelineEvent::State(AnyStateEvent::RoomMember(StateEvent::Original(member))) => {
             handle_membership(bridge, &portal, member, meta.clone()).await
         }
+        AnyTimelineEvent::State(AnyStateEvent::RoomName(StateEvent::Original(name))) => {
+            match bridge.network().names() {
+                Some(names) => {
+                    names
+                        .handle_matrix_name(&portal, &meta.sender, &name.content.name)
+                        .await
+                }
+                None => Ok(()),
+            }
+        }
         AnyTimelineEvent::State(AnyStateEvent::RoomTopic(StateEvent::Original(topic))) => {
             match bridge.network().topics() {
                 Some(topics) => {

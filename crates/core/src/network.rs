@@ -165,6 +165,9 @@ pub trait Network: Send + Sync + 'static {
     fn third_party(&self) -> Option<&dyn ThirdPartyHandling> {
         None
     }
+    fn chat_info(&self) -> Option<&dyn ChatInfoFetching> {
+        None
+    }
     fn avatars(&self) -> Option<&dyn AvatarFetching> {
         None
     }
@@ -172,6 +175,9 @@ pub trait Network: Send + Sync + 'static {
         None
     }
     fn contacts(&self) -> Option<&dyn ContactHandling> {
+        None
+    }
+    fn names(&self) -> Option<&dyn NameHandling> {
         None
     }
     fn topics(&self) -> Option<&dyn TopicHandling> {
@@ -271,9 +277,28 @@ pub trait BackfillHandling: Send + Sync {
 /// Networks whose avatars the core fetches itself, once per avatar ID
 /// (`ChatInfo::avatar_id`, `GhostInfo::avatar_id`).
 #[async_trait]
+pub trait ChatInfoFetching: Send + Sync {
+    /// A chat's full info as `login` sees it: its title, topic, avatar and
+    /// members with their ranks. Asked once when the chat's room is made;
+    /// later changes the network reports itself (`RemoteEvent::ChatInfo`).
+    async fn fetch_chat_info(
+        &self,
+        portal: &PortalRow,
+        login: &LoginRow,
+    ) -> Result<Option<crate::chat_info::ChatInfo>>;
+}
+
+#[async_trait]
 pub trait AvatarFetching: Send + Sync {
     /// The image behind a remote avatar ID: its bytes and MIME type.
     async fn fetch_avatar(&self, avatar_id: &str) -> Result<(Vec<u8>, String)>;
+}
+
+#[async_trait]
+pub trait NameHandling: Send + Sync {
+    /// A Matrix user renamed a portal room: the chat is renamed too, when
+    /// their account may.
+    async fn handle_matrix_name(&self, portal: &PortalRow, sender: &str, name: &str) -> Result<()>;
 }
 
 #[async_trait]

@@ -282,6 +282,7 @@ impl Bridge {
         tracing::info!(portal = %info.key, room = %room_id, "created portal room");
         if let Some(login) = &info.login {
             if let Some(login) = self.store().get_login(self.secrets(), login).await? {
+                self.spawn_chat_info(row.clone(), login.clone());
                 self.spawn_backfill(info.key.clone(), login, crate::backfill::Occasion::Created);
             }
         }

@@ -189,8 +189,26 @@ impl Session for LoginSession {
         })
     }
 
+    /// `PeerId::self_user()` finds the account's own user, as grammers'
+    /// SQLite session does: the update stream asks for it to know that it
+    /// is logged in and should fetch its starting state.
     fn peer(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<PeerInfo>, SessionError>> {
-        Box::pin(async move { Ok(self.cache()?.peer_infos.get(&peer).cloned()) })
+        Box::pin(async move {
+            let cache = self.cache()?;
+            if peer == PeerId::self_user() {
+                let own = cache.peer_infos.values().find(|info| {
+                    matches!(
+                        info,
+                        PeerInfo::User {
+                            is_self: Some(true),
+                            ..
+                        }
+                    )
+                });
+                return Ok(own.cloned());
+            }
+            Ok(cache.peer_infos.get(&peer).cloned())
+        })
     }
 
     fn cache_peer(&self, peer: PeerInfo) -> BoxFuture<'_, Result<(), SessionError>> {

@@ -178,3 +178,19 @@ async fn each_login_has_its_own_session() {
     let first = LoginSession::load(rows(&store, "tg-1")).await.unwrap();
     assert_eq!(first.dc_option(2).unwrap(), Some(loopback_dc(1)));
 }
+
+#[tokio::test]
+async fn the_self_user_id_finds_the_accounts_own_user() {
+    let (store, _dir) = causeway_core::store::test_store().await;
+    let session = LoginSession::load(rows(&store, "tg-1")).await.unwrap();
+    assert_eq!(session.peer(PeerId::self_user()).await.unwrap(), None);
+    let own = PeerInfo::User {
+        id: 42,
+        auth: Some(PeerAuth::from_hash(7)),
+        bot: Some(false),
+        is_self: Some(true),
+    };
+    session.cache_peer(user(10, Some(5))).await.unwrap();
+    session.cache_peer(own.clone()).await.unwrap();
+    assert_eq!(session.peer(PeerId::self_user()).await.unwrap(), Some(own));
+}

@@ -161,3 +161,34 @@ pub(super) fn set_channel_photo(
     }
     Ok(state.updates(user, vec![update]).to_bytes())
 }
+
+/// `channels.editBanned` taking away `view_messages`: the creator removes
+/// a member, and the others are told with `updateChannel`.
+pub(super) fn ban(
+    state: &mut State,
+    user: i64,
+    request: tl::functions::channels::EditBanned,
+) -> Reply {
+    let (id, hash) = input_channel(&request.channel)?;
+    let removed = match &request.participant {
+        tl::enums::InputPeer::User(u) => u.user_id,
+        _ => return Err(error(400, "PARTICIPANT_ID_INVALID")),
+    };
+    let tl::enums::ChatBannedRights::Rights(rights) = &request.banned_rights;
+    let channel = by_input(state, id, hash)?;
+    if channel.creator != user {
+        return Err(error(403, "CHAT_ADMIN_REQUIRED"));
+    }
+    if !channel.members.contains(&removed) {
+        return Err(error(400, "USER_NOT_PARTICIPANT"));
+    }
+    if rights.view_messages {
+        channel.members.retain(|m| *m != removed);
+    }
+    let members = channel.members.clone();
+    let update = tl::enums::Update::Channel(tl::types::UpdateChannel { channel_id: id });
+    for member in members.into_iter().filter(|m| *m != user) {
+        state.push(member, None, vec![update.clone()]);
+    }
+    Ok(state.updates(user, vec![update]).to_bytes())
+}

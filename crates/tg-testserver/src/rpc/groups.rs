@@ -74,6 +74,41 @@ pub(super) fn edit_title(
     Ok(state.updates(user, updates).to_bytes())
 }
 
+/// `messages.deleteChatUser`: the creator removes a member (or anyone
+/// leaves); every member, the removed one too, sees the service message.
+pub(super) fn delete_user(
+    state: &mut State,
+    caller: &Caller,
+    user: i64,
+    request: tl::functions::messages::DeleteChatUser,
+) -> Reply {
+    let removed = match &request.user_id {
+        tl::enums::InputUser::User(u) => u.user_id,
+        tl::enums::InputUser::UserSelf => user,
+        _ => return Err(error(400, "USER_ID_INVALID")),
+    };
+    let group = state
+        .groups
+        .iter()
+        .find(|g| g.id == request.chat_id && g.members.contains(&user))
+        .ok_or_else(|| error(400, "CHAT_ID_INVALID"))?;
+    if removed != user && group.creator != user {
+        return Err(error(403, "CHAT_ADMIN_REQUIRED"));
+    }
+    if !group.members.contains(&removed) {
+        return Err(error(400, "USER_NOT_PARTICIPANT"));
+    }
+    let action = tl::enums::MessageAction::ChatDeleteUser(tl::types::MessageActionChatDeleteUser {
+        user_id: removed,
+    });
+    let updates = announce(state, user, request.chat_id, action);
+    if let Some(group) = state.groups.iter_mut().find(|g| g.id == request.chat_id) {
+        group.members.retain(|m| *m != removed);
+    }
+    state.push(user, Some(caller.conn), updates.clone());
+    Ok(state.updates(user, updates).to_bytes())
+}
+
 /// Puts a service message from `user` into every member's box and pushes
 /// it to the others; returns the sender's own updates.
 fn announce(

@@ -237,6 +237,12 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         c if c == id::<f::messages::CreateChat>() => {
             groups::create(&mut state, logged_in(caller)?, parse(body)?)
         }
+        c if c == id::<f::messages::DeleteChatUser>() => {
+            groups::delete_user(&mut state, caller, logged_in(caller)?, parse(body)?)
+        }
+        c if c == id::<f::channels::EditBanned>() => {
+            chat_info::ban(&mut state, logged_in(caller)?, parse(body)?)
+        }
         c if c == id::<f::messages::EditChatTitle>() => {
             groups::edit_title(&mut state, caller, logged_in(caller)?, parse(body)?)
         }
