@@ -292,3 +292,38 @@ async fn typing_and_read_receipts_cross_both_ways() -> Result<()> {
     .await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn what_a_user_sends_from_their_phone_appears_as_them_through_double_puppeting() -> Result<()>
+{
+    let (server, env) = setup_full(
+        "",
+        Some("{ double_puppet: { as_token: double-puppet-token-for-tests } }"),
+    )
+    .await?;
+    let bob = env.user("bob").await?;
+    logged_in(&server, &env, &bob, "+15550002").await?;
+    let (carol, mut carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let bob_tg = resolve(&carol, "bob").await?;
+    carol.send_message(bob_tg, "are you there?").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "are you there?").await?;
+
+    // Bob answers from the Telegram app on his phone: it is his own
+    // message in the room, sent as him, and not bridged back.
+    let (bob_phone, _bob_phone_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550002")).await??;
+    let carol_tg = resolve(&bob_phone, "carol").await?;
+    bob_phone.send_message(carol_tg, "yes, on my phone").await?;
+    let mine = says(&bob, &room, "yes, on my phone").await?;
+    assert_eq!(mine["sender"], bob.user_id.as_str());
+    assert_eq!(
+        next_incoming(&mut carol_updates).await?.text(),
+        "yes, on my phone"
+    );
+    let echo = tokio::time::timeout(Duration::from_secs(2), next_incoming(&mut carol_updates));
+    assert!(echo.await.is_err(), "Carol got Bob's message twice");
+    Ok(())
+}

@@ -41,6 +41,11 @@ pub async fn setup() -> Result<(Arc<TestServer>, TestEnv)> {
 
 /// Like [`setup`], with more of the network section, as `key: value, …`.
 pub async fn setup_with(extra: &str) -> Result<(Arc<TestServer>, TestEnv)> {
+    setup_full(extra, None).await
+}
+
+/// Like [`setup_with`], with keys of the `bridge` section too.
+pub async fn setup_full(extra: &str, bridge: Option<&str>) -> Result<(Arc<TestServer>, TestEnv)> {
     let server = Arc::new(
         TestServer::start(vec![
             account("15550001", "Alice", Some("hunter2")),
@@ -68,6 +73,7 @@ pub async fn setup_with(extra: &str) -> Result<(Arc<TestServer>, TestEnv)> {
         std::path::Path::new(BIN),
         EnvOptions {
             network: Some(network),
+            bridge: bridge.map(serde_yaml::from_str).transpose()?,
             ..Default::default()
         },
     )
