@@ -24,10 +24,16 @@ impl Bridge {
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
             .clone();
         let _guard = lock.lock().await;
-        if let Some(login) = &info.login {
-            self.store().add_portal_login(&info.key, login).await?;
-        }
+        // A login new to the portal (since start) has its user invited; a
+        // busy chat's every message does not invite again.
+        let fresh = match &info.login {
+            Some(login) => self.store().add_portal_login(&info.key, login).await?,
+            None => true,
+        };
         if let Some(row) = self.store().get_portal(&info.key).await? {
+            if row.room_id.is_some() && !fresh {
+                return Ok(row);
+            }
             if let Some(room_id) = &row.room_id {
                 let room = Bridge::parse_room(room_id)?;
                 let inviter = self.room_actor(&row).await?;

@@ -84,6 +84,8 @@ impl Store {
     /// Deletes a login, everything its network kept for it, and its place
     /// in portals, together.
     pub async fn delete_login(&self, login_id: &LoginId) -> Result<bool> {
+        self.known_portal_logins
+            .retain(|(_, login)| login != login_id);
         let mut tx = self.writer.begin().await?;
         for table in ["login_data", "portal_login"] {
             sqlx::query(&format!(

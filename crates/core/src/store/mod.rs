@@ -65,6 +65,10 @@ pub struct Store {
     dialect: Dialect,
     /// Who waits for which outbox event; registered by the writer.
     outbox_waiters: outbox::OutboxWaiters,
+    /// (portal, login) pairs recorded since start, so that a busy chat does
+    /// not write its login again with every message.
+    known_portal_logins:
+        std::sync::Arc<dashmap::DashSet<(crate::ids::PortalKey, crate::ids::LoginId)>>,
 }
 
 impl Store {
@@ -109,6 +113,7 @@ impl Store {
             bridge_id: bridge_id.to_owned(),
             dialect,
             portal_by_room: Default::default(),
+            known_portal_logins: Default::default(),
             portal_generation: Default::default(),
         })
     }

@@ -9,7 +9,14 @@ use sqlx::Row;
 
 impl Store {
     /// Records that a login is in a portal's chat; idempotent.
-    pub async fn add_portal_login(&self, portal: &PortalKey, login: &LoginId) -> Result<()> {
+    /// Records that a login is in a portal's chat; returns whether that is
+    /// news to this process (a pair recorded since start is not written
+    /// again).
+    pub async fn add_portal_login(&self, portal: &PortalKey, login: &LoginId) -> Result<bool> {
+        let pair = (portal.clone(), login.clone());
+        if self.known_portal_logins.contains(&pair) {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO portal_login (bridge_id, portal_id, receiver, login_id) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (bridge_id, portal_id, receiver, login_id) DO NOTHING",
@@ -20,7 +27,8 @@ impl Store {
         .bind(login.as_str())
         .execute(&self.writer)
         .await?;
-        Ok(())
+        self.known_portal_logins.insert(pair);
+        Ok(true)
     }
 
     /// The logins in a portal's chat.
@@ -63,6 +71,8 @@ impl Store {
         .bind(login.as_str())
         .execute(&self.writer)
         .await?;
+        self.known_portal_logins
+            .remove(&(portal.clone(), login.clone()));
         Ok(())
     }
 

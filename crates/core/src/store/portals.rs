@@ -95,6 +95,7 @@ impl Store {
     }
 
     pub async fn delete_portal(&self, key: &PortalKey) -> Result<()> {
+        self.known_portal_logins.retain(|(portal, _)| portal != key);
         let mut tx = self.writer.begin().await?;
         // Its message mappings go too: a new room for the chat starts afresh.
         for table in ["message", "reaction", "portal_login", "portal"] {
