@@ -66,6 +66,7 @@ fn account(n: usize) -> AccountSpec {
         home_dc: 2,
         echo: false,
         about: None,
+        bot_token: None,
     }
 }
 

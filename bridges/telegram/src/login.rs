@@ -1,5 +1,6 @@
-//! Logging in to Telegram: by phone number, code and 2FA password, or by
-//! scanning a QR code with the Telegram app. A wrong code or password is
+//! Logging in to Telegram: by phone number, code and 2FA password, by
+//! scanning a QR code with the Telegram app, or as a bot by its token from
+//! @BotFather (a relay for users without an account, with `set-relay`). A wrong code or password is
 //! asked again; an expired code says so. The session lives on provisional
 //! rows until Telegram says whose account it is, then moves to the login's.
 
@@ -25,6 +26,7 @@ const QR_REFRESH: std::time::Duration = std::time::Duration::from_secs(25);
 
 enum Step {
     Phone,
+    BotToken,
     Code(LoginToken),
     Password(PasswordToken),
 }
@@ -158,6 +160,21 @@ impl LoginProcess for TelegramLogin {
                 self.step = Step::Code(token);
                 Ok(self.ask_code("Telegram sent you a login code, in the Telegram app or by SMS."))
             }
+            Step::BotToken => {
+                let token = input.get("token").cloned().unwrap_or_default();
+                let api_hash = &self.network.config().api_hash;
+                match self.client.client.bot_sign_in(token.trim(), api_hash).await {
+                    Ok(user) => self.complete(user).await,
+                    Err(grammers_client::InvocationError::Rpc(rpc))
+                        if rpc.name.starts_with("ACCESS_TOKEN") =>
+                    {
+                        Ok(self.ask_bot_token(
+                            "Telegram does not know that token. Send the token @BotFather gave, like 123456:ABC-DEF…",
+                        ))
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
             Step::Code(token) => {
                 let code = input.get("code").cloned().unwrap_or_default();
                 self.sign_in(token, code.trim()).await
@@ -204,6 +221,15 @@ impl LoginProcess for TelegramLogin {
 }
 
 impl TelegramLogin {
+    /// The bot flow's one question: the bot's token, redacted once read.
+    pub fn ask_bot_token(&mut self, instructions: &str) -> LoginStep {
+        self.step = Step::BotToken;
+        LoginStep::UserInput {
+            instructions: instructions.into(),
+            fields: Self::field("token", "bot token", FieldKind::Password),
+        }
+    }
+
     /// Exports a login token: a code to show, or, once the phone accepted
     /// the last one, the login.
     pub async fn export_qr(&mut self) -> Result<LoginStep> {

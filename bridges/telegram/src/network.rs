@@ -230,6 +230,11 @@ impl Network for TelegramNetwork {
                 name: "QR code",
                 description: "Scan a QR code with the Telegram app on a phone that is logged in.",
             },
+            LoginFlow {
+                id: "bot",
+                name: "Bot token",
+                description: "Log in a Telegram bot by the token @BotFather gave; with `set-relay` it sends for users without an account.",
+            },
         ]
     }
 
@@ -237,7 +242,8 @@ impl Network for TelegramNetwork {
         let login = TelegramLogin::new(self.clone()).await?;
         Ok(match flow_id {
             "phone" => Box::new(login),
-            "qr" => Box::new(QrStart(login)),
+            "qr" => Box::new(Opened(login, Opening::Qr)),
+            "bot" => Box::new(Opened(login, Opening::Bot)),
             other => anyhow::bail!("there is no login flow {other:?}"),
         })
     }
@@ -301,14 +307,25 @@ impl Network for TelegramNetwork {
     }
 }
 
-/// The QR flow starts by showing a code, where the phone flow asks for a
-/// number; the rest is the same login.
-struct QrStart(TelegramLogin);
+/// The QR flow starts by showing a code and the bot flow by asking for a
+/// token, where the phone flow asks for a number; the rest is the same
+/// login.
+enum Opening {
+    Qr,
+    Bot,
+}
+
+struct Opened(TelegramLogin, Opening);
 
 #[async_trait]
-impl LoginProcess for QrStart {
+impl LoginProcess for Opened {
     async fn start(&mut self) -> Result<LoginStep> {
-        self.0.export_qr().await
+        match self.1 {
+            Opening::Qr => self.0.export_qr().await,
+            Opening::Bot => Ok(self
+                .0
+                .ask_bot_token("Send the bot's token from @BotFather (/mybots → API Token).")),
+        }
     }
     async fn submit(
         &mut self,

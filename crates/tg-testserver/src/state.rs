@@ -25,6 +25,9 @@ pub struct AccountSpec {
     pub echo: bool,
     /// The profile's bio.
     pub about: Option<String>,
+    /// A bot account, logged in by this token (`importBotAuthorization`)
+    /// rather than by phone.
+    pub bot_token: Option<String>,
 }
 
 pub struct Account {
@@ -99,12 +102,23 @@ pub(crate) struct KeyEntry {
 }
 
 /// One user's box: its message IDs and its pts log.
-#[derive(Default)]
 pub(crate) struct UserBox {
     pub pts: i32,
     pub next_id: i32,
     /// Every update that moved pts, oldest first, for `getDifference`.
     pub log: Vec<LoggedUpdate>,
+}
+
+impl Default for UserBox {
+    /// A new account's pts is 1, as on Telegram, where no account has 0:
+    /// grammers reads a stored pts of 0 as no state at all.
+    fn default() -> Self {
+        Self {
+            pts: 1,
+            next_id: 0,
+            log: Vec::new(),
+        }
+    }
 }
 
 pub(crate) struct LoggedUpdate {
@@ -224,7 +238,7 @@ impl State {
     }
 
     pub fn pts(&self, user: i64) -> i32 {
-        self.boxes.get(&user).map_or(0, |b| b.pts)
+        self.boxes.get(&user).map_or(1, |b| b.pts)
     }
 
     /// Sends updates to every connection of `user` but one, with every

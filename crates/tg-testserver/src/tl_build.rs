@@ -20,7 +20,7 @@ pub fn user(account: &Account, viewer: i64) -> tl::enums::User {
         contact: false,
         mutual_contact: false,
         deleted: false,
-        bot: false,
+        bot: account.spec.bot_token.is_some(),
         bot_chat_history: false,
         bot_nochats: false,
         verified: false,
@@ -54,7 +54,8 @@ pub fn user(account: &Account, viewer: i64) -> tl::enums::User {
         phone: Some(account.spec.phone.clone()),
         photo: None,
         status: None,
-        bot_info_version: None,
+        // Shares its flag with `bot`: a bot must carry it.
+        bot_info_version: account.spec.bot_token.is_some().then_some(1),
         restriction_reason: None,
         bot_inline_placeholder: None,
         lang_code: None,

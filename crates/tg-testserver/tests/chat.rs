@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 use common::*;
-use grammers_client::sender::UpdatesConfiguration;
 use grammers_client::{tl, InvocationError};
 use grammers_tl_types::Identifiable;
 
@@ -15,24 +14,8 @@ async fn private_messages_flow_both_ways_as_pushed_updates() -> Result<()> {
     let db = Db::new().await;
     let mut alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
     let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
-    let mut alice_updates = bounded(
-        "stream",
-        alice.client.stream_updates(
-            alice.updates.take().unwrap(),
-            UpdatesConfiguration { catch_up: false },
-        ),
-    )
-    .await?
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut bob_updates = bounded(
-        "stream",
-        bob.client.stream_updates(
-            bob.updates.take().unwrap(),
-            UpdatesConfiguration { catch_up: false },
-        ),
-    )
-    .await?
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut alice_updates = updates_of(&mut alice).await?;
+    let mut bob_updates = updates_of(&mut bob).await?;
 
     let to_bob = bounded("resolve", alice.client.resolve_username("bob"))
         .await??
@@ -63,15 +46,7 @@ async fn a_gap_in_the_pushed_updates_is_filled_by_get_difference() -> Result<()>
     let db = Db::new().await;
     let alice = logged_in(&server, &db, "tg-alice", "+15550001").await?;
     let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
-    let mut bob_updates = bounded(
-        "stream",
-        bob.client.stream_updates(
-            bob.updates.take().unwrap(),
-            UpdatesConfiguration { catch_up: false },
-        ),
-    )
-    .await?
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut bob_updates = updates_of(&mut bob).await?;
     let to_bob = bounded("resolve", alice.client.resolve_username("bob"))
         .await??
         .expect("bob exists");

@@ -210,3 +210,29 @@ async fn an_account_in_another_dc_is_followed_there_and_stays_there() -> Result<
     assert!(bounded("is_authorized", again.client.is_authorized()).await??);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_bot_logs_in_by_its_token_and_a_wrong_token_is_refused() -> Result<()> {
+    let server = server().await?;
+    let db = Db::new().await;
+    let session = db.session("tg-bot").await?;
+    point_at(&session, &server).await?;
+    let bot = connect(session);
+    let wrong = bounded(
+        "importBotAuthorization",
+        bot.client.bot_sign_in("1:nope", API_HASH),
+    )
+    .await?;
+    assert!(
+        matches!(&wrong, Err(grammers_client::InvocationError::Rpc(rpc)) if rpc.name == "ACCESS_TOKEN_INVALID"),
+        "{wrong:?}"
+    );
+    let me = bounded(
+        "importBotAuthorization",
+        bot.client.bot_sign_in("4242:bot-token", API_HASH),
+    )
+    .await??;
+    assert_eq!(me.first_name(), Some("Helper"));
+    assert!(me.is_bot());
+    Ok(())
+}

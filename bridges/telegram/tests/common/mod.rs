@@ -20,6 +20,8 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_causeway-telegram");
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+/// The token of the bot account every test server has.
+pub const BOT_TOKEN: &str = "4242:relay-bot-token";
 
 pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
     AccountSpec {
@@ -31,6 +33,7 @@ pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
         home_dc: 2,
         echo: false,
         about: None,
+        bot_token: None,
     }
 }
 
@@ -51,6 +54,10 @@ pub async fn setup_full(extra: &str, bridge: Option<&str>) -> Result<(Arc<TestSe
             account("15550001", "Alice", Some("hunter2")),
             account("15550002", "Bob", None),
             account("15550003", "Carol", None),
+            AccountSpec {
+                bot_token: Some(BOT_TOKEN.into()),
+                ..account("15550009", "RelayBot", None)
+            },
         ])
         .await?,
     );

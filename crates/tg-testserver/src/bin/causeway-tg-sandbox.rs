@@ -32,6 +32,7 @@ fn account(phone: &str, first_name: &str, username: &str, echo: bool) -> Account
         home_dc: 2,
         echo,
         about: None,
+        bot_token: None,
     }
 }
 

@@ -79,6 +79,21 @@ pub(super) fn sign_in(
     Ok(authorize(state, caller, user))
 }
 
+/// `auth.importBotAuthorization`: a bot logs in with its token.
+pub(super) fn bot_sign_in(
+    state: &mut State,
+    caller: &mut Caller,
+    request: tl::functions::auth::ImportBotAuthorization,
+) -> Reply {
+    let user = state
+        .accounts
+        .iter()
+        .find(|a| a.spec.bot_token.as_deref() == Some(request.bot_auth_token.as_str()))
+        .map(|a| a.id)
+        .ok_or_else(|| error(400, "ACCESS_TOKEN_INVALID"))?;
+    Ok(authorize(state, caller, user))
+}
+
 pub(super) fn check_password(
     state: &mut State,
     caller: &mut Caller,

@@ -81,6 +81,9 @@ pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
             Ok(tl_build::config(caller.dc, &server.ports).to_bytes())
         }
         c if c == id::<f::auth::SendCode>() => auth::send_code(&mut state, caller, parse(body)?),
+        c if c == id::<f::auth::ImportBotAuthorization>() => {
+            auth::bot_sign_in(&mut state, caller, parse(body)?)
+        }
         c if c == id::<f::auth::SignIn>() => {
             auth::sign_in(server, &mut state, caller, parse(body)?)
         }

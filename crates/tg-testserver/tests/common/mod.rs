@@ -36,6 +36,7 @@ pub fn account(phone: &str, name: &str, password: Option<&str>) -> AccountSpec {
         home_dc: 2,
         echo: false,
         about: None,
+        bot_token: None,
     }
 }
 
@@ -48,6 +49,10 @@ pub async fn server() -> Result<TestServer> {
         AccountSpec {
             home_dc: 4,
             ..account("15550004", "Dave", None)
+        },
+        AccountSpec {
+            bot_token: Some("4242:bot-token".into()),
+            ..account("15550009", "Helper", None)
         },
     ])
     .await
@@ -181,7 +186,9 @@ pub async fn next_texts(
 /// A stream of a client's updates, from now on.
 pub async fn updates_of(client: &mut TestClient) -> Result<grammers_client::client::UpdateStream> {
     let updates = client.updates.take().expect("updates taken once");
-    let config = grammers_client::sender::UpdatesConfiguration { catch_up: false };
+    // From the state stored at login: a stream that fetched its state only
+    // when first read would miss what was sent before that.
+    let config = grammers_client::sender::UpdatesConfiguration { catch_up: true };
     bounded("stream", client.client.stream_updates(updates, config))
         .await?
         .map_err(|e| anyhow::anyhow!("{e}"))
