@@ -37,11 +37,7 @@ impl BackfillHandling for TelegramNetwork {
                 break;
             }
             let sender = match message.sender() {
-                Some(sender) => GhostInfo {
-                    id: RemoteUserId(sender.id().bare_id().unwrap_or_default().to_string()),
-                    displayname: sender.name().map(str::to_owned),
-                    ..Default::default()
-                },
+                Some(sender) => crate::contacts::ghost_of_peer(login, sender),
                 None => GhostInfo {
                     id: RemoteUserId(chat.clone()),
                     ..Default::default()

@@ -56,6 +56,21 @@ pub(crate) fn ghost_of(login: &LoginRow, user: &tl::types::User) -> GhostInfo {
     }
 }
 
+/// The ghost of whoever sent a message: a user with their name and photo,
+/// or the chat itself for a channel's posts.
+pub(crate) fn ghost_of_peer(login: &LoginRow, peer: &grammers_client::peer::Peer) -> GhostInfo {
+    if let grammers_client::peer::Peer::User(user) = peer {
+        if let tl::enums::User::User(raw) = &user.raw {
+            return ghost_of(login, raw);
+        }
+    }
+    GhostInfo {
+        id: RemoteUserId(peer.id().bare_id().unwrap_or_default().to_string()),
+        displayname: peer.name().map(str::to_owned),
+        ..Default::default()
+    }
+}
+
 fn contact(
     login: &LoginRow,
     user: &tl::enums::User,

@@ -205,11 +205,7 @@ async fn new_message(network: &TelegramNetwork, login: &LoginRow, message: &Mess
         own_ghost(login)
     } else {
         match message.sender() {
-            Some(sender) => GhostInfo {
-                id: RemoteUserId(sender.id().bare_id().unwrap_or_default().to_string()),
-                displayname: sender.name().map(str::to_owned),
-                ..Default::default()
-            },
+            Some(sender) => crate::contacts::ghost_of_peer(login, sender),
             None => GhostInfo {
                 id: RemoteUserId(chat_key.clone()),
                 displayname: info.name.clone(),
@@ -262,11 +258,7 @@ async fn edited(network: &TelegramNetwork, login: &LoginRow, message: &Message) 
     let direct = message.peer_id().kind() == grammers_session::types::PeerKind::User;
     let key = bridge.chat_portal_key(&chat_key, &login.login_id, direct);
     let sender = match message.sender() {
-        Some(sender) if !message.outgoing() => GhostInfo {
-            id: RemoteUserId(sender.id().bare_id().unwrap_or_default().to_string()),
-            displayname: sender.name().map(str::to_owned),
-            ..Default::default()
-        },
+        Some(sender) if !message.outgoing() => crate::contacts::ghost_of_peer(login, sender),
         _ => own_ghost(login),
     };
     let edit_date = message
