@@ -11,12 +11,15 @@ mod common;
 
 #[tokio::test]
 async fn entities_past_the_text_and_html_with_script_arrive_as_safe_text() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server: _server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
 
     // From Telegram: one entity inside the text, one far past its end, one
     // with a negative length. The text arrives; only the first styles it.

@@ -35,65 +35,17 @@ async fn state_becomes(
     }
 }
 
-fn input_user(peer: PeerRef) -> tl::enums::InputUser {
-    tl::types::InputUser {
-        user_id: peer.id.bare_id().unwrap_or_default(),
-        access_hash: peer.auth.hash(),
-    }
-    .into()
-}
-
-/// Makes a supergroup or broadcast channel with `members`; returns it.
-async fn channel(
-    owner: &grammers_client::Client,
-    title: &str,
-    about: &str,
-    broadcast: bool,
-    members: Vec<PeerRef>,
-) -> Result<PeerRef> {
-    let create = tl::functions::channels::CreateChannel {
-        broadcast,
-        megagroup: !broadcast,
-        for_import: false,
-        forum: false,
-        title: title.into(),
-        about: about.into(),
-        geo_point: None,
-        address: None,
-        ttl_period: None,
-    };
-    let tl::enums::Updates::Updates(updates) = owner.invoke(&create).await? else {
-        anyhow::bail!("no updates")
-    };
-    let Some(tl::enums::Chat::Channel(made)) = updates
-        .chats
-        .iter()
-        .find(|c| matches!(c, tl::enums::Chat::Channel(_)))
-    else {
-        anyhow::bail!("no channel")
-    };
-    let peer = PeerRef {
-        id: PeerId::channel(made.id).expect("a channel"),
-        auth: PeerAuth::from_hash(made.access_hash.unwrap_or_default()),
-    };
-    owner
-        .invoke(&tl::functions::channels::InviteToChannel {
-            channel: peer.into(),
-            users: members.into_iter().map(input_user).collect(),
-        })
-        .await?;
-    Ok(peer)
-}
-
 #[tokio::test]
 async fn a_supergroups_title_about_photo_and_ranks_reach_its_room_and_follow_changes() -> Result<()>
 {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, _carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        carol,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
     let group = channel(&carol, "Super", "all about it", false, vec![bob_tg]).await?;
     let photo: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
     let uploaded = carol
@@ -124,10 +76,7 @@ async fn a_supergroups_title_about_photo_and_ranks_reach_its_room_and_follow_cha
     let avatar = state_becomes(&bob, &room, "m.room.avatar", |s| s["url"].is_string()).await?;
     let mxc = avatar["url"].as_str().unwrap_or_default();
     assert_eq!(bob.download(mxc).await?, photo);
-    let carol_ghost = format!(
-        "@telegram_{}:localhost",
-        server.user_id("15550003").unwrap_or_default()
-    );
+    let carol_ghost = ghost(&server, "15550003");
     state_becomes(&bob, &room, "m.room.power_levels", |s| {
         s["users"][&carol_ghost] == 75
     })
@@ -146,11 +95,14 @@ async fn a_supergroups_title_about_photo_and_ranks_reach_its_room_and_follow_cha
 #[tokio::test]
 async fn a_matrix_rename_topic_and_kick_act_on_telegram_through_the_senders_account() -> Result<()>
 {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        ..
+    } = bob_and_carol().await?;
     // Bob's phone makes a basic group with Carol; his bridge login sees it.
     let (bob_phone, _bob_phone_updates) =
         tokio::time::timeout(WAIT, telegram_user(&server, "+15550002")).await??;
@@ -235,12 +187,14 @@ async fn a_matrix_rename_topic_and_kick_act_on_telegram_through_the_senders_acco
 
 #[tokio::test]
 async fn a_broadcast_channel_room_is_read_only_for_its_readers() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, _carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server: _server,
+        env: _env,
+        bob,
+        carol,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
     let news = channel(&carol, "News", "", true, vec![bob_tg]).await?;
     carol.send_message(news, "first post").await?;
     let room = bob.wait_for_invite(WAIT).await?;

@@ -168,12 +168,15 @@ async fn a_new_login_gets_rooms_for_recent_chats_with_their_history_in_order() -
 
 #[tokio::test]
 async fn edits_and_deletions_cross_both_ways() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server: _server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
 
     // Telegram to Matrix: an edit replaces, a deletion redacts.
     let sent = carol.send_message(bob_tg, "first draft").await?;
@@ -230,20 +233,20 @@ async fn edits_and_deletions_cross_both_ways() -> Result<()> {
 
 #[tokio::test]
 async fn typing_and_read_receipts_cross_both_ways() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
     let sent = carol.send_message(bob_tg, "read me").await?;
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;
     let shown = says(&bob, &room, "read me").await?;
-    let carol_ghost = format!(
-        "@telegram_{}:localhost",
-        server.user_id("15550003").unwrap_or_default()
-    );
+    let carol_ghost = ghost(&server, "15550003");
 
     // Carol types and reads on Telegram; Bob sees both in Matrix.
     carol
@@ -296,16 +299,19 @@ async fn typing_and_read_receipts_cross_both_ways() -> Result<()> {
 #[tokio::test]
 async fn what_a_user_sends_from_their_phone_appears_as_them_through_double_puppeting() -> Result<()>
 {
-    let (server, env) = setup_full(
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol_with(
         "",
         Some("{ double_puppet: { as_token: double-puppet-token-for-tests } }"),
     )
     .await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
     carol.send_message(bob_tg, "are you there?").await?;
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;

@@ -12,33 +12,27 @@ mod common;
 
 const SEND_MESSAGE: u32 = tl::functions::messages::SendMessage::CONSTRUCTOR_ID;
 
-/// Bob logged in, with a room for his private chat with Carol.
-async fn chatting(
-    extra: &str,
-) -> Result<(
-    std::sync::Arc<causeway_tg_testserver::TestServer>,
-    causeway_testkit::env::TestEnv,
-    causeway_testkit::matrix_client::MatrixClient,
-    String,
-    grammers_client::Client,
-    grammers_client::client::UpdateStream,
-)> {
-    let (server, env) = setup_with(extra).await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
-    carol.send_message(bob_tg, "hi bob").await?;
-    let room = bob.wait_for_invite(WAIT).await?;
-    bob.join(&room).await?;
-    says(&bob, &room, "hi bob").await?;
-    Ok((server, env, bob, room, carol, carol_updates))
+/// Bob and Carol, with a room for their private chat; returns it.
+async fn chatting(extra: &str) -> Result<(BobAndCarol, String)> {
+    let cast = bob_and_carol_with(extra, None).await?;
+    cast.carol.send_message(cast.bob_tg, "hi bob").await?;
+    let room = cast.bob.wait_for_invite(WAIT).await?;
+    cast.bob.join(&room).await?;
+    says(&cast.bob, &room, "hi bob").await?;
+    Ok((cast, room))
 }
 
 #[tokio::test]
 async fn a_flood_wait_delays_a_message_without_losing_or_repeating_it() -> Result<()> {
-    let (server, _env, bob, room, _carol, mut carol_updates) = chatting("").await?;
+    let (cast, room) = chatting("").await?;
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        carol: _carol,
+        mut carol_updates,
+        ..
+    } = cast;
     server.flood_wait(SEND_MESSAGE, Some(2));
     let lift = {
         let server = server.clone();
@@ -63,8 +57,13 @@ async fn a_flood_wait_delays_a_message_without_losing_or_repeating_it() -> Resul
 
 #[tokio::test]
 async fn a_flood_wait_beyond_the_limit_is_told_to_the_sender() -> Result<()> {
-    let (server, _env, bob, room, _carol, _carol_updates) =
-        chatting("flood_wait_max_seconds: 5").await?;
+    let (cast, room) = chatting("flood_wait_max_seconds: 5").await?;
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        ..
+    } = cast;
     server.flood_wait(SEND_MESSAGE, Some(3600));
     bob.send_text(&room, "too soon").await?;
     says(&bob, &room, "wait 3600 seconds before sending more").await?;
@@ -73,8 +72,15 @@ async fn a_flood_wait_beyond_the_limit_is_told_to_the_sender() -> Result<()> {
 
 #[tokio::test]
 async fn messages_sent_around_a_kill_9_arrive_once_and_in_order() -> Result<()> {
-    let (server, mut env, bob, room, carol, _carol_updates) = chatting("").await?;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let (cast, room) = chatting("").await?;
+    let BobAndCarol {
+        server,
+        mut env,
+        bob,
+        carol,
+        bob_tg,
+        ..
+    } = cast;
     let texts: Vec<String> = (1..=12).map(|n| format!("burst {n}")).collect();
     // Half are sent before the kill, some of them still queued when it
     // lands; the rest while the bridge is down.

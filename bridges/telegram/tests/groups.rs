@@ -13,21 +13,17 @@ async fn next_text(updates: &mut grammers_client::client::UpdateStream) -> Resul
     Ok(next_incoming(updates).await?.text().to_owned())
 }
 
-fn input_user(peer: PeerRef) -> tl::enums::InputUser {
-    tl::enums::InputUser::User(tl::types::InputUser {
-        user_id: peer.id.bare_id().unwrap_or_default(),
-        access_hash: peer.auth.hash(),
-    })
-}
-
 #[tokio::test]
 async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
 
     // A basic group: Carol makes it with Bob and writes.
     let create = tl::functions::messages::CreateChat {
@@ -50,8 +46,7 @@ async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() ->
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;
     let got = says(&bob, &room, "hello basic group").await?;
-    let carol_id = server.user_id("15550003").unwrap_or_default();
-    assert_eq!(got["sender"], format!("@telegram_{carol_id}:localhost"));
+    assert_eq!(got["sender"], ghost(&server, "15550003"));
     assert_eq!(bob.state(&room, "m.room.name", "").await?["name"], "Basic");
     // Formatting arrives as Matrix HTML.
     let formatted = grammers_client::message::InputMessage::new()
@@ -75,42 +70,7 @@ async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() ->
     );
 
     // A supergroup: one message list for everyone, its own updates.
-    let create = tl::functions::channels::CreateChannel {
-        broadcast: false,
-        megagroup: true,
-        for_import: false,
-        forum: false,
-        title: "Super".into(),
-        about: String::new(),
-        geo_point: None,
-        address: None,
-        ttl_period: None,
-    };
-    let tl::enums::Updates::Updates(updates) = carol.invoke(&create).await? else {
-        anyhow::bail!("no updates")
-    };
-    let Some(tl::enums::Chat::Channel(channel)) = updates
-        .chats
-        .iter()
-        .find(|c| matches!(c, tl::enums::Chat::Channel(_)))
-    else {
-        anyhow::bail!("no channel")
-    };
-    let hash = channel.access_hash.unwrap_or_default();
-    let input = tl::enums::InputChannel::Channel(tl::types::InputChannel {
-        channel_id: channel.id,
-        access_hash: hash,
-    });
-    carol
-        .invoke(&tl::functions::channels::InviteToChannel {
-            channel: input,
-            users: vec![input_user(bob_tg)],
-        })
-        .await?;
-    let super_group = PeerRef {
-        id: PeerId::channel(channel.id).expect("a channel"),
-        auth: PeerAuth::from_hash(hash),
-    };
+    let super_group = channel(&carol, "Super", "", false, vec![bob_tg]).await?;
     carol.send_message(super_group, "hello supergroup").await?;
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;

@@ -27,12 +27,15 @@ fn file_of(len: usize, seed: u8) -> Vec<u8> {
 
 #[tokio::test]
 async fn files_with_captions_and_replies_cross_both_ways_byte_identical() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server: _server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
 
     // A photo with a caption from Telegram: an image whose body is the
     // caption, and the same bytes in the homeserver.
@@ -115,12 +118,15 @@ async fn files_with_captions_and_replies_cross_both_ways_byte_identical() -> Res
 
 #[tokio::test]
 async fn a_text_over_telegrams_limit_arrives_whole_in_pieces() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server: _server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
     carol.send_message(bob_tg, "write me a lot").await?;
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;
@@ -141,12 +147,14 @@ async fn a_text_over_telegrams_limit_arrives_whole_in_pieces() -> Result<()> {
 
 #[tokio::test]
 async fn a_file_over_the_size_limit_is_refused_with_a_reason() -> Result<()> {
-    let (server, env) = setup_with("max_file_bytes: 1000").await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, _carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server: _server,
+        env: _env,
+        bob,
+        carol,
+        bob_tg,
+        ..
+    } = bob_and_carol_with("max_file_bytes: 1000", None).await?;
 
     // From Telegram: the room is told the file's name and size.
     let big = file_of(5000, 1);

@@ -51,20 +51,20 @@ async fn reactions_become(
 
 #[tokio::test]
 async fn reactions_cross_both_ways_and_a_refused_emoji_is_explained() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    logged_in(&server, &env, &bob, "+15550002").await?;
-    let (carol, mut carol_updates) =
-        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
-    let bob_tg = resolve(&carol, "bob").await?;
+    let BobAndCarol {
+        server,
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol().await?;
     let sent = carol.send_message(bob_tg, "react to this").await?;
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;
     let shown = says(&bob, &room, "react to this").await?;
-    let carol_ghost = format!(
-        "@telegram_{}:localhost",
-        server.user_id("15550003").unwrap_or_default()
-    );
+    let carol_ghost = ghost(&server, "15550003");
     let reaction_of = |key: &'static str| {
         let (ghost, target) = (carol_ghost.clone(), shown["event_id"].clone());
         move |e: &serde_json::Value| {

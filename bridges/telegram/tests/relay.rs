@@ -3,18 +3,8 @@
 
 use anyhow::Result;
 use common::*;
-use grammers_client::tl;
-use grammers_session::types::{PeerAuth, PeerId, PeerRef};
 
 mod common;
-
-fn input_user(peer: PeerRef) -> tl::enums::InputUser {
-    tl::types::InputUser {
-        user_id: peer.id.bare_id().unwrap_or_default(),
-        access_hash: peer.auth.hash(),
-    }
-    .into()
-}
 
 #[tokio::test]
 async fn a_bot_logged_in_by_token_relays_for_a_member_without_an_account() -> Result<()> {
@@ -36,36 +26,10 @@ async fn a_bot_logged_in_by_token_relays_for_a_member_without_an_account() -> Re
     let (carol, mut carol_updates) =
         tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
     let members = vec![
-        input_user(resolve(&carol, "bob").await?),
-        input_user(resolve(&carol, "relaybot").await?),
+        resolve(&carol, "bob").await?,
+        resolve(&carol, "relaybot").await?,
     ];
-    let create = tl::functions::channels::CreateChannel {
-        broadcast: false,
-        megagroup: true,
-        for_import: false,
-        forum: false,
-        title: "Relayed".into(),
-        about: String::new(),
-        geo_point: None,
-        address: None,
-        ttl_period: None,
-    };
-    let tl::enums::Updates::Updates(updates) = carol.invoke(&create).await? else {
-        anyhow::bail!("no updates")
-    };
-    let Some(tl::enums::Chat::Channel(made)) = updates.chats.first() else {
-        anyhow::bail!("no channel")
-    };
-    let group = PeerRef {
-        id: PeerId::channel(made.id).expect("a channel"),
-        auth: PeerAuth::from_hash(made.access_hash.unwrap_or_default()),
-    };
-    carol
-        .invoke(&tl::functions::channels::InviteToChannel {
-            channel: group.into(),
-            users: members,
-        })
-        .await?;
+    let group = channel(&carol, "Relayed", "", false, members).await?;
     carol.send_message(group, "welcome both").await?;
     let room = bob.wait_for_invite(WAIT).await?;
     bob.join(&room).await?;

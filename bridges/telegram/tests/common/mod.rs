@@ -88,6 +88,51 @@ pub async fn setup_full(extra: &str, bridge: Option<&str>) -> Result<(Arc<TestSe
     Ok((server, env))
 }
 
+/// Bob logged in to the bridge, and Carol on her own Telegram client: the
+/// cast of most tests.
+pub struct BobAndCarol {
+    pub server: Arc<TestServer>,
+    pub env: TestEnv,
+    pub bob: MatrixClient,
+    /// Bob's management room.
+    pub dm: String,
+    pub carol: Client,
+    pub carol_updates: grammers_client::client::UpdateStream,
+    /// Bob, as Carol reaches him on Telegram.
+    pub bob_tg: grammers_session::types::PeerRef,
+}
+
+pub async fn bob_and_carol() -> Result<BobAndCarol> {
+    bob_and_carol_with("", None).await
+}
+
+/// [`bob_and_carol`] with more of the network and bridge sections.
+pub async fn bob_and_carol_with(extra: &str, bridge: Option<&str>) -> Result<BobAndCarol> {
+    let (server, env) = setup_full(extra, bridge).await?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, "+15550002").await?;
+    let (carol, carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let bob_tg = resolve(&carol, "bob").await?;
+    Ok(BobAndCarol {
+        server,
+        env,
+        bob,
+        dm,
+        carol,
+        carol_updates,
+        bob_tg,
+    })
+}
+
+/// The MXID of the ghost of the account with this phone number.
+pub fn ghost(server: &TestServer, phone: &str) -> String {
+    format!(
+        "@telegram_{}:localhost",
+        server.user_id(phone).unwrap_or_default()
+    )
+}
+
 /// Bob on his own grammers client, logged in through the test server.
 pub async fn telegram_user(
     server: &TestServer,
@@ -181,4 +226,55 @@ pub async fn resolve(client: &Client, username: &str) -> Result<grammers_session
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .ok_or_else(|| anyhow::anyhow!("no reference for @{username}"))
+}
+
+/// Someone as an `InputUser`, to add to a chat.
+pub fn input_user(peer: grammers_session::types::PeerRef) -> grammers_client::tl::enums::InputUser {
+    grammers_client::tl::types::InputUser {
+        user_id: peer.id.bare_id().unwrap_or_default(),
+        access_hash: peer.auth.hash(),
+    }
+    .into()
+}
+
+/// Makes a supergroup or broadcast channel with `members`; returns it.
+pub async fn channel(
+    owner: &Client,
+    title: &str,
+    about: &str,
+    broadcast: bool,
+    members: Vec<grammers_session::types::PeerRef>,
+) -> Result<grammers_session::types::PeerRef> {
+    let create = grammers_client::tl::functions::channels::CreateChannel {
+        broadcast,
+        megagroup: !broadcast,
+        for_import: false,
+        forum: false,
+        title: title.into(),
+        about: about.into(),
+        geo_point: None,
+        address: None,
+        ttl_period: None,
+    };
+    let grammers_client::tl::enums::Updates::Updates(updates) = owner.invoke(&create).await? else {
+        anyhow::bail!("no updates")
+    };
+    let Some(grammers_client::tl::enums::Chat::Channel(made)) = updates
+        .chats
+        .iter()
+        .find(|c| matches!(c, grammers_client::tl::enums::Chat::Channel(_)))
+    else {
+        anyhow::bail!("no channel")
+    };
+    let peer = grammers_session::types::PeerRef {
+        id: grammers_session::types::PeerId::channel(made.id).expect("a channel"),
+        auth: grammers_session::types::PeerAuth::from_hash(made.access_hash.unwrap_or_default()),
+    };
+    owner
+        .invoke(&grammers_client::tl::functions::channels::InviteToChannel {
+            channel: peer.into(),
+            users: members.into_iter().map(input_user).collect(),
+        })
+        .await?;
+    Ok(peer)
 }
