@@ -333,3 +333,31 @@ async fn what_a_user_sends_from_their_phone_appears_as_them_through_double_puppe
     assert!(echo.await.is_err(), "Carol got Bob's message twice");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_new_login_gets_rooms_only_for_its_most_recent_chats_up_to_the_limit() -> Result<()> {
+    let (server, env) = setup_full("", Some("{ sync_create_limit: 1 }")).await?;
+    let (carol, _carol_updates) =
+        tokio::time::timeout(WAIT, telegram_user(&server, "+15550003")).await??;
+    let bob_tg = resolve(&carol, "bob").await?;
+    carol.send_message(bob_tg, "an older chat").await?;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let group = channel(&carol, "Newer", "", false, vec![bob_tg]).await?;
+    carol.send_message(group, "the newest chat").await?;
+
+    let bob = env.user("bob").await?;
+    logged_in(&server, &env, &bob, "+15550002").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "the newest chat").await?;
+    // Only one room: the older chat's comes when it is next active.
+    assert!(
+        bob.wait_for_invite(Duration::from_secs(3)).await.is_err(),
+        "a second room was made"
+    );
+    carol.send_message(bob_tg, "the older chat again").await?;
+    let older = bob.wait_for_invite(WAIT).await?;
+    bob.join(&older).await?;
+    says(&bob, &older, "the older chat again").await?;
+    Ok(())
+}

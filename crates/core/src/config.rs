@@ -116,6 +116,10 @@ pub struct BridgeConfig {
     /// `sync` makes rooms only for chats active within this many days.
     #[serde(default = "default_sync_active_days")]
     pub sync_active_days: u64,
+    /// And at most this many of them, the most recently active first (the
+    /// mautrix bridges' `sync_create_limit`).
+    #[serde(default = "default_sync_create_limit")]
+    pub sync_create_limit: usize,
     /// How much history account networks bring into portals.
     #[serde(default)]
     pub backfill: BackfillConfig,
@@ -215,6 +219,10 @@ impl Default for BackfillConfig {
             catchup_messages: default_catchup_messages(),
         }
     }
+}
+
+fn default_sync_create_limit() -> usize {
+    15
 }
 
 fn default_sync_active_days() -> u64 {

@@ -225,7 +225,8 @@ async fn sync(ctx: CommandContext) -> CommandResult {
 
 impl crate::bridge::Bridge {
     /// Makes rooms for a login's chats active within
-    /// `bridge.sync_active_days`, inviting its user; returns how many. Run
+    /// `bridge.sync_active_days`, the `bridge.sync_create_limit` most recent,
+    /// inviting its user; returns how many. Run
     /// by `sync`, and once when a login is added.
     pub(crate) async fn sync_chats(&self, login: &LoginRow) -> anyhow::Result<usize> {
         let Some(contacts) = self.network().contacts() else {
@@ -233,11 +234,16 @@ impl crate::bridge::Bridge {
         };
         let days = self.config().bridge.sync_active_days;
         let since = crate::store::now_ms() - i64::try_from(days * 86_400_000).unwrap_or(i64::MAX);
+        let mut chats: Vec<_> = contacts
+            .list_chats(login)
+            .await?
+            .into_iter()
+            .filter(|chat| chat.last_activity.is_some_and(|at| at >= since))
+            .collect();
+        chats.sort_by_key(|chat| std::cmp::Reverse(chat.last_activity));
+        chats.truncate(self.config().bridge.sync_create_limit);
         let mut opened = 0;
-        for chat in contacts.list_chats(login).await? {
-            if chat.last_activity.is_none_or(|at| at < since) {
-                continue;
-            }
+        for chat in chats {
             if let Some(mut info) = contacts.chat_portal(login, &chat.id).await? {
                 info.invite.push(login.mxid.clone());
                 info.login = Some(login.login_id.clone());

@@ -13,7 +13,9 @@ fn chat_of(message: &tl::types::Message) -> i64 {
     }
 }
 
-/// Every private chat with its latest message, newest first.
+/// Every chat with its latest message, the most recently active first:
+/// private chats and basic groups from the user's box, and the channels
+/// they are in.
 pub(super) fn dialogs(state: &State, user: i64) -> Reply {
     let mut latest: std::collections::BTreeMap<i64, &tl::types::Message> = Default::default();
     for ((owner, _), stored) in &state.messages {
@@ -26,7 +28,13 @@ pub(super) fn dialogs(state: &State, user: i64) -> Reply {
         }
     }
     let mut tops: Vec<&tl::types::Message> = latest.into_values().collect();
-    tops.sort_by_key(|m| std::cmp::Reverse(m.id));
+    let channel_tops = state
+        .channels
+        .iter()
+        .filter(|c| c.members.contains(&user))
+        .filter_map(|c| c.messages.values().max_by_key(|m| m.id));
+    tops.extend(channel_tops);
+    tops.sort_by_key(|m| std::cmp::Reverse((m.date, m.id)));
     let dialogs = tops
         .iter()
         .map(|m| {
