@@ -75,6 +75,7 @@ pub fn connect(
     let params = grammers_client::sender::ConnectionParams {
         device_model: config.device_model.clone(),
         app_version: env!("CARGO_PKG_VERSION").into(),
+        proxy_url: config.proxy.clone(),
         retry_policy: Box::new(crate::flood::FloodPolicy {
             max_wait: std::time::Duration::from_secs(config.flood_wait_max_seconds),
         }),

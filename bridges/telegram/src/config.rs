@@ -27,6 +27,10 @@ pub struct TelegramConfig {
     /// the sender told; shorter ones delay messages without losing them.
     #[serde(default = "default_flood_wait_max")]
     pub flood_wait_max_seconds: u64,
+    /// A SOCKS5 proxy for every connection to Telegram,
+    /// `socks5://[user:password@]host:port`.
+    #[serde(default)]
+    pub proxy: Option<String>,
     /// Talk to a test server (the sandbox, the tests) instead of Telegram.
     #[serde(default)]
     pub test_server: Option<TestServer>,
@@ -78,6 +82,9 @@ pub const EXAMPLE: &str = r#"  # Get these from https://my.telegram.org: log in,
   # then. A wait longer than this many seconds is given up, and the sender
   # is told in the room.
   flood_wait_max_seconds: 300
+  # Reach Telegram through a SOCKS5 proxy: socks5://host:port, or
+  # socks5://user:password@host:port. null connects directly.
+  proxy: null
   # Only for the sandbox and tests: talk to an MTProto test server instead
   # of Telegram, taking each session's auth keys from its key service.
   test_server: null
@@ -87,9 +94,40 @@ pub const EXAMPLE: &str = r#"  # Get these from https://my.telegram.org: log in,
   #   key_service: http://127.0.0.1:24440/keys
 "#;
 
+impl TelegramConfig {
+    /// Refuses at startup what would only fail at the first connection.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(proxy) = &self.proxy {
+            let url = reqwest::Url::parse(proxy)
+                .map_err(|e| anyhow::anyhow!("network.proxy {proxy:?} is not a URL: {e}"))?;
+            anyhow::ensure!(
+                url.scheme() == "socks5" && url.host().is_some() && url.port().is_some(),
+                "network.proxy must be socks5://[user:password@]host:port, not {proxy:?}"
+            );
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_socks5_proxy_with_host_and_port_is_taken() {
+        let with = |proxy: &str| TelegramConfig {
+            proxy: Some(proxy.into()),
+            ..serde_yaml::from_str(EXAMPLE).unwrap()
+        };
+        assert!(with("socks5://user:pw@127.0.0.1:1080").validate().is_ok());
+        for bad in [
+            "http://127.0.0.1:8080",
+            "socks5://127.0.0.1",
+            "127.0.0.1:1080",
+        ] {
+            assert!(with(bad).validate().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_example_section_parses() {

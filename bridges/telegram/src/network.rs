@@ -55,6 +55,7 @@ type SentSet = Arc<tokio::sync::Mutex<std::collections::HashSet<(String, i32)>>>
 
 pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>> {
     let config: TelegramConfig = config.network_section()?;
+    config.validate()?;
     Ok(Arc::new(TelegramNetwork {
         inner: Arc::new(Inner {
             config,

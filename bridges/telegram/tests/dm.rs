@@ -361,3 +361,26 @@ async fn a_new_login_gets_rooms_only_for_its_most_recent_chats_up_to_the_limit()
     says(&bob, &older, "the older chat again").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_bridge_reaches_telegram_through_a_socks5_proxy() -> Result<()> {
+    let relayed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let proxy = socks5_proxy(relayed.clone()).await?;
+    let BobAndCarol {
+        env: _env,
+        bob,
+        carol,
+        mut carol_updates,
+        bob_tg,
+        ..
+    } = bob_and_carol_with(&format!("proxy: 'socks5://127.0.0.1:{proxy}'"), None).await?;
+    carol.send_message(bob_tg, "through the proxy").await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "through the proxy").await?;
+    bob.send_text(&room, "and back").await?;
+    assert_eq!(next_incoming(&mut carol_updates).await?.text(), "and back");
+    // The login flow's connection and the login's own, at least.
+    assert!(relayed.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    Ok(())
+}

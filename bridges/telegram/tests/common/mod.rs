@@ -278,3 +278,36 @@ pub async fn channel(
         .await?;
     Ok(peer)
 }
+
+/// A SOCKS5 proxy on loopback (no authentication, CONNECT to IPv4 only),
+/// counting the connections it relayed; returns its port.
+pub async fn socks5_proxy(relayed: Arc<std::sync::atomic::AtomicUsize>) -> Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let relayed = relayed.clone();
+            tokio::spawn(async move {
+                // Greeting: version 5, methods; we pick "no authentication".
+                let mut head = [0u8; 2];
+                client.read_exact(&mut head).await?;
+                let mut methods = vec![0u8; usize::from(head[1])];
+                client.read_exact(&mut methods).await?;
+                client.write_all(&[5, 0]).await?;
+                // CONNECT to an IPv4 address and port.
+                let mut request = [0u8; 10];
+                client.read_exact(&mut request).await?;
+                anyhow::ensure!(request[1] == 1 && request[3] == 1, "not an IPv4 CONNECT");
+                let ip = Ipv4Addr::new(request[4], request[5], request[6], request[7]);
+                let port = u16::from_be_bytes([request[8], request[9]]);
+                let mut upstream = tokio::net::TcpStream::connect((ip, port)).await?;
+                client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+                relayed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+                anyhow::Ok(())
+            });
+        }
+    });
+    Ok(port)
+}
