@@ -208,5 +208,23 @@ async fn a_broadcast_channel_room_is_read_only_for_its_readers() -> Result<()> {
         bob.send_text(&room, "can I post?").await.is_err(),
         "a reader posted"
     );
+    // A photo post arrives as an image from the channel, with its caption.
+    let photo: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+    let uploaded = carol
+        .upload_stream(&mut photo.as_slice(), photo.len(), "post.jpg".into())
+        .await?;
+    carol
+        .send_message(
+            news,
+            grammers_client::message::InputMessage::new()
+                .text("a photo post")
+                .photo(uploaded),
+        )
+        .await?;
+    let image = says(&bob, &room, "a photo post").await?;
+    assert_eq!(image["sender"], post["sender"]);
+    assert_eq!(image["content"]["msgtype"], "m.image");
+    let mxc = image["content"]["url"].as_str().unwrap_or_default();
+    assert_eq!(bob.download(mxc).await?, photo);
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Group chats through the bridge: a basic group and a supergroup made on
-//! Telegram get one room each, carrying text both ways.
+//! Telegram get one room each, carrying text both ways and files.
 
 use anyhow::Result;
 use common::*;
@@ -14,7 +14,7 @@ async fn next_text(updates: &mut grammers_client::client::UpdateStream) -> Resul
 }
 
 #[tokio::test]
-async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() -> Result<()> {
+async fn a_basic_group_and_a_supergroup_each_get_a_room_carrying_text_and_files() -> Result<()> {
     let BobAndCarol {
         server,
         env: _env,
@@ -80,6 +80,22 @@ async fn a_basic_group_and_a_supergroup_each_get_a_room_with_text_both_ways() ->
         next_text(&mut carol_updates).await?,
         "hello from matrix, super"
     );
+
+    // A file from Matrix reaches the supergroup byte for byte.
+    let notes: Vec<u8> = (0..3000u32).map(|i| (i % 241) as u8).collect();
+    let mxc = bob.upload(notes.clone(), "text/plain", "notes.txt").await?;
+    let file = serde_json::json!({ "msgtype": "m.file", "body": "notes.txt", "url": mxc, "info": { "mimetype": "text/plain" } });
+    bob.send(&room, "m.room.message", file).await?;
+    let got = next_incoming(&mut carol_updates).await?;
+    let Some(media @ grammers_client::media::Media::Document(_)) = got.media() else {
+        anyhow::bail!("no document reached the supergroup");
+    };
+    let mut bytes = Vec::new();
+    let mut chunks = carol.iter_download(&media);
+    while let Some(chunk) = chunks.next().await? {
+        bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(bytes, notes);
 
     // Matrix formatting arrives as entities.
     let html = serde_json::json!({ "msgtype": "m.text", "body": "so **very** bold", "format": "org.matrix.custom.html", "formatted_body": "so <strong>very</strong> bold" });
