@@ -24,11 +24,30 @@ for dir in bridges/*/; do
   [ -f "$dir/Cargo.toml" ] && BRIDGES+=("$(basename "$dir")")
 done
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+# Root runs helpers directly, anyone else through sudo; a plain command, not
+# a function, so that a background start's $! is the process itself.
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+as_root() { $SUDO "$@"; }
+# Every child stops with the demo, however it ends. Prosody runs as its own
+# user, so it is also stopped by its pid file.
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -f "$DEMO/prosody/prosody.pid" ]; then
+    $SUDO kill "$(cat "$DEMO/prosody/prosody.pid")" 2>/dev/null || true
+  fi
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 REGISTRATIONS=""
 if [ ${#BRIDGES[@]} -gt 0 ]; then
+  if [ ! -x "$ROOT/target/release/causeway-${BRIDGES[0]}" ]; then
+    echo "== building the bridges (${BRIDGES[*]}) in release mode: the first build takes about 6 minutes on 2 cores, later starts a few seconds"
+  fi
   cargo build --release $(printf -- '-p causeway-%s ' "${BRIDGES[@]}")
   for net in "${BRIDGES[@]}"; do
     bin=$ROOT/target/release/causeway-$net
@@ -74,13 +93,15 @@ XMPP_COMPONENT=5347
 if [[ " ${BRIDGES[*]} " == *" xmpp "* ]]; then
   # Prosody refuses to run as root, so it runs as its own user, from a
   # directory that user owns.
-  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
   if ! command -v prosody >/dev/null || [ ! -d /usr/lib/prosody/modules/mod_muc_moderation ]; then
     as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody prosody-modules
   fi
-  mkdir -p "$DEMO/prosody/data"
+  # An empty certs directory: plain connections on loopback need none, and
+  # Prosody then has nothing to complain about at start.
+  mkdir -p "$DEMO/prosody/data" "$DEMO/prosody/certs"
   cat > "$DEMO/prosody/prosody.cfg.lua" <<CONF
 daemonize = false
+certificates = "$DEMO/prosody/certs"
 pidfile = "$DEMO/prosody/prosody.pid"
 data_path = "$DEMO/prosody/data"
 log = { info = "$DEMO/prosody/prosody.log"; error = "*console" }
@@ -116,7 +137,7 @@ CONF
     sed -i 's/xmpp\.example\.com/xmpp.localhost/g; s/component_secret: change-me/component_secret: demo-component-secret/; s/server_port: 5347/server_port: '"$XMPP_COMPONENT"'/' "$cfg"
   fi
   echo "== starting Prosody on 127.0.0.1:$XMPP_C2S (c2s) and :$XMPP_COMPONENT (component)"
-  as_root runuser -u prosody -- prosody --config "$DEMO/prosody/prosody.cfg.lua" &
+  $SUDO runuser -u prosody -- prosody --config "$DEMO/prosody/prosody.cfg.lua" &
   PIDS+=($!)
 fi
 
@@ -157,6 +178,19 @@ app_service_config_files: [${REGISTRATIONS%, }]
 listeners:
   - {port: 8008, bind_addresses: ["127.0.0.1"], type: http, tls: false, x_forwarded: false, resources: [{names: [client, openid], compress: false}]}
 database: {name: sqlite3, args: {database: $DEMO/synapse/homeserver.db}}
+# A local demo: no rate limits a newcomer trying several clients would hit.
+rc_login:
+  address: {per_second: 1000, burst_count: 1000}
+  account: {per_second: 1000, burst_count: 1000}
+  failed_attempts: {per_second: 1000, burst_count: 1000}
+rc_registration: {per_second: 1000, burst_count: 1000}
+rc_message: {per_second: 1000, burst_count: 1000}
+rc_joins:
+  local: {per_second: 1000, burst_count: 1000}
+  remote: {per_second: 1000, burst_count: 1000}
+rc_invites:
+  per_room: {per_second: 1000, burst_count: 1000}
+  per_user: {per_second: 1000, burst_count: 1000}
 YAML
 cat > "$DEMO/synapse/log.yaml" <<YAML
 version: 1

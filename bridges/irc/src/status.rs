@@ -6,12 +6,19 @@
 use crate::connection::{Connection, LoginRefused, NickRefused};
 use crate::network::IrcNetwork;
 
+/// "<Network> IRC Bridge status", as the guide names the room; a network
+/// whose name already ends in "IRC" ("Local IRC") does not say it twice.
+fn status_room_name(network: &str) -> String {
+    let network = network.strip_suffix(" IRC").unwrap_or(network);
+    format!("{network} IRC Bridge status")
+}
+
 impl IrcNetwork {
     /// Sends a notice to the user's management room, creating it if needed.
     pub(crate) async fn tell_user(&self, network: &str, mxid: &str, text: &str) {
         let result = async {
             let bridge = self.bridge()?;
-            let name = format!("{} IRC Bridge status", self.network(network)?.name);
+            let name = status_room_name(&self.network(network)?.name);
             let room = bridge.ensure_management_room(mxid, &name).await?;
             bridge.bot_notice(&room, text).await
         }
@@ -88,5 +95,19 @@ impl IrcNetwork {
             return;
         }
         self.tell_user(network, mxid, &advice).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_room_names_the_network_and_says_irc_once() {
+        assert_eq!(
+            status_room_name("Libera.Chat"),
+            "Libera.Chat IRC Bridge status"
+        );
+        assert_eq!(status_room_name("Local IRC"), "Local IRC Bridge status");
     }
 }

@@ -27,7 +27,7 @@ async fn speaking_first_opens_a_status_room_and_a_taken_nick_is_reported_once_wi
     let status = alice.wait_for_invite(WAIT).await?;
     alice.join(&status).await?;
     let name = alice.state(&status, "m.room.name", "").await?;
-    assert_eq!(name["name"], "Local IRC IRC Bridge status");
+    assert_eq!(name["name"], "Local IRC Bridge status");
     alice
         .wait_for_text(&status, "the nick `alice[m]` is not available")
         .await?;
