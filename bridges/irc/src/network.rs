@@ -341,6 +341,16 @@ impl Network for IrcNetwork {
         INFO
     }
 
+    /// Every ghost and alias ID is `<network>_…`.
+    fn id_prefixes(&self) -> Vec<String> {
+        self.inner
+            .config
+            .networks
+            .keys()
+            .map(|network| format!("{network}_"))
+            .collect()
+    }
+
     fn ghost_localpart(&self, id: &RemoteUserId) -> String {
         nick::ghost_localpart(id.as_str())
     }

@@ -59,7 +59,7 @@ fn run_cli(args: &Args, info: &NetworkInfo, build: BuildNetwork) -> Result<()> {
         return Ok(());
     }
     if args.generate_registration {
-        let registration = generate_registration(&args.config, &args.registration, info)?;
+        let registration = generate_registration(&args.config, &args.registration, info, build)?;
         println!(
             "Wrote {} and stored its tokens in {}. Add the registration's absolute path to app_service_config_files in the homeserver config and restart the homeserver.",
             args.registration.display(),
@@ -94,6 +94,7 @@ pub fn generate_registration(
     config_path: &Path,
     registration_path: &Path,
     info: &NetworkInfo,
+    build: BuildNetwork,
 ) -> Result<Registration> {
     if !config_path.exists() {
         bail!(
@@ -105,7 +106,10 @@ pub fn generate_registration(
     let text = store_tokens(&text, &random_token(), &random_token())?;
     let config =
         Config::parse(&text).with_context(|| format!("{} is not valid", config_path.display()))?;
-    let registration = Registration::from_config(&config, vec![info.id.to_owned()]);
+    // The network knows what its IDs start with (IRC: its networks' IDs),
+    // so the registration claims no more than it uses.
+    let prefixes = build(&config)?.id_prefixes();
+    let registration = Registration::from_config(&config, vec![info.id.to_owned()], &prefixes);
     std::fs::write(registration_path, registration.to_yaml()?)
         .with_context(|| format!("cannot write {}", registration_path.display()))?;
     if let Some(token) = &config.bridge.double_puppet.as_token {

@@ -93,6 +93,14 @@ pub trait Network: Send + Sync + 'static {
     }
 
     /// Called once the bridge is running and can send; connect saved logins here.
+    /// What every `{id}` of this bridge's ghosts and aliases starts with,
+    /// when the network knows (IRC: each configured network's ID and `_`):
+    /// the registration then claims only those, and does not overlap
+    /// another bridge's with a similar template.
+    fn id_prefixes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     async fn start(&self, bridge: Bridge) -> Result<()>;
 
     /// Network-specific bot commands, added to the core's.

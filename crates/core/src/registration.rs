@@ -43,11 +43,22 @@ pub fn random_token() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 64)
 }
 
-/// The regex that matches every ID a template can produce on this server.
-pub fn template_regex(sigil: char, template: &str, domain: &str) -> String {
+/// The regex that matches every ID a template can produce on this server,
+/// when each `{id}` starts with one of `id_prefixes` (any, when empty).
+pub fn template_regex(sigil: char, template: &str, domain: &str, id_prefixes: &[String]) -> String {
     let (prefix, suffix) = template.split_once("{id}").unwrap_or((template, ""));
+    let starts = match id_prefixes {
+        [] => String::new(),
+        some => format!(
+            "(?:{})",
+            some.iter()
+                .map(|p| regex::escape(p))
+                .collect::<Vec<_>>()
+                .join("|")
+        ),
+    };
     format!(
-        "^{}{}.+{}:{}$",
+        "^{}{}{starts}.+{}:{}$",
         regex::escape(&sigil.to_string()),
         regex::escape(prefix),
         regex::escape(suffix),
@@ -56,7 +67,7 @@ pub fn template_regex(sigil: char, template: &str, domain: &str) -> String {
 }
 
 impl Registration {
-    pub fn from_config(config: &Config, protocols: Vec<String>) -> Self {
+    pub fn from_config(config: &Config, protocols: Vec<String>, id_prefixes: &[String]) -> Self {
         let domain = &config.homeserver.domain;
         let bot = format!(
             "^@{}:{}$",
@@ -78,12 +89,17 @@ impl Registration {
                     },
                     Namespace {
                         exclusive: true,
-                        regex: template_regex('@', &config.bridge.username_template, domain),
+                        regex: template_regex(
+                            '@',
+                            &config.bridge.username_template,
+                            domain,
+                            id_prefixes,
+                        ),
                     },
                 ],
                 aliases: vec![Namespace {
                     exclusive: true,
-                    regex: template_regex('#', &config.bridge.alias_template, domain),
+                    regex: template_regex('#', &config.bridge.alias_template, domain, id_prefixes),
                 }],
                 rooms: vec![],
             },
@@ -132,14 +148,24 @@ mod tests {
 
     #[test]
     fn template_regex_matches_only_generated_ids() {
-        let re = Regex::new(&template_regex('@', "_irc_{id}", "example.com")).unwrap();
+        let re = Regex::new(&template_regex('@', "_irc_{id}", "example.com", &[])).unwrap();
         assert!(re.is_match("@_irc_alice:example.com"));
         assert!(!re.is_match("@_irc_alice:example.org"));
         assert!(!re.is_match("@alice:example.com"));
         assert!(!re.is_match("@_irc_:example.com"));
-        let re = Regex::new(&template_regex('#', "_xmpp_{id}.x", "a.b")).unwrap();
+        let re = Regex::new(&template_regex('#', "_xmpp_{id}.x", "a.b", &[])).unwrap();
         assert!(re.is_match("#_xmpp_room.x:a.b"));
         assert!(!re.is_match("#_xmpp_roomzx:a.b"));
+    }
+
+    #[test]
+    fn known_id_prefixes_narrow_the_namespace_to_them() {
+        let prefixes = ["local_".to_owned(), "libera_".to_owned()];
+        let re = Regex::new(&template_regex('@', "_{id}", "hs", &prefixes)).unwrap();
+        assert!(re.is_match("@_local_alice:hs"));
+        assert!(re.is_match("@_libera_bob:hs"));
+        assert!(!re.is_match("@_xmpp_alice:hs"));
+        assert!(!re.is_match("@_local_:hs"));
     }
 
     #[test]

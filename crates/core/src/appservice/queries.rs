@@ -19,7 +19,7 @@ pub(super) async fn query_user(
 ) -> Result<Json<Empty>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
     let Some(remote) = bridge.ghost_remote_id(&user_id) else {
-        return Err(MatrixError::not_found("not a user of this bridge"));
+        return Err(outside(&bridge, &user_id, '@'));
     };
     let Some(queries) = bridge.network().queries() else {
         return Err(MatrixError::not_found(
@@ -42,6 +42,27 @@ pub(super) async fn query_user(
     }
 }
 
+/// A query for an ID this bridge does not make, refused with the bridge
+/// and the namespace it answers for, so that an admin reading the log sees
+/// which registration claimed too much.
+fn outside(bridge: &Bridge, id: &str, sigil: char) -> MatrixError {
+    let config = bridge.config();
+    let template = match sigil {
+        '@' => &config.bridge.username_template,
+        _ => &config.bridge.alias_template,
+    };
+    let namespace = crate::registration::template_regex(
+        sigil,
+        template,
+        &config.homeserver.domain,
+        &bridge.network().id_prefixes(),
+    );
+    MatrixError::not_found(format!(
+        "{id} is not in the {} bridge's namespace {namespace}",
+        bridge.network().info().id
+    ))
+}
+
 pub(super) async fn query_alias(
     State(bridge): State<Bridge>,
     Path(alias): Path<String>,
@@ -50,7 +71,7 @@ pub(super) async fn query_alias(
 ) -> Result<Json<Empty>, MatrixError> {
     authorize(&bridge, &headers, &uri)?;
     let Some(id) = bridge.alias_id(&alias).map(str::to_owned) else {
-        return Err(MatrixError::not_found("not an alias of this bridge"));
+        return Err(outside(&bridge, &alias, '#'));
     };
     let Some(queries) = bridge.network().queries() else {
         return Err(MatrixError::not_found(
