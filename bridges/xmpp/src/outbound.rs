@@ -25,6 +25,11 @@ pub struct Destination {
     pub to: String,
     /// `groupchat` or `chat`.
     pub kind: &'static str,
+    /// Set when the bridge itself is the room (a gateway room): each message
+    /// then carries the room's `<stanza-id by=…>`, the Matrix event ID, as
+    /// a MUC stamps what it relays (XEP-0359), for corrections, replies and
+    /// archives.
+    pub stanza_id_by: Option<String>,
 }
 
 impl Destination {
@@ -75,7 +80,12 @@ fn as_user(
         .addresses()
         .matrix_user_full_jid(sender)
         .context("this Matrix ID has no JID")?;
-    Ok(vec![Destination { from, to, kind }])
+    Ok(vec![Destination {
+        from,
+        to,
+        kind,
+        stanza_id_by: None,
+    }])
 }
 
 /// Sends one stanza per destination, built from the same payloads.
@@ -120,6 +130,13 @@ fn stanzas<'a>(
         let mut message = stanza::new("message", &dest.from, &dest.to, Some(dest.kind), id);
         for payload in payloads {
             message.append_child(payload.clone());
+        }
+        if let (Some(by), Some(id)) = (&dest.stanza_id_by, id) {
+            message.append_child(stanza::empty(
+                "stanza-id",
+                ns::SID,
+                &[("id", id), ("by", by)],
+            ));
         }
         message
     })

@@ -162,6 +162,7 @@ async fn disco_info(net: &XmppNetwork, target: &ComponentAddress) -> Option<Elem
                     ns::CORRECT,
                     ns::REACTIONS,
                     ns::RETRACT,
+                    ns::SID,
                     ns::XHTML_IM,
                 ],
             );

@@ -1,7 +1,7 @@
 //! Private chats both ways, and the gateway: an XMPP user in a public
 //! Matrix room.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use causeway_testkit::prosody;
 use causeway_testkit::xmpp_client::is_self_presence;
 use common::*;
@@ -158,13 +158,33 @@ async fn an_xmpp_user_finds_and_joins_a_public_matrix_room_through_the_gateway()
         })
         .await?;
 
-    alice.send_text(&room, "hello gateway").await?;
+    let sent = alice.send_text(&room, "hello gateway").await?;
     let got = bob.wait_for_body("hello gateway").await?;
     assert_eq!(
         got.attr("from"),
         Some(format!("{gateway_jid}/alice").as_str())
     );
     assert_eq!(got.attr("type"), Some("groupchat"));
+    // The room stamps it with its stanza-id, the Matrix event, and says so.
+    let sid = got
+        .get_child("stanza-id", "urn:xmpp:sid:0")
+        .context("no stanza-id on a live message")?;
+    assert_eq!(
+        (sid.attr("id"), sid.attr("by")),
+        (Some(sent.as_str()), Some(gateway_jid.as_str()))
+    );
+    let info = bob
+        .iq(
+            "get",
+            &gateway_jid,
+            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+        )
+        .await?;
+    assert!(
+        String::from(&info).contains("var='urn:xmpp:sid:0'"),
+        "{}",
+        String::from(&info)
+    );
 
     bob.message(&gateway_jid, "groupchat", "hi from xmpp")
         .await?;

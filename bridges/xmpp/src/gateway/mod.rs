@@ -244,6 +244,7 @@ pub async fn destinations(
             from: format!("{room_jid}/{nick}"),
             to: to.clone(),
             kind: "groupchat",
+            stanza_id_by: Some(room_jid.to_string()),
         })
         .collect())
 }
