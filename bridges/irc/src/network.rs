@@ -48,6 +48,9 @@ pub(crate) struct Inner {
     pub networks: HashMap<String, NetworkState>,
     /// Matrix users who turned `mentions` off.
     pub mentions_off: DashSet<String>,
+    /// First connections whose welcome waits for the user's first message,
+    /// as the guide has the status room come then.
+    pub welcomes: dashmap::DashMap<crate::status::UserOnNetwork, String>,
     pub events: EventSender,
     event_queue: std::sync::Mutex<Option<EventReceiver>>,
     next_id: AtomicU64,
@@ -68,6 +71,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             bridge: OnceCell::new(),
             networks,
             mentions_off: DashSet::new(),
+            welcomes: dashmap::DashMap::new(),
             events,
             event_queue: std::sync::Mutex::new(Some(queue)),
             next_id: AtomicU64::new(causeway_core::store::now_ms() as u64 * 1000),

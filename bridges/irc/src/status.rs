@@ -6,6 +6,22 @@
 use crate::connection::{Connection, LoginRefused, NickRefused};
 use crate::network::IrcNetwork;
 
+/// A Matrix user's place on one IRC network.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct UserOnNetwork {
+    network: String,
+    mxid: String,
+}
+
+impl UserOnNetwork {
+    fn new(network: &str, mxid: &str) -> Self {
+        Self {
+            network: network.to_owned(),
+            mxid: mxid.to_owned(),
+        }
+    }
+}
+
 /// "<Network> IRC Bridge status", as the guide names the room; a network
 /// whose name already ends in "IRC" ("Local IRC") does not say it twice.
 fn status_room_name(network: &str) -> String {
@@ -58,8 +74,24 @@ impl IrcNetwork {
         }
         if first_time {
             text.push_str(" This room is where I tell you about your connection; send `!help` for what you can do here.");
+            if !had_problem {
+                // Joining connects; the status room comes with the first
+                // message, as the guide describes.
+                let user = UserOnNetwork::new(network, mxid);
+                self.inner.welcomes.insert(user, text);
+                return;
+            }
         }
         self.tell_user(network, mxid, &text).await;
+    }
+
+    /// A user's first message on a network: the welcome their connection
+    /// left waiting, if any, opens their status room now.
+    pub(crate) async fn welcome_on_first_message(&self, network: &str, mxid: &str) {
+        let user = UserOnNetwork::new(network, mxid);
+        if let Some((_, text)) = self.inner.welcomes.remove(&user) {
+            self.tell_user(network, mxid, &text).await;
+        }
     }
 
     /// A connection the user cannot fix by waiting: a nick in use or a

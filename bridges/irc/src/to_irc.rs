@@ -50,6 +50,10 @@ impl IrcNetwork {
                 other => break other?,
             }
         }
+        if !message.relayed {
+            self.welcome_on_first_message(network, &message.meta.sender)
+                .await;
+        }
         Ok(Some(self.next_message_id(network)))
     }
 

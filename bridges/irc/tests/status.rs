@@ -181,3 +181,24 @@ async fn a_network_that_never_answers_does_not_delay_another() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_status_room_comes_with_the_first_message_not_with_joining() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (_ircd, env) = common::setup_with(dir.path(), "").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_local_#quiet:localhost").await?;
+    assert!(
+        alice.wait_for_invite(Duration::from_secs(3)).await.is_err(),
+        "invited before speaking"
+    );
+    alice.send_text(&room, "hello, first words").await?;
+    let status = alice.wait_for_invite(WAIT).await?;
+    alice.join(&status).await?;
+    alice
+        .wait_for_text(&status, "You are connected to Local IRC as `alice[m]`")
+        .await?;
+    let name = alice.state(&status, "m.room.name", "").await?;
+    assert_eq!(name["name"], "Local IRC Bridge status");
+    Ok(())
+}
