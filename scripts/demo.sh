@@ -18,6 +18,13 @@ if [ ! -f "$VENV/.installed" ]; then
   echo '1.163.*' > "$VENV/.installed"
 fi
 
+# Release builds by default; CAUSEWAY_DEMO_PROFILE=debug reuses what the
+# tests built (scripts/check-demo-stops.sh does).
+PROFILE=${CAUSEWAY_DEMO_PROFILE:-release}
+BUILD_FLAGS=()
+[ "$PROFILE" = release ] && BUILD_FLAGS=(--release)
+BIN_DIR=$ROOT/target/$PROFILE
+
 # Each bridge crate under bridges/ builds one binary, causeway-<network>.
 BRIDGES=()
 for dir in bridges/*/; do
@@ -45,12 +52,12 @@ trap 'exit 143' TERM
 
 REGISTRATIONS=""
 if [ ${#BRIDGES[@]} -gt 0 ]; then
-  if [ ! -x "$ROOT/target/release/causeway-${BRIDGES[0]}" ]; then
-    echo "== building the bridges (${BRIDGES[*]}) in release mode: the first build takes about 6 minutes on 2 cores, later starts a few seconds"
+  if [ ! -x "$BIN_DIR/causeway-${BRIDGES[0]}" ]; then
+    echo "== building the bridges (${BRIDGES[*]}) in $PROFILE mode: the first build takes about 6 minutes on 2 cores, later starts a few seconds"
   fi
-  cargo build --release $(printf -- '-p causeway-%s ' "${BRIDGES[@]}")
+  cargo build "${BUILD_FLAGS[@]}" $(printf -- '-p causeway-%s ' "${BRIDGES[@]}")
   for net in "${BRIDGES[@]}"; do
-    bin=$ROOT/target/release/causeway-$net
+    bin=$BIN_DIR/causeway-$net
     cfg=$DEMO/bridges/$net.yaml
     reg=$DEMO/bridges/$net-registration.yaml
     if [ ! -f "$cfg" ]; then
@@ -147,13 +154,13 @@ TG_CONTROL=24440
 if [[ " ${BRIDGES[*]} " == *" telegram "* ]]; then
   # The sandbox plays Telegram: the bridge runs the real grammers client
   # against it. Set test_server: null and a real api_id for Telegram itself.
-  cargo build --release -p causeway-tg-testserver --bin causeway-tg-sandbox
+  cargo build "${BUILD_FLAGS[@]}" -p causeway-tg-testserver --bin causeway-tg-sandbox
   cfg=$DEMO/bridges/telegram.yaml
   if grep -q '^  test_server: null' "$cfg"; then
     sed -i "s|^  test_server: null|  test_server: { host: 127.0.0.1, dc_ports: { 2: $TG_DC2, 4: $TG_DC4 }, key_service: 'http://127.0.0.1:$TG_CONTROL/keys' }|" "$cfg"
   fi
   echo "== starting the Telegram sandbox on 127.0.0.1:$TG_DC2 (login codes appear below)"
-  "$ROOT/target/release/causeway-tg-sandbox" --dc2-port "$TG_DC2" --dc4-port "$TG_DC4" --control-port "$TG_CONTROL" &
+  "$BIN_DIR/causeway-tg-sandbox" --dc2-port "$TG_DC2" --dc4-port "$TG_DC4" --control-port "$TG_CONTROL" &
   PIDS+=($!)
 fi
 
@@ -212,7 +219,7 @@ done
 
 for net in "${BRIDGES[@]}"; do
   echo "== starting causeway-$net"
-  "$ROOT/target/release/causeway-$net" -c "$DEMO/bridges/$net.yaml" -r "$DEMO/bridges/$net-registration.yaml" &
+  "$BIN_DIR/causeway-$net" -c "$DEMO/bridges/$net.yaml" -r "$DEMO/bridges/$net-registration.yaml" &
   PIDS+=($!)
 done
 
