@@ -74,7 +74,7 @@ cargo test --locked "${E2E[@]}" -- --test-threads 2
 echo "== fuzzing"
 bash scripts/fuzz.sh
 
-echo "== the demo stops cleanly"
-bash scripts/check-demo-stops.sh
+echo "== the demo starts cleanly, lets a newcomer in, and stops cleanly"
+bash scripts/check-demo.sh
 
 echo "== all tests passed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts the demo stack (debug builds, reusing what the tests built), waits
-# until it says it is running, sends it SIGTERM, and fails if any of its
-# ports is still open afterwards: every child must stop with the demo.
+# Starts the demo stack (debug builds, reusing what the tests built) and
+# checks what a newcomer meets: Prosody starts without certificate errors,
+# ten logins in a row are not rate-limited, and after SIGTERM none of the
+# demo's ports is still open, because every child stops with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG=$(mktemp /tmp/causeway-demo.XXXXXX)
@@ -34,6 +35,18 @@ done
 grep -q "The demo stack is running" "$LOG" || { echo "the demo did not start:"; tail -30 "$LOG"; kill -TERM "$DEMO_PID"; exit 1; }
 busy=$(open_ports)
 echo "demo running, listening on: $busy"
+if grep -qi "certmanager" "$LOG"; then
+  echo "Prosody complained about certificates:"; grep -i certmanager "$LOG"; kill -TERM "$DEMO_PID"; exit 1
+fi
+for n in $(seq 1 10); do
+  status=$(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8008/_matrix/client/v3/login \
+    -H 'Content-Type: application/json' \
+    -d '{"type":"m.login.password","identifier":{"type":"m.id.user","user":"demo"},"password":"demo"}')
+  if [ "$status" != 200 ]; then
+    echo "login $n of 10 answered $status"; kill -TERM "$DEMO_PID"; exit 1
+  fi
+done
+echo "ten logins in a row, none rate-limited"
 kill -TERM "$DEMO_PID"
 for _ in $(seq 1 60); do
   kill -0 "$DEMO_PID" 2>/dev/null || break
