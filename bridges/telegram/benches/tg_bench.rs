@@ -161,17 +161,8 @@ network:
     async fn transact(&mut self, events: Vec<Value>) -> Result<()> {
         for chunk in events.chunks(50) {
             self.next_txn += 1;
-            let resp = self
-                .http
-                .put(format!(
-                    "http://127.0.0.1:{}/_matrix/app/v1/transactions/t{}",
-                    self.port, self.next_txn
-                ))
-                .bearer_auth("HS")
-                .json(&json!({ "events": chunk }))
-                .send()
+            causeway_testkit::process::put_transaction(&self.http, self.port, self.next_txn, chunk)
                 .await?;
-            ensure!(resp.status() == 200, "transaction: {}", resp.status());
         }
         Ok(())
     }

@@ -98,3 +98,23 @@ impl Throughput {
         Ok(())
     }
 }
+
+/// Hands events to a bridge as the homeserver does: one transaction, with
+/// the `hs_token` the benches configure ("HS").
+pub async fn put_transaction(
+    http: &reqwest::Client,
+    port: u16,
+    txn: usize,
+    events: &[serde_json::Value],
+) -> Result<()> {
+    let resp = http
+        .put(format!(
+            "http://127.0.0.1:{port}/_matrix/app/v1/transactions/t{txn}"
+        ))
+        .bearer_auth("HS")
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await?;
+    ensure!(resp.status() == 200, "transaction: {}", resp.status());
+    Ok(())
+}

@@ -152,18 +152,13 @@ network:
                             "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("bench {id}") } })
                 })
                 .collect();
-            let resp = self
-                .http
-                .put(format!(
-                    "http://127.0.0.1:{}/_matrix/app/v1/transactions/t{}",
-                    self.port,
-                    txn_base + t
-                ))
-                .bearer_auth("HS")
-                .json(&json!({ "events": events }))
-                .send()
-                .await?;
-            ensure!(resp.status() == 200, "transaction: {}", resp.status());
+            causeway_testkit::process::put_transaction(
+                &self.http,
+                self.port,
+                txn_base + t,
+                &events,
+            )
+            .await?;
         }
         Ok(())
     }
