@@ -111,6 +111,30 @@ async fn a_session_terminated_on_telegram_is_told_once_and_ends_the_login() -> R
 }
 
 #[tokio::test]
+async fn a_session_key_used_twice_is_told_once_and_ends_the_login() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, "+15550002").await?;
+    bob.send_text(&dm, "ping").await?;
+    says(&bob, &dm, "CONNECTED").await?;
+    // Telegram voids a key seen from two places at once.
+    server.duplicate_keys(server.user_id("15550002").unwrap_or_default());
+    server.drop_connections();
+    says(&bob, &dm, "AUTH_KEY_DUPLICATED").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bob.sync_once(0).await?;
+    assert_eq!(
+        bob.seen(&dm, |e| body(e).contains("AUTH_KEY_DUPLICATED"))
+            .len(),
+        1,
+        "told once"
+    );
+    bob.send_text(&dm, "ping").await?;
+    says(&bob, &dm, "BAD_CREDENTIALS").await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn pm_reaches_a_number_that_is_no_contact_yet_and_it_becomes_one() -> Result<()> {
     let (server, env) = setup().await?;
     let bob = env.user("bob").await?;
