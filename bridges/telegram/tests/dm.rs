@@ -89,46 +89,51 @@ async fn a_qr_login_completes_when_the_phone_scans_it_and_logout_ends_it() -> Re
     Ok(())
 }
 
-#[tokio::test]
-async fn a_session_terminated_on_telegram_is_told_once_and_ends_the_login() -> Result<()> {
+/// Bob's session ends on Telegram's side (`end`, then a dropped
+/// connection): the management room is told once, in words that contain
+/// `told`. Returns the environment, Bob and his management room.
+async fn session_ended_is_told_once(
+    end: fn(&causeway_tg_testserver::TestServer, i64),
+    told: &'static str,
+) -> Result<(
+    causeway_testkit::env::TestEnv,
+    causeway_testkit::matrix_client::MatrixClient,
+    String,
+)> {
     let (server, env) = setup().await?;
     let bob = env.user("bob").await?;
     let dm = logged_in(&server, &env, &bob, "+15550002").await?;
     bob.send_text(&dm, "ping").await?;
     says(&bob, &dm, "CONNECTED").await?;
-    // Terminated from the phone: the bridge meets it on its next call.
-    server.revoke_logins(server.user_id("15550002").unwrap_or_default());
+    // The bridge meets it on its next call.
+    end(&server, server.user_id("15550002").unwrap_or_default());
     server.drop_connections();
-    says(&bob, &dm, "was logged out").await?;
+    says(&bob, &dm, told).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     bob.sync_once(0).await?;
     assert_eq!(
-        bob.seen(&dm, |e| body(e).contains("was logged out")).len(),
+        bob.seen(&dm, |e| body(e).contains(told)).len(),
         1,
         "told once"
     );
+    Ok((env, bob, dm))
+}
+
+#[tokio::test]
+async fn a_session_terminated_on_telegram_is_told_once_and_ends_the_login() -> Result<()> {
+    // Terminated from the phone.
+    session_ended_is_told_once(|server, user| server.revoke_logins(user), "was logged out").await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_session_key_used_twice_is_told_once_and_ends_the_login() -> Result<()> {
-    let (server, env) = setup().await?;
-    let bob = env.user("bob").await?;
-    let dm = logged_in(&server, &env, &bob, "+15550002").await?;
-    bob.send_text(&dm, "ping").await?;
-    says(&bob, &dm, "CONNECTED").await?;
     // Telegram voids a key seen from two places at once.
-    server.duplicate_keys(server.user_id("15550002").unwrap_or_default());
-    server.drop_connections();
-    says(&bob, &dm, "AUTH_KEY_DUPLICATED").await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    bob.sync_once(0).await?;
-    assert_eq!(
-        bob.seen(&dm, |e| body(e).contains("AUTH_KEY_DUPLICATED"))
-            .len(),
-        1,
-        "told once"
-    );
+    let (_env, bob, dm) = session_ended_is_told_once(
+        |server, user| server.duplicate_keys(user),
+        "AUTH_KEY_DUPLICATED",
+    )
+    .await?;
     bob.send_text(&dm, "ping").await?;
     says(&bob, &dm, "BAD_CREDENTIALS").await?;
     Ok(())
