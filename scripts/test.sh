@@ -69,6 +69,7 @@ as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -l "$PGDIR/lo
 export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
 cargo test --locked -p causeway-core --lib store:: -- --test-threads 2
 cargo test --locked -p causeway-telegram --lib session:: -- --test-threads 2
+cargo test --locked -p causeway-whatsapp --lib store:: -- --test-threads 2
 cargo test --locked "${E2E[@]}" -- --test-threads 2
 
 echo "== fuzzing"

@@ -93,36 +93,81 @@ impl LoginData {
     }
 
     pub async fn delete(&self, key: &str) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 AND key = $4",
+        self.delete_all(&[key]).await
+    }
+
+    /// Deletes several keys in one commit.
+    pub async fn delete_all(&self, keys: &[&str]) -> Result<()> {
+        let mut tx = self.store.writer.begin().await?;
+        for key in keys {
+            sqlx::query(
+                "DELETE FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 AND key = $4",
+            )
+            .bind(&self.store.bridge_id)
+            .bind(self.login_id.as_str())
+            .bind(&self.namespace)
+            .bind(*key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes every key under `prefix`, returning how many went.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 AND {UNDER_PREFIX}"
+        ))
+        .bind(&self.store.bridge_id)
+        .bind(self.login_id.as_str())
+        .bind(&self.namespace)
+        .bind(prefix)
+        .execute(&self.store.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Reads and deletes a value in one statement, so that of two callers
+    /// taking the same key only one gets it.
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let sealed: Option<Vec<u8>> = sqlx::query_scalar(
+            "DELETE FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 AND key = $4 RETURNING value",
         )
         .bind(&self.store.bridge_id)
         .bind(self.login_id.as_str())
         .bind(&self.namespace)
         .bind(key)
-        .execute(&self.store.writer)
+        .fetch_optional(&self.store.writer)
         .await?;
-        Ok(())
+        sealed
+            .map(|sealed| {
+                self.secrets
+                    .open(Purpose::LoginData, &self.row(key), &sealed)
+            })
+            .transpose()
     }
 
     /// Every key under `prefix` with its value, in key order: one query,
     /// for a library that loads its whole state at start.
     pub async fn entries(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let rows = sqlx::query(
-            "SELECT key, value FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 ORDER BY key",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT key, value FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 AND {UNDER_PREFIX} ORDER BY key"
+        ))
         .bind(&self.store.bridge_id)
         .bind(self.login_id.as_str())
         .bind(&self.namespace)
+        .bind(prefix)
         .fetch_all(&self.store.pool)
         .await?;
         rows.into_iter()
-            .map(|row| (row.get::<String, _>(0), row.get::<Vec<u8>, _>(1)))
-            .filter(|(key, _)| key.starts_with(prefix))
-            .map(|(key, sealed)| {
-                let value = self
-                    .secrets
-                    .open(Purpose::LoginData, &self.row(&key), &sealed)?;
+            .map(|row| {
+                let key: String = row.get(0);
+                let value = self.secrets.open(
+                    Purpose::LoginData,
+                    &self.row(&key),
+                    &row.get::<Vec<u8>, _>(1),
+                )?;
                 Ok((key, value))
             })
             .collect()
@@ -130,22 +175,26 @@ impl LoginData {
 
     /// The keys under `prefix`, in order.
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT key FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 ORDER BY key",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT key FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 AND {UNDER_PREFIX} ORDER BY key"
+        ))
         .bind(&self.store.bridge_id)
         .bind(self.login_id.as_str())
         .bind(&self.namespace)
+        .bind(prefix)
         .fetch_all(&self.store.pool)
         .await?;
-        // Filtered here: a LIKE pattern would need escaping of `%` and `_`.
         Ok(rows
             .into_iter()
             .map(|row| row.get::<String, _>(0))
-            .filter(|key| key.starts_with(prefix))
             .collect())
     }
 }
+
+/// Keys that start with `$4`. Not `LIKE`, which would need `%` and `_`
+/// escaped; both SQLite and PostgreSQL count `substr` and `length` in
+/// characters.
+const UNDER_PREFIX: &str = "substr(key, 1, length($4)) = $4";
 
 #[cfg(test)]
 mod tests {
@@ -184,6 +233,26 @@ mod tests {
         assert_eq!(d.keys("pre/").await.unwrap(), ["pre/1", "pre/2"]);
         d.delete("pre/1").await.unwrap();
         assert_eq!(d.keys("pre/").await.unwrap(), ["pre/2"]);
+    }
+
+    #[tokio::test]
+    async fn a_prefix_is_deleted_and_a_taken_value_is_gone() {
+        let (store, _dir) = test_store().await;
+        let d = data(&store, "a", "signal");
+        d.put_all(&[
+            ("pre/1", b"x"),
+            ("pre/2", b"y"),
+            ("prefix", b"z"),
+            ("q", b"w"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(d.delete_prefix("pre/").await.unwrap(), 2);
+        assert_eq!(d.keys("").await.unwrap(), ["prefix", "q"]);
+        assert_eq!(d.take("q").await.unwrap().as_deref(), Some(&b"w"[..]));
+        assert_eq!(d.take("q").await.unwrap(), None);
+        d.delete_all(&["prefix", "missing"]).await.unwrap();
+        assert!(d.keys("").await.unwrap().is_empty());
     }
 
     #[tokio::test]

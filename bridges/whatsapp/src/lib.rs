@@ -1,0 +1,3 @@
+//! The Causeway WhatsApp bridge, on whatsapp-rust.
+
+pub mod store;
