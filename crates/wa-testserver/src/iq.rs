@@ -1,0 +1,99 @@
+//! Answers to the client's IQs. Whatever is not known yet gets an error
+//! reply at once, and a warning in the log: an unanswered IQ would stall
+//! the client for a minute.
+
+use crate::conn::{result, Session};
+use crate::{pairing, ConnectionId, State, SERVER};
+use anyhow::Result;
+use wacore_binary::builder::NodeBuilder;
+use wacore_binary::node::Node;
+
+/// How many one-time pre-keys the server says it holds: enough that the
+/// client does not upload more at every login.
+const PREKEYS_ON_SERVER: &str = "50";
+
+pub fn attr(node: &Node, key: &str) -> Option<String> {
+    node.attrs.get(key).map(|value| value.as_str().into_owned())
+}
+
+fn has_child(node: &Node, tag: &str) -> bool {
+    node.get_optional_child(tag).is_some()
+}
+
+pub fn answer(
+    state: &State,
+    connection: ConnectionId,
+    session: &Session,
+    iq: &Node,
+) -> Result<Vec<Node>> {
+    let id = attr(iq, "id").unwrap_or_default();
+    let kind = attr(iq, "type").unwrap_or_default();
+    if kind == "result" || kind == "error" {
+        // A reply to an IQ of ours; only pairing's needs an answer.
+        if has_child(iq, "pair-device-sign") {
+            return pairing::countersigned(state, connection, session, iq);
+        }
+        return Ok(Vec::new());
+    }
+    let xmlns = attr(iq, "xmlns").unwrap_or_default();
+    Ok(match xmlns.as_str() {
+        // The client goes active after login, then waits for the end of
+        // the offline queue: there is none to deliver.
+        "passive" => vec![
+            result(&id, Vec::new()),
+            NodeBuilder::new("ib")
+                .attr("from", SERVER)
+                .children([NodeBuilder::new("offline").attr("count", "0").build()])
+                .build(),
+        ],
+        "w:p" => vec![result(&id, Vec::new())],
+        "encrypt" if has_child(iq, "count") => vec![result(
+            &id,
+            vec![NodeBuilder::new("count")
+                .attr("value", PREKEYS_ON_SERVER)
+                .build()],
+        )],
+        "encrypt" if kind == "set" => vec![result(&id, Vec::new())],
+        "w:sync:app:state" => vec![result(&id, vec![empty_collections(iq)])],
+        _ => {
+            tracing::warn!(
+                "WhatsApp test server: no answer for {}'s IQ of type {kind:?} in {xmlns:?}: {:?}",
+                session.who(),
+                iq.children()
+                    .map(|c| c.iter().map(|c| c.tag.to_string()).collect::<Vec<_>>())
+            );
+            vec![error(&id, "501", "feature-not-implemented")]
+        }
+    })
+}
+
+/// Every collection the client asks for, with nothing in it yet.
+fn empty_collections(iq: &Node) -> Node {
+    let asked = iq
+        .get_optional_child("sync")
+        .map(|sync| sync.get_children_by_tag("collection").collect::<Vec<_>>())
+        .unwrap_or_default();
+    let collections = asked.into_iter().filter_map(|collection| {
+        let name = attr(collection, "name")?;
+        let version = attr(collection, "version").unwrap_or_else(|| "0".to_owned());
+        Some(
+            NodeBuilder::new("collection")
+                .attr("name", name)
+                .attr("version", version)
+                .build(),
+        )
+    });
+    NodeBuilder::new("sync").children(collections).build()
+}
+
+pub fn error(id: &str, code: &str, text: &str) -> Node {
+    NodeBuilder::new("iq")
+        .attr("from", SERVER)
+        .attr("type", "error")
+        .attr("id", id.to_owned())
+        .children([NodeBuilder::new("error")
+            .attr("code", code.to_owned())
+            .attr("text", text.to_owned())
+            .build()])
+        .build()
+}

@@ -1,0 +1,204 @@
+//! A WhatsApp server in miniature, on 127.0.0.1, that the real
+//! whatsapp-rust client pairs with and logs in to. Tests (and the demo's
+//! sandbox) drive it through [`WaTestServer`]: they create accounts, "scan"
+//! the QR code a client shows, and watch what it does.
+//!
+//! It speaks the protocol, not a stand-in for it: the websocket at
+//! `/ws/chat`, the Noise XX handshake, encrypted frames of binary nodes, and
+//! pairing with ADV identities signed by the account's key.
+
+mod conn;
+mod iq;
+mod noise;
+mod pairing;
+
+use anyhow::{anyhow, Result};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use wacore::libsignal::protocol::KeyPair;
+use wacore_binary::node::Node;
+
+/// The server's JID, which every IQ it sends names as `from`.
+pub const SERVER: &str = "s.whatsapp.net";
+
+/// A running server. Dropping it stops accepting connections.
+pub struct WaTestServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WaTestServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// A WhatsApp account: a number, a LID, a push name, the key its phone signs
+/// companions with, and the companion devices linked so far.
+struct Account {
+    lid: String,
+    push_name: String,
+    key: KeyPair,
+    /// Companions by device number; the phone itself is device 0.
+    devices: HashMap<u32, Companion>,
+}
+
+/// A linked device, known by the Noise key it logs in with.
+struct Companion {
+    noise_key: [u8; 32],
+}
+
+/// A connection waiting to pair, under each QR ref it was given.
+struct Unpaired {
+    connection: ConnectionId,
+    noise_key: [u8; 32],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct ConnectionId(u64);
+
+/// Something to send to one connection.
+enum Outgoing {
+    Node(Node),
+    /// A `stream:error`, after which the server closes the connection.
+    Close(Node),
+}
+
+#[derive(Default)]
+struct Registry {
+    accounts: HashMap<String, Account>,
+    unpaired: HashMap<String, Unpaired>,
+    approved: HashMap<ConnectionId, pairing::Approved>,
+    connections: HashMap<ConnectionId, mpsc::UnboundedSender<Outgoing>>,
+    /// Which account and device each logged-in connection is.
+    logged_in: HashMap<ConnectionId, (String, u32)>,
+    next_connection: u64,
+    next_lid: u64,
+}
+
+struct State {
+    identity: noise::ServerIdentity,
+    registry: Mutex<Registry>,
+}
+
+impl State {
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, connection: ConnectionId, outgoing: Outgoing) {
+        if let Some(sender) = self.registry().connections.get(&connection) {
+            let _ = sender.send(outgoing);
+        }
+    }
+}
+
+impl WaTestServer {
+    /// Starts a server on a free loopback port.
+    pub async fn start() -> Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a server on `addr`, for the demo's fixed port.
+    pub async fn start_on(addr: SocketAddr) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            identity: noise::ServerIdentity::generate(),
+            registry: Mutex::new(Registry::default()),
+        });
+        let accept = tokio::spawn(conn::accept_loop(listener, state.clone()));
+        Ok(Self {
+            addr,
+            state,
+            accept,
+        })
+    }
+
+    /// The websocket URL a client is pointed at.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws/chat", self.addr)
+    }
+
+    /// Creates an account with a phone number (digits, no `+`) and a push name.
+    pub fn add_account(&self, phone: &str, push_name: &str) {
+        let mut registry = self.state.registry();
+        registry.next_lid += 1;
+        let lid = format!("{}", 100_000_000_000_000 + registry.next_lid);
+        registry.accounts.insert(
+            phone.to_owned(),
+            Account {
+                lid,
+                push_name: push_name.to_owned(),
+                key: KeyPair::generate(&mut rand10::rng()),
+                devices: HashMap::new(),
+            },
+        );
+    }
+
+    /// The account's LID user part.
+    pub fn lid_of(&self, phone: &str) -> Option<String> {
+        self.state
+            .registry()
+            .accounts
+            .get(phone)
+            .map(|account| account.lid.clone())
+    }
+
+    /// The account's phone "scans" a QR code a client shows: the client is
+    /// linked to the account as its next device.
+    pub fn scan_qr(&self, code: &str, phone: &str) -> Result<()> {
+        pairing::scan(&self.state, code, phone)
+    }
+
+    /// The companion device numbers linked to an account.
+    pub fn devices_of(&self, phone: &str) -> Vec<u32> {
+        let registry = self.state.registry();
+        let mut devices: Vec<u32> = registry
+            .accounts
+            .get(phone)
+            .map(|account| account.devices.keys().copied().collect())
+            .unwrap_or_default();
+        devices.sort_unstable();
+        devices
+    }
+
+    /// How many connections are logged in as `phone`.
+    pub fn logged_in_count(&self, phone: &str) -> usize {
+        self.state
+            .registry()
+            .logged_in
+            .values()
+            .filter(|(account, _)| account == phone)
+            .count()
+    }
+
+    /// The phone unlinks a device: its connection is told it is logged out.
+    pub fn unlink(&self, phone: &str, device: u32) -> Result<()> {
+        let connections: Vec<ConnectionId> = {
+            let mut registry = self.state.registry();
+            let account = registry
+                .accounts
+                .get_mut(phone)
+                .ok_or_else(|| anyhow!("no account {phone}"))?;
+            account
+                .devices
+                .remove(&device)
+                .ok_or_else(|| anyhow!("{phone} has no device {device}"))?;
+            registry
+                .logged_in
+                .iter()
+                .filter(|(_, who)| **who == (phone.to_owned(), device))
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for connection in connections {
+            self.state
+                .send(connection, Outgoing::Close(conn::stream_error("401")));
+        }
+        Ok(())
+    }
+}
