@@ -2,7 +2,7 @@
 //! both ways until either side closes.
 
 use crate::noise::{frame, Frames, Responder, Transport};
-use crate::{iq, pairing, ConnectionId, Outgoing, State, SERVER};
+use crate::{iq, pairing, relay, ConnectionId, Outgoing, State, SERVER};
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -224,6 +224,9 @@ fn handle(
 ) -> Result<Vec<Node>> {
     match node.tag.as_ref() {
         "iq" => iq::answer(state, id, session, node),
+        "message" => relay::message(state, session, node),
+        "receipt" => relay::receipt(state, session, node),
+        "ack" => relay::acked(state, session, node),
         // Acks, receipts and presence need no answer yet.
         tag => {
             tracing::debug!("WhatsApp test server: a <{tag}> from {}", session.who());

@@ -3,6 +3,7 @@
 //! the client for a minute.
 
 use crate::conn::{result, Session};
+use crate::devices::take_upload;
 use crate::{pairing, ConnectionId, State, SERVER};
 use anyhow::Result;
 use wacore_binary::builder::NodeBuilder;
@@ -39,13 +40,24 @@ pub fn answer(
     Ok(match xmlns.as_str() {
         // The client goes active after login, then waits for the end of
         // the offline queue: there is none to deliver.
-        "passive" => vec![
-            result(&id, Vec::new()),
-            NodeBuilder::new("ib")
-                .attr("from", SERVER)
-                .children([NodeBuilder::new("offline").attr("count", "0").build()])
-                .build(),
-        ],
+        "passive" => {
+            let queued = match session {
+                Session::LoggedIn { phone, device } => {
+                    state.registry().unacknowledged(phone, *device)
+                }
+                Session::Pairing => Vec::new(),
+            };
+            let count = queued.len().to_string();
+            let mut answers = vec![result(&id, Vec::new())];
+            answers.extend(queued);
+            answers.push(
+                NodeBuilder::new("ib")
+                    .attr("from", SERVER)
+                    .children([NodeBuilder::new("offline").attr("count", count).build()])
+                    .build(),
+            );
+            answers
+        }
         "w:p" => vec![result(&id, Vec::new())],
         "encrypt" if has_child(iq, "count") => vec![result(
             &id,
@@ -53,7 +65,24 @@ pub fn answer(
                 .attr("value", PREKEYS_ON_SERVER)
                 .build()],
         )],
+        "encrypt" if has_child(iq, "key") => {
+            vec![result(&id, vec![state.registry().prekey_bundles(iq)])]
+        }
+        "encrypt" if has_child(iq, "registration") => {
+            if let Session::LoggedIn { phone, device } = session {
+                let mut registry = state.registry();
+                if let Some(companion) = registry
+                    .accounts
+                    .get_mut(phone)
+                    .and_then(|account| account.devices.get_mut(device))
+                {
+                    companion.bundle = take_upload(companion.bundle.take(), iq);
+                }
+            }
+            vec![result(&id, Vec::new())]
+        }
         "encrypt" if kind == "set" => vec![result(&id, Vec::new())],
+        "usync" => vec![result(&id, vec![state.registry().usync(iq)])],
         "w:sync:app:state" => vec![result(&id, vec![empty_collections(iq)])],
         _ => {
             tracing::warn!(

@@ -8,9 +8,11 @@
 //! pairing with ADV identities signed by the account's key.
 
 mod conn;
+mod devices;
 mod iq;
 mod noise;
 mod pairing;
+mod relay;
 
 use anyhow::{anyhow, Result};
 use std::collections::HashMap;
@@ -42,6 +44,9 @@ struct Account {
     lid: String,
     push_name: String,
     key: KeyPair,
+    /// The ADV raw ID and creation time, which key-index lists carry.
+    raw_id: u32,
+    created: i64,
     /// Companions by device number; the phone itself is device 0.
     devices: HashMap<u32, Companion>,
 }
@@ -49,6 +54,9 @@ struct Account {
 /// A linked device, known by the Noise key it logs in with.
 struct Companion {
     noise_key: [u8; 32],
+    /// Its ADV identity with both signatures, served with its pre-keys.
+    identity: Vec<u8>,
+    bundle: Option<devices::Bundle>,
 }
 
 /// A connection waiting to pair, under each QR ref it was given.
@@ -75,6 +83,9 @@ struct Registry {
     connections: HashMap<ConnectionId, mpsc::UnboundedSender<Outgoing>>,
     /// Which account and device each logged-in connection is.
     logged_in: HashMap<ConnectionId, (String, u32)>,
+    /// Stanzas sent to each device and not yet acknowledged by it: sent
+    /// again when it logs in, so that nothing is lost on a dropped link.
+    pending: HashMap<(String, u32), Vec<relay::Pending>>,
     next_connection: u64,
     next_lid: u64,
 }
@@ -134,6 +145,8 @@ impl WaTestServer {
                 lid,
                 push_name: push_name.to_owned(),
                 key: KeyPair::generate(&mut rand10::rng()),
+                raw_id: rand10::random(),
+                created: wacore::time::now_secs(),
                 devices: HashMap::new(),
             },
         );

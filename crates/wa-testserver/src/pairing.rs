@@ -231,6 +231,8 @@ pub fn countersigned(
         approved.device,
         Companion {
             noise_key: approved.noise_key,
+            identity,
+            bundle: None,
         },
     );
     if let Some(sender) = registry.connections.get(&connection) {

@@ -1,0 +1,184 @@
+//! Messages and receipts between real clients. The server never decrypts:
+//! each `<to>` in a message's `<participants>` carries one device's
+//! ciphertext, and the server hands it to that device, acknowledging the
+//! sender once it holds the message. A device gets a stanza again at each
+//! login until it acknowledges it.
+
+use crate::conn::Session;
+use crate::devices::ack;
+use crate::iq::attr;
+use crate::{Outgoing, Registry, State};
+use anyhow::{anyhow, bail, Context, Result};
+use wacore_binary::builder::NodeBuilder;
+use wacore_binary::node::Node;
+use wacore_binary::{Jid, Server};
+
+/// A stanza a device has not acknowledged yet.
+pub struct Pending {
+    id: String,
+    node: Node,
+}
+
+impl Registry {
+    /// Hands a stanza to a device if it is online, and keeps it until the
+    /// device acknowledges it.
+    pub fn deliver(&mut self, phone: &str, device: u32, node: Node) {
+        let id = attr(&node, "id").unwrap_or_default();
+        for (connection, who) in &self.logged_in {
+            if who.0 == phone && who.1 == device {
+                if let Some(sender) = self.connections.get(connection) {
+                    let _ = sender.send(Outgoing::Node(node.clone()));
+                }
+            }
+        }
+        self.pending
+            .entry((phone.to_owned(), device))
+            .or_default()
+            .push(Pending { id, node });
+    }
+
+    /// The device took the stanza `id`.
+    pub fn acknowledged(&mut self, phone: &str, device: u32, id: &str) {
+        if let Some(pending) = self.pending.get_mut(&(phone.to_owned(), device)) {
+            pending.retain(|p| p.id != id);
+        }
+    }
+
+    /// What a device has still to acknowledge, oldest first.
+    pub fn unacknowledged(&self, phone: &str, device: u32) -> Vec<Node> {
+        self.pending
+            .get(&(phone.to_owned(), device))
+            .map(|pending| pending.iter().map(|p| p.node.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A device of an account as a JID in the namespace `like` uses: by
+    /// phone number, or by LID.
+    fn device_jid(&self, phone: &str, device: u32, like: &Jid) -> Jid {
+        let device = u16::try_from(device).unwrap_or(0);
+        match (like.server, self.accounts.get(phone)) {
+            (Server::Lid, Some(account)) => Jid::lid(account.lid.as_str()).with_device(device),
+            _ => Jid::pn(phone).with_device(device),
+        }
+    }
+}
+
+fn logged_in(session: &Session) -> Result<(&str, u32)> {
+    match session {
+        Session::LoggedIn { phone, device } => Ok((phone, *device)),
+        Session::Pairing => bail!("a stanza before login"),
+    }
+}
+
+fn jid_attr(node: &Node, key: &str) -> Result<Jid> {
+    attr(node, key)
+        .ok_or_else(|| anyhow!("a <{}> without {key}", node.tag))?
+        .parse()
+        .map_err(|err| anyhow!("a <{}> with a bad {key}: {err:?}", node.tag))
+}
+
+/// A `<message>` from a client: one copy per `<to>` device, each with that
+/// device's ciphertext and the message's other children.
+pub fn message(state: &State, session: &Session, node: &Node) -> Result<Vec<Node>> {
+    let (phone, device) = logged_in(session)?;
+    let to = jid_attr(node, "to")?;
+    let id = attr(node, "id").context("a message without an id")?;
+    let mut registry = state.registry();
+    let from = registry.device_jid(phone, device, &to);
+    let push_name = registry
+        .accounts
+        .get(phone)
+        .map(|a| a.push_name.clone())
+        .unwrap_or_default();
+    let shared: Vec<Node> = node
+        .children()
+        .unwrap_or_default()
+        .iter()
+        .filter(|child| child.tag != "participants")
+        .cloned()
+        .collect();
+    let targets: Vec<(Jid, Vec<Node>)> = match node.get_optional_child("participants") {
+        Some(participants) => participants
+            .get_children_by_tag("to")
+            .map(|target| {
+                let jid = jid_attr(target, "jid")?;
+                let mut children = target.children().unwrap_or_default().to_vec();
+                children.extend(shared.iter().cloned());
+                Ok((jid, children))
+            })
+            .collect::<Result<_>>()?,
+        None => vec![(to.clone(), shared)],
+    };
+    let now = wacore::time::now_secs().to_string();
+    for (target, children) in targets {
+        let Some(target_phone) = registry.phone_of(&target) else {
+            tracing::warn!("WhatsApp test server: a message to unknown {target}");
+            continue;
+        };
+        let mut copy = NodeBuilder::new("message")
+            .attr("from", from.clone())
+            .attr("id", id.clone())
+            .attr("t", now.clone())
+            .attr(
+                "type",
+                attr(node, "type").unwrap_or_else(|| "text".to_owned()),
+            )
+            .attr("notify", push_name.clone());
+        if target_phone == phone {
+            // One of the sender's own devices: it learns which chat it was.
+            copy = copy.attr("recipient", to.clone());
+        }
+        registry.deliver(
+            &target_phone,
+            u32::from(target.device),
+            copy.children(children).build(),
+        );
+    }
+    Ok(vec![ack("message", &id, &to.to_string())])
+}
+
+/// A `<receipt>` from a client, passed to the devices of the user it is for.
+pub fn receipt(state: &State, session: &Session, node: &Node) -> Result<Vec<Node>> {
+    let (phone, device) = logged_in(session)?;
+    let to = jid_attr(node, "to")?;
+    let id = attr(node, "id").context("a receipt without an id")?;
+    let mut registry = state.registry();
+    let from = registry.device_jid(phone, device, &to);
+    if let Some(target_phone) = registry.phone_of(&to) {
+        let devices: Vec<u32> = registry
+            .accounts
+            .get(&target_phone)
+            .map(|a| a.devices.keys().copied().collect())
+            .unwrap_or_default();
+        let mut relayed = NodeBuilder::new("receipt")
+            .attr("from", from)
+            .attr("id", id.clone())
+            .attr("t", wacore::time::now_secs().to_string());
+        if let Some(kind) = attr(node, "type") {
+            relayed = relayed.attr("type", kind);
+        }
+        let relayed = relayed
+            .children(node.children().unwrap_or_default().to_vec())
+            .build();
+        for target_device in devices {
+            registry.deliver(&target_phone, target_device, relayed.clone());
+        }
+    }
+    let mut answer = NodeBuilder::new("ack")
+        .attr("class", "receipt")
+        .attr("id", id)
+        .attr("from", to.to_string());
+    if let Some(kind) = attr(node, "type") {
+        answer = answer.attr("type", kind);
+    }
+    Ok(vec![answer.build()])
+}
+
+/// An `<ack>` from a client for a stanza the server delivered.
+pub fn acked(state: &State, session: &Session, node: &Node) -> Result<Vec<Node>> {
+    let (phone, device) = logged_in(session)?;
+    if let Some(id) = attr(node, "id") {
+        state.registry().acknowledged(phone, device, &id);
+    }
+    Ok(Vec::new())
+}

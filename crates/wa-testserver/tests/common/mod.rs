@@ -1,0 +1,124 @@
+//! What the WhatsApp test server's tests share: real whatsapp-rust clients
+//! on our database store, pointed at the server, and waiting for their
+//! events.
+
+#![allow(dead_code)]
+
+use causeway_core::ids::LoginId;
+use causeway_core::store::{SecretBox, Store};
+use causeway_wa_testserver::WaTestServer;
+use causeway_whatsapp::store::WaStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use whatsapp_rust::bot::{Bot, BotHandle};
+use whatsapp_rust::http::UreqHttpClient;
+use whatsapp_rust::transport::TokioWebSocketTransportFactory;
+use whatsapp_rust::types::events::Event;
+use whatsapp_rust::TokioRuntime;
+
+pub type Events = mpsc::UnboundedReceiver<Arc<Event>>;
+
+/// A client on `store`'s rows for `login`, pointed at the server; its
+/// events arrive on the returned channel.
+pub async fn client(server: &WaTestServer, store: &Store, login: &str) -> (BotHandle, Events) {
+    let backend = WaStore::new(
+        store.clone(),
+        SecretBox::from_key(&[4; 32]),
+        LoginId::from(login),
+    );
+    let (events, received) = mpsc::unbounded_channel();
+    let bot = Bot::builder()
+        .with_backend(backend)
+        .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(server.url()))
+        .with_http_client(UreqHttpClient::new())
+        .with_runtime(TokioRuntime)
+        .with_version((2, 3000, 1_000_000_000))
+        .on_event(move |event, _client| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(event);
+            }
+        })
+        .build()
+        .await
+        .expect("the client builds");
+    (bot.spawn(), received)
+}
+
+/// Waits for the first event `pick` accepts, up to `limit`.
+pub async fn expect<T>(
+    events: &mut Events,
+    limit: Duration,
+    what: &str,
+    pick: impl Fn(&Event) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {limit:?}"))
+            .expect("the client's events ended");
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+    }
+}
+
+pub fn connected(event: &Event) -> Option<()> {
+    matches!(event, Event::Connected(_)).then_some(())
+}
+
+/// A client linked to `phone` by QR code and connected.
+pub async fn paired(
+    server: &WaTestServer,
+    store: &Store,
+    login: &str,
+    phone: &str,
+) -> (BotHandle, Events) {
+    let (bot, mut events) = client(server, store, login).await;
+    let code = expect(
+        &mut events,
+        Duration::from_secs(10),
+        "QR code",
+        |e| match e {
+            Event::PairingQrCode(qr) => Some(qr.code.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    server.scan_qr(&code, phone).unwrap();
+    expect(
+        &mut events,
+        Duration::from_secs(30),
+        "connection",
+        connected,
+    )
+    .await;
+    (bot, events)
+}
+
+/// The next text message to arrive, with its chat and sender.
+pub async fn next_text(events: &mut Events) -> (String, String, String) {
+    expect(
+        events,
+        Duration::from_secs(10),
+        "text message",
+        |e| match e {
+            Event::Messages(batch) => batch.iter().find_map(|m| {
+                let text = m.message.conversation.clone()?;
+                Some((
+                    m.info.source.chat.to_string(),
+                    m.info.source.sender.to_string(),
+                    text,
+                ))
+            }),
+            _ => None,
+        },
+    )
+    .await
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
+}
