@@ -2,8 +2,8 @@
 //! both ways until either side closes.
 
 use crate::noise::{frame, Frames, Responder, Transport};
-use crate::{iq, pairing, relay, ConnectionId, Outgoing, State, SERVER};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::{faults, iq, pairing, relay, ConnectionId, Outgoing, State, SERVER};
+use anyhow::{anyhow, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -138,8 +138,14 @@ async fn run(
     let session = match (payload.username, payload.device) {
         (Some(phone), Some(device)) => {
             let phone = phone.to_string();
-            let success = login(state, id, &phone, device, &noise_key)?;
-            wire.send_node(&success).await?;
+            match login(state, id, &phone, device, &noise_key) {
+                Ok(success) => wire.send_node(&success).await?,
+                Err(failure) => {
+                    wire.send_node(&failure).await?;
+                    let _ = wire.socket.close().await;
+                    return Ok(());
+                }
+            }
             Session::LoggedIn { phone, device }
         }
         _ => {
@@ -163,6 +169,7 @@ async fn run(
                     let _ = wire.socket.close().await;
                     return Ok(());
                 }
+                Outgoing::Drop => return Ok(()),
             },
         }
     }
@@ -185,27 +192,45 @@ impl Session {
 }
 
 /// Checks a returning companion's Noise key against the one it paired
-/// with, and answers `<success>`.
+/// with, and answers `<success>`; or `<failure>`, with 401 for a device
+/// that is not (or no longer) linked and 402 for a banned account. A login
+/// replaces an older connection of the same device.
 fn login(
     state: &State,
     id: ConnectionId,
     phone: &str,
     device: u32,
     noise_key: &[u8; 32],
-) -> Result<Node> {
+) -> std::result::Result<Node, Node> {
     let mut registry = state.registry();
-    let account = registry
+    if let Some(until) = registry.banned.get(phone) {
+        let left = until - wacore::time::now_secs();
+        if left > 0 {
+            return Err(faults::temporary_ban(left));
+        }
+    }
+    let linked = registry
         .accounts
         .get(phone)
-        .ok_or_else(|| anyhow!("a login for unknown account {phone}"))?;
-    let companion = account
-        .devices
-        .get(&device)
-        .ok_or_else(|| anyhow!("a login for {phone}:{device}, which is not linked"))?;
-    if &companion.noise_key != noise_key {
-        bail!("{phone}:{device} logged in with another Noise key");
+        .and_then(|account| account.devices.get(&device))
+        .is_some_and(|companion| &companion.noise_key == noise_key);
+    if !linked {
+        tracing::info!("WhatsApp test server: {phone}:{device} is not linked; logged out");
+        return Err(NodeBuilder::new("failure").attr("reason", "401").build());
     }
-    let lid = format!("{}:{device}@lid", account.lid);
+    let lid = format!("{}:{device}@lid", registry.accounts[phone].lid);
+    let older: Vec<ConnectionId> = registry
+        .logged_in
+        .iter()
+        .filter(|(_, who)| who.0 == phone && who.1 == device)
+        .map(|(connection, _)| *connection)
+        .collect();
+    for connection in older {
+        registry.logged_in.remove(&connection);
+        if let Some(sender) = registry.connections.get(&connection) {
+            let _ = sender.send(Outgoing::Close(faults::conflict("replaced")));
+        }
+    }
     registry.logged_in.insert(id, (phone.to_owned(), device));
     Ok(NodeBuilder::new("success")
         .attr("t", wacore::time::now_secs().to_string())

@@ -78,6 +78,9 @@ pub fn answer(
                 {
                     companion.bundle = take_upload(companion.bundle.take(), iq);
                 }
+                if let Err(err) = registry.share_keys_with_new_companion(phone, *device) {
+                    tracing::warn!("WhatsApp test server: the phone could not share keys: {err:#}");
+                }
             }
             vec![result(&id, Vec::new())]
         }

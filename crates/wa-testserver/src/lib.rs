@@ -9,12 +9,14 @@
 
 mod conn;
 mod devices;
+mod faults;
 mod iq;
 mod noise;
 mod pairing;
+mod phone;
 mod relay;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -49,6 +51,8 @@ struct Account {
     created: i64,
     /// Companions by device number; the phone itself is device 0.
     devices: HashMap<u32, Companion>,
+    /// The phone's Signal state, for what it sends its companions.
+    phone: phone::Phone,
 }
 
 /// A linked device, known by the Noise key it logs in with.
@@ -57,6 +61,9 @@ struct Companion {
     /// Its ADV identity with both signatures, served with its pre-keys.
     identity: Vec<u8>,
     bundle: Option<devices::Bundle>,
+    /// Set at pairing: the phone shares its app-state keys once the
+    /// companion has uploaded keys to start a session with.
+    awaits_keys: bool,
 }
 
 /// A connection waiting to pair, under each QR ref it was given.
@@ -73,6 +80,8 @@ enum Outgoing {
     Node(Node),
     /// A `stream:error`, after which the server closes the connection.
     Close(Node),
+    /// Closes the socket with no word, as a network fault would.
+    Drop,
 }
 
 #[derive(Default)]
@@ -86,6 +95,10 @@ struct Registry {
     /// Stanzas sent to each device and not yet acknowledged by it: sent
     /// again when it logs in, so that nothing is lost on a dropped link.
     pending: HashMap<(String, u32), Vec<relay::Pending>>,
+    /// Accounts banned until a Unix time.
+    banned: HashMap<String, i64>,
+    /// While set, the server takes messages without acknowledging them.
+    withhold_acks: bool,
     next_connection: u64,
     next_lid: u64,
 }
@@ -98,12 +111,6 @@ struct State {
 impl State {
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn send(&self, connection: ConnectionId, outgoing: Outgoing) {
-        if let Some(sender) = self.registry().connections.get(&connection) {
-            let _ = sender.send(outgoing);
-        }
     }
 }
 
@@ -139,12 +146,14 @@ impl WaTestServer {
         let mut registry = self.state.registry();
         registry.next_lid += 1;
         let lid = format!("{}", 100_000_000_000_000 + registry.next_lid);
+        let key = KeyPair::generate(&mut rand10::rng());
         registry.accounts.insert(
             phone.to_owned(),
             Account {
                 lid,
                 push_name: push_name.to_owned(),
-                key: KeyPair::generate(&mut rand10::rng()),
+                phone: phone::Phone::new(&key),
+                key,
                 raw_id: rand10::random(),
                 created: wacore::time::now_secs(),
                 devices: HashMap::new(),
@@ -187,31 +196,5 @@ impl WaTestServer {
             .values()
             .filter(|(account, _)| account == phone)
             .count()
-    }
-
-    /// The phone unlinks a device: its connection is told it is logged out.
-    pub fn unlink(&self, phone: &str, device: u32) -> Result<()> {
-        let connections: Vec<ConnectionId> = {
-            let mut registry = self.state.registry();
-            let account = registry
-                .accounts
-                .get_mut(phone)
-                .ok_or_else(|| anyhow!("no account {phone}"))?;
-            account
-                .devices
-                .remove(&device)
-                .ok_or_else(|| anyhow!("{phone} has no device {device}"))?;
-            registry
-                .logged_in
-                .iter()
-                .filter(|(_, who)| **who == (phone.to_owned(), device))
-                .map(|(id, _)| *id)
-                .collect()
-        };
-        for connection in connections {
-            self.state
-                .send(connection, Outgoing::Close(conn::stream_error("401")));
-        }
-        Ok(())
     }
 }

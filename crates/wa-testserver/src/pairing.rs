@@ -233,6 +233,7 @@ pub fn countersigned(
             noise_key: approved.noise_key,
             identity,
             bundle: None,
+            awaits_keys: true,
         },
     );
     if let Some(sender) = registry.connections.get(&connection) {

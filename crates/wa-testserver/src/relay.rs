@@ -134,6 +134,9 @@ pub fn message(state: &State, session: &Session, node: &Node) -> Result<Vec<Node
             copy.children(children).build(),
         );
     }
+    if registry.withhold_acks {
+        return Ok(Vec::new());
+    }
     Ok(vec![ack("message", &id, &to.to_string())])
 }
 

@@ -49,7 +49,12 @@ async fn a_client_pairs_by_qr_code_and_comes_back_from_its_stored_session() {
         connected,
     )
     .await;
-    println!("connected {:?} after pairing", started.elapsed());
+    // The phone shares its app-state keys at once: no 10 s wait for them.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "connected {:?} after pairing",
+        started.elapsed()
+    );
     assert_eq!(server.devices_of(PHONE), [1]);
     assert_eq!(server.logged_in_count(PHONE), 1);
     bot.shutdown().await;

@@ -1,0 +1,93 @@
+//! What goes wrong on the real network, on demand: a phone that unlinks a
+//! device, a second login that replaces a stream, a ban, a dropped socket,
+//! acks that do not come, and a message nobody can decrypt.
+
+use crate::{Outgoing, Registry, WaTestServer};
+use anyhow::{anyhow, Result};
+use wacore_binary::builder::NodeBuilder;
+use wacore_binary::node::Node;
+
+/// `<stream:error><conflict type=…/></stream:error>`: `replaced` when
+/// another connection took over, `device_removed` when the phone unlinked.
+pub fn conflict(kind: &str) -> Node {
+    NodeBuilder::new("stream:error")
+        .children([NodeBuilder::new("conflict")
+            .attr("type", kind.to_owned())
+            .build()])
+        .build()
+}
+
+/// The login answer of a banned account: 402, for `seconds` more.
+pub fn temporary_ban(seconds: i64) -> Node {
+    NodeBuilder::new("failure")
+        .attr("reason", "402")
+        .attr("code", "101")
+        .attr("expire", seconds.to_string())
+        .build()
+}
+
+impl Registry {
+    /// Closes the connections of `phone` (one device, or all) with `last`,
+    /// or with no word at all.
+    fn close(&mut self, phone: &str, device: Option<u32>, last: Option<Node>) -> usize {
+        let connections: Vec<_> = self
+            .logged_in
+            .iter()
+            .filter(|(_, who)| who.0 == phone && device.is_none_or(|d| d == who.1))
+            .map(|(connection, _)| *connection)
+            .collect();
+        for connection in &connections {
+            self.logged_in.remove(connection);
+            if let Some(sender) = self.connections.get(connection) {
+                let _ = sender.send(match &last {
+                    Some(node) => Outgoing::Close(node.clone()),
+                    None => Outgoing::Drop,
+                });
+            }
+        }
+        connections.len()
+    }
+}
+
+impl WaTestServer {
+    /// The phone unlinks a device: a connected one is told it was removed,
+    /// and any later login of it fails with 401.
+    pub fn unlink(&self, phone: &str, device: u32) -> Result<()> {
+        let mut registry = self.state.registry();
+        registry
+            .accounts
+            .get_mut(phone)
+            .and_then(|account| account.devices.remove(&device))
+            .ok_or_else(|| anyhow!("{phone} has no device {device}"))?;
+        registry.pending.remove(&(phone.to_owned(), device));
+        registry.close(phone, Some(device), Some(conflict("device_removed")));
+        Ok(())
+    }
+
+    /// Another connection takes over the device's stream.
+    pub fn replace_stream(&self, phone: &str, device: u32) -> usize {
+        self.state
+            .registry()
+            .close(phone, Some(device), Some(conflict("replaced")))
+    }
+
+    /// Bans the account for `seconds`: its connections end, and logins fail
+    /// with 402 until then.
+    pub fn ban(&self, phone: &str, seconds: i64) {
+        let mut registry = self.state.registry();
+        registry
+            .banned
+            .insert(phone.to_owned(), wacore::time::now_secs() + seconds);
+        registry.close(phone, None, Some(temporary_ban(seconds)));
+    }
+
+    /// Drops the account's sockets without a word, as a network fault does.
+    pub fn drop_connections(&self, phone: &str) -> usize {
+        self.state.registry().close(phone, None, None)
+    }
+
+    /// While `on`, messages are taken and relayed but not acknowledged.
+    pub fn withhold_acks(&self, on: bool) {
+        self.state.registry().withhold_acks = on;
+    }
+}
