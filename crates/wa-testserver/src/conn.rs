@@ -201,12 +201,12 @@ fn login(
     phone: &str,
     device: u32,
     noise_key: &[u8; 32],
-) -> std::result::Result<Node, Node> {
+) -> std::result::Result<Node, Box<Node>> {
     let mut registry = state.registry();
     if let Some(until) = registry.banned.get(phone) {
         let left = until - wacore::time::now_secs();
         if left > 0 {
-            return Err(faults::temporary_ban(left));
+            return Err(Box::new(faults::temporary_ban(left)));
         }
     }
     let linked = registry
@@ -216,7 +216,9 @@ fn login(
         .is_some_and(|companion| &companion.noise_key == noise_key);
     if !linked {
         tracing::info!("WhatsApp test server: {phone}:{device} is not linked; logged out");
-        return Err(NodeBuilder::new("failure").attr("reason", "401").build());
+        return Err(Box::new(
+            NodeBuilder::new("failure").attr("reason", "401").build(),
+        ));
     }
     let lid = format!("{}:{device}@lid", registry.accounts[phone].lid);
     let older: Vec<ConnectionId> = registry

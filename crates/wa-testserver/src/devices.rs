@@ -136,6 +136,52 @@ impl Registry {
         Ok(())
     }
 
+    /// What the server holds of a device's keys, and their hash, so that
+    /// the client can check its upload landed.
+    pub fn digest(&self, phone: &str, device: u32) -> Option<Node> {
+        let bundle = self
+            .accounts
+            .get(phone)?
+            .devices
+            .get(&device)?
+            .bundle
+            .as_ref()?;
+        let signed_value = child_bytes(&bundle.signed, "value")?;
+        let signature = child_bytes(&bundle.signed, "signature")?;
+        let one_time: Vec<Vec<u8>> = bundle
+            .one_time
+            .iter()
+            .filter_map(|key| child_bytes(key, "value"))
+            .collect();
+        let one_time: Vec<&[u8]> = one_time.iter().map(Vec::as_slice).collect();
+        let hash = wacore::prekeys::compute_key_bundle_digest(
+            &bundle.identity,
+            &signed_value,
+            &signature,
+            &one_time,
+        );
+        let ids = bundle
+            .one_time
+            .iter()
+            .filter_map(|key| key.get_optional_child("id").cloned());
+        Some(
+            NodeBuilder::new("digest")
+                .children([
+                    NodeBuilder::new("registration")
+                        .bytes(bundle.registration.clone())
+                        .build(),
+                    NodeBuilder::new("type").bytes(vec![5]).build(),
+                    NodeBuilder::new("identity")
+                        .bytes(bundle.identity.clone())
+                        .build(),
+                    bundle.signed.clone(),
+                    NodeBuilder::new("list").children(ids).build(),
+                    NodeBuilder::new("hash").bytes(hash).build(),
+                ])
+                .build(),
+        )
+    }
+
     /// Answers a pre-key fetch: `<key><user jid=…/>…</key>`.
     pub fn prekey_bundles(&mut self, iq: &Node) -> Node {
         let users: Vec<Jid> = iq

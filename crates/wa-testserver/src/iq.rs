@@ -84,7 +84,30 @@ pub fn answer(
             }
             vec![result(&id, Vec::new())]
         }
+        "encrypt" if has_child(iq, "digest") => {
+            let digest = match session {
+                Session::LoggedIn { phone, device } => state.registry().digest(phone, *device),
+                Session::Pairing => None,
+            };
+            match digest {
+                Some(digest) => vec![result(&id, vec![digest])],
+                None => vec![error(&id, "404", "item-not-found")],
+            }
+        }
         "encrypt" if kind == "set" => vec![result(&id, Vec::new())],
+        // No experiments, nobody blocked, everything visible to all.
+        "abt" | "w" if has_child(iq, "props") => vec![result(
+            &id,
+            vec![NodeBuilder::new("props")
+                .attr("protocol", "1")
+                .attr("hash", "loopback")
+                .build()],
+        )],
+        "blocklist" => vec![result(&id, vec![NodeBuilder::new("list").build()])],
+        "privacy" if kind == "get" => vec![result(&id, vec![privacy()])],
+        "privacy" => vec![result(&id, Vec::new())],
+        // Nobody has a profile picture here.
+        "w:profile:picture" => vec![error(&id, "404", "item-not-found")],
         "usync" => vec![result(&id, vec![state.registry().usync(iq)])],
         "w:sync:app:state" => vec![result(&id, vec![empty_collections(iq)])],
         _ => {
@@ -97,6 +120,24 @@ pub fn answer(
             vec![error(&id, "501", "feature-not-implemented")]
         }
     })
+}
+
+fn privacy() -> Node {
+    let categories = [
+        "last",
+        "online",
+        "profile",
+        "status",
+        "readreceipts",
+        "groupadd",
+    ]
+    .map(|name| {
+        NodeBuilder::new("category")
+            .attr("name", name)
+            .attr("value", "all")
+            .build()
+    });
+    NodeBuilder::new("privacy").children(categories).build()
 }
 
 /// Every collection the client asks for, with nothing in it yet.

@@ -123,7 +123,6 @@ impl Phone {
                     keys: vec![wa::message::AppStateSyncKey {
                         key_id: MessageField::some(wa::message::AppStateSyncKeyId {
                             key_id: Some(self.app_state_key_id.clone()),
-                            ..Default::default()
                         }),
                         key_data: MessageField::some(wa::message::AppStateSyncKeyData {
                             key_data: Some(self.app_state_key.clone()),
@@ -132,15 +131,11 @@ impl Phone {
                                     raw_id: Some(1),
                                     current_index: Some(0),
                                     device_indexes: vec![0, u32::from(companion.device)],
-                                    ..Default::default()
                                 },
                             ),
                             timestamp: Some(now_ms),
-                            ..Default::default()
                         }),
-                        ..Default::default()
                     }],
-                    ..Default::default()
                 }),
                 ..Default::default()
             }),
