@@ -7,18 +7,10 @@ mod common;
 use causeway_core::store::test_store;
 use causeway_wa_testserver::WaTestServer;
 use common::*;
-use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::Jid;
 
 const ALICE: &str = "4411111111";
 const BOB: &str = "4422222222";
-
-fn text(body: &str) -> wa::Message {
-    wa::Message {
-        conversation: Some(body.to_owned()),
-        ..Default::default()
-    }
-}
 
 #[tokio::test]
 async fn text_goes_both_ways_in_a_direct_chat() {

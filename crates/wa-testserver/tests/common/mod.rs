@@ -15,6 +15,7 @@ use whatsapp_rust::bot::{Bot, BotHandle};
 use whatsapp_rust::http::UreqHttpClient;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::Event;
+use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::TokioRuntime;
 
 pub type Events = mpsc::UnboundedReceiver<Arc<Event>>;
@@ -98,27 +99,53 @@ pub async fn paired(
     (bot, events)
 }
 
-/// The next text message to arrive, with its chat and sender.
-pub async fn next_text(events: &mut Events) -> (String, String, String) {
-    expect(
-        events,
-        Duration::from_secs(10),
-        "text message",
-        |e| match e {
-            Event::Messages(batch) => batch.iter().find_map(|m| {
-                let text = m.message.conversation.clone()?;
-                Some((
-                    m.info.source.chat.to_string(),
-                    m.info.source.sender.to_string(),
-                    text,
-                ))
-            }),
-            _ => None,
-        },
-    )
-    .await
+/// A text message: its chat, its sender, and the text.
+pub type Text = (String, String, String);
+
+/// The next `count` text messages to arrive, in order. A batch (the
+/// offline queue drains in batches) may hold several.
+pub async fn texts(events: &mut Events, count: usize) -> Vec<Text> {
+    let mut found = Vec::new();
+    while found.len() < count {
+        let batch = expect(
+            events,
+            Duration::from_secs(10),
+            "text message",
+            |e| match e {
+                Event::Messages(batch) => Some(
+                    batch
+                        .iter()
+                        .filter_map(|m| {
+                            let text = m.message.conversation.clone()?;
+                            Some((
+                                m.info.source.chat.to_string(),
+                                m.info.source.sender.to_string(),
+                                text,
+                            ))
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            },
+        )
+        .await;
+        found.extend(batch);
+    }
+    found
+}
+
+/// The next text message to arrive.
+pub async fn next_text(events: &mut Events) -> Text {
+    texts(events, 1).await.remove(0)
 }
 
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
+}
+
+pub fn text(body: &str) -> wa::Message {
+    wa::Message {
+        conversation: Some(body.to_owned()),
+        ..Default::default()
+    }
 }

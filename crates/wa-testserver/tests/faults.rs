@@ -1,0 +1,126 @@
+//! What the real network does to a client, done by the test server on
+//! demand: the phone logs a device out, another login replaces the stream,
+//! the account is banned, or the socket just drops.
+
+mod common;
+
+use causeway_core::store::test_store;
+use causeway_wa_testserver::WaTestServer;
+use common::*;
+use std::time::Duration;
+use whatsapp_rust::types::events::Event;
+use whatsapp_rust::Jid;
+
+const ALICE: &str = "4433333333";
+const BOB: &str = "4444444444";
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn unlinking_from_the_phone_logs_the_client_out_for_good() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    let (store, _dir) = test_store().await;
+    let (bot, mut events) = paired(&server, &store, "alice", ALICE).await;
+    server.unlink(ALICE, 1).unwrap();
+    expect(&mut events, WAIT, "logged out", |e| {
+        matches!(e, Event::LoggedOut(_)).then_some(())
+    })
+    .await;
+    assert!(server.devices_of(ALICE).is_empty());
+    bot.shutdown().await;
+
+    // Its stored session no longer logs in.
+    let (bot, mut events) = client(&server, &store, "alice").await;
+    expect(&mut events, WAIT, "logged out on connect", |e| match e {
+        Event::LoggedOut(out) => Some(out.on_connect),
+        Event::Connected(_) => panic!("an unlinked device connected"),
+        _ => None,
+    })
+    .await;
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn another_login_replaces_the_stream() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    let (store, _dir) = test_store().await;
+    let (bot, mut events) = paired(&server, &store, "alice", ALICE).await;
+    assert_eq!(server.replace_stream(ALICE, 1), 1);
+    expect(&mut events, WAIT, "stream replaced", |e| {
+        matches!(e, Event::StreamReplaced(_)).then_some(())
+    })
+    .await;
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_banned_account_is_told_for_how_long() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    let (store, _dir) = test_store().await;
+    let (bot, mut events) = paired(&server, &store, "alice", ALICE).await;
+    server.ban(ALICE, 3600);
+    let expire = expect(&mut events, WAIT, "temporary ban", |e| match e {
+        Event::TemporaryBan(ban) => Some(ban.expire),
+        _ => None,
+    })
+    .await;
+    assert!(expire.num_seconds() > 3500, "{expire:?}");
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_comes_back_and_gets_what_was_sent_meanwhile() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    server.add_account(BOB, "Bob");
+    let (store, _dir) = test_store().await;
+    let (alice, _alice_events) = paired(&server, &store, "alice", ALICE).await;
+    let (bob, mut bob_events) = paired(&server, &store, "bob", BOB).await;
+
+    assert_eq!(server.drop_connections(BOB), 1);
+    alice
+        .client()
+        .send_message(Jid::pn(BOB), text("while you were away"))
+        .await
+        .unwrap();
+    let (_, _, body) = next_text(&mut bob_events).await;
+    assert_eq!(body, "while you were away");
+    assert_eq!(server.logged_in_count(BOB), 1);
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_was_off_gets_its_messages_when_it_starts_again() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    server.add_account(BOB, "Bob");
+    let (store, _dir) = test_store().await;
+    let (alice, _alice_events) = paired(&server, &store, "alice", ALICE).await;
+    let (bob, _) = paired(&server, &store, "bob", BOB).await;
+    bob.shutdown().await;
+
+    for n in 1..=3 {
+        alice
+            .client()
+            .send_message(Jid::pn(BOB), text(&format!("queued {n}")))
+            .await
+            .unwrap();
+    }
+    let (bob, mut bob_events) = client(&server, &store, "bob").await;
+    let bodies: Vec<String> = texts(&mut bob_events, 3)
+        .await
+        .into_iter()
+        .map(|(_, _, body)| body)
+        .collect();
+    assert_eq!(bodies, ["queued 1", "queued 2", "queued 3"]);
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
