@@ -47,11 +47,20 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== test-only features stay out of the product"
+# whatsapp-rust's danger-* features are for the WhatsApp test server's
+# tests alone; the bridge as built for users must not have them.
+if cargo tree --locked -e features,normal -p causeway-whatsapp | grep -q danger; then
+  echo "causeway-whatsapp is built with a danger-* feature:"
+  cargo tree --locked -e features,normal -p causeway-whatsapp -i whatsapp-rust | grep danger
+  exit 1
+fi
+
 echo "== unit tests"
 cargo test --workspace --locked --lib --bins
 
 export PATH="$PATH:/usr/sbin"
-E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram)
+E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram -p causeway-wa-testserver)
 
 echo "== end-to-end on SQLite"
 cargo test --locked "${E2E[@]}" -- --test-threads 2
