@@ -108,6 +108,7 @@ pub fn answer(
         "privacy" => vec![result(&id, Vec::new())],
         // Nobody has a profile picture here.
         "w:profile:picture" => vec![error(&id, "404", "item-not-found")],
+        "w:g2" => return crate::groups::answer(state, session, iq),
         "usync" => vec![result(&id, vec![state.registry().usync(iq)])],
         "w:sync:app:state" => vec![result(&id, vec![empty_collections(iq)])],
         _ => {

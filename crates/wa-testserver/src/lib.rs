@@ -10,6 +10,7 @@
 mod conn;
 mod devices;
 mod faults;
+mod groups;
 mod iq;
 mod noise;
 mod pairing;
@@ -95,6 +96,8 @@ struct Registry {
     /// Stanzas sent to each device and not yet acknowledged by it: sent
     /// again when it logs in, so that nothing is lost on a dropped link.
     pending: HashMap<(String, u32), Vec<relay::Pending>>,
+    /// Groups by the user part of their JID.
+    groups: HashMap<String, groups::Group>,
     /// Accounts banned until a Unix time.
     banned: HashMap<String, i64>,
     /// While set, the server takes messages without acknowledging them.

@@ -110,6 +110,48 @@ pub fn message(state: &State, session: &Session, node: &Node) -> Result<Vec<Node
         None => vec![(to.clone(), shared)],
     };
     let now = wacore::time::now_secs().to_string();
+    if to.server == Server::Group {
+        let group = to.user.to_string();
+        let mut own: std::collections::HashMap<(String, u32), Vec<Node>> = targets
+            .into_iter()
+            .filter_map(|(jid, children)| {
+                let phone = registry.phone_of(&jid)?;
+                Some(((phone, u32::from(jid.device)), children))
+            })
+            .collect();
+        let everyone: Vec<Node> = node
+            .children()
+            .unwrap_or_default()
+            .iter()
+            .filter(|child| child.tag != "participants")
+            .cloned()
+            .collect();
+        for (member, member_device) in registry.group_devices(&group, (phone, device)) {
+            let children = own
+                .remove(&(member.clone(), member_device))
+                .map(|mine| {
+                    // Its own `<enc>` (the sender key), then the shared one.
+                    let mut all: Vec<Node> = mine.into_iter().filter(|c| c.tag == "enc").collect();
+                    all.extend(everyone.iter().cloned());
+                    all
+                })
+                .unwrap_or_else(|| everyone.clone());
+            let copy = NodeBuilder::new("message")
+                .attr("from", to.clone())
+                .attr("participant", from.clone())
+                .attr("id", id.clone())
+                .attr("t", now.clone())
+                .attr(
+                    "type",
+                    attr(node, "type").unwrap_or_else(|| "text".to_owned()),
+                )
+                .attr("notify", push_name.clone())
+                .children(children)
+                .build();
+            registry.deliver(&member, member_device, copy);
+        }
+        return Ok(vec![ack("message", &id, &to.to_string())]);
+    }
     for (target, children) in targets {
         let Some(target_phone) = registry.phone_of(&target) else {
             tracing::warn!("WhatsApp test server: a message to unknown {target}");
