@@ -254,6 +254,7 @@ fn handle(
         "message" => relay::message(state, session, node),
         "receipt" => relay::receipt(state, session, node),
         "ack" => relay::acked(state, session, node),
+        "chatstate" => relay::chatstate(state, session, node),
         // Acks, receipts and presence need no answer yet.
         tag => {
             tracing::debug!("WhatsApp test server: a <{tag}> from {}", session.who());

@@ -24,6 +24,16 @@ impl Registry {
     /// device acknowledges it.
     pub fn deliver(&mut self, phone: &str, device: u32, node: Node) {
         let id = attr(&node, "id").unwrap_or_default();
+        self.send_live(phone, device, &node);
+        self.pending
+            .entry((phone.to_owned(), device))
+            .or_default()
+            .push(Pending { id, node });
+    }
+
+    /// Hands a stanza to a device if it is online; otherwise it is gone,
+    /// as typing notices are.
+    pub fn send_live(&self, phone: &str, device: u32, node: &Node) {
         for (connection, who) in &self.logged_in {
             if who.0 == phone && who.1 == device {
                 if let Some(sender) = self.connections.get(connection) {
@@ -31,10 +41,6 @@ impl Registry {
                 }
             }
         }
-        self.pending
-            .entry((phone.to_owned(), device))
-            .or_default()
-            .push(Pending { id, node });
     }
 
     /// The device took the stanza `id`.
@@ -217,6 +223,41 @@ pub fn receipt(state: &State, session: &Session, node: &Node) -> Result<Vec<Node
         answer = answer.attr("type", kind);
     }
     Ok(vec![answer.build()])
+}
+
+/// Typing and recording: passed live to the devices of the chat's other
+/// side (every member, for a group), never queued.
+pub fn chatstate(state: &State, session: &Session, node: &Node) -> Result<Vec<Node>> {
+    let (phone, device) = logged_in(session)?;
+    let to = jid_attr(node, "to")?;
+    let registry = state.registry();
+    let from = registry.device_jid(phone, device, &to).to_non_ad();
+    let children = node.children().unwrap_or_default().to_vec();
+    let (relayed, targets) = if to.server == Server::Group {
+        let relayed = NodeBuilder::new("chatstate")
+            .attr("from", to.clone())
+            .attr("participant", from)
+            .children(children)
+            .build();
+        (relayed, registry.group_devices(&to.user, (phone, device)))
+    } else {
+        let relayed = NodeBuilder::new("chatstate")
+            .attr("from", from)
+            .children(children)
+            .build();
+        let targets = registry
+            .phone_of(&to)
+            .and_then(|target| {
+                let devices = registry.accounts.get(&target)?.devices.keys();
+                Some(devices.map(|d| (target.clone(), *d)).collect())
+            })
+            .unwrap_or_default();
+        (relayed, targets)
+    };
+    for (target, target_device) in targets {
+        registry.send_live(&target, target_device, &relayed);
+    }
+    Ok(Vec::new())
 }
 
 /// An `<ack>` from a client for a stanza the server delivered.

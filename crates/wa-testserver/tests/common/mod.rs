@@ -134,6 +134,19 @@ pub async fn texts(events: &mut Events, count: usize) -> Vec<Text> {
     found
 }
 
+/// The first message (of any kind) that `pick` accepts.
+pub async fn message_where<T>(
+    events: &mut Events,
+    what: &str,
+    pick: impl Fn(&wa::Message) -> Option<T>,
+) -> T {
+    expect(events, Duration::from_secs(10), what, |e| match e {
+        Event::Messages(batch) => batch.iter().find_map(|m| pick(&m.message)),
+        _ => None,
+    })
+    .await
+}
+
 /// The next text message to arrive.
 pub async fn next_text(events: &mut Events) -> Text {
     texts(events, 1).await.remove(0)
