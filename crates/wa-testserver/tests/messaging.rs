@@ -133,7 +133,7 @@ async fn edits_revokes_reactions_replies_receipts_and_typing_go_through() {
         |e| match e {
             Event::Receipt(receipt)
                 if format!("{:?}", receipt.r#type) == "Read"
-                    && receipt.message_ids.iter().any(|id| *id == sent.message_id) =>
+                    && receipt.message_ids.contains(&sent.message_id) =>
             {
                 Some(())
             }
