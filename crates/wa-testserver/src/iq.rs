@@ -108,6 +108,18 @@ pub fn answer(
         "privacy" => vec![result(&id, Vec::new())],
         // Nobody has a profile picture here.
         "w:profile:picture" => vec![error(&id, "404", "item-not-found")],
+        "w:m" => vec![result(
+            &id,
+            vec![NodeBuilder::new("media_conn")
+                .attr("auth", state.media.auth.clone())
+                .attr("ttl", "3600")
+                .attr("auth_ttl", "3600")
+                .attr("max_buckets", "1")
+                .children([NodeBuilder::new("host")
+                    .attr("hostname", state.media.addr.to_string())
+                    .build()])
+                .build()],
+        )],
         "w:g2" => return crate::groups::answer(state, session, iq),
         "usync" => vec![result(&id, vec![state.registry().usync(iq)])],
         "w:sync:app:state" => vec![result(&id, vec![empty_collections(iq)])],

@@ -12,6 +12,7 @@ mod devices;
 mod faults;
 mod groups;
 mod iq;
+mod media;
 mod noise;
 mod pairing;
 mod phone;
@@ -33,11 +34,13 @@ pub struct WaTestServer {
     addr: SocketAddr,
     state: Arc<State>,
     accept: tokio::task::JoinHandle<()>,
+    media: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for WaTestServer {
     fn drop(&mut self) {
         self.accept.abort();
+        self.media.abort();
     }
 }
 
@@ -108,6 +111,7 @@ struct Registry {
 
 struct State {
     identity: noise::ServerIdentity,
+    media: media::MediaHost,
     registry: Mutex<Registry>,
 }
 
@@ -127,8 +131,10 @@ impl WaTestServer {
     pub async fn start_on(addr: SocketAddr) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let (media, media_task) = media::MediaHost::start().await?;
         let state = Arc::new(State {
             identity: noise::ServerIdentity::generate(),
+            media,
             registry: Mutex::new(Registry::default()),
         });
         let accept = tokio::spawn(conn::accept_loop(listener, state.clone()));
@@ -136,12 +142,23 @@ impl WaTestServer {
             addr,
             state,
             accept,
+            media: media_task,
         })
     }
 
     /// The websocket URL a client is pointed at.
     pub fn url(&self) -> String {
         format!("ws://{}/ws/chat", self.addr)
+    }
+
+    /// The media host's address, which `media_conn` names.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.state.media.addr
+    }
+
+    /// How many media blobs have been uploaded.
+    pub fn media_count(&self) -> usize {
+        self.state.media.blob_count()
     }
 
     /// Creates an account with a phone number (digits, no `+`) and a push name.

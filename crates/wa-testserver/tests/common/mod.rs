@@ -15,10 +15,25 @@ use whatsapp_rust::bot::{Bot, BotHandle};
 use whatsapp_rust::http::UreqHttpClient;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::Event;
+use whatsapp_rust::wacore::net::{HttpClient, HttpRequest, HttpResponse};
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::TokioRuntime;
 
 pub type Events = mpsc::UnboundedReceiver<Arc<Event>>;
+
+/// whatsapp-rust asks its media hosts over `https://`; the test server's
+/// media host is plain HTTP on loopback.
+pub struct LoopbackHttp(UreqHttpClient);
+
+#[async_trait::async_trait]
+impl HttpClient for LoopbackHttp {
+    async fn execute(&self, mut request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        if let Some(rest) = request.url.strip_prefix("https://127.0.0.1:") {
+            request.url = format!("http://127.0.0.1:{rest}");
+        }
+        self.0.execute(request).await
+    }
+}
 
 /// A client on `store`'s rows for `login`, pointed at the server; its
 /// events arrive on the returned channel.
@@ -32,7 +47,7 @@ pub async fn client(server: &WaTestServer, store: &Store, login: &str) -> (BotHa
     let bot = Bot::builder()
         .with_backend(backend)
         .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(server.url()))
-        .with_http_client(UreqHttpClient::new())
+        .with_http_client(LoopbackHttp(UreqHttpClient::new()))
         .with_runtime(TokioRuntime)
         .with_version((2, 3000, 1_000_000_000))
         .on_event(move |event, _client| {
