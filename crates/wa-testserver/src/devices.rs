@@ -3,8 +3,9 @@
 
 use crate::iq::attr;
 use crate::Registry;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use std::collections::{HashMap, VecDeque};
+use wacore::libsignal::protocol::PreKeyBundle;
 use wacore::prekeys::PreKeyUtils;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::{Node, NodeContent};
@@ -107,33 +108,20 @@ impl Registry {
             .build()
     }
 
-    /// After a new companion's first upload, its phone shares the
-    /// app-state keys with it, so that it need not wait for them.
-    pub fn share_keys_with_new_companion(&mut self, phone: &str, device: u32) -> Result<()> {
-        let awaits = self
-            .accounts
-            .get_mut(phone)
-            .and_then(|account| account.devices.get_mut(&device))
-            .is_some_and(|companion| std::mem::take(&mut companion.awaits_keys));
-        if !awaits {
-            return Ok(());
-        }
-        let jid = Jid::pn(phone).with_device(u16::try_from(device)?);
+    /// A device's bundle, parsed as a Signal peer reads it, using up one of
+    /// its one-time keys.
+    pub fn bundle_of(&mut self, jid: &Jid) -> Result<PreKeyBundle> {
         let response = NodeBuilder::new("iq")
             .children([NodeBuilder::new("list")
-                .children([self.bundle_for(&jid)])
+                .children([self.bundle_for(jid)])
                 .build()])
             .build();
         let bundles =
             PreKeyUtils::parse_prekeys_response(&response.as_node_ref(), &HashMap::new())?.bundles;
-        let bundle = bundles
-            .values()
+        bundles
+            .into_values()
             .next()
-            .ok_or_else(|| anyhow!("the new companion's bundle does not parse"))?;
-        let account = self.accounts.get_mut(phone).context("no account")?;
-        let share = account.phone.key_share(phone, &jid, bundle)?;
-        self.deliver(phone, device, share);
-        Ok(())
+            .ok_or_else(|| anyhow!("{jid} has no usable bundle"))
     }
 
     /// What the server holds of a device's keys, and their hash, so that

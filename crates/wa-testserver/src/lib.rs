@@ -10,6 +10,7 @@
 mod conn;
 mod devices;
 mod faults;
+mod from_phone;
 mod groups;
 mod iq;
 mod media;
@@ -19,6 +20,8 @@ mod phone;
 mod relay;
 
 use anyhow::Result;
+
+pub use from_phone::{HistoryChat, HistoryMessage};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -64,9 +64,15 @@ impl Phone {
         }
     }
 
-    /// Encrypts `message` to a companion, starting a session from `bundle`
-    /// if there is none yet. Returns the `<enc>` node.
-    fn encrypt(
+    /// Whether the phone has a session with a device yet.
+    pub fn has_session(&self, device: &Jid) -> bool {
+        let address = ProtocolAddress::new(&device.user, u32::from(device.device).into());
+        self.sessions.0.contains_key(&key_of(&address))
+    }
+
+    /// Encrypts `message` to a device, starting a session from `bundle` if
+    /// there is none yet. Returns the `<enc>` node.
+    pub fn seal(
         &mut self,
         companion: &Jid,
         bundle: Option<&PreKeyBundle>,
@@ -107,16 +113,9 @@ impl Phone {
             .build())
     }
 
-    /// The phone shares its app-state key with a new companion, as a
-    /// message from device 0 that the companion accepts as its own.
-    pub fn key_share(
-        &mut self,
-        phone: &str,
-        companion: &Jid,
-        bundle: &PreKeyBundle,
-    ) -> Result<Node> {
-        let now_ms = wacore::time::now_millis();
-        let share = wa::Message {
+    /// The message that shares the phone's app-state key with a companion.
+    pub fn key_share(&self, companion_device: u16) -> wa::Message {
+        wa::Message {
             protocol_message: MessageField::some(wa::message::ProtocolMessage {
                 r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),
                 app_state_sync_key_share: MessageField::some(wa::message::AppStateSyncKeyShare {
@@ -130,26 +129,17 @@ impl Phone {
                                 wa::message::AppStateSyncKeyFingerprint {
                                     raw_id: Some(1),
                                     current_index: Some(0),
-                                    device_indexes: vec![0, u32::from(companion.device)],
+                                    device_indexes: vec![0, u32::from(companion_device)],
                                 },
                             ),
-                            timestamp: Some(now_ms),
+                            timestamp: Some(wacore::time::now_millis()),
                         }),
                     }],
                 }),
                 ..Default::default()
             }),
             ..Default::default()
-        };
-        let enc = self.encrypt(companion, Some(bundle), &share)?;
-        Ok(NodeBuilder::new("message")
-            .attr("from", Jid::pn(phone))
-            .attr("id", format!("3EB0{:016X}", rand10::random::<u64>()))
-            .attr("t", (now_ms / 1000).to_string())
-            .attr("type", "text")
-            .attr("category", "peer")
-            .children([enc])
-            .build())
+        }
     }
 }
 
