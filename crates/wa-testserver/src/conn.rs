@@ -251,7 +251,7 @@ fn handle(
 ) -> Result<Vec<Node>> {
     match node.tag.as_ref() {
         "iq" => iq::answer(state, id, session, node),
-        "message" => relay::message(state, session, node),
+        "message" => relay::message(state, id, session, node),
         "receipt" => relay::receipt(state, session, node),
         "ack" => relay::acked(state, session, node),
         "chatstate" => relay::chatstate(state, session, node),

@@ -90,4 +90,37 @@ impl WaTestServer {
     pub fn withhold_acks(&self, on: bool) {
         self.state.registry().withhold_acks = on;
     }
+
+    /// Acknowledges messages only after `delay` (zero: at once).
+    pub fn delay_acks(&self, delay: std::time::Duration) {
+        self.state.registry().ack_delay = delay;
+    }
+
+    /// `from`'s phone sends `to`'s devices a message whose ciphertext is
+    /// garbage, as a message encrypted to a lost session would be.
+    pub fn send_undecryptable(&self, from: &str, to: &str) -> Result<String> {
+        let mut registry = self.state.registry();
+        let devices: Vec<u32> = registry
+            .accounts
+            .get(to)
+            .map(|a| a.devices.keys().copied().collect())
+            .ok_or_else(|| anyhow!("no account {to}"))?;
+        let id = format!("3EB0{:016X}", rand10::random::<u64>());
+        let garbage: Vec<u8> = (0..64).map(|_| rand10::random::<u8>()).collect();
+        let stanza = NodeBuilder::new("message")
+            .attr("from", wacore_binary::Jid::pn(from))
+            .attr("id", id.clone())
+            .attr("t", wacore::time::now_secs().to_string())
+            .attr("type", "text")
+            .children([NodeBuilder::new("enc")
+                .attr("v", "2")
+                .attr("type", "msg")
+                .bytes(garbage)
+                .build()])
+            .build();
+        for device in devices {
+            registry.deliver(to, device, stanza.clone());
+        }
+        Ok(id)
+    }
 }

@@ -108,6 +108,8 @@ struct Registry {
     banned: HashMap<String, i64>,
     /// While set, the server takes messages without acknowledging them.
     withhold_acks: bool,
+    /// How long the server waits before acknowledging a message.
+    ack_delay: std::time::Duration,
     next_connection: u64,
     next_lid: u64,
 }

@@ -7,7 +7,7 @@
 use crate::conn::Session;
 use crate::devices::ack;
 use crate::iq::attr;
-use crate::{Outgoing, Registry, State};
+use crate::{ConnectionId, Outgoing, Registry, State};
 use anyhow::{anyhow, bail, Context, Result};
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::Node;
@@ -29,6 +29,24 @@ impl Registry {
             .entry((phone.to_owned(), device))
             .or_default()
             .push(Pending { id, node });
+    }
+
+    /// The ack for a message now, later, or never, as the faults say.
+    fn ack_message(&self, connection: ConnectionId, ack: Node) -> Vec<Node> {
+        if self.withhold_acks {
+            return Vec::new();
+        }
+        if self.ack_delay.is_zero() {
+            return vec![ack];
+        }
+        if let Some(sender) = self.connections.get(&connection).cloned() {
+            let delay = self.ack_delay;
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = sender.send(Outgoing::Node(ack));
+            });
+        }
+        Vec::new()
     }
 
     /// Hands a stanza to a device if it is online; otherwise it is gone,
@@ -85,7 +103,12 @@ fn jid_attr(node: &Node, key: &str) -> Result<Jid> {
 
 /// A `<message>` from a client: one copy per `<to>` device, each with that
 /// device's ciphertext and the message's other children.
-pub fn message(state: &State, session: &Session, node: &Node) -> Result<Vec<Node>> {
+pub fn message(
+    state: &State,
+    connection: ConnectionId,
+    session: &Session,
+    node: &Node,
+) -> Result<Vec<Node>> {
     let (phone, device) = logged_in(session)?;
     let to = jid_attr(node, "to")?;
     let id = attr(node, "id").context("a message without an id")?;
@@ -156,7 +179,7 @@ pub fn message(state: &State, session: &Session, node: &Node) -> Result<Vec<Node
                 .build();
             registry.deliver(&member, member_device, copy);
         }
-        return Ok(vec![ack("message", &id, &to.to_string())]);
+        return Ok(registry.ack_message(connection, ack("message", &id, &to.to_string())));
     }
     for (target, children) in targets {
         let Some(target_phone) = registry.phone_of(&target) else {
@@ -182,10 +205,7 @@ pub fn message(state: &State, session: &Session, node: &Node) -> Result<Vec<Node
             copy.children(children).build(),
         );
     }
-    if registry.withhold_acks {
-        return Ok(Vec::new());
-    }
-    Ok(vec![ack("message", &id, &to.to_string())])
+    Ok(registry.ack_message(connection, ack("message", &id, &to.to_string())))
 }
 
 /// A `<receipt>` from a client, passed to the devices of the user it is for.

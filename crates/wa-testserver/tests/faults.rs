@@ -124,3 +124,75 @@ async fn a_client_that_was_off_gets_its_messages_when_it_starts_again() {
     alice.shutdown().await;
     bob.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_message_nobody_can_decrypt_is_reported_as_undecryptable() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    server.add_account(BOB, "Bob");
+    let (store, _dir) = test_store().await;
+    let (alice, mut events) = paired(&server, &store, "alice", ALICE).await;
+    let id = server.send_undecryptable(BOB, ALICE).unwrap();
+    let reported = expect(&mut events, WAIT, "undecryptable message", |e| match e {
+        Event::UndecryptableMessage(m) => Some(m.info.id.to_string()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reported, id);
+    alice.shutdown().await;
+}
+
+/// The server's ack for the message `id`, if one comes within `limit`.
+async fn ack_for(events: &mut Events, id: &str, limit: Duration) -> Option<()> {
+    within(events, limit, |e| match e {
+        Event::ServerAck(ack) if ack.id == id && ack.class.as_deref() == Some("message") => {
+            Some(())
+        }
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn acks_can_be_withheld_or_delayed() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    server.add_account(BOB, "Bob");
+    let (store, _dir) = test_store().await;
+    let (alice, mut events) = paired(&server, &store, "alice", ALICE).await;
+    let (bob, _) = paired(&server, &store, "bob", BOB).await;
+
+    let sent = alice
+        .client()
+        .send_message(Jid::pn(BOB), text("one"))
+        .await
+        .unwrap();
+    assert!(ack_for(&mut events, &sent.message_id, WAIT).await.is_some());
+
+    server.withhold_acks(true);
+    let sent = alice
+        .client()
+        .send_message(Jid::pn(BOB), text("two"))
+        .await
+        .unwrap();
+    assert!(
+        ack_for(&mut events, &sent.message_id, Duration::from_secs(1))
+            .await
+            .is_none()
+    );
+
+    server.withhold_acks(false);
+    server.delay_acks(Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    let sent = alice
+        .client()
+        .send_message(Jid::pn(BOB), text("three"))
+        .await
+        .unwrap();
+    assert!(ack_for(&mut events, &sent.message_id, WAIT).await.is_some());
+    assert!(started.elapsed() >= Duration::from_millis(700));
+    alice.shutdown().await;
+    bob.shutdown().await;
+}

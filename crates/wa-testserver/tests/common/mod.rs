@@ -62,6 +62,23 @@ pub async fn client(server: &WaTestServer, store: &Store, login: &str) -> (BotHa
     (bot.spawn(), received)
 }
 
+/// The first event `pick` accepts within `limit`, if any.
+pub async fn within<T>(
+    events: &mut Events,
+    limit: Duration,
+    pick: impl Fn(&Event) -> Option<T>,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .ok()??;
+        if let Some(found) = pick(&event) {
+            return Some(found);
+        }
+    }
+}
+
 /// Waits for the first event `pick` accepts, up to `limit`.
 pub async fn expect<T>(
     events: &mut Events,
@@ -69,16 +86,9 @@ pub async fn expect<T>(
     what: &str,
     pick: impl Fn(&Event) -> Option<T>,
 ) -> T {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {what} within {limit:?}"))
-            .expect("the client's events ended");
-        if let Some(found) = pick(&event) {
-            return found;
-        }
-    }
+    within(events, limit, pick)
+        .await
+        .unwrap_or_else(|| panic!("no {what} within {limit:?}"))
 }
 
 pub fn connected(event: &Event) -> Option<()> {
