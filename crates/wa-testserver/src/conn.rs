@@ -123,6 +123,7 @@ async fn serve(stream: TcpStream, state: Arc<State>) -> Result<()> {
             .unpaired
             .retain(|_, waiting| waiting.connection != id);
         registry.approved.remove(&id);
+        registry.pair_codes.remove(&id);
     }
     result
 }
@@ -151,7 +152,7 @@ async fn run(
         _ => {
             let refs = pairing::offer_refs(state, id, noise_key);
             wire.send_node(&refs).await?;
-            Session::Pairing
+            Session::Pairing { noise_key }
         }
     };
     loop {
@@ -177,15 +178,21 @@ async fn run(
 
 /// What the connection is.
 pub enum Session {
-    Pairing,
-    LoggedIn { phone: String, device: u32 },
+    /// A new companion, known by its Noise key until it is linked.
+    Pairing {
+        noise_key: [u8; 32],
+    },
+    LoggedIn {
+        phone: String,
+        device: u32,
+    },
 }
 
 impl Session {
     /// The connection, for the log.
     pub fn who(&self) -> String {
         match self {
-            Session::Pairing => "a pairing client".to_owned(),
+            Session::Pairing { .. } => "a pairing client".to_owned(),
             Session::LoggedIn { phone, device } => format!("{phone}:{device}"),
         }
     }

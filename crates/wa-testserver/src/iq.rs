@@ -37,6 +37,11 @@ pub fn answer(
         return Ok(Vec::new());
     }
     let xmlns = attr(iq, "xmlns").unwrap_or_default();
+    if let (Session::Pairing { noise_key }, true) =
+        (session, has_child(iq, "link_code_companion_reg"))
+    {
+        return crate::pair_code::answer(state, connection, *noise_key, iq);
+    }
     Ok(match xmlns.as_str() {
         // The client goes active after login, then waits for the end of
         // the offline queue: there is none to deliver.
@@ -45,7 +50,7 @@ pub fn answer(
                 Session::LoggedIn { phone, device } => {
                     state.registry().unacknowledged(phone, *device)
                 }
-                Session::Pairing => Vec::new(),
+                Session::Pairing { .. } => Vec::new(),
             };
             let count = queued.len().to_string();
             let mut answers = vec![result(&id, Vec::new())];
@@ -87,7 +92,7 @@ pub fn answer(
         "encrypt" if has_child(iq, "digest") => {
             let digest = match session {
                 Session::LoggedIn { phone, device } => state.registry().digest(phone, *device),
-                Session::Pairing => None,
+                Session::Pairing { .. } => None,
             };
             match digest {
                 Some(digest) => vec![result(&id, vec![digest])],

@@ -15,6 +15,7 @@ mod groups;
 mod iq;
 mod media;
 mod noise;
+mod pair_code;
 mod pairing;
 mod phone;
 mod relay;
@@ -77,6 +78,8 @@ struct Companion {
 struct Unpaired {
     connection: ConnectionId,
     noise_key: [u8; 32],
+    /// When the code stops being scannable, as the client's rotation has it.
+    expires: std::time::Instant,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -96,6 +99,7 @@ struct Registry {
     accounts: HashMap<String, Account>,
     unpaired: HashMap<String, Unpaired>,
     approved: HashMap<ConnectionId, pairing::Approved>,
+    pair_codes: HashMap<ConnectionId, pair_code::PairCodeFlow>,
     connections: HashMap<ConnectionId, mpsc::UnboundedSender<Outgoing>>,
     /// Which account and device each logged-in connection is.
     logged_in: HashMap<ConnectionId, (String, u32)>,

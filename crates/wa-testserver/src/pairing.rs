@@ -10,12 +10,13 @@
 //!    with 515 so that the client logs in as the new device.
 
 use crate::conn::{stream_error, Session};
-use crate::{Companion, ConnectionId, Outgoing, State, Unpaired, SERVER};
+use crate::{Companion, ConnectionId, Outgoing, Registry, State, Unpaired, SERVER};
 use anyhow::{anyhow, bail, Context, Result};
 use base64::prelude::{Engine, BASE64_STANDARD};
 use hmac::{Hmac, Mac};
 use rand10::RngExt;
 use sha2::Sha256;
+use std::time::Duration;
 use wacore::libsignal::protocol::PublicKey;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::Node;
@@ -43,8 +44,11 @@ pub struct Approved {
 /// The `pair-device` IQ that gives a new connection its QR refs.
 pub fn offer_refs(state: &State, connection: ConnectionId, noise_key: [u8; 32]) -> Node {
     let mut registry = state.registry();
+    let now = std::time::Instant::now();
     let refs: Vec<Node> = (0..REFS)
-        .map(|_| {
+        .map(|n| {
+            // The client shows the first code for 60 s, each next one for 20.
+            let expires = now + Duration::from_secs(60 + 20 * n as u64);
             let bytes: [u8; 18] = rand10::rng().random();
             let reference = format!("2@{}", BASE64_STANDARD.encode(bytes));
             registry.unpaired.insert(
@@ -52,6 +56,7 @@ pub fn offer_refs(state: &State, connection: ConnectionId, noise_key: [u8; 32]) 
                 Unpaired {
                     connection,
                     noise_key,
+                    expires,
                 },
             );
             NodeBuilder::new("ref")
@@ -68,7 +73,7 @@ pub fn offer_refs(state: &State, connection: ConnectionId, noise_key: [u8; 32]) 
         .build()
 }
 
-fn request_id() -> String {
+pub fn request_id() -> String {
     format!("srv-{:08x}", rand10::rng().random::<u32>())
 }
 
@@ -95,6 +100,7 @@ pub fn scan(state: &State, code: &str, phone: &str) -> Result<()> {
     let waiting = registry
         .unpaired
         .get(reference)
+        .filter(|waiting| waiting.expires > std::time::Instant::now())
         .ok_or_else(|| anyhow!("the QR ref is unknown or expired"))?;
     if waiting.noise_key != noise_key {
         bail!("the QR code's noise key is not the connection's");
@@ -103,6 +109,26 @@ pub fn scan(state: &State, code: &str, phone: &str) -> Result<()> {
     registry
         .unpaired
         .retain(|_, waiting| waiting.connection != connection);
+    approve(
+        &mut registry,
+        connection,
+        phone,
+        noise_key,
+        identity_key,
+        &adv_secret,
+    )
+}
+
+/// The phone approves a companion: it gets `pair-success` with an ADV
+/// identity for its new device, MACed with the secret only the two share.
+pub fn approve(
+    registry: &mut Registry,
+    connection: ConnectionId,
+    phone: &str,
+    noise_key: [u8; 32],
+    identity_key: [u8; 32],
+    adv_secret: &[u8; 32],
+) -> Result<()> {
     let account = registry
         .accounts
         .get(phone)
@@ -137,7 +163,7 @@ pub fn scan(state: &State, code: &str, phone: &str) -> Result<()> {
         ..Default::default()
     }
     .encode_to_vec();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&adv_secret).context("an HMAC key")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(adv_secret).context("an HMAC key")?;
     mac.update(&signed);
     let container = wa::ADVSignedDeviceIdentityHMAC {
         details: Some(signed),
@@ -190,7 +216,7 @@ pub fn countersigned(
     session: &Session,
     iq: &Node,
 ) -> Result<Vec<Node>> {
-    let Session::Pairing = session else {
+    let Session::Pairing { .. } = session else {
         bail!("a pair-device-sign after login");
     };
     let identity = iq
@@ -240,4 +266,14 @@ pub fn countersigned(
         let _ = sender.send(Outgoing::Close(stream_error("515")));
     }
     Ok(Vec::new())
+}
+
+impl crate::WaTestServer {
+    /// Lets every QR code shown so far expire, as time would.
+    pub fn expire_qr_refs(&self) {
+        let now = std::time::Instant::now();
+        for waiting in self.state.registry().unpaired.values_mut() {
+            waiting.expires = now;
+        }
+    }
 }

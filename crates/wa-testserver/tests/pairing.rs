@@ -74,3 +74,71 @@ async fn a_client_pairs_by_qr_code_and_comes_back_from_its_stored_session() {
     assert_eq!(server.devices_of(PHONE), [1]);
     bot.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_pairs_by_pair_code() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(PHONE, "Alice");
+    let (store, _dir) = test_store().await;
+    let (bot, mut events) = client_with(&server, &store, "alice", Some(PHONE)).await;
+    let code = expect(
+        &mut events,
+        Duration::from_secs(10),
+        "pair code",
+        |e| match e {
+            Event::PairingCode(code) => Some(code.code.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(code.len(), 8);
+    server.enter_pair_code(PHONE, &code).unwrap();
+    let paired = expect(
+        &mut events,
+        Duration::from_secs(20),
+        "pair success",
+        |e| match e {
+            Event::PairSuccess(success) => Some(success.id.to_string()),
+            Event::PairError(error) => panic!("pairing failed: {}", error.error),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(paired, format!("{PHONE}:1@s.whatsapp.net"));
+    let started = Instant::now();
+    expect(
+        &mut events,
+        Duration::from_secs(10),
+        "connection",
+        connected,
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(server.devices_of(PHONE), [1]);
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_expired_qr_code_is_refused() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(PHONE, "Alice");
+    let (store, _dir) = test_store().await;
+    let (bot, mut events) = client(&server, &store, "alice").await;
+    let code = expect(
+        &mut events,
+        Duration::from_secs(10),
+        "QR code",
+        |e| match e {
+            Event::PairingQrCode(qr) => Some(qr.code.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    server.expire_qr_refs();
+    let refused = server.scan_qr(&code, PHONE).unwrap_err();
+    assert!(refused.to_string().contains("expired"), "{refused}");
+    assert!(server.devices_of(PHONE).is_empty());
+    bot.shutdown().await;
+}

@@ -16,6 +16,7 @@ use whatsapp_rust::http::UreqHttpClient;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::net::{HttpClient, HttpRequest, HttpResponse};
+use whatsapp_rust::wacore::pair_code::PairCodeOptions;
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::TokioRuntime;
 
@@ -38,13 +39,24 @@ impl HttpClient for LoopbackHttp {
 /// A client on `store`'s rows for `login`, pointed at the server; its
 /// events arrive on the returned channel.
 pub async fn client(server: &WaTestServer, store: &Store, login: &str) -> (BotHandle, Events) {
+    client_with(server, store, login, None).await
+}
+
+/// A client that, when `pair_code_for` names a number, asks to link by pair
+/// code for it instead of by QR code.
+pub async fn client_with(
+    server: &WaTestServer,
+    store: &Store,
+    login: &str,
+    pair_code_for: Option<&str>,
+) -> (BotHandle, Events) {
     let backend = WaStore::new(
         store.clone(),
         SecretBox::from_key(&[4; 32]),
         LoginId::from(login),
     );
     let (events, received) = mpsc::unbounded_channel();
-    let bot = Bot::builder()
+    let mut builder = Bot::builder()
         .with_backend(backend)
         .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(server.url()))
         .with_http_client(LoopbackHttp(UreqHttpClient::new()))
@@ -55,10 +67,14 @@ pub async fn client(server: &WaTestServer, store: &Store, login: &str) -> (BotHa
             async move {
                 let _ = events.send(event);
             }
-        })
-        .build()
-        .await
-        .expect("the client builds");
+        });
+    if let Some(phone) = pair_code_for {
+        builder = builder.with_pair_code(PairCodeOptions {
+            phone_number: phone.to_owned(),
+            ..Default::default()
+        });
+    }
+    let bot = builder.build().await.expect("the client builds");
     (bot.spawn(), received)
 }
 
@@ -178,7 +194,9 @@ pub async fn next_text(events: &mut Events) -> Text {
 }
 
 pub fn init_logs() {
-    let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
 pub fn text(body: &str) -> wa::Message {
