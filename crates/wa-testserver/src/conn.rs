@@ -19,6 +19,8 @@ pub async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Frames are small and answered at once: no Nagle delay.
+        let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
             if let Err(err) = serve(stream, state).await {
