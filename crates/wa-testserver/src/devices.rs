@@ -68,6 +68,16 @@ impl Registry {
     /// A bundle for one device, using up one of its one-time keys.
     fn bundle_for(&mut self, jid: &Jid) -> Node {
         let device = u32::from(jid.device);
+        if device == 0 {
+            let phone_bundle = self
+                .phone_of(jid)
+                .and_then(|phone| self.accounts.get_mut(&phone))
+                .filter(|account| account.answers)
+                .and_then(|account| account.phone.bundle_node(jid).ok());
+            if let Some(bundle) = phone_bundle {
+                return bundle;
+            }
+        }
         let companion = self
             .phone_of(jid)
             .and_then(|phone| self.accounts.get_mut(&phone))
@@ -197,16 +207,20 @@ impl Registry {
         };
         let mut ids: Vec<u32> = account.devices.keys().copied().collect();
         ids.sort_unstable();
-        // Companions only: the phone (device 0) holds no Signal keys here,
-        // so a client must not try to encrypt to it.
-        let list: Vec<Node> = ids
-            .iter()
-            .map(|id| {
+        // The phone (device 0) only where it reads messages: a scripted
+        // contact. Otherwise companions only, so that nobody encrypts to a
+        // phone that would not read it.
+        let phone_device = account
+            .answers
+            .then(|| NodeBuilder::new("device").attr("id", "0").build());
+        let list: Vec<Node> = phone_device
+            .into_iter()
+            .chain(ids.iter().map(|id| {
                 NodeBuilder::new("device")
                     .attr("id", id.to_string())
                     .attr("key-index", id.to_string())
                     .build()
-            })
+            }))
             .collect();
         let key_indexes = wa::ADVKeyIndexList {
             raw_id: Some(account.raw_id),

@@ -8,6 +8,7 @@ use flate2::write::ZlibEncoder;
 use std::io::Write;
 use wacore::download::MediaType;
 use wacore_binary::builder::NodeBuilder;
+use wacore_binary::node::{Node, NodeContent};
 use wacore_binary::Jid;
 use waproto::buffa::{Message, MessageField};
 use waproto::whatsapp as wa;
@@ -38,6 +39,85 @@ fn message_id() -> String {
 }
 
 impl Registry {
+    /// The user types `text` to `to` on the phone of `phone`: the message
+    /// reaches `to`'s devices, and each of the sender's companions gets its
+    /// copy. Returns the message ID.
+    pub fn phone_types(&mut self, phone: &str, to: &str, text: &str) -> Result<String> {
+        let registry = self;
+        let chat = Jid::pn(to);
+        let message = wa::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        let own_copy = wa::Message {
+            device_sent_message: MessageField::some(wa::message::DeviceSentMessage {
+                destination_jid: Some(chat.to_string()),
+                message: MessageField::some(message.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let devices = |registry: &Registry, account: &str| -> Vec<u16> {
+            registry
+                .accounts
+                .get(account)
+                .map(|a| {
+                    a.devices
+                        .keys()
+                        .filter_map(|d| u16::try_from(*d).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (theirs, ours) = (devices(registry, to), devices(registry, phone));
+        if theirs.is_empty() && ours.is_empty() {
+            return Err(anyhow!(
+                "nobody to send to: neither side has a linked device"
+            ));
+        }
+        let id = message_id();
+        for device in theirs {
+            let target = Jid::pn(to).with_device(device);
+            registry.phone_sends(phone, &target, &message, None, &id)?;
+        }
+        for device in ours {
+            let target = Jid::pn(phone).with_device(device);
+            registry.phone_sends(phone, &target, &own_copy, Some(&chat), &id)?;
+        }
+        Ok(id)
+    }
+
+    /// A scripted contact's phone reads what `sender` sent it and answers.
+    pub fn phone_reads(&mut self, contact: &str, sender: &Jid, children: &[Node]) -> Result<()> {
+        let enc = children
+            .iter()
+            .find(|child| child.tag == "enc")
+            .context("a message to the phone without <enc>")?;
+        let kind = crate::iq::attr(enc, "type").unwrap_or_default();
+        let Some(NodeContent::Bytes(ciphertext)) = &enc.content else {
+            return Err(anyhow!("an <enc> without bytes"));
+        };
+        let account = self.accounts.get_mut(contact).context("no such contact")?;
+        let message = account.phone.open(sender, &kind, ciphertext)?;
+        let text = message.conversation.clone().or_else(|| {
+            message
+                .extended_text_message
+                .as_option()
+                .and_then(|m| m.text.clone())
+        });
+        let (Some(text), Some(sender_phone)) = (text, self.phone_of(sender)) else {
+            // Sender keys, receipts-as-messages and the like need no answer.
+            return Ok(());
+        };
+        let name = self.accounts[contact].push_name.clone();
+        self.phone_types(
+            contact,
+            &sender_phone,
+            &format!("{name} here. You said: {text}"),
+        )?;
+        Ok(())
+    }
+
     /// The phone of `phone` sends `message` to one device, which takes it
     /// as coming from the phone (`from` is the account's own JID for its
     /// companions). Returns the stanza ID.
@@ -177,47 +257,6 @@ impl WaTestServer {
     /// reaches `to`'s devices, and each of the sender's companions gets its
     /// copy. Returns the message ID.
     pub fn phone_sends_text(&self, phone: &str, to: &str, text: &str) -> Result<String> {
-        let mut registry = self.state.registry();
-        let chat = Jid::pn(to);
-        let message = wa::Message {
-            conversation: Some(text.to_owned()),
-            ..Default::default()
-        };
-        let own_copy = wa::Message {
-            device_sent_message: MessageField::some(wa::message::DeviceSentMessage {
-                destination_jid: Some(chat.to_string()),
-                message: MessageField::some(message.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let devices = |registry: &Registry, account: &str| -> Vec<u16> {
-            registry
-                .accounts
-                .get(account)
-                .map(|a| {
-                    a.devices
-                        .keys()
-                        .filter_map(|d| u16::try_from(*d).ok())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (theirs, ours) = (devices(&registry, to), devices(&registry, phone));
-        if theirs.is_empty() && ours.is_empty() {
-            return Err(anyhow!(
-                "nobody to send to: neither side has a linked device"
-            ));
-        }
-        let id = message_id();
-        for device in theirs {
-            let target = Jid::pn(to).with_device(device);
-            registry.phone_sends(phone, &target, &message, None, &id)?;
-        }
-        for device in ours {
-            let target = Jid::pn(phone).with_device(device);
-            registry.phone_sends(phone, &target, &own_copy, Some(&chat), &id)?;
-        }
-        Ok(id)
+        self.state.registry().phone_types(phone, to, text)
     }
 }

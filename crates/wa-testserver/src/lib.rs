@@ -61,6 +61,9 @@ struct Account {
     devices: HashMap<u32, Companion>,
     /// The phone's Signal state, for what it sends its companions.
     phone: phone::Phone,
+    /// A scripted contact: its phone is online (device 0 is listed and
+    /// served), reads what it is sent, and answers.
+    answers: bool,
 }
 
 /// A linked device, known by the Noise key it logs in with.
@@ -172,6 +175,16 @@ impl WaTestServer {
 
     /// Creates an account with a phone number (digits, no `+`) and a push name.
     pub fn add_account(&self, phone: &str, push_name: &str) {
+        self.create_account(phone, push_name, false);
+    }
+
+    /// Creates a scripted contact: an account whose phone answers each
+    /// text it gets with "<name> here. You said: <text>".
+    pub fn add_scripted_contact(&self, phone: &str, push_name: &str) {
+        self.create_account(phone, push_name, true);
+    }
+
+    fn create_account(&self, phone: &str, push_name: &str, answers: bool) {
         let mut registry = self.state.registry();
         registry.next_lid += 1;
         let lid = format!("{}", 100_000_000_000_000 + registry.next_lid);
@@ -182,6 +195,7 @@ impl WaTestServer {
                 lid,
                 push_name: push_name.to_owned(),
                 phone: phone::Phone::new(&key),
+                answers,
                 key,
                 raw_id: rand10::random(),
                 created: wacore::time::now_secs(),

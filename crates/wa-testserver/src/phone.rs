@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use std::collections::HashMap;
 use wacore::libsignal::protocol::{
-    message_encrypt, process_prekey_bundle, CiphertextMessage, Direction, IdentityChange,
-    IdentityKey, IdentityKeyPair, IdentityKeyStore, KeyPair, PreKeyBundle, ProtocolAddress,
-    SessionRecord, SessionStore, SignalProtocolError, UsePQRatchet,
+    message_decrypt, message_encrypt, process_prekey_bundle, CiphertextMessage, Direction,
+    GenericSignedPreKey, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore, KeyPair,
+    PreKeyBundle, PreKeyId, PreKeyRecord, PreKeySignalMessage, PreKeyStore, ProtocolAddress,
+    SessionRecord, SessionStore, SignalMessage, SignalProtocolError, SignedPreKeyId,
+    SignedPreKeyRecord, SignedPreKeyStore, Timestamp, UsePQRatchet,
 };
 use wacore::messages::MessageUtils;
 use wacore_binary::builder::NodeBuilder;
@@ -36,10 +38,17 @@ struct Identities {
     known: HashMap<String, IdentityKey>,
 }
 
+/// The keys others start sessions with the phone from.
+struct PreKeys {
+    signed: SignedPreKeyRecord,
+    one_time: HashMap<u32, PreKeyRecord>,
+}
+
 /// The phone's Signal state.
 pub struct Phone {
     sessions: Sessions,
     identities: Identities,
+    prekeys: PreKeys,
     /// The app-state key the phone shares with each new companion.
     app_state_key_id: Vec<u8>,
     app_state_key: Vec<u8>,
@@ -52,8 +61,10 @@ impl Phone {
             IdentityKey::new(account_key.public_key),
             account_key.private_key.clone(),
         );
+        let prekeys = PreKeys::generate(account_key);
         Self {
             sessions: Sessions::default(),
+            prekeys,
             identities: Identities {
                 own,
                 registration_id: rand10::random::<u32>() & 0x3fff,
@@ -113,6 +124,83 @@ impl Phone {
             .build())
     }
 
+    /// The phone's bundle, as the server serves it for device 0.
+    pub fn bundle_node(&mut self, jid: &Jid) -> Result<Node> {
+        let signed = &self.prekeys.signed;
+        let mut children = vec![
+            NodeBuilder::new("registration")
+                .bytes(self.identities.registration_id.to_be_bytes().to_vec())
+                .build(),
+            NodeBuilder::new("type").bytes(vec![5]).build(),
+            NodeBuilder::new("identity")
+                .bytes(self.identities.own.public_key().public_key_bytes().to_vec())
+                .build(),
+            NodeBuilder::new("skey")
+                .children([
+                    NodeBuilder::new("id")
+                        .bytes(id_bytes(signed.id()?.into()))
+                        .build(),
+                    NodeBuilder::new("value")
+                        .bytes(signed.public_key()?.public_key_bytes().to_vec())
+                        .build(),
+                    NodeBuilder::new("signature")
+                        .bytes(signed.signature()?.to_vec())
+                        .build(),
+                ])
+                .build(),
+        ];
+        let next = self.prekeys.one_time.keys().min().copied();
+        if let Some(id) = next {
+            let record = &self.prekeys.one_time[&id];
+            children.push(
+                NodeBuilder::new("key")
+                    .children([
+                        NodeBuilder::new("id").bytes(id_bytes(id)).build(),
+                        NodeBuilder::new("value")
+                            .bytes(record.public_key()?.public_key_bytes().to_vec())
+                            .build(),
+                    ])
+                    .build(),
+            );
+        }
+        Ok(NodeBuilder::new("user")
+            .attr("jid", jid.clone())
+            .attr("type", "result")
+            .children(children)
+            .build())
+    }
+
+    /// Opens a message a device sent the phone, returning its plaintext
+    /// message.
+    pub fn open(&mut self, sender: &Jid, kind: &str, ciphertext: &[u8]) -> Result<wa::Message> {
+        let address = ProtocolAddress::new(&sender.user, u32::from(sender.device).into());
+        let message = match kind {
+            "pkmsg" => {
+                CiphertextMessage::PreKeySignalMessage(PreKeySignalMessage::try_from(ciphertext)?)
+            }
+            "msg" => CiphertextMessage::SignalMessage(SignalMessage::try_from(ciphertext)?),
+            other => return Err(anyhow!("the phone cannot open a {other}")),
+        };
+        let signed = SignedView(self.prekeys.signed.clone());
+        let opened = message_decrypt(
+            &message,
+            &address,
+            &mut self.sessions,
+            &mut self.identities,
+            &mut self.prekeys,
+            &signed,
+            &mut rand10::rng(),
+            UsePQRatchet::No,
+        )
+        .now_or_never()
+        .context("the phone's store pended")??;
+        if let Some(used) = opened.consumed_prekey_id {
+            self.prekeys.one_time.remove(&u32::from(used));
+        }
+        let plain = MessageUtils::unpad_message_ref(&opened.plaintext, 2)?;
+        Ok(wa::Message::decode_from_slice(plain)?)
+    }
+
     /// The message that shares the phone's app-state key with a companion.
     pub fn key_share(&self, companion_device: u16) -> wa::Message {
         wa::Message {
@@ -140,6 +228,82 @@ impl Phone {
             }),
             ..Default::default()
         }
+    }
+}
+
+/// A key ID as the server writes it: three bytes, big-endian.
+fn id_bytes(id: u32) -> Vec<u8> {
+    id.to_be_bytes()[1..].to_vec()
+}
+
+impl PreKeys {
+    /// A signed pre-key and a stock of one-time keys, signed by the
+    /// account's identity.
+    fn generate(identity: &KeyPair) -> Self {
+        let mut rng = rand10::rng();
+        let signed_pair = KeyPair::generate(&mut rng);
+        let signature = identity
+            .private_key
+            .calculate_signature(&signed_pair.public_key.serialize(), &mut rng)
+            .expect("signing with a fresh key works");
+        let signed = SignedPreKeyRecord::new(
+            SignedPreKeyId::from(1),
+            Timestamp::from_epoch_millis(wacore::time::now_millis().unsigned_abs()),
+            &signed_pair,
+            &signature,
+        );
+        let one_time = (1..=100)
+            .map(|id| {
+                (
+                    id,
+                    PreKeyRecord::new(PreKeyId::from(id), &KeyPair::generate(&mut rng)),
+                )
+            })
+            .collect();
+        Self { signed, one_time }
+    }
+}
+
+/// The signed pre-key, for a decrypt that borrows the one-time keys
+/// mutably at the same time.
+struct SignedView(SignedPreKeyRecord);
+
+#[async_trait]
+impl PreKeyStore for PreKeys {
+    async fn get_pre_key(&self, id: PreKeyId) -> SignalResult<PreKeyRecord> {
+        self.one_time
+            .get(&u32::from(id))
+            .cloned()
+            .ok_or(SignalProtocolError::InvalidPreKeyId)
+    }
+
+    async fn save_pre_key(&mut self, id: PreKeyId, record: &PreKeyRecord) -> SignalResult<()> {
+        self.one_time.insert(u32::from(id), record.clone());
+        Ok(())
+    }
+
+    async fn remove_pre_key(&mut self, id: PreKeyId) -> SignalResult<()> {
+        self.one_time.remove(&u32::from(id));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SignedPreKeyStore for SignedView {
+    async fn get_signed_pre_key(&self, id: SignedPreKeyId) -> SignalResult<SignedPreKeyRecord> {
+        if self.0.id()? == id {
+            Ok(self.0.clone())
+        } else {
+            Err(SignalProtocolError::InvalidSignedPreKeyId)
+        }
+    }
+
+    async fn save_signed_pre_key(
+        &mut self,
+        _id: SignedPreKeyId,
+        _record: &SignedPreKeyRecord,
+    ) -> SignalResult<()> {
+        Ok(())
     }
 }
 

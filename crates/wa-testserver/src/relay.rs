@@ -186,6 +186,19 @@ pub fn message(
             tracing::warn!("WhatsApp test server: a message to unknown {target}");
             continue;
         };
+        if target.device == 0
+            && registry
+                .accounts
+                .get(&target_phone)
+                .is_some_and(|a| a.answers)
+        {
+            if let Err(err) = registry.phone_reads(&target_phone, &from, &children) {
+                tracing::warn!(
+                    "WhatsApp test server: {target_phone}'s phone could not read: {err:#}"
+                );
+            }
+            continue;
+        }
         let mut copy = NodeBuilder::new("message")
             .attr("from", from.clone())
             .attr("id", id.clone())

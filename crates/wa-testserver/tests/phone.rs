@@ -118,3 +118,24 @@ async fn a_message_typed_on_the_phone_reaches_the_contact_and_the_companion() {
     alice.shutdown().await;
     bob.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_scripted_contact_reads_and_answers() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    server.add_scripted_contact(BOB, "Ada");
+    let (store, _dir) = test_store().await;
+    let (alice, mut events) = paired(&server, &store, "alice", ALICE).await;
+    for round in ["hi Ada", "still there?"] {
+        alice
+            .client()
+            .send_message(whatsapp_rust::Jid::pn(BOB), text(round))
+            .await
+            .unwrap();
+        let (chat, _, body) = next_text(&mut events).await;
+        assert_eq!(chat, format!("{BOB}@s.whatsapp.net"));
+        assert_eq!(body, format!("Ada here. You said: {round}"));
+    }
+    alice.shutdown().await;
+}
