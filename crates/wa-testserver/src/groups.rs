@@ -318,3 +318,21 @@ pub fn answer(state: &State, session: &Session, iq: &Node) -> Result<Vec<Node>> 
         }
     })
 }
+
+impl crate::WaTestServer {
+    /// Creates a group as `creator` did, with `members` added; returns its
+    /// JID. Members' devices hear of it as of any group created.
+    pub fn create_group(&self, creator: &str, subject: &str, members: &[&str]) -> String {
+        let participants = members.iter().map(|phone| {
+            NodeBuilder::new("participant")
+                .attr("jid", user_jid(phone))
+                .build()
+        });
+        let create = NodeBuilder::new("create")
+            .attr("subject", subject.to_owned())
+            .children(participants)
+            .build();
+        let group = self.state.registry().create_group(creator, &create);
+        format!("{}@g.us", attr(&group, "id").unwrap_or_default())
+    }
+}

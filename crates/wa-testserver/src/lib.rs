@@ -8,6 +8,7 @@
 //! pairing with ADV identities signed by the account's key.
 
 mod conn;
+pub mod control;
 mod devices;
 mod faults;
 mod from_phone;
@@ -229,6 +230,28 @@ impl WaTestServer {
             .unwrap_or_default();
         devices.sort_unstable();
         devices
+    }
+
+    /// Every account: number, push name, linked devices, and whether it
+    /// is a scripted contact.
+    pub fn accounts(&self) -> serde_json::Value {
+        let registry = self.state.registry();
+        let mut accounts: Vec<_> = registry
+            .accounts
+            .iter()
+            .map(|(phone, account)| {
+                let mut devices: Vec<u32> = account.devices.keys().copied().collect();
+                devices.sort_unstable();
+                serde_json::json!({
+                    "phone": phone,
+                    "name": account.push_name,
+                    "devices": devices,
+                    "scripted": account.answers,
+                })
+            })
+            .collect();
+        accounts.sort_by_key(|a| a["phone"].as_str().unwrap_or_default().to_owned());
+        serde_json::Value::Array(accounts)
     }
 
     /// How many connections are logged in as `phone`.
