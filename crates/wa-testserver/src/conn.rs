@@ -264,6 +264,7 @@ fn handle(
         "receipt" => relay::receipt(state, session, node),
         "ack" => relay::acked(state, session, node),
         "chatstate" => relay::chatstate(state, session, node),
+        "presence" => crate::presence::presence(state, session, node),
         // Acks, receipts and presence need no answer yet.
         tag => {
             tracing::debug!("WhatsApp test server: a <{tag}> from {}", session.who());

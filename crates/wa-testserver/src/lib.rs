@@ -19,6 +19,7 @@ mod noise;
 mod pair_code;
 mod pairing;
 mod phone;
+mod presence;
 mod relay;
 
 use anyhow::Result;
@@ -112,6 +113,9 @@ struct Registry {
     pending: HashMap<(String, u32), Vec<relay::Pending>>,
     /// Groups by the user part of their JID.
     groups: HashMap<String, groups::Group>,
+    /// What each account last said of its presence, and who listens.
+    seen: HashMap<String, presence::Seen>,
+    subscribers: HashMap<String, std::collections::HashSet<(String, u32)>>,
     /// Accounts banned until a Unix time.
     banned: HashMap<String, i64>,
     /// While set, the server takes messages without acknowledging them.

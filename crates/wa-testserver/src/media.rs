@@ -2,6 +2,8 @@
 //! download them again, over plain HTTP on loopback. The server never
 //! decrypts; it keeps each blob under the hash the client named it by.
 //!
+//! It also serves `/sw.js`, where a client learns its version.
+//!
 //! The client builds `https://` URLs for the host it is given, so whoever
 //! talks to this host (the tests, the bridge in the sandbox) uses an HTTP
 //! client that speaks plain HTTP to loopback.
@@ -15,6 +17,12 @@ use axum::{Json, Router};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
+/// The client version the server expects, as WhatsApp Web's service
+/// worker script states it; clients that fetch their version are pointed
+/// here instead of at the internet.
+pub const SERVICE_WORKER: &str =
+    r#"self.__WB_MANIFEST; var config = {"client_revision": 1000000000};"#;
 
 /// Uploads larger than this are refused, as WhatsApp refuses files over
 /// its limits.
@@ -38,6 +46,8 @@ impl MediaHost {
         let app = Router::new()
             .route("/mms/{kind}/{token}", post(upload))
             .route("/v/t62/{token}", get(download))
+            // What web.whatsapp.com/sw.js tells a client its version is.
+            .route("/sw.js", get(|| async { SERVICE_WORKER }))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOB))
             .with_state(host.clone());
         let task = tokio::spawn(async move {

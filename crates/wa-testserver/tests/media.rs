@@ -77,3 +77,18 @@ async fn an_image_goes_both_ways_byte_for_byte() {
     alice.shutdown().await;
     bob.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_media_host_states_the_client_version() {
+    let server = WaTestServer::start().await.unwrap();
+    let script = reqwest::get(format!("http://{}/sw.js", server.media_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        whatsapp_rust::wacore::version::parse_sw_js(&script),
+        Some((2, 3000, 1_000_000_000))
+    );
+}

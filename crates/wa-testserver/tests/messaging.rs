@@ -8,13 +8,16 @@ use causeway_core::store::test_store;
 use causeway_wa_testserver::WaTestServer;
 use common::*;
 use std::time::Duration;
+use whatsapp_rust::bot::BotHandle;
 use whatsapp_rust::send::RevokeType;
 use whatsapp_rust::types::events::Event;
+use whatsapp_rust::waproto::buffa::MessageField;
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::Jid;
 
 const ALICE: &str = "4411111111";
 const BOB: &str = "4422222222";
+const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn text_goes_both_ways_in_a_direct_chat() {
@@ -48,25 +51,25 @@ async fn text_goes_both_ways_in_a_direct_chat() {
     bob.shutdown().await;
 }
 
-#[tokio::test]
-async fn edits_revokes_reactions_replies_receipts_and_typing_go_through() {
-    init_logs();
-    let server = WaTestServer::start().await.unwrap();
-    server.add_account(ALICE, "Alice");
-    server.add_account(BOB, "Bob");
-    let (store, _dir) = test_store().await;
-    let (alice, mut alice_events) = paired(&server, &store, "alice", ALICE).await;
-    let (bob, mut bob_events) = paired(&server, &store, "bob", BOB).await;
-    let (a, b) = (alice.client(), bob.client());
+/// One side's client, number and events.
+struct Side {
+    bot: BotHandle,
+    phone: &'static str,
+    events: Events,
+}
 
-    let sent = a.send_message(Jid::pn(BOB), text("helo")).await.unwrap();
-    next_text(&mut bob_events).await;
+/// `a` sends a message and edits it; `b` reacts, replies quoting it and
+/// reads it; `a` types, goes online for `b`, and deletes the message.
+async fn every_kind_from(a: &mut Side, b: &mut Side) {
+    let (ca, cb) = (a.bot.client(), b.bot.client());
+    let (to_b, to_a) = (Jid::pn(b.phone), Jid::pn(a.phone));
+    let sent = ca.send_message(to_b.clone(), text("helo")).await.unwrap();
+    next_text(&mut b.events).await;
 
-    // An edit.
-    a.edit_message(Jid::pn(BOB), sent.message_id.clone(), text("hello"))
+    ca.edit_message(to_b.clone(), sent.message_id.clone(), text("hello"))
         .await
         .unwrap();
-    let edited = message_where(&mut bob_events, "edit", |m| {
+    let edited = message_where(&mut b.events, "edit", |m| {
         let protocol = m.protocol_message.as_option()?;
         let edited = protocol.edited_message.as_option()?;
         Some((
@@ -77,15 +80,14 @@ async fn edits_revokes_reactions_replies_receipts_and_typing_go_through() {
     .await;
     assert_eq!(edited, (sent.message_id.clone(), "hello".to_owned()));
 
-    // A reaction from Bob to Alice's message.
     let target = wa::MessageKey {
-        remote_jid: Some(Jid::pn(ALICE).to_string()),
+        remote_jid: Some(to_a.to_string()),
         from_me: Some(false),
         id: Some(sent.message_id.clone()),
         ..Default::default()
     };
-    b.send_reaction(Jid::pn(ALICE), target, "👍").await.unwrap();
-    let reaction = message_where(&mut alice_events, "reaction", |m| {
+    cb.send_reaction(to_a.clone(), target, "👍").await.unwrap();
+    let reaction = message_where(&mut a.events, "reaction", |m| {
         let reaction = m.reaction_message.as_option()?;
         Some((
             reaction.key.as_option()?.id.clone()?,
@@ -95,26 +97,21 @@ async fn edits_revokes_reactions_replies_receipts_and_typing_go_through() {
     .await;
     assert_eq!(reaction, (sent.message_id.clone(), "👍".to_owned()));
 
-    // A reply quoting it.
     let reply = wa::Message {
-        extended_text_message: whatsapp_rust::waproto::buffa::MessageField::some(
-            wa::message::ExtendedTextMessage {
-                text: Some("indeed".to_owned()),
-                context_info: whatsapp_rust::waproto::buffa::MessageField::some(wa::ContextInfo {
-                    stanza_id: Some(sent.message_id.clone()),
-                    participant: Some(Jid::pn(ALICE).to_string()),
-                    quoted_message: whatsapp_rust::waproto::buffa::MessageField::some(text(
-                        "hello",
-                    )),
-                    ..Default::default()
-                }),
+        extended_text_message: MessageField::some(wa::message::ExtendedTextMessage {
+            text: Some("indeed".to_owned()),
+            context_info: MessageField::some(wa::ContextInfo {
+                stanza_id: Some(sent.message_id.clone()),
+                participant: Some(to_a.to_string()),
+                quoted_message: MessageField::some(text("hello")),
                 ..Default::default()
-            },
-        ),
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    b.send_message(Jid::pn(ALICE), reply).await.unwrap();
-    let quoted = message_where(&mut alice_events, "reply", |m| {
+    cb.send_message(to_a.clone(), reply).await.unwrap();
+    let quoted = message_where(&mut a.events, "reply", |m| {
         let extended = m.extended_text_message.as_option()?;
         let context = extended.context_info.as_option()?;
         Some((extended.text.clone()?, context.stanza_id.clone()?))
@@ -122,44 +119,67 @@ async fn edits_revokes_reactions_replies_receipts_and_typing_go_through() {
     .await;
     assert_eq!(quoted, ("indeed".to_owned(), sent.message_id.clone()));
 
-    // Bob reads it; Alice sees the read receipt.
-    b.mark_as_read(&Jid::pn(ALICE), None, &[sent.message_id.as_str()])
+    cb.mark_as_read(&to_a, None, &[sent.message_id.as_str()])
         .await
         .unwrap();
-    expect(
-        &mut alice_events,
-        Duration::from_secs(10),
-        "read receipt",
-        |e| match e {
-            Event::Receipt(receipt)
-                if format!("{:?}", receipt.r#type) == "Read"
-                    && receipt.message_ids.contains(&sent.message_id) =>
-            {
-                Some(())
-            }
-            _ => None,
-        },
-    )
+    expect(&mut a.events, WAIT, "read receipt", |e| match e {
+        Event::Receipt(receipt)
+            if format!("{:?}", receipt.r#type) == "Read"
+                && receipt.message_ids.contains(&sent.message_id) =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
     .await;
 
-    // Alice types; Bob sees it.
-    a.chatstate().send_composing(&Jid::pn(BOB)).await.unwrap();
-    expect(&mut bob_events, Duration::from_secs(10), "typing", |e| {
+    ca.chatstate().send_composing(&to_b).await.unwrap();
+    expect(&mut b.events, WAIT, "typing", |e| {
         matches!(e, Event::ChatPresence(_)).then_some(())
     })
     .await;
 
-    // Alice deletes her message for everyone.
-    a.revoke_message(Jid::pn(BOB), sent.message_id.clone(), RevokeType::Sender)
+    cb.presence().subscribe(to_a.clone()).await.unwrap();
+    ca.presence().set_available().await.unwrap();
+    expect(&mut b.events, WAIT, "presence", |e| match e {
+        Event::Presence(update) if update.from.user == a.phone && !update.unavailable => Some(()),
+        _ => None,
+    })
+    .await;
+
+    ca.revoke_message(to_b, sent.message_id.clone(), RevokeType::Sender)
         .await
         .unwrap();
-    let revoked = message_where(&mut bob_events, "revoke", |m| {
+    let revoked = message_where(&mut b.events, "revoke", |m| {
         let protocol = m.protocol_message.as_option()?;
         (protocol.r#type == Some(wa::message::protocol_message::Type::REVOKE))
             .then(|| protocol.key.as_option()?.id.clone())?
     })
     .await;
     assert_eq!(revoked, sent.message_id);
-    alice.shutdown().await;
-    bob.shutdown().await;
+}
+
+#[tokio::test]
+async fn edits_revokes_reactions_replies_receipts_typing_and_presence_go_both_ways() {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(ALICE, "Alice");
+    server.add_account(BOB, "Bob");
+    let (store, _dir) = test_store().await;
+    let (bot, events) = paired(&server, &store, "alice", ALICE).await;
+    let mut alice = Side {
+        bot,
+        phone: ALICE,
+        events,
+    };
+    let (bot, events) = paired(&server, &store, "bob", BOB).await;
+    let mut bob = Side {
+        bot,
+        phone: BOB,
+        events,
+    };
+    every_kind_from(&mut alice, &mut bob).await;
+    every_kind_from(&mut bob, &mut alice).await;
+    alice.bot.shutdown().await;
+    bob.bot.shutdown().await;
 }
