@@ -28,6 +28,23 @@ fn child_bytes(node: &Node, tag: &str) -> Option<Vec<u8>> {
     }
 }
 
+impl Bundle {
+    /// The registration ID, the key type, the identity and the signed
+    /// pre-key, which both a bundle and a digest begin with.
+    fn keys(&self) -> Vec<Node> {
+        vec![
+            NodeBuilder::new("registration")
+                .bytes(self.registration.clone())
+                .build(),
+            NodeBuilder::new("type").bytes(vec![5]).build(),
+            NodeBuilder::new("identity")
+                .bytes(self.identity.clone())
+                .build(),
+            self.signed.clone(),
+        ]
+    }
+}
+
 /// Takes a pre-key upload (`<registration>`, `<identity>`, `<list>` of
 /// one-time keys, `<skey>`), adding to what the device uploaded before.
 pub fn take_upload(previous: Option<Bundle>, iq: &Node) -> Option<Bundle> {
@@ -50,6 +67,17 @@ pub fn take_upload(previous: Option<Bundle>, iq: &Node) -> Option<Bundle> {
 }
 
 impl Registry {
+    /// The linked companions of an account, in order.
+    pub fn devices_of(&self, phone: &str) -> Vec<u32> {
+        let mut devices: Vec<u32> = self
+            .accounts
+            .get(phone)
+            .map(|account| account.devices.keys().copied().collect())
+            .unwrap_or_default();
+        devices.sort_unstable();
+        devices
+    }
+
     /// The account a user part names, by phone number or by LID.
     pub fn phone_of(&self, jid: &Jid) -> Option<String> {
         match jid.server {
@@ -94,16 +122,7 @@ impl Registry {
                 .build();
         };
         let mut bundle = bundle;
-        let mut children = vec![
-            NodeBuilder::new("registration")
-                .bytes(bundle.registration.clone())
-                .build(),
-            NodeBuilder::new("type").bytes(vec![5]).build(),
-            NodeBuilder::new("identity")
-                .bytes(bundle.identity.clone())
-                .build(),
-            bundle.signed.clone(),
-        ];
+        let mut children = bundle.keys();
         children.extend(bundle.one_time.pop_front());
         children.push(
             NodeBuilder::new("device-identity")
@@ -164,18 +183,10 @@ impl Registry {
             .filter_map(|key| key.get_optional_child("id").cloned());
         Some(
             NodeBuilder::new("digest")
-                .children([
-                    NodeBuilder::new("registration")
-                        .bytes(bundle.registration.clone())
-                        .build(),
-                    NodeBuilder::new("type").bytes(vec![5]).build(),
-                    NodeBuilder::new("identity")
-                        .bytes(bundle.identity.clone())
-                        .build(),
-                    bundle.signed.clone(),
+                .children(bundle.keys().into_iter().chain([
                     NodeBuilder::new("list").children(ids).build(),
                     NodeBuilder::new("hash").bytes(hash).build(),
-                ])
+                ]))
                 .build(),
         )
     }
@@ -205,8 +216,7 @@ impl Registry {
                 .children([NodeBuilder::new("device-list").build()])
                 .build();
         };
-        let mut ids: Vec<u32> = account.devices.keys().copied().collect();
-        ids.sort_unstable();
+        let ids = self.devices_of(phone);
         // The phone (device 0) only where it reads messages: a scripted
         // contact. Otherwise companions only, so that nobody encrypts to a
         // phone that would not read it.

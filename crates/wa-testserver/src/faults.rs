@@ -100,11 +100,10 @@ impl WaTestServer {
     /// garbage, as a message encrypted to a lost session would be.
     pub fn send_undecryptable(&self, from: &str, to: &str) -> Result<String> {
         let mut registry = self.state.registry();
-        let devices: Vec<u32> = registry
-            .accounts
-            .get(to)
-            .map(|a| a.devices.keys().copied().collect())
-            .ok_or_else(|| anyhow!("no account {to}"))?;
+        if !registry.accounts.contains_key(to) {
+            return Err(anyhow!("no account {to}"));
+        }
+        let devices = registry.devices_of(to);
         let id = format!("3EB0{:016X}", rand10::random::<u64>());
         let garbage: Vec<u8> = (0..64).map(|_| rand10::random::<u8>()).collect();
         let stanza = NodeBuilder::new("message")

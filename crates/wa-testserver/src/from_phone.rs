@@ -58,16 +58,11 @@ impl Registry {
             ..Default::default()
         };
         let devices = |registry: &Registry, account: &str| -> Vec<u16> {
-            registry
-                .accounts
-                .get(account)
-                .map(|a| {
-                    a.devices
-                        .keys()
-                        .filter_map(|d| u16::try_from(*d).ok())
-                        .collect()
-                })
-                .unwrap_or_default()
+            let devices = registry.devices_of(account);
+            devices
+                .into_iter()
+                .filter_map(|d| u16::try_from(d).ok())
+                .collect()
         };
         let (theirs, ours) = (devices(registry, to), devices(registry, phone));
         if theirs.is_empty() && ours.is_empty() {

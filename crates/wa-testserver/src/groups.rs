@@ -118,12 +118,7 @@ impl Registry {
             .children([change])
             .build();
         for phone in told {
-            let devices: Vec<u32> = self
-                .accounts
-                .get(&phone)
-                .map(|a| a.devices.keys().copied().collect())
-                .unwrap_or_default();
-            for device in devices {
+            for device in self.devices_of(&phone) {
                 self.deliver(&phone, device, notification.clone());
             }
         }

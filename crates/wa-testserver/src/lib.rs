@@ -226,14 +226,7 @@ impl WaTestServer {
 
     /// The companion device numbers linked to an account.
     pub fn devices_of(&self, phone: &str) -> Vec<u32> {
-        let registry = self.state.registry();
-        let mut devices: Vec<u32> = registry
-            .accounts
-            .get(phone)
-            .map(|account| account.devices.keys().copied().collect())
-            .unwrap_or_default();
-        devices.sort_unstable();
-        devices
+        self.state.registry().devices_of(phone)
     }
 
     /// Every account: number, push name, linked devices, and whether it
@@ -244,8 +237,7 @@ impl WaTestServer {
             .accounts
             .iter()
             .map(|(phone, account)| {
-                let mut devices: Vec<u32> = account.devices.keys().copied().collect();
-                devices.sort_unstable();
+                let devices = registry.devices_of(phone);
                 serde_json::json!({
                     "phone": phone,
                     "name": account.push_name,

@@ -136,9 +136,20 @@ pub fn message(
                 Ok((jid, children))
             })
             .collect::<Result<_>>()?,
-        None => vec![(to.clone(), shared)],
+        None => vec![(to.clone(), shared.clone())],
     };
-    let now = wacore::time::now_secs().to_string();
+    // What every copy says of the message, whoever gets it.
+    let header = |from: &Jid| {
+        NodeBuilder::new("message")
+            .attr("from", from.clone())
+            .attr("id", id.clone())
+            .attr("t", wacore::time::now_secs().to_string())
+            .attr(
+                "type",
+                attr(node, "type").unwrap_or_else(|| "text".to_owned()),
+            )
+            .attr("notify", push_name.clone())
+    };
     if to.server == Server::Group {
         let group = to.user.to_string();
         let mut own: std::collections::HashMap<(String, u32), Vec<Node>> = targets
@@ -148,33 +159,18 @@ pub fn message(
                 Some(((phone, u32::from(jid.device)), children))
             })
             .collect();
-        let everyone: Vec<Node> = node
-            .children()
-            .unwrap_or_default()
-            .iter()
-            .filter(|child| child.tag != "participants")
-            .cloned()
-            .collect();
         for (member, member_device) in registry.group_devices(&group, (phone, device)) {
             let children = own
                 .remove(&(member.clone(), member_device))
                 .map(|mine| {
                     // Its own `<enc>` (the sender key), then the shared one.
                     let mut all: Vec<Node> = mine.into_iter().filter(|c| c.tag == "enc").collect();
-                    all.extend(everyone.iter().cloned());
+                    all.extend(shared.iter().cloned());
                     all
                 })
-                .unwrap_or_else(|| everyone.clone());
-            let copy = NodeBuilder::new("message")
-                .attr("from", to.clone())
+                .unwrap_or_else(|| shared.clone());
+            let copy = header(&to)
                 .attr("participant", from.clone())
-                .attr("id", id.clone())
-                .attr("t", now.clone())
-                .attr(
-                    "type",
-                    attr(node, "type").unwrap_or_else(|| "text".to_owned()),
-                )
-                .attr("notify", push_name.clone())
                 .children(children)
                 .build();
             registry.deliver(&member, member_device, copy);
@@ -199,15 +195,7 @@ pub fn message(
             }
             continue;
         }
-        let mut copy = NodeBuilder::new("message")
-            .attr("from", from.clone())
-            .attr("id", id.clone())
-            .attr("t", now.clone())
-            .attr(
-                "type",
-                attr(node, "type").unwrap_or_else(|| "text".to_owned()),
-            )
-            .attr("notify", push_name.clone());
+        let mut copy = header(&from);
         if target_phone == phone {
             // One of the sender's own devices: it learns which chat it was.
             copy = copy.attr("recipient", to.clone());
@@ -229,11 +217,7 @@ pub fn receipt(state: &State, session: &Session, node: &Node) -> Result<Vec<Node
     let mut registry = state.registry();
     let from = registry.device_jid(phone, device, &to);
     if let Some(target_phone) = registry.phone_of(&to) {
-        let devices: Vec<u32> = registry
-            .accounts
-            .get(&target_phone)
-            .map(|a| a.devices.keys().copied().collect())
-            .unwrap_or_default();
+        let devices = registry.devices_of(&target_phone);
         let mut relayed = NodeBuilder::new("receipt")
             .attr("from", from)
             .attr("id", id.clone())

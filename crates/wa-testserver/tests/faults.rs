@@ -75,13 +75,8 @@ async fn a_banned_account_is_told_for_how_long() {
 
 #[tokio::test]
 async fn a_dropped_connection_comes_back_and_gets_what_was_sent_meanwhile() {
-    init_logs();
-    let server = WaTestServer::start().await.unwrap();
-    server.add_account(ALICE, "Alice");
-    server.add_account(BOB, "Bob");
-    let (store, _dir) = test_store().await;
-    let (alice, _alice_events) = paired(&server, &store, "alice", ALICE).await;
-    let (bob, mut bob_events) = paired(&server, &store, "bob", BOB).await;
+    let (server, _store, _dir, (alice, _alice_events), (bob, mut bob_events)) =
+        two_paired((ALICE, "Alice"), (BOB, "Bob")).await;
 
     assert_eq!(server.drop_connections(BOB), 1);
     alice
@@ -98,13 +93,8 @@ async fn a_dropped_connection_comes_back_and_gets_what_was_sent_meanwhile() {
 
 #[tokio::test]
 async fn a_client_that_was_off_gets_its_messages_when_it_starts_again() {
-    init_logs();
-    let server = WaTestServer::start().await.unwrap();
-    server.add_account(ALICE, "Alice");
-    server.add_account(BOB, "Bob");
-    let (store, _dir) = test_store().await;
-    let (alice, _alice_events) = paired(&server, &store, "alice", ALICE).await;
-    let (bob, _) = paired(&server, &store, "bob", BOB).await;
+    let (server, store, _dir, (alice, _alice_events), (bob, _)) =
+        two_paired((ALICE, "Alice"), (BOB, "Bob")).await;
     bob.shutdown().await;
 
     for n in 1..=3 {
@@ -156,13 +146,8 @@ async fn ack_for(events: &mut Events, id: &str, limit: Duration) -> Option<()> {
 
 #[tokio::test]
 async fn acks_can_be_withheld_or_delayed() {
-    init_logs();
-    let server = WaTestServer::start().await.unwrap();
-    server.add_account(ALICE, "Alice");
-    server.add_account(BOB, "Bob");
-    let (store, _dir) = test_store().await;
-    let (alice, mut events) = paired(&server, &store, "alice", ALICE).await;
-    let (bob, _) = paired(&server, &store, "bob", BOB).await;
+    let (server, _store, _dir, (alice, mut events), (bob, _)) =
+        two_paired((ALICE, "Alice"), (BOB, "Bob")).await;
 
     let sent = alice
         .client()

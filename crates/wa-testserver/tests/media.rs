@@ -4,7 +4,6 @@
 
 mod common;
 
-use causeway_core::store::test_store;
 use causeway_wa_testserver::WaTestServer;
 use common::*;
 use whatsapp_rust::download::MediaType;
@@ -54,13 +53,8 @@ async fn received_image(
 
 #[tokio::test]
 async fn an_image_goes_both_ways_byte_for_byte() {
-    init_logs();
-    let server = WaTestServer::start().await.unwrap();
-    server.add_account(ALICE, "Alice");
-    server.add_account(BOB, "Bob");
-    let (store, _dir) = test_store().await;
-    let (alice, mut alice_events) = paired(&server, &store, "alice", ALICE).await;
-    let (bob, mut bob_events) = paired(&server, &store, "bob", BOB).await;
+    let (server, _store, _dir, (alice, mut alice_events), (bob, mut bob_events)) =
+        two_paired((ALICE, "Alice"), (BOB, "Bob")).await;
 
     let picture: Vec<u8> = (0..200_000u32).map(|n| (n * 7 % 251) as u8).collect();
     send_image(&alice, BOB, &picture, "a picture").await;

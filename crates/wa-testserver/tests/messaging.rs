@@ -21,13 +21,8 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn text_goes_both_ways_in_a_direct_chat() {
-    init_logs();
-    let server = WaTestServer::start().await.unwrap();
-    server.add_account(ALICE, "Alice");
-    server.add_account(BOB, "Bob");
-    let (store, _dir) = test_store().await;
-    let (alice, mut alice_events) = paired(&server, &store, "alice", ALICE).await;
-    let (bob, mut bob_events) = paired(&server, &store, "bob", BOB).await;
+    let (_server, _store, _dir, (alice, mut alice_events), (bob, mut bob_events)) =
+        two_paired((ALICE, "Alice"), (BOB, "Bob")).await;
 
     alice
         .client()

@@ -19,16 +19,7 @@ async fn a_client_pairs_by_qr_code_and_comes_back_from_its_stored_session() {
     let (store, _dir) = test_store().await;
 
     let (bot, mut events) = client(&server, &store, "alice").await;
-    let code = expect(
-        &mut events,
-        Duration::from_secs(10),
-        "QR code",
-        |e| match e {
-            Event::PairingQrCode(qr) => Some(qr.code.clone()),
-            _ => None,
-        },
-    )
-    .await;
+    let code = qr_code(&mut events).await;
     server.scan_qr(&code, PHONE).unwrap();
     let paired = expect(
         &mut events,
@@ -126,16 +117,7 @@ async fn an_expired_qr_code_is_refused() {
     server.add_account(PHONE, "Alice");
     let (store, _dir) = test_store().await;
     let (bot, mut events) = client(&server, &store, "alice").await;
-    let code = expect(
-        &mut events,
-        Duration::from_secs(10),
-        "QR code",
-        |e| match e {
-            Event::PairingQrCode(qr) => Some(qr.code.clone()),
-            _ => None,
-        },
-    )
-    .await;
+    let code = qr_code(&mut events).await;
     server.expire_qr_refs();
     let refused = server.scan_qr(&code, PHONE).unwrap_err();
     assert!(refused.to_string().contains("expired"), "{refused}");

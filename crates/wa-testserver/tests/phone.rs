@@ -77,13 +77,8 @@ async fn history_from_the_phone_reaches_the_client() {
 
 #[tokio::test]
 async fn a_message_typed_on_the_phone_reaches_the_contact_and_the_companion() {
-    init_logs();
-    let server = WaTestServer::start().await.unwrap();
-    server.add_account(ALICE, "Alice");
-    server.add_account(BOB, "Bob");
-    let (store, _dir) = test_store().await;
-    let (alice, mut alice_events) = paired(&server, &store, "alice", ALICE).await;
-    let (bob, mut bob_events) = paired(&server, &store, "bob", BOB).await;
+    let (server, _store, _dir, (alice, mut alice_events), (bob, mut bob_events)) =
+        two_paired((ALICE, "Alice"), (BOB, "Bob")).await;
 
     let id = server
         .phone_sends_text(ALICE, BOB, "from my phone")

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
-use whatsapp_rust::types::events::Event;
 
 const YOU: &str = "15550100";
 const ADA: &str = "15550101";
@@ -29,16 +28,7 @@ async fn the_control_api_links_a_client_and_types_on_a_phone() {
 
     let (store, _dir) = test_store().await;
     let (bot, mut events) = client(&server, &store, "you").await;
-    let code = expect(
-        &mut events,
-        Duration::from_secs(10),
-        "QR code",
-        |e| match e {
-            Event::PairingQrCode(qr) => Some(qr.code.clone()),
-            _ => None,
-        },
-    )
-    .await;
+    let code = qr_code(&mut events).await;
     let bad = http
         .post(format!("{base}/scan"))
         .json(&json!({"code": "not,a,code,at all", "phone": YOU}))

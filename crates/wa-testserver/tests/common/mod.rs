@@ -10,6 +10,7 @@ use causeway_wa_testserver::WaTestServer;
 use causeway_whatsapp::store::WaStore;
 use std::sync::Arc;
 use std::time::Duration;
+use tempfile::TempDir;
 use tokio::sync::mpsc;
 use whatsapp_rust::bot::{Bot, BotHandle};
 use whatsapp_rust::http::UreqHttpClient;
@@ -111,6 +112,37 @@ pub fn connected(event: &Event) -> Option<()> {
     matches!(event, Event::Connected(_)).then_some(())
 }
 
+/// The QR code text the client shows first.
+pub async fn qr_code(events: &mut Events) -> String {
+    expect(events, Duration::from_secs(10), "QR code", |e| match e {
+        Event::PairingQrCode(qr) => Some(qr.code.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// A server with two accounts, each with a client linked and connected,
+/// on one test database.
+pub async fn two_paired(
+    (first, first_name): (&str, &str),
+    (second, second_name): (&str, &str),
+) -> (
+    WaTestServer,
+    Store,
+    TempDir,
+    (BotHandle, Events),
+    (BotHandle, Events),
+) {
+    init_logs();
+    let server = WaTestServer::start().await.unwrap();
+    server.add_account(first, first_name);
+    server.add_account(second, second_name);
+    let (store, dir) = causeway_core::store::test_store().await;
+    let a = paired(&server, &store, &first_name.to_lowercase(), first).await;
+    let b = paired(&server, &store, &second_name.to_lowercase(), second).await;
+    (server, store, dir, a, b)
+}
+
 /// A client linked to `phone` by QR code and connected.
 pub async fn paired(
     server: &WaTestServer,
@@ -119,16 +151,7 @@ pub async fn paired(
     phone: &str,
 ) -> (BotHandle, Events) {
     let (bot, mut events) = client(server, store, login).await;
-    let code = expect(
-        &mut events,
-        Duration::from_secs(10),
-        "QR code",
-        |e| match e {
-            Event::PairingQrCode(qr) => Some(qr.code.clone()),
-            _ => None,
-        },
-    )
-    .await;
+    let code = qr_code(&mut events).await;
     server.scan_qr(&code, phone).unwrap();
     expect(
         &mut events,
