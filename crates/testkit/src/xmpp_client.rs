@@ -164,7 +164,14 @@ impl XmppClient {
                     self.describe_backlog()
                 );
             }
-            let element = self.next_element(left).await?;
+            let element = match self.next_element(left).await {
+                Ok(element) => element,
+                // Say what did come, so that a timeout under load can be read.
+                Err(err) => bail!(
+                    "{err:#} (waited {timeout:?}); unmatched: {}",
+                    self.describe_backlog()
+                ),
+            };
             if pred(&element) {
                 return Ok(element);
             }
