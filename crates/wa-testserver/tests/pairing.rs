@@ -11,6 +11,30 @@ use whatsapp_rust::types::events::Event;
 
 const PHONE: &str = "4412345678";
 
+/// The client is linked as the account's first device, then connects
+/// within 2 s of that.
+async fn assert_linked_within_two_seconds(events: &mut Events) {
+    let paired = expect(
+        events,
+        Duration::from_secs(20),
+        "pair success",
+        |e| match e {
+            Event::PairSuccess(success) => Some(success.id.to_string()),
+            Event::PairError(error) => panic!("pairing failed: {}", error.error),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(paired, format!("{PHONE}:1@s.whatsapp.net"));
+    let started = Instant::now();
+    expect(events, Duration::from_secs(10), "connection", connected).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "connected {:?} after pairing",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_client_pairs_by_qr_code_and_comes_back_from_its_stored_session() {
     init_logs();
@@ -21,31 +45,8 @@ async fn a_client_pairs_by_qr_code_and_comes_back_from_its_stored_session() {
     let (bot, mut events) = client(&server, &store, "alice").await;
     let code = qr_code(&mut events).await;
     server.scan_qr(&code, PHONE).unwrap();
-    let paired = expect(
-        &mut events,
-        Duration::from_secs(10),
-        "pair success",
-        |e| match e {
-            Event::PairSuccess(success) => Some(success.id.to_string()),
-            _ => None,
-        },
-    )
-    .await;
-    assert_eq!(paired, format!("{PHONE}:1@s.whatsapp.net"));
-    let started = Instant::now();
-    expect(
-        &mut events,
-        Duration::from_secs(30),
-        "connection",
-        connected,
-    )
-    .await;
     // The phone shares its app-state keys at once: no 10 s wait for them.
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "connected {:?} after pairing",
-        started.elapsed()
-    );
+    assert_linked_within_two_seconds(&mut events).await;
     assert_eq!(server.devices_of(PHONE), [1]);
     assert_eq!(server.logged_in_count(PHONE), 1);
     bot.shutdown().await;
@@ -85,27 +86,7 @@ async fn a_client_pairs_by_pair_code() {
     .await;
     assert_eq!(code.len(), 8);
     server.enter_pair_code(PHONE, &code).unwrap();
-    let paired = expect(
-        &mut events,
-        Duration::from_secs(20),
-        "pair success",
-        |e| match e {
-            Event::PairSuccess(success) => Some(success.id.to_string()),
-            Event::PairError(error) => panic!("pairing failed: {}", error.error),
-            _ => None,
-        },
-    )
-    .await;
-    assert_eq!(paired, format!("{PHONE}:1@s.whatsapp.net"));
-    let started = Instant::now();
-    expect(
-        &mut events,
-        Duration::from_secs(10),
-        "connection",
-        connected,
-    )
-    .await;
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_linked_within_two_seconds(&mut events).await;
     assert_eq!(server.devices_of(PHONE), [1]);
     bot.shutdown().await;
 }

@@ -12,6 +12,8 @@
 //! contract tests in `tests.rs` run the same checks against both.
 
 mod app_sync;
+#[cfg(test)]
+mod database_tests;
 mod device;
 mod protocol;
 mod signal;

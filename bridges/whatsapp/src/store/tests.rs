@@ -1,8 +1,6 @@
 //! One contract, run against wacore's `InMemoryBackend` and against our
 //! store on the test database (SQLite, or PostgreSQL with
-//! `CAUSEWAY_TEST_POSTGRES`): ours must behave as the library's own. Then
-//! what only a database can show: state that outlives the process, logins
-//! kept apart, and values sealed at rest.
+//! `CAUSEWAY_TEST_POSTGRES`): ours must behave as the library's own.
 
 use super::*;
 use bytes::Bytes;
@@ -12,7 +10,7 @@ use wacore::appstate::processor::AppStateMutationMAC;
 use wacore::store::traits::*;
 use wacore::store::Device;
 
-fn ours(store: &Store, login: &str) -> WaStore {
+pub(super) fn ours(store: &Store, login: &str) -> WaStore {
     WaStore::new(
         store.clone(),
         SecretBox::from_key(&[5; 32]),
@@ -243,7 +241,7 @@ async fn mutation_macs_are_kept_per_collection<B: Backend>(b: &B) {
     );
 }
 
-async fn sorted_devices<B: Backend>(b: &B, group: &str) -> Vec<(String, bool)> {
+pub(super) async fn sorted_devices<B: Backend>(b: &B, group: &str) -> Vec<(String, bool)> {
     let mut devices = b.get_sender_key_devices(group).await.unwrap();
     devices.sort();
     devices
@@ -279,7 +277,7 @@ async fn sender_key_devices_are_tracked_per_group<B: Backend>(b: &B) {
     assert!(sorted_devices(b, g2).await.is_empty());
 }
 
-fn mapping(lid: &str, phone: &str) -> LidPnMappingEntry {
+pub(super) fn mapping(lid: &str, phone: &str) -> LidPnMappingEntry {
     LidPnMappingEntry {
         lid: lid.into(),
         phone_number: phone.into(),
@@ -551,101 +549,4 @@ async fn the_device_is_created_once_then_saved_and_loaded<B: Backend>(b: &B) {
         device.identity_key.public_key.public_key_bytes()
     );
     assert_eq!(*back.device_props, *Device::new().device_props);
-}
-
-#[tokio::test]
-async fn state_outlives_the_store_that_wrote_it() {
-    let (store, _dir) = causeway_core::store::test_store().await;
-    let first = ours(&store, "alice");
-    first.create().await.unwrap();
-    let registration = first.load().await.unwrap().unwrap().registration_id;
-    first.put_session("1555:1@lid", b"ratchet").await.unwrap();
-    drop(first);
-    let again = ours(&store, "alice");
-    assert_eq!(
-        again.load().await.unwrap().unwrap().registration_id,
-        registration
-    );
-    assert_eq!(
-        again.get_session("1555:1@lid").await.unwrap().unwrap(),
-        &b"ratchet"[..]
-    );
-}
-
-#[tokio::test]
-async fn logins_do_not_see_each_other() {
-    let (store, _dir) = causeway_core::store::test_store().await;
-    let (alice, bob) = (ours(&store, "alice"), ours(&store, "bob"));
-    alice.put_session("1555:1@lid", b"a").await.unwrap();
-    alice.create().await.unwrap();
-    assert!(bob.get_session("1555:1@lid").await.unwrap().is_none());
-    assert!(!bob.exists().await.unwrap());
-}
-
-#[tokio::test]
-async fn keys_and_sessions_are_sealed_at_rest() {
-    let (store, _dir) = causeway_core::store::test_store().await;
-    let alice = ours(&store, "alice");
-    alice
-        .put_session("1555:1@lid", b"session-secret-bytes")
-        .await
-        .unwrap();
-    alice
-        .put_identity("1555:1@lid", *b"identity-key-bytes-32-long-xxxxx")
-        .await
-        .unwrap();
-    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT value FROM login_data")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(stored.len(), 2);
-    for value in stored {
-        assert!(!value
-            .windows(14)
-            .any(|w| w == b"session-secret" || w == b"identity-key-b"));
-    }
-}
-
-#[tokio::test]
-async fn parts_with_slashes_and_percents_stay_apart() {
-    let (store, _dir) = causeway_core::store::test_store().await;
-    let b = ours(&store, "alice");
-    b.set_sender_key_status("a/b@g.us", &[("x%2F:1@lid", true)])
-        .await
-        .unwrap();
-    b.set_sender_key_status("a", &[("b@g.us/x:1@lid", true)])
-        .await
-        .unwrap();
-    assert_eq!(
-        sorted_devices(&b, "a/b@g.us").await,
-        [("x%2F:1@lid".into(), true)]
-    );
-    assert_eq!(
-        sorted_devices(&b, "a").await,
-        [("b@g.us/x:1@lid".into(), true)]
-    );
-    b.store_sent_message("1@g.us", "id/with/slashes", b"p")
-        .await
-        .unwrap();
-    assert!(b
-        .take_sent_message("1@g.us", "id/with/slashes")
-        .await
-        .unwrap()
-        .is_some());
-}
-
-#[tokio::test]
-async fn forgetting_removes_every_row() {
-    let (store, _dir) = causeway_core::store::test_store().await;
-    let alice = ours(&store, "alice");
-    alice.create().await.unwrap();
-    alice.put_session("1555:1@lid", b"s").await.unwrap();
-    alice
-        .put_lid_mapping(&mapping("100", "4412"))
-        .await
-        .unwrap();
-    alice.forget().await.unwrap();
-    assert!(!alice.exists().await.unwrap());
-    assert!(alice.get_session("1555:1@lid").await.unwrap().is_none());
-    assert!(alice.get_pn_mapping("4412").await.unwrap().is_none());
 }
