@@ -30,6 +30,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_alias_template: "_{id}",
     default_command_prefix: "!",
     default_bot_username: "ircbot",
+    default_displayname_template: "{name}",
     default_port: 29330,
     example_config: crate::config::EXAMPLE,
     icon: include_bytes!("../icon.png"),

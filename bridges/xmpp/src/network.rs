@@ -31,6 +31,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_alias_template: "_xmpp_{id}",
     default_command_prefix: "",
     default_bot_username: "xmppbot",
+    default_displayname_template: "{name}",
     default_port: 29340,
     example_config: crate::config::EXAMPLE,
     icon: include_bytes!("../icon.png"),

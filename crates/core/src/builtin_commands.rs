@@ -41,8 +41,8 @@ fn core_commands(network: &dyn Network) -> Vec<Command> {
             Command::new(
                 "login",
                 "Authentication",
-                "[flow]",
-                "Log in to the remote network.",
+                "[flow] [answer]",
+                "Log in to the remote network; the answer, if given, is the flow's first (like `login phone +4412345678`).",
                 Level::User,
                 login,
             ),
@@ -138,7 +138,9 @@ async fn login(ctx: CommandContext) -> CommandResult {
             .first()
             .ok_or_else(|| CommandError::Usage("This bridge has no login flows.".into()))?,
     };
-    crate::login_runner::start(&ctx.bridge, &ctx.sender, &ctx.room_id, flow.id).await?;
+    // `login phone +4412345678`: the rest answers the flow's first question.
+    let answer = (ctx.args.len() > 1).then(|| ctx.args[1..].join(" "));
+    crate::login_runner::start(&ctx.bridge, &ctx.sender, &ctx.room_id, flow.id, answer).await?;
     Ok(())
 }
 
@@ -273,6 +275,7 @@ mod tests {
                 default_alias_template: "norelay_{id}",
                 default_command_prefix: "",
                 default_bot_username: "norelaybot",
+                default_displayname_template: "{name}",
                 default_port: 0,
                 example_config: "",
                 icon: &[],

@@ -83,6 +83,7 @@ pub fn example_config(info: &NetworkInfo) -> String {
         .replace("{ID}", info.id)
         .replace("{PORT}", &info.default_port.to_string())
         .replace("{BOT}", info.default_bot_username)
+        .replace("{DISPLAYNAME_TEMPLATE}", info.default_displayname_template)
         .replace("{USER_TEMPLATE}", info.default_username_template)
         .replace("{ALIAS_TEMPLATE}", info.default_alias_template)
         .replace("{PREFIX}", info.default_command_prefix)

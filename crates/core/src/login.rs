@@ -55,6 +55,12 @@ pub enum LoginStep {
         instructions: String,
         data: String,
     },
+    /// Show a code to type on the remote side (a pairing code) and wait,
+    /// like `DisplayQr`.
+    DisplayCode {
+        instructions: String,
+        code: String,
+    },
     Complete {
         login: NewLogin,
         message: String,
@@ -66,7 +72,7 @@ pub trait LoginProcess: Send {
     async fn start(&mut self) -> Result<LoginStep>;
     /// Called with every field of a `UserInput` step.
     async fn submit(&mut self, input: HashMap<String, String>) -> Result<LoginStep>;
-    /// Called while a `DisplayQr` step is shown.
+    /// Called while a `DisplayQr` or `DisplayCode` step is shown.
     async fn wait(&mut self) -> Result<LoginStep>;
     async fn cancel(&mut self);
 }

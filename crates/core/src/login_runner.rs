@@ -27,11 +27,26 @@ pub(crate) struct ActiveLogins {
     waiters: DashMap<String, JoinHandle<()>>,
 }
 
-/// Starts a login for `user` with a flow; replies in `room`.
-pub(crate) async fn start(bridge: &Bridge, user: &str, room: &str, flow_id: &str) -> Result<()> {
+/// Starts a login for `user` with a flow; replies in `room`. `answer`,
+/// when given (`login phone +4412345678`), answers the flow's first
+/// question, which is then not asked.
+pub(crate) async fn start(
+    bridge: &Bridge,
+    user: &str,
+    room: &str,
+    flow_id: &str,
+    answer: Option<String>,
+) -> Result<()> {
     cancel_quietly(bridge, user).await;
     let mut process = bridge.network().create_login(user, flow_id).await?;
-    let step = process.start().await?;
+    let mut step = process.start().await?;
+    if let (Some(answer), LoginStep::UserInput { fields, .. }) = (answer, &step) {
+        if let [only] = fields.as_slice() {
+            step = process
+                .submit(HashMap::from([(only.id.to_owned(), answer)]))
+                .await?;
+        }
+    }
     let session = Arc::new(Mutex::new(Session {
         process,
         room_id: room.to_owned(),
@@ -180,36 +195,25 @@ fn apply_step<'a>(
             }
             LoginStep::DisplayQr { instructions, data } => {
                 show_qr(bridge, session, &instructions, &data).await?;
-                let (bridge2, user2, handle2) = (bridge.clone(), user.to_owned(), handle.clone());
-                let waiter = tokio::spawn(async move {
-                    let mut guard = handle2.lock().await;
-                    let result = match guard.process.wait().await {
-                        Ok(step) => apply_step(&bridge2, &user2, &mut guard, &handle2, step).await,
-                        Err(err) => {
-                            end(&bridge2, &user2);
-                            bridge2
-                                .bot_notice(
-                                    &guard.room_id,
-                                    &format!(
-                                        "Login failed: {err:#}\n\nSend `login` to start again."
-                                    ),
-                                )
-                                .await
-                        }
-                    };
-                    if let Err(err) = result {
-                        tracing::warn!("login step failed: {err:#}");
-                    }
-                });
+                wait_remote(bridge, user, handle);
+                Ok(())
+            }
+            LoginStep::DisplayCode { instructions, code } => {
                 bridge
-                    .inner()
-                    .logins
-                    .waiters
-                    .insert(user.to_owned(), waiter);
+                    .bot_notice(
+                        &room,
+                        &format!("{instructions}\n\n`{code}`\n\nSend `cancel` to stop."),
+                    )
+                    .await?;
+                wait_remote(bridge, user, handle);
                 Ok(())
             }
             LoginStep::Complete { login, message } => {
                 end(bridge, user);
+                // The code did its work: nobody else should scan it now.
+                if let Some(qr) = session.qr_event.take() {
+                    redact_qr(bridge, &room, &qr).await;
+                }
                 bridge
                     .add_login(user, login, Some((&room, &message)))
                     .await?;
@@ -217,6 +221,49 @@ fn apply_step<'a>(
             }
         }
     })
+}
+
+/// Waits, in the background, for the remote side to use the code shown;
+/// its next step is applied when it comes.
+fn wait_remote(bridge: &Bridge, user: &str, handle: &Arc<Mutex<Session>>) {
+    let (bridge2, user2, handle2) = (bridge.clone(), user.to_owned(), handle.clone());
+    let waiter = tokio::spawn(async move {
+        let mut guard = handle2.lock().await;
+        let result = match guard.process.wait().await {
+            Ok(step) => apply_step(&bridge2, &user2, &mut guard, &handle2, step).await,
+            Err(err) => {
+                end(&bridge2, &user2);
+                bridge2
+                    .bot_notice(
+                        &guard.room_id,
+                        &format!("Login failed: {err:#}\n\nSend `login` to start again."),
+                    )
+                    .await
+            }
+        };
+        if let Err(err) = result {
+            tracing::warn!("login step failed: {err:#}");
+        }
+    });
+    bridge
+        .inner()
+        .logins
+        .waiters
+        .insert(user.to_owned(), waiter);
+}
+
+async fn redact_qr(bridge: &Bridge, room: &str, event: &str) {
+    let (Ok(room_id), Ok(event_id)) = (RoomId::parse(room), EventId::parse(event)) else {
+        return;
+    };
+    let txn = format!("cwredact{}", event.trim_start_matches('$'));
+    if let Err(err) = bridge
+        .homeserver()
+        .redact(bridge.bot(), &room_id, &event_id, &txn, Some("logged in"))
+        .await
+    {
+        tracing::warn!(%err, "cannot redact a used login QR code");
+    }
 }
 
 impl Bridge {
@@ -272,7 +319,8 @@ async fn show_qr(
         .upload(bridge.bot(), png, "image/png", "login-qr.png")
         .await?;
     // Event content as sent: the QR image, and below its replacement.
-    let image = json!({ "msgtype": "m.image", "body": "login-qr.png", "url": mxc, "info": { "mimetype": "image/png", "size": size } });
+    // The body is the code itself, for clients that show no image.
+    let image = json!({ "msgtype": "m.image", "body": data, "filename": "login-qr.png", "url": mxc, "info": { "mimetype": "image/png", "size": size } });
     let content = match &session.qr_event {
         None => {
             bridge

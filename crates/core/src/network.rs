@@ -31,6 +31,8 @@ pub struct NetworkInfo {
     /// `!` for IRC; empty for bare words in the management room.
     pub default_command_prefix: &'static str,
     pub default_bot_username: &'static str,
+    /// How ghosts are named, `{name}` being the remote name: "{name} (WA)".
+    pub default_displayname_template: &'static str,
     pub default_port: u16,
     /// The commented YAML of the network section, indented by two spaces.
     pub example_config: &'static str,

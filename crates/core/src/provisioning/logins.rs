@@ -59,6 +59,10 @@ enum StepBody {
         instructions: String,
         data: String,
     },
+    DisplayCode {
+        instructions: String,
+        code: String,
+    },
     Complete {
         login_id: String,
         remote_name: String,
@@ -232,6 +236,10 @@ async fn advance(
         LoginStep::DisplayQr { instructions, data } => {
             process.fields.clear();
             StepBody::DisplayQr { instructions, data }
+        }
+        LoginStep::DisplayCode { instructions, code } => {
+            process.fields.clear();
+            StepBody::DisplayCode { instructions, code }
         }
         LoginStep::Complete { login, message } => {
             forget(bridge, process_id);

@@ -46,6 +46,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_alias_template: "_testnet_{id}",
     default_command_prefix: "",
     default_bot_username: "testbot",
+    default_displayname_template: "{name}",
     default_port: 29399,
     example_config: "  # Port of the control API through which tests play the remote side.\n  control_port: 29398\n  # File receiving everything the bridge delivers to the remote side.\n  outbox_file: testnet-outbox.jsonl\n  # Play an account network: portal events go out through the sender's\n  # login in the chat, or the portal's relay login.\n  account: false\n",
     icon: include_bytes!("../../icon.png"),
