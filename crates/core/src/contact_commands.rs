@@ -228,7 +228,7 @@ impl crate::bridge::Bridge {
     /// `bridge.sync_active_days`, the `bridge.sync_create_limit` most recent,
     /// inviting its user; returns how many. Run
     /// by `sync`, and once when a login is added.
-    pub(crate) async fn sync_chats(&self, login: &LoginRow) -> anyhow::Result<usize> {
+    pub async fn sync_chats(&self, login: &LoginRow) -> anyhow::Result<usize> {
         let Some(contacts) = self.network().contacts() else {
             return Ok(0);
         };
