@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG=$(mktemp /tmp/causeway-demo.XXXXXX)
-PORTS=(8008 6667 5222 5347 24440 24443 24444 29317 29330 29340)
+PORTS=(8008 6667 5222 5347 24440 24443 24444 24450 24451 29317 29318 29330 29340)
 
 open_ports() {
   python3 - "${PORTS[@]}" <<'PY'

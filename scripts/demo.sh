@@ -56,7 +56,11 @@ if [ ${#BRIDGES[@]} -gt 0 ]; then
   if [ ! -x "$BIN_DIR/causeway-${BRIDGES[0]}" ]; then
     echo "== building the bridges (${BRIDGES[*]}) in $PROFILE mode: the first build takes about 6 minutes on 2 cores, later starts a few seconds"
   fi
-  cargo build "${BUILD_FLAGS[@]}" $(printf -- '-p causeway-%s ' "${BRIDGES[@]}")
+  # The demo's WhatsApp bridge talks to the sandbox, whose certificate is not
+  # WhatsApp's: only this build (the `sandbox` feature) accepts it.
+  FEATURES=()
+  [[ " ${BRIDGES[*]} " == *" whatsapp "* ]] && FEATURES=(--features causeway-whatsapp/sandbox)
+  cargo build "${BUILD_FLAGS[@]}" "${FEATURES[@]}" $(printf -- '-p causeway-%s ' "${BRIDGES[@]}")
   for net in "${BRIDGES[@]}"; do
     bin=$BIN_DIR/causeway-$net
     cfg=$DEMO/bridges/$net.yaml
@@ -165,6 +169,22 @@ if [[ " ${BRIDGES[*]} " == *" telegram "* ]]; then
   PIDS+=($!)
 fi
 
+WA_PORT=24450
+WA_CONTROL=24451
+if [[ " ${BRIDGES[*]} " == *" whatsapp "* ]]; then
+  # The sandbox plays WhatsApp: the bridge runs the real whatsapp-rust client
+  # against it. For WhatsApp itself, build without the sandbox feature and
+  # set test_server: null.
+  cargo build "${BUILD_FLAGS[@]}" -p causeway-wa-testserver --bin causeway-wa-sandbox
+  cfg=$DEMO/bridges/whatsapp.yaml
+  if grep -q '^  test_server: null' "$cfg"; then
+    sed -i "s|^  test_server: null|  test_server: { url: 'ws://127.0.0.1:$WA_PORT/ws/chat' }|" "$cfg"
+  fi
+  echo "== starting the WhatsApp sandbox on 127.0.0.1:$WA_PORT"
+  "$BIN_DIR/causeway-wa-sandbox" --control "127.0.0.1:$WA_CONTROL" serve --listen "127.0.0.1:$WA_PORT" &
+  PIDS+=($!)
+fi
+
 SECRET=demo-shared-secret
 cat > "$DEMO/synapse/homeserver.yaml" <<YAML
 server_name: localhost
@@ -246,6 +266,14 @@ Telegram (a sandbox on this machine, not the real network): DM @telegram:localho
       Then "pm @echo" opens a chat with a scripted user who answers. For the real
       Telegram, put your api_id and api_hash from https://my.telegram.org in
       $DEMO/bridges/telegram.yaml and set test_server: null.
+WhatsApp (a sandbox on this machine, not the real network): DM @whatsappbot:localhost
+      and send "login". The bot shows a QR code; its text is the image's body.
+      "Scan" it with your sandbox phone (+15550100):
+        $BIN_DIR/causeway-wa-sandbox --control 127.0.0.1:$WA_CONTROL scan '<the code>'
+      Then "pm +15550101" opens a chat with Ada, who answers; Grace is +15550102,
+      and the three of you share the group "Sandbox lounge" ("list groups", "open").
+      For the real WhatsApp, build causeway-whatsapp without --features sandbox and
+      set test_server: null in $DEMO/bridges/whatsapp.yaml.
 Press Ctrl-C to stop everything.
 MSG
 wait -n "${PIDS[@]}"

@@ -60,7 +60,7 @@ echo "== unit tests"
 cargo test --workspace --locked --lib --bins
 
 export PATH="$PATH:/usr/sbin"
-E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram -p causeway-wa-testserver)
+E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram -p causeway-wa-testserver -p causeway-whatsapp)
 
 echo "== end-to-end on SQLite"
 cargo test --locked "${E2E[@]}" -- --test-threads 2
