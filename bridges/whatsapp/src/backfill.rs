@@ -12,6 +12,7 @@ use causeway_core::ids::RemoteMessageId;
 use causeway_core::network::{BackfillHandling, HistoryMessage};
 use causeway_core::store::{LoginRow, PortalRow};
 use whatsapp_rust::types::events::LazyHistorySync;
+use whatsapp_rust::wacore_binary::JidExt as _;
 use whatsapp_rust::waproto::buffa::Message as _;
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::Jid;
@@ -75,6 +76,10 @@ pub async fn store_history(
             .name
             .clone()
             .or_else(|| conversation.display_name.clone());
+        // A person's chat is named as the phone knows them.
+        if let (false, Some(name)) = (chat.is_group(), &name) {
+            crate::contacts::remember_name(network, login, &chat, name).await?;
+        }
         let at = i64::try_from(latest).unwrap_or_default() * 1000;
         crate::contacts::remember_chat(network, login, &chat, name, at).await?;
     }
