@@ -68,3 +68,82 @@ pub async fn logged_in(
     says(user, &dm, "Logged in as +").await?;
     Ok(dm)
 }
+
+/// Someone on their own WhatsApp client (whatsapp-rust, on a test store),
+/// linked to `phone`'s account and connected; its events on the channel.
+pub async fn whatsapp_user(
+    server: &WaTestServer,
+    phone: &str,
+) -> Result<(
+    whatsapp_rust::bot::BotHandle,
+    tokio::sync::mpsc::UnboundedReceiver<Arc<whatsapp_rust::types::events::Event>>,
+    tempfile::TempDir,
+)> {
+    use whatsapp_rust::types::events::Event;
+    let (store, dir) = causeway_core::store::test_store().await;
+    let backend = causeway_whatsapp::store::WaStore::new(
+        store,
+        causeway_core::store::SecretBox::from_key(&[7; 32]),
+        causeway_core::ids::LoginId::from(phone),
+    );
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let bot = whatsapp_rust::bot::Bot::builder()
+        .with_backend(backend)
+        .with_transport_factory(
+            whatsapp_rust::transport::TokioWebSocketTransportFactory::new().with_url(server.url()),
+        )
+        .with_http_client(whatsapp_rust::http::UreqHttpClient::new())
+        .with_runtime(whatsapp_rust::TokioRuntime)
+        .with_version((2, 3000, 1_000_000_000))
+        .on_event(move |event, _client| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(event);
+            }
+        })
+        .build()
+        .await?
+        .spawn();
+    let mut linked = false;
+    tokio::time::timeout(WAIT, async {
+        while let Some(event) = received.recv().await {
+            match &*event {
+                Event::PairingQrCode(qr) if !linked => {
+                    server.scan_qr(&qr.code, phone)?;
+                    linked = true;
+                }
+                Event::Connected(_) if linked => return anyhow::Ok(()),
+                _ => {}
+            }
+        }
+        anyhow::bail!("the client stopped")
+    })
+    .await??;
+    Ok((bot, received, dir))
+}
+
+/// The next text message a WhatsApp client receives.
+pub async fn next_text(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Arc<whatsapp_rust::types::events::Event>>,
+) -> Result<String> {
+    use whatsapp_rust::types::events::Event;
+    tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.recv().await {
+            if let Event::Messages(batch) = &*event {
+                for m in batch.messages.iter() {
+                    let text = m.message.conversation.clone().or_else(|| {
+                        m.message
+                            .extended_text_message
+                            .as_option()
+                            .and_then(|e| e.text.clone())
+                    });
+                    if let Some(text) = text {
+                        return anyhow::Ok(text);
+                    }
+                }
+            }
+        }
+        anyhow::bail!("the client stopped")
+    })
+    .await?
+}
