@@ -13,5 +13,6 @@ mod handle_remote;
 mod login;
 pub mod msgconv;
 pub mod network;
+mod reactions;
 mod remote_status;
 pub mod store;

@@ -120,6 +120,18 @@ impl Network for WhatsAppNetwork {
         Some(self)
     }
 
+    fn edits(&self) -> Option<&dyn causeway_core::network::EditHandling> {
+        Some(self)
+    }
+
+    fn redactions(&self) -> Option<&dyn causeway_core::network::RedactionHandling> {
+        Some(self)
+    }
+
+    fn reactions(&self) -> Option<&dyn causeway_core::network::ReactionHandling> {
+        Some(self)
+    }
+
     fn chat_info(&self) -> Option<&dyn causeway_core::network::ChatInfoFetching> {
         Some(self)
     }

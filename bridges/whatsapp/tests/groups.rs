@@ -59,3 +59,131 @@ async fn a_group_is_listed_opened_with_its_members_and_chats_both_ways() -> Resu
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn edits_removals_and_reactions_cross_both_ways() -> Result<()> {
+    use whatsapp_rust::waproto::whatsapp as wa;
+    let (server, env) = setup().await?;
+    server.add_account(CAROL, "Carol");
+    let group = server.create_group(CAROL, "Lounge", &[BOB]);
+    let group_jid: whatsapp_rust::Jid = group.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (carol, mut carol_events, _store) = whatsapp_user(&server, CAROL).await?;
+    let carol = carol.client();
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, BOB).await?;
+    bob.send_text(&dm, &format!("open {group}")).await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    let wa_err = |e: whatsapp_rust::send::SendError| anyhow::anyhow!("{e}");
+
+    // From WhatsApp: Carol's message, her edit, her reaction to Bob's
+    // message, and her removal.
+    let sent = carol
+        .send_text(group_jid.clone(), "first draft")
+        .await
+        .map_err(wa_err)?;
+    let first = says(&bob, &room, "first draft").await?;
+    carol
+        .edit_message(
+            group_jid.clone(),
+            sent.message_id.clone(),
+            wa::Message {
+                conversation: Some("final text".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(wa_err)?;
+    says(&bob, &room, "* final text").await?;
+    bob.send_text(&room, "from bob").await?;
+    let (bob_id, _) = next_where(&mut carol_events, |m| {
+        m.conversation.as_deref() == Some("from bob")
+    })
+    .await?;
+    let bob_event = says(&bob, &room, "from bob").await?;
+    let key = wa::MessageKey {
+        remote_jid: Some(group.clone()),
+        from_me: Some(false),
+        id: Some(bob_id.clone()),
+        participant: Some(format!("{BOB}@s.whatsapp.net")),
+    };
+    carol
+        .send_reaction(group_jid.clone(), key, "👍")
+        .await
+        .map_err(wa_err)?;
+    let bob_event_id = bob_event["event_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.reaction"
+            && e["content"]["m.relates_to"]["event_id"] == bob_event_id.as_str()
+            && e["content"]["m.relates_to"]["key"] == "👍"
+    })
+    .await?;
+    carol
+        .revoke_message(
+            group_jid.clone(),
+            sent.message_id,
+            whatsapp_rust::send::RevokeType::Sender,
+        )
+        .await
+        .map_err(wa_err)?;
+    let first_id = first["event_id"].as_str().unwrap_or_default().to_owned();
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.room.redaction" && e["redacts"] == first_id.as_str()
+    })
+    .await?;
+
+    // From Matrix: Bob's edit, reaction and removal reach Carol.
+    bob.send(
+        &room,
+        "m.room.message",
+        serde_json::json!({
+            "msgtype": "m.text",
+            "body": "* from bob, edited",
+            "m.new_content": { "msgtype": "m.text", "body": "from bob, edited" },
+            "m.relates_to": { "rel_type": "m.replace", "event_id": bob_event_id },
+        }),
+    )
+    .await?;
+    let (_, edit) = next_where(&mut carol_events, |m| m.protocol_message.is_set()).await?;
+    let protocol = edit.protocol_message.as_option().expect("an edit");
+    assert_eq!(
+        protocol
+            .edited_message
+            .as_option()
+            .and_then(|m| m.conversation.clone()),
+        Some("from bob, edited".into())
+    );
+    bob.send(
+        &room,
+        "m.reaction",
+        serde_json::json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": bob_event_id, "key": "🎉" } }),
+    )
+    .await?;
+    let (_, reaction) = next_where(&mut carol_events, |m| m.reaction_message.is_set()).await?;
+    assert_eq!(
+        reaction
+            .reaction_message
+            .as_option()
+            .and_then(|r| r.text.clone()),
+        Some("🎉".into())
+    );
+    bob.redact(&room, &bob_event_id).await?;
+    let (_, revoke) = next_where(&mut carol_events, |m| {
+        m.protocol_message
+            .as_option()
+            .is_some_and(|p| p.r#type == Some(wa::message::protocol_message::Type::REVOKE))
+    })
+    .await?;
+    assert_eq!(
+        revoke
+            .protocol_message
+            .as_option()
+            .and_then(|p| p.key.as_option())
+            .and_then(|k| k.id.clone()),
+        Some(bob_id)
+    );
+    Ok(())
+}

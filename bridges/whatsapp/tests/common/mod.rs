@@ -147,3 +147,27 @@ pub async fn next_text(
     })
     .await?
 }
+
+/// The next message a WhatsApp client receives that `pick` accepts, with
+/// its ID.
+pub async fn next_where(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Arc<whatsapp_rust::types::events::Event>>,
+    pick: impl Fn(&whatsapp_rust::waproto::whatsapp::Message) -> bool,
+) -> Result<(String, whatsapp_rust::waproto::whatsapp::Message)> {
+    use whatsapp_rust::types::events::Event;
+    use whatsapp_rust::wacore::proto_helpers::MessageExt;
+    tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.recv().await {
+            if let Event::Messages(batch) = &*event {
+                for m in batch.messages.iter() {
+                    let message = m.message.get_base_message();
+                    if pick(message) {
+                        return anyhow::Ok((m.info.id.to_string(), message.clone()));
+                    }
+                }
+            }
+        }
+        anyhow::bail!("the client stopped")
+    })
+    .await?
+}
