@@ -89,7 +89,7 @@ pub async fn store_history(
 }
 
 /// A kept message as history for its room.
-fn history_message(
+async fn history_message(
     network: &WhatsAppNetwork,
     login: &LoginRow,
     chat: &Jid,
@@ -112,7 +112,9 @@ fn history_message(
         chat_info::ghost(&author, info.push_name.clone())
     };
     let message = info.message.as_option()?;
-    let parts = crate::msgconv::message_parts(bridge, login, message);
+    let client = network.client(&login.login_id).ok()?;
+    let max = network.config().max_file_bytes;
+    let parts = crate::msgconv::message_parts(bridge, &client.client, login, message, max).await;
     if parts.is_empty() {
         return None;
     }
@@ -139,11 +141,13 @@ impl BackfillHandling for WhatsAppNetwork {
         let entries = rows
             .entries(&format!("{}/", chat_info::chat_key(&chat)))
             .await?;
-        let mut messages: Vec<HistoryMessage> = entries
-            .iter()
-            .filter_map(|(_, bytes)| wa::WebMessageInfo::decode_from_slice(bytes).ok())
-            .filter_map(|info| history_message(self, login, &chat, &info))
-            .collect();
+        let mut messages = Vec::new();
+        for (_, bytes) in &entries {
+            let Ok(info) = wa::WebMessageInfo::decode_from_slice(bytes) else {
+                continue;
+            };
+            messages.extend(history_message(self, login, &chat, &info).await);
+        }
         if let Some(after) = after {
             match messages.iter().position(|m| &m.id == after) {
                 Some(at) => {

@@ -4,7 +4,7 @@
 //! second one.
 
 use crate::chat_info::{jid_of, message_id, own_jid, split_message_id};
-use crate::msgconv::text_to_whatsapp;
+use crate::msgconv::{media_to_whatsapp, text_to_whatsapp};
 use crate::network::WhatsAppNetwork;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
@@ -47,11 +47,33 @@ pub async fn message(
         .get_login(network.bridge()?.secrets(), &sender.login_id)
         .await?
         .context("the login is gone")?;
-    if message.url.is_some() {
-        bail!("files from Matrix do not reach WhatsApp yet; send it from your phone");
-    }
     let chat = jid_of(portal)?;
     let client = network.client(&login.login_id)?;
+    if message.url.is_some() {
+        let Some(file) = media_to_whatsapp::file_of(message) else {
+            bail!("WhatsApp has no kind of message for this file");
+        };
+        let mut outgoing = media_to_whatsapp::message(
+            network.bridge()?,
+            &client.client,
+            &file,
+            media_to_whatsapp::caption(message),
+            network.config().max_file_bytes,
+        )
+        .await?;
+        if let Some(context) = reply_context(message) {
+            use whatsapp_rust::wacore::proto_helpers::MessageExt;
+            outgoing.set_context_info(context);
+        }
+        let options =
+            SendOptions::default().with_message_id(outgoing_id(&message.meta.event_id, 0));
+        let sent = client
+            .client
+            .send_message_with_options(chat.clone(), outgoing, options)
+            .await
+            .map_err(|e| anyhow::anyhow!("WhatsApp did not take the file: {e}"))?;
+        return Ok(Some(message_id(&chat, &own_jid(&login), &sent.message_id)));
+    }
     let text = text_of(network, &login, message)?;
     let context = reply_context(message);
     let mut first = None;

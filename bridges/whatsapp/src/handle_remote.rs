@@ -101,17 +101,18 @@ pub async fn message(
         chat_info::ghost(&origin.sender, push_name.clone())
     };
     let timestamp = info.timestamp.timestamp_millis();
-    let event = match event_of(
-        bridge,
+    let Some(event) = event_of(
+        network,
         login,
         &origin,
         message,
         sender.clone(),
         info.id.as_str(),
         timestamp,
-    ) {
-        Some(event) => event,
-        None => return Ok(()),
+    )
+    .await
+    else {
+        return Ok(());
     };
     let chat_name = if origin.chat.is_group() {
         None
@@ -139,13 +140,55 @@ pub async fn message(
     }
     bridge.ensure_portal_room(&info).await?;
     let event = crate::remote_status::replacing_placeholder(bridge, event).await?;
-    bridge.queue_remote(&info.key, event).await
+    for event in one_reaction_each(bridge, &info.key, event).await? {
+        bridge.queue_remote(&info.key, event).await?;
+    }
+    Ok(())
+}
+
+/// WhatsApp keeps one reaction per person on a message: a new one takes
+/// the place of their last, and an empty one just removes it.
+async fn one_reaction_each(
+    bridge: &causeway_core::Bridge,
+    portal: &causeway_core::ids::PortalKey,
+    event: RemoteEvent,
+) -> Result<Vec<RemoteEvent>> {
+    let RemoteEvent::Reaction {
+        target,
+        sender,
+        emoji,
+        timestamp,
+    } = event
+    else {
+        return Ok(vec![event]);
+    };
+    let mut events: Vec<RemoteEvent> = bridge
+        .store()
+        .reactions_on(portal, &target)
+        .await?
+        .into_iter()
+        .filter(|r| r.remote_sender == sender.id && r.emoji != emoji)
+        .map(|r| RemoteEvent::ReactionRemove {
+            target: target.clone(),
+            sender: sender.clone(),
+            emoji: r.emoji,
+        })
+        .collect();
+    if !emoji.is_empty() {
+        events.push(RemoteEvent::Reaction {
+            target,
+            sender,
+            emoji,
+            timestamp,
+        });
+    }
+    Ok(events)
 }
 
 /// The portal event a message is: a message, an edit, a removal or a
 /// reaction; `None` for what the room does not show.
-fn event_of(
-    bridge: &causeway_core::Bridge,
+async fn event_of(
+    network: &WhatsAppNetwork,
     login: &LoginRow,
     origin: &Origin,
     message: &wa::Message,
@@ -153,6 +196,9 @@ fn event_of(
     id: &str,
     timestamp: i64,
 ) -> Option<RemoteEvent> {
+    let bridge = network.bridge().ok()?;
+    let client = network.client(&login.login_id).ok()?;
+    let max = network.config().max_file_bytes;
     if let Some(protocol) = message.protocol_message.as_option() {
         let key = protocol.key.as_option();
         return match (protocol.r#type, key) {
@@ -172,10 +218,12 @@ fn event_of(
             }
             (Some(Protocol::MESSAGE_EDIT), Some(key)) => {
                 let edited = protocol.edited_message.as_option()?.get_base_message();
-                let content = crate::msgconv::message_parts(bridge, login, edited)
-                    .into_iter()
-                    .next()?
-                    .1;
+                let content =
+                    crate::msgconv::message_parts(bridge, &client.client, login, edited, max)
+                        .await
+                        .into_iter()
+                        .next()?
+                        .1;
                 Some(RemoteEvent::Edit {
                     target: origin.target(key, login),
                     edit_id: message_id(&origin.chat, &origin.sender, id),
@@ -210,24 +258,16 @@ fn event_of(
     if let Some(reaction) = message.reaction_message.as_option() {
         let target = origin.target(reaction.key.as_option()?, login);
         let emoji = reaction.text.clone().unwrap_or_default();
-        return Some(if emoji.is_empty() {
-            // WhatsApp takes a reaction back by sending an empty one; the
-            // core finds which one it was.
-            RemoteEvent::ReactionRemove {
-                target,
-                sender,
-                emoji,
-            }
-        } else {
-            RemoteEvent::Reaction {
-                target,
-                sender,
-                emoji,
-                timestamp: Some(timestamp),
-            }
+        // An empty one takes the sender's reaction back; which one it was
+        // is found when it is queued.
+        return Some(RemoteEvent::Reaction {
+            target,
+            sender,
+            emoji,
+            timestamp: Some(timestamp),
         });
     }
-    let parts = crate::msgconv::message_parts(bridge, login, message);
+    let parts = crate::msgconv::message_parts(bridge, &client.client, login, message, max).await;
     if parts.is_empty() {
         return None;
     }

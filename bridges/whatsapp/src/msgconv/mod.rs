@@ -1,7 +1,10 @@
 //! Message conversion, one file per kind and direction: WhatsApp text and
-//! its formatting to Matrix and back, and the kinds WhatsApp has that
-//! Matrix shows as text (locations, contact cards, polls, calls).
+//! its formatting to Matrix and back, media both ways, and the kinds
+//! WhatsApp has that Matrix shows as text (locations, contact cards, polls,
+//! calls).
 
+pub mod media_to_matrix;
+pub mod media_to_whatsapp;
 pub mod other_to_matrix;
 pub mod text_to_matrix;
 pub mod text_to_whatsapp;
@@ -13,7 +16,7 @@ use causeway_core::Bridge;
 use serde_json::Value;
 use text_to_matrix::Mention;
 use whatsapp_rust::waproto::whatsapp as wa;
-use whatsapp_rust::Jid;
+use whatsapp_rust::{Client, Jid};
 
 /// The text of a message and what it quotes and mentions, wherever its
 /// kind keeps them.
@@ -59,15 +62,20 @@ pub fn text_content(
 /// The Matrix events of a WhatsApp message, in order; each kind WhatsApp
 /// has and Matrix lacks is described in words, so nothing is dropped.
 /// Empty for messages that are not for the room (protocol messages).
-pub fn message_parts(
+pub async fn message_parts(
     bridge: &Bridge,
+    client: &Client,
     login: &LoginRow,
     message: &wa::Message,
+    max_file_bytes: u64,
 ) -> Vec<(PartId, Value)> {
     use whatsapp_rust::wacore::proto_helpers::MessageExt;
     let message = message.get_base_message();
-    let content = match text_and_context(message) {
-        (Some(text), context) => Some(text_content(bridge, login, text, context)),
+    let content = match (text_and_context(message), media_to_matrix::file_of(message)) {
+        ((Some(text), context), _) => Some(text_content(bridge, login, text, context)),
+        (_, Some(file)) => {
+            Some(media_to_matrix::content(bridge, client, &file, max_file_bytes).await)
+        }
         _ => other_to_matrix::content(message),
     };
     content

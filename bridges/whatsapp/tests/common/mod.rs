@@ -20,12 +20,20 @@ pub const GRACE: &str = "15550102";
 
 /// The test server and a bridge pointed at it.
 pub async fn setup() -> Result<(Arc<WaTestServer>, TestEnv)> {
+    setup_with("").await
+}
+
+/// Like [`setup`], with more of the network section, as `key: value, …`.
+pub async fn setup_with(extra: &str) -> Result<(Arc<WaTestServer>, TestEnv)> {
     let server = Arc::new(WaTestServer::start().await?);
     server.add_account(BOB, "Bob");
     server.add_scripted_contact(ADA, "Ada");
     server.add_scripted_contact(GRACE, "Grace");
-    let network =
-        serde_yaml::from_str(&format!("{{ test_server: {{ url: '{}' }} }}", server.url()))?;
+    let network = serde_yaml::from_str(&format!(
+        "{{ test_server: {{ url: '{}' }}{}{extra} }}",
+        server.url(),
+        if extra.is_empty() { "" } else { ", " },
+    ))?;
     let env = TestEnv::start(
         std::path::Path::new(BIN),
         EnvOptions {
@@ -92,7 +100,7 @@ pub async fn whatsapp_user(
         .with_transport_factory(
             whatsapp_rust::transport::TokioWebSocketTransportFactory::new().with_url(server.url()),
         )
-        .with_http_client(whatsapp_rust::http::UreqHttpClient::new())
+        .with_http_client(LoopbackHttp(whatsapp_rust::http::UreqHttpClient::new()))
         .with_runtime(whatsapp_rust::TokioRuntime)
         .with_version((2, 3000, 1_000_000_000))
         .on_event(move |event, _client| {
@@ -170,4 +178,21 @@ pub async fn next_where(
         anyhow::bail!("the client stopped")
     })
     .await?
+}
+
+/// whatsapp-rust asks its media hosts over `https://`; the test server's
+/// is plain HTTP on loopback.
+struct LoopbackHttp(whatsapp_rust::http::UreqHttpClient);
+
+#[async_trait::async_trait]
+impl whatsapp_rust::wacore::net::HttpClient for LoopbackHttp {
+    async fn execute(
+        &self,
+        mut request: whatsapp_rust::wacore::net::HttpRequest,
+    ) -> anyhow::Result<whatsapp_rust::wacore::net::HttpResponse> {
+        if let Some(rest) = request.url.strip_prefix("https://127.0.0.1:") {
+            request.url = format!("http://127.0.0.1:{rest}");
+        }
+        self.0.execute(request).await
+    }
 }
