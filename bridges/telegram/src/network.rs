@@ -300,6 +300,12 @@ impl Network for TelegramNetwork {
         Ok(())
     }
 
+    /// Dropping the client ends its connection; the session stays valid
+    /// on Telegram, as `delete-session` promises.
+    async fn disconnect_login(&self, login: &LoginRow) {
+        self.inner.clients.remove(&login.login_id);
+    }
+
     async fn handle_matrix_message(
         &self,
         portal: &PortalRow,

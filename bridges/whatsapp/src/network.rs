@@ -193,6 +193,12 @@ impl Network for WhatsAppNetwork {
         self.store_of(&login.login_id)?.forget().await
     }
 
+    async fn disconnect_login(&self, login: &LoginRow) {
+        if let Some((_, client)) = self.inner.clients.remove(&login.login_id) {
+            client.stop().await;
+        }
+    }
+
     async fn handle_matrix_message(
         &self,
         portal: &PortalRow,

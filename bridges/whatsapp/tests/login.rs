@@ -49,3 +49,42 @@ async fn a_bad_number_is_asked_again_and_cancel_ends_the_login() -> Result<()> {
     says(&bob, &dm, "You have no logins").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn logout_unlinks_the_device_and_delete_session_keeps_it_linked() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, BOB).await?;
+    let linked = server.devices_of(BOB).len();
+    bob.send_text(&dm, "logout").await?;
+    says(&bob, &dm, "Logged out of").await?;
+    assert_eq!(
+        server.devices_of(BOB).len(),
+        linked - 1,
+        "the device is unlinked"
+    );
+
+    let carol = env.user("carol").await?;
+    let carol_dm = logged_in(&server, &env, &carol, BOB).await?;
+    let linked = server.devices_of(BOB).len();
+    carol.send_text(&carol_dm, "delete-session").await?;
+    says(&carol, &carol_dm, "Forgot").await?;
+    carol.send_text(&carol_dm, "ping").await?;
+    says(&carol, &carol_dm, "You have no logins").await?;
+    assert_eq!(
+        server.devices_of(BOB).len(),
+        linked,
+        "still linked on WhatsApp"
+    );
+    // The forgotten login's client is stopped: a message to the account
+    // opens no room for Carol.
+    server.phone_sends_text(ADA, BOB, "anyone there?")?;
+    assert!(
+        carol
+            .wait_for_invite(std::time::Duration::from_secs(3))
+            .await
+            .is_err(),
+        "no room for a forgotten login"
+    );
+    Ok(())
+}

@@ -299,6 +299,8 @@ impl Bridge {
     pub(crate) async fn remove_login(&self, login: &LoginRow, remote: bool) -> Result<()> {
         if remote {
             self.network().logout(login).await?;
+        } else {
+            self.network().disconnect_login(login).await;
         }
         self.store().delete_login(&login.login_id).await?;
         self.forget_login_state(&login.login_id);

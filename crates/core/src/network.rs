@@ -143,6 +143,10 @@ pub trait Network: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Disconnects a login that is forgotten here only (`delete-session`),
+    /// leaving the remote session as it is.
+    async fn disconnect_login(&self, _login: &LoginRow) {}
+
     /// Delivers a Matrix message; returns the remote ID it got, if any, so
     /// that edits, replies and redactions can find it later.
     async fn handle_matrix_message(

@@ -8,6 +8,7 @@ use crate::{pairing, ConnectionId, State, SERVER};
 use anyhow::Result;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::Node;
+use wacore_binary::Jid;
 
 /// How many one-time pre-keys the server says it holds: enough that the
 /// client does not upload more at every login.
@@ -126,6 +127,26 @@ pub fn answer(
                 .build()],
         )],
         "w:g2" => return crate::groups::answer(state, session, iq),
+        // A companion logs itself out: the phone forgets it.
+        "md" => {
+            let removed = iq
+                .children()
+                .and_then(|c| c.iter().find(|c| c.tag == "remove-companion-device"))
+                .and_then(|c| attr(c, "jid"))
+                .and_then(|jid| jid.parse::<Jid>().ok());
+            match removed {
+                Some(jid) => {
+                    let mut registry = state.registry();
+                    let device = u32::from(jid.device);
+                    if let Some(account) = registry.accounts.get_mut(jid.user.as_str()) {
+                        account.devices.remove(&device);
+                    }
+                    registry.pending.remove(&(jid.user.to_string(), device));
+                    vec![result(&id, Vec::new())]
+                }
+                None => vec![error(&id, "400", "bad-request")],
+            }
+        }
         "usync" => vec![result(&id, vec![state.registry().usync(iq)])],
         "w:sync:app:state" => vec![result(&id, vec![empty_collections(iq)])],
         _ => {
