@@ -344,7 +344,7 @@ async fn handle(network: &WhatsAppNetwork, login: &LoginRow, event: &Event) -> R
         }
         Event::TemporaryBan(ban) => {
             report(
-                LoginState::BadCredentials,
+                LoginState::UnknownError,
                 Some(format!(
                     "WhatsApp banned this account from linked devices for {} ({:?}). The bridge tries again after that.",
                     causeway_core::format::human_duration(u64::try_from(ban.expire.num_seconds()).unwrap_or_default()),
