@@ -353,6 +353,9 @@ async fn handle(network: &WhatsAppNetwork, login: &LoginRow, event: &Event) -> R
             )
             .await;
         }
+        Event::GroupUpdate(update) => {
+            crate::chat_admin::group_changed(network, login, update).await?
+        }
         Event::HistorySync(history) => {
             crate::backfill::store_history(network, login, history).await?
         }

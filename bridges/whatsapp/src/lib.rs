@@ -4,6 +4,7 @@
 //! and chats (`pm`, `list`, `open`, `sync`); groups; history from the phone.
 
 mod backfill;
+mod chat_admin;
 mod chat_info;
 pub mod client;
 pub mod config;

@@ -132,6 +132,18 @@ impl Network for WhatsAppNetwork {
         Some(self)
     }
 
+    fn names(&self) -> Option<&dyn causeway_core::network::NameHandling> {
+        Some(self)
+    }
+
+    fn topics(&self) -> Option<&dyn causeway_core::network::TopicHandling> {
+        Some(self)
+    }
+
+    fn membership(&self) -> Option<&dyn causeway_core::network::MembershipHandling> {
+        Some(self)
+    }
+
     fn chat_info(&self) -> Option<&dyn causeway_core::network::ChatInfoFetching> {
         Some(self)
     }

@@ -187,3 +187,65 @@ async fn edits_removals_and_reactions_cross_both_ways() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn group_names_topics_and_members_follow_both_ways() -> Result<()> {
+    use whatsapp_rust::features::GroupSubject;
+    let (server, env) = setup().await?;
+    server.add_account(CAROL, "Carol");
+    let group = server.create_group(BOB, "Lounge", &[CAROL, ADA]);
+    let group_jid: whatsapp_rust::Jid = group.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (carol, _carol_events, _store) = whatsapp_user(&server, CAROL).await?;
+    let carol = carol.client();
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, BOB).await?;
+    bob.send_text(&dm, &format!("open {group}")).await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.room.member" && e["state_key"] == ghost(ADA).as_str()
+    })
+    .await?;
+
+    // Carol renames the group on WhatsApp: the room follows.
+    carol
+        .groups()
+        .set_subject(group_jid.clone(), GroupSubject::new("Parlour")?)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.room.name" && e["content"]["name"] == "Parlour"
+    })
+    .await?;
+
+    // Bob, who made the group, sets the topic and removes Ada from Matrix.
+    bob.send_state(
+        &room,
+        "m.room.topic",
+        "",
+        serde_json::json!({ "topic": "tea at four" }),
+    )
+    .await?;
+    bob.kick(&room, &ghost(ADA), "moved away").await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let metadata = carol
+            .groups()
+            .get_metadata(&group_jid)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ada_gone = !metadata
+            .participants
+            .iter()
+            .any(|p| p.jid.user.as_str() == ADA);
+        if metadata.description.as_deref() == Some("tea at four") && ada_gone {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "WhatsApp did not follow: {metadata:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
