@@ -17,14 +17,12 @@ use whatsapp_rust::send::SendOptions;
 use whatsapp_rust::wacore_binary::JidExt as _;
 use whatsapp_rust::waproto::whatsapp as wa;
 
-/// WhatsApp takes texts up to 65,536 characters; longer ones go in pieces
-/// of this many.
-const TEXT_LIMIT: usize = 60_000;
-
-/// The WhatsApp ID of piece `n` of a Matrix event: shaped like the IDs
-/// WhatsApp Web gives (`3EB0` and hex), and the same every time.
-pub(crate) fn outgoing_id(event_id: &str, n: usize) -> String {
-    let digest = Sha256::digest(format!("{event_id}/{n}"));
+/// The WhatsApp ID of a Matrix event's message: shaped like the IDs
+/// WhatsApp Web gives (`3EB0` and hex), and the same every time. (A Matrix
+/// event holds at most 64 KiB, so its text always fits WhatsApp's 65,536
+/// characters: one event is one message.)
+pub(crate) fn outgoing_id(event_id: &str) -> String {
+    let digest = Sha256::digest(event_id);
     format!("3EB0{}", hex::encode_upper(&digest[..9]))
 }
 
@@ -65,8 +63,7 @@ pub async fn message(
             use whatsapp_rust::wacore::proto_helpers::MessageExt;
             outgoing.set_context_info(context);
         }
-        let options =
-            SendOptions::default().with_message_id(outgoing_id(&message.meta.event_id, 0));
+        let options = SendOptions::default().with_message_id(outgoing_id(&message.meta.event_id));
         let sent = client
             .client
             .send_message_with_options(chat.clone(), outgoing, options)
@@ -75,21 +72,14 @@ pub async fn message(
         return Ok(Some(message_id(&chat, &own_jid(&login), &sent.message_id)));
     }
     let text = text_of(network, &login, message)?;
-    let context = reply_context(message);
-    let mut first = None;
-    for (n, piece) in pieces(&text.text).into_iter().enumerate() {
-        let context = (n == 0).then(|| context.clone()).flatten();
-        let outgoing = whatsapp_message(piece, context, &text.mentions);
-        let options =
-            SendOptions::default().with_message_id(outgoing_id(&message.meta.event_id, n));
-        let sent = client
-            .client
-            .send_message_with_options(chat.clone(), outgoing, options)
-            .await
-            .map_err(|e| anyhow::anyhow!("WhatsApp did not take the message: {e}"))?;
-        first.get_or_insert(message_id(&chat, &own_jid(&login), &sent.message_id));
-    }
-    Ok(first)
+    let outgoing = whatsapp_message(text.text, reply_context(message), &text.mentions);
+    let options = SendOptions::default().with_message_id(outgoing_id(&message.meta.event_id));
+    let sent = client
+        .client
+        .send_message_with_options(chat.clone(), outgoing, options)
+        .await
+        .map_err(|e| anyhow::anyhow!("WhatsApp did not take the message: {e}"))?;
+    Ok(Some(message_id(&chat, &own_jid(&login), &sent.message_id)))
 }
 
 /// The message's text in WhatsApp's formatting, and the JIDs it mentions.
@@ -165,18 +155,6 @@ fn whatsapp_message(
     }
 }
 
-/// A text in pieces WhatsApp takes, split between characters.
-fn pieces(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.is_empty() {
-        return vec![String::new()];
-    }
-    chars
-        .chunks(TEXT_LIMIT)
-        .map(|c| c.iter().collect())
-        .collect()
-}
-
 #[async_trait]
 impl TypingHandling for WhatsAppNetwork {
     async fn handle_matrix_typing(&self, portal: &PortalRow, typing: &MatrixTyping) -> Result<()> {
@@ -226,20 +204,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_outgoing_id_is_the_same_for_the_same_event_and_differs_per_piece() {
-        let a = outgoing_id("$event:example.org", 0);
-        assert_eq!(a, outgoing_id("$event:example.org", 0));
-        assert_ne!(a, outgoing_id("$event:example.org", 1));
-        assert_ne!(a, outgoing_id("$other:example.org", 0));
+    fn an_outgoing_id_is_the_same_for_the_same_event_only() {
+        let a = outgoing_id("$event:example.org");
+        assert_eq!(a, outgoing_id("$event:example.org"));
+        assert_ne!(a, outgoing_id("$other:example.org"));
         assert!(a.starts_with("3EB0") && a.len() == 22);
-    }
-
-    #[test]
-    fn a_huge_text_goes_in_pieces_that_keep_every_character() {
-        let text = "é".repeat(TEXT_LIMIT * 2 + 5);
-        let got = pieces(&text);
-        assert_eq!(got.len(), 3);
-        assert_eq!(got.concat(), text);
     }
 
     #[test]

@@ -72,3 +72,23 @@ async fn an_undecryptable_message_shows_a_placeholder() -> Result<()> {
     says(&bob, &room, "and this one?").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_bridge_reconnects_after_a_server_restart() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, BOB).await?;
+    server.phone_sends_text(ADA, BOB, "before")?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "before").await?;
+
+    server.restart(Duration::from_secs(2)).await?;
+    server.phone_sends_text(ADA, BOB, "after the restart")?;
+    says(&bob, &room, "after the restart").await?;
+    bob.send_text(&room, "still here").await?;
+    says(&bob, &room, "Ada here. You said: still here").await?;
+    bob.send_text(&dm, "ping").await?;
+    says(&bob, &dm, "CONNECTED").await?;
+    Ok(())
+}

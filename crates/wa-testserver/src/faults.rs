@@ -81,6 +81,25 @@ impl WaTestServer {
         registry.close(phone, None, Some(temporary_ban(seconds)));
     }
 
+    /// The server goes down for `down_for`: every socket drops and nobody
+    /// can connect, then it listens again on the same port with the same
+    /// accounts, as a restarted WhatsApp front end would.
+    pub async fn restart(&self, down_for: std::time::Duration) -> Result<()> {
+        self.accept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abort();
+        let phones: Vec<String> = self.state.registry().accounts.keys().cloned().collect();
+        for phone in phones {
+            self.state.registry().close(&phone, None, None);
+        }
+        tokio::time::sleep(down_for).await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        *self.accept.lock().unwrap_or_else(|e| e.into_inner()) =
+            tokio::spawn(crate::conn::accept_loop(listener, self.state.clone()));
+        Ok(())
+    }
+
     /// Drops the account's sockets without a word, as a network fault does.
     pub fn drop_connections(&self, phone: &str) -> usize {
         self.state.registry().close(phone, None, None)

@@ -39,13 +39,17 @@ pub const SERVER: &str = "s.whatsapp.net";
 pub struct WaTestServer {
     addr: SocketAddr,
     state: Arc<State>,
-    accept: tokio::task::JoinHandle<()>,
+    /// The accept loop: replaced when the server restarts.
+    accept: Mutex<tokio::task::JoinHandle<()>>,
     media: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for WaTestServer {
     fn drop(&mut self) {
-        self.accept.abort();
+        self.accept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abort();
         self.media.abort();
     }
 }
@@ -158,7 +162,7 @@ impl WaTestServer {
         Ok(Self {
             addr,
             state,
-            accept,
+            accept: Mutex::new(accept),
             media: media_task,
         })
     }

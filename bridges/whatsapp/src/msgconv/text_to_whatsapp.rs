@@ -117,7 +117,7 @@ pub fn convert(
             _ => {}
         }
     }
-    out.text = out.text.trim_end_matches('\n').to_owned();
+    out.text = out.text.trim_end().to_owned();
     out
 }
 
