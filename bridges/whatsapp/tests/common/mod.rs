@@ -25,6 +25,11 @@ pub async fn setup() -> Result<(Arc<WaTestServer>, TestEnv)> {
 
 /// Like [`setup`], with more of the network section, as `key: value, …`.
 pub async fn setup_with(extra: &str) -> Result<(Arc<WaTestServer>, TestEnv)> {
+    setup_full(extra, None).await
+}
+
+/// Like [`setup_with`], with keys of the `bridge` section too.
+pub async fn setup_full(extra: &str, bridge: Option<&str>) -> Result<(Arc<WaTestServer>, TestEnv)> {
     let server = Arc::new(WaTestServer::start().await?);
     server.add_account(BOB, "Bob");
     server.add_scripted_contact(ADA, "Ada");
@@ -38,6 +43,7 @@ pub async fn setup_with(extra: &str) -> Result<(Arc<WaTestServer>, TestEnv)> {
         std::path::Path::new(BIN),
         EnvOptions {
             network: Some(network),
+            bridge: bridge.map(serde_yaml::from_str).transpose()?,
             ..Default::default()
         },
     )
