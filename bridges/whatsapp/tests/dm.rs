@@ -96,3 +96,43 @@ async fn unlinking_from_the_phone_is_told_in_the_management_room() -> Result<()>
     says(&bob, &dm, "LOGGED_OUT").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_guide_story_from_help_to_delete_all_portals() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = bob.create_dm(&env.bot()).await?;
+    says(&bob, &dm, "management room").await?;
+    bob.send_text(&dm, "help").await?;
+    says(&bob, &dm, "`login [flow] [answer]`").await?;
+    bob.send_text(&dm, "login").await?;
+    let qr = bob
+        .wait_for(&dm, WAIT, |e| e["content"]["msgtype"] == "m.image")
+        .await?;
+    server.scan_qr(qr["content"]["body"].as_str().unwrap_or_default(), BOB)?;
+    says(&bob, &dm, "Logged in as +15550100 (Bob)").await?;
+
+    server.phone_sends_text(ADA, BOB, "hello")?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "hello").await?;
+    bob.send_text(&dm, "list contacts").await?;
+    says(&bob, &dm, "Ada (`+15550101`)").await?;
+    bob.send_text(&dm, "sync").await?;
+    says(&bob, &dm, "Synced").await?;
+    bob.send_text(&dm, "delete-all-portals").await?;
+    says(&bob, &dm, "Deleted 1 portal room(s)").await?;
+    // The bridge has left the room: it is no portal any more.
+    let bot = env.bot();
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.room.member"
+            && e["state_key"] == bot.as_str()
+            && e["content"]["membership"] == "leave"
+    })
+    .await?;
+    // The chat itself goes on: Ada's next message opens a new room.
+    server.phone_sends_text(ADA, BOB, "still there?")?;
+    let again = bob.wait_for_invite(WAIT).await?;
+    assert_ne!(again, room);
+    Ok(())
+}
