@@ -112,6 +112,7 @@ async fn serve(listen: SocketAddr, control: SocketAddr) -> Result<()> {
     }
     let members: Vec<&str> = CONTACTS.iter().map(|(number, _)| *number).collect();
     let group = server.create_group(YOU, "Sandbox lounge", &members);
+    tokio::spawn(send_history_to_new_devices(server.clone(), group.clone()));
     let api = tokio::net::TcpListener::bind(control)
         .await
         .with_context(|| format!("the control API cannot listen on {control}"))?;
@@ -126,6 +127,58 @@ async fn serve(listen: SocketAddr, control: SocketAddr) -> Result<()> {
         .with_graceful_shutdown(stopped())
         .await?;
     Ok(())
+}
+
+/// Your phone sends each newly linked device some recent history, as a
+/// real phone does: a chat with Ada and the group, so that the bridge has
+/// rooms to make with messages in them.
+async fn send_history_to_new_devices(server: Arc<WaTestServer>, group: String) {
+    use causeway_wa_testserver::{HistoryChat, HistoryMessage};
+    let mut known: Vec<u32> = server.devices_of(YOU);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let devices = server.devices_of(YOU);
+        for device in devices.iter().filter(|d| !known.contains(d)) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let message = |id: &str, from_me, participant: Option<&str>, text: &str, ago| {
+                HistoryMessage {
+                    id: id.into(),
+                    from_me,
+                    participant: participant.map(|p| format!("{p}@s.whatsapp.net")),
+                    text: text.into(),
+                    timestamp: now - ago,
+                }
+            };
+            let chats = [
+                HistoryChat {
+                    jid: format!("{}@s.whatsapp.net", CONTACTS[0].0),
+                    name: Some(CONTACTS[0].1.into()),
+                    messages: vec![
+                        message("3EB0SANDBOX01", false, None, "Welcome to the sandbox!", 3600),
+                        message("3EB0SANDBOX02", true, None, "Thanks, Ada.", 3500),
+                    ],
+                },
+                HistoryChat {
+                    jid: group.clone(),
+                    name: Some("Sandbox lounge".into()),
+                    messages: vec![message(
+                        "3EB0SANDBOX03",
+                        false,
+                        Some(CONTACTS[1].0),
+                        "Tea at four, everyone.",
+                        1800,
+                    )],
+                },
+            ];
+            if let Err(err) = server.send_history(YOU, *device, &chats) {
+                tracing::warn!("cannot send history to device {device}: {err:#}");
+            }
+        }
+        known = devices;
+    }
 }
 
 /// Ctrl-C, or the SIGTERM the demo script stops its services with.
