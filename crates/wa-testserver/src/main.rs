@@ -143,21 +143,26 @@ async fn send_history_to_new_devices(server: Arc<WaTestServer>, group: String) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default();
-            let message = |id: &str, from_me, participant: Option<&str>, text: &str, ago| {
-                HistoryMessage {
+            let message =
+                |id: &str, from_me, participant: Option<&str>, text: &str, ago| HistoryMessage {
                     id: id.into(),
                     from_me,
                     participant: participant.map(|p| format!("{p}@s.whatsapp.net")),
                     text: text.into(),
                     timestamp: now - ago,
-                }
-            };
+                };
             let chats = [
                 HistoryChat {
                     jid: format!("{}@s.whatsapp.net", CONTACTS[0].0),
                     name: Some(CONTACTS[0].1.into()),
                     messages: vec![
-                        message("3EB0SANDBOX01", false, None, "Welcome to the sandbox!", 3600),
+                        message(
+                            "3EB0SANDBOX01",
+                            false,
+                            None,
+                            "Welcome to the sandbox!",
+                            3600,
+                        ),
                         message("3EB0SANDBOX02", true, None, "Thanks, Ada.", 3500),
                     ],
                 },
