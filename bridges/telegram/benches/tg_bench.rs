@@ -11,7 +11,7 @@
 
 use anyhow::{ensure, Context, Result};
 use causeway_testkit::fake_homeserver::FakeHomeserver;
-use causeway_testkit::process::{usage, Throughput};
+use causeway_testkit::process::{bench_option, usage, BenchBridge, Throughput};
 use causeway_tg_testserver::{AccountSpec, TestServer};
 use grammers_client::sender::{SenderPool, UpdatesConfiguration};
 use grammers_client::Client;
@@ -21,7 +21,6 @@ use serde_json::{json, Value};
 use std::future::IntoFuture;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
-use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,28 +28,6 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_causeway-telegram");
 const SECRET: &str = "bench-provisioning-secret";
 const API_HASH: &str = "0123456789abcdef0123456789abcdef";
-
-struct Args {
-    messages: usize,
-    accounts: usize,
-}
-
-fn args() -> Result<Args> {
-    let mut args = Args {
-        messages: 2000,
-        accounts: 100,
-    };
-    let mut given = std::env::args().skip(1);
-    while let Some(flag) = given.next() {
-        match flag.as_str() {
-            "--messages" => args.messages = given.next().context("--messages N")?.parse()?,
-            "--accounts" => args.accounts = given.next().context("--accounts N")?.parse()?,
-            // cargo bench passes --bench; nothing else is ours.
-            _ => {}
-        }
-    }
-    Ok(args)
-}
 
 fn phone(n: usize) -> String {
     format!("1555{n:05}")
@@ -70,18 +47,16 @@ fn account(n: usize) -> AccountSpec {
     }
 }
 
-struct BridgeProcess {
-    child: Child,
-    port: u16,
-    http: reqwest::Client,
-    next_txn: usize,
-}
-
-impl BridgeProcess {
-    async fn start(dir: &Path, hs_url: &str, server: &TestServer, keys: &str) -> Result<Self> {
-        let port = causeway_testkit::synapse::free_port()?;
-        let config = format!(
-            r#"
+/// The bridge, on the stand-in homeserver and the test server.
+async fn start_bridge(
+    dir: &Path,
+    hs_url: &str,
+    server: &TestServer,
+    keys: &str,
+) -> Result<BenchBridge> {
+    let port = causeway_testkit::synapse::free_port()?;
+    let config = format!(
+        r#"
 homeserver: {{ address: "{hs_url}", domain: bench.local }}
 appservice: {{ address: "http://127.0.0.1:{port}", hostname: 127.0.0.1, port: {port}, id: telegram, bot: {{ username: benchbot }}, as_token: AS, hs_token: HS }}
 database: {{ uri: "sqlite:{db}" }}
@@ -93,86 +68,44 @@ network:
   api_hash: {API_HASH}
   test_server: {{ host: 127.0.0.1, dc_ports: {{ 2: {}, 4: {} }}, key_service: "{keys}" }}
 "#,
-            server.port(),
-            server.port_of(4).unwrap_or_default(),
-            db = dir.join("bridge.db").display(),
-            key = dir.join("bridge.key").display(),
-        );
-        let child = causeway_testkit::process::spawn_bridge(BIN, dir, &config)?;
-        let bridge = Self {
-            child,
-            port,
-            http: reqwest::Client::new(),
-            next_txn: 0,
-        };
-        if let Err(err) = causeway_testkit::process::wait_for_health(port).await {
-            let log = std::fs::read_to_string(dir.join("bridge.log")).unwrap_or_default();
-            anyhow::bail!("{err}:\n{log}");
-        }
-        Ok(bridge)
-    }
-
-    async fn provision(&self, path: &str, user: &str, body: Value) -> Result<Value> {
-        let url = format!(
-            "http://127.0.0.1:{}/_causeway/provision/v1{path}",
-            self.port
-        );
-        let reply = self
-            .http
-            .post(url)
-            .query(&[("user_id", user)])
-            .bearer_auth(SECRET)
-            .json(&body)
-            .send()
-            .await?;
-        let status = reply.status();
-        let value: Value = reply.json().await?;
-        ensure!(status == 200, "{path}: {status} {value}");
-        Ok(value)
-    }
-
-    /// Logs `user` in as account `n`, through the provisioning API.
-    async fn log_in(&self, server: &TestServer, user: &str, n: usize) -> Result<()> {
-        let started = self
-            .provision("/login/start/phone", user, json!({}))
-            .await?;
-        let input = format!(
-            "/login/{}/input",
-            started["process_id"].as_str().unwrap_or_default()
-        );
-        let number = format!("+{}", phone(n));
-        self.provision(&input, user, json!({ "fields": { "phone": number } }))
-            .await?;
-        let code = server
-            .sent_codes()
-            .into_iter()
-            .rev()
-            .find(|c| c.phone == phone(n))
-            .map(|c| c.code)
-            .context("no code was sent")?;
-        let done = self
-            .provision(&input, user, json!({ "fields": { "code": code } }))
-            .await?;
-        ensure!(done["step"]["type"] == "complete", "login: {done}");
-        Ok(())
-    }
-
-    /// Hands events to the bridge as the homeserver would, 50 at a time.
-    async fn transact(&mut self, events: Vec<Value>) -> Result<()> {
-        for chunk in events.chunks(50) {
-            self.next_txn += 1;
-            causeway_testkit::process::put_transaction(&self.http, self.port, self.next_txn, chunk)
-                .await?;
-        }
-        Ok(())
-    }
+        server.port(),
+        server.port_of(4).unwrap_or_default(),
+        db = dir.join("bridge.db").display(),
+        key = dir.join("bridge.key").display(),
+    );
+    BenchBridge::start(BIN, dir, port, &config).await
 }
 
-impl Drop for BridgeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Logs `user` in as account `n`, through the provisioning API.
+async fn log_in(bridge: &BenchBridge, server: &TestServer, user: &str, n: usize) -> Result<()> {
+    let started = bridge
+        .provision(SECRET, "/login/start/phone", user, json!({}))
+        .await?;
+    let input = format!(
+        "/login/{}/input",
+        started["process_id"].as_str().unwrap_or_default()
+    );
+    let number = format!("+{}", phone(n));
+    bridge
+        .provision(
+            SECRET,
+            &input,
+            user,
+            json!({ "fields": { "phone": number } }),
+        )
+        .await?;
+    let code = server
+        .sent_codes()
+        .into_iter()
+        .rev()
+        .find(|c| c.phone == phone(n))
+        .map(|c| c.code)
+        .context("no code was sent")?;
+    let done = bridge
+        .provision(SECRET, &input, user, json!({ "fields": { "code": code } }))
+        .await?;
+    ensure!(done["step"]["type"] == "complete", "login: {done}");
+    Ok(())
 }
 
 /// A Telegram user on their own grammers client.
@@ -216,9 +149,9 @@ async fn telegram_user(
 async fn throughput(dir: &Path, server: &TestServer, keys: &str, messages: usize) -> Result<()> {
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
-    let mut bridge = BridgeProcess::start(dir, &hs_url, server, keys).await?;
+    let mut bridge = start_bridge(dir, &hs_url, server, keys).await?;
     let bob = "@bob:bench.local";
-    bridge.log_in(server, bob, 0).await?;
+    log_in(&bridge, server, bob, 0).await?;
     let (carol, mut carol_updates) = telegram_user(server, 1).await?;
     let bob_tg = carol
         .resolve_username("user0")
@@ -284,7 +217,7 @@ async fn throughput(dir: &Path, server: &TestServer, keys: &str, messages: usize
 async fn memory(dir: &Path, server: &TestServer, keys: &str, accounts: usize) -> Result<()> {
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
-    let bridge = BridgeProcess::start(dir, &hs_url, server, keys).await?;
+    let bridge = start_bridge(dir, &hs_url, server, keys).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (_, idle) = usage(bridge.child.id())?;
     println!("idle bridge      RSS {:.1} MiB", idle as f64 / 1024.0);
@@ -292,9 +225,7 @@ async fn memory(dir: &Path, server: &TestServer, keys: &str, accounts: usize) ->
     for target in [1, 10, 100].into_iter().filter(|&t| t <= accounts) {
         while logged_in < target {
             let n = 10 + logged_in;
-            bridge
-                .log_in(server, &format!("@u{n}:bench.local"), n)
-                .await?;
+            log_in(&bridge, server, &format!("@u{n}:bench.local"), n).await?;
             logged_in += 1;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -310,9 +241,10 @@ async fn memory(dir: &Path, server: &TestServer, keys: &str, accounts: usize) ->
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = args()?;
+    let messages = bench_option("--messages", 2000)?;
+    let accounts = bench_option("--accounts", 100)?;
     let dir = tempfile::tempdir()?;
-    let server = Arc::new(TestServer::start((0..10 + args.accounts).map(account).collect()).await?);
+    let server = Arc::new(TestServer::start((0..10 + accounts).map(account).collect()).await?);
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let keys = format!("http://127.0.0.1:{}/keys", control.local_addr()?.port());
     tokio::spawn(
@@ -324,12 +256,6 @@ async fn main() -> Result<()> {
     );
     std::fs::create_dir_all(dir.path().join("throughput"))?;
     std::fs::create_dir_all(dir.path().join("memory"))?;
-    throughput(
-        &dir.path().join("throughput"),
-        &server,
-        &keys,
-        args.messages,
-    )
-    .await?;
-    memory(&dir.path().join("memory"), &server, &keys, args.accounts).await
+    throughput(&dir.path().join("throughput"), &server, &keys, messages).await?;
+    memory(&dir.path().join("memory"), &server, &keys, accounts).await
 }

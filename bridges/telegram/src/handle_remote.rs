@@ -388,13 +388,7 @@ async fn raw_update(
         chat.kind() == grammers_session::types::PeerKind::User,
     );
     // Only chats that have a room: typing alone opens none.
-    if bridge
-        .store()
-        .get_portal(&key)
-        .await?
-        .and_then(|p| p.room_id)
-        .is_none()
-    {
+    if !bridge.has_room(&key).await? {
         return Ok(());
     }
     bridge.send_remote(&key, event).await

@@ -15,11 +15,10 @@ mod common;
 
 use anyhow::{ensure, Context, Result};
 use causeway_testkit::fake_homeserver::FakeHomeserver;
-use causeway_testkit::process::{usage, Throughput};
+use causeway_testkit::process::{bench_option, usage, BenchBridge, Throughput};
 use causeway_wa_testserver::{HistoryChat, HistoryMessage, WaTestServer};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,44 +26,15 @@ use whatsapp_rust::Jid;
 
 const SECRET: &str = "bench-provisioning-secret";
 
-struct Args {
-    messages: usize,
-    accounts: usize,
-}
-
-fn args() -> Result<Args> {
-    let mut args = Args {
-        messages: 2000,
-        accounts: 100,
-    };
-    let mut given = std::env::args().skip(1);
-    while let Some(flag) = given.next() {
-        match flag.as_str() {
-            "--messages" => args.messages = given.next().context("--messages N")?.parse()?,
-            "--accounts" => args.accounts = given.next().context("--accounts N")?.parse()?,
-            // cargo bench passes --bench; nothing else is ours.
-            _ => {}
-        }
-    }
-    Ok(args)
-}
-
 fn phone(n: usize) -> String {
     format!("1555{n:05}")
 }
 
-struct BridgeProcess {
-    child: Child,
-    port: u16,
-    http: reqwest::Client,
-    next_txn: usize,
-}
-
-impl BridgeProcess {
-    async fn start(dir: &Path, hs_url: &str, server: &WaTestServer) -> Result<Self> {
-        let port = causeway_testkit::synapse::free_port()?;
-        let config = format!(
-            r#"
+/// The bridge, on the stand-in homeserver and the test server.
+async fn start_bridge(dir: &Path, hs_url: &str, server: &WaTestServer) -> Result<BenchBridge> {
+    let port = causeway_testkit::synapse::free_port()?;
+    let config = format!(
+        r#"
 homeserver: {{ address: "{hs_url}", domain: bench.local }}
 appservice: {{ address: "http://127.0.0.1:{port}", hostname: 127.0.0.1, port: {port}, id: whatsapp, bot: {{ username: benchbot }}, as_token: AS, hs_token: HS }}
 database: {{ uri: "sqlite:{db}" }}
@@ -74,85 +44,44 @@ logging: {{ level: warn }}
 network:
   test_server: {{ url: "{url}" }}
 "#,
-            url = server.url(),
-            db = dir.join("bridge.db").display(),
-            key = dir.join("bridge.key").display(),
-        );
-        let child = causeway_testkit::process::spawn_bridge(common::BIN, dir, &config)?;
-        let bridge = Self {
-            child,
-            port,
-            http: reqwest::Client::new(),
-            next_txn: 0,
-        };
-        if let Err(err) = causeway_testkit::process::wait_for_health(port).await {
-            let log = std::fs::read_to_string(dir.join("bridge.log")).unwrap_or_default();
-            anyhow::bail!("{err}:\n{log}");
-        }
-        Ok(bridge)
-    }
-
-    async fn provision(&self, path: &str, user: &str, body: Value) -> Result<Value> {
-        let url = format!(
-            "http://127.0.0.1:{}/_causeway/provision/v1{path}",
-            self.port
-        );
-        let reply = self
-            .http
-            .post(url)
-            .query(&[("user_id", user)])
-            .bearer_auth(SECRET)
-            .json(&body)
-            .send()
-            .await?;
-        let status = reply.status();
-        let value: Value = reply.json().await?;
-        ensure!(status == 200, "{path}: {status} {value}");
-        Ok(value)
-    }
-
-    /// Logs `user` in as account `n` by QR code, through the provisioning
-    /// API; returns when the login is stored, and when the code was scanned.
-    async fn log_in(&self, server: &WaTestServer, user: &str, n: usize) -> Result<Instant> {
-        let started = self.provision("/login/start/qr", user, json!({})).await?;
-        let process = started["process_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let code = started["step"]["data"].as_str().context("no QR code")?;
-        server.scan_qr(code, &phone(n))?;
-        let scanned = Instant::now();
-        let done = self
-            .provision(&format!("/login/{process}/wait"), user, json!({}))
-            .await?;
-        ensure!(done["step"]["type"] == "complete", "login: {done}");
-        Ok(scanned)
-    }
-
-    /// Hands events to the bridge as the homeserver would, 50 at a time.
-    async fn transact(&mut self, events: Vec<Value>) -> Result<()> {
-        for chunk in events.chunks(50) {
-            self.next_txn += 1;
-            causeway_testkit::process::put_transaction(&self.http, self.port, self.next_txn, chunk)
-                .await?;
-        }
-        Ok(())
-    }
+        url = server.url(),
+        db = dir.join("bridge.db").display(),
+        key = dir.join("bridge.key").display(),
+    );
+    BenchBridge::start(common::BIN, dir, port, &config).await
 }
 
-impl Drop for BridgeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Logs `user` in as account `n` by QR code, through the provisioning API;
+/// returns when the code was scanned, once the login is stored.
+async fn log_in(
+    bridge: &BenchBridge,
+    server: &WaTestServer,
+    user: &str,
+    n: usize,
+) -> Result<Instant> {
+    let started = bridge
+        .provision(SECRET, "/login/start/qr", user, json!({}))
+        .await?;
+    let process = started["process_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let code = started["step"]["data"].as_str().context("no QR code")?;
+    server.scan_qr(code, &phone(n))?;
+    let scanned = Instant::now();
+    let done = bridge
+        .provision(SECRET, &format!("/login/{process}/wait"), user, json!({}))
+        .await?;
+    ensure!(done["step"]["type"] == "complete", "login: {done}");
+    Ok(scanned)
 }
 
 async fn throughput(dir: &Path, server: &WaTestServer, messages: usize) -> Result<()> {
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
-    let mut bridge = BridgeProcess::start(dir, &hs_url, server).await?;
+    let mut bridge = start_bridge(dir, &hs_url, server).await?;
     let bob = "@bob:bench.local";
-    let scanned = bridge.log_in(server, bob, 0).await?;
+    let scanned = log_in(&bridge, server, bob, 0).await?;
     println!(
         "QR scan to login stored: {:.2} s",
         scanned.elapsed().as_secs_f64()
@@ -260,7 +189,7 @@ async fn throughput(dir: &Path, server: &WaTestServer, messages: usize) -> Resul
 async fn memory(dir: &Path, server: &WaTestServer, accounts: usize) -> Result<()> {
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
-    let bridge = BridgeProcess::start(dir, &hs_url, server).await?;
+    let bridge = start_bridge(dir, &hs_url, server).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (_, idle) = usage(bridge.child.id())?;
     println!("idle bridge      RSS {:.1} MiB", idle as f64 / 1024.0);
@@ -268,9 +197,7 @@ async fn memory(dir: &Path, server: &WaTestServer, accounts: usize) -> Result<()
     for target in [1, 10, 100].into_iter().filter(|&t| t <= accounts) {
         while logged_in < target {
             let n = 10 + logged_in;
-            bridge
-                .log_in(server, &format!("@u{n}:bench.local"), n)
-                .await?;
+            log_in(&bridge, server, &format!("@u{n}:bench.local"), n).await?;
             logged_in += 1;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -286,14 +213,15 @@ async fn memory(dir: &Path, server: &WaTestServer, accounts: usize) -> Result<()
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = args()?;
+    let messages = bench_option("--messages", 2000)?;
+    let accounts = bench_option("--accounts", 100)?;
     let dir = tempfile::tempdir()?;
     let server = Arc::new(WaTestServer::start().await?);
-    for n in 0..10 + args.accounts {
+    for n in 0..10 + accounts {
         server.add_account(&phone(n), &format!("User{n}"));
     }
     std::fs::create_dir_all(dir.path().join("throughput"))?;
     std::fs::create_dir_all(dir.path().join("memory"))?;
-    throughput(&dir.path().join("throughput"), &server, args.messages).await?;
-    memory(&dir.path().join("memory"), &server, args.accounts).await
+    throughput(&dir.path().join("throughput"), &server, messages).await?;
+    memory(&dir.path().join("memory"), &server, accounts).await
 }

@@ -28,13 +28,7 @@ pub async fn group_changed(
     let bridge = network.bridge()?;
     let group = update.group_jid.to_non_ad();
     let key = bridge.chat_portal_key(&chat_info::chat_key(&group), &login.login_id, false);
-    if bridge
-        .store()
-        .get_portal(&key)
-        .await?
-        .and_then(|p| p.room_id)
-        .is_none()
-    {
+    if !bridge.has_room(&key).await? {
         return Ok(());
     }
     let info = chat_info::group_info(network, login, &group).await?;

@@ -74,13 +74,7 @@ async fn send_if_room(
         &login.login_id,
         !origin.chat.is_group(),
     );
-    if bridge
-        .store()
-        .get_portal(&key)
-        .await?
-        .and_then(|p| p.room_id)
-        .is_none()
-    {
+    if !bridge.has_room(&key).await? {
         return Ok(());
     }
     bridge.send_remote(&key, event).await

@@ -11,52 +11,22 @@
 
 use anyhow::{ensure, Context, Result};
 use causeway_testkit::fake_homeserver::FakeHomeserver;
-use causeway_testkit::process::{usage, Throughput};
+use causeway_testkit::process::{bench_option, usage, BenchBridge, Throughput};
 use causeway_testkit::prosody::{self, Prosody};
 use causeway_testkit::xmpp_client::{body_of, XmppClient};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_causeway-xmpp");
 
-struct Args {
-    messages: usize,
-    occupants: usize,
-}
-
-fn args() -> Result<Args> {
-    let mut args = Args {
-        messages: 2000,
-        occupants: 1000,
-    };
-    let mut given = std::env::args().skip(1);
-    while let Some(flag) = given.next() {
-        match flag.as_str() {
-            "--messages" => args.messages = given.next().context("--messages N")?.parse()?,
-            "--occupants" => args.occupants = given.next().context("--occupants N")?.parse()?,
-            // cargo bench passes --bench; nothing else is ours.
-            _ => {}
-        }
-    }
-    Ok(args)
-}
-
-struct BridgeProcess {
-    child: Child,
-    port: u16,
-    http: reqwest::Client,
-    next_txn: usize,
-}
-
-impl BridgeProcess {
-    async fn start(dir: &Path, hs_url: &str, server: &Prosody) -> Result<Self> {
-        let port = causeway_testkit::synapse::free_port()?;
-        let config = format!(
-            r#"
+/// The bridge, on the stand-in homeserver and Prosody.
+async fn start_bridge(dir: &Path, hs_url: &str, server: &Prosody) -> Result<BenchBridge> {
+    let port = causeway_testkit::synapse::free_port()?;
+    let config = format!(
+        r#"
 homeserver: {{ address: "{hs_url}", domain: bench.local }}
 appservice: {{ address: "http://127.0.0.1:{port}", hostname: 127.0.0.1, port: {port}, id: xmpp, bot: {{ username: benchbot }}, as_token: AS, hs_token: HS }}
 database: {{ uri: "sqlite:{db}" }}
@@ -69,61 +39,31 @@ network:
   muc_domains: [{muc}]
   backfill_messages: 0
 "#,
-            db = dir.join("bridge.db").display(),
-            key = dir.join("bridge.key").display(),
-            component = prosody::COMPONENT,
-            secret = prosody::SECRET,
-            component_port = server.component_port,
-            muc = prosody::MUC_DOMAIN,
-        );
-        let child = causeway_testkit::process::spawn_bridge(BIN, dir, &config)?;
-        let bridge = Self {
-            child,
-            port,
-            http: reqwest::Client::new(),
-            next_txn: 0,
-        };
-        causeway_testkit::process::wait_for_health(port).await?;
-        Ok(bridge)
-    }
-
-    /// Makes a MUC's portal through the alias query; returns its room ID.
-    async fn portal(&self, hs: &FakeHomeserver, room: &str) -> Result<String> {
-        let alias = format!("#_xmpp_{room}_{}:bench.local", prosody::MUC_DOMAIN);
-        let url = format!(
-            "http://127.0.0.1:{}/_matrix/app/v1/rooms/{}",
-            self.port,
-            urlencoding::encode(&alias)
-        );
-        let resp = self.http.get(url).bearer_auth("HS").send().await?;
-        ensure!(resp.status() == 200, "alias query: {}", resp.status());
-        hs.rooms
-            .lock()
-            .ok()
-            .and_then(|rooms| rooms.last().cloned())
-            .context("no room was created")
-    }
-
-    /// Hands events to the bridge as the homeserver would, 50 at a time.
-    async fn transact(&mut self, events: Vec<Value>) -> Result<()> {
-        for chunk in events.chunks(50) {
-            self.next_txn += 1;
-            causeway_testkit::process::put_transaction(&self.http, self.port, self.next_txn, chunk)
-                .await?;
-        }
-        Ok(())
-    }
-
-    fn usage(&self) -> Result<(f64, u64)> {
-        usage(self.child.id())
-    }
+        db = dir.join("bridge.db").display(),
+        key = dir.join("bridge.key").display(),
+        component = prosody::COMPONENT,
+        secret = prosody::SECRET,
+        component_port = server.component_port,
+        muc = prosody::MUC_DOMAIN,
+    );
+    BenchBridge::start(BIN, dir, port, &config).await
 }
 
-impl Drop for BridgeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Makes a MUC's portal through the alias query; returns its room ID.
+async fn portal(bridge: &BenchBridge, hs: &FakeHomeserver, room: &str) -> Result<String> {
+    let alias = format!("#_xmpp_{room}_{}:bench.local", prosody::MUC_DOMAIN);
+    let url = format!(
+        "http://127.0.0.1:{}/_matrix/app/v1/rooms/{}",
+        bridge.port,
+        urlencoding::encode(&alias)
+    );
+    let resp = bridge.http.get(url).bearer_auth("HS").send().await?;
+    ensure!(resp.status() == 200, "alias query: {}", resp.status());
+    hs.rooms
+        .lock()
+        .ok()
+        .and_then(|rooms| rooms.last().cloned())
+        .context("no room was created")
 }
 
 fn join_event(room: &str, user: &str, n: usize) -> Value {
@@ -157,11 +97,11 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
     let server = Prosody::start(&dir.join("prosody"), &[("bob", "bobpass")])?;
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
-    let mut bridge = BridgeProcess::start(dir, &hs_url, &server).await?;
+    let mut bridge = start_bridge(dir, &hs_url, &server).await?;
     let muc = format!("bench@{}", prosody::MUC_DOMAIN);
     let mut bob = XmppClient::connect(server.c2s_port, "bob", prosody::DOMAIN, "bobpass").await?;
     bob.join_muc(&muc, "bob").await?;
-    let room = bridge.portal(&hs, "bench").await?;
+    let room = portal(&bridge, &hs, "bench").await?;
     bridge
         .transact(vec![join_event(&room, "@listener:bench.local", 0)])
         .await?;
@@ -215,13 +155,13 @@ async fn memory(dir: &Path, occupants: usize) -> Result<()> {
     let server = Prosody::start(&dir.join("prosody-mem"), &[("bob", "bobpass")])?;
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
-    let mut bridge = BridgeProcess::start(&dir.join("mem"), &hs_url, &server).await?;
+    let mut bridge = start_bridge(&dir.join("mem"), &hs_url, &server).await?;
     let muc = format!("crowd@{}", prosody::MUC_DOMAIN);
     let mut bob = XmppClient::connect(server.c2s_port, "bob", prosody::DOMAIN, "bobpass").await?;
     bob.join_muc(&muc, "bob").await?;
-    let room = bridge.portal(&hs, "crowd").await?;
+    let room = portal(&bridge, &hs, "crowd").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (_, idle_rss) = bridge.usage()?;
+    let (_, idle_rss) = usage(bridge.child.id())?;
     let joins: Vec<Value> = (0..occupants)
         .map(|u| join_event(&room, &format!("@m{u}:bench.local"), u))
         .collect();
@@ -230,7 +170,7 @@ async fn memory(dir: &Path, occupants: usize) -> Result<()> {
     await_presences(&mut bob, &muc, "m", occupants).await?;
     let elapsed = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, rss) = bridge.usage()?;
+    let (_, rss) = usage(bridge.child.id())?;
     println!(
         "{occupants} Matrix occupants in one MUC: RSS {:.1} MiB (idle {:.1} MiB), {:.1} KiB per occupant; all joined in {:.1}s",
         rss as f64 / 1024.0,
@@ -272,13 +212,14 @@ fn styling() {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = args()?;
+    let messages = bench_option("--messages", 2000)?;
+    let occupants = bench_option("--occupants", 1000)?;
     styling();
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("mem"))?;
-    throughput(dir.path(), args.messages).await?;
-    if args.occupants > 0 {
-        memory(dir.path(), args.occupants).await?;
+    throughput(dir.path(), messages).await?;
+    if occupants > 0 {
+        memory(dir.path(), occupants).await?;
     }
     Ok(())
 }

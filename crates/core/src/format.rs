@@ -118,6 +118,14 @@ pub fn strip_plain_reply_fallback(body: &str) -> &str {
     }
 }
 
+/// The value of a double-quoted attribute inside a sanitised tag (the
+/// text between `<` and `>`), entities decoded.
+pub fn html_attribute(tag: &str, name: &str) -> Option<String> {
+    let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = tag[at..].find('"')? + at;
+    Some(decode_entities(&tag[at..end]))
+}
+
 /// Decodes HTML character references (`&amp;`, `&#39;`, …) in text.
 pub fn decode_entities(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -116,6 +116,16 @@ impl Bridge {
         self.store().delete_portal(key).await
     }
 
+    /// Whether a portal has its room yet. Typing, receipts and chat changes
+    /// go only to rooms that exist: they open none.
+    pub async fn has_room(&self, key: &PortalKey) -> Result<bool> {
+        Ok(self
+            .store()
+            .get_portal(key)
+            .await?
+            .is_some_and(|p| p.room_id.is_some()))
+    }
+
     /// The portal key of an account network's chat seen through `login`: a
     /// DM belongs to its login; a group is shared by every login in it,
     /// unless `bridge.split_portals` gives each login its own.

@@ -118,3 +118,87 @@ pub async fn put_transaction(
     ensure!(resp.status() == 200, "transaction: {}", resp.status());
     Ok(())
 }
+
+/// A bench's numeric option, `--name N` on its command line, or `default`.
+/// Flags `cargo bench` passes itself (`--bench`) are not ours and skipped.
+pub fn bench_option(name: &str, default: usize) -> Result<usize> {
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        if flag == name {
+            let value = given.next().with_context(|| format!("{name} N"))?;
+            return value
+                .parse()
+                .with_context(|| format!("{name} wants a number, not {value:?}"));
+        }
+    }
+    Ok(default)
+}
+
+/// A bridge process a bench drives: started on its config and healthy,
+/// fed transactions as the homeserver would, and killed when dropped.
+pub struct BenchBridge {
+    pub child: Child,
+    pub port: u16,
+    pub http: reqwest::Client,
+    next_txn: usize,
+}
+
+impl BenchBridge {
+    /// Starts `bin` on `config`, whose appservice listens on `port`; the
+    /// bridge's log is told if it never becomes healthy.
+    pub async fn start(bin: &str, dir: &Path, port: u16, config: &str) -> Result<Self> {
+        let bridge = Self {
+            child: spawn_bridge(bin, dir, config)?,
+            port,
+            http: reqwest::Client::new(),
+            next_txn: 0,
+        };
+        if let Err(err) = wait_for_health(port).await {
+            let log = std::fs::read_to_string(dir.join("bridge.log")).unwrap_or_default();
+            anyhow::bail!("{err}:\n{log}");
+        }
+        Ok(bridge)
+    }
+
+    /// A provisioning API call as `user`, with the shared `secret`.
+    pub async fn provision(
+        &self,
+        secret: &str,
+        path: &str,
+        user: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let url = format!(
+            "http://127.0.0.1:{}/_causeway/provision/v1{path}",
+            self.port
+        );
+        let reply = self
+            .http
+            .post(url)
+            .query(&[("user_id", user)])
+            .bearer_auth(secret)
+            .json(&body)
+            .send()
+            .await?;
+        let status = reply.status();
+        let value: serde_json::Value = reply.json().await?;
+        ensure!(status == 200, "{path}: {status} {value}");
+        Ok(value)
+    }
+
+    /// Hands events to the bridge as the homeserver would, 50 at a time.
+    pub async fn transact(&mut self, events: Vec<serde_json::Value>) -> Result<()> {
+        for chunk in events.chunks(50) {
+            self.next_txn += 1;
+            put_transaction(&self.http, self.port, self.next_txn, chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BenchBridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -3,7 +3,7 @@
 //! spec allows; each becomes its Telegram entity, with offsets in UTF-16
 //! code units. Tags with no Telegram form keep their text.
 
-use causeway_core::format::{decode_entities, sanitize_html, strip_reply_fallback};
+use causeway_core::format::{decode_entities, html_attribute, sanitize_html, strip_reply_fallback};
 use grammers_client::tl;
 
 /// An entity being built: where it opened, and what it will be.
@@ -11,12 +11,6 @@ struct Open {
     tag: String,
     start: i32,
     href: Option<String>,
-}
-
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[at..].find('"')? + at;
-    Some(decode_entities(&tag[at..end]))
 }
 
 fn entity(open: &Open, end: i32) -> Option<tl::enums::MessageEntity> {
@@ -179,7 +173,7 @@ fn spans(html: &str) -> (String, Vec<Span>) {
                 href: None,
             }),
             (false, _) => stack.push(Open {
-                href: attribute(tag, "href"),
+                href: html_attribute(tag, "href"),
                 tag: name,
                 start: units,
             }),

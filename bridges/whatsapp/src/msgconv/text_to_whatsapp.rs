@@ -3,7 +3,7 @@
 //! allows; each becomes WhatsApp's marker, and tags with no WhatsApp form
 //! keep their text. Pills become the `@` mentions WhatsApp shows.
 
-use causeway_core::format::{decode_entities, sanitize_html, strip_reply_fallback};
+use causeway_core::format::{decode_entities, html_attribute, sanitize_html, strip_reply_fallback};
 
 /// A Matrix message as WhatsApp text, with the Matrix users it mentions.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub fn convert(
                 }
             }
             ("a", false) => {
-                link = attribute(tag, "href").map(|href| (href, out.text.len()));
+                link = html_attribute(tag, "href").map(|href| (href, out.text.len()));
             }
             ("a", true) => {
                 if let Some((href, from)) = link.take() {
@@ -125,12 +125,6 @@ fn newline(text: &mut String) {
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-}
-
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[at..].find('"')? + at;
-    Some(decode_entities(&tag[at..end]))
 }
 
 #[cfg(test)]
