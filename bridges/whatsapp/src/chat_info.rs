@@ -127,7 +127,7 @@ pub(crate) async fn group_info(
     Ok(ChatInfo {
         name: Some(metadata.subject.clone()).filter(|s| !s.is_empty()),
         topic: metadata.description.clone(),
-        avatar_id: None,
+        avatar_id: crate::avatars::avatar_id(network, login, group).await,
         members: Some(members),
         kind: Some(ChatKind::Group),
     })

@@ -130,10 +130,16 @@ pub async fn message(
     }
     let info = chat_info::portal_info(bridge, login, &origin.chat, chat_name);
     if let Some(person) = &info.direct_with {
+        // A new DM's person gets their picture; later messages keep it.
+        let avatar_id = match bridge.has_room(&info.key).await? {
+            true => None,
+            false => crate::avatars::avatar_id(network, login, &origin.chat).await,
+        };
         bridge
             .ensure_ghost(&GhostInfo {
                 id: person.clone(),
                 displayname: info.name.clone(),
+                avatar_id,
                 ..Default::default()
             })
             .await?;

@@ -3,6 +3,7 @@
 //! formatting, replies, edits, removals and reactions both ways; contacts
 //! and chats (`pm`, `list`, `open`, `sync`); groups; history from the phone.
 
+mod avatars;
 mod backfill;
 mod chat_admin;
 mod chat_info;

@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use async_trait::async_trait;
 use causeway_core::ids::LoginId;
 use causeway_core::login::{FieldKind, InputField, LoginProcess, LoginStep, NewLogin};
+use causeway_core::store::LoginRow;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -79,7 +80,21 @@ impl WhatsAppLogin {
                         code: code.code.clone(),
                     });
                 }
-                Event::PairSuccess(success) => self.linked = Some(success.id.user.to_string()),
+                Event::PairSuccess(success) => {
+                    let phone = success.id.user.to_string();
+                    // What arrives before the login is stored (the phone's
+                    // keys, the offline queue) is already this login's: the
+                    // client must not wait for the login to finish storing,
+                    // which waits for the client to connect.
+                    client.serve(&LoginRow {
+                        login_id: self.login_id.clone(),
+                        mxid: self.user.clone(),
+                        remote_name: format!("+{phone}"),
+                        secret: None,
+                        metadata: json!({ "phone": phone }),
+                    });
+                    self.linked = Some(phone);
+                }
                 Event::PairError(failed) => {
                     bail!("WhatsApp refused to link the bridge: {}", failed.error)
                 }

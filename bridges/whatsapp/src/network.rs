@@ -144,6 +144,10 @@ impl Network for WhatsAppNetwork {
         Some(self)
     }
 
+    fn avatars(&self) -> Option<&dyn causeway_core::network::AvatarFetching> {
+        Some(self)
+    }
+
     fn chat_info(&self) -> Option<&dyn causeway_core::network::ChatInfoFetching> {
         Some(self)
     }

@@ -249,3 +249,56 @@ async fn group_names_topics_and_members_follow_both_ways() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_group_picture_and_a_contact_picture_become_avatars() -> Result<()> {
+    let (server, env) = setup().await?;
+    server.add_account(CAROL, "Carol");
+    let group = server.create_group(CAROL, "Lounge", &[BOB]);
+    let group_jid: whatsapp_rust::Jid = group.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (carol, _carol_events, _store) = whatsapp_user(&server, CAROL).await?;
+    let carol = carol.client();
+    let group_picture: Vec<u8> = (0..4000u32).map(|n| (n % 251) as u8).collect();
+    let own_picture: Vec<u8> = (0..3000u32).map(|n| (n % 241) as u8).collect();
+    carol
+        .groups()
+        .set_profile_picture(group_jid.clone(), group_picture.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    carol
+        .profile()
+        .set_profile_picture(own_picture.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, BOB).await?;
+
+    bob.send_text(&dm, &format!("open {group}")).await?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    let avatar = bob
+        .wait_for(&room, WAIT, |e| e["type"] == "m.room.avatar")
+        .await?;
+    let mxc = avatar["content"]["url"].as_str().unwrap_or_default();
+    assert!(
+        bob.download(mxc).await? == group_picture,
+        "the group picture differs"
+    );
+
+    // Carol writes to Bob: the new DM, and her ghost, have her picture.
+    carol
+        .send_text(whatsapp_rust::Jid::pn(BOB), "see my picture?")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let direct = bob.wait_for_invite(WAIT).await?;
+    bob.join(&direct).await?;
+    let avatar = bob
+        .wait_for(&direct, WAIT, |e| e["type"] == "m.room.avatar")
+        .await?;
+    let mxc = avatar["content"]["url"].as_str().unwrap_or_default();
+    assert!(
+        bob.download(mxc).await? == own_picture,
+        "Carol's picture differs"
+    );
+    Ok(())
+}

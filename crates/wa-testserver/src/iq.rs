@@ -112,8 +112,7 @@ pub fn answer(
         "blocklist" => vec![result(&id, vec![NodeBuilder::new("list").build()])],
         "privacy" if kind == "get" => vec![result(&id, vec![privacy()])],
         "privacy" => vec![result(&id, Vec::new())],
-        // Nobody has a profile picture here.
-        "w:profile:picture" => vec![error(&id, "404", "item-not-found")],
+        "w:profile:picture" => crate::pictures::answer(state, session, iq),
         "w:m" => vec![result(
             &id,
             vec![NodeBuilder::new("media_conn")

@@ -19,6 +19,7 @@ mod noise;
 mod pair_code;
 mod pairing;
 mod phone;
+mod pictures;
 mod presence;
 mod relay;
 
@@ -120,6 +121,9 @@ struct Registry {
     /// What each account last said of its presence, and who listens.
     seen: HashMap<String, presence::Seen>,
     subscribers: HashMap<String, std::collections::HashSet<(String, u32)>>,
+    /// Each account's or group's profile picture, by JID: its ID on the
+    /// media host.
+    pictures: HashMap<String, String>,
     /// Accounts banned until a Unix time.
     banned: HashMap<String, i64>,
     /// While set, the server takes messages without acknowledging them.

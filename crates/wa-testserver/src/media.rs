@@ -46,6 +46,7 @@ impl MediaHost {
         let app = Router::new()
             .route("/mms/{kind}/{token}", post(upload))
             .route("/v/t62/{token}", get(download))
+            .route("/pp/{id}", get(picture))
             // What web.whatsapp.com/sw.js tells a client its version is.
             .route("/sw.js", get(|| async { SERVICE_WORKER }))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOB))
@@ -65,6 +66,13 @@ impl MediaHost {
             blobs.insert(token.clone(), Bytes::from(blob));
         }
         format!("/v/t62/{token}")
+    }
+
+    /// Puts a profile picture on the host, served as it is at `/pp/<id>`.
+    pub fn store_picture(&self, id: &str, image: Vec<u8>) {
+        if let Ok(mut blobs) = self.blobs.lock() {
+            blobs.insert(format!("pp/{id}"), Bytes::from(image));
+        }
     }
 
     /// How many blobs the host holds.
@@ -111,6 +119,18 @@ async fn download(
     let blob = host.blobs.lock().ok().and_then(|b| b.get(&token).cloned());
     match blob {
         Some(blob) => blob.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn picture(State(host): State<MediaHost>, Path(id): Path<String>) -> Response {
+    let blob = host
+        .blobs
+        .lock()
+        .ok()
+        .and_then(|b| b.get(&format!("pp/{id}")).cloned());
+    match blob {
+        Some(image) => ([("content-type", "image/jpeg")], image).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
