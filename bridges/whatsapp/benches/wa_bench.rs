@@ -10,7 +10,7 @@
 //! cargo bench -p causeway-whatsapp --bench wa-bench -- --messages 5000 --accounts 100
 //! ```
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/e2e/common/mod.rs"]
 mod common;
 
 use anyhow::{ensure, Context, Result};

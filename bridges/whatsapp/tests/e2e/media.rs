@@ -1,15 +1,13 @@
 //! Media both ways between a Matrix user and someone on their own
 //! WhatsApp client, byte for byte, and the size limit.
 
+use crate::common::*;
 use anyhow::Result;
-use common::*;
 use whatsapp_rust::download::MediaType;
 use whatsapp_rust::upload::UploadOptions;
 use whatsapp_rust::waproto::buffa::MessageField;
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::Jid;
-
-mod common;
 
 const CAROL: &str = "15550103";
 

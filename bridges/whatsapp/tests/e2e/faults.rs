@@ -2,11 +2,9 @@
 //! socket (the bridge reconnects by itself), a replaced stream, a
 //! temporary ban, and a message that cannot be decrypted.
 
+use crate::common::*;
 use anyhow::Result;
-use common::*;
 use std::time::Duration;
-
-mod common;
 
 fn bridge_device(server: &causeway_wa_testserver::WaTestServer) -> u32 {
     server

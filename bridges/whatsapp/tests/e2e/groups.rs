@@ -1,10 +1,8 @@
 //! WhatsApp groups: listed, opened as rooms with their members, and
 //! messages both ways with someone on their own WhatsApp client.
 
+use crate::common::*;
 use anyhow::Result;
-use common::*;
-
-mod common;
 
 const CAROL: &str = "15550103";
 

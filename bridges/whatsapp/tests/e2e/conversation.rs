@@ -2,13 +2,11 @@
 //! client: replies, mentions, typing and read receipts both ways, and the
 //! user's own phone messages through double puppeting.
 
+use crate::common::*;
 use anyhow::Result;
-use common::*;
 use whatsapp_rust::waproto::buffa::MessageField;
 use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::Jid;
-
-mod common;
 
 const CAROL: &str = "15550103";
 
@@ -139,5 +137,66 @@ async fn what_a_user_types_on_their_phone_appears_as_them_through_double_puppeti
     server.phone_sends_text(BOB, ADA, "yes, on my phone")?;
     let mine = says(&bob, &room, "yes, on my phone").await?;
     assert_eq!(mine["sender"], bob.user_id.as_str());
+    Ok(())
+}
+
+#[tokio::test]
+async fn reads_typing_and_timer_changes_from_each_side_reach_the_other() -> Result<()> {
+    let (server, env) = setup().await?;
+    server.add_account(CAROL, "Carol");
+    let (carol, mut carol_events, _store) = whatsapp_user(&server, CAROL).await?;
+    let carol = carol.client();
+    let wa_err = |e: whatsapp_rust::send::SendError| anyhow::anyhow!("{e}");
+    let bob = env.user("bob").await?;
+    logged_in(&server, &env, &bob, BOB).await?;
+    carol.send_text(Jid::pn(BOB), "hi").await.map_err(wa_err)?;
+    let room = bob.wait_for_invite(WAIT).await?;
+    bob.join(&room).await?;
+    says(&bob, &room, "hi").await?;
+
+    // Bob writes; Carol reads it on WhatsApp: Bob sees her read receipt.
+    bob.send_text(&room, "did you read this?").await?;
+    let (id, _) = next_where(&mut carol_events, |m| {
+        m.conversation.as_deref() == Some("did you read this?")
+    })
+    .await?;
+    let mine = says(&bob, &room, "did you read this?").await?;
+    let mine = mine["event_id"].as_str().unwrap_or_default().to_owned();
+    carol
+        .mark_as_read(&Jid::pn(BOB), None, &[id.as_str()])
+        .await?;
+    let carol_ghost = ghost(CAROL);
+    bob.wait_for(&room, WAIT, |e| {
+        e["type"] == "m.receipt" && e["content"][&mine]["m.read"][&carol_ghost].is_object()
+    })
+    .await?;
+
+    // Bob types in Matrix: Carol sees him composing.
+    bob.typing(&room, true).await?;
+    tokio::time::timeout(WAIT, async {
+        while let Some(event) = carol_events.recv().await {
+            if let whatsapp_rust::types::events::Event::ChatPresence(presence) = &*event {
+                if presence.source.sender.user.as_str() == BOB {
+                    return;
+                }
+            }
+        }
+    })
+    .await?;
+
+    // Carol turns on disappearing messages: a notice says for how long.
+    let timer = wa::Message {
+        protocol_message: MessageField::some(wa::message::ProtocolMessage {
+            r#type: Some(wa::message::protocol_message::Type::EPHEMERAL_SETTING),
+            ephemeral_expiration: Some(86_400),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    carol
+        .send_message(Jid::pn(BOB), timer)
+        .await
+        .map_err(wa_err)?;
+    says(&bob, &room, "new messages disappear after 24 hours").await?;
     Ok(())
 }

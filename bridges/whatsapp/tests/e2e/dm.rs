@@ -2,12 +2,10 @@
 //! client in the bridge, and the WhatsApp test server playing WhatsApp,
 //! with scripted contacts whose phones read and answer.
 
+use crate::common::*;
 use anyhow::Result;
 use causeway_testkit::matrix_client::body;
-use common::*;
 use std::time::Duration;
-
-mod common;
 
 #[tokio::test]
 async fn a_user_links_by_qr_code_and_chats_with_a_whatsapp_contact_both_ways() -> Result<()> {

@@ -1,9 +1,7 @@
 //! Linking the bridge: by pairing code, and giving up at every step.
 
+use crate::common::*;
 use anyhow::Result;
-use common::*;
-
-mod common;
 
 #[tokio::test]
 async fn login_phone_gives_a_pairing_code_that_links_the_bridge() -> Result<()> {

@@ -1,11 +1,9 @@
 //! Bad input from Matrix, as an attacker or a careless client sends it: a
 //! huge message, HTML with a script, and content no WhatsApp message fits.
 
+use crate::common::*;
 use anyhow::Result;
-use common::*;
 use whatsapp_rust::Jid;
-
-mod common;
 
 const CAROL: &str = "15550103";
 

@@ -1,12 +1,10 @@
 //! What the phone sends a new device, and what a restart keeps.
 
+use crate::common::*;
 use anyhow::Result;
 use causeway_testkit::matrix_client::body;
 use causeway_wa_testserver::{HistoryChat, HistoryMessage};
-use common::*;
 use std::time::Duration;
-
-mod common;
 
 fn now() -> u64 {
     std::time::SystemTime::now()
