@@ -340,7 +340,7 @@ async fn handle(network: &WhatsAppNetwork, login: &LoginRow, event: &Event) -> R
         }
         Event::ClientOutdated(_) => {
             report(
-                LoginState::BadCredentials,
+                LoginState::UnknownError,
                 Some(
                     "WhatsApp refuses this bridge's client as outdated: update the bridge.".into(),
                 ),

@@ -212,6 +212,11 @@ fn login(
     noise_key: &[u8; 32],
 ) -> std::result::Result<Node, Box<Node>> {
     let mut registry = state.registry();
+    if registry.outdated {
+        return Err(Box::new(
+            NodeBuilder::new("failure").attr("reason", "405").build(),
+        ));
+    }
     if let Some(until) = registry.banned.get(phone) {
         let left = until - wacore::time::now_secs();
         if left > 0 {

@@ -100,6 +100,17 @@ impl WaTestServer {
         Ok(())
     }
 
+    /// WhatsApp stops serving this client version: every connection drops,
+    /// and each login fails with 405.
+    pub fn refuse_outdated_clients(&self) {
+        let mut registry = self.state.registry();
+        registry.outdated = true;
+        let phones: Vec<String> = registry.accounts.keys().cloned().collect();
+        for phone in phones {
+            registry.close(&phone, None, None);
+        }
+    }
+
     /// Drops the account's sockets without a word, as a network fault does.
     pub fn drop_connections(&self, phone: &str) -> usize {
         self.state.registry().close(phone, None, None)

@@ -124,6 +124,11 @@ struct Registry {
     /// Each account's or group's profile picture, by JID: its ID on the
     /// media host.
     pictures: HashMap<String, String>,
+    /// While set, every login fails as from a client too old to serve.
+    outdated: bool,
+    /// How many QR refs a new connection gets (`None`: as many as
+    /// WhatsApp gives).
+    qr_refs: Option<usize>,
     /// Accounts banned until a Unix time.
     banned: HashMap<String, i64>,
     /// While set, the server takes messages without acknowledging them.

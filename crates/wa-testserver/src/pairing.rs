@@ -45,7 +45,8 @@ pub struct Approved {
 pub fn offer_refs(state: &State, connection: ConnectionId, noise_key: [u8; 32]) -> Node {
     let mut registry = state.registry();
     let now = std::time::Instant::now();
-    let refs: Vec<Node> = (0..REFS)
+    let count = registry.qr_refs.unwrap_or(REFS);
+    let refs: Vec<Node> = (0..count)
         .map(|n| {
             // The client shows the first code for 60 s, each next one for 20.
             let expires = now + Duration::from_secs(60 + 20 * n as u64);
@@ -269,6 +270,12 @@ pub fn countersigned(
 }
 
 impl crate::WaTestServer {
+    /// New connections get `count` QR codes to show, so that a test sees
+    /// them run out sooner.
+    pub fn set_qr_refs(&self, count: usize) {
+        self.state.registry().qr_refs = Some(count);
+    }
+
     /// Lets every QR code shown so far expire, as time would.
     pub fn expire_qr_refs(&self) {
         let now = std::time::Instant::now();

@@ -90,3 +90,13 @@ async fn the_bridge_reconnects_after_a_server_restart() -> Result<()> {
     says(&bob, &dm, "CONNECTED").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_outdated_client_is_told_to_update_the_bridge() -> Result<()> {
+    let (server, env) = setup().await?;
+    let bob = env.user("bob").await?;
+    let dm = logged_in(&server, &env, &bob, BOB).await?;
+    server.refuse_outdated_clients();
+    says(&bob, &dm, "outdated: update the bridge").await?;
+    Ok(())
+}

@@ -86,3 +86,42 @@ async fn logout_unlinks_the_device_and_delete_session_keeps_it_linked() -> Resul
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rotated_qr_code_replaces_the_last_and_running_out_says_how_to_retry() -> Result<()> {
+    let (server, env) = setup().await?;
+    // Two codes: whatsapp-rust shows the first for 60 s, the second for 20.
+    server.set_qr_refs(2);
+    let bob = env.user("bob").await?;
+    let dm = bob.create_dm(&env.bot()).await?;
+    says(&bob, &dm, "management room").await?;
+    bob.send_text(&dm, "login").await?;
+    let first = bob
+        .wait_for(&dm, WAIT, |e| e["content"]["msgtype"] == "m.image")
+        .await?;
+    let first_id = first["event_id"].as_str().unwrap_or_default().to_owned();
+    let first_code = first["content"]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let replaced = bob
+        .wait_for(&dm, std::time::Duration::from_secs(75), |e| {
+            e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+                && e["content"]["m.relates_to"]["event_id"] == first_id.as_str()
+        })
+        .await?;
+    let second_code = replaced["content"]["m.new_content"]["body"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        !second_code.is_empty() && second_code != first_code,
+        "a new code"
+    );
+    bob.wait_for(&dm, std::time::Duration::from_secs(40), |e| {
+        e["content"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("expired before it was scanned") && b.contains("login"))
+    })
+    .await?;
+    Ok(())
+}
