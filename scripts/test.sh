@@ -76,9 +76,9 @@ as_root runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --au
 as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -l "$PGDIR/log" start \
   -o "-c listen_addresses=127.0.0.1 -p $PGPORT -c unix_socket_directories=$PGDIR -c fsync=off -c max_connections=300" >/dev/null
 export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
-cargo test --locked -p causeway-core --lib store:: -- --test-threads 2
-cargo test --locked -p causeway-telegram --lib session:: -- --test-threads 2
-cargo test --locked -p causeway-whatsapp --lib store:: -- --test-threads 2
+# The stores' unit tests, built as the unit-test step built them (the whole
+# workspace's features), so that nothing is compiled again.
+cargo test --workspace --locked --lib -- --test-threads 2 store:: session::
 cargo test --locked "${E2E[@]}" -- --test-threads 2
 
 echo "== fuzzing"
