@@ -190,6 +190,18 @@ impl Network for WhatsAppNetwork {
             .await;
         let (client, events) = match self.inner.paired.remove(&login.login_id) {
             Some((_, paired)) => paired,
+            // A device the phone unlinked is not connected again: that would
+            // start linking a new one, unasked.
+            None if !self.store_of(&login.login_id)?.is_linked().await? => {
+                bridge
+                    .report_login_state(
+                        login,
+                        LoginState::LoggedOut,
+                        Some("This WhatsApp login is no longer linked to the phone. Send `login` to link the bridge again.".into()),
+                    )
+                    .await;
+                return Ok(());
+            }
             None => crate::client::start(self, &login.login_id, None).await?,
         };
         client.serve(login);

@@ -102,6 +102,13 @@ impl WaStore {
         )
     }
 
+    /// Whether this login's device is linked to a phone: paired, and not
+    /// forgotten since (the phone unlinked it).
+    pub async fn is_linked(&self) -> anyhow::Result<bool> {
+        use wacore::store::traits::DeviceStore;
+        Ok(self.load().await?.is_some_and(|device| device.pn.is_some()))
+    }
+
     /// Deletes all of this login's WhatsApp state.
     pub async fn forget(&self) -> anyhow::Result<()> {
         for kind in KINDS {

@@ -92,6 +92,12 @@ async fn unlinking_from_the_phone_is_told_in_the_management_room() -> Result<()>
     says(&bob, &dm, "logged this device out").await?;
     bob.send_text(&dm, "ping").await?;
     says(&bob, &dm, "LOGGED_OUT").await?;
+    // After a restart the login stays out, and says so, rather than start
+    // linking a new device unasked.
+    let mut env = env;
+    env.kill_bridge();
+    env.start_bridge().await?;
+    says(&bob, &dm, "no longer linked to the phone").await?;
     Ok(())
 }
 
