@@ -37,7 +37,7 @@ async fn a_dm_to_the_bot_gets_a_welcome_and_help_lists_the_commands() -> Result<
     let room = management_room(&env, &alice).await?;
     alice.send_text(&room, "help").await?;
     let help = alice.wait_for_text(&room, "`create <chat id>`").await?;
-    assert!(body(&help).contains("`login [flow]`"), "{help}");
+    assert!(body(&help).contains("`login [flow] [answer]`"), "{help}");
     // The user guide's name in help; the mautrix name still works.
     assert!(body(&help).contains("`bridgeversion`"), "{help}");
     alice.send_text(&room, "version").await?;
