@@ -66,6 +66,8 @@ struct Account {
     created: i64,
     /// Companions by device number; the phone itself is device 0.
     devices: HashMap<u32, Companion>,
+    /// How many companions were ever linked: the last device number.
+    linked_ever: u32,
     /// The phone's Signal state, for what it sends its companions.
     phone: phone::Phone,
     /// A scripted contact: its phone is online (device 0 is listed and
@@ -218,6 +220,7 @@ impl WaTestServer {
                 raw_id: rand10::random(),
                 created: wacore::time::now_secs(),
                 devices: HashMap::new(),
+                linked_ever: 0,
             },
         );
     }

@@ -132,11 +132,14 @@ pub fn approve(
 ) -> Result<()> {
     let account = registry
         .accounts
-        .get(phone)
+        .get_mut(phone)
         .ok_or_else(|| anyhow!("no account {phone}"))?;
-    let device = (1..)
-        .find(|n| !account.devices.contains_key(n))
-        .unwrap_or(1);
+    // Device numbers are never reused, as on WhatsApp: the phone still
+    // holds a Signal session with a removed device, which a new one under
+    // its number could not read.
+    account.linked_ever += 1;
+    let device = account.linked_ever;
+    let account = &*account;
 
     let details = wa::ADVDeviceIdentity {
         raw_id: Some(rand10::rng().random()),
