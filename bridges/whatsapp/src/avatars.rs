@@ -53,13 +53,7 @@ impl AvatarFetching for WhatsAppNetwork {
             .await
             .map_err(|e| anyhow::anyhow!("WhatsApp gave no picture: {e}"))?
             .context("the picture is gone")?;
-        let mut url = picture.url;
-        // A test server's picture host is plain HTTP on loopback.
-        if self.config().test_server.is_some() {
-            if let Some(rest) = url.strip_prefix("https://127.0.0.1:") {
-                url = format!("http://127.0.0.1:{rest}");
-            }
-        }
+        let url = crate::client::fetchable(picture.url, self.config().test_server.is_some());
         let response = reqwest::get(&url).await?.error_for_status()?;
         let mime = response
             .headers()

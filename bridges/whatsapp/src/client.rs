@@ -68,12 +68,17 @@ struct Http {
 #[async_trait::async_trait]
 impl HttpClient for Http {
     async fn execute(&self, mut request: HttpRequest) -> anyhow::Result<HttpResponse> {
-        if self.test_server {
-            if let Some(rest) = request.url.strip_prefix("https://127.0.0.1:") {
-                request.url = format!("http://127.0.0.1:{rest}");
-            }
-        }
+        request.url = fetchable(request.url, self.test_server);
         self.client.execute(request).await
+    }
+}
+
+/// Where to fetch a WhatsApp media or picture URL: as it is, or, from a
+/// test server, over the plain HTTP its loopback hosts speak.
+pub(crate) fn fetchable(url: String, test_server: bool) -> String {
+    match url.strip_prefix("https://127.0.0.1:") {
+        Some(rest) if test_server => format!("http://127.0.0.1:{rest}"),
+        _ => url,
     }
 }
 
