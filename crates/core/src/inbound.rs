@@ -3,34 +3,71 @@
 //! event is marked processed only after its handler finished, so what a crash
 //! interrupts is read again at the next start. Each room is a
 //! [`Lane`]: the dispatcher never waits for one, and a room whose queue is
-//! full reads its events back from the log.
+//! full reads its events back from the log. A room's mapping writes and
+//! processed marks are committed in batches (see [`crate::lane`]).
 
 use crate::bridge::Bridge;
 use crate::lane::{Lane, LaneLog, Offer};
 use crate::store::{IngressEvent, IngressKind, Write};
 use async_trait::async_trait;
 use ruma::api::appservice::event::push_events::v1::EphemeralData;
-use ruma::events::AnyTimelineEvent;
+use ruma::events::{AnyMessageLikeEvent, AnyTimelineEvent, MessageLikeEvent};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const BATCH: i64 = 512;
 
+/// Where the dispatch mark is kept: the last event that may have reached a
+/// room's task. Only events up to it can have been handed to the network
+/// before a crash, so only those are checked against the mapping at the
+/// next start; a backlog that was never dispatched runs without lookups.
+const DISPATCH_MARK: &str = "ingress.dispatched_through";
+
+/// Records a dispatch mark for a database that has none: everything
+/// logged so far counts as possibly dispatched. Runs before the appservice
+/// listens, so nothing logged by this run is counted.
+pub(crate) async fn init_dispatch_mark(bridge: &Bridge) -> anyhow::Result<()> {
+    if bridge.store().kv_get(DISPATCH_MARK).await?.is_none() {
+        let last = bridge.store().last_ingress_seq().await?;
+        bridge
+            .store()
+            .kv_set(DISPATCH_MARK, &last.to_string())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The last event an earlier run may have handed to the network.
+pub(crate) async fn recovery_point(bridge: &Bridge) -> anyhow::Result<i64> {
+    match bridge.store().kv_get(DISPATCH_MARK).await? {
+        Some(mark) => Ok(mark.parse().unwrap_or(i64::MAX)),
+        None => bridge.store().last_ingress_seq().await,
+    }
+}
+
 /// Dispatches stored events in log order, forever. Events up to
-/// `recovery_point` were left by an earlier run.
+/// `recovery_point` may have been handled by an earlier run.
 pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
     tokio::spawn(run_pruning(bridge.clone()));
+    let dispatched = Arc::new(AtomicI64::new(recovery_point));
     let mut cursor = 0i64;
     loop {
         let notified = bridge.inner().ingress_notify.notified();
         match bridge.store().pending_ingress(cursor, BATCH).await {
             Ok(events) if !events.is_empty() => {
+                let last = events.last().map_or(cursor, |event| event.seq);
+                if last > dispatched.load(Ordering::Acquire) {
+                    persist_dispatch_mark(&bridge, last).await;
+                    dispatched.store(last, Ordering::Release);
+                }
                 for mut event in events {
                     cursor = event.seq;
                     event.recovered = event.seq <= recovery_point;
                     // A panic here loses nothing: the event stays in the
                     // log, unprocessed, for the next start.
-                    crate::health::guard("dispatcher", dispatch(&bridge, event, recovery_point))
-                        .await;
+                    let dispatching = dispatch(&bridge, event, recovery_point, &dispatched);
+                    crate::health::guard("dispatcher", dispatching).await;
                 }
                 continue;
             }
@@ -46,7 +83,25 @@ pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
     }
 }
 
-async fn dispatch(bridge: &Bridge, event: IngressEvent, recovery_point: i64) {
+/// Commits the dispatch mark before any event after the old one leaves
+/// the log.
+async fn persist_dispatch_mark(bridge: &Bridge, mark: i64) {
+    while let Err(err) = bridge
+        .store()
+        .kv_set(DISPATCH_MARK, &mark.to_string())
+        .await
+    {
+        tracing::error!("cannot record the dispatch mark, retrying: {err:#}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn dispatch(
+    bridge: &Bridge,
+    event: IngressEvent,
+    recovery_point: i64,
+    dispatched: &Arc<AtomicI64>,
+) {
     let room = event.room_id.clone().unwrap_or_default();
     let lane = bridge
         .inner()
@@ -57,6 +112,8 @@ async fn dispatch(bridge: &Bridge, event: IngressEvent, recovery_point: i64) {
                 bridge: bridge.clone(),
                 room_id: event.room_id.clone(),
                 recovery_point,
+                dispatched: dispatched.clone(),
+                unflushed: Mutex::default(),
             };
             Lane::spawn(bridge.config().bridge.portal_queue_size, log, false)
         })
@@ -78,6 +135,20 @@ struct RoomLog {
     bridge: Bridge,
     room_id: Option<String>,
     recovery_point: i64,
+    /// The dispatch mark: the lane reads back no event beyond it, since an
+    /// event the mark does not cover must not reach the network.
+    dispatched: Arc<AtomicI64>,
+    /// Mapping writes and processed marks of handled events, committed
+    /// together at the lane's next flush.
+    unflushed: Mutex<Vec<Write>>,
+}
+
+impl RoomLog {
+    fn defer(&self, writes: Vec<Write>) {
+        if let Ok(mut unflushed) = self.unflushed.lock() {
+            unflushed.extend(writes);
+        }
+    }
 }
 
 #[async_trait]
@@ -86,7 +157,12 @@ impl LaneLog<IngressEvent> for RoomLog {
         let events = self
             .bridge
             .store()
-            .pending_ingress_in_room(self.room_id.as_deref(), after, limit)
+            .pending_ingress_in_room(
+                self.room_id.as_deref(),
+                after,
+                self.dispatched.load(Ordering::Acquire),
+                limit,
+            )
             .await?;
         Ok(events
             .into_iter()
@@ -98,22 +174,40 @@ impl LaneLog<IngressEvent> for RoomLog {
     }
 
     async fn handle(&self, seq: i64, event: IngressEvent) {
-        let mut writes = handle_logged(&self.bridge, &event).await;
-        // The mapping and the processed mark commit together, before the
-        // room's next event runs: an edit right after a message finds it.
-        writes.push(Write::Processed(seq));
-        while let Err(err) = self.bridge.store().apply(writes.clone()).await {
-            tracing::error!("cannot record a handled event, retrying: {err:#}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        let opened = open(&self.bridge, &event);
+        // An event that refers to another (an edit, a reaction, a reply, a
+        // redaction, a receipt) must find that one's mapping in the
+        // database, so what came before it commits first.
+        if !opened.as_ref().is_some_and(Opened::stands_alone) {
+            self.flush().await;
         }
+        let mut writes = Vec::new();
+        if let Some(opened) = opened {
+            handle_opened(&self.bridge, &event, opened, &mut writes).await;
+        }
+        // The mapping and the processed mark commit together.
+        writes.push(Write::Processed(seq));
+        self.defer(writes);
         metrics::counter!("causeway_events_processed_total").increment(1);
     }
 
-    async fn abandon(&self, seq: i64) {
-        while let Err(err) = self.bridge.store().apply(vec![Write::Processed(seq)]).await {
-            tracing::error!("cannot record an abandoned event, retrying: {err:#}");
+    async fn flush(&self) {
+        let writes = match self.unflushed.lock() {
+            Ok(mut unflushed) => std::mem::take(&mut *unflushed),
+            Err(_) => return,
+        };
+        if writes.is_empty() {
+            return;
+        }
+        while let Err(err) = self.bridge.store().apply(writes.clone()).await {
+            tracing::error!("cannot record handled events, retrying: {err:#}");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+
+    async fn abandon(&self, seq: i64) {
+        self.defer(vec![Write::Processed(seq)]);
+        self.flush().await;
     }
 
     fn component(&self) -> &'static str {
@@ -140,9 +234,30 @@ async fn run_pruning(bridge: Bridge) {
     }
 }
 
-/// Handles one stored event; returns the mapping writes it made.
-async fn handle_logged(bridge: &Bridge, event: &IngressEvent) -> Vec<Write> {
-    let mut writes = Vec::new();
+/// A stored event, decrypted and parsed.
+enum Opened {
+    Timeline(Box<AnyTimelineEvent>),
+    Ephemeral(EphemeralData),
+}
+
+impl Opened {
+    /// A new message that refers to no other event: its handling needs no
+    /// mapping that an earlier event of the batch may still hold back.
+    fn stands_alone(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeline(event) if matches!(
+                &**event,
+                AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
+                    MessageLikeEvent::Original(message),
+                )) if message.content.relates_to.is_none()
+            )
+        )
+    }
+}
+
+/// Decrypts and parses a stored event; `None` for one that is skipped.
+fn open(bridge: &Bridge, event: &IngressEvent) -> Option<Opened> {
     let opened = crate::appservice::transactions::open_body(
         &event.body,
         event.event_id.as_deref(),
@@ -155,48 +270,53 @@ async fn handle_logged(bridge: &Bridge, event: &IngressEvent) -> Vec<Write> {
                 seq = event.seq,
                 "a stored event cannot be decrypted (was the secret key file replaced?): {err:#}"
             );
-            return writes;
+            return None;
         }
     };
     // Sent as a user by a bridge (double puppeting): it came from the
     // remote side, and must not go back there.
     if crate::double_puppet::is_puppet_echo(&text) {
         tracing::debug!(event_id = ?event.event_id, "a double-puppeted echo, not bridged back");
-        return writes;
+        return None;
     }
-    let result = match event.kind {
-        IngressKind::Timeline => match serde_json::from_str::<AnyTimelineEvent>(&text) {
-            Ok(parsed) => {
-                crate::matrix_handler::handle_timeline(
-                    bridge,
-                    &parsed,
-                    event.recovered,
-                    &mut writes,
-                )
-                .await
-            }
-            Err(err) => return skip_unparsed(event, &text, &err, writes),
-        },
-        IngressKind::Ephemeral => match serde_json::from_str::<EphemeralData>(&text) {
-            Ok(parsed) => crate::matrix_handler::handle_ephemeral(bridge, &parsed).await,
-            Err(err) => return skip_unparsed(event, &text, &err, writes),
-        },
+    let parsed = match event.kind {
+        IngressKind::Timeline => serde_json::from_str::<AnyTimelineEvent>(&text)
+            .map(|parsed| Opened::Timeline(Box::new(parsed))),
+        IngressKind::Ephemeral => {
+            serde_json::from_str::<EphemeralData>(&text).map(Opened::Ephemeral)
+        }
+    };
+    match parsed {
+        Ok(parsed) => Some(parsed),
+        Err(err) => {
+            skip_unparsed(event, &text, &err);
+            None
+        }
+    }
+}
+
+/// Handles one opened event; pushes the mapping writes it made.
+async fn handle_opened(
+    bridge: &Bridge,
+    event: &IngressEvent,
+    opened: Opened,
+    writes: &mut Vec<Write>,
+) {
+    let result = match opened {
+        Opened::Timeline(parsed) => {
+            crate::matrix_handler::handle_timeline(bridge, &parsed, event.recovered, writes).await
+        }
+        Opened::Ephemeral(parsed) => crate::matrix_handler::handle_ephemeral(bridge, &parsed).await,
     };
     if let Err(err) = result {
         metrics::counter!("causeway_matrix_events_failed_total").increment(1);
         tracing::warn!(event_id = ?event.event_id, "handling a Matrix event failed: {err:#}");
     }
-    writes
 }
 
 /// An event that does not parse as its type says is logged, counted and
 /// skipped: it never stops its room's queue.
-fn skip_unparsed(
-    event: &IngressEvent,
-    text: &str,
-    err: &serde_json::Error,
-    writes: Vec<Write>,
-) -> Vec<Write> {
+fn skip_unparsed(event: &IngressEvent, text: &str, err: &serde_json::Error) {
     #[derive(serde::Deserialize)]
     struct Kind {
         #[serde(rename = "type")]
@@ -212,5 +332,4 @@ fn skip_unparsed(
         event_type = kind,
         "skipping a Matrix event that does not parse: {err}"
     );
-    writes
 }

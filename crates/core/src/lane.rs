@@ -8,15 +8,28 @@
 //! other lanes, and the lane's task reads its entries back from the log
 //! once it has worked through its queue. A lane that starts behind reads
 //! what an earlier run left before anything new.
+//!
+//! A log may defer recording entries as finished and do it for many at once
+//! in [`LaneLog::flush`]: the lane flushes whenever its queue runs dry, and
+//! at least every [`FLUSH_EVERY`] entries or [`FLUSH_AFTER`], so a busy lane
+//! pays for one commit per batch instead of one per entry.
 
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// Entries read back from the log at a time.
 const READ_BACK: i64 = 256;
+
+/// Most entries handled between two flushes.
+const FLUSH_EVERY: usize = 64;
+
+/// Longest a lane holds finished entries unrecorded. An entry that takes
+/// longer to handle (a paced IRC line) is recorded right after it, so a
+/// crash repeats at most the one entry in flight, as without batching.
+const FLUSH_AFTER: Duration = Duration::from_millis(2);
 
 /// What a lane's task needs from its log.
 #[async_trait]
@@ -24,8 +37,13 @@ pub(crate) trait LaneLog<T>: Send + Sync + 'static {
     /// The lane's unfinished entries after `after`, oldest first.
     async fn read_back(&self, after: i64, limit: i64) -> anyhow::Result<Vec<(i64, T)>>;
 
-    /// Handles one entry and records it as finished.
+    /// Handles one entry and records it as finished, at once or at the
+    /// next [`flush`](Self::flush).
     async fn handle(&self, seq: i64, entry: T);
+
+    /// Records as finished what `handle` deferred. Called before the lane
+    /// waits for more, so nothing deferred waits on new entries.
+    async fn flush(&self) {}
 
     /// Records as finished an entry whose handling panicked, so it is not
     /// tried again and again.
@@ -102,25 +120,52 @@ async fn run<T: Send + 'static>(
     // The last entry handled: while the lane catches up, an entry can be
     // both in the log and in the queue, and it runs once.
     let mut last = 0i64;
+    let mut batch = Batch::default();
     loop {
         while let Ok((seq, entry)) = rx.try_recv() {
-            handle_once(&log, seq, entry, &mut last).await;
+            batch.handle(&log, seq, entry, &mut last).await;
         }
+        batch.flush(&log).await;
         if behind.load(Ordering::Acquire) != 0 {
-            catch_up(&log, &behind, &mut last).await;
+            catch_up(&log, &behind, &mut last, &mut batch).await;
             continue;
         }
         match rx.recv().await {
-            Some((seq, entry)) => handle_once(&log, seq, entry, &mut last).await,
+            Some((seq, entry)) => batch.handle(&log, seq, entry, &mut last).await,
             None => return,
         }
+    }
+}
+
+/// The entries handled since the log was last flushed.
+#[derive(Default)]
+struct Batch {
+    entries: usize,
+    since: Option<Instant>,
+}
+
+impl Batch {
+    async fn handle<T>(&mut self, log: &impl LaneLog<T>, seq: i64, entry: T, last: &mut i64) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        handle_once(log, seq, entry, last).await;
+        self.entries += 1;
+        if self.entries >= FLUSH_EVERY || since.elapsed() >= FLUSH_AFTER {
+            self.flush(log).await;
+        }
+    }
+
+    async fn flush<T>(&mut self, log: &impl LaneLog<T>) {
+        if self.entries > 0 {
+            log.flush().await;
+        }
+        *self = Self::default();
     }
 }
 
 /// Reads the lane's entries back until none are left, then lets the
 /// producer queue them again. Entries the producer left in the log between
 /// the last read and that moment are read once more after it.
-async fn catch_up<T>(log: &impl LaneLog<T>, behind: &AtomicI64, last: &mut i64) {
+async fn catch_up<T>(log: &impl LaneLog<T>, behind: &AtomicI64, last: &mut i64, batch: &mut Batch) {
     let from = behind.load(Ordering::Acquire);
     let mut released = false;
     loop {
@@ -135,8 +180,9 @@ async fn catch_up<T>(log: &impl LaneLog<T>, behind: &AtomicI64, last: &mut i64) 
         };
         let more = entries.len() as i64 >= READ_BACK;
         for (seq, entry) in entries {
-            handle_once(log, seq, entry, last).await;
+            batch.handle(log, seq, entry, last).await;
         }
+        batch.flush(log).await;
         if more {
             continue;
         }
@@ -168,6 +214,8 @@ mod tests {
 
     /// Entries from this one on panic when handled.
     const PANICS: u32 = 10_000;
+    /// Entries from this one up to `PANICS` take long to handle.
+    const SLOW: u32 = 5_000;
 
     /// A log in memory; `handled` records what ran, in order, and `gate`
     /// holds handling back until it has permits.
@@ -176,6 +224,8 @@ mod tests {
         entries: Arc<Mutex<Vec<(i64, u32)>>>,
         handled: Arc<Mutex<Vec<u32>>>,
         gate: Arc<tokio::sync::Semaphore>,
+        /// How many entries had been handled at each flush.
+        flushes: Arc<Mutex<Vec<usize>>>,
     }
 
     impl MemoryLog {
@@ -184,6 +234,7 @@ mod tests {
                 entries: Arc::default(),
                 handled: Arc::default(),
                 gate: Arc::new(tokio::sync::Semaphore::new(permits)),
+                flushes: Arc::default(),
             }
         }
     }
@@ -205,8 +256,16 @@ mod tests {
             if entry >= PANICS {
                 panic!("unlucky");
             }
+            if entry >= SLOW {
+                tokio::time::sleep(FLUSH_AFTER * 2).await;
+            }
             self.handled.lock().unwrap().push(entry);
             self.abandon(seq).await;
+        }
+
+        async fn flush(&self) {
+            let handled = self.handled.lock().unwrap().len();
+            self.flushes.lock().unwrap().push(handled);
         }
 
         async fn abandon(&self, seq: i64) {
@@ -269,5 +328,38 @@ mod tests {
         log.entries.lock().unwrap().push((3, 3));
         lane.offer(3, 3);
         assert_eq!(wait_for(&log, 3).await, [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_busy_lane_records_its_entries_in_batches() {
+        let log = MemoryLog::new(0);
+        let lane = Lane::spawn(1000, log.clone(), false);
+        for n in 1..=640u32 {
+            log.entries.lock().unwrap().push((n as i64, n));
+            lane.offer(n as i64, n);
+        }
+        log.gate.add_permits(usize::MAX >> 4);
+        wait_for(&log, 640).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let flushes = log.flushes.lock().unwrap().clone();
+        assert!(
+            flushes.len() < 64,
+            "{} flushes for 640 entries",
+            flushes.len()
+        );
+        assert_eq!(flushes.last(), Some(&640), "the last entries were recorded");
+    }
+
+    #[tokio::test]
+    async fn a_slow_entry_is_recorded_before_the_next_one_runs() {
+        let log = MemoryLog::new(usize::MAX >> 4);
+        let lane = Lane::spawn(8, log.clone(), false);
+        for (seq, n) in [(1, SLOW), (2, SLOW + 1), (3, SLOW + 2)] {
+            log.entries.lock().unwrap().push((seq, n));
+            lane.offer(seq, n);
+        }
+        wait_for(&log, 3).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(*log.flushes.lock().unwrap(), [1, 2, 3]);
     }
 }

@@ -18,14 +18,16 @@ pub async fn build(config: Config, network: Arc<dyn Network>) -> Result<Bridge> 
         config.database.max_open_conns,
     )
     .await?;
-    Bridge::new(config, store, network)
+    let bridge = Bridge::new(config, store, network)?;
+    crate::inbound::init_dispatch_mark(&bridge).await?;
+    Ok(bridge)
 }
 
-/// The last event an earlier run logged. Read it before the appservice
-/// listens: events up to it may have reached the network before a crash,
-/// and are checked against the mapping.
+/// The last event an earlier run may have handed to the network: events up
+/// to it may have reached the network before a crash, and are checked
+/// against the mapping.
 pub async fn recovery_point(bridge: &Bridge) -> Result<i64> {
-    bridge.store().last_ingress_seq().await
+    crate::inbound::recovery_point(bridge).await
 }
 
 /// Starts the ingress dispatcher. Call it once the network has started:

@@ -1,6 +1,6 @@
 //! The ingress log: homeserver transactions, stored before they are answered.
 
-use super::{now_ms, numbered_rows, Store, INSERT_CHUNK};
+use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, MAX_BINDS};
 use anyhow::Result;
 use sqlx::{AnyConnection, Row};
 
@@ -75,6 +75,52 @@ fn event_from_row(row: &sqlx::any::AnyRow) -> Result<IngressEvent> {
     })
 }
 
+// The statements of the hot path, named so that `super::plans` checks how
+// the database runs each.
+
+/// Unprocessed events after a sequence number, oldest first.
+pub(super) const PENDING: &str = "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
+     WHERE bridge_id = $1 AND processed_at IS NULL AND seq > $2 ORDER BY seq LIMIT $3";
+
+/// One room's unprocessed events in a range of sequence numbers; with
+/// `in_a_room` false, those of no room (and `$2` is NULL).
+pub(super) fn pending_in_room_sql(in_a_room: bool) -> String {
+    let room = if in_a_room {
+        "room_id = $2"
+    } else {
+        "room_id IS NULL AND $2 IS NULL"
+    };
+    format!(
+        "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
+         WHERE bridge_id = $1 AND {room} AND processed_at IS NULL AND seq > $3 AND seq <= $4 \
+         ORDER BY seq LIMIT $5"
+    )
+}
+
+/// Records a transaction unless its txnId is known with this digest.
+pub(super) const INSERT_TXN: &str = "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at \
+     WHERE ingress_txn.digest <> excluded.digest RETURNING txn_id";
+
+/// Logs `rows` events of 6 binds each.
+pub(super) fn insert_events_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} ON CONFLICT DO NOTHING",
+        numbered_rows(rows, 6)
+    )
+}
+
+/// Marks `seqs` events processed. `processed_at IS NULL` lets SQLite look
+/// each one up by its key: with `bridge_id` alone, it walked the bridge's
+/// whole log for every batch.
+pub(super) fn mark_processed_sql(seqs: usize) -> String {
+    let list: Vec<String> = (3..seqs + 3).map(|n| format!("${n}")).collect();
+    format!(
+        "UPDATE ingress_event SET processed_at = $1 WHERE bridge_id = $2 AND processed_at IS NULL AND seq IN ({})",
+        list.join(", ")
+    )
+}
+
 impl Store {
     /// Stores one transaction, committed when this returns.
     ///
@@ -101,42 +147,33 @@ impl Store {
     /// Unprocessed events after `after_seq`, oldest first. The writer commits
     /// ingress in sequence order, so a reader's cursor never skips a row.
     pub async fn pending_ingress(&self, after_seq: i64, limit: i64) -> Result<Vec<IngressEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
-             WHERE bridge_id = $1 AND processed_at IS NULL AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(&self.bridge_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(PENDING)
+            .bind(&self.bridge_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 
-    /// Unprocessed events of one room after `after_seq`, oldest first: how a
-    /// room whose queue overflowed catches up. `None` is the events that
-    /// belong to no room.
+    /// Unprocessed events of one room after `after_seq` and up to `up_to`,
+    /// oldest first: how a room whose queue overflowed catches up. `None` is
+    /// the events that belong to no room.
     pub async fn pending_ingress_in_room(
         &self,
         room_id: Option<&str>,
         after_seq: i64,
+        up_to: i64,
         limit: i64,
     ) -> Result<Vec<IngressEvent>> {
-        let room = match room_id {
-            Some(_) => "room_id = $2",
-            None => "room_id IS NULL AND $2 IS NULL",
-        };
-        let rows = sqlx::query(&format!(
-            "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
-             WHERE bridge_id = $1 AND {room} AND processed_at IS NULL AND seq > $3 \
-             ORDER BY seq LIMIT $4"
-        ))
-        .bind(&self.bridge_id)
-        .bind(room_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&pending_in_room_sql(room_id.is_some()))
+            .bind(&self.bridge_id)
+            .bind(room_id)
+            .bind(after_seq)
+            .bind(up_to)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -189,26 +226,19 @@ pub(super) async fn exec_transaction(
     // Writing first takes SQLite's write lock at once; reading first would
     // fail with BUSY_SNAPSHOT when another write lands in between. The
     // upsert returns a row unless the txnId is known with this digest.
-    let fresh: Option<String> = sqlx::query_scalar(
-        "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at \
-         WHERE ingress_txn.digest <> excluded.digest RETURNING txn_id",
-    )
-    .bind(bridge_id)
-    .bind(txn_id)
-    .bind(digest)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let fresh: Option<String> = sqlx::query_scalar(INSERT_TXN)
+        .bind(bridge_id)
+        .bind(txn_id)
+        .bind(digest)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
     if fresh.is_none() {
         return Ok(TxnOutcome::Replayed);
     }
     let mut inserted = 0;
-    for chunk in events.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} ON CONFLICT DO NOTHING",
-            numbered_rows(chunk.len(), 6)
-        );
+    for chunk in events.chunks(rows_per_statement(6)) {
+        let sql = in_order_binds(conn, insert_events_sql(chunk.len()));
         let mut query = sqlx::query(&sql);
         for event in chunk {
             query = query
@@ -231,12 +261,8 @@ pub(super) async fn exec_mark_processed(
     seqs: &[i64],
 ) -> Result<()> {
     let now = now_ms();
-    for chunk in seqs.chunks(INSERT_CHUNK) {
-        let list: Vec<String> = (3..chunk.len() + 3).map(|n| format!("${n}")).collect();
-        let sql = format!(
-            "UPDATE ingress_event SET processed_at = $1 WHERE bridge_id = $2 AND seq IN ({})",
-            list.join(", ")
-        );
+    for chunk in seqs.chunks(MAX_BINDS - 2) {
+        let sql = in_order_binds(conn, mark_processed_sql(chunk.len()));
         let mut query = sqlx::query(&sql).bind(now).bind(bridge_id);
         for seq in chunk {
             query = query.bind(*seq);
@@ -278,17 +304,25 @@ mod tests {
             events.into_iter().filter_map(|e| e.event_id).collect()
         };
         let room = store
-            .pending_ingress_in_room(Some("!r"), 0, 10)
+            .pending_ingress_in_room(Some("!r"), 0, i64::MAX, 10)
             .await
             .unwrap();
-        let first = room[0].seq;
+        let (first, last) = (room[0].seq, room[2].seq);
         assert_eq!(ids(room), ["$a", "$b", "$c"]);
         let after = store
-            .pending_ingress_in_room(Some("!r"), first, 1)
+            .pending_ingress_in_room(Some("!r"), first, i64::MAX, 1)
             .await
             .unwrap();
         assert_eq!(ids(after), ["$b"]);
-        let none = store.pending_ingress_in_room(None, 0, 10).await.unwrap();
+        let before_last = store
+            .pending_ingress_in_room(Some("!r"), 0, last - 1, 10)
+            .await
+            .unwrap();
+        assert_eq!(ids(before_last), ["$a", "$b"]);
+        let none = store
+            .pending_ingress_in_room(None, 0, i64::MAX, 10)
+            .await
+            .unwrap();
         assert_eq!(ids(none), ["$roomless"]);
     }
 

@@ -1,7 +1,7 @@
 //! Message and reaction mappings between remote IDs and Matrix event IDs.
 //! Edits, replies, redactions and deduplication all go through these.
 
-use super::{now_ms, numbered_rows, Store, Write, INSERT_CHUNK};
+use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, Write};
 use crate::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
 use anyhow::Result;
 use sqlx::AnyConnection;
@@ -27,6 +27,58 @@ pub struct ReactionRow {
     pub event_id: String,
 }
 
+// The statements of the hot path, named so that `super::plans` checks how
+// the database runs each.
+
+const MESSAGE_COLUMNS: &str =
+    "portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp";
+const REACTION_COLUMNS: &str =
+    "portal_id, receiver, remote_message_id, remote_sender, emoji, event_id";
+
+pub(super) fn message_by_event_sql() -> String {
+    format!("SELECT {MESSAGE_COLUMNS} FROM message WHERE bridge_id = $1 AND event_id = $2")
+}
+
+pub(super) fn message_parts_sql() -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM message \
+         WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3 AND remote_id = $4 ORDER BY part_id"
+    )
+}
+
+pub(super) fn reaction_by_event_sql() -> String {
+    format!("SELECT {REACTION_COLUMNS} FROM reaction WHERE bridge_id = $1 AND event_id = $2")
+}
+
+pub(super) fn find_reaction_sql() -> String {
+    format!(
+        "SELECT {REACTION_COLUMNS} FROM reaction WHERE bridge_id = $1 \
+         AND portal_id = $2 AND receiver = $3 AND remote_message_id = $4 AND remote_sender = $5 AND emoji = $6"
+    )
+}
+
+pub(super) fn reactions_on_sql() -> String {
+    format!(
+        "SELECT {REACTION_COLUMNS} FROM reaction WHERE bridge_id = $1 \
+         AND portal_id = $2 AND receiver = $3 AND remote_message_id = $4"
+    )
+}
+
+/// Records `rows` message mappings of 9 binds each.
+pub(super) fn insert_messages_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO message (bridge_id, {MESSAGE_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
+        numbered_rows(rows, 9)
+    )
+}
+
+pub(super) const INSERT_REACTION: &str = "INSERT INTO reaction (bridge_id, portal_id, receiver, remote_message_id, remote_sender, emoji, event_id, timestamp) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+pub(super) const DELETE_MESSAGE: &str =
+    "DELETE FROM message WHERE bridge_id = $1 AND event_id = $2";
+pub(super) const DELETE_REACTION: &str =
+    "DELETE FROM reaction WHERE bridge_id = $1 AND event_id = $2";
+
 impl Store {
     /// Records a mapping. A second mapping for the same event is ignored, so
     /// that replaying an event after a crash is harmless.
@@ -35,13 +87,11 @@ impl Store {
     }
 
     pub async fn message_by_event(&self, event_id: &str) -> Result<Option<MessageRow>> {
-        let row = sqlx::query(
-            "SELECT portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp FROM message WHERE bridge_id = $1 AND event_id = $2",
-        )
-        .bind(&self.bridge_id)
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&message_by_event_sql())
+            .bind(&self.bridge_id)
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(message_from_row).transpose()
     }
 
@@ -51,16 +101,13 @@ impl Store {
         portal: &PortalKey,
         remote_id: &RemoteMessageId,
     ) -> Result<Vec<MessageRow>> {
-        let rows = sqlx::query(
-            "SELECT portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp FROM message \
-             WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3 AND remote_id = $4 ORDER BY part_id",
-        )
-        .bind(&self.bridge_id)
-        .bind(portal.id.as_str())
-        .bind(portal.receiver_str())
-        .bind(remote_id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&message_parts_sql())
+            .bind(&self.bridge_id)
+            .bind(portal.id.as_str())
+            .bind(portal.receiver_str())
+            .bind(remote_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(message_from_row).collect()
     }
 
@@ -74,13 +121,11 @@ impl Store {
     }
 
     pub async fn reaction_by_event(&self, event_id: &str) -> Result<Option<ReactionRow>> {
-        let row = sqlx::query(
-            "SELECT portal_id, receiver, remote_message_id, remote_sender, emoji, event_id FROM reaction WHERE bridge_id = $1 AND event_id = $2",
-        )
-        .bind(&self.bridge_id)
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&reaction_by_event_sql())
+            .bind(&self.bridge_id)
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(reaction_from_row).transpose()
     }
 
@@ -91,18 +136,15 @@ impl Store {
         sender: &RemoteUserId,
         emoji: &str,
     ) -> Result<Option<ReactionRow>> {
-        let row = sqlx::query(
-            "SELECT portal_id, receiver, remote_message_id, remote_sender, emoji, event_id FROM reaction WHERE bridge_id = $1 \
-             AND portal_id = $2 AND receiver = $3 AND remote_message_id = $4 AND remote_sender = $5 AND emoji = $6",
-        )
-        .bind(&self.bridge_id)
-        .bind(portal.id.as_str())
-        .bind(portal.receiver_str())
-        .bind(message.as_str())
-        .bind(sender.as_str())
-        .bind(emoji)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&find_reaction_sql())
+            .bind(&self.bridge_id)
+            .bind(portal.id.as_str())
+            .bind(portal.receiver_str())
+            .bind(message.as_str())
+            .bind(sender.as_str())
+            .bind(emoji)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(reaction_from_row).transpose()
     }
 
@@ -113,16 +155,13 @@ impl Store {
         portal: &PortalKey,
         message: &RemoteMessageId,
     ) -> Result<Vec<ReactionRow>> {
-        let rows = sqlx::query(
-            "SELECT portal_id, receiver, remote_message_id, remote_sender, emoji, event_id FROM reaction WHERE bridge_id = $1 \
-             AND portal_id = $2 AND receiver = $3 AND remote_message_id = $4",
-        )
-        .bind(&self.bridge_id)
-        .bind(portal.id.as_str())
-        .bind(portal.receiver_str())
-        .bind(message.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&reactions_on_sql())
+            .bind(&self.bridge_id)
+            .bind(portal.id.as_str())
+            .bind(portal.receiver_str())
+            .bind(message.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(reaction_from_row).collect()
     }
 
@@ -168,11 +207,8 @@ pub(super) async fn exec_put_messages(
     bridge_id: &str,
     rows: &[&MessageRow],
 ) -> Result<()> {
-    for chunk in rows.chunks(INSERT_CHUNK / 2) {
-        let sql = format!(
-            "INSERT INTO message (bridge_id, portal_id, receiver, remote_id, part_id, event_id, room_id, sender, timestamp) VALUES {} ON CONFLICT DO NOTHING",
-            numbered_rows(chunk.len(), 9)
-        );
+    for chunk in rows.chunks(rows_per_statement(9)) {
+        let sql = in_order_binds(conn, insert_messages_sql(chunk.len()));
         let mut query = sqlx::query(&sql);
         for msg in chunk {
             query = query
@@ -196,20 +232,17 @@ pub(super) async fn exec_put_reaction(
     bridge_id: &str,
     reaction: &ReactionRow,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO reaction (bridge_id, portal_id, receiver, remote_message_id, remote_sender, emoji, event_id, timestamp) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-    )
-    .bind(bridge_id)
-    .bind(reaction.portal.id.as_str())
-    .bind(reaction.portal.receiver_str())
-    .bind(reaction.remote_message_id.as_str())
-    .bind(reaction.remote_sender.as_str())
-    .bind(&reaction.emoji)
-    .bind(&reaction.event_id)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(INSERT_REACTION)
+        .bind(bridge_id)
+        .bind(reaction.portal.id.as_str())
+        .bind(reaction.portal.receiver_str())
+        .bind(reaction.remote_message_id.as_str())
+        .bind(reaction.remote_sender.as_str())
+        .bind(&reaction.emoji)
+        .bind(&reaction.event_id)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -221,8 +254,8 @@ pub(super) async fn exec_delete(
     event_id: &str,
 ) -> Result<()> {
     let sql = match table {
-        "reaction" => "DELETE FROM reaction WHERE bridge_id = $1 AND event_id = $2",
-        _ => "DELETE FROM message WHERE bridge_id = $1 AND event_id = $2",
+        "reaction" => DELETE_REACTION,
+        _ => DELETE_MESSAGE,
     };
     sqlx::query(sql)
         .bind(bridge_id)

@@ -11,6 +11,8 @@ mod login_data;
 mod logins;
 mod messages;
 mod outbox;
+#[cfg(test)]
+mod plans;
 mod portal_logins;
 mod portals;
 mod secrets;
@@ -30,7 +32,7 @@ pub use writer::Write;
 
 use anyhow::{Context, Result};
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -153,8 +155,14 @@ async fn open_pool(uri: &str, dialect: Dialect, max_conns: u32) -> Result<AnyPoo
         .with_context(|| format!("cannot open the database {}", redact_uri(uri)))
 }
 
-/// Rows per statement: 6 binds each, well under SQLite's 32766-bind limit.
-pub(crate) const INSERT_CHUNK: usize = 500;
+/// Most bind parameters in one multi-row statement, under SQLite's limit
+/// of 32,766 and PostgreSQL's of 65,535.
+pub(crate) const MAX_BINDS: usize = 4096;
+
+/// Rows of `columns` binds each in one statement.
+pub(crate) const fn rows_per_statement(columns: usize) -> usize {
+    MAX_BINDS / columns
+}
 
 /// `($1, $2), ($3, $4)` for 2 rows of 2 columns. Numbered placeholders work
 /// on both SQLite and PostgreSQL, unlike the `?` that `QueryBuilder<Any>` emits.
@@ -168,6 +176,31 @@ pub(crate) fn numbered_rows(rows: usize, columns: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A statement whose numbered placeholders appear in order, each once, as
+/// the connection's database binds it fastest. SQLite finds each numbered
+/// parameter by walking the statement's list of names, which is quadratic
+/// in a multi-row statement (at 4,500 binds it took a fifth of the
+/// processing time); its anonymous `?` binds in order with no lookup.
+/// PostgreSQL needs the numbers.
+pub(crate) fn in_order_binds(conn: &AnyConnection, sql: String) -> String {
+    if conn.backend_name() != "SQLite" {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Milliseconds since the Unix epoch, the unit Matrix timestamps use.
@@ -236,6 +269,24 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("sqlite: or postgres://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_binds_multi_row_statements_in_order_without_names() {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
+        let sql = in_order_binds(&conn, format!("SELECT {}", numbered_rows(1, 3)));
+        assert_eq!(sql, "SELECT (?, ?, ?)");
+        let sql = in_order_binds(&conn, "SELECT $1 || $2, $3".into());
+        let (joined, last): (String, i64) = sqlx::query_as(&sql)
+            .bind("a")
+            .bind("b")
+            .bind(3i64)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!((joined.as_str(), last), ("ab", 3));
     }
 
     #[tokio::test]

@@ -51,17 +51,14 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>> {
-        let rows = sqlx::query(
-            "SELECT seq, event FROM remote_outbox WHERE bridge_id = $1 AND portal_id = $2 \
-             AND receiver = $3 AND seq > $4 ORDER BY seq LIMIT $5",
-        )
-        .bind(&self.bridge_id)
-        .bind(portal.id.as_str())
-        .bind(portal.receiver_str())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(OUTBOX_PENDING)
+            .bind(&self.bridge_id)
+            .bind(portal.id.as_str())
+            .bind(portal.receiver_str())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("seq")?, row.try_get("event")?)))
             .collect()
@@ -81,28 +78,37 @@ impl Store {
     }
 }
 
+// The statements of the hot path, named so that `super::plans` checks how
+// the database runs each.
+
+/// A portal's events after a sequence number, oldest first.
+pub(super) const OUTBOX_PENDING: &str =
+    "SELECT seq, event FROM remote_outbox WHERE bridge_id = $1 AND portal_id = $2 \
+     AND receiver = $3 AND seq > $4 ORDER BY seq LIMIT $5";
+pub(super) const OUTBOX_PUSH: &str =
+    "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING seq";
+pub(super) const OUTBOX_DONE: &str = "DELETE FROM remote_outbox WHERE bridge_id = $1 AND seq = $2";
+
 pub(super) async fn exec_push(
     conn: &mut AnyConnection,
     bridge_id: &str,
     portal: &PortalKey,
     event: &str,
 ) -> Result<i64> {
-    Ok(sqlx::query(
-        "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-    )
-    .bind(bridge_id)
-    .bind(portal.id.as_str())
-    .bind(portal.receiver_str())
-    .bind(event)
-    .bind(now_ms())
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("seq")?)
+    Ok(sqlx::query(OUTBOX_PUSH)
+        .bind(bridge_id)
+        .bind(portal.id.as_str())
+        .bind(portal.receiver_str())
+        .bind(event)
+        .bind(now_ms())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("seq")?)
 }
 
 pub(super) async fn exec_done(conn: &mut AnyConnection, bridge_id: &str, seq: i64) -> Result<()> {
-    sqlx::query("DELETE FROM remote_outbox WHERE bridge_id = $1 AND seq = $2")
+    sqlx::query(OUTBOX_DONE)
         .bind(bridge_id)
         .bind(seq)
         .execute(&mut *conn)
