@@ -167,15 +167,17 @@ pub(crate) const fn rows_per_statement(columns: usize) -> usize {
 /// `($1, $2), ($3, $4)` for 2 rows of 2 columns. Numbered placeholders work
 /// on both SQLite and PostgreSQL, unlike the `?` that `QueryBuilder<Any>` emits.
 pub(crate) fn numbered_rows(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    use std::fmt::Write;
+    let mut out = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=columns {
+            let sep = if c == 1 { "" } else { ", " };
+            let _ = write!(out, "{sep}${}", r * columns + c);
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// A statement whose numbered placeholders appear in order, each once, as
