@@ -24,6 +24,11 @@ const BATCH: i64 = 512;
 /// next start; a backlog that was never dispatched runs without lookups.
 const DISPATCH_MARK: &str = "ingress.dispatched_through";
 
+/// How far ahead of the dispatcher the mark is set, so that a bridge with a
+/// trickle of events commits it once per this many, not once per event.
+/// Events in that slack are checked at the next start though never sent.
+const MARK_AHEAD: i64 = 4096;
+
 /// Records a dispatch mark for a database that has none: everything
 /// logged so far counts as possibly dispatched. Runs before the appservice
 /// listens, so nothing logged by this run is counted.
@@ -58,8 +63,8 @@ pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
             Ok(events) if !events.is_empty() => {
                 let last = events.last().map_or(cursor, |event| event.seq);
                 if last > dispatched.load(Ordering::Acquire) {
-                    persist_dispatch_mark(&bridge, last).await;
-                    dispatched.store(last, Ordering::Release);
+                    persist_dispatch_mark(&bridge, last + MARK_AHEAD).await;
+                    dispatched.store(last + MARK_AHEAD, Ordering::Release);
                 }
                 for mut event in events {
                     cursor = event.seq;

@@ -5,12 +5,14 @@
 //! portals.
 
 use crate::bridge::Bridge;
-use crate::ids::PortalKey;
+use crate::ids::{PortalKey, RemoteMessageId};
 use crate::lane::{Lane, LaneLog, Offer};
 use crate::remote::{handle_until_delivered, RemoteEvent};
-use crate::store::{OutboxWaiter, Purpose};
+use crate::store::{OutboxWaiter, Purpose, Write};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
+use std::collections::HashSet;
+use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 impl Bridge {
@@ -63,6 +65,7 @@ impl Bridge {
                 let log = PortalLog {
                     bridge: self.clone(),
                     key: portal.clone(),
+                    unflushed: Mutex::default(),
                 };
                 // A new lane reads the outbox first: it may hold events for
                 // this portal from before a restart.
@@ -97,6 +100,19 @@ fn open_event(bridge: &Bridge, portal: &PortalKey, stored: &str) -> Result<Remot
 struct PortalLog {
     bridge: Bridge,
     key: PortalKey,
+    /// What handled events left to commit, and whom to tell once it is.
+    unflushed: Mutex<Unflushed>,
+}
+
+#[derive(Default)]
+struct Unflushed {
+    /// New messages' mappings and the events' removal from the outbox.
+    writes: Vec<Write>,
+    /// How each event's delivery ended, for `send_remote`'s waiter.
+    outcomes: Vec<(i64, Result<()>)>,
+    /// The messages among `writes`: one delivered again must find the
+    /// first's mapping.
+    messages: HashSet<RemoteMessageId>,
 }
 
 #[async_trait]
@@ -121,17 +137,53 @@ impl LaneLog<RemoteEvent> for PortalLog {
     }
 
     async fn handle(&self, seq: i64, event: RemoteEvent) {
-        let result = handle_until_delivered(&self.bridge, &self.key, &event).await;
+        // An event that refers to another message (an edit, a reaction, a
+        // reply, a removal) must find its mapping in the database, so what
+        // came before it commits first; so must a message delivered twice.
+        let new_message = match &event {
+            RemoteEvent::Message {
+                id, reply_to: None, ..
+            } => Some(id.clone()),
+            _ => None,
+        };
+        let again = |id: &RemoteMessageId| self.lock().is_some_and(|u| u.messages.contains(id));
+        if new_message.as_ref().is_none_or(again) {
+            self.flush().await;
+        }
+        let mut writes = Vec::new();
+        let result = handle_until_delivered(&self.bridge, &self.key, &event, &mut writes).await;
         if let Err(err) = &result {
             metrics::counter!("causeway_remote_events_failed_total").increment(1);
             tracing::error!(portal = %self.key, "cannot bridge a remote event to Matrix: {err:#}");
         } else {
             metrics::counter!("causeway_remote_events_total").increment(1);
         }
-        self.finish(seq, result).await;
+        writes.push(Write::OutboxDone(seq));
+        if let Some(mut unflushed) = self.lock() {
+            unflushed.writes.extend(writes);
+            unflushed.outcomes.push((seq, result));
+            unflushed.messages.extend(new_message);
+        }
+    }
+
+    async fn flush(&self) {
+        let Some(batch) = self.lock().map(|mut u| std::mem::take(&mut *u)) else {
+            return;
+        };
+        if batch.outcomes.is_empty() {
+            return;
+        }
+        while let Err(err) = self.bridge.store().apply(batch.writes.clone()).await {
+            tracing::error!("cannot record delivered remote events, retrying: {err:#}");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        for (seq, result) in batch.outcomes {
+            self.bridge.store().outbox_tell(seq, result);
+        }
     }
 
     async fn abandon(&self, seq: i64) {
+        self.flush().await;
         let why = anyhow::anyhow!("the bridge failed on this event; see its log");
         self.finish(seq, Err(why)).await;
     }
@@ -142,6 +194,10 @@ impl LaneLog<RemoteEvent> for PortalLog {
 }
 
 impl PortalLog {
+    fn lock(&self) -> Option<std::sync::MutexGuard<'_, Unflushed>> {
+        self.unflushed.lock().ok()
+    }
+
     /// Takes an event out of the outbox, and tells whoever waits for it.
     async fn finish(&self, seq: i64, result: Result<()>) {
         while let Err(err) = self.bridge.store().outbox_done(seq).await {

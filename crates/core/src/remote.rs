@@ -10,7 +10,7 @@ use crate::bridge::Bridge;
 use crate::homeserver::{HsError, Retry};
 use crate::ids::{send_txn_id, PartId, PortalKey, RemoteMessageId};
 use crate::network::{GhostInfo, PortalInfo};
-use crate::store::{now_ms, MessageRow, PortalRow, ReactionRow};
+use crate::store::{now_ms, MessageRow, PortalRow, ReactionRow, Write};
 use anyhow::Result;
 use ruma::{EventId, OwnedRoomId};
 use serde::{Deserialize, Serialize};
@@ -123,15 +123,18 @@ pub enum RemoteMembership {
 }
 
 /// Retries an event while the homeserver is unreachable or failing, so the
-/// queue behind it waits in order instead of skipping ahead.
+/// queue behind it waits in order instead of skipping ahead. A new
+/// message's mappings go to `writes`, for the caller to commit; other
+/// events write theirs at once.
 pub(crate) async fn handle_until_delivered(
     bridge: &Bridge,
     key: &PortalKey,
     event: &RemoteEvent,
+    writes: &mut Vec<Write>,
 ) -> Result<()> {
     let mut attempt = 0;
     loop {
-        match handle(bridge, key, event).await {
+        match handle(bridge, key, event, writes).await {
             Err(err) if is_transient(&err) => {
                 let wait = Retry::FOREVER.backoff(attempt);
                 tracing::warn!(portal = %key, ?wait, "homeserver unavailable, will retry: {err:#}");
@@ -181,7 +184,12 @@ async fn first_event(
         .next())
 }
 
-async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result<()> {
+async fn handle(
+    bridge: &Bridge,
+    key: &PortalKey,
+    event: &RemoteEvent,
+    writes: &mut Vec<Write>,
+) -> Result<()> {
     let (row, room) = portal_room(bridge, key).await?;
     let hs = bridge.homeserver();
     match event {
@@ -221,18 +229,15 @@ async fn handle(bridge: &Bridge, key: &PortalKey, event: &RemoteEvent) -> Result
                         Retry::FOREVER,
                     )
                     .await?;
-                bridge
-                    .store()
-                    .put_message(&MessageRow {
-                        portal: key.clone(),
-                        remote_id: id.clone(),
-                        part: part.clone(),
-                        event_id: event_id.to_string(),
-                        room_id: room.to_string(),
-                        sender: speaker.mxid.to_string(),
-                        timestamp: timestamp.unwrap_or_else(now_ms),
-                    })
-                    .await?;
+                writes.push(Write::Message(MessageRow {
+                    portal: key.clone(),
+                    remote_id: id.clone(),
+                    part: part.clone(),
+                    event_id: event_id.to_string(),
+                    room_id: room.to_string(),
+                    sender: speaker.mxid.to_string(),
+                    timestamp: timestamp.unwrap_or_else(now_ms),
+                }));
             }
         }
         RemoteEvent::Edit {

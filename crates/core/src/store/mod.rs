@@ -61,6 +61,8 @@ pub struct Store {
     /// Portal rows by room ID, including "no portal"; every portal write goes
     /// through this store, which keeps it current.
     portal_by_room: std::sync::Arc<dashmap::DashMap<String, Option<PortalRow>>>,
+    /// Portal rows by key, kept the same way: every remote event asks this.
+    portal_by_key: std::sync::Arc<dashmap::DashMap<crate::ids::PortalKey, Option<PortalRow>>>,
     /// Bumped by every portal write, so a read that raced one is not cached.
     portal_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     bridge_id: String,
@@ -115,6 +117,7 @@ impl Store {
             bridge_id: bridge_id.to_owned(),
             dialect,
             portal_by_room: Default::default(),
+            portal_by_key: Default::default(),
             known_portal_logins: Default::default(),
             portal_generation: Default::default(),
         })

@@ -27,14 +27,23 @@ impl PortalRow {
 const COLUMNS: &str = "portal_id, receiver, room_id, name, topic, plumbed, metadata";
 
 impl Store {
+    /// A portal by its key, cached like [`Store::portal_by_room`].
     pub async fn get_portal(&self, key: &PortalKey) -> Result<Option<PortalRow>> {
+        if let Some(known) = self.portal_by_key.get(key) {
+            return Ok(known.clone());
+        }
+        let generation = self.portal_generation.load(Ordering::Acquire);
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"))
             .bind(&self.bridge_id)
             .bind(key.id.as_str())
             .bind(key.receiver_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(portal_from_row).transpose()
+        let portal = row.map(portal_from_row).transpose()?;
+        if self.portal_generation.load(Ordering::Acquire) == generation {
+            self.portal_by_key.insert(key.clone(), portal.clone());
+        }
+        Ok(portal)
     }
 
     /// The portal of a room, cached: every Matrix event asks this.
@@ -62,6 +71,7 @@ impl Store {
     fn portals_changed(&self) {
         self.portal_generation.fetch_add(1, Ordering::AcqRel);
         self.portal_by_room.clear();
+        self.portal_by_key.clear();
     }
 
     pub async fn all_portals(&self) -> Result<Vec<PortalRow>> {

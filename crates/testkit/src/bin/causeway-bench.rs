@@ -2,16 +2,19 @@
 //!
 //! Drives `PUT /_matrix/app/v1/transactions/{txnId}` over loopback HTTP with
 //! synthetic load, while the bridge processes the stored events against a fast
-//! homeserver stand-in. Prints events/s and the p50/p99 time to 200.
+//! homeserver stand-in. Prints events/s and the p50/p99 time to 200. Then
+//! the other direction: messages from the network through the outbox to the
+//! stand-in.
 //!
 //!     cargo run --release -p causeway-testkit --bin causeway-bench
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use causeway_core::config::Config;
-use causeway_core::ids::{PortalKey, RemoteMessageId};
+use causeway_core::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
 use causeway_core::matrix_event::MatrixMessage;
-use causeway_core::network::{Network, NetworkInfo};
+use causeway_core::network::{GhostInfo, Network, NetworkInfo};
+use causeway_core::remote::RemoteEvent;
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
 use causeway_testkit::fake_homeserver::FakeHomeserver;
@@ -36,6 +39,9 @@ struct Args {
     /// Transactions in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Messages from the network, over the portals, in the remote→Matrix run.
+    #[arg(long, default_value_t = 50_000)]
+    remote_messages: usize,
 }
 
 /// A network that accepts every message at once: the bench measures the core.
@@ -216,6 +222,60 @@ async fn run(
     })
 }
 
+/// A text message from the network, sent by one ghost per portal.
+fn remote_message(portal: usize, n: usize) -> RemoteEvent {
+    RemoteEvent::Message {
+        id: RemoteMessageId(format!("m{portal}-{n}")),
+        sender: GhostInfo {
+            id: RemoteUserId::from(format!("u{portal}")),
+            displayname: Some(format!("User {portal}")),
+            ..Default::default()
+        },
+        parts: vec![(
+            PartId::default(),
+            causeway_core::remote::text_content("m.text", &format!("remote message {n}"), None),
+        )],
+        timestamp: None,
+        reply_to: None,
+    }
+}
+
+/// Remote→Matrix: each portal's task queues its messages in turn, as a
+/// network's connection does; returns the time until the stand-in took all.
+async fn remote_run(args: &Args, hs: &Arc<FakeHomeserver>, hs_url: &str) -> Result<Duration> {
+    let dir = tempfile::tempdir()?;
+    let (bridge, _network, _port) = bridge(dir.path(), hs_url, args).await?;
+    causeway_core::run::start_processing(&bridge).await?;
+    let key = |p: usize| PortalKey::shared(format!("p{p}"));
+    // One message a portal first: its ghost is registered and joined.
+    let base = hs.sends.load(Ordering::Relaxed);
+    for p in 0..args.portals {
+        bridge
+            .queue_remote(&key(p), remote_message(p, usize::MAX))
+            .await?;
+    }
+    hs.wait_for_sends(base + args.portals as u64, "the remote warm-up")
+        .await?;
+    let per_portal = args.remote_messages / args.portals;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..args.portals {
+        let bridge = bridge.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per_portal {
+                bridge.queue_remote(&key(p), remote_message(p, n)).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await.context("a portal task panicked")??;
+    }
+    let total = (args.portals * (per_portal + 1)) as u64;
+    hs.wait_for_sends(base + total, "remote messages").await?;
+    Ok(started.elapsed())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -258,6 +318,14 @@ async fn main() -> Result<()> {
         total / both.processed.as_secs_f64(),
         ms(percentile(&both.latencies, 0.5)),
         ms(percentile(&both.latencies, 0.99))
+    );
+    let remote = remote_run(&args, &hs, &hs_url).await?;
+    let sent = (args.remote_messages / args.portals * args.portals) as f64;
+    println!(
+        "remote -> Matrix:  {:>8.0} events/s   ({} messages from the network over {} portals, through the outbox)",
+        sent / remote.as_secs_f64(),
+        sent,
+        args.portals
     );
     Ok(())
 }
