@@ -125,9 +125,19 @@ async fn run<T: Send + 'static>(
         while let Ok((seq, entry)) = rx.try_recv() {
             batch.handle(&log, seq, entry, &mut last).await;
         }
+        if behind.load(Ordering::Acquire) != 0 {
+            // The producer queued what came before the entry that did not
+            // fit before it marked the lane behind, so all of it shows now
+            // (it may not have a moment ago): it runs first, as the
+            // catch-up reads only from that entry on.
+            while let Ok((seq, entry)) = rx.try_recv() {
+                batch.handle(&log, seq, entry, &mut last).await;
+            }
+            catch_up(&log, &behind, &mut last, &mut batch).await;
+            continue;
+        }
         batch.flush(&log).await;
         if behind.load(Ordering::Acquire) != 0 {
-            catch_up(&log, &behind, &mut last, &mut batch).await;
             continue;
         }
         match rx.recv().await {
@@ -226,6 +236,8 @@ mod tests {
         gate: Arc<tokio::sync::Semaphore>,
         /// How many entries had been handled at each flush.
         flushes: Arc<Mutex<Vec<usize>>>,
+        /// The flush after the first entry takes long.
+        slow_first_flush: bool,
     }
 
     impl MemoryLog {
@@ -235,6 +247,7 @@ mod tests {
                 handled: Arc::default(),
                 gate: Arc::new(tokio::sync::Semaphore::new(permits)),
                 flushes: Arc::default(),
+                slow_first_flush: false,
             }
         }
     }
@@ -256,7 +269,7 @@ mod tests {
             if entry >= PANICS {
                 panic!("unlucky");
             }
-            if entry >= SLOW {
+            if (SLOW..PANICS).contains(&entry) {
                 tokio::time::sleep(FLUSH_AFTER * 2).await;
             }
             self.handled.lock().unwrap().push(entry);
@@ -266,6 +279,9 @@ mod tests {
         async fn flush(&self) {
             let handled = self.handled.lock().unwrap().len();
             self.flushes.lock().unwrap().push(handled);
+            if handled == 1 && self.slow_first_flush {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
 
         async fn abandon(&self, seq: i64) {
@@ -361,5 +377,24 @@ mod tests {
         wait_for(&log, 3).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(*log.flushes.lock().unwrap(), [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn entries_queued_while_the_lane_flushes_run_before_its_catch_up() {
+        let log = MemoryLog {
+            slow_first_flush: true,
+            ..MemoryLog::new(usize::MAX >> 4)
+        };
+        let lane = Lane::spawn(4, log.clone(), false);
+        log.entries.lock().unwrap().push((1, 1));
+        lane.offer(1, 1);
+        // The lane is flushing after entry 1; the next entries fill its
+        // queue and overflow it meanwhile.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for n in 2..=10u32 {
+            log.entries.lock().unwrap().push((n as i64, n));
+            lane.offer(n as i64, n);
+        }
+        assert_eq!(wait_for(&log, 10).await, (1..=10).collect::<Vec<_>>());
     }
 }
