@@ -21,6 +21,7 @@ const PENDING_EVENTS: i64 = 300;
 /// The most rows a statement may walk: the dispatcher's batch.
 const BATCH: f64 = 512.0;
 
+#[derive(Clone)]
 enum Bind {
     Text(&'static str),
     Int(i64),
@@ -73,6 +74,17 @@ fn hot_statements() -> Vec<Hot> {
             Int(1),
         ]);
     }
+    // A reaction's key: its portal, message, sender and emoji.
+    let reaction = || {
+        vec![
+            Text("test"),
+            Text("p5"),
+            Text(""),
+            Text("r500"),
+            Text("s"),
+            Text("👍"),
+        ]
+    };
     vec![
         hot(
             "record a transaction",
@@ -123,18 +135,7 @@ fn hot_statements() -> Vec<Hot> {
             reaction_by_event_sql(),
             vec![Text("test"), Text("$x500")],
         ),
-        hot(
-            "find a reaction",
-            find_reaction_sql(),
-            vec![
-                Text("test"),
-                Text("p5"),
-                Text(""),
-                Text("r500"),
-                Text("s"),
-                Text("👍"),
-            ],
-        ),
+        hot("find a reaction", find_reaction_sql(), reaction()),
         hot(
             "list a message's reactions",
             reactions_on_sql(),
@@ -143,16 +144,7 @@ fn hot_statements() -> Vec<Hot> {
         hot(
             "record a reaction",
             INSERT_REACTION,
-            vec![
-                Text("test"),
-                Text("p5"),
-                Text(""),
-                Text("r500"),
-                Text("s"),
-                Text("👍"),
-                Text("$x_new"),
-                Int(1),
-            ],
+            [reaction(), vec![Text("$x_new"), Int(1)]].concat(),
         ),
         hot(
             "delete a reaction",
