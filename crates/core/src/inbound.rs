@@ -8,7 +8,7 @@
 
 use crate::bridge::Bridge;
 use crate::lane::{Lane, LaneLog, Offer};
-use crate::store::{IngressEvent, IngressKind, Write};
+use crate::store::{until_stored, IngressEvent, IngressKind, Write};
 use async_trait::async_trait;
 use ruma::api::appservice::event::push_events::v1::EphemeralData;
 use ruma::events::{AnyMessageLikeEvent, AnyTimelineEvent, MessageLikeEvent};
@@ -91,14 +91,11 @@ pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
 /// Commits the dispatch mark before any event after the old one leaves
 /// the log.
 async fn persist_dispatch_mark(bridge: &Bridge, mark: i64) {
-    while let Err(err) = bridge
-        .store()
-        .kv_set(DISPATCH_MARK, &mark.to_string())
-        .await
-    {
-        tracing::error!("cannot record the dispatch mark, retrying: {err:#}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let mark = mark.to_string();
+    until_stored("the dispatch mark", || {
+        bridge.store().kv_set(DISPATCH_MARK, &mark)
+    })
+    .await;
 }
 
 async fn dispatch(
@@ -204,10 +201,10 @@ impl LaneLog<IngressEvent> for RoomLog {
         if writes.is_empty() {
             return;
         }
-        while let Err(err) = self.bridge.store().apply(writes.clone()).await {
-            tracing::error!("cannot record handled events, retrying: {err:#}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        until_stored("handled events", || {
+            self.bridge.store().apply(writes.clone())
+        })
+        .await;
     }
 
     async fn abandon(&self, seq: i64) {

@@ -8,7 +8,7 @@ use crate::bridge::Bridge;
 use crate::ids::{PortalKey, RemoteMessageId};
 use crate::lane::{Lane, LaneLog, Offer};
 use crate::remote::{handle_until_delivered, RemoteEvent};
-use crate::store::{OutboxWaiter, Purpose, Write};
+use crate::store::{until_stored, OutboxWaiter, Purpose, Write};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -173,10 +173,10 @@ impl LaneLog<RemoteEvent> for PortalLog {
         if batch.outcomes.is_empty() {
             return;
         }
-        while let Err(err) = self.bridge.store().apply(batch.writes.clone()).await {
-            tracing::error!("cannot record delivered remote events, retrying: {err:#}");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
+        until_stored("delivered remote events", || {
+            self.bridge.store().apply(batch.writes.clone())
+        })
+        .await;
         for (seq, result) in batch.outcomes {
             self.bridge.store().outbox_tell(seq, result);
         }
@@ -200,10 +200,10 @@ impl PortalLog {
 
     /// Takes an event out of the outbox, and tells whoever waits for it.
     async fn finish(&self, seq: i64, result: Result<()>) {
-        while let Err(err) = self.bridge.store().outbox_done(seq).await {
-            tracing::error!("cannot record a delivered remote event, retrying: {err:#}");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
+        until_stored("a delivered remote event", || {
+            self.bridge.store().outbox_done(seq)
+        })
+        .await;
         self.bridge.store().outbox_tell(seq, result);
     }
 }

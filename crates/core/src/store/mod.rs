@@ -208,6 +208,20 @@ pub(crate) fn in_order_binds(conn: &AnyConnection, sql: String) -> String {
     out
 }
 
+/// Retries a write every second until the database takes it: what it
+/// records (an event handled, delivered or dispatched) must not be lost, and
+/// a database that fails now is expected back.
+pub(crate) async fn until_stored<F, Fut>(what: &str, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    while let Err(err) = write().await {
+        tracing::error!("cannot record {what}, retrying: {err:#}");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 /// Milliseconds since the Unix epoch, the unit Matrix timestamps use.
 pub fn now_ms() -> i64 {
     SystemTime::now()

@@ -3,7 +3,12 @@
 use super::Store;
 use crate::ids::{LoginId, PortalId, PortalKey};
 use anyhow::Result;
+use dashmap::DashMap;
+use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::borrow::Borrow;
+use std::future::Future;
+use std::hash::Hash;
 use std::sync::atomic::Ordering;
 
 #[derive(Clone, Debug)]
@@ -27,42 +32,56 @@ impl PortalRow {
 const COLUMNS: &str = "portal_id, receiver, room_id, name, topic, plumbed, metadata";
 
 impl Store {
-    /// A portal by its key, cached like [`Store::portal_by_room`].
+    /// A portal by its key, cached: every remote event asks this.
     pub async fn get_portal(&self, key: &PortalKey) -> Result<Option<PortalRow>> {
-        if let Some(known) = self.portal_by_key.get(key) {
-            return Ok(known.clone());
-        }
-        let generation = self.portal_generation.load(Ordering::Acquire);
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"))
-            .bind(&self.bridge_id)
-            .bind(key.id.as_str())
-            .bind(key.receiver_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        let portal = row.map(portal_from_row).transpose()?;
-        if self.portal_generation.load(Ordering::Acquire) == generation {
-            self.portal_by_key.insert(key.clone(), portal.clone());
-        }
-        Ok(portal)
+        self.cached_portal(&self.portal_by_key, key, || async {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"
+            );
+            sqlx::query(&sql)
+                .bind(&self.bridge_id)
+                .bind(key.id.as_str())
+                .bind(key.receiver_str())
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
     }
 
     /// The portal of a room, cached: every Matrix event asks this.
     pub async fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRow>> {
-        if let Some(known) = self.portal_by_room.get(room_id) {
+        self.cached_portal(&self.portal_by_room, room_id, || async {
+            let sql = format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2");
+            sqlx::query(&sql)
+                .bind(&self.bridge_id)
+                .bind(room_id)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
+    }
+
+    /// Reads a portal through one of its caches, which include "no
+    /// portal". A read that raced a portal write is not cached.
+    async fn cached_portal<K, Q, F, Fut>(
+        &self,
+        cache: &DashMap<K, Option<PortalRow>>,
+        key: &Q,
+        read: F,
+    ) -> Result<Option<PortalRow>>
+    where
+        K: Borrow<Q> + Eq + Hash,
+        Q: ToOwned<Owned = K> + Eq + Hash + ?Sized,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = sqlx::Result<Option<AnyRow>>>,
+    {
+        if let Some(known) = cache.get(key) {
             return Ok(known.clone());
         }
         let generation = self.portal_generation.load(Ordering::Acquire);
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2"
-        ))
-        .bind(&self.bridge_id)
-        .bind(room_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let portal = row.map(portal_from_row).transpose()?;
+        let portal = read().await?.map(portal_from_row).transpose()?;
         if self.portal_generation.load(Ordering::Acquire) == generation {
-            self.portal_by_room
-                .insert(room_id.to_owned(), portal.clone());
+            cache.insert(key.to_owned(), portal.clone());
         }
         Ok(portal)
     }
