@@ -17,15 +17,26 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache"))
 }
 
-/// The venv with Synapse, installed if missing. A lock directory keeps
-/// parallel tests from installing twice.
+/// The venv with Synapse, installed if missing.
 pub fn synapse_venv() -> Result<PathBuf> {
-    let venv = cache_dir().join("synapse-venv-1.163");
+    python_venv(
+        "synapse-venv-1.163",
+        &[
+            &format!("matrix-synapse=={SYNAPSE_VERSION}"),
+            "psycopg2-binary",
+        ],
+    )
+}
+
+/// A venv under the cache directory with `packages` from PyPI, installed on
+/// first use. A lock directory keeps parallel tests from installing twice.
+pub fn python_venv(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = cache_dir().join(name);
     if venv.join("bin/python").exists() && venv.join(".installed").exists() {
         return Ok(venv);
     }
     std::fs::create_dir_all(cache_dir())?;
-    let lock = cache_dir().join("synapse-venv.lock");
+    let lock = cache_dir().join(format!("{name}.lock"));
     let started = Instant::now();
     while std::fs::create_dir(&lock).is_err() {
         if venv.join(".installed").exists() {
@@ -33,7 +44,7 @@ pub fn synapse_venv() -> Result<PathBuf> {
         }
         if started.elapsed() > Duration::from_secs(600) {
             bail!(
-                "timed out waiting for another test to install Synapse (remove {} if stale)",
+                "timed out waiting for another test to install {name} (remove {} if stale)",
                 lock.display()
             );
         }
@@ -45,15 +56,12 @@ pub fn synapse_venv() -> Result<PathBuf> {
             "python3 -m venv (install python3-venv)",
         )?;
         run(
-            Command::new(venv.join("bin/pip")).args([
-                "install",
-                "-q",
-                &format!("matrix-synapse=={SYNAPSE_VERSION}"),
-                "psycopg2-binary",
-            ]),
-            "pip install matrix-synapse",
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "-q"])
+                .args(packages),
+            &format!("pip install {}", packages.join(" ")),
         )?;
-        std::fs::write(venv.join(".installed"), SYNAPSE_VERSION)?;
+        std::fs::write(venv.join(".installed"), packages.join("\n"))?;
         Ok(())
     })();
     let _ = std::fs::remove_dir(&lock);

@@ -2,6 +2,7 @@
 //! answers and pushed updates out, encrypted, through one writer.
 
 use crate::crypto;
+use crate::layer::Codec;
 use crate::rpc::{self, Caller};
 use crate::service::{self, Envelope};
 use crate::state::Pusher;
@@ -9,6 +10,7 @@ use crate::transport::Full;
 use crate::Inner;
 use anyhow::Result;
 use grammers_tl_types::{self as tl, Deserializable, Identifiable, Serializable};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -67,16 +69,11 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
         server_salt: 0,
     });
     let _ = tx.send(Outgoing::Own(created.to_bytes()));
+    let mut caller = Caller::new(conn, dc, key.id);
     if let Ok(mut state) = server.state.lock() {
-        let pusher = pusher(conn, &tx);
+        let pusher = pusher(conn, &tx, &caller);
         state.key_pushers.entry(key.id).or_default().push(pusher);
     }
-    let mut caller = Caller {
-        conn,
-        dc,
-        key_id: key.id,
-        user: None,
-    };
     let mut registered = None;
     let mut dropped = server.drop_connections.subscribe();
     let mut next = Some(plain.message);
@@ -88,7 +85,7 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
         if caller.user != registered {
             registered = caller.user;
             if let (Some(user), Ok(mut state)) = (caller.user, server.state.lock()) {
-                let pusher = pusher(conn, &tx);
+                let pusher = pusher(conn, &tx, &caller);
                 state.pushers.entry(user).or_default().push(pusher);
             }
         }
@@ -128,11 +125,26 @@ pub(crate) async fn serve(server: Arc<Inner>, stream: TcpStream, conn: u64, dc: 
 }
 
 /// A push channel into this connection's writer, for the state to keep.
-fn pusher(conn: u64, tx: &mpsc::UnboundedSender<Outgoing>) -> Pusher {
+/// Updates are encoded at the layer the client declared by the time each
+/// is sent.
+fn pusher(conn: u64, tx: &mpsc::UnboundedSender<Outgoing>, caller: &Caller) -> Pusher {
     let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let tx = tx.clone();
+    let layer = caller.layer.clone();
     tokio::spawn(async move {
-        while let Some(update) = push_rx.recv().await {
+        while let Some(mut update) = push_rx.recv().await {
+            if let Some(codec) = Codec::for_layer(layer.load(Ordering::Relaxed)) {
+                match codec.updates(&update) {
+                    Ok(encoded) => update = encoded,
+                    Err(e) => {
+                        tracing::warn!(
+                            "an update cannot be written at the client's layer: {}",
+                            e.0
+                        );
+                        continue;
+                    }
+                }
+            }
             if tx.send(Outgoing::Own(update)).is_err() {
                 break;
             }

@@ -19,6 +19,7 @@
 mod connection;
 mod control;
 mod crypto;
+pub mod layer;
 mod rpc;
 mod service;
 mod state;

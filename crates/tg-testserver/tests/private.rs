@@ -11,19 +11,6 @@ use grammers_client::update::Update;
 
 mod common;
 
-/// The next update that `pick` recognises.
-async fn next_matching<T>(
-    updates: &mut grammers_client::client::UpdateStream,
-    pick: impl Fn(&Update) -> Option<T>,
-) -> Result<T> {
-    loop {
-        let update = bounded("an update", updates.next()).await??;
-        if let Some(found) = pick(&update) {
-            return Ok(found);
-        }
-    }
-}
-
 #[tokio::test]
 async fn entities_edits_deletions_reactions_reads_and_typing_cross_both_ways() -> Result<()> {
     let server = server().await?;

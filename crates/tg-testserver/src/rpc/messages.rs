@@ -239,10 +239,8 @@ pub(crate) fn send_as(state: &mut State, from: i64, to: i64, text: &str) {
         reply_to: None,
     };
     let caller = Caller {
-        conn: 0,
-        dc: 2,
-        key_id: [0; 8],
         user: Some(from),
+        ..Caller::new(0, 2, [0; 8])
     };
     if let Err((code, message)) = send(state, &caller, from, draft) {
         tracing::warn!("a scripted message was refused: {code} {message}");

@@ -12,9 +12,12 @@ mod media;
 pub(crate) mod messages;
 mod reactions;
 
+use crate::layer::{self, Codec};
 use crate::tl_build;
 use crate::Inner;
 use grammers_tl_types::{self as tl, Deserializable, Identifiable, Serializable};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 /// An RPC error: its code and message, such as (400, `PHONE_CODE_INVALID`).
 pub type RpcError = (i32, String);
@@ -43,6 +46,26 @@ pub struct Caller {
     pub dc: i32,
     pub key_id: [u8; 8],
     pub user: Option<i64>,
+    /// The layer the client declared, shared with the connection's pushes.
+    pub layer: Arc<AtomicI32>,
+}
+
+impl Caller {
+    /// What a call knows before the client said anything.
+    pub fn new(conn: u64, dc: i32, key_id: [u8; 8]) -> Self {
+        Caller {
+            conn,
+            dc,
+            key_id,
+            user: None,
+            layer: Arc::new(AtomicI32::new(layer::SERVER_LAYER)),
+        }
+    }
+
+    /// How to re-encode for this client, if its layer is not the server's.
+    pub fn codec(&self) -> Option<Codec> {
+        Codec::for_layer(self.layer.load(Ordering::Relaxed))
+    }
 }
 
 fn parse<T: Deserializable>(body: &[u8]) -> Result<T, RpcError> {
@@ -53,19 +76,55 @@ fn id<T: Identifiable>() -> u32 {
     T::CONSTRUCTOR_ID
 }
 
-/// Answers one request body.
+/// Answers one request body, at the layer the client declared.
 pub fn handle(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
     use tl::functions as f;
     let ctor = crate::service::constructor(body);
-    // Wrappers first: the query inside is what is answered.
+    // Wrappers first: the query inside is what is answered. Both are the
+    // same at every layer.
     if ctor == id::<f::InvokeWithLayer<Rest>>() {
         let wrapped: f::InvokeWithLayer<Rest> = parse(body)?;
+        if layer::schema(wrapped.layer).is_none() {
+            tracing::warn!(
+                "a client asked for layer {}, which this server lacks",
+                wrapped.layer
+            );
+            return Err(error(400, "LAYER_INVALID"));
+        }
+        caller.layer.store(wrapped.layer, Ordering::Relaxed);
         return handle(server, caller, &wrapped.query.0);
     }
     if ctor == id::<f::InitConnection<Rest>>() {
         let wrapped: f::InitConnection<Rest> = parse(body)?;
         return handle(server, caller, &wrapped.query.0);
     }
+    let Some(codec) = caller.codec() else {
+        return answer(server, caller, body);
+    };
+    let request = codec.request(body).map_err(|e| {
+        tracing::warn!(
+            "a request at layer {} cannot be read: {}",
+            caller.layer.load(Ordering::Relaxed),
+            e.0
+        );
+        error(400, "INPUT_REQUEST_INVALID")
+    })?;
+    let reply = answer(server, caller, &request)?;
+    let function = crate::service::constructor(&request);
+    codec.answer(function, &reply).map_err(|e| {
+        tracing::warn!(
+            "an answer cannot be written at layer {}: {}",
+            caller.layer.load(Ordering::Relaxed),
+            e.0
+        );
+        error(500, "INTERNAL")
+    })
+}
+
+/// Answers one request at the server's layer.
+fn answer(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
+    use tl::functions as f;
+    let ctor = crate::service::constructor(body);
     let mut state = server.state.lock().map_err(|_| error(500, "INTERNAL"))?;
     if let Some(seconds) = state.flood_waits.get(&ctor) {
         return Err(error(420, &format!("FLOOD_WAIT_{seconds}")));

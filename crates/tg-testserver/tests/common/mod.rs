@@ -204,3 +204,16 @@ pub async fn peer(client: &TestClient, username: &str) -> Result<grammers_sessio
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .ok_or_else(|| anyhow::anyhow!("no reference for @{username}"))
 }
+
+/// The next update that `pick` recognises.
+pub async fn next_matching<T>(
+    updates: &mut grammers_client::client::UpdateStream,
+    pick: impl Fn(&grammers_client::update::Update) -> Option<T>,
+) -> Result<T> {
+    loop {
+        let update = bounded("an update", updates.next()).await??;
+        if let Some(found) = pick(&update) {
+            return Ok(found);
+        }
+    }
+}
