@@ -101,27 +101,34 @@ pub(crate) struct KeyEntry {
     pub duplicated: bool,
 }
 
-/// One user's box: its message IDs and its pts log.
+/// One user's box: its message IDs, its pts log and its qts log.
 pub(crate) struct UserBox {
     pub pts: i32,
     pub next_id: i32,
     /// Every update that moved pts, oldest first, for `getDifference`.
     pub log: Vec<LoggedUpdate>,
+    /// The secondary sequence: updates for bots (participant changes),
+    /// which Telegram numbers apart from pts.
+    pub qts: i32,
+    pub qts_log: Vec<LoggedUpdate>,
 }
 
 impl Default for UserBox {
     /// A new account's pts is 1, as on Telegram, where no account has 0:
-    /// grammers reads a stored pts of 0 as no state at all.
+    /// grammers reads a stored pts (or qts) of 0 as no state at all.
     fn default() -> Self {
         Self {
             pts: 1,
             next_id: 0,
             log: Vec::new(),
+            qts: 1,
+            qts_log: Vec::new(),
         }
     }
 }
 
 pub(crate) struct LoggedUpdate {
+    /// The pts it moved to, or the qts in the qts log.
     pub pts: i32,
     pub update: tl::enums::Update,
 }
@@ -239,6 +246,31 @@ impl State {
 
     pub fn pts(&self, user: i64) -> i32 {
         self.boxes.get(&user).map_or(1, |b| b.pts)
+    }
+
+    pub fn qts(&self, user: i64) -> i32 {
+        self.boxes.get(&user).map_or(1, |b| b.qts)
+    }
+
+    /// Moves `user`'s qts on by one and logs the update made for it.
+    pub fn log_qts(
+        &mut self,
+        user: i64,
+        make: impl FnOnce(i32) -> tl::enums::Update,
+    ) -> tl::enums::Update {
+        let user_box = self.boxes.entry(user).or_default();
+        user_box.qts += 1;
+        let update = make(user_box.qts);
+        user_box.qts_log.push(LoggedUpdate {
+            pts: user_box.qts,
+            update: update.clone(),
+        });
+        update
+    }
+
+    /// The update state `getState` and the difference report.
+    pub fn update_state(&self, user: i64) -> tl::enums::updates::State {
+        crate::tl_build::updates_state(self.pts(user), self.qts(user))
     }
 
     /// Sends updates to every connection of `user` but one, with every

@@ -208,10 +208,10 @@ pub fn config(this_dc: i32, ports: &[u16; 2]) -> tl::enums::Config {
     })
 }
 
-pub fn updates_state(pts: i32) -> tl::enums::updates::State {
+pub fn updates_state(pts: i32, qts: i32) -> tl::enums::updates::State {
     tl::enums::updates::State::State(tl::types::updates::State {
         pts,
-        qts: 0,
+        qts,
         date: now(),
         seq: 0,
         unread_count: 0,

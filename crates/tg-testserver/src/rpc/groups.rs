@@ -1,6 +1,8 @@
-//! Basic groups: creating one and renaming it. A rename is a service
-//! message in every member's box, as Telegram sends it; service
-//! messages come through updates and the difference, not history.
+//! Basic groups: creating one, renaming it and removing members. A rename
+//! is a service message in every member's box, as Telegram sends it;
+//! service messages come through updates and the difference, not history.
+//! Bots in the group are also told of members joining and leaving, on
+//! their qts.
 
 use super::{error, Caller, Reply};
 use crate::state::{Group, State};
@@ -40,6 +42,9 @@ pub(super) fn create(
     };
     let (id, members) = (group.id, group.members.clone());
     state.groups.push(group);
+    for &added in members.iter().filter(|&&m| m != user) {
+        tell_bots(state, id, user, added, true);
+    }
     let action = tl::enums::MessageAction::ChatCreate(tl::types::MessageActionChatCreate {
         title: request.title,
         users: members.clone(),
@@ -102,6 +107,7 @@ pub(super) fn delete_user(
         user_id: removed,
     });
     let updates = announce(state, user, request.chat_id, action);
+    tell_bots(state, request.chat_id, user, removed, false);
     if let Some(group) = state.groups.iter_mut().find(|g| g.id == request.chat_id) {
         group.members.retain(|m| *m != removed);
     }
@@ -145,4 +151,43 @@ fn announce(
         }
     }
     own
+}
+
+/// Tells every bot in the group that `user` joined or left, through
+/// `updateChatParticipant` on the bot's qts, the sequence Telegram keeps
+/// for bots apart from pts.
+fn tell_bots(state: &mut State, chat: i64, actor: i64, user: i64, joined: bool) {
+    let members = state
+        .group(chat)
+        .map(|g| g.members.clone())
+        .unwrap_or_default();
+    let bots: Vec<i64> = members
+        .into_iter()
+        .filter(|&m| state.account(m).is_some_and(|a| a.spec.bot_token.is_some()))
+        .collect();
+    let participant = tl::enums::ChatParticipant::Participant(tl::types::ChatParticipant {
+        user_id: user,
+        inviter_id: actor,
+        date: now(),
+        rank: None,
+    });
+    let (prev_participant, new_participant) = match joined {
+        true => (None, Some(participant)),
+        false => (Some(participant), None),
+    };
+    for bot in bots {
+        let update = state.log_qts(bot, |qts| {
+            tl::enums::Update::ChatParticipant(tl::types::UpdateChatParticipant {
+                chat_id: chat,
+                date: now(),
+                actor_id: actor,
+                user_id: user,
+                prev_participant: prev_participant.clone(),
+                new_participant: new_participant.clone(),
+                invite: None,
+                qts,
+            })
+        });
+        state.push(bot, None, vec![update]);
+    }
 }

@@ -434,23 +434,30 @@ pub(super) fn typing(
     Ok(true.to_bytes())
 }
 
-/// What moved a user's pts after `pts`, with the state it leads to.
-pub(super) fn difference(state: &State, user: i64, pts: i32) -> tl::enums::updates::Difference {
+/// What moved a user's pts after `pts` and qts after `qts`, with the state
+/// it leads to.
+pub(super) fn difference(
+    state: &State,
+    user: i64,
+    pts: i32,
+    qts: i32,
+) -> tl::enums::updates::Difference {
     let (mut new_messages, mut other_updates) = (Vec::new(), Vec::new());
-    for logged in state
-        .boxes
-        .get(&user)
-        .map(|b| b.log.as_slice())
-        .unwrap_or_default()
-    {
-        if logged.pts <= pts {
-            continue;
-        }
+    let user_box = state.boxes.get(&user);
+    let log = user_box.map(|b| b.log.as_slice()).unwrap_or_default();
+    for logged in log.iter().filter(|l| l.pts > pts) {
         match &logged.update {
             tl::enums::Update::NewMessage(new) => new_messages.push(new.message.clone()),
             other => other_updates.push(other.clone()),
         }
     }
+    let qts_log = user_box.map(|b| b.qts_log.as_slice()).unwrap_or_default();
+    other_updates.extend(
+        qts_log
+            .iter()
+            .filter(|l| l.pts > qts)
+            .map(|l| l.update.clone()),
+    );
     if new_messages.is_empty() && other_updates.is_empty() {
         return tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
             date: now(),
@@ -463,6 +470,6 @@ pub(super) fn difference(state: &State, user: i64, pts: i32) -> tl::enums::updat
         other_updates,
         chats: state.chats_of(user),
         users: state.users_for(user),
-        state: tl_build::updates_state(state.pts(user)),
+        state: state.update_state(user),
     })
 }

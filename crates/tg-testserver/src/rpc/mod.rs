@@ -179,12 +179,12 @@ fn answer(server: &Inner, caller: &mut Caller, body: &[u8]) -> Reply {
         }
         c if c == id::<f::updates::GetState>() => {
             let user = logged_in(caller)?;
-            Ok(tl_build::updates_state(state.pts(user)).to_bytes())
+            Ok(state.update_state(user).to_bytes())
         }
         c if c == id::<f::updates::GetDifference>() => {
             let user = logged_in(caller)?;
             let request: f::updates::GetDifference = parse(body)?;
-            Ok(messages::difference(&state, user, request.pts).to_bytes())
+            Ok(messages::difference(&state, user, request.pts, request.qts).to_bytes())
         }
         c if c == id::<f::users::GetUsers>() => {
             let user = logged_in(caller)?;
