@@ -28,6 +28,17 @@ pub fn synapse_venv() -> Result<PathBuf> {
     )
 }
 
+/// The Python mautrix-telegram 0.15.3 with its Telethon (layer 204): the
+/// Telegram bridge's rival in the side-by-side benchmark, and a client of
+/// another layer for the MTProto test server. cryptg is its compiled
+/// crypto, as its users install it.
+pub fn mautrix_telegram_venv() -> Result<PathBuf> {
+    python_venv(
+        "mautrix-telegram-venv-0.15.3",
+        &["mautrix-telegram[sqlite]==0.15.3", "cryptg<0.6"],
+    )
+}
+
 /// A venv under the cache directory with `packages` from PyPI, installed on
 /// first use. A lock directory keeps parallel tests from installing twice.
 pub fn python_venv(name: &str, packages: &[&str]) -> Result<PathBuf> {

@@ -13,11 +13,6 @@ use tokio::process::{ChildStdout, Command};
 
 mod common;
 
-/// The venv the side-by-side benchmark runs mautrix-telegram from; its
-/// Telethon is the one under test here.
-const VENV: &str = "mautrix-telegram-venv-0.15.3";
-const PACKAGES: &[&str] = &["mautrix-telegram[sqlite]==0.15.3", "cryptg<0.6"];
-
 /// The client's next step, which must be `step`.
 async fn expect(lines: &mut Lines<BufReader<ChildStdout>>, step: &str) -> Result<Value> {
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
@@ -33,7 +28,8 @@ async fn expect(lines: &mut Lines<BufReader<ChildStdout>>, step: &str) -> Result
 
 #[tokio::test]
 async fn a_telethon_client_at_layer_204_logs_in_and_chats_with_a_grammers_client() -> Result<()> {
-    let venv = causeway_testkit::synapse::python_venv(VENV, PACKAGES)?;
+    // The Telethon that mautrix-telegram pins, from the benchmark's venv.
+    let venv = causeway_testkit::synapse::mautrix_telegram_venv()?;
     let server = server().await?;
     let db = Db::new().await;
     let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;

@@ -4,10 +4,16 @@
 //! per 1,000 messages, and RSS per logged-in account at 1, 10 and 100.
 //! Logins go through the provisioning API, as an integration would.
 //!
+//! Then the same messages through Synapse, side by side with the Python
+//! mautrix-telegram (`mautrix.rs`).
+//!
 //! ```text
 //! cargo bench -p causeway-telegram --bench tg-bench
 //! cargo bench -p causeway-telegram --bench tg-bench -- --messages 5000 --accounts 100
+//! cargo bench -p causeway-telegram --bench tg-bench -- --messages 0 --accounts 0 --compare-messages 500
 //! ```
+//!
+//! A count of 0 skips that run.
 
 use anyhow::{ensure, Context, Result};
 use causeway_testkit::fake_homeserver::FakeHomeserver;
@@ -24,6 +30,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod mautrix;
 
 const BIN: &str = env!("CARGO_BIN_EXE_causeway-telegram");
 const SECRET: &str = "bench-provisioning-secret";
@@ -243,6 +251,7 @@ async fn memory(dir: &Path, server: &TestServer, keys: &str, accounts: usize) ->
 async fn main() -> Result<()> {
     let messages = bench_option("--messages", 2000)?;
     let accounts = bench_option("--accounts", 100)?;
+    let compare = bench_option("--compare-messages", 200)?;
     let dir = tempfile::tempdir()?;
     let server = Arc::new(TestServer::start((0..10 + accounts).map(account).collect()).await?);
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -256,6 +265,14 @@ async fn main() -> Result<()> {
     );
     std::fs::create_dir_all(dir.path().join("throughput"))?;
     std::fs::create_dir_all(dir.path().join("memory"))?;
-    throughput(&dir.path().join("throughput"), &server, &keys, messages).await?;
-    memory(&dir.path().join("memory"), &server, &keys, accounts).await
+    if messages > 0 {
+        throughput(&dir.path().join("throughput"), &server, &keys, messages).await?;
+    }
+    if accounts > 0 {
+        memory(&dir.path().join("memory"), &server, &keys, accounts).await?;
+    }
+    if compare > 0 {
+        mautrix::compare(&dir.path().join("compare"), &server, &keys, compare).await?;
+    }
+    Ok(())
 }
