@@ -24,6 +24,9 @@ pub struct EnvOptions {
     pub bridge: Option<serde_yaml::Mapping>,
     /// Keys set in the test network's section, such as `account: true`.
     pub testnet: Option<serde_yaml::Mapping>,
+    /// Log only warnings (and the start-up line), as an admin runs it:
+    /// benchmarks measure the bridge, not its debug logging.
+    pub quiet: bool,
 }
 
 pub struct TestEnv {
@@ -35,6 +38,8 @@ pub struct TestEnv {
     pub hs_token: String,
     pub as_token: String,
     pub database_uri: String,
+    /// See [`EnvOptions::quiet`].
+    quiet: bool,
     bridge: Option<Child>,
     http: reqwest::Client,
 }
@@ -131,6 +136,7 @@ impl TestEnv {
             bridge_port,
             control_port,
             database_uri,
+            quiet: options.quiet,
             bridge: None,
             http: reqwest::Client::new(),
         };
@@ -166,7 +172,10 @@ impl TestEnv {
             ])
             .env(
                 "RUST_LOG",
-                "info,causeway_core=debug,causeway_xmpp=debug,causeway_telegram=debug",
+                match self.quiet {
+                    true => "warn,causeway_core::run=info",
+                    false => "info,causeway_core=debug,causeway_xmpp=debug,causeway_telegram=debug",
+                },
             )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

@@ -96,6 +96,7 @@ pub async fn compare(dir: &Path, users: usize, messages: usize) -> Result<()> {
         EnvOptions {
             network: Some(network),
             extra_registrations: vec![registration.clone()],
+            quiet: true,
             ..Default::default()
         },
     )

@@ -295,6 +295,7 @@ pub async fn compare(dir: &Path, server: &TestServer, keys: &str, messages: usiz
         EnvOptions {
             network: Some(network),
             extra_registrations: vec![registration],
+            quiet: true,
             ..Default::default()
         },
     )

@@ -140,15 +140,20 @@ impl LoginSession {
     }
 
     /// Merges a peer into the cache as grammers' memory session does, and
-    /// returns the merged entry to store.
-    fn merge_peer(&self, peer: PeerInfo) -> Result<PeerInfo, SessionError> {
+    /// returns the merged entry to store, or `None` if nothing changed.
+    ///
+    /// grammers caches every user and chat of every update it reads, so a
+    /// busy chat names the same peers again and again: storing only what
+    /// changed saves a sealed row write per peer per message.
+    fn merge_peer(&self, peer: PeerInfo) -> Result<Option<PeerInfo>, SessionError> {
         let mut cache = self.cache()?;
+        let known = cache.peer_infos.get(&peer.id()).cloned();
         let entry = cache
             .peer_infos
             .entry(peer.id())
             .or_insert_with(|| peer.clone());
         entry.extend_info(&peer);
-        Ok(entry.clone())
+        Ok((known.as_ref() != Some(entry)).then(|| entry.clone()))
     }
 
     fn primary(state: &UpdatesState) -> Primary {
@@ -213,8 +218,10 @@ impl Session for LoginSession {
 
     fn cache_peer(&self, peer: PeerInfo) -> BoxFuture<'_, Result<(), SessionError>> {
         Box::pin(async move {
-            let merged = self.merge_peer(peer)?;
-            self.put(&Self::peer_key(merged.id())?, &merged).await
+            match self.merge_peer(peer)? {
+                Some(merged) => self.put(&Self::peer_key(merged.id())?, &merged).await,
+                None => Ok(()),
+            }
         })
     }
 
@@ -222,10 +229,16 @@ impl Session for LoginSession {
     fn cache_peers(&self, peers: Vec<PeerInfo>) -> BoxFuture<'_, Result<(), SessionError>> {
         Box::pin(async move {
             let mut rows = Vec::with_capacity(peers.len());
-            for peer in peers {
-                let merged = self.merge_peer(peer)?;
+            for merged in peers
+                .into_iter()
+                .filter_map(|p| self.merge_peer(p).transpose())
+            {
+                let merged = merged?;
                 let bytes = serde_json::to_vec(&merged).map_err(anyhow::Error::from)?;
                 rows.push((Self::peer_key(merged.id())?, bytes));
+            }
+            if rows.is_empty() {
+                return Ok(());
             }
             let rows: Vec<(&str, &[u8])> = rows
                 .iter()

@@ -194,3 +194,20 @@ async fn the_self_user_id_finds_the_accounts_own_user() {
     session.cache_peer(own.clone()).await.unwrap();
     assert_eq!(session.peer(PeerId::self_user()).await.unwrap(), Some(own));
 }
+
+#[tokio::test]
+async fn a_peer_seen_again_unchanged_is_not_written_again() {
+    let (store, _dir) = causeway_core::store::test_store().await;
+    let rows = rows(&store, "tg-1");
+    let session = LoginSession::load(rows.clone()).await.unwrap();
+    session.cache_peer(user(10, Some(5))).await.unwrap();
+    let key = LoginSession::peer_key(user(10, None).id()).unwrap();
+    // Its row gone behind the session's back shows whether it is written.
+    rows.delete(&key).await.unwrap();
+    session.cache_peer(user(10, Some(5))).await.unwrap();
+    session.cache_peers(vec![user(10, Some(5))]).await.unwrap();
+    assert_eq!(rows.keys(PEER).await.unwrap(), Vec::<String>::new());
+    // A change (a new access hash) is written.
+    session.cache_peers(vec![user(10, Some(6))]).await.unwrap();
+    assert_eq!(rows.keys(PEER).await.unwrap(), [key]);
+}

@@ -86,7 +86,12 @@ async fn put_transaction(
     let started = std::time::Instant::now();
     let bytes =
         transactions::read_body(&headers, body, bridge.config().appservice.max_body_bytes).await?;
-    let mut parsed = transactions::parse_transaction(&bytes)?;
+    let mut parsed =
+        transactions::parse_transaction(&bytes, |sender| bridge.is_bridge_user(sender))?;
+    if parsed.events.is_empty() {
+        // Nothing but our own echoes: nothing to keep, nothing to lose.
+        return Ok(Json(errors::Empty {}).into_response());
+    }
     transactions::seal_bodies(&mut parsed, bridge.secrets())?;
     // Committed: from here a crash loses nothing. The log is the buffer, so
     // a slow network never makes the homeserver wait.
