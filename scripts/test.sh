@@ -63,7 +63,7 @@ export PATH="$PATH:/usr/sbin"
 E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram -p causeway-wa-testserver -p causeway-whatsapp)
 
 echo "== end-to-end on SQLite"
-cargo test --locked "${E2E[@]}" -- --test-threads 2
+bash scripts/run-tests.sh "${E2E[@]}"
 
 echo "== end-to-end on PostgreSQL"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -79,7 +79,7 @@ export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
 # The stores' unit tests, built as the unit-test step built them (the whole
 # workspace's features), so that nothing is compiled again.
 cargo test --workspace --locked --lib -- --test-threads 2 store:: session::
-cargo test --locked "${E2E[@]}" -- --test-threads 2
+bash scripts/run-tests.sh "${E2E[@]}"
 
 echo "== fuzzing"
 bash scripts/fuzz.sh

@@ -33,7 +33,10 @@ async fn a_telethon_client_at_layer_204_logs_in_and_chats_with_a_grammers_client
     let server = server().await?;
     let db = Db::new().await;
     let mut bob = logged_in(&server, &db, "tg-bob", "+15550002").await?;
-    let mut bob_updates = updates_of(&mut bob).await?;
+    // Kept in arrival order, whatever each step picks: a stream still
+    // catching up when the other client starts gets the edit (from the
+    // difference's other updates) before the message it edits.
+    let mut bob_updates = Inbox::new(updates_of(&mut bob).await?);
     let alice_id = server.user_id("15550001");
     let bob_id = server.user_id("15550002");
 
@@ -72,19 +75,21 @@ async fn a_telethon_client_at_layer_204_logs_in_and_chats_with_a_grammers_client
     // Layer 204 → 230: a message and its edit.
     let sent = expect(&mut lines, "sent").await?;
     assert_eq!(sent["text"], "hello from layer 204");
-    let got = next_matching(&mut bob_updates, |u| match u {
-        Update::NewMessage(m) if !m.outgoing() => Some(m.clone()),
-        _ => None,
-    })
-    .await?;
+    let got = bob_updates
+        .next_matching(|u| match u {
+            Update::NewMessage(m) if !m.outgoing() => Some(m.clone()),
+            _ => None,
+        })
+        .await?;
     assert_eq!(got.text(), "hello from layer 204");
     assert_eq!(got.sender().and_then(|s| s.id().bare_id()), alice_id);
     expect(&mut lines, "edited").await?;
-    let edited = next_matching(&mut bob_updates, |u| match u {
-        Update::MessageEdited(m) => Some(m.text().to_owned()),
-        _ => None,
-    })
-    .await?;
+    let edited = bob_updates
+        .next_matching(|u| match u {
+            Update::MessageEdited(m) => Some(m.text().to_owned()),
+            _ => None,
+        })
+        .await?;
     assert_eq!(edited, "hello again from layer 204");
 
     // Layer 230 → 204: a pushed message, then reads, dialogs and history.
@@ -111,11 +116,12 @@ async fn a_telethon_client_at_layer_204_logs_in_and_chats_with_a_grammers_client
 
     // A deletion at 204 reaches 230.
     expect(&mut lines, "deleted").await?;
-    let deleted = next_matching(&mut bob_updates, |u| match u {
-        Update::MessageDeleted(d) if !d.messages().is_empty() => Some(d.messages().to_vec()),
-        _ => None,
-    })
-    .await?;
+    let deleted = bob_updates
+        .next_matching(|u| match u {
+            Update::MessageDeleted(d) if !d.messages().is_empty() => Some(d.messages().to_vec()),
+            _ => None,
+        })
+        .await?;
     assert_eq!(deleted, [got.id()]);
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await??;
     assert!(status.success(), "the Telethon client ended with {status}");

@@ -217,3 +217,42 @@ pub async fn next_matching<T>(
         }
     }
 }
+
+/// A client's updates, read in order, from which each step takes the first
+/// it recognises; the others stay for later steps.
+pub struct Inbox {
+    stream: grammers_client::client::UpdateStream,
+    unread: Vec<grammers_client::update::Update>,
+}
+
+impl Inbox {
+    pub fn new(stream: grammers_client::client::UpdateStream) -> Self {
+        Self {
+            stream,
+            unread: Vec::new(),
+        }
+    }
+
+    /// The first update, kept or new, that `pick` recognises.
+    pub async fn next_matching<T>(
+        &mut self,
+        pick: impl Fn(&grammers_client::update::Update) -> Option<T>,
+    ) -> Result<T> {
+        if let Some((at, found)) = self
+            .unread
+            .iter()
+            .enumerate()
+            .find_map(|(at, update)| pick(update).map(|found| (at, found)))
+        {
+            self.unread.remove(at);
+            return Ok(found);
+        }
+        loop {
+            let update = bounded("an update", self.stream.next()).await??;
+            match pick(&update) {
+                Some(found) => return Ok(found),
+                None => self.unread.push(update),
+            }
+        }
+    }
+}
