@@ -123,8 +123,9 @@ pub async fn remove(
 }
 
 /// Telegram's current reactions on a message: the room gains the new ones
-/// and loses those taken back. Without the full list of who reacted (large
-/// groups give counts only), nothing is taken away.
+/// and loses those taken back, worked out in the portal's queue. Without
+/// the full list of who reacted (large groups give counts only), nothing
+/// changes.
 pub async fn update(
     network: &TelegramNetwork,
     login: &LoginRow,
@@ -143,8 +144,8 @@ pub async fn update(
     else {
         return Ok(());
     };
-    let own = crate::handle_remote::own_id(login);
-    let now: Vec<(i64, String)> = recent
+    let own = crate::handle_remote::own_ghost(login);
+    let reactions = recent
         .iter()
         .filter_map(|r| {
             let tl::enums::MessagePeerReaction::Reaction(r) = r;
@@ -154,47 +155,26 @@ pub async fn update(
             let tl::enums::Reaction::Emoji(emoji) = &r.reaction else {
                 return None;
             };
-            Some((user.user_id, to_matrix(&emoji.emoticon)))
+            let sender = match user.user_id.to_string() == own.id.as_str() {
+                true => own.clone(),
+                false => GhostInfo {
+                    id: RemoteUserId(user.user_id.to_string()),
+                    ..Default::default()
+                },
+            };
+            Some((sender, to_matrix(&emoji.emoticon)))
         })
         .collect();
-    let ghost = |user_id: i64| match user_id == own {
-        true => crate::handle_remote::own_ghost(login),
-        false => GhostInfo {
-            id: RemoteUserId(user_id.to_string()),
-            ..Default::default()
-        },
-    };
-    for row in bridge.store().reactions_on(&key, &target).await? {
-        let still = now.iter().any(|(user, emoji)| {
-            user.to_string() == row.remote_sender.as_str() && *emoji == row.emoji
-        });
-        if !still {
-            let sender = ghost(row.remote_sender.as_str().parse().unwrap_or_default());
-            bridge
-                .queue_remote(
-                    &key,
-                    RemoteEvent::ReactionRemove {
-                        target: target.clone(),
-                        sender,
-                        emoji: row.emoji,
-                    },
-                )
-                .await?;
-        }
-    }
-    for (user, emoji) in now {
-        bridge
-            .queue_remote(
-                &key,
-                RemoteEvent::Reaction {
-                    target: target.clone(),
-                    sender: ghost(user),
-                    emoji,
-                    timestamp: None,
-                },
-            )
-            .await?;
-    }
+    bridge
+        .queue_remote(
+            &key,
+            RemoteEvent::ReactionSet {
+                target,
+                reactions,
+                own: Some(own),
+            },
+        )
+        .await?;
     Ok(())
 }
 

@@ -61,6 +61,10 @@ pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
         let notified = bridge.inner().ingress_notify.notified();
         match bridge.store().pending_ingress(cursor, BATCH).await {
             Ok(events) if !events.is_empty() => {
+                // A short batch is all there was: wait for the next
+                // transaction rather than read an empty log again. One
+                // stored meanwhile has notified, and `notified` keeps it.
+                let drained = (events.len() as i64) < BATCH;
                 let last = events.last().map_or(cursor, |event| event.seq);
                 if last > dispatched.load(Ordering::Acquire) {
                     persist_dispatch_mark(&bridge, last + MARK_AHEAD).await;
@@ -74,7 +78,9 @@ pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
                     let dispatching = dispatch(&bridge, event, recovery_point, &dispatched);
                     crate::health::guard("dispatcher", dispatching).await;
                 }
-                continue;
+                if !drained {
+                    continue;
+                }
             }
             Ok(_) => {}
             Err(err) => {

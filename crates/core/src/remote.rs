@@ -47,6 +47,16 @@ pub enum RemoteEvent {
         sender: GhostInfo,
         emoji: String,
     },
+    /// Every reaction a message has now, for networks that report them as
+    /// a whole (Telegram): the room gains the new ones and loses the rest.
+    /// It is worked out in the portal's queue, after the reactions queued
+    /// before it are in the room and recorded, so none is missed. `own` is
+    /// the login's own account, whose reactions are removed as the user.
+    ReactionSet {
+        target: RemoteMessageId,
+        reactions: Vec<(GhostInfo, String)>,
+        own: Option<GhostInfo>,
+    },
     /// A message removed by its own sender.
     MessageRemove {
         target: RemoteMessageId,
@@ -357,6 +367,11 @@ async fn handle(
                 .await?;
             bridge.store().delete_reaction(&reaction.event_id).await?;
         }
+        RemoteEvent::ReactionSet {
+            target,
+            reactions,
+            own,
+        } => set_reactions(bridge, key, target, reactions, own.as_ref(), writes).await?,
         RemoteEvent::MessageRemove { target, sender } => {
             let speaker = bridge.speaker(&room, sender).await?;
             let parts = bridge.store().message_parts(key, target).await?;
@@ -485,6 +500,49 @@ async fn handle(
 /// rank has not reached the room yet) leaves it to the bot.
 /// Redacts a message's parts as `actor` (a ghost, or a double-puppeted
 /// user through their client), or as the bot where the actor may not.
+/// A [`RemoteEvent::ReactionSet`]: removals of what is gone, then
+/// additions, each as its own event would be handled.
+async fn set_reactions(
+    bridge: &Bridge,
+    key: &PortalKey,
+    target: &RemoteMessageId,
+    reactions: &[(GhostInfo, String)],
+    own: Option<&GhostInfo>,
+    writes: &mut Vec<Write>,
+) -> Result<()> {
+    for row in bridge.store().reactions_on(key, target).await? {
+        let kept = reactions
+            .iter()
+            .any(|(who, emoji)| who.id == row.remote_sender && *emoji == row.emoji);
+        if kept {
+            continue;
+        }
+        let sender = match own {
+            Some(own) if own.id == row.remote_sender => own.clone(),
+            _ => GhostInfo {
+                id: row.remote_sender,
+                ..Default::default()
+            },
+        };
+        let removal = RemoteEvent::ReactionRemove {
+            target: target.clone(),
+            sender,
+            emoji: row.emoji,
+        };
+        Box::pin(handle(bridge, key, &removal, writes)).await?;
+    }
+    for (sender, emoji) in reactions {
+        let reaction = RemoteEvent::Reaction {
+            target: target.clone(),
+            sender: sender.clone(),
+            emoji: emoji.clone(),
+            timestamp: None,
+        };
+        Box::pin(handle(bridge, key, &reaction, writes)).await?;
+    }
+    Ok(())
+}
+
 async fn redact_parts(
     bridge: &Bridge,
     room: &ruma::RoomId,

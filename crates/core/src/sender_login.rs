@@ -59,12 +59,21 @@ impl Bridge {
         portal: &PortalRow,
         mxid: &str,
     ) -> Result<Option<LoginRow>> {
-        let in_chat = self.store().portal_logins(&portal.key).await?;
         let own = self.store().logins_of(self.secrets(), mxid).await?;
-        Ok(own.into_iter().find(|login| {
-            portal.key.receiver.as_ref() == Some(&login.login_id)
-                || in_chat.contains(&login.login_id)
-        }))
+        // A chat of one login's (a DM) is that login's; others are asked.
+        if let Some(receiver) = own
+            .iter()
+            .find(|login| portal.key.receiver.as_ref() == Some(&login.login_id))
+        {
+            return Ok(Some(receiver.clone()));
+        }
+        if own.is_empty() {
+            return Ok(None);
+        }
+        let in_chat = self.store().portal_logins(&portal.key).await?;
+        Ok(own
+            .into_iter()
+            .find(|login| in_chat.contains(&login.login_id)))
     }
 }
 

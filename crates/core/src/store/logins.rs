@@ -4,6 +4,7 @@ use super::{now_ms, Purpose, SecretBox, Store};
 use crate::ids::LoginId;
 use anyhow::Result;
 use sqlx::Row;
+use std::sync::atomic::Ordering;
 
 #[derive(Clone, Debug)]
 pub struct LoginRow {
@@ -43,18 +44,36 @@ impl Store {
         .bind(now_ms())
         .execute(&self.writer)
         .await?;
+        self.logins_changed();
         Ok(())
     }
 
+    /// Forgets cached logins after a login write.
+    fn logins_changed(&self) {
+        self.login_generation.fetch_add(1, Ordering::AcqRel);
+        self.logins_by_mxid.clear();
+    }
+
+    /// A user's logins, oldest first; cached until a login is written.
     pub async fn logins_of(&self, secrets: &SecretBox, mxid: &str) -> Result<Vec<LoginRow>> {
+        if let Some(known) = self.logins_by_mxid.get(mxid) {
+            return Ok(known.clone());
+        }
+        let generation = self.login_generation.load(Ordering::Acquire);
         let rows = sqlx::query("SELECT login_id, mxid, remote_name, secret, metadata FROM login WHERE bridge_id = $1 AND mxid = $2 ORDER BY created_at")
             .bind(&self.bridge_id)
             .bind(mxid)
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
+        let logins = rows
+            .into_iter()
             .map(|row| login_from_row(&self.bridge_id, secrets, row))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // A read that raced a write may hold what the write replaced.
+        if self.login_generation.load(Ordering::Acquire) == generation {
+            self.logins_by_mxid.insert(mxid.to_owned(), logins.clone());
+        }
+        Ok(logins)
     }
 
     pub async fn get_login(
@@ -102,6 +121,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.logins_changed();
         Ok(done.rows_affected() > 0)
     }
 }
@@ -157,5 +177,47 @@ mod tests {
         assert_eq!(back[0].secret.as_deref(), Some(&b"s3cret-pass"[..]));
         assert!(store.delete_login(&"l1".into()).await.unwrap());
         assert!(store.all_logins(&secrets).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_users_cached_logins_follow_every_login_write() {
+        let (store, _dir) = test_store().await;
+        let secrets = SecretBox::from_key(&[3; 32]);
+        let login = |id: &str, name: &str| LoginRow {
+            login_id: id.into(),
+            mxid: "@a:x".into(),
+            remote_name: name.into(),
+            secret: None,
+            metadata: serde_json::json!({}),
+        };
+        let names = |logins: Vec<LoginRow>| -> Vec<String> {
+            logins.into_iter().map(|l| l.remote_name).collect()
+        };
+        assert!(store.logins_of(&secrets, "@a:x").await.unwrap().is_empty());
+        store
+            .put_login(&secrets, &login("l1", "alice"))
+            .await
+            .unwrap();
+        assert_eq!(
+            names(store.logins_of(&secrets, "@a:x").await.unwrap()),
+            ["alice"]
+        );
+        store
+            .put_login(&secrets, &login("l1", "alice2"))
+            .await
+            .unwrap();
+        store
+            .put_login(&secrets, &login("l2", "bob"))
+            .await
+            .unwrap();
+        assert_eq!(
+            names(store.logins_of(&secrets, "@a:x").await.unwrap()),
+            ["alice2", "bob"]
+        );
+        store.delete_login(&"l1".into()).await.unwrap();
+        assert_eq!(
+            names(store.logins_of(&secrets, "@a:x").await.unwrap()),
+            ["bob"]
+        );
     }
 }

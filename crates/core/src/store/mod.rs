@@ -65,6 +65,10 @@ pub struct Store {
     portal_by_key: std::sync::Arc<dashmap::DashMap<crate::ids::PortalKey, Option<PortalRow>>>,
     /// Bumped by every portal write, so a read that raced one is not cached.
     portal_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Each user's logins by MXID, kept like the portals: every Matrix
+    /// message on an account network asks whose login sends it.
+    logins_by_mxid: std::sync::Arc<dashmap::DashMap<String, Vec<LoginRow>>>,
+    login_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     bridge_id: String,
     dialect: Dialect,
     /// Who waits for which outbox event; registered by the writer.
@@ -120,6 +124,8 @@ impl Store {
             portal_by_key: Default::default(),
             known_portal_logins: Default::default(),
             portal_generation: Default::default(),
+            logins_by_mxid: Default::default(),
+            login_generation: Default::default(),
         })
     }
 

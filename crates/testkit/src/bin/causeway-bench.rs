@@ -7,6 +7,9 @@
 //! stand-in.
 //!
 //!     cargo run --release -p causeway-testkit --bin causeway-bench
+//!
+//! `--backlog 20000,200000,1000000` prints instead the processing rate of
+//! each backlog size, so that a rate that falls as the log grows shows.
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
@@ -25,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 struct Args {
     /// Events in each transaction.
     #[arg(long, default_value_t = 50)]
@@ -42,6 +45,9 @@ struct Args {
     /// Messages from the network, over the portals, in the remote→Matrix run.
     #[arg(long, default_value_t = 50_000)]
     remote_messages: usize,
+    /// Backlog sizes in events: processing alone at each, and nothing else.
+    #[arg(long, value_delimiter = ',')]
+    backlog: Vec<usize>,
 }
 
 /// A network that accepts every message at once: the bench measures the core.
@@ -128,6 +134,18 @@ bridge: {{ username_template: "_bench_{{id}}", alias_template: "_bench_{{id}}", 
     Ok((bridge, network, port))
 }
 
+/// Transaction `t`: its messages, spread over the portals.
+fn transaction(args: &Args, t: usize) -> Vec<u8> {
+    let events: Vec<_> = (0..args.events_per_txn)
+        .map(|e| {
+            let n = t * args.events_per_txn + e;
+            json!({ "type": "m.room.message", "event_id": format!("$bench{n}"), "room_id": format!("!bench{}:bench.local", n % args.portals),
+                    "sender": "@user:bench.local", "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("benchmark message {n}") } })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "events": events })).unwrap_or_default()
+}
+
 /// Sends every transaction, `concurrency` at a time; returns the latencies.
 async fn send_all(
     port: u16,
@@ -190,15 +208,16 @@ async fn wait_processed(network: &NullNetwork, total: u64) -> Result<()> {
 
 /// One run. `concurrent`: processing runs while transactions arrive;
 /// otherwise it starts once all are stored, to time each side alone.
-async fn run(
-    args: &Args,
-    hs_url: &str,
-    bodies: Arc<Vec<Vec<u8>>>,
-    concurrent: bool,
-) -> Result<Figures> {
+async fn run(args: &Args, hs_url: &str, concurrent: bool) -> Result<Figures> {
     let dir = tempfile::tempdir()?;
     let (bridge, network, port) = bridge(dir.path(), hs_url, args).await?;
     let total = (args.transactions * args.events_per_txn) as u64;
+    // Made before the clock starts, so the bench client's JSON is not timed.
+    let bodies = Arc::new(
+        (0..args.transactions)
+            .map(|t| transaction(args, t))
+            .collect(),
+    );
     if concurrent {
         causeway_core::run::start_processing(&bridge).await?;
     }
@@ -281,26 +300,16 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
+    if !args.backlog.is_empty() {
+        return sweep(&args, &hs_url).await;
+    }
     let total = (args.transactions * args.events_per_txn) as f64;
-    let bodies: Vec<Vec<u8>> = (0..args.transactions)
-        .map(|t| {
-            let events: Vec<_> = (0..args.events_per_txn)
-                .map(|e| {
-                    let n = t * args.events_per_txn + e;
-                    json!({ "type": "m.room.message", "event_id": format!("$bench{n}"), "room_id": format!("!bench{}:bench.local", n % args.portals),
-                            "sender": "@user:bench.local", "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": format!("benchmark message {n}") } })
-                })
-                .collect();
-            serde_json::to_vec(&json!({ "events": events })).unwrap_or_default()
-        })
-        .collect();
-    let bodies = Arc::new(bodies);
     println!(
         "causeway-bench: {} transactions x {} events over {} portals, {} in flight, durable SQLite ingress, fast homeserver stand-in",
         args.transactions, args.events_per_txn, args.portals, args.concurrency
     );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let alone = run(&args, &hs_url, bodies.clone(), false).await?;
+    let alone = run(&args, &hs_url, false).await?;
     println!(
         "ingress alone:     {:>8.0} events/s   time to 200 p50 {:.2} ms, p99 {:.2} ms",
         total / alone.ingress.as_secs_f64(),
@@ -311,7 +320,7 @@ async fn main() -> Result<()> {
         "processing alone:  {:>8.0} events/s   (the stored backlog, through the network)",
         total / alone.processed.as_secs_f64()
     );
-    let both = run(&args, &hs_url, bodies, true).await?;
+    let both = run(&args, &hs_url, true).await?;
     println!(
         "both at once:      {:>8.0} events/s in, {:.0} events/s processed   time to 200 p50 {:.2} ms, p99 {:.2} ms",
         total / both.ingress.as_secs_f64(),
@@ -327,5 +336,29 @@ async fn main() -> Result<()> {
         sent,
         args.portals
     );
+    Ok(())
+}
+
+/// Processing alone at each backlog size, with the ratio to the first.
+async fn sweep(args: &Args, hs_url: &str) -> Result<()> {
+    println!(
+        "causeway-bench backlog sweep: {} events a transaction over {} portals, durable SQLite ingress, fast homeserver stand-in",
+        args.events_per_txn, args.portals
+    );
+    let mut first = None;
+    for &events in &args.backlog {
+        let args = Args {
+            transactions: events.div_ceil(args.events_per_txn),
+            ..args.clone()
+        };
+        let total = (args.transactions * args.events_per_txn) as f64;
+        let figures = run(&args, hs_url, false).await?;
+        let rate = total / figures.processed.as_secs_f64();
+        let first = *first.get_or_insert(rate);
+        println!(
+            "backlog {total:>9.0} events: processing {rate:>8.0} events/s ({:.0}% of the first)",
+            100.0 * rate / first
+        );
+    }
     Ok(())
 }
