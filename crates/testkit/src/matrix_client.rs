@@ -347,10 +347,13 @@ impl MatrixClient {
                 .lock()
                 .map_err(|_| anyhow::anyhow!("poisoned"))?;
             for (room, data) in rooms {
+                // State from before the timeline first: a room joined late,
+                // or a gap, brings earlier events (a ghost's join) there.
                 // Typing and receipts too: tests look for them like events.
+                let state = data.pointer("/state/events").and_then(Value::as_array);
                 let timeline = data.pointer("/timeline/events").and_then(Value::as_array);
                 let ephemeral = data.pointer("/ephemeral/events").and_then(Value::as_array);
-                for event in timeline.into_iter().chain(ephemeral).flatten() {
+                for event in state.into_iter().chain(timeline).chain(ephemeral).flatten() {
                     events.push((room.clone(), event.clone()));
                 }
             }
