@@ -55,6 +55,17 @@ fn account(n: usize) -> AccountSpec {
     }
 }
 
+/// The login code the test server last sent to account `n`.
+fn last_code(server: &TestServer, n: usize) -> Result<String> {
+    server
+        .sent_codes()
+        .into_iter()
+        .rev()
+        .find(|c| c.phone == phone(n))
+        .map(|c| c.code)
+        .context("no code was sent")
+}
+
 /// The bridge, on the stand-in homeserver and the test server.
 async fn start_bridge(
     dir: &Path,
@@ -102,13 +113,7 @@ async fn log_in(bridge: &BenchBridge, server: &TestServer, user: &str, n: usize)
             json!({ "fields": { "phone": number } }),
         )
         .await?;
-    let code = server
-        .sent_codes()
-        .into_iter()
-        .rev()
-        .find(|c| c.phone == phone(n))
-        .map(|c| c.code)
-        .context("no code was sent")?;
+    let code = last_code(server, n)?;
     let done = bridge
         .provision(SECRET, &input, user, json!({ "fields": { "code": code } }))
         .await?;
@@ -139,13 +144,7 @@ async fn telegram_user(
     let token = client
         .request_login_code(&format!("+{}", phone(n)), API_HASH)
         .await?;
-    let code = server
-        .sent_codes()
-        .into_iter()
-        .rev()
-        .find(|c| c.phone == phone(n))
-        .map(|c| c.code)
-        .context("no code was sent")?;
+    let code = last_code(server, n)?;
     client.sign_in(&token, &code).await?;
     let stream = client
         .stream_updates(updates, UpdatesConfiguration { catch_up: false })

@@ -190,13 +190,7 @@ async fn log_in(
     user.wait_for_text(&dm, prompts[0]).await?;
     user.send_text(&dm, &format!("+{}", phone(n))).await?;
     user.wait_for_text(&dm, prompts[1]).await?;
-    let code = server
-        .sent_codes()
-        .into_iter()
-        .rev()
-        .find(|c| c.phone == phone(n))
-        .map(|c| c.code)
-        .context("no code was sent")?;
+    let code = super::last_code(server, n)?;
     user.send_text(&dm, &code).await?;
     user.wait_for_text(&dm, prompts[2]).await?;
     Ok(())
