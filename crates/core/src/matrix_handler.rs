@@ -43,6 +43,8 @@ pub(crate) async fn handle_timeline(
         _ => None,
     };
     // Our own echoes; membership changes of real users by us still matter.
+    // Ingress leaves new echoes out of the log; this catches those logged
+    // before it did, which would otherwise go back to the network.
     if bridge.is_bridge_user(&meta.sender) && member.is_none() {
         return Ok(());
     }

@@ -4,7 +4,6 @@ use super::{now_ms, Purpose, SecretBox, Store};
 use crate::ids::LoginId;
 use anyhow::Result;
 use sqlx::Row;
-use std::sync::atomic::Ordering;
 
 #[derive(Clone, Debug)]
 pub struct LoginRow {
@@ -44,36 +43,24 @@ impl Store {
         .bind(now_ms())
         .execute(&self.writer)
         .await?;
-        self.logins_changed();
-        Ok(())
-    }
-
-    /// Forgets cached logins after a login write.
-    fn logins_changed(&self) {
-        self.login_generation.fetch_add(1, Ordering::AcqRel);
         self.logins_by_mxid.clear();
+        Ok(())
     }
 
     /// A user's logins, oldest first; cached until a login is written.
     pub async fn logins_of(&self, secrets: &SecretBox, mxid: &str) -> Result<Vec<LoginRow>> {
-        if let Some(known) = self.logins_by_mxid.get(mxid) {
-            return Ok(known.clone());
-        }
-        let generation = self.login_generation.load(Ordering::Acquire);
-        let rows = sqlx::query("SELECT login_id, mxid, remote_name, secret, metadata FROM login WHERE bridge_id = $1 AND mxid = $2 ORDER BY created_at")
-            .bind(&self.bridge_id)
-            .bind(mxid)
-            .fetch_all(&self.pool)
-            .await?;
-        let logins = rows
-            .into_iter()
-            .map(|row| login_from_row(&self.bridge_id, secrets, row))
-            .collect::<Result<Vec<_>>>()?;
-        // A read that raced a write may hold what the write replaced.
-        if self.login_generation.load(Ordering::Acquire) == generation {
-            self.logins_by_mxid.insert(mxid.to_owned(), logins.clone());
-        }
-        Ok(logins)
+        self.logins_by_mxid
+            .get_or_read(mxid, || async {
+                let rows = sqlx::query("SELECT login_id, mxid, remote_name, secret, metadata FROM login WHERE bridge_id = $1 AND mxid = $2 ORDER BY created_at")
+                    .bind(&self.bridge_id)
+                    .bind(mxid)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|row| login_from_row(&self.bridge_id, secrets, row))
+                    .collect()
+            })
+            .await
     }
 
     pub async fn get_login(
@@ -121,7 +108,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.logins_changed();
+        self.logins_by_mxid.clear();
         Ok(done.rows_affected() > 0)
     }
 }

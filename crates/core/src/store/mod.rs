@@ -15,6 +15,7 @@ mod outbox;
 mod plans;
 mod portal_logins;
 mod portals;
+mod read_cache;
 mod secrets;
 mod users;
 mod writer;
@@ -60,15 +61,12 @@ pub struct Store {
     )>,
     /// Portal rows by room ID, including "no portal"; every portal write goes
     /// through this store, which keeps it current.
-    portal_by_room: std::sync::Arc<dashmap::DashMap<String, Option<PortalRow>>>,
+    portal_by_room: std::sync::Arc<read_cache::ReadCache<String, Option<PortalRow>>>,
     /// Portal rows by key, kept the same way: every remote event asks this.
-    portal_by_key: std::sync::Arc<dashmap::DashMap<crate::ids::PortalKey, Option<PortalRow>>>,
-    /// Bumped by every portal write, so a read that raced one is not cached.
-    portal_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    portal_by_key: std::sync::Arc<read_cache::ReadCache<crate::ids::PortalKey, Option<PortalRow>>>,
     /// Each user's logins by MXID, kept like the portals: every Matrix
     /// message on an account network asks whose login sends it.
-    logins_by_mxid: std::sync::Arc<dashmap::DashMap<String, Vec<LoginRow>>>,
-    login_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    logins_by_mxid: std::sync::Arc<read_cache::ReadCache<String, Vec<LoginRow>>>,
     bridge_id: String,
     dialect: Dialect,
     /// Who waits for which outbox event; registered by the writer.
@@ -123,9 +121,7 @@ impl Store {
             portal_by_room: Default::default(),
             portal_by_key: Default::default(),
             known_portal_logins: Default::default(),
-            portal_generation: Default::default(),
             logins_by_mxid: Default::default(),
-            login_generation: Default::default(),
         })
     }
 

@@ -3,13 +3,7 @@
 use super::Store;
 use crate::ids::{LoginId, PortalId, PortalKey};
 use anyhow::Result;
-use dashmap::DashMap;
-use sqlx::any::AnyRow;
 use sqlx::Row;
-use std::borrow::Borrow;
-use std::future::Future;
-use std::hash::Hash;
-use std::sync::atomic::Ordering;
 
 #[derive(Clone, Debug)]
 pub struct PortalRow {
@@ -34,61 +28,40 @@ const COLUMNS: &str = "portal_id, receiver, room_id, name, topic, plumbed, metad
 impl Store {
     /// A portal by its key, cached: every remote event asks this.
     pub async fn get_portal(&self, key: &PortalKey) -> Result<Option<PortalRow>> {
-        self.cached_portal(&self.portal_by_key, key, || async {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"
-            );
-            sqlx::query(&sql)
-                .bind(&self.bridge_id)
-                .bind(key.id.as_str())
-                .bind(key.receiver_str())
-                .fetch_optional(&self.pool)
-                .await
-        })
-        .await
+        self.portal_by_key
+            .get_or_read(key, || async {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(&self.bridge_id)
+                    .bind(key.id.as_str())
+                    .bind(key.receiver_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(portal_from_row).transpose()
+            })
+            .await
     }
 
     /// The portal of a room, cached: every Matrix event asks this.
     pub async fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRow>> {
-        self.cached_portal(&self.portal_by_room, room_id, || async {
-            let sql = format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2");
-            sqlx::query(&sql)
-                .bind(&self.bridge_id)
-                .bind(room_id)
-                .fetch_optional(&self.pool)
-                .await
-        })
-        .await
-    }
-
-    /// Reads a portal through one of its caches, which include "no
-    /// portal". A read that raced a portal write is not cached.
-    async fn cached_portal<K, Q, F, Fut>(
-        &self,
-        cache: &DashMap<K, Option<PortalRow>>,
-        key: &Q,
-        read: F,
-    ) -> Result<Option<PortalRow>>
-    where
-        K: Borrow<Q> + Eq + Hash,
-        Q: ToOwned<Owned = K> + Eq + Hash + ?Sized,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = sqlx::Result<Option<AnyRow>>>,
-    {
-        if let Some(known) = cache.get(key) {
-            return Ok(known.clone());
-        }
-        let generation = self.portal_generation.load(Ordering::Acquire);
-        let portal = read().await?.map(portal_from_row).transpose()?;
-        if self.portal_generation.load(Ordering::Acquire) == generation {
-            cache.insert(key.to_owned(), portal.clone());
-        }
-        Ok(portal)
+        self.portal_by_room
+            .get_or_read(room_id, || async {
+                let sql =
+                    format!("SELECT {COLUMNS} FROM portal WHERE bridge_id = $1 AND room_id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(&self.bridge_id)
+                    .bind(room_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(portal_from_row).transpose()
+            })
+            .await
     }
 
     /// Forgets cached portal lookups after a portal write.
     fn portals_changed(&self) {
-        self.portal_generation.fetch_add(1, Ordering::AcqRel);
         self.portal_by_room.clear();
         self.portal_by_key.clear();
     }
