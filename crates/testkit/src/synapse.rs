@@ -138,6 +138,11 @@ impl Synapse {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Synapse's process, for the benches' CPU figures.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Writes a fresh config into `dir` and starts Synapse.
     pub fn start(dir: &Path, options: SynapseOptions) -> Result<Self> {
         std::fs::create_dir_all(dir)?;

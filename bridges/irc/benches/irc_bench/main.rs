@@ -6,12 +6,15 @@
 //! - the bridge's RSS per puppeted connection at 1,000 and 5,000 Matrix
 //!   users connected to InspIRCd;
 //! - side by side with heisenbridge on one Synapse and ngircd: CPU-seconds
-//!   per 1,000 messages and RSS per connection, as ratios.
+//!   per 1,000 messages and RSS per connection, as ratios;
+//! - through Synapse, the flood matrix-appservice-irc was measured on: CPU
+//!   of the bridge and of Synapse per 1,000 lines, order, and latency.
 //!
 //! ```text
 //! cargo bench -p causeway-irc --bench irc-bench
 //! cargo bench -p causeway-irc --bench irc-bench -- --messages 5000 --connections 1000,5000
 //! cargo bench -p causeway-irc --bench irc-bench -- --no-throughput --connections none --compare-users 20
+//! cargo bench -p causeway-irc --bench irc-bench -- --no-throughput --connections none --compare-users 0 --flood 2000
 //! ```
 
 use anyhow::{bail, ensure, Context, Result};
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
 
+mod flood;
 mod heisenbridge;
 
 struct Args {
@@ -37,6 +41,12 @@ struct Args {
     compare_users: usize,
     compare_messages: usize,
     throughput: bool,
+    /// Matrix events per transaction in the throughput run: Synapse sends
+    /// one at a time to a bridge that keeps up, so 1 shows the fixed cost
+    /// of a transaction.
+    per_transaction: usize,
+    /// The flood through Synapse; 0 lines skips it.
+    flood: flood::Workload,
 }
 
 fn args() -> Result<Args> {
@@ -46,6 +56,12 @@ fn args() -> Result<Args> {
         compare_users: 20,
         compare_messages: 500,
         throughput: true,
+        per_transaction: 50,
+        flood: flood::Workload {
+            lines: 2000,
+            users: 50,
+            messages: 500,
+        },
     };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
@@ -67,6 +83,16 @@ fn args() -> Result<Args> {
                 args.compare_messages = given.next().context("--compare-messages N")?.parse()?
             }
             "--no-throughput" => args.throughput = false,
+            "--flood" => args.flood.lines = given.next().context("--flood LINES")?.parse()?,
+            "--flood-users" => {
+                args.flood.users = given.next().context("--flood-users N")?.parse()?
+            }
+            "--flood-messages" => {
+                args.flood.messages = given.next().context("--flood-messages N")?.parse()?
+            }
+            "--per-transaction" => {
+                args.per_transaction = given.next().context("--per-transaction N")?.parse()?
+            }
             // cargo bench passes --bench; nothing else is ours.
             _ => {}
         }
@@ -138,13 +164,15 @@ network:
             .context("no room was created")
     }
 
-    /// Sends Matrix messages into the bridge, 50 to a transaction.
+    /// Sends Matrix messages into the bridge, `per_transaction` to a
+    /// transaction.
     async fn send_matrix(
         &self,
         messages: &[(String, String, String)],
         txn_base: usize,
+        per_transaction: usize,
     ) -> Result<()> {
-        for (t, chunk) in messages.chunks(50).enumerate() {
+        for (t, chunk) in messages.chunks(per_transaction.max(1)).enumerate() {
             let events: Vec<_> = chunk
                 .iter()
                 .map(|(id, room, sender)| {
@@ -184,7 +212,7 @@ async fn bot_joined(observer: &mut RawIrc, channel: &str) -> Result<()> {
     Ok(())
 }
 
-async fn throughput(dir: &Path, messages: usize) -> Result<()> {
+async fn throughput(dir: &Path, messages: usize, per_transaction: usize) -> Result<()> {
     let ircd = Ngircd::start(&dir.join("ngircd"))?;
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
@@ -219,12 +247,12 @@ async fn throughput(dir: &Path, messages: usize) -> Result<()> {
         })
         .collect();
     let meter = Throughput::start(bridge.child.id())?;
-    bridge.send_matrix(&outgoing, 0).await?;
+    bridge.send_matrix(&outgoing, 0, per_transaction).await?;
     count_on_irc(&mut observer, "PRIVMSG #bench :bench $m", messages).await?;
     meter.report(
         "Matrix → IRC:",
         messages,
-        &format!("{messages} messages from {users} users, connections included"),
+        &format!("{messages} messages from {users} users, {per_transaction} to a transaction, connections included"),
     )?;
     Ok(())
 }
@@ -298,7 +326,7 @@ async fn memory(dir: &Path, levels: &[usize]) -> Result<()> {
             })
             .collect();
         let started = Instant::now();
-        bridge.send_matrix(&next, connected).await?;
+        bridge.send_matrix(&next, connected, 50).await?;
         while local_users(&mut observer).await? < users_before + level {
             ensure!(
                 started.elapsed() < Duration::from_secs(900),
@@ -326,10 +354,18 @@ async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     println!("irc-bench: causeway-irc (release) between ngircd or InspIRCd and a fast homeserver stand-in, all on loopback");
     if args.throughput {
-        throughput(&dir.path().join("throughput"), args.messages).await?;
+        throughput(
+            &dir.path().join("throughput"),
+            args.messages,
+            args.per_transaction,
+        )
+        .await?;
     }
     if !args.connections.is_empty() {
         memory(&dir.path().join("memory"), &args.connections).await?;
+    }
+    if args.flood.lines > 0 {
+        flood::run(&dir.path().join("flood"), &args.flood).await?;
     }
     if args.compare_users > 0 {
         heisenbridge::compare(

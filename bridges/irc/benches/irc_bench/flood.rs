@@ -1,0 +1,173 @@
+//! The workload matrix-appservice-irc was measured on, through Synapse:
+//!
+//! - one IRC user floods N lines into a channel whose room has one Matrix
+//!   user: the bridge's and Synapse's CPU-seconds per 1,000 lines, lines/s,
+//!   how many arrived out of order, missing or twice, and each line's
+//!   latency from the IRC client's write to Synapse's `origin_server_ts`
+//!   (ngircd has no `server-time`, so the bridge does not backdate it);
+//! - U Matrix users, each already connected, send M messages in all: the
+//!   bridge's and Synapse's CPU-seconds per 1,000 messages.
+
+use super::{count_on_irc, usage};
+use anyhow::{ensure, Context, Result};
+use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::ircd::{Ngircd, RawIrc};
+use causeway_testkit::matrix_client::body;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub struct Workload {
+    pub lines: usize,
+    pub users: usize,
+    pub messages: usize,
+}
+
+/// CPU-seconds of the bridge and of Synapse, read together.
+fn cpu(bridge: u32, synapse: u32) -> Result<(f64, f64)> {
+    Ok((usage(bridge)?.0, usage(synapse)?.0))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let ircd = Ngircd::start(&dir.join("ngircd"))?;
+    let network = serde_yaml::from_str(&format!(
+        "{{ concurrent_connects: 50, networks: {{ local: {{ name: Local, address: 127.0.0.1, port: {}, bot_nick: causeway, flood: {{ burst: 100000, per_second: 100000 }} }} }} }}",
+        ircd.port
+    ))?;
+    let env = TestEnv::start(
+        Path::new(super::BIN),
+        EnvOptions {
+            network: Some(network),
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let bridge = env.bridge_pid().context("the bridge is not running")?;
+    let synapse = env.synapse.pid().context("Synapse is not running")?;
+    let mut flooder = RawIrc::connect(ircd.port, "flooder").await?;
+    flooder.join("#flood").await?;
+
+    // The reader joins and says hello, so that its connection is in the
+    // channel before the flood.
+    let reader = env.user("reader").await?;
+    let room = reader.join("#_local_#flood:localhost").await?;
+    reader.send_text(&room, "hello").await?;
+    count_on_irc(&mut flooder, "PRIVMSG #flood :hello", 1).await?;
+
+    println!(
+        "through Synapse, as matrix-appservice-irc was measured: {} IRC lines flooded into a room with one Matrix user; {} users send {} messages",
+        work.lines, work.users, work.messages
+    );
+    let before = cpu(bridge, synapse)?;
+    let started = Instant::now();
+    let mut sent_at = Vec::with_capacity(work.lines);
+    for i in 0..work.lines {
+        sent_at.push(now_ms());
+        flooder.send(&format!("PRIVMSG #flood :flood {i}")).await?;
+    }
+    let mut order = Vec::with_capacity(work.lines);
+    let mut latency = Vec::with_capacity(work.lines);
+    let mut last = 0;
+    while order.len() < work.lines {
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {} of {} lines reached Matrix",
+            order.len(),
+            work.lines
+        );
+        reader.sync_once(1000).await?;
+        let seen = reader.seen(&room, |e| body(e).starts_with("flood "));
+        for event in &seen[order.len()..] {
+            let i: usize = body(event)["flood ".len()..].parse()?;
+            let ts = event["origin_server_ts"].as_i64().unwrap_or_default();
+            order.push(i);
+            latency.push(ts - sent_at.get(i).copied().unwrap_or_default());
+            last = last.max(ts);
+        }
+    }
+    let after = cpu(bridge, synapse)?;
+    let elapsed = (last - sent_at[0]).max(1) as f64 / 1000.0;
+    let late = order
+        .iter()
+        .scan(None, |max, &i| {
+            let before = *max;
+            *max = Some(before.map_or(i, |m: usize| m.max(i)));
+            Some(before.is_some_and(|m| i < m))
+        })
+        .filter(|&late| late)
+        .count();
+    let mut distinct = order.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    latency.sort_unstable();
+    let percentile = |p: f64| latency[((latency.len() - 1) as f64 * p) as usize];
+    let per_1000 = |cpu: f64| cpu * 1000.0 / work.lines as f64;
+    println!(
+        "  IRC → Matrix: {:.0} lines/s; CPU-s per 1,000 lines: bridge {:.3}, Synapse {:.2}",
+        work.lines as f64 / elapsed,
+        per_1000(after.0 - before.0),
+        per_1000(after.1 - before.1),
+    );
+    println!(
+        "  IRC → Matrix: {late} of {} out of order, {} missing, {} twice; latency to Synapse p50 {} ms, p99 {} ms, max {} ms",
+        work.lines,
+        work.lines - distinct.len(),
+        order.len() - distinct.len(),
+        percentile(0.5),
+        percentile(0.99),
+        percentile(1.0),
+    );
+
+    matrix_to_irc(&env, &mut flooder, (bridge, synapse), work).await
+}
+
+/// Each user joins and says hello (their connection opens), then they all
+/// send their share of the messages at once, each in order.
+async fn matrix_to_irc(
+    env: &TestEnv,
+    observer: &mut RawIrc,
+    (bridge, synapse): (u32, u32),
+    work: &Workload,
+) -> Result<()> {
+    let mut users = Vec::new();
+    for u in 0..work.users {
+        let user = env.user(&format!("talker{u}")).await?;
+        let room = user.join("#_local_#flood:localhost").await?;
+        user.send_text(&room, "hello").await?;
+        users.push((user, room));
+    }
+    count_on_irc(observer, "PRIVMSG #flood :hello", work.users).await?;
+    let before = cpu(bridge, synapse)?;
+    let started = Instant::now();
+    let each = work.messages.div_ceil(work.users.max(1));
+    let sends = users
+        .iter()
+        .enumerate()
+        .map(|(u, (user, room))| async move {
+            for m in (u * each..(u + 1) * each).take_while(|&m| m < work.messages) {
+                user.send_text(room, &format!("talk {m}")).await?;
+            }
+            anyhow::Ok(())
+        });
+    for sent in futures_util::future::join_all(sends).await {
+        sent?;
+    }
+    count_on_irc(observer, " :talk ", work.messages).await?;
+    let after = cpu(bridge, synapse)?;
+    let per_1000 = |cpu: f64| cpu * 1000.0 / work.messages as f64;
+    println!(
+        "  Matrix → IRC: {:.0} messages/s; CPU-s per 1,000 messages: bridge {:.3}, Synapse {:.2}",
+        work.messages as f64 / started.elapsed().as_secs_f64(),
+        per_1000(after.0 - before.0),
+        per_1000(after.1 - before.1),
+    );
+    Ok(())
+}
