@@ -141,8 +141,30 @@ async fn try_commit<'a>(
     jobs: &[&'a Job],
     registered: &mut Vec<(i64, &'a Job)>,
 ) -> Result<Vec<Done>> {
-    let bridge_id = writer.bridge_id.as_str();
+    // A single statement commits on its own, atomically: BEGIN and COMMIT
+    // would be two more round trips to the connection's thread. It is the
+    // common case when events come one at a time (an IRC line into the
+    // outbox).
+    if let [job @ (Job::Outbox { .. } | Job::Writes(_))] = jobs {
+        if !matches!(job, Job::Writes(writes) if writes.len() != 1) {
+            let mut conn = writer.pool.acquire().await?;
+            return run_jobs(writer, &mut conn, jobs, registered).await;
+        }
+    }
     let mut tx = writer.pool.begin().await?;
+    let results = run_jobs(writer, &mut tx, jobs, registered).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Runs jobs' statements on `conn`; the caller commits.
+async fn run_jobs<'a>(
+    writer: &Writer,
+    tx: &mut AnyConnection,
+    jobs: &[&'a Job],
+    registered: &mut Vec<(i64, &'a Job)>,
+) -> Result<Vec<Done>> {
+    let bridge_id = writer.bridge_id.as_str();
     let mut results = Vec::with_capacity(jobs.len());
     let mut messages = Vec::new();
     let mut processed = Vec::new();
@@ -154,7 +176,7 @@ async fn try_commit<'a>(
                 events,
             } => {
                 results.push(Done::Transaction(
-                    exec_transaction(&mut tx, bridge_id, txn_id, digest, events).await?,
+                    exec_transaction(tx, bridge_id, txn_id, digest, events).await?,
                 ));
             }
             Job::Writes(writes) => {
@@ -162,7 +184,7 @@ async fn try_commit<'a>(
                     match write {
                         Write::Message(row) => messages.push(row),
                         Write::Processed(seq) => processed.push(*seq),
-                        other => exec_single(&mut tx, bridge_id, other).await?,
+                        other => exec_single(tx, bridge_id, other).await?,
                     }
                 }
                 results.push(Done::Writes);
@@ -172,7 +194,7 @@ async fn try_commit<'a>(
                 event,
                 waiter,
             } => {
-                let seq = exec_push(&mut tx, bridge_id, portal, event).await?;
+                let seq = exec_push(tx, bridge_id, portal, event).await?;
                 if let Some(waiter) = waiter.lock().ok().and_then(|mut w| w.take()) {
                     writer.waiters.insert(seq, waiter);
                     registered.push((seq, *job));
@@ -181,9 +203,8 @@ async fn try_commit<'a>(
             }
         }
     }
-    exec_put_messages(&mut tx, bridge_id, &messages).await?;
-    exec_mark_processed(&mut tx, bridge_id, &processed).await?;
-    tx.commit().await?;
+    exec_put_messages(tx, bridge_id, &messages).await?;
+    exec_mark_processed(tx, bridge_id, &processed).await?;
     Ok(results)
 }
 
