@@ -97,10 +97,25 @@ pub async fn portal(
         e.name() == "presence" && e.attr("from") == Some(&format!("{}/alice", muc(name)))
     })
     .await?;
-    alice
+    let ghost_joined = alice
         .wait_for(&room, WAIT, |e| {
             e["type"] == "m.room.member" && e["state_key"] == BOB_GHOST
         })
-        .await?;
+        .await;
+    if let Err(err) = ghost_joined {
+        // Rare under load in CI: the bridge's log says whether bob's
+        // presence arrived and what became of his ghost's join.
+        let log = env.log();
+        let relevant: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                ["WARN", "ERROR", "occupant", "bob"]
+                    .iter()
+                    .any(|k| l.contains(k))
+            })
+            .collect();
+        let log = relevant[relevant.len().saturating_sub(60)..].join("\n");
+        anyhow::bail!("{err:#}\nthe bridge's log:\n{log}");
+    }
     Ok((alice, room, bob))
 }
