@@ -389,6 +389,42 @@ async fn a_remote_user_cannot_edit_or_remove_another_senders_message() -> Result
 }
 
 #[tokio::test]
+async fn a_message_the_network_delivers_again_reaches_matrix_once() -> Result<()> {
+    let mut env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "again").await?;
+    // Each message twice, all at once: the portal handles them in batches,
+    // a repeat in the same batch as the first or in a later one.
+    async fn twice(env: &TestEnv) -> Result<()> {
+        let sends = (0..20).map(|i| env.control("/remote/event", json!({ "portal": "again", "kind": "message", "sender": "bob", "id": format!("a{}", i % 10), "text": format!("again {}", i % 10) })));
+        for sent in futures_util::future::join_all(sends).await {
+            sent?;
+        }
+        Ok(())
+    }
+    twice(&env).await?;
+    // And all again once they are on Matrix, after a homeserver restart:
+    // the homeserver no longer knows the transaction IDs it has seen, so
+    // only the bridge's mapping stops the repeats.
+    env.synapse.restart()?;
+    twice(&env).await?;
+    env.control("/remote/event", json!({ "portal": "again", "kind": "message", "sender": "bob", "id": "last", "text": "the last" })).await?;
+    alice.wait_for_text(&room, "the last").await?;
+    let mut shown: Vec<String> = alice
+        .history(&room, 100)
+        .await?
+        .iter()
+        .map(|e| body(e).to_owned())
+        .filter(|b| b.starts_with("again "))
+        .collect();
+    shown.sort();
+    let expected: Vec<String> = (0..10).map(|i| format!("again {i}")).collect();
+    assert_eq!(shown, expected, "each message once");
+    Ok(())
+}
+
+#[tokio::test]
 async fn portal_traffic_follows_permissions_and_relay_users_speak_through_the_bot() -> Result<()> {
     let env = env().await?;
     let alice = env.user("alice").await?;

@@ -37,6 +37,11 @@ pub(crate) trait LaneLog<T>: Send + Sync + 'static {
     /// The lane's unfinished entries after `after`, oldest first.
     async fn read_back(&self, after: i64, limit: i64) -> anyhow::Result<Vec<(i64, T)>>;
 
+    /// Sees the entries about to be handled, in order, before the first of
+    /// them is: a log can look up what they need in one query instead of
+    /// one each.
+    async fn prepare(&self, _entries: &[(i64, T)]) {}
+
     /// Handles one entry and records it as finished, at once or at the
     /// next [`flush`](Self::flush).
     async fn handle(&self, seq: i64, entry: T);
@@ -122,17 +127,17 @@ async fn run<T: Send + 'static>(
     let mut last = 0i64;
     let mut batch = Batch::default();
     loop {
-        while let Ok((seq, entry)) = rx.try_recv() {
-            batch.handle(&log, seq, entry, &mut last).await;
-        }
+        batch
+            .handle_queued(&log, &mut rx, Vec::new(), &mut last)
+            .await;
         if behind.load(Ordering::Acquire) != 0 {
             // The producer queued what came before the entry that did not
             // fit before it marked the lane behind, so all of it shows now
             // (it may not have a moment ago): it runs first, as the
             // catch-up reads only from that entry on.
-            while let Ok((seq, entry)) = rx.try_recv() {
-                batch.handle(&log, seq, entry, &mut last).await;
-            }
+            batch
+                .handle_queued(&log, &mut rx, Vec::new(), &mut last)
+                .await;
             catch_up(&log, &behind, &mut last, &mut batch).await;
             continue;
         }
@@ -141,7 +146,11 @@ async fn run<T: Send + 'static>(
             continue;
         }
         match rx.recv().await {
-            Some((seq, entry)) => batch.handle(&log, seq, entry, &mut last).await,
+            Some(first) => {
+                batch
+                    .handle_queued(&log, &mut rx, vec![first], &mut last)
+                    .await
+            }
             None => return,
         }
     }
@@ -155,6 +164,41 @@ struct Batch {
 }
 
 impl Batch {
+    /// Handles `first`, then what the queue holds, until it is empty; each
+    /// run of entries is prepared together.
+    async fn handle_queued<T>(
+        &mut self,
+        log: &impl LaneLog<T>,
+        rx: &mut mpsc::Receiver<(i64, T)>,
+        mut ready: Vec<(i64, T)>,
+        last: &mut i64,
+    ) {
+        loop {
+            while ready.len() < FLUSH_EVERY {
+                match rx.try_recv() {
+                    Ok(entry) => ready.push(entry),
+                    Err(_) => break,
+                }
+            }
+            if ready.is_empty() {
+                return;
+            }
+            self.handle_all(log, std::mem::take(&mut ready), last).await;
+        }
+    }
+
+    async fn handle_all<T>(
+        &mut self,
+        log: &impl LaneLog<T>,
+        entries: Vec<(i64, T)>,
+        last: &mut i64,
+    ) {
+        log.prepare(&entries).await;
+        for (seq, entry) in entries {
+            self.handle(log, seq, entry, last).await;
+        }
+    }
+
     async fn handle<T>(&mut self, log: &impl LaneLog<T>, seq: i64, entry: T, last: &mut i64) {
         let since = *self.since.get_or_insert_with(Instant::now);
         handle_once(log, seq, entry, last).await;
@@ -189,9 +233,7 @@ async fn catch_up<T>(log: &impl LaneLog<T>, behind: &AtomicI64, last: &mut i64, 
             }
         };
         let more = entries.len() as i64 >= READ_BACK;
-        for (seq, entry) in entries {
-            batch.handle(log, seq, entry, last).await;
-        }
+        batch.handle_all(log, entries, last).await;
         batch.flush(log).await;
         if more {
             continue;

@@ -8,10 +8,10 @@ use crate::bridge::Bridge;
 use crate::ids::{PortalKey, RemoteMessageId};
 use crate::lane::{Lane, LaneLog, Offer};
 use crate::remote::{handle_until_delivered, RemoteEvent};
-use crate::store::{until_stored, OutboxWaiter, Purpose, Write};
+use crate::store::{until_stored, MessageRow, OutboxWaiter, Purpose, Write};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
@@ -38,12 +38,19 @@ impl Bridge {
         waiter: Option<OutboxWaiter>,
     ) -> Result<()> {
         let sealed = seal_event(self, portal, &event)?;
-        let seq = self.store().outbox_push(portal, sealed, waiter).await?;
         let lane = self.portal_lane(portal);
-        metrics::gauge!("causeway_remote_queue_depth").set(lane.depth() as f64);
-        if lane.offer(seq, event) == Offer::Closed {
-            tracing::error!(portal = %portal, "a portal task stopped; its events wait in the outbox");
-        }
+        let key = portal.clone();
+        // Offered by the writer as it commits, so in seq order even when
+        // several tasks push to this portal at once.
+        let offer = Box::new(move |seq| {
+            metrics::gauge!("causeway_remote_queue_depth").set(lane.depth() as f64);
+            if lane.offer(seq, event) == Offer::Closed {
+                tracing::error!(portal = %key, "a portal task stopped; its events wait in the outbox");
+            }
+        });
+        self.store()
+            .outbox_push(portal, sealed, waiter, Some(offer))
+            .await?;
         Ok(())
     }
 
@@ -66,12 +73,20 @@ impl Bridge {
                     bridge: self.clone(),
                     key: portal.clone(),
                     unflushed: Mutex::default(),
+                    prepared: Mutex::default(),
                 };
                 // A new lane reads the outbox first: it may hold events for
                 // this portal from before a restart.
                 Lane::spawn(self.config().bridge.portal_queue_size, log, true)
             })
             .clone()
+    }
+}
+
+fn message_id(event: &RemoteEvent) -> Option<&RemoteMessageId> {
+    match event {
+        RemoteEvent::Message { id, .. } => Some(id),
+        _ => None,
     }
 }
 
@@ -102,6 +117,9 @@ struct PortalLog {
     key: PortalKey,
     /// What handled events left to commit, and whom to tell once it is.
     unflushed: Mutex<Unflushed>,
+    /// For each message about to be handled, the parts already on Matrix,
+    /// looked up for all of them at once; taken by its first handling.
+    prepared: Mutex<HashMap<RemoteMessageId, Vec<MessageRow>>>,
 }
 
 #[derive(Default)]
@@ -111,7 +129,7 @@ struct Unflushed {
     /// How each event's delivery ended, for `send_remote`'s waiter.
     outcomes: Vec<(i64, Result<()>)>,
     /// The messages among `writes`: one delivered again must find the
-    /// first's mapping.
+    /// first's mapping, and `prepare` cannot.
     messages: HashSet<RemoteMessageId>,
 }
 
@@ -136,22 +154,49 @@ impl LaneLog<RemoteEvent> for PortalLog {
         Ok(events)
     }
 
+    /// Looks up at once the parts of the messages among `entries`, but for
+    /// those handled and not yet committed: the database does not show
+    /// them, so they look themselves up after a flush.
+    async fn prepare(&self, entries: &[(i64, RemoteEvent)]) {
+        let pending = self.lock().map(|u| u.messages.clone()).unwrap_or_default();
+        let ids: Vec<RemoteMessageId> = entries
+            .iter()
+            .filter_map(|(_, event)| message_id(event))
+            .filter(|id| !pending.contains(*id))
+            .cloned()
+            .collect();
+        let mut found = match self.bridge.store().parts_of_messages(&self.key, &ids).await {
+            Ok(found) => found,
+            // Each message looks itself up when it is handled.
+            Err(_) => return,
+        };
+        for id in ids {
+            found.entry(id).or_default();
+        }
+        if let Ok(mut prepared) = self.prepared.lock() {
+            *prepared = found;
+        }
+    }
+
     async fn handle(&self, seq: i64, event: RemoteEvent) {
         // An event that refers to another message (an edit, a reaction, a
         // reply, a removal) must find its mapping in the database, so what
         // came before it commits first; so must a message delivered twice.
-        let new_message = match &event {
-            RemoteEvent::Message {
-                id, reply_to: None, ..
-            } => Some(id.clone()),
-            _ => None,
-        };
-        let again = |id: &RemoteMessageId| self.lock().is_some_and(|u| u.messages.contains(id));
-        if new_message.as_ref().is_none_or(again) {
+        let message = message_id(&event).cloned();
+        let plain_message = matches!(&event, RemoteEvent::Message { reply_to: None, .. });
+        let again = message
+            .as_ref()
+            .is_some_and(|id| self.lock().is_some_and(|u| u.messages.contains(id)));
+        if !plain_message || again {
             self.flush().await;
         }
+        // Taken, so that a second delivery in the same run looks itself up.
+        let known = message
+            .as_ref()
+            .and_then(|id| self.prepared.lock().ok()?.remove(id));
         let mut writes = Vec::new();
-        let result = handle_until_delivered(&self.bridge, &self.key, &event, &mut writes).await;
+        let result =
+            handle_until_delivered(&self.bridge, &self.key, &event, known, &mut writes).await;
         if let Err(err) = &result {
             metrics::counter!("causeway_remote_events_failed_total").increment(1);
             tracing::error!(portal = %self.key, "cannot bridge a remote event to Matrix: {err:#}");
@@ -162,7 +207,7 @@ impl LaneLog<RemoteEvent> for PortalLog {
         if let Some(mut unflushed) = self.lock() {
             unflushed.writes.extend(writes);
             unflushed.outcomes.push((seq, result));
-            unflushed.messages.extend(new_message);
+            unflushed.messages.extend(message);
         }
     }
 

@@ -140,11 +140,12 @@ pub(crate) async fn handle_until_delivered(
     bridge: &Bridge,
     key: &PortalKey,
     event: &RemoteEvent,
+    known_parts: Option<Vec<MessageRow>>,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
     let mut attempt = 0;
     loop {
-        match handle(bridge, key, event, writes).await {
+        match handle(bridge, key, event, known_parts.clone(), writes).await {
             Err(err) if is_transient(&err) => {
                 let wait = Retry::FOREVER.backoff(attempt);
                 tracing::warn!(portal = %key, ?wait, "homeserver unavailable, will retry: {err:#}");
@@ -194,10 +195,12 @@ async fn first_event(
         .next())
 }
 
+/// Bridges one event; a message's parts already on Matrix are looked up unless `known_parts`.
 async fn handle(
     bridge: &Bridge,
     key: &PortalKey,
     event: &RemoteEvent,
+    known_parts: Option<Vec<MessageRow>>,
     writes: &mut Vec<Write>,
 ) -> Result<()> {
     let (row, room) = portal_room(bridge, key).await?;
@@ -210,7 +213,10 @@ async fn handle(
             timestamp,
             reply_to,
         } => {
-            let done = bridge.store().message_parts(key, id).await?;
+            let done = match known_parts {
+                Some(parts) => parts,
+                None => bridge.store().message_parts(key, id).await?,
+            };
             let speaker = bridge.speaker(&room, sender).await?;
             let reply_event = match reply_to {
                 Some(target) => first_event(bridge, key, target).await?.map(|m| m.event_id),
@@ -529,7 +535,7 @@ async fn set_reactions(
             sender,
             emoji: row.emoji,
         };
-        Box::pin(handle(bridge, key, &removal, writes)).await?;
+        Box::pin(handle(bridge, key, &removal, None, writes)).await?;
     }
     for (sender, emoji) in reactions {
         let reaction = RemoteEvent::Reaction {
@@ -538,7 +544,7 @@ async fn set_reactions(
             emoji: emoji.clone(),
             timestamp: None,
         };
-        Box::pin(handle(bridge, key, &reaction, writes)).await?;
+        Box::pin(handle(bridge, key, &reaction, None, writes)).await?;
     }
     Ok(())
 }

@@ -320,6 +320,24 @@ impl MatrixClient {
         Ok(v["room_id"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// The room's last `limit` events, oldest first, from `/messages`: a
+    /// sync that finds more new events than its timeline holds skips some.
+    pub async fn history(&self, room: &str, limit: u32) -> Result<Vec<Value>> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/messages?dir=b&limit={limit}",
+                    enc(room)
+                ),
+                None,
+            )
+            .await?;
+        let mut events = v["chunk"].as_array().cloned().unwrap_or_default();
+        events.reverse();
+        Ok(events)
+    }
+
     pub async fn profile(&self, user: &str) -> Result<Value> {
         self.call(
             reqwest::Method::GET,

@@ -1,11 +1,12 @@
 //! Message and reaction mappings between remote IDs and Matrix event IDs.
 //! Edits, replies, redactions and deduplication all go through these.
 
-use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, Write};
+use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, Write, MAX_BINDS};
 use crate::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
 use anyhow::Result;
 use sqlx::AnyConnection;
 use sqlx::Row;
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRow {
@@ -39,10 +40,13 @@ pub(super) fn message_by_event_sql() -> String {
     format!("SELECT {MESSAGE_COLUMNS} FROM message WHERE bridge_id = $1 AND event_id = $2")
 }
 
-pub(super) fn message_parts_sql() -> String {
+/// The parts of `messages` remote messages of one portal, in key order.
+pub(super) fn message_parts_sql(messages: usize) -> String {
+    let ids: Vec<String> = (4..4 + messages).map(|n| format!("${n}")).collect();
     format!(
-        "SELECT {MESSAGE_COLUMNS} FROM message \
-         WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3 AND remote_id = $4 ORDER BY part_id"
+        "SELECT {MESSAGE_COLUMNS} FROM message WHERE bridge_id = $1 AND portal_id = $2 \
+         AND receiver = $3 AND remote_id IN ({}) ORDER BY remote_id, part_id",
+        ids.join(", ")
     )
 }
 
@@ -101,14 +105,35 @@ impl Store {
         portal: &PortalKey,
         remote_id: &RemoteMessageId,
     ) -> Result<Vec<MessageRow>> {
-        let rows = sqlx::query(&message_parts_sql())
-            .bind(&self.bridge_id)
-            .bind(portal.id.as_str())
-            .bind(portal.receiver_str())
-            .bind(remote_id.as_str())
-            .fetch_all(&self.pool)
+        let mut found = self
+            .parts_of_messages(portal, std::slice::from_ref(remote_id))
             .await?;
-        rows.into_iter().map(message_from_row).collect()
+        Ok(found.remove(remote_id).unwrap_or_default())
+    }
+
+    /// The parts of several remote messages of a portal at once, first part
+    /// first; a message with no mapping has no entry.
+    pub async fn parts_of_messages(
+        &self,
+        portal: &PortalKey,
+        remote_ids: &[RemoteMessageId],
+    ) -> Result<HashMap<RemoteMessageId, Vec<MessageRow>>> {
+        let mut found: HashMap<RemoteMessageId, Vec<MessageRow>> = HashMap::new();
+        for chunk in remote_ids.chunks(MAX_BINDS - 3) {
+            let sql = message_parts_sql(chunk.len());
+            let mut query = sqlx::query(&sql)
+                .bind(&self.bridge_id)
+                .bind(portal.id.as_str())
+                .bind(portal.receiver_str());
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let row = message_from_row(row)?;
+                found.entry(row.remote_id.clone()).or_default().push(row);
+            }
+        }
+        Ok(found)
     }
 
     pub async fn delete_message(&self, event_id: &str) -> Result<()> {

@@ -2,6 +2,7 @@
 //! durable from the moment the network hands them over until the
 //! homeserver has them. Event bodies are sealed: they hold messages.
 
+use super::writer::OnCommit;
 use super::{now_ms, Store};
 use crate::ids::PortalKey;
 use anyhow::Result;
@@ -14,17 +15,20 @@ pub(super) type OutboxWaiters = std::sync::Arc<dashmap::DashMap<i64, OutboxWaite
 impl Store {
     /// Adds an event to a portal's outbox, committed when this returns;
     /// returns its sequence number. A `waiter` hears how its delivery ended
-    /// from [`Store::outbox_tell`].
+    /// from [`Store::outbox_tell`]; `committed` runs once the event is
+    /// committed, in commit order.
     pub async fn outbox_push(
         &self,
         portal: &PortalKey,
         event: String,
         waiter: Option<OutboxWaiter>,
+        committed: Option<OnCommit>,
     ) -> Result<i64> {
         let job = super::writer::Job::Outbox {
             portal: portal.clone(),
             event,
             waiter: std::sync::Mutex::new(waiter),
+            committed: std::sync::Mutex::new(committed),
         };
         match self.write(job).await? {
             super::writer::Done::Outboxed(seq) => Ok(seq),
@@ -128,12 +132,18 @@ mod tests {
         let (done, heard) = tokio::sync::oneshot::channel();
         let first = [
             store
-                .outbox_push(&a, "a1".into(), Some(done))
+                .outbox_push(&a, "a1".into(), Some(done), None)
                 .await
                 .unwrap(),
-            store.outbox_push(&a, "a2".into(), None).await.unwrap(),
+            store
+                .outbox_push(&a, "a2".into(), None, None)
+                .await
+                .unwrap(),
         ];
-        store.outbox_push(&b, "b1".into(), None).await.unwrap();
+        store
+            .outbox_push(&b, "b1".into(), None, None)
+            .await
+            .unwrap();
         assert!(first[0] < first[1]);
         let pending = store.outbox_pending(&a, 0, 10).await.unwrap();
         assert_eq!(

@@ -121,8 +121,20 @@ fn hot_statements() -> Vec<Hot> {
         ),
         hot(
             "find a message's parts",
-            message_parts_sql(),
+            message_parts_sql(1),
             vec![Text("test"), Text("p5"), Text(""), Text("r500")],
+        ),
+        hot(
+            "find the parts of several messages",
+            message_parts_sql(3),
+            vec![
+                Text("test"),
+                Text("p5"),
+                Text(""),
+                Text("r500"),
+                Text("r501"),
+                Text("r700"),
+            ],
         ),
         hot("record messages", insert_messages_sql(2), messages),
         hot(

@@ -41,8 +41,15 @@ pub(super) enum Job {
         /// Registered under the event's seq before the commit, so that the
         /// portal task, which can read the event only after it, finds it.
         waiter: std::sync::Mutex<Option<OutboxWaiter>>,
+        /// Called with the event's seq once it is committed.
+        committed: std::sync::Mutex<Option<OnCommit>>,
     },
 }
+
+/// What an outbox push does once committed. The writer calls it in the
+/// order it commits, which is seq order: events pushed to one portal from
+/// several tasks at once reach its lane in order, as the lane needs.
+pub type OnCommit = Box<dyn FnOnce(i64) + Send>;
 
 pub(super) enum Done {
     Transaction(TxnOutcome),
@@ -95,7 +102,8 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
             .unwrap_or_else(|| Err(anyhow::anyhow!("the database writer failed on this batch")));
         match committed {
             Ok(results) => {
-                for ((_, reply), result) in batch.into_iter().zip(results) {
+                for ((job, reply), result) in batch.into_iter().zip(results) {
+                    after_commit(&job, &result);
                     let _ = reply.send(Ok(result));
                 }
             }
@@ -104,6 +112,9 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
                 tracing::warn!("a batched write failed, retrying its jobs one by one: {err:#}");
                 for (job, reply) in batch {
                     let result = commit(&writer, &[&job]).await.map(|mut r| r.remove(0));
+                    if let Ok(done) = &result {
+                        after_commit(&job, done);
+                    }
                     let _ = reply.send(result);
                 }
             }
@@ -112,6 +123,14 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
                     let _ = reply.send(Err(anyhow::anyhow!("{err:#}")));
                 }
             }
+        }
+    }
+}
+
+fn after_commit(job: &Job, done: &Done) {
+    if let (Job::Outbox { committed, .. }, Done::Outboxed(seq)) = (job, done) {
+        if let Some(then) = committed.lock().ok().and_then(|mut c| c.take()) {
+            then(*seq);
         }
     }
 }
@@ -193,6 +212,7 @@ async fn run_jobs<'a>(
                 portal,
                 event,
                 waiter,
+                ..
             } => {
                 let seq = exec_push(tx, bridge_id, portal, event).await?;
                 if let Some(waiter) = waiter.lock().ok().and_then(|mut w| w.take()) {
