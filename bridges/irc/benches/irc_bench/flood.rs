@@ -10,7 +10,7 @@
 
 use super::{count_on_irc, usage};
 use anyhow::{ensure, Context, Result};
-use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::env::TestEnv;
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use causeway_testkit::matrix_client::body;
 use std::path::Path;
@@ -37,19 +37,7 @@ fn now_ms() -> i64 {
 pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let ircd = Ngircd::start(&dir.join("ngircd"))?;
-    let network = serde_yaml::from_str(&format!(
-        "{{ concurrent_connects: 50, networks: {{ local: {{ name: Local, address: 127.0.0.1, port: {}, bot_nick: causeway, flood: {{ burst: 100000, per_second: 100000 }} }} }} }}",
-        ircd.port
-    ))?;
-    let env = TestEnv::start(
-        Path::new(super::BIN),
-        EnvOptions {
-            network: Some(network),
-            quiet: true,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let env = super::through_synapse(ircd.port, Vec::new()).await?;
     let bridge = env.bridge_pid().context("the bridge is not running")?;
     let synapse = env.synapse.pid().context("Synapse is not running")?;
     let mut flooder = RawIrc::connect(ircd.port, "flooder").await?;

@@ -5,7 +5,7 @@
 
 use super::{count_on_irc, usage};
 use anyhow::{ensure, Context, Result};
-use causeway_testkit::env::{EnvOptions, TestEnv};
+use causeway_testkit::env::TestEnv;
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use causeway_testkit::matrix_client::MatrixClient;
 use std::path::{Path, PathBuf};
@@ -87,20 +87,7 @@ pub async fn compare(dir: &Path, users: usize, messages: usize) -> Result<()> {
         .stdout(Stdio::null())
         .status()?;
     ensure!(generated.success(), "heisenbridge --generate failed");
-    let network = serde_yaml::from_str(&format!(
-        "{{ concurrent_connects: 50, networks: {{ local: {{ name: Local, address: 127.0.0.1, port: {}, bot_nick: causeway, flood: {{ burst: 100000, per_second: 100000 }} }} }} }}",
-        ircd.port
-    ))?;
-    let env = TestEnv::start(
-        Path::new(super::BIN),
-        EnvOptions {
-            network: Some(network),
-            extra_registrations: vec![registration.clone()],
-            quiet: true,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let env = super::through_synapse(ircd.port, vec![registration.clone()]).await?;
     let log = std::fs::File::create(dir.join("heisenbridge.log"))?;
     let heisenbridge = Heisenbridge(
         Command::new(&python)

@@ -201,6 +201,27 @@ impl Drop for BridgeProcess {
     }
 }
 
+/// causeway-irc on a Synapse of its own, logging at warning level, bridging
+/// the ngircd on `irc_port`; `extra_registrations` for a bridge beside it.
+async fn through_synapse(
+    irc_port: u16,
+    extra_registrations: Vec<std::path::PathBuf>,
+) -> Result<causeway_testkit::env::TestEnv> {
+    let network = serde_yaml::from_str(&format!(
+        "{{ concurrent_connects: 50, networks: {{ local: {{ name: Local, address: 127.0.0.1, port: {irc_port}, bot_nick: causeway, flood: {{ burst: 100000, per_second: 100000 }} }} }} }}"
+    ))?;
+    causeway_testkit::env::TestEnv::start(
+        Path::new(BIN),
+        causeway_testkit::env::EnvOptions {
+            network: Some(network),
+            extra_registrations,
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Waits until the relay bot is in `channel`, as `observer` sees it.
 async fn bot_joined(observer: &mut RawIrc, channel: &str) -> Result<()> {
     let channel = channel.to_owned();
