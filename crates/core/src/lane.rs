@@ -164,7 +164,7 @@ struct Batch {
 }
 
 impl Batch {
-    /// Handles `first`, then what the queue holds, until it is empty; each
+    /// Handles `ready`, then what the queue holds, until it is empty; each
     /// run of entries is prepared together.
     async fn handle_queued<T>(
         &mut self,

@@ -125,6 +125,29 @@ mod tests {
     use crate::ids::PortalKey;
     use crate::store::test_store;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_pushed_at_once_are_handed_on_in_seq_order() {
+        let (store, _dir) = test_store().await;
+        let store = std::sync::Arc::new(store);
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let pushes = (0..50).map(|n| {
+            let (store, order) = (store.clone(), order.clone());
+            tokio::spawn(async move {
+                let record = Box::new(move |seq| order.lock().unwrap().push(seq));
+                store
+                    .outbox_push(&PortalKey::shared("p"), format!("e{n}"), None, Some(record))
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut seqs = Vec::new();
+        for push in pushes.collect::<Vec<_>>() {
+            seqs.push(push.await.unwrap());
+        }
+        seqs.sort_unstable();
+        assert_eq!(*order.lock().unwrap(), seqs);
+    }
+
     #[tokio::test]
     async fn outbox_events_stay_until_done_in_order_per_portal() {
         let (store, _dir) = test_store().await;

@@ -164,11 +164,14 @@ async fn try_commit<'a>(
     // would be two more round trips to the connection's thread. It is the
     // common case when events come one at a time (an IRC line into the
     // outbox).
-    if let [job @ (Job::Outbox { .. } | Job::Writes(_))] = jobs {
-        if !matches!(job, Job::Writes(writes) if writes.len() != 1) {
-            let mut conn = writer.pool.acquire().await?;
-            return run_jobs(writer, &mut conn, jobs, registered).await;
-        }
+    let one_statement = match jobs {
+        [Job::Outbox { .. }] => true,
+        [Job::Writes(writes)] => writes.len() == 1,
+        _ => false,
+    };
+    if one_statement {
+        let mut conn = writer.pool.acquire().await?;
+        return run_jobs(writer, &mut conn, jobs, registered).await;
     }
     let mut tx = writer.pool.begin().await?;
     let results = run_jobs(writer, &mut tx, jobs, registered).await?;
@@ -179,7 +182,7 @@ async fn try_commit<'a>(
 /// Runs jobs' statements on `conn`; the caller commits.
 async fn run_jobs<'a>(
     writer: &Writer,
-    tx: &mut AnyConnection,
+    conn: &mut AnyConnection,
     jobs: &[&'a Job],
     registered: &mut Vec<(i64, &'a Job)>,
 ) -> Result<Vec<Done>> {
@@ -195,7 +198,7 @@ async fn run_jobs<'a>(
                 events,
             } => {
                 results.push(Done::Transaction(
-                    exec_transaction(tx, bridge_id, txn_id, digest, events).await?,
+                    exec_transaction(conn, bridge_id, txn_id, digest, events).await?,
                 ));
             }
             Job::Writes(writes) => {
@@ -203,7 +206,7 @@ async fn run_jobs<'a>(
                     match write {
                         Write::Message(row) => messages.push(row),
                         Write::Processed(seq) => processed.push(*seq),
-                        other => exec_single(tx, bridge_id, other).await?,
+                        other => exec_single(conn, bridge_id, other).await?,
                     }
                 }
                 results.push(Done::Writes);
@@ -214,7 +217,7 @@ async fn run_jobs<'a>(
                 waiter,
                 ..
             } => {
-                let seq = exec_push(tx, bridge_id, portal, event).await?;
+                let seq = exec_push(conn, bridge_id, portal, event).await?;
                 if let Some(waiter) = waiter.lock().ok().and_then(|mut w| w.take()) {
                     writer.waiters.insert(seq, waiter);
                     registered.push((seq, *job));
@@ -223,8 +226,8 @@ async fn run_jobs<'a>(
             }
         }
     }
-    exec_put_messages(tx, bridge_id, &messages).await?;
-    exec_mark_processed(tx, bridge_id, &processed).await?;
+    exec_put_messages(conn, bridge_id, &messages).await?;
+    exec_mark_processed(conn, bridge_id, &processed).await?;
     Ok(results)
 }
 
