@@ -165,14 +165,16 @@ impl LaneLog<RemoteEvent> for PortalLog {
             .filter(|id| !pending.contains(*id))
             .cloned()
             .collect();
-        let mut found = match self.bridge.store().parts_of_messages(&self.key, &ids).await {
-            Ok(found) => found,
+        let found = match self.bridge.store().parts_of_messages(&self.key, &ids).await {
+            Ok(mut found) => {
+                for id in ids {
+                    found.entry(id).or_default();
+                }
+                found
+            }
             // Each message looks itself up when it is handled.
-            Err(_) => return,
+            Err(_) => HashMap::new(),
         };
-        for id in ids {
-            found.entry(id).or_default();
-        }
         if let Ok(mut prepared) = self.prepared.lock() {
             *prepared = found;
         }
