@@ -12,7 +12,7 @@ use dashmap::{DashMap, DashSet};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::json;
 use std::sync::Arc;
-use tokio::sync::{Mutex, Notify, OnceCell};
+use tokio::sync::{Mutex, OnceCell};
 
 #[derive(Clone)]
 pub struct Bridge {
@@ -29,8 +29,6 @@ pub(crate) struct Inner {
     pub network: Arc<dyn Network>,
     pub commands: CommandRegistry,
     pub bot: OwnedUserId,
-    /// Wakes the ingress dispatcher when a transaction is stored.
-    pub ingress_notify: Notify,
     /// Room actors for Matrix→remote events, one per room.
     pub room_queues: DashMap<String, crate::lane::Lane<crate::store::IngressEvent>>,
     /// Portal actors for remote→Matrix events, one per portal.
@@ -81,7 +79,6 @@ impl Bridge {
                 bot,
                 network,
                 config,
-                ingress_notify: Notify::new(),
                 room_queues: DashMap::new(),
                 media_rate: crate::rate_limit::RateLimiter::new(media_per_minute),
                 portal_queues: DashMap::new(),

@@ -1,14 +1,15 @@
-//! Matrix→remote: the dispatcher reads the ingress log and hands each event to
-//! its room's task; rooms run in parallel, events within a room in order. An
-//! event is marked processed only after its handler finished, so what a crash
-//! interrupts is read again at the next start. Each room is a
+//! Matrix→remote: the dispatcher takes each event the ingress log commits
+//! (read back from the log at start, or when the writer's feed overflowed)
+//! and hands it to its room's task; rooms run in parallel, events within a
+//! room in order. An event is marked processed only after its handler
+//! finished, so what a crash interrupts is read again at the next start. Each room is a
 //! [`Lane`]: the dispatcher never waits for one, and a room whose queue is
 //! full reads its events back from the log. A room's mapping writes and
 //! processed marks are committed in batches (see [`crate::lane`]).
 
 use crate::bridge::Bridge;
 use crate::lane::{Lane, LaneLog, Offer};
-use crate::store::{until_stored, IngressEvent, IngressKind, Write};
+use crate::store::{until_stored, IngressBody, IngressEvent, IngressKind, Write};
 use async_trait::async_trait;
 use ruma::api::appservice::event::push_events::v1::EphemeralData;
 use ruma::events::{AnyMessageLikeEvent, AnyTimelineEvent, MessageLikeEvent};
@@ -53,44 +54,74 @@ pub(crate) async fn recovery_point(bridge: &Bridge) -> anyhow::Result<i64> {
 
 /// Dispatches stored events in log order, forever. Events up to
 /// `recovery_point` may have been handled by an earlier run.
+///
+/// It reads the log until it has caught up, then takes what the writer
+/// hands over as it commits, which is every later event in order; it reads
+/// the log again only when the feed says it left some out. `cursor` is the
+/// last event dispatched, so one both read and handed over goes once.
 pub(crate) async fn run_dispatcher(bridge: Bridge, recovery_point: i64) {
     tokio::spawn(run_pruning(bridge.clone()));
-    let dispatched = Arc::new(AtomicI64::new(recovery_point));
+    let dispatcher = Dispatcher {
+        bridge: bridge.clone(),
+        recovery_point,
+        dispatched: Arc::new(AtomicI64::new(recovery_point)),
+    };
+    let feed = bridge.store().ingress_feed();
     let mut cursor = 0i64;
+    let mut behind = true;
     loop {
-        let notified = bridge.inner().ingress_notify.notified();
-        match bridge.store().pending_ingress(cursor, BATCH).await {
-            Ok(events) if !events.is_empty() => {
-                // A short batch is all there was: wait for the next
-                // transaction rather than read an empty log again. One
-                // stored meanwhile has notified, and `notified` keeps it.
-                let drained = (events.len() as i64) < BATCH;
-                let last = events.last().map_or(cursor, |event| event.seq);
-                if last > dispatched.load(Ordering::Acquire) {
-                    persist_dispatch_mark(&bridge, last + MARK_AHEAD).await;
-                    dispatched.store(last + MARK_AHEAD, Ordering::Release);
+        if behind {
+            match bridge.store().pending_ingress(cursor, BATCH).await {
+                Ok(events) => {
+                    // A short batch is all the log had: from here the feed
+                    // holds every later event.
+                    behind = events.len() as i64 == BATCH;
+                    dispatcher.dispatch_all(events, &mut cursor).await;
                 }
-                for mut event in events {
-                    cursor = event.seq;
-                    event.recovered = event.seq <= recovery_point;
-                    // A panic here loses nothing: the event stays in the
-                    // log, unprocessed, for the next start.
-                    let dispatching = dispatch(&bridge, event, recovery_point, &dispatched);
-                    crate::health::guard("dispatcher", dispatching).await;
-                }
-                if !drained {
-                    continue;
+                Err(err) => {
+                    tracing::error!("cannot read the ingress log, retrying: {err:#}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-            Ok(_) => {}
-            Err(err) => {
-                tracing::error!("cannot read the ingress log, retrying: {err:#}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+            continue;
         }
-        // Woken by each stored transaction; the timeout is a safety net.
-        let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
+        let handed = feed.take();
+        let fresh = !handed.events.is_empty();
+        dispatcher.dispatch_all(handed.events, &mut cursor).await;
+        if handed.overflowed {
+            behind = true;
+        } else if !fresh {
+            // Woken by each commit; the timeout is a safety net.
+            behind = !feed.wait(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+/// What dispatching needs beyond the event.
+struct Dispatcher {
+    bridge: Bridge,
+    recovery_point: i64,
+    dispatched: Arc<AtomicI64>,
+}
+
+impl Dispatcher {
+    /// Dispatches the events after `cursor`, in order, and moves it on.
+    async fn dispatch_all(&self, events: Vec<IngressEvent>, cursor: &mut i64) {
+        let after = *cursor;
+        for mut event in events.into_iter().filter(|e| e.seq > after) {
+            // The mark covers an event before it may reach the network.
+            if event.seq > self.dispatched.load(Ordering::Acquire) {
+                let mark = event.seq + MARK_AHEAD;
+                persist_dispatch_mark(&self.bridge, mark).await;
+                self.dispatched.store(mark, Ordering::Release);
+            }
+            *cursor = event.seq;
+            event.recovered = event.seq <= self.recovery_point;
+            // A panic here loses nothing: the event stays in the log,
+            // unprocessed, for the next start.
+            let dispatching = dispatch(&self.bridge, event, self.recovery_point, &self.dispatched);
+            crate::health::guard("dispatcher", dispatching).await;
+        }
     }
 }
 
@@ -266,11 +297,15 @@ impl Opened {
 
 /// Decrypts and parses a stored event; `None` for one that is skipped.
 fn open(bridge: &Bridge, event: &IngressEvent) -> Option<Opened> {
-    let opened = crate::appservice::transactions::open_body(
-        &event.body,
-        event.event_id.as_deref(),
-        bridge.secrets(),
-    );
+    let opened = match &event.body {
+        IngressBody::Sealed(sealed) => crate::appservice::transactions::open_body(
+            sealed,
+            event.event_id.as_deref(),
+            bridge.secrets(),
+        )
+        .map(std::borrow::Cow::Owned),
+        IngressBody::Clear(clear) => Ok(std::borrow::Cow::Borrowed(clear.as_str())),
+    };
     let text = match opened {
         Ok(text) => text,
         Err(err) => {

@@ -42,6 +42,21 @@ pub enum IrcEvent {
     },
 }
 
+impl IrcEvent {
+    /// Whether the bridge acts on this event from `conn`. Channel traffic
+    /// comes through the relay bot only, once; a Matrix user's own
+    /// connection hears it too, once per user in the channel, and drops it
+    /// here rather than wake the bridge's event task for each.
+    fn is_heard_by(&self, conn: &Connection) -> bool {
+        let channel_traffic = match self {
+            Self::Message(message) => crate::network::is_channel(&message.target),
+            Self::Modes { .. } | Self::Topic { .. } | Self::Member { .. } => true,
+            Self::Refused { .. } | Self::Disconnected { .. } => false,
+        };
+        conn.owner.is_none() || !channel_traffic
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberChange {
     Joined,
@@ -178,8 +193,10 @@ pub(super) fn handle(
     welcomed: &mut Option<oneshot::Sender<Result<()>>>,
 ) {
     let from = source_nick(&message).unwrap_or_default();
-    let emit = |event| {
-        let _ = events.send((conn.clone(), event));
+    let emit = |event: IrcEvent| {
+        if event.is_heard_by(conn) {
+            let _ = events.send((conn.clone(), event));
+        }
     };
     let msgid = tag(&message, "msgid");
     let time = tag(&message, "time").and_then(|t| server_time(&t));

@@ -94,14 +94,9 @@ async fn put_transaction(
     }
     transactions::seal_bodies(&mut parsed, bridge.secrets())?;
     // Committed: from here a crash loses nothing. The log is the buffer, so
-    // a slow network never makes the homeserver wait.
-    if transactions::store_transaction(bridge.store(), &txn_id, parsed)
-        .await?
-        .inserted()
-        > 0
-    {
-        bridge.inner().ingress_notify.notify_one();
-    }
+    // a slow network never makes the homeserver wait. The writer hands the
+    // new events to the dispatcher as it commits them.
+    transactions::store_transaction(bridge.store(), &txn_id, parsed).await?;
     metrics::histogram!("causeway_transaction_seconds").record(started.elapsed().as_secs_f64());
     Ok(Json(errors::Empty {}).into_response())
 }

@@ -109,6 +109,7 @@ pub fn parse_transaction(
             room_id: room_of(raw.json()),
             kind: IngressKind::Timeline,
             body: canonical(raw.json())?,
+            clear: None,
         });
     }
     for raw in &ephemeral {
@@ -119,6 +120,7 @@ pub fn parse_transaction(
             room_id: room_of(raw.json()),
             kind: IngressKind::Ephemeral,
             body: canonical(raw.json())?,
+            clear: None,
         });
     }
     let mut digest = Sha256::new();
@@ -160,6 +162,8 @@ fn canonical(json: &RawJsonValue) -> Result<String, MatrixError> {
 
 /// Encrypts the event bodies for the ingress log. Events hold whatever users
 /// send the bot, passwords included, and the log outlives their redaction.
+/// Each keeps its JSON in the clear beside, for the dispatcher it is handed
+/// to once committed.
 pub fn seal_bodies(parsed: &mut ParsedTransaction, secrets: &SecretBox) -> Result<(), MatrixError> {
     use base64::Engine;
     for event in &mut parsed.events {
@@ -170,7 +174,8 @@ pub fn seal_bodies(parsed: &mut ParsedTransaction, secrets: &SecretBox) -> Resul
                 event.body.as_bytes(),
             )
             .map_err(MatrixError::internal)?;
-        event.body = base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed);
+        let sealed = base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed);
+        event.clear = Some(std::mem::replace(&mut event.body, sealed));
     }
     Ok(())
 }
@@ -297,6 +302,7 @@ mod tests {
         let digest = parsed.digest.clone();
         seal_bodies(&mut parsed, &secrets).unwrap();
         assert!(!parsed.events[0].body.contains("hunter2"));
+        assert!(parsed.events[0].clear.as_ref().unwrap().contains("hunter2"));
         assert_eq!(parsed.digest, digest, "retries must still match");
         let stored = &parsed.events[0].body;
         assert!(open_body(stored, Some("$1"), &secrets)

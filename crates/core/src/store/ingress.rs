@@ -1,5 +1,6 @@
 //! The ingress log: homeserver transactions, stored before they are answered.
 
+use super::ingress_feed::{index_rows, Logged};
 use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, MAX_BINDS};
 use anyhow::Result;
 use sqlx::{AnyConnection, Row};
@@ -20,17 +21,27 @@ impl IngressKind {
     }
 }
 
-/// An event in the log. `body` is the JSON as the homeserver sent it.
+/// An event in the log.
 #[derive(Clone, Debug)]
 pub struct IngressEvent {
     pub seq: i64,
     pub event_id: Option<String>,
     pub room_id: Option<String>,
     pub kind: IngressKind,
-    pub body: String,
+    pub body: IngressBody,
     /// Read back from the log at startup: it may have been handled before a
     /// crash, so its handler checks the message table first.
     pub recovered: bool,
+}
+
+/// The JSON of an event as the homeserver sent it.
+#[derive(Clone, Debug)]
+pub enum IngressBody {
+    /// As the log keeps it: sealed, read back from the log.
+    Sealed(String),
+    /// Handed over by the writer as it committed the event (see
+    /// [`super::IngressFeed`]): never stored this way.
+    Clear(String),
 }
 
 /// An event about to be logged; `seq` is assigned by the database.
@@ -38,12 +49,16 @@ pub struct NewIngressEvent {
     pub event_id: Option<String>,
     pub room_id: Option<String>,
     pub kind: IngressKind,
+    /// What the log keeps: the JSON, sealed.
     pub body: String,
+    /// The JSON in the clear, handed to the dispatcher once the event is
+    /// committed; `None` hands `body` over as it is stored.
+    pub clear: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum TxnOutcome {
-    /// A retry of a transaction already stored: nothing was written.
+    /// A retry of a transaction already stored: nothing new was written.
     Replayed,
     /// Stored; `inserted` counts the events that were not already known.
     Stored { inserted: u64 },
@@ -70,7 +85,7 @@ fn event_from_row(row: &sqlx::any::AnyRow) -> Result<IngressEvent> {
         } else {
             IngressKind::Timeline
         },
-        body: row.try_get("body")?,
+        body: IngressBody::Sealed(row.try_get("body")?),
         recovered: false,
     })
 }
@@ -102,10 +117,11 @@ pub(super) const INSERT_TXN: &str = "INSERT INTO ingress_txn (bridge_id, txn_id,
      ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at \
      WHERE ingress_txn.digest <> excluded.digest RETURNING txn_id";
 
-/// Logs `rows` events of 6 binds each.
+/// Logs `rows` events of 6 binds each; returns the new ones.
 pub(super) fn insert_events_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} ON CONFLICT DO NOTHING",
+        "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} \
+         ON CONFLICT DO NOTHING RETURNING seq, event_id",
         numbered_rows(rows, 6)
     )
 }
@@ -139,7 +155,7 @@ impl Store {
             events,
         };
         match self.write(job).await? {
-            super::writer::Done::Transaction(outcome) => Ok(outcome),
+            super::writer::Done::Transaction(outcome, _) => Ok(outcome),
             _ => anyhow::bail!("the writer answered a transaction with something else"),
         }
     }
@@ -221,23 +237,28 @@ pub(super) async fn exec_transaction(
     txn_id: &str,
     digest: &str,
     events: &[NewIngressEvent],
-) -> Result<TxnOutcome> {
+) -> Result<(TxnOutcome, Logged)> {
     let now = now_ms();
-    // Writing first takes SQLite's write lock at once; reading first would
-    // fail with BUSY_SNAPSHOT when another write lands in between. The
-    // upsert returns a row unless the txnId is known with this digest.
-    let fresh: Option<String> = sqlx::query_scalar(INSERT_TXN)
-        .bind(bridge_id)
-        .bind(txn_id)
-        .bind(digest)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if fresh.is_none() {
-        return Ok(TxnOutcome::Replayed);
+    let by_txn_id = needs_txn_row(events);
+    if by_txn_id {
+        // Writing first takes SQLite's write lock at once; reading first
+        // would fail with BUSY_SNAPSHOT when another write lands in between.
+        // The upsert returns a row unless the txnId is known with this
+        // digest.
+        let fresh: Option<String> = sqlx::query_scalar(INSERT_TXN)
+            .bind(bridge_id)
+            .bind(txn_id)
+            .bind(digest)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if fresh.is_none() {
+            return Ok((TxnOutcome::Replayed, Vec::new()));
+        }
     }
-    let mut inserted = 0;
-    for chunk in events.chunks(rows_per_statement(6)) {
+    let mut logged = Vec::new();
+    let per_statement = rows_per_statement(6);
+    for (n, chunk) in events.chunks(per_statement).enumerate() {
         let sql = in_order_binds(conn, insert_events_sql(chunk.len()));
         let mut query = sqlx::query(&sql);
         for event in chunk {
@@ -249,9 +270,36 @@ pub(super) async fn exec_transaction(
                 .bind(&event.body)
                 .bind(now);
         }
-        inserted += query.execute(&mut *conn).await?.rows_affected();
+        let rows = query.fetch_all(&mut *conn).await?;
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.try_get("seq")?, row.try_get("event_id")?)))
+            .collect::<Result<Vec<_>>>()?;
+        logged.extend(
+            index_rows(chunk, rows)
+                .into_iter()
+                .map(|(index, seq)| (n * per_statement + index, seq)),
+        );
     }
-    Ok(TxnOutcome::Stored { inserted })
+    // Known events, each of them: a retry.
+    if logged.is_empty() && !by_txn_id {
+        return Ok((TxnOutcome::Replayed, logged));
+    }
+    let inserted = logged.len() as u64;
+    Ok((TxnOutcome::Stored { inserted }, logged))
+}
+
+/// Whether a transaction is remembered by its txnId. One of timeline events
+/// only is remembered by their event IDs, which deduplicate a retry on
+/// their own: it is stored in one statement, with no row for the txnId.
+/// Ephemeral events have no ID, so a transaction with one needs the row.
+pub(super) fn needs_txn_row(events: &[NewIngressEvent]) -> bool {
+    events.iter().any(|event| event.event_id.is_none())
+}
+
+/// Statements that [`exec_transaction`] runs for `events`.
+pub(super) fn transaction_statements(events: &[NewIngressEvent]) -> usize {
+    usize::from(needs_txn_row(events)) + events.len().div_ceil(rows_per_statement(6))
 }
 
 /// Marks events processed on `conn`.
@@ -283,6 +331,7 @@ mod tests {
             room_id: Some("!r".into()),
             kind: IngressKind::Timeline,
             body: format!("{{\"event_id\":\"{id}\"}}"),
+            clear: None,
         }
     }
 
@@ -398,6 +447,75 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retried_transaction_with_an_ephemeral_event_is_a_no_op() {
+        let (store, _dir) = test_store().await;
+        let receipt = || NewIngressEvent {
+            event_id: None,
+            room_id: Some("!r".into()),
+            kind: IngressKind::Ephemeral,
+            body: "{}".into(),
+            clear: None,
+        };
+        let events = || vec![event("$a"), receipt()];
+        store.record_transaction("1", "d1", events()).await.unwrap();
+        let retry = store.record_transaction("1", "d1", events()).await.unwrap();
+        assert_eq!(retry, TxnOutcome::Replayed);
+        assert_eq!(store.pending_ingress(0, 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn committed_events_are_handed_over_in_the_clear_with_their_seq() {
+        let (store, _dir) = test_store().await;
+        let clear = |mut event: NewIngressEvent, json: &str| {
+            event.clear = Some(json.into());
+            event
+        };
+        let receipt = NewIngressEvent {
+            event_id: None,
+            room_id: Some("!r".into()),
+            kind: IngressKind::Ephemeral,
+            body: "sealed receipt".into(),
+            clear: Some("receipt".into()),
+        };
+        store
+            .record_transaction("1", "d1", vec![clear(event("$a"), "a")])
+            .await
+            .unwrap();
+        let events = vec![
+            clear(event("$b"), "b"),
+            receipt,
+            clear(event("$a"), "a again"),
+            clear(event("$c"), "c"),
+        ];
+        store.record_transaction("2", "d2", events).await.unwrap();
+        let handed = store.ingress_feed().take();
+        let got: Vec<_> = handed
+            .events
+            .iter()
+            .map(|e| match &e.body {
+                IngressBody::Clear(body) => (e.seq, body.as_str()),
+                IngressBody::Sealed(_) => panic!("handed over sealed"),
+            })
+            .collect();
+        let logged: Vec<i64> = store
+            .pending_ingress(0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let seqs: Vec<i64> = got.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, logged, "each with the seq the log gave it");
+        let bodies: Vec<&str> = got.iter().map(|(_, body)| *body).collect();
+        assert_eq!(
+            bodies,
+            ["a", "b", "receipt", "c"],
+            "a known event is not handed over again"
+        );
+        assert!(!handed.overflowed);
+    }
+
+    #[tokio::test]
     async fn ephemeral_events_without_ids_are_all_kept() {
         let (store, _dir) = test_store().await;
         let typing = |n: u8| NewIngressEvent {
@@ -405,6 +523,7 @@ mod tests {
             room_id: Some("!r".into()),
             kind: IngressKind::Ephemeral,
             body: format!("{n}"),
+            clear: None,
         };
         store
             .record_transaction("1", "d1", vec![typing(1), typing(2)])

@@ -6,6 +6,7 @@
 
 mod ghosts;
 mod ingress;
+mod ingress_feed;
 mod kv;
 mod login_data;
 mod logins;
@@ -21,7 +22,8 @@ mod users;
 mod writer;
 
 pub use ghosts::GhostRow;
-pub use ingress::{IngressEvent, IngressKind, NewIngressEvent, TxnOutcome};
+pub use ingress::{IngressBody, IngressEvent, IngressKind, NewIngressEvent, TxnOutcome};
+pub use ingress_feed::{Handed, IngressFeed};
 pub use login_data::LoginData;
 pub use logins::LoginRow;
 pub use messages::{MessageRow, ReactionRow};
@@ -71,6 +73,8 @@ pub struct Store {
     dialect: Dialect,
     /// Who waits for which outbox event; registered by the writer.
     outbox_waiters: outbox::OutboxWaiters,
+    /// Ingress events as the writer commits them, for the dispatcher.
+    ingress_feed: std::sync::Arc<IngressFeed>,
     /// (portal, login) pairs recorded since start, so that a busy chat does
     /// not write its login again with every message.
     known_portal_logins:
@@ -107,13 +111,16 @@ impl Store {
             .await
             .context("database migrations failed")?;
         let outbox_waiters = outbox::OutboxWaiters::default();
+        let ingress_feed = std::sync::Arc::<IngressFeed>::default();
         Ok(Self {
             write_queue: writer::spawn(
                 writer.clone(),
                 bridge_id.to_owned(),
                 outbox_waiters.clone(),
+                ingress_feed.clone(),
             ),
             outbox_waiters,
+            ingress_feed,
             pool,
             writer,
             bridge_id: bridge_id.to_owned(),
@@ -131,6 +138,11 @@ impl Store {
 
     pub fn bridge_id(&self) -> &str {
         &self.bridge_id
+    }
+
+    /// The ingress events this run committed, for the dispatcher.
+    pub fn ingress_feed(&self) -> &IngressFeed {
+        &self.ingress_feed
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -6,13 +6,17 @@
 //! event. Every caller still waits for its own commit, so nothing is
 //! acknowledged or marked done before it is durable.
 
-use super::ingress::{exec_mark_processed, exec_transaction, NewIngressEvent, TxnOutcome};
+use super::ingress::{
+    exec_mark_processed, exec_transaction, transaction_statements, NewIngressEvent, TxnOutcome,
+};
+use super::ingress_feed::{handed_over, IngressFeed, Logged};
 use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
 use super::outbox::{exec_done, exec_push, OutboxWaiter, OutboxWaiters};
 use super::{MessageRow, ReactionRow, Store};
 use crate::ids::PortalKey;
 use anyhow::{Context, Result};
 use sqlx::{AnyConnection, AnyPool};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// One write of the message mapping or the ingress log.
@@ -52,7 +56,9 @@ pub(super) enum Job {
 pub type OnCommit = Box<dyn FnOnce(i64) + Send>;
 
 pub(super) enum Done {
-    Transaction(TxnOutcome),
+    /// The outcome, and the events added to the log, which the writer
+    /// hands to the dispatcher.
+    Transaction(TxnOutcome, Logged),
     Writes,
     Outboxed(i64),
 }
@@ -66,6 +72,7 @@ pub(super) fn spawn(
     pool: AnyPool,
     bridge_id: String,
     waiters: OutboxWaiters,
+    feed: Arc<IngressFeed>,
 ) -> mpsc::Sender<Request> {
     let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
     tokio::spawn(run(
@@ -73,6 +80,7 @@ pub(super) fn spawn(
             pool,
             bridge_id,
             waiters,
+            feed,
         },
         rx,
     ));
@@ -84,6 +92,8 @@ struct Writer {
     pool: AnyPool,
     bridge_id: String,
     waiters: OutboxWaiters,
+    /// Where committed ingress events go, in commit order.
+    feed: Arc<IngressFeed>,
 }
 
 async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
@@ -103,7 +113,7 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
         match committed {
             Ok(results) => {
                 for ((job, reply), result) in batch.into_iter().zip(results) {
-                    after_commit(&job, &result);
+                    after_commit(&writer, job, &result);
                     let _ = reply.send(Ok(result));
                 }
             }
@@ -113,7 +123,7 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
                 for (job, reply) in batch {
                     let result = commit(&writer, &[&job]).await.map(|mut r| r.remove(0));
                     if let Ok(done) = &result {
-                        after_commit(&job, done);
+                        after_commit(&writer, job, done);
                     }
                     let _ = reply.send(result);
                 }
@@ -127,11 +137,19 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
     }
 }
 
-fn after_commit(job: &Job, done: &Done) {
-    if let (Job::Outbox { committed, .. }, Done::Outboxed(seq)) = (job, done) {
-        if let Some(then) = committed.lock().ok().and_then(|mut c| c.take()) {
-            then(*seq);
+/// Hands a committed job's events on, in commit order: outbox events to
+/// their portal's lane, ingress events to the dispatcher.
+fn after_commit(writer: &Writer, job: Job, done: &Done) {
+    match (job, done) {
+        (Job::Outbox { committed, .. }, Done::Outboxed(seq)) => {
+            if let Some(then) = committed.lock().ok().and_then(|mut c| c.take()) {
+                then(*seq);
+            }
         }
+        (Job::Transaction { events, .. }, Done::Transaction(_, logged)) => {
+            writer.feed.push(handed_over(events, logged));
+        }
+        _ => {}
     }
 }
 
@@ -166,6 +184,7 @@ async fn try_commit<'a>(
     // outbox).
     let one_statement = match jobs {
         [Job::Outbox { .. }] => true,
+        [Job::Transaction { events, .. }] => transaction_statements(events) == 1,
         [Job::Writes(writes)] => writes.len() == 1,
         _ => false,
     };
@@ -197,9 +216,9 @@ async fn run_jobs<'a>(
                 digest,
                 events,
             } => {
-                results.push(Done::Transaction(
-                    exec_transaction(conn, bridge_id, txn_id, digest, events).await?,
-                ));
+                let (outcome, logged) =
+                    exec_transaction(conn, bridge_id, txn_id, digest, events).await?;
+                results.push(Done::Transaction(outcome, logged));
             }
             Job::Writes(writes) => {
                 for write in writes {
