@@ -3,7 +3,7 @@
 //! homeserver has them. Event bodies are sealed: they hold messages.
 
 use super::writer::OnCommit;
-use super::{now_ms, Store};
+use super::{in_order_binds, now_ms, Store, MAX_BINDS};
 use crate::ids::PortalKey;
 use anyhow::Result;
 use sqlx::{AnyConnection, Row};
@@ -92,7 +92,17 @@ pub(super) const OUTBOX_PENDING: &str =
 pub(super) const OUTBOX_PUSH: &str =
     "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
      VALUES ($1, $2, $3, $4, $5) RETURNING seq";
-pub(super) const OUTBOX_DONE: &str = "DELETE FROM remote_outbox WHERE bridge_id = $1 AND seq = $2";
+/// Deletes `seqs` delivered events, each looked up by its key. Comparing
+/// `bridge_id || ''` keeps SQLite, which has no statistics, from choosing
+/// the portal index for `bridge_id = $1` and walking all the bridge's rows.
+pub(super) fn outbox_done_sql(seqs: usize) -> String {
+    let list: Vec<String> = (1..=seqs).map(|n| format!("${n}")).collect();
+    format!(
+        "DELETE FROM remote_outbox WHERE seq IN ({}) AND bridge_id || '' = ${}",
+        list.join(", "),
+        seqs + 1
+    )
+}
 
 pub(super) async fn exec_push(
     conn: &mut AnyConnection,
@@ -111,12 +121,20 @@ pub(super) async fn exec_push(
         .try_get("seq")?)
 }
 
-pub(super) async fn exec_done(conn: &mut AnyConnection, bridge_id: &str, seq: i64) -> Result<()> {
-    sqlx::query(OUTBOX_DONE)
-        .bind(bridge_id)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?;
+/// Deletes delivered events on `conn`, one statement per batch of them.
+pub(super) async fn exec_done(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    seqs: &[i64],
+) -> Result<()> {
+    for chunk in seqs.chunks(MAX_BINDS - 1) {
+        let sql = in_order_binds(conn, outbox_done_sql(chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for seq in chunk {
+            query = query.bind(*seq);
+        }
+        query.bind(bridge_id).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

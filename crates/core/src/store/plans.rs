@@ -10,7 +10,7 @@ use super::ingress::{
     insert_events_sql, mark_processed_sql, pending_in_room_sql, INSERT_TXN, PENDING,
 };
 use super::messages::*;
-use super::outbox::{OUTBOX_DONE, OUTBOX_PENDING, OUTBOX_PUSH};
+use super::outbox::{outbox_done_sql, OUTBOX_PENDING, OUTBOX_PUSH};
 use super::{test_store, Dialect, Store};
 use sqlx::Row;
 
@@ -173,11 +173,11 @@ fn hot_statements() -> Vec<Hot> {
             OUTBOX_PUSH,
             vec![Text("test"), Text("p5"), Text(""), Text("{}"), Int(1)],
         ),
-        hot(
-            "delete from the outbox",
-            OUTBOX_DONE,
-            vec![Text("test"), Int(500)],
-        ),
+        hot("delete from the outbox", outbox_done_sql(64), {
+            let mut delivered: Vec<_> = seqs(64).collect();
+            delivered.push(Text("test"));
+            delivered
+        }),
     ]
 }
 

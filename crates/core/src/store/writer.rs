@@ -209,6 +209,7 @@ async fn run_jobs<'a>(
     let mut results = Vec::with_capacity(jobs.len());
     let mut messages = Vec::new();
     let mut processed = Vec::new();
+    let mut delivered = Vec::new();
     for job in jobs {
         match job {
             Job::Transaction {
@@ -225,6 +226,7 @@ async fn run_jobs<'a>(
                     match write {
                         Write::Message(row) => messages.push(row),
                         Write::Processed(seq) => processed.push(*seq),
+                        Write::OutboxDone(seq) => delivered.push(*seq),
                         other => exec_single(conn, bridge_id, other).await?,
                     }
                 }
@@ -247,6 +249,7 @@ async fn run_jobs<'a>(
     }
     exec_put_messages(conn, bridge_id, &messages).await?;
     exec_mark_processed(conn, bridge_id, &processed).await?;
+    exec_done(conn, bridge_id, &delivered).await?;
     Ok(results)
 }
 
@@ -255,8 +258,7 @@ async fn exec_single(conn: &mut AnyConnection, bridge_id: &str, write: &Write) -
         Write::Reaction(row) => exec_put_reaction(conn, bridge_id, row).await,
         Write::DeleteMessage(event_id) => exec_delete(conn, bridge_id, "message", event_id).await,
         Write::DeleteReaction(event_id) => exec_delete(conn, bridge_id, "reaction", event_id).await,
-        Write::OutboxDone(seq) => exec_done(conn, bridge_id, *seq).await,
-        Write::Message(_) | Write::Processed(_) => Ok(()),
+        Write::Message(_) | Write::Processed(_) | Write::OutboxDone(_) => Ok(()),
     }
 }
 
