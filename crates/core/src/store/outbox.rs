@@ -3,7 +3,7 @@
 //! homeserver has them. Event bodies are sealed: they hold messages.
 
 use super::writer::OnCommit;
-use super::{in_order_binds, now_ms, Store, MAX_BINDS};
+use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, MAX_BINDS};
 use crate::ids::PortalKey;
 use anyhow::Result;
 use sqlx::{AnyConnection, Row};
@@ -89,9 +89,14 @@ impl Store {
 pub(super) const OUTBOX_PENDING: &str =
     "SELECT seq, event FROM remote_outbox WHERE bridge_id = $1 AND portal_id = $2 \
      AND receiver = $3 AND seq > $4 ORDER BY seq LIMIT $5";
-pub(super) const OUTBOX_PUSH: &str =
-    "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
-     VALUES ($1, $2, $3, $4, $5) RETURNING seq";
+/// Queues `rows` events of 5 binds each; returns their seqs.
+pub(super) fn outbox_push_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
+         VALUES {} RETURNING seq",
+        numbered_rows(rows, 5)
+    )
+}
 /// Deletes `seqs` delivered events, each looked up by its key. Comparing
 /// `bridge_id || ''` keeps SQLite, which has no statistics, from choosing
 /// the portal index for `bridge_id = $1` and walking all the bridge's rows.
@@ -104,21 +109,43 @@ pub(super) fn outbox_done_sql(seqs: usize) -> String {
     )
 }
 
+/// Queues events on `conn`, a statement per batch of them; returns their
+/// seqs in the order given. Rows are numbered in the order they are listed,
+/// so the smallest seq a statement returns is its first row's.
 pub(super) async fn exec_push(
     conn: &mut AnyConnection,
     bridge_id: &str,
-    portal: &PortalKey,
-    event: &str,
-) -> Result<i64> {
-    Ok(sqlx::query(OUTBOX_PUSH)
-        .bind(bridge_id)
-        .bind(portal.id.as_str())
-        .bind(portal.receiver_str())
-        .bind(event)
-        .bind(now_ms())
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("seq")?)
+    events: &[(&PortalKey, &str)],
+) -> Result<Vec<i64>> {
+    let now = now_ms();
+    let mut seqs = Vec::with_capacity(events.len());
+    for chunk in events.chunks(rows_per_statement(5)) {
+        let sql = in_order_binds(conn, outbox_push_sql(chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for (portal, event) in chunk {
+            query = query
+                .bind(bridge_id)
+                .bind(portal.id.as_str())
+                .bind(portal.receiver_str())
+                .bind(*event)
+                .bind(now);
+        }
+        let mut returned = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get("seq"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        anyhow::ensure!(
+            returned.len() == chunk.len(),
+            "the outbox took {} of {} events",
+            returned.len(),
+            chunk.len()
+        );
+        returned.sort_unstable();
+        seqs.extend(returned);
+    }
+    Ok(seqs)
 }
 
 /// Deletes delivered events on `conn`, one statement per batch of them.
@@ -152,18 +179,25 @@ mod tests {
             let (store, order) = (store.clone(), order.clone());
             tokio::spawn(async move {
                 let record = Box::new(move |seq| order.lock().unwrap().push(seq));
-                store
+                let seq = store
                     .outbox_push(&PortalKey::shared("p"), format!("e{n}"), None, Some(record))
                     .await
-                    .unwrap()
+                    .unwrap();
+                (seq, format!("e{n}"))
             })
         });
-        let mut seqs = Vec::new();
+        let mut pushed = Vec::new();
         for push in pushes.collect::<Vec<_>>() {
-            seqs.push(push.await.unwrap());
+            pushed.push(push.await.unwrap());
         }
-        seqs.sort_unstable();
+        pushed.sort_unstable();
+        let seqs: Vec<i64> = pushed.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(*order.lock().unwrap(), seqs);
+        let stored = store
+            .outbox_pending(&PortalKey::shared("p"), 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(stored, pushed, "each push is told its own event's seq");
     }
 
     #[tokio::test]

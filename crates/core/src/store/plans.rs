@@ -10,7 +10,7 @@ use super::ingress::{
     insert_events_sql, mark_processed_sql, pending_in_room_sql, INSERT_TXN, PENDING,
 };
 use super::messages::*;
-use super::outbox::{outbox_done_sql, OUTBOX_PENDING, OUTBOX_PUSH};
+use super::outbox::{outbox_done_sql, outbox_push_sql, OUTBOX_PENDING};
 use super::{test_store, Dialect, Store};
 use sqlx::Row;
 
@@ -170,7 +170,7 @@ fn hot_statements() -> Vec<Hot> {
         ),
         hot(
             "queue in the outbox",
-            OUTBOX_PUSH,
+            outbox_push_sql(1),
             vec![Text("test"), Text("p5"), Text(""), Text("{}"), Int(1)],
         ),
         hot("delete from the outbox", outbox_done_sql(64), {

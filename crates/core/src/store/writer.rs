@@ -12,7 +12,7 @@ use super::ingress::{
 use super::ingress_feed::{handed_over, IngressFeed, Logged};
 use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
 use super::outbox::{exec_done, exec_push, OutboxWaiter, OutboxWaiters};
-use super::{MessageRow, ReactionRow, Store};
+use super::{rows_per_statement, MessageRow, ReactionRow, Store};
 use crate::ids::PortalKey;
 use anyhow::{Context, Result};
 use sqlx::{AnyConnection, AnyPool};
@@ -183,10 +183,13 @@ async fn try_commit<'a>(
     // common case when events come one at a time (an IRC line into the
     // outbox).
     let one_statement = match jobs {
-        [Job::Outbox { .. }] => true,
         [Job::Transaction { events, .. }] => transaction_statements(events) == 1,
         [Job::Writes(writes)] => writes.len() == 1,
-        _ => false,
+        // Pushes alone are one multi-row INSERT.
+        _ => {
+            jobs.len() <= rows_per_statement(5)
+                && jobs.iter().all(|job| matches!(job, Job::Outbox { .. }))
+        }
     };
     if one_statement {
         let mut conn = writer.pool.acquire().await?;
@@ -210,6 +213,8 @@ async fn run_jobs<'a>(
     let mut messages = Vec::new();
     let mut processed = Vec::new();
     let mut delivered = Vec::new();
+    // Outbox pushes, with where their result goes: one statement for all.
+    let mut pushes = Vec::new();
     for job in jobs {
         match job {
             Job::Transaction {
@@ -232,18 +237,20 @@ async fn run_jobs<'a>(
                 }
                 results.push(Done::Writes);
             }
-            Job::Outbox {
-                portal,
-                event,
-                waiter,
-                ..
-            } => {
-                let seq = exec_push(conn, bridge_id, portal, event).await?;
-                if let Some(waiter) = waiter.lock().ok().and_then(|mut w| w.take()) {
-                    writer.waiters.insert(seq, waiter);
-                    registered.push((seq, *job));
-                }
-                results.push(Done::Outboxed(seq));
+            Job::Outbox { portal, event, .. } => {
+                pushes.push((results.len(), *job, (portal, event.as_str())));
+                results.push(Done::Outboxed(0));
+            }
+        }
+    }
+    let events: Vec<_> = pushes.iter().map(|(_, _, event)| *event).collect();
+    let seqs = exec_push(conn, bridge_id, &events).await?;
+    for ((index, job, _), seq) in pushes.into_iter().zip(seqs) {
+        results[index] = Done::Outboxed(seq);
+        if let Job::Outbox { waiter, .. } = job {
+            if let Some(waiter) = waiter.lock().ok().and_then(|mut w| w.take()) {
+                writer.waiters.insert(seq, waiter);
+                registered.push((seq, job));
             }
         }
     }
