@@ -99,7 +99,8 @@ pub(super) fn outbox_push_sql(rows: usize) -> String {
 }
 /// Deletes `seqs` delivered events, each looked up by its key. Comparing
 /// `bridge_id || ''` keeps SQLite, which has no statistics, from choosing
-/// the portal index for `bridge_id = $1` and walking all the bridge's rows.
+/// the portal index for a plain `bridge_id =` and walking all the bridge's
+/// rows.
 pub(super) fn outbox_done_sql(seqs: usize) -> String {
     let list: Vec<String> = (1..=seqs).map(|n| format!("${n}")).collect();
     format!(
