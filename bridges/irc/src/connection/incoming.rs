@@ -3,6 +3,7 @@
 
 use super::{Connection, EventSender};
 use crate::nick::Casemapping;
+use crate::transport::Parts;
 use anyhow::Result;
 use irc::proto::{ChannelMode, Command, Message, Mode, Prefix, Response};
 use std::sync::atomic::Ordering;
@@ -42,19 +43,17 @@ pub enum IrcEvent {
     },
 }
 
-impl IrcEvent {
-    /// Whether the bridge acts on this event from `conn`. Channel traffic
-    /// comes through the relay bot only, once; a Matrix user's own
-    /// connection hears it too, once per user in the channel, and drops it
-    /// here rather than wake the bridge's event task for each.
-    fn is_heard_by(&self, conn: &Connection) -> bool {
-        let channel_traffic = match self {
-            Self::Message(message) => crate::network::is_channel(&message.target),
-            Self::Modes { .. } | Self::Topic { .. } | Self::Member { .. } => true,
-            Self::Refused { .. } | Self::Disconnected { .. } => false,
-        };
-        conn.owner.is_none() || !channel_traffic
-    }
+/// Whether a line is channel chatter that a Matrix user's own connection
+/// hears and the bridge never uses: the relay bot bridges each channel
+/// message, once. Every user in a busy channel hears every line of it, so
+/// this is checked on the split line, before the full parse.
+pub(super) fn is_unused_chatter(conn: &Connection, line: &Parts<'_>) -> bool {
+    conn.owner.is_some()
+        && matches!(line.command, "PRIVMSG" | "NOTICE")
+        && line
+            .params
+            .first()
+            .is_some_and(|target| crate::network::is_channel(target))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,10 +192,8 @@ pub(super) fn handle(
     welcomed: &mut Option<oneshot::Sender<Result<()>>>,
 ) {
     let from = source_nick(&message).unwrap_or_default();
-    let emit = |event: IrcEvent| {
-        if event.is_heard_by(conn) {
-            let _ = events.send((conn.clone(), event));
-        }
+    let emit = |event| {
+        let _ = events.send((conn.clone(), event));
     };
     let msgid = tag(&message, "msgid");
     let time = tag(&message, "time").and_then(|t| server_time(&t));

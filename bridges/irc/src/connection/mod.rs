@@ -376,6 +376,9 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                 }
                 continue;
             }
+            if incoming::is_unused_chatter(&conn, &parts) {
+                continue;
+            }
             if welcomed.is_some() {
                 match negotiation.on_line(&parts) {
                     Ok(replies) => {
