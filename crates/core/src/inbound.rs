@@ -119,8 +119,40 @@ impl Dispatcher {
             event.recovered = event.seq <= self.recovery_point;
             // A panic here loses nothing: the event stays in the log,
             // unprocessed, for the next start.
-            let dispatching = dispatch(&self.bridge, event, self.recovery_point, &self.dispatched);
-            crate::health::guard("dispatcher", dispatching).await;
+            crate::health::guard("dispatcher", self.dispatch(event)).await;
+        }
+    }
+
+    /// Hands an event to its room's lane, which it starts if need be.
+    async fn dispatch(&self, event: IngressEvent) {
+        let bridge = &self.bridge;
+        let room = event.room_id.clone().unwrap_or_default();
+        let lane = bridge
+            .inner()
+            .room_queues
+            .entry(room.clone())
+            .or_insert_with(|| {
+                let log = RoomLog {
+                    bridge: bridge.clone(),
+                    room_id: event.room_id.clone(),
+                    recovery_point: self.recovery_point,
+                    dispatched: self.dispatched.clone(),
+                    unflushed: Mutex::default(),
+                };
+                Lane::spawn(bridge.config().bridge.portal_queue_size, log, false)
+            })
+            .clone();
+        metrics::gauge!("causeway_ingress_queue_depth").set(lane.depth() as f64);
+        let seq = event.seq;
+        match lane.offer(seq, event) {
+            Offer::Queued => {}
+            Offer::Behind => {
+                tracing::debug!(room, seq, "a room is behind; its event waits in the log")
+            }
+            Offer::Closed => tracing::error!(
+                room,
+                "a room task stopped; its events stay in the ingress log for the next start"
+            ),
         }
     }
 }
@@ -133,40 +165,6 @@ async fn persist_dispatch_mark(bridge: &Bridge, mark: i64) {
         bridge.store().kv_set(DISPATCH_MARK, &mark)
     })
     .await;
-}
-
-async fn dispatch(
-    bridge: &Bridge,
-    event: IngressEvent,
-    recovery_point: i64,
-    dispatched: &Arc<AtomicI64>,
-) {
-    let room = event.room_id.clone().unwrap_or_default();
-    let lane = bridge
-        .inner()
-        .room_queues
-        .entry(room.clone())
-        .or_insert_with(|| {
-            let log = RoomLog {
-                bridge: bridge.clone(),
-                room_id: event.room_id.clone(),
-                recovery_point,
-                dispatched: dispatched.clone(),
-                unflushed: Mutex::default(),
-            };
-            Lane::spawn(bridge.config().bridge.portal_queue_size, log, false)
-        })
-        .clone();
-    metrics::gauge!("causeway_ingress_queue_depth").set(lane.depth() as f64);
-    let seq = event.seq;
-    match lane.offer(seq, event) {
-        Offer::Queued => {}
-        Offer::Behind => tracing::debug!(room, seq, "a room is behind; its event waits in the log"),
-        Offer::Closed => tracing::error!(
-            room,
-            "a room task stopped; its events stay in the ingress log for the next start"
-        ),
-    }
 }
 
 /// One room's share of the ingress log.

@@ -117,12 +117,15 @@ pub(super) const INSERT_TXN: &str = "INSERT INTO ingress_txn (bridge_id, txn_id,
      ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at \
      WHERE ingress_txn.digest <> excluded.digest RETURNING txn_id";
 
-/// Logs `rows` events of 6 binds each; returns the new ones.
+/// Binds per logged event.
+const EVENT_COLUMNS: usize = 6;
+
+/// Logs `rows` events; returns the new ones.
 pub(super) fn insert_events_sql(rows: usize) -> String {
     format!(
         "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} \
          ON CONFLICT DO NOTHING RETURNING seq, event_id",
-        numbered_rows(rows, 6)
+        numbered_rows(rows, EVENT_COLUMNS)
     )
 }
 
@@ -257,7 +260,7 @@ pub(super) async fn exec_transaction(
         }
     }
     let mut logged = Vec::new();
-    let per_statement = rows_per_statement(6);
+    let per_statement = rows_per_statement(EVENT_COLUMNS);
     for (n, chunk) in events.chunks(per_statement).enumerate() {
         let sql = in_order_binds(conn, insert_events_sql(chunk.len()));
         let mut query = sqlx::query(&sql);
@@ -299,7 +302,7 @@ pub(super) fn needs_txn_row(events: &[NewIngressEvent]) -> bool {
 
 /// Statements that [`exec_transaction`] runs for `events`.
 pub(super) fn transaction_statements(events: &[NewIngressEvent]) -> usize {
-    usize::from(needs_txn_row(events)) + events.len().div_ceil(rows_per_statement(6))
+    usize::from(needs_txn_row(events)) + events.len().div_ceil(rows_per_statement(EVENT_COLUMNS))
 }
 
 /// Marks events processed on `conn`.

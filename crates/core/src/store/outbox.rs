@@ -89,12 +89,15 @@ impl Store {
 pub(super) const OUTBOX_PENDING: &str =
     "SELECT seq, event FROM remote_outbox WHERE bridge_id = $1 AND portal_id = $2 \
      AND receiver = $3 AND seq > $4 ORDER BY seq LIMIT $5";
-/// Queues `rows` events of 5 binds each; returns their seqs.
+/// Binds per queued event.
+const PUSH_COLUMNS: usize = 5;
+
+/// Queues `rows` events; returns their seqs.
 pub(super) fn outbox_push_sql(rows: usize) -> String {
     format!(
         "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
          VALUES {} RETURNING seq",
-        numbered_rows(rows, 5)
+        numbered_rows(rows, PUSH_COLUMNS)
     )
 }
 /// Deletes `seqs` delivered events, each looked up by its key. Comparing
@@ -110,6 +113,11 @@ pub(super) fn outbox_done_sql(seqs: usize) -> String {
     )
 }
 
+/// Statements that [`exec_push`] runs for `pushes` events.
+pub(super) fn push_statements(pushes: usize) -> usize {
+    pushes.div_ceil(rows_per_statement(PUSH_COLUMNS))
+}
+
 /// Queues events on `conn`, a statement per batch of them; returns their
 /// seqs in the order given. Rows are numbered in the order they are listed,
 /// so the smallest seq a statement returns is its first row's.
@@ -120,7 +128,7 @@ pub(super) async fn exec_push(
 ) -> Result<Vec<i64>> {
     let now = now_ms();
     let mut seqs = Vec::with_capacity(events.len());
-    for chunk in events.chunks(rows_per_statement(5)) {
+    for chunk in events.chunks(rows_per_statement(PUSH_COLUMNS)) {
         let sql = in_order_binds(conn, outbox_push_sql(chunk.len()));
         let mut query = sqlx::query(&sql);
         for (portal, event) in chunk {

@@ -11,8 +11,8 @@ use super::ingress::{
 };
 use super::ingress_feed::{handed_over, IngressFeed, Logged};
 use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
-use super::outbox::{exec_done, exec_push, OutboxWaiter, OutboxWaiters};
-use super::{rows_per_statement, MessageRow, ReactionRow, Store};
+use super::outbox::{exec_done, exec_push, push_statements, OutboxWaiter, OutboxWaiters};
+use super::{MessageRow, ReactionRow, Store};
 use crate::ids::PortalKey;
 use anyhow::{Context, Result};
 use sqlx::{AnyConnection, AnyPool};
@@ -187,7 +187,7 @@ async fn try_commit<'a>(
         [Job::Writes(writes)] => writes.len() == 1,
         // Pushes alone are one multi-row INSERT.
         _ => {
-            jobs.len() <= rows_per_statement(5)
+            push_statements(jobs.len()) == 1
                 && jobs.iter().all(|job| matches!(job, Job::Outbox { .. }))
         }
     };
