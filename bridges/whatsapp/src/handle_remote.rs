@@ -322,13 +322,15 @@ async fn handle(network: &WhatsAppNetwork, login: &LoginRow, event: &Event) -> R
         Event::Connected(_) => report(LoginState::Connected, None).await,
         Event::Disconnected(_) => report(LoginState::TransientDisconnect, None).await,
         Event::LoggedOut(_) => {
+            let store = network.store_of(&login.login_id)?;
+            store.mark_unlinked().await?;
             report(
                 LoginState::LoggedOut,
                 Some("WhatsApp logged this device out (from the phone's Linked devices). Send `login` to link the bridge again.".into()),
             )
             .await;
-            network.drop_client(&login.login_id);
-            network.store_of(&login.login_id)?.forget().await?;
+            network.stop_client(&login.login_id).await;
+            store.forget().await?;
         }
         Event::StreamReplaced(_) => {
             report(
@@ -336,7 +338,7 @@ async fn handle(network: &WhatsAppNetwork, login: &LoginRow, event: &Event) -> R
                 Some("Another connection took over this WhatsApp session (stream replaced), so the bridge stopped its own. Restart the bridge, or send `login` to link it again.".into()),
             )
             .await;
-            network.drop_client(&login.login_id);
+            network.stop_client(&login.login_id).await;
         }
         Event::ClientOutdated(_) => {
             report(
@@ -346,7 +348,7 @@ async fn handle(network: &WhatsAppNetwork, login: &LoginRow, event: &Event) -> R
                 ),
             )
             .await;
-            network.drop_client(&login.login_id);
+            network.stop_client(&login.login_id).await;
         }
         Event::TemporaryBan(ban) => {
             report(

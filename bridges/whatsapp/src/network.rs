@@ -86,9 +86,12 @@ impl WhatsAppNetwork {
         self.inner.paired.insert(login, (client, events));
     }
 
-    /// A login ended on WhatsApp's side: its client stops.
-    pub(crate) fn drop_client(&self, login: &LoginId) {
-        self.inner.clients.remove(login);
+    /// A login ended on WhatsApp's side: its client stops, and has saved
+    /// what it was saving when this returns.
+    pub(crate) async fn stop_client(&self, login: &LoginId) {
+        if let Some((_, client)) = self.inner.clients.remove(login) {
+            client.stop().await;
+        }
     }
 }
 
@@ -191,8 +194,10 @@ impl Network for WhatsAppNetwork {
         let (client, events) = match self.inner.paired.remove(&login.login_id) {
             Some((_, paired)) => paired,
             // A device the phone unlinked is not connected again: that would
-            // start linking a new one, unasked.
+            // start linking a new one, unasked. What its client saved while
+            // stopping goes too.
             None if !self.store_of(&login.login_id)?.is_linked().await? => {
+                self.store_of(&login.login_id)?.forget().await?;
                 bridge
                     .report_login_state(
                         login,

@@ -101,3 +101,18 @@ async fn forgetting_removes_every_row() {
     assert!(alice.get_session("1555:1@lid").await.unwrap().is_none());
     assert!(alice.get_pn_mapping("4412").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn an_unlinked_login_stays_unlinked_when_a_stopping_client_saves_its_device_again() {
+    let (store, _dir) = causeway_core::store::test_store().await;
+    let alice = ours(&store, "alice");
+    alice.create().await.unwrap();
+    let mut device = alice.load().await.unwrap().unwrap();
+    device.pn = Some("15550100@s.whatsapp.net".parse().unwrap());
+    alice.save(&device).await.unwrap();
+    assert!(alice.is_linked().await.unwrap());
+    alice.mark_unlinked().await.unwrap();
+    alice.forget().await.unwrap();
+    alice.save(&device).await.unwrap();
+    assert!(!alice.is_linked().await.unwrap());
+}

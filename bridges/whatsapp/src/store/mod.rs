@@ -66,6 +66,10 @@ const TC_TOKEN: &str = "whatsapp/tc-token";
 const SENT_MESSAGE: &str = "whatsapp/sent-message";
 const PENDING_INBOUND: &str = "whatsapp/pending-inbound";
 const MSG_SECRET: &str = "whatsapp/msg-secret";
+/// Set once the phone unlinked the device. Not among [`KINDS`]: it outlives
+/// [`WaStore::forget`], because a client still stopping may save its device
+/// again after the rows went.
+const UNLINKED: &str = "whatsapp/unlinked";
 
 /// One login's WhatsApp state. Give it to whatsapp-rust as its backend.
 pub struct WaStore {
@@ -103,10 +107,21 @@ impl WaStore {
     }
 
     /// Whether this login's device is linked to a phone: paired, and not
-    /// forgotten since (the phone unlinked it).
+    /// unlinked since.
     pub async fn is_linked(&self) -> anyhow::Result<bool> {
         use wacore::store::traits::DeviceStore;
+        if self.rows(UNLINKED).get("").await?.is_some() {
+            return Ok(false);
+        }
         Ok(self.load().await?.is_some_and(|device| device.pn.is_some()))
+    }
+
+    /// Records that the phone unlinked this device, so that no restart
+    /// connects it again (which would start linking a new one, unasked).
+    /// One write, made before anyone is told: a crash right after still
+    /// finds the login unlinked.
+    pub async fn mark_unlinked(&self) -> anyhow::Result<()> {
+        self.rows(UNLINKED).put("", b"").await
     }
 
     /// Deletes all of this login's WhatsApp state.
