@@ -191,13 +191,14 @@ impl Network for WhatsAppNetwork {
         bridge
             .report_login_state(login, LoginState::Connecting, None)
             .await;
+        let store = self.store_of(&login.login_id)?;
         let (client, events) = match self.inner.paired.remove(&login.login_id) {
             Some((_, paired)) => paired,
             // A device the phone unlinked is not connected again: that would
             // start linking a new one, unasked. What its client saved while
             // stopping goes too.
-            None if !self.store_of(&login.login_id)?.is_linked().await? => {
-                self.store_of(&login.login_id)?.forget().await?;
+            None if !store.is_linked().await? => {
+                store.forget().await?;
                 bridge
                     .report_login_state(
                         login,
