@@ -1,11 +1,12 @@
 //! Matrix→remote: the dispatcher takes each event the ingress log commits
-//! (read back from the log at start, or when the writer's feed overflowed)
-//! and hands it to its room's task; rooms run in parallel, events within a
-//! room in order. An event is marked processed only after its handler
-//! finished, so what a crash interrupts is read again at the next start.
-//! Each room is a [`Lane`]: the dispatcher never waits for one, and a room
-//! whose queue is full reads its events back from the log. A room's mapping writes and
-//! processed marks are committed in batches (see [`crate::lane`]).
+//! (read back from the log at start, after 5 s without a commit, or when
+//! the writer's feed overflowed) and hands it to its room's task; rooms run
+//! in parallel, events within a room in order. An event is marked processed
+//! only after its handler finished, so what a crash interrupts is read again
+//! at the next start. Each room is a [`Lane`]: the dispatcher never waits
+//! for one, and a room whose queue is full reads its events back from the
+//! log. A room's mapping writes and processed marks are committed in batches
+//! (see [`crate::lane`]).
 
 use crate::bridge::Bridge;
 use crate::lane::{Lane, LaneLog, Offer};
