@@ -233,7 +233,9 @@ impl Store {
     }
 }
 
-/// Stores one transaction on `conn`, inside the writer's database transaction.
+/// Stores one transaction on `conn`, inside the writer's database
+/// transaction. One of timeline events only goes through
+/// [`exec_timeline_transactions`] instead, with the others of its batch.
 pub(super) async fn exec_transaction(
     conn: &mut AnyConnection,
     bridge_id: &str,
@@ -241,27 +243,57 @@ pub(super) async fn exec_transaction(
     digest: &str,
     events: &[NewIngressEvent],
 ) -> Result<(TxnOutcome, Logged)> {
-    let now = now_ms();
-    let by_txn_id = needs_txn_row(events);
-    if by_txn_id {
-        // Writing first takes SQLite's write lock at once; reading first
-        // would fail with BUSY_SNAPSHOT when another write lands in between.
-        // The upsert returns a row unless the txnId is known with this
-        // digest.
-        let fresh: Option<String> = sqlx::query_scalar(INSERT_TXN)
-            .bind(bridge_id)
-            .bind(txn_id)
-            .bind(digest)
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if fresh.is_none() {
-            return Ok((TxnOutcome::Replayed, Vec::new()));
-        }
+    // Writing first takes SQLite's write lock at once; reading first
+    // would fail with BUSY_SNAPSHOT when another write lands in between.
+    // The upsert returns a row unless the txnId is known with this digest.
+    let fresh: Option<String> = sqlx::query_scalar(INSERT_TXN)
+        .bind(bridge_id)
+        .bind(txn_id)
+        .bind(digest)
+        .bind(now_ms())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if fresh.is_none() {
+        return Ok((TxnOutcome::Replayed, Vec::new()));
     }
-    let mut logged = Vec::new();
-    let per_statement = rows_per_statement(EVENT_COLUMNS);
-    for (n, chunk) in events.chunks(per_statement).enumerate() {
+    let logged = insert_events(conn, bridge_id, &[events]).await?.remove(0);
+    let inserted = logged.len() as u64;
+    Ok((TxnOutcome::Stored { inserted }, logged))
+}
+
+/// Stores transactions of timeline events only (see [`needs_txn_row`]),
+/// their events in as few multi-row statements as the bind limit allows: a
+/// group commit of several transactions is then one statement, where each
+/// used to be a round trip to the connection's thread of its own.
+pub(super) async fn exec_timeline_transactions(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    transactions: &[&[NewIngressEvent]],
+) -> Result<Vec<(TxnOutcome, Logged)>> {
+    let logged = insert_events(conn, bridge_id, transactions).await?;
+    Ok(logged
+        .into_iter()
+        .map(|logged| {
+            // Known events, each of them: a retry.
+            let outcome = match logged.len() as u64 {
+                0 => TxnOutcome::Replayed,
+                inserted => TxnOutcome::Stored { inserted },
+            };
+            (outcome, logged)
+        })
+        .collect())
+}
+
+/// Logs the events of `transactions`, in order; returns what each added.
+async fn insert_events(
+    conn: &mut AnyConnection,
+    bridge_id: &str,
+    transactions: &[&[NewIngressEvent]],
+) -> Result<Vec<Logged>> {
+    let now = now_ms();
+    let events: Vec<&NewIngressEvent> = transactions.iter().copied().flatten().collect();
+    let mut rows = Vec::with_capacity(events.len());
+    for chunk in events.chunks(rows_per_statement(EVENT_COLUMNS)) {
         let sql = in_order_binds(conn, insert_events_sql(chunk.len()));
         let mut query = sqlx::query(&sql);
         for event in chunk {
@@ -273,23 +305,11 @@ pub(super) async fn exec_transaction(
                 .bind(&event.body)
                 .bind(now);
         }
-        let rows = query.fetch_all(&mut *conn).await?;
-        let rows = rows
-            .iter()
-            .map(|row| Ok((row.try_get("seq")?, row.try_get("event_id")?)))
-            .collect::<Result<Vec<_>>>()?;
-        logged.extend(
-            index_rows(chunk, rows)
-                .into_iter()
-                .map(|(index, seq)| (n * per_statement + index, seq)),
-        );
+        for row in query.fetch_all(&mut *conn).await? {
+            rows.push((row.try_get("seq")?, row.try_get("event_id")?));
+        }
     }
-    // Known events, each of them: a retry.
-    if logged.is_empty() && !by_txn_id {
-        return Ok((TxnOutcome::Replayed, logged));
-    }
-    let inserted = logged.len() as u64;
-    Ok((TxnOutcome::Stored { inserted }, logged))
+    Ok(index_rows(transactions, rows))
 }
 
 /// Whether a transaction is remembered by its txnId. One of timeline events
@@ -300,9 +320,12 @@ pub(super) fn needs_txn_row(events: &[NewIngressEvent]) -> bool {
     events.iter().any(|event| event.event_id.is_none())
 }
 
-/// Statements that [`exec_transaction`] runs for `events`.
-pub(super) fn transaction_statements(events: &[NewIngressEvent]) -> usize {
-    usize::from(needs_txn_row(events)) + events.len().div_ceil(rows_per_statement(EVENT_COLUMNS))
+/// Statements that storing `transactions` in one batch runs: one for each
+/// txnId row, and the multi-row INSERTs of all their events.
+pub(super) fn transaction_statements(transactions: &[&[NewIngressEvent]]) -> usize {
+    let rows: usize = transactions.iter().map(|events| events.len()).sum();
+    let txn_rows = transactions.iter().filter(|events| needs_txn_row(events));
+    txn_rows.count() + rows.div_ceil(rows_per_statement(EVENT_COLUMNS))
 }
 
 /// Marks events processed on `conn`.
@@ -428,6 +451,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
+    }
+
+    #[tokio::test]
+    async fn transactions_logged_together_each_get_their_own_new_events() {
+        let (store, _dir) = test_store().await;
+        store
+            .record_transaction("0", "d0", vec![event("$known")])
+            .await
+            .unwrap();
+        let first = [event("$a"), event("$known"), event("$b")];
+        let second = [event("$b"), event("$c")];
+        let retry = [event("$known")];
+        let mut conn = store.writer.acquire().await.unwrap();
+        let logged = exec_timeline_transactions(&mut conn, "test", &[&first, &second, &retry])
+            .await
+            .unwrap();
+        let outcomes: Vec<_> = logged.iter().map(|(outcome, _)| outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                &TxnOutcome::Stored { inserted: 2 },
+                &TxnOutcome::Stored { inserted: 1 },
+                &TxnOutcome::Replayed
+            ]
+        );
+        let indexes = |n: usize| -> Vec<usize> { logged[n].1.iter().map(|(i, _)| *i).collect() };
+        assert_eq!(indexes(0), [0, 2], "$b is the first transaction's");
+        assert_eq!(indexes(1), [1]);
+        let seqs: Vec<i64> = logged
+            .iter()
+            .flat_map(|(_, l)| l.iter().map(|(_, seq)| *seq))
+            .collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "seqs follow the transactions' order"
+        );
     }
 
     #[tokio::test]

@@ -74,33 +74,41 @@ impl IngressFeed {
 /// transaction and its seq, in seq order.
 pub(super) type Logged = Vec<(usize, i64)>;
 
-/// Pairs the rows an insert returned with the events they are: by event ID,
-/// and events without one (ephemeral, never skipped as known) in the order
-/// they were inserted, which is seq order.
+/// Pairs the rows inserts returned with the events of `transactions` they
+/// are: by event ID (an ID twice is the first, which the insert kept), and
+/// events without one (ephemeral, never skipped as known) in the order they
+/// were inserted, which is seq order. One [`Logged`] per transaction.
 pub(super) fn index_rows(
-    events: &[NewIngressEvent],
+    transactions: &[&[NewIngressEvent]],
     mut rows: Vec<(i64, Option<String>)>,
-) -> Logged {
+) -> Vec<Logged> {
     rows.sort_unstable_by_key(|(seq, _)| *seq);
-    let by_id: std::collections::HashMap<&str, usize> = events
-        .iter()
-        .enumerate()
-        .filter_map(|(index, event)| Some((event.event_id.as_deref()?, index)))
-        .collect();
-    let mut without_id = events
-        .iter()
-        .enumerate()
-        .filter(|(_, event)| event.event_id.is_none())
-        .map(|(index, _)| index);
-    rows.into_iter()
-        .filter_map(|(seq, event_id)| {
-            let index = match event_id {
-                Some(id) => by_id.get(id.as_str()).copied(),
-                None => without_id.next(),
-            };
-            Some((index?, seq))
-        })
-        .collect()
+    let positions = || {
+        transactions
+            .iter()
+            .enumerate()
+            .flat_map(|(txn, events)| events.iter().enumerate().map(move |(i, e)| (txn, i, e)))
+    };
+    let mut by_id = std::collections::HashMap::new();
+    for (txn, index, event) in positions() {
+        if let Some(id) = event.event_id.as_deref() {
+            by_id.entry(id).or_insert((txn, index));
+        }
+    }
+    let mut without_id = positions()
+        .filter(|(_, _, event)| event.event_id.is_none())
+        .map(|(txn, index, _)| (txn, index));
+    let mut logged = vec![Logged::new(); transactions.len()];
+    for (seq, event_id) in rows {
+        let position = match event_id {
+            Some(id) => by_id.get(id.as_str()).copied(),
+            None => without_id.next(),
+        };
+        if let Some((txn, index)) = position {
+            logged[txn].push((index, seq));
+        }
+    }
+    logged
 }
 
 /// The events of a committed transaction, as the dispatcher is handed them.

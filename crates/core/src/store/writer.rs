@@ -7,7 +7,8 @@
 //! acknowledged or marked done before it is durable.
 
 use super::ingress::{
-    exec_mark_processed, exec_transaction, transaction_statements, NewIngressEvent, TxnOutcome,
+    exec_mark_processed, exec_timeline_transactions, exec_transaction, needs_txn_row,
+    transaction_statements, NewIngressEvent, TxnOutcome,
 };
 use super::ingress_feed::{handed_over, IngressFeed, Logged};
 use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
@@ -182,15 +183,23 @@ async fn try_commit<'a>(
     // would be two more round trips to the connection's thread. It is the
     // common case when events come one at a time (an IRC line into the
     // outbox).
-    let one_statement = match jobs {
-        [Job::Transaction { events, .. }] => transaction_statements(events) == 1,
-        [Job::Writes(writes)] => writes.len() == 1,
-        // Pushes alone are one multi-row INSERT.
-        _ => {
-            push_statements(jobs.len()) == 1
-                && jobs.iter().all(|job| matches!(job, Job::Outbox { .. }))
-        }
-    };
+    let transactions: Option<Vec<&[NewIngressEvent]>> = jobs
+        .iter()
+        .map(|job| match job {
+            Job::Transaction { events, .. } => Some(events.as_slice()),
+            _ => None,
+        })
+        .collect();
+    // Transactions alone: their events go in one multi-row INSERT.
+    let one_statement = transactions.is_some_and(|t| transaction_statements(&t) == 1)
+        || match jobs {
+            [Job::Writes(writes)] => writes.len() == 1,
+            // Pushes alone are one multi-row INSERT.
+            _ => {
+                push_statements(jobs.len()) == 1
+                    && jobs.iter().all(|job| matches!(job, Job::Outbox { .. }))
+            }
+        };
     if one_statement {
         let mut conn = writer.pool.acquire().await?;
         return run_jobs(writer, &mut conn, jobs, registered).await;
@@ -215,13 +224,22 @@ async fn run_jobs<'a>(
     let mut delivered = Vec::new();
     // Outbox pushes, with where their result goes: one statement for all.
     let mut pushes = Vec::new();
+    // Transactions of timeline events in a row, logged together; with where
+    // their results go. Logged before the next one with a txnId row, so
+    // that seqs follow commit order.
+    let mut timeline = TimelineRun::default();
     for job in jobs {
         match job {
+            Job::Transaction { events, .. } if !needs_txn_row(events) => {
+                timeline.add(results.len(), events);
+                results.push(Done::Writes);
+            }
             Job::Transaction {
                 txn_id,
                 digest,
                 events,
             } => {
+                timeline.log(conn, bridge_id, &mut results).await?;
                 let (outcome, logged) =
                     exec_transaction(conn, bridge_id, txn_id, digest, events).await?;
                 results.push(Done::Transaction(outcome, logged));
@@ -243,6 +261,7 @@ async fn run_jobs<'a>(
             }
         }
     }
+    timeline.log(conn, bridge_id, &mut results).await?;
     let events: Vec<_> = pushes.iter().map(|(_, _, event)| *event).collect();
     let seqs = exec_push(conn, bridge_id, &events).await?;
     for ((index, job, _), seq) in pushes.into_iter().zip(seqs) {
@@ -258,6 +277,39 @@ async fn run_jobs<'a>(
     exec_mark_processed(conn, bridge_id, &processed).await?;
     exec_done(conn, bridge_id, &delivered).await?;
     Ok(results)
+}
+
+/// Transactions of timeline events waiting to be logged in one go.
+#[derive(Default)]
+struct TimelineRun<'a> {
+    /// Each one's index among the batch's results.
+    results: Vec<usize>,
+    transactions: Vec<&'a [NewIngressEvent]>,
+}
+
+impl<'a> TimelineRun<'a> {
+    fn add(&mut self, result: usize, events: &'a [NewIngressEvent]) {
+        self.results.push(result);
+        self.transactions.push(events);
+    }
+
+    /// Logs the transactions added since the last call.
+    async fn log(
+        &mut self,
+        conn: &mut AnyConnection,
+        bridge_id: &str,
+        results: &mut [Done],
+    ) -> Result<()> {
+        if self.transactions.is_empty() {
+            return Ok(());
+        }
+        let logged = exec_timeline_transactions(conn, bridge_id, &self.transactions).await?;
+        for (index, (outcome, logged)) in self.results.drain(..).zip(logged) {
+            results[index] = Done::Transaction(outcome, logged);
+        }
+        self.transactions.clear();
+        Ok(())
+    }
 }
 
 async fn exec_single(conn: &mut AnyConnection, bridge_id: &str, write: &Write) -> Result<()> {
