@@ -4,6 +4,7 @@
 //! Each table gets its own module; every row carries the bridge ID so that
 //! several bridges can share one PostgreSQL database.
 
+mod checkpoint;
 mod ghosts;
 mod ingress;
 mod ingress_feed;
@@ -38,15 +39,14 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Executor};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// How many pages the SQLite write-ahead log takes before a commit copies
-/// them into the database (SQLite's default is 1,000, 4 MiB). Each copy
-/// syncs the database file. Once the message mappings outgrow memory, every
-/// mapping dirties a page of its own, so a 1,000-page log filled within a
-/// commit or two and draining a million-event backlog ran at half the rate
-/// of a small one (`causeway-bench --backlog`). At 10,000 pages (40 MiB of
-/// log) it stays within about a fifth; the cost is a longer pause for the
-/// commit that copies, seen in the ingress p99.
-const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+/// Pages of write-ahead log past which a commit copies the log into the
+/// database itself, as SQLite does by default (at 1,000). The checkpointer
+/// task ([`checkpoint`]) does it first, off the writer's path; this is in
+/// case it cannot.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 4 * checkpoint::RESTART_PAGES;
+
+/// How long a connection waits for SQLite's locks before it gives up.
+const BUSY_TIMEOUT_MS: u32 = 10_000;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -66,6 +66,8 @@ pub struct Store {
     /// here instead of sleeping in SQLite's busy handler; with PostgreSQL it
     /// is the same pool as `pool`.
     writer: AnyPool,
+    /// SQLite's checkpointer's own connection (see [`checkpoint`]).
+    checkpointer: Option<AnyPool>,
     /// Jobs for the group-commit task, which writes through `writer`.
     write_queue: tokio::sync::mpsc::Sender<(
         writer::Job,
@@ -112,6 +114,12 @@ impl Store {
             Dialect::Sqlite if max_conns > 1 => open_pool(&uri, dialect, 1).await?,
             _ => pool.clone(),
         };
+        let checkpointer = match dialect {
+            Dialect::Sqlite if !uri.contains(":memory:") => {
+                Some(open_pool(&uri, dialect, 1).await?)
+            }
+            _ => None,
+        };
         let migrator = match dialect {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
@@ -120,9 +128,13 @@ impl Store {
             .run(&pool)
             .await
             .context("database migrations failed")?;
+        if let Some(pool) = &checkpointer {
+            checkpoint::spawn(pool.clone());
+        }
         let outbox_waiters = outbox::OutboxWaiters::default();
         let ingress_feed = std::sync::Arc::<IngressFeed>::default();
         Ok(Self {
+            checkpointer,
             write_queue: writer::spawn(
                 writer.clone(),
                 bridge_id.to_owned(),
@@ -161,6 +173,9 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
     }
 }
 
@@ -185,7 +200,7 @@ async fn open_pool(uri: &str, dialect: Dialect, max_conns: u32) -> Result<AnyPoo
                     // writes took a seventh of the SQLite thread's time in
                     // ingress.
                     conn.execute(format!(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}; PRAGMA temp_store=MEMORY;"
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={BUSY_TIMEOUT_MS}; PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}; PRAGMA temp_store=MEMORY;"
                     ).as_str()).await?;
                 }
                 Ok(())
@@ -370,7 +385,7 @@ mod tests {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(pages, WAL_CHECKPOINT_PAGES);
+        assert_eq!(pages, WAL_AUTOCHECKPOINT_PAGES);
         let (temp_store,): (i64,) = sqlx::query_as("PRAGMA temp_store")
             .fetch_one(store.pool())
             .await
