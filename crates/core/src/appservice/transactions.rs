@@ -74,16 +74,18 @@ pub fn parse_transaction(
     bytes: &[u8],
     is_own: impl Fn(&str) -> bool,
 ) -> Result<ParsedTransaction, MatrixError> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
-        MatrixError::new(
-            StatusCode::BAD_REQUEST,
-            "M_NOT_JSON",
-            format!("the transaction body is not JSON: {e}"),
-        )
-    })?;
     let bad = |msg: String| MatrixError::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", msg);
-    let body: TransactionBody = serde_json::from_slice(bytes)
-        .map_err(|e| bad(format!("the transaction body has the wrong shape: {e}")))?;
+    let body: TransactionBody = serde_json::from_slice(bytes).map_err(|e| {
+        // Told apart only on failure, so that a good body is read once.
+        match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Err(e) => MatrixError::new(
+                StatusCode::BAD_REQUEST,
+                "M_NOT_JSON",
+                format!("the transaction body is not JSON: {e}"),
+            ),
+            Ok(_) => bad(format!("the transaction body has the wrong shape: {e}")),
+        }
+    })?;
     let ephemeral = if body.ephemeral.is_empty() {
         body.unstable_ephemeral
     } else {
@@ -91,35 +93,34 @@ pub fn parse_transaction(
     };
     let mut events = Vec::with_capacity(body.events.len() + ephemeral.len());
     for raw in &body.events {
-        let kind: Option<String> = raw
-            .get_field("type")
-            .map_err(|_| bad("every event must have a string `type`".into()))?;
-        let kind = kind.ok_or_else(|| bad("every event must have a string `type`".into()))?;
-        let event_id: OwnedEventId = raw
-            .get_field("event_id")
-            .ok()
-            .flatten()
+        let keys = EventKeys::of(raw.json())?;
+        let kind = keys
+            .kind
+            .ok_or_else(|| bad("every event must have a string `type`".into()))?;
+        let event_id: OwnedEventId = keys
+            .event_id
+            .and_then(|id| id.parse().ok())
             .ok_or_else(|| bad("a timeline event has no valid `event_id`".into()))?;
-        let sender: Option<String> = raw.get_field("sender").ok().flatten();
-        if kind != "m.room.member" && sender.as_deref().is_some_and(&is_own) {
+        if kind != "m.room.member" && keys.sender.as_deref().is_some_and(&is_own) {
             continue;
         }
         events.push(NewIngressEvent {
             event_id: Some(event_id.to_string()),
-            room_id: room_of(raw.json()),
+            room_id: keys.room_id,
             kind: IngressKind::Timeline,
-            body: canonical(raw.json())?,
+            body: keys.canonical,
             clear: None,
         });
     }
     for raw in &ephemeral {
-        let kind: Option<String> = raw.get_field("type").ok().flatten();
-        kind.ok_or_else(|| bad("every event must have a string `type`".into()))?;
+        let keys = EventKeys::of(raw.json())?;
+        keys.kind
+            .ok_or_else(|| bad("every event must have a string `type`".into()))?;
         events.push(NewIngressEvent {
             event_id: None,
-            room_id: room_of(raw.json()),
+            room_id: keys.room_id,
             kind: IngressKind::Ephemeral,
-            body: canonical(raw.json())?,
+            body: keys.canonical,
             clear: None,
         });
     }
@@ -134,30 +135,40 @@ pub fn parse_transaction(
     })
 }
 
-/// The room an event is in, which orders it in the log with its room.
-fn room_of(json: &RawJsonValue) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Room {
-        room_id: Option<String>,
-    }
-    serde_json::from_str::<Room>(json.get())
-        .ok()
-        .and_then(|r| r.room_id)
+/// What the log keys an event by, read from the event's JSON in the one
+/// pass that also makes its canonical form. A key of the wrong JSON type
+/// reads as missing, as `Raw::get_field` read it.
+struct EventKeys {
+    kind: Option<String>,
+    event_id: Option<String>,
+    sender: Option<String>,
+    /// The room, which orders the event in the log with its room.
+    room_id: Option<String>,
+    /// The event's JSON with sorted keys (serde_json's map is ordered), so
+    /// that a retried transaction has the same digest however the
+    /// homeserver ordered its keys.
+    canonical: String,
 }
 
-/// An event's JSON with sorted keys (serde_json's map is ordered), so that
-/// a retried transaction has the same digest however the homeserver ordered
-/// its keys.
-fn canonical(json: &RawJsonValue) -> Result<String, MatrixError> {
-    serde_json::from_str::<serde_json::Value>(json.get())
-        .map(|value| value.to_string())
-        .map_err(|e| {
-            MatrixError::new(
-                StatusCode::BAD_REQUEST,
-                "M_BAD_JSON",
-                format!("every event must be a JSON object: {e}"),
-            )
+impl EventKeys {
+    fn of(json: &RawJsonValue) -> Result<Self, MatrixError> {
+        let value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json.get())
+            .map_err(|e| {
+                MatrixError::new(
+                    StatusCode::BAD_REQUEST,
+                    "M_BAD_JSON",
+                    format!("every event must be a JSON object: {e}"),
+                )
+            })?;
+        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        Ok(Self {
+            kind: text("type"),
+            event_id: text("event_id"),
+            sender: text("sender"),
+            room_id: text("room_id"),
+            canonical: serde_json::Value::Object(value).to_string(),
         })
+    }
 }
 
 /// Encrypts the event bodies for the ingress log. Events hold whatever users
