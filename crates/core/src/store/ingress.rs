@@ -1,7 +1,6 @@
 //! The ingress log: homeserver transactions, stored before they are answered.
 
-use super::ingress_feed::{index_rows, Logged};
-use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, MAX_BINDS};
+use super::{in_order_binds, now_ms, Store, MAX_BINDS};
 use anyhow::Result;
 use sqlx::{AnyConnection, Row};
 
@@ -13,7 +12,7 @@ pub enum IngressKind {
 }
 
 impl IngressKind {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Timeline => "event",
             Self::Ephemeral => "ephemeral",
@@ -109,23 +108,6 @@ pub(super) fn pending_in_room_sql(in_a_room: bool) -> String {
         "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
          WHERE bridge_id = $1 AND {room} AND processed_at IS NULL AND seq > $3 AND seq <= $4 \
          ORDER BY seq LIMIT $5"
-    )
-}
-
-/// Records a transaction unless its txnId is known with this digest.
-pub(super) const INSERT_TXN: &str = "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (bridge_id, txn_id) DO UPDATE SET digest = excluded.digest, received_at = excluded.received_at \
-     WHERE ingress_txn.digest <> excluded.digest RETURNING txn_id";
-
-/// Binds per logged event.
-const EVENT_COLUMNS: usize = 6;
-
-/// Logs `rows` events; returns the new ones.
-pub(super) fn insert_events_sql(rows: usize) -> String {
-    format!(
-        "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} \
-         ON CONFLICT DO NOTHING RETURNING seq, event_id",
-        numbered_rows(rows, EVENT_COLUMNS)
     )
 }
 
@@ -233,101 +215,6 @@ impl Store {
     }
 }
 
-/// Stores one transaction on `conn`, inside the writer's database
-/// transaction. One of timeline events only goes through
-/// [`exec_timeline_transactions`] instead, with the others of its batch.
-pub(super) async fn exec_transaction(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    txn_id: &str,
-    digest: &str,
-    events: &[NewIngressEvent],
-) -> Result<(TxnOutcome, Logged)> {
-    // Writing first takes SQLite's write lock at once; reading first
-    // would fail with BUSY_SNAPSHOT when another write lands in between.
-    // The upsert returns a row unless the txnId is known with this digest.
-    let fresh: Option<String> = sqlx::query_scalar(INSERT_TXN)
-        .bind(bridge_id)
-        .bind(txn_id)
-        .bind(digest)
-        .bind(now_ms())
-        .fetch_optional(&mut *conn)
-        .await?;
-    if fresh.is_none() {
-        return Ok((TxnOutcome::Replayed, Vec::new()));
-    }
-    let logged = insert_events(conn, bridge_id, &[events]).await?.remove(0);
-    let inserted = logged.len() as u64;
-    Ok((TxnOutcome::Stored { inserted }, logged))
-}
-
-/// Stores transactions of timeline events only (see [`needs_txn_row`]),
-/// their events in as few multi-row statements as the bind limit allows: a
-/// group commit of several transactions is then one statement, where each
-/// used to be a round trip to the connection's thread of its own.
-pub(super) async fn exec_timeline_transactions(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    transactions: &[&[NewIngressEvent]],
-) -> Result<Vec<(TxnOutcome, Logged)>> {
-    let logged = insert_events(conn, bridge_id, transactions).await?;
-    Ok(logged
-        .into_iter()
-        .map(|logged| {
-            // Known events, each of them: a retry.
-            let outcome = match logged.len() as u64 {
-                0 => TxnOutcome::Replayed,
-                inserted => TxnOutcome::Stored { inserted },
-            };
-            (outcome, logged)
-        })
-        .collect())
-}
-
-/// Logs the events of `transactions`, in order; returns what each added.
-async fn insert_events(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    transactions: &[&[NewIngressEvent]],
-) -> Result<Vec<Logged>> {
-    let now = now_ms();
-    let events: Vec<&NewIngressEvent> = transactions.iter().copied().flatten().collect();
-    let mut rows = Vec::with_capacity(events.len());
-    for chunk in events.chunks(rows_per_statement(EVENT_COLUMNS)) {
-        let sql = in_order_binds(conn, insert_events_sql(chunk.len()));
-        let mut query = sqlx::query(&sql);
-        for event in chunk {
-            query = query
-                .bind(bridge_id)
-                .bind(event.event_id.as_deref())
-                .bind(event.room_id.as_deref())
-                .bind(event.kind.as_str())
-                .bind(&event.body)
-                .bind(now);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            rows.push((row.try_get("seq")?, row.try_get("event_id")?));
-        }
-    }
-    Ok(index_rows(transactions, rows))
-}
-
-/// Whether a transaction is remembered by its txnId. One of timeline events
-/// only is remembered by their event IDs, which deduplicate a retry on
-/// their own: it is stored in one statement, with no row for the txnId.
-/// Ephemeral events have no ID, so a transaction with one needs the row.
-pub(super) fn needs_txn_row(events: &[NewIngressEvent]) -> bool {
-    events.iter().any(|event| event.event_id.is_none())
-}
-
-/// Statements that storing `transactions` in one batch runs: one for each
-/// txnId row, and the multi-row INSERTs of all their events.
-pub(super) fn transaction_statements(transactions: &[&[NewIngressEvent]]) -> usize {
-    let rows: usize = transactions.iter().map(|events| events.len()).sum();
-    let txn_rows = transactions.iter().filter(|events| needs_txn_row(events));
-    txn_rows.count() + rows.div_ceil(rows_per_statement(EVENT_COLUMNS))
-}
-
 /// Marks events processed on `conn`.
 pub(super) async fn exec_mark_processed(
     conn: &mut AnyConnection,
@@ -359,11 +246,6 @@ mod tests {
             body: format!("{{\"event_id\":\"{id}\"}}"),
             clear: None,
         }
-    }
-
-    #[test]
-    fn numbered_rows_count_placeholders_across_rows() {
-        assert_eq!(numbered_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 
     #[tokio::test]
@@ -451,42 +333,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome, TxnOutcome::Stored { inserted: 1 });
-    }
-
-    #[tokio::test]
-    async fn transactions_logged_together_each_get_their_own_new_events() {
-        let (store, _dir) = test_store().await;
-        store
-            .record_transaction("0", "d0", vec![event("$known")])
-            .await
-            .unwrap();
-        let first = [event("$a"), event("$known"), event("$b")];
-        let second = [event("$b"), event("$c")];
-        let retry = [event("$known")];
-        let mut conn = store.writer.acquire().await.unwrap();
-        let logged = exec_timeline_transactions(&mut conn, "test", &[&first, &second, &retry])
-            .await
-            .unwrap();
-        let outcomes: Vec<_> = logged.iter().map(|(outcome, _)| outcome).collect();
-        assert_eq!(
-            outcomes,
-            [
-                &TxnOutcome::Stored { inserted: 2 },
-                &TxnOutcome::Stored { inserted: 1 },
-                &TxnOutcome::Replayed
-            ]
-        );
-        let indexes = |n: usize| -> Vec<usize> { logged[n].1.iter().map(|(i, _)| *i).collect() };
-        assert_eq!(indexes(0), [0, 2], "$b is the first transaction's");
-        assert_eq!(indexes(1), [1]);
-        let seqs: Vec<i64> = logged
-            .iter()
-            .flat_map(|(_, l)| l.iter().map(|(_, seq)| *seq))
-            .collect();
-        assert!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "seqs follow the transactions' order"
-        );
     }
 
     #[tokio::test]

@@ -49,6 +49,14 @@ impl IngressFeed {
         self.notify.notify_one();
     }
 
+    /// Says that committed events may be missing from the feed: a batch of
+    /// the writer failed, maybe after its insert committed, so that what it
+    /// logged was never handed over. The dispatcher then reads the log.
+    pub(super) fn left_out(&self) {
+        self.lock().overflowed = true;
+        self.notify.notify_one();
+    }
+
     /// Everything handed over since the last call.
     pub fn take(&self) -> Handed {
         std::mem::take(&mut *self.lock())
@@ -180,6 +188,17 @@ mod tests {
         let after = feed.take();
         assert_eq!(seqs(&after), [CAPACITY as i64 + 2]);
         assert!(!after.overflowed, "taking starts afresh");
+    }
+
+    #[test]
+    fn events_left_out_send_the_dispatcher_to_the_log_and_nothing_after_them_is_handed() {
+        let feed = IngressFeed::default();
+        feed.push(vec![event(1)]);
+        feed.left_out();
+        feed.push(vec![event(3)]);
+        let handed = feed.take();
+        assert_eq!(seqs(&handed), [1]);
+        assert!(handed.overflowed);
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ mod checkpoint;
 mod ghosts;
 mod ingress;
 mod ingress_feed;
+mod ingress_log;
 mod kv;
 mod login_data;
 mod logins;

@@ -6,9 +6,8 @@
 //! never runs `ANALYZE`), through `EXPLAIN QUERY PLAN`. PostgreSQL is
 //! checked through `EXPLAIN` after `ANALYZE`, as autovacuum would leave it.
 
-use super::ingress::{
-    insert_events_sql, mark_processed_sql, pending_in_room_sql, INSERT_TXN, PENDING,
-};
+use super::ingress::{mark_processed_sql, pending_in_room_sql, PENDING};
+use super::ingress_log::{insert_events_sql, INSERT_TXN, NEWEST_LOGGED};
 use super::messages::*;
 use super::outbox::{outbox_done_sql, outbox_push_sql, OUTBOX_PENDING};
 use super::{test_store, Dialect, Store};
@@ -91,7 +90,12 @@ fn hot_statements() -> Vec<Hot> {
             INSERT_TXN,
             vec![Text("test"), Text("t1"), Text("d"), Int(1)],
         ),
-        hot("log events", insert_events_sql(4), events),
+        hot("log events", insert_events_sql(4, true), events),
+        hot(
+            "read back the events just logged",
+            NEWEST_LOGGED,
+            vec![Int(SEEDED), Int(50)],
+        ),
         hot(
             "read pending events",
             PENDING,

@@ -6,11 +6,11 @@
 //! event. Every caller still waits for its own commit, so nothing is
 //! acknowledged or marked done before it is durable.
 
-use super::ingress::{
-    exec_mark_processed, exec_timeline_transactions, exec_transaction, needs_txn_row,
-    transaction_statements, NewIngressEvent, TxnOutcome,
-};
+use super::ingress::{exec_mark_processed, NewIngressEvent, TxnOutcome};
 use super::ingress_feed::{handed_over, IngressFeed, Logged};
+use super::ingress_log::{
+    exec_timeline_transactions, exec_transaction, needs_txn_row, transaction_statements,
+};
 use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
 use super::outbox::{exec_done, exec_push, push_statements, OutboxWaiter, OutboxWaiters};
 use super::{MessageRow, ReactionRow, Store};
@@ -111,6 +111,16 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Request>) {
         let committed = crate::health::guard("database writer", commit(&writer, &jobs))
             .await
             .unwrap_or_else(|| Err(anyhow::anyhow!("the database writer failed on this batch")));
+        // A failed batch may have committed a transaction's events (an
+        // insert commits on its own when it is the batch's only write) and
+        // then failed to learn their seqs: nobody would hand them over.
+        if committed.is_err()
+            && jobs
+                .iter()
+                .any(|job| matches!(job, Job::Transaction { .. }))
+        {
+            writer.feed.left_out();
+        }
         match committed {
             Ok(results) => {
                 for ((job, reply), result) in batch.into_iter().zip(results) {
