@@ -26,9 +26,6 @@ pub(super) fn insert_events_sql(rows: usize, returning: bool) -> String {
     )
 }
 
-/// SQLite: what the last insert on this connection added.
-const SQLITE_LAST_INSERT: &str = "SELECT last_insert_rowid(), changes()";
-
 /// SQLite: the newest `$2` events up to seq `$1`. Those an insert just
 /// added are the newest up to its last: it held the write lock throughout,
 /// so no other row, of this bridge or another, came between them.
@@ -121,20 +118,16 @@ async fn insert_events(
 }
 
 /// SQLite: the seq and event ID of each row the insert of `chunk` just
-/// added on `conn`. RETURNING would send each row back from the
-/// connection's thread as a message of its own, and that hand-off cost a
-/// third of the ingress rate (`causeway-bench`: 60,000–64,000 events/s with
-/// it, 84,000–88,000 without). Instead: when every event was new, they
-/// took consecutive seqs in the order given, ending at the last rowid
-/// inserted. When some were known, skipped rows may have used up seqs, so
-/// the rows added are read back.
+/// added on `conn`, without RETURNING (see [`super::sqlite_last_insert`];
+/// `causeway-bench` ingress went from 60,000–64,000 events/s to
+/// 84,000–88,000). When every event was new, they took consecutive seqs in
+/// the order given. When some were known, skipped rows may have used up
+/// seqs, so the rows added are read back.
 async fn sqlite_logged_rows(
     conn: &mut AnyConnection,
     chunk: &[&NewIngressEvent],
 ) -> Result<Vec<(i64, Option<String>)>> {
-    let (last, added): (i64, i64) = sqlx::query_as(SQLITE_LAST_INSERT)
-        .fetch_one(&mut *conn)
-        .await?;
+    let (last, added) = super::sqlite_last_insert(conn).await?;
     if usize::try_from(added) == Ok(chunk.len()) {
         let first = last - added + 1;
         return Ok(chunk

@@ -92,12 +92,14 @@ pub(super) const OUTBOX_PENDING: &str =
 /// Binds per queued event.
 const PUSH_COLUMNS: usize = 5;
 
-/// Queues `rows` events; returns their seqs.
-pub(super) fn outbox_push_sql(rows: usize) -> String {
+/// Queues `rows` events; with `returning`, returns their seqs (SQLite asks
+/// afterwards instead, see [`super::sqlite_last_insert`]).
+pub(super) fn outbox_push_sql(rows: usize, returning: bool) -> String {
     format!(
         "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
-         VALUES {} RETURNING seq",
-        numbered_rows(rows, PUSH_COLUMNS)
+         VALUES {}{}",
+        numbered_rows(rows, PUSH_COLUMNS),
+        if returning { " RETURNING seq" } else { "" }
     )
 }
 /// Deletes `seqs` delivered events, each looked up by its key. Comparing
@@ -129,7 +131,8 @@ pub(super) async fn exec_push(
     let now = now_ms();
     let mut seqs = Vec::with_capacity(events.len());
     for chunk in events.chunks(rows_per_statement(PUSH_COLUMNS)) {
-        let sql = in_order_binds(conn, outbox_push_sql(chunk.len()));
+        let sqlite = conn.backend_name() == "SQLite";
+        let sql = in_order_binds(conn, outbox_push_sql(chunk.len(), !sqlite));
         let mut query = sqlx::query(&sql);
         for (portal, event) in chunk {
             query = query
@@ -139,12 +142,19 @@ pub(super) async fn exec_push(
                 .bind(*event)
                 .bind(now);
         }
-        let mut returned = query
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get("seq"))
-            .collect::<Result<Vec<i64>, _>>()?;
+        let mut returned = if sqlite {
+            // Every row is new (nothing conflicts): consecutive seqs.
+            query.execute(&mut *conn).await?;
+            let (last, added) = super::sqlite_last_insert(conn).await?;
+            (last - added + 1..=last).collect()
+        } else {
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| row.try_get("seq"))
+                .collect::<Result<Vec<i64>, _>>()?
+        };
         anyhow::ensure!(
             returned.len() == chunk.len(),
             "the outbox took {} of {} events",

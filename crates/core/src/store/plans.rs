@@ -174,7 +174,7 @@ fn hot_statements() -> Vec<Hot> {
         ),
         hot(
             "queue in the outbox",
-            outbox_push_sql(1),
+            outbox_push_sql(1, true),
             vec![Text("test"), Text("p5"), Text(""), Text("{}"), Int(1)],
         ),
         hot("delete from the outbox", outbox_done_sql(64), {
