@@ -16,7 +16,7 @@ pub(super) const INSERT_TXN: &str = "INSERT INTO ingress_txn (bridge_id, txn_id,
 const EVENT_COLUMNS: usize = 6;
 
 /// Logs `rows` events; with `returning`, returns the new ones (see
-/// [`sqlite_logged_rows`] for why SQLite does not).
+/// [`super::returns_rows`] for when not).
 pub(super) fn insert_events_sql(rows: usize, returning: bool) -> String {
     format!(
         "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) VALUES {} \
@@ -92,9 +92,9 @@ async fn insert_events(
     let now = now_ms();
     let events: Vec<&NewIngressEvent> = transactions.iter().copied().flatten().collect();
     let mut rows = Vec::with_capacity(events.len());
-    let sqlite = conn.backend_name() == "SQLite";
     for chunk in events.chunks(rows_per_statement(EVENT_COLUMNS)) {
-        let sql = in_order_binds(conn, insert_events_sql(chunk.len(), !sqlite));
+        let returning = super::returns_rows(conn, chunk.len());
+        let sql = in_order_binds(conn, insert_events_sql(chunk.len(), returning));
         let mut query = sqlx::query(&sql);
         for event in chunk {
             query = query
@@ -105,7 +105,7 @@ async fn insert_events(
                 .bind(&event.body)
                 .bind(now);
         }
-        if sqlite {
+        if !returning {
             query.execute(&mut *conn).await?;
             rows.extend(sqlite_logged_rows(conn, chunk).await?);
             continue;

@@ -274,6 +274,15 @@ pub(crate) async fn sqlite_last_insert(conn: &mut AnyConnection) -> Result<(i64,
         .await?)
 }
 
+/// Whether an insert of `rows` rows on `conn` returns them with RETURNING,
+/// or asks [`sqlite_last_insert`] afterwards: SQLite with more than one row.
+/// A single row comes back as one message, where asking is a round trip of
+/// its own; as Synapse sends a bridge that keeps up one event at a time,
+/// that is the common case.
+pub(crate) fn returns_rows(conn: &AnyConnection, rows: usize) -> bool {
+    conn.backend_name() != "SQLite" || rows == 1
+}
+
 /// Retries a write every second until the database takes it: what it
 /// records (an event handled, delivered or dispatched) must not be lost, and
 /// a database that fails now is expected back.

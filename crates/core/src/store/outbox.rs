@@ -92,8 +92,8 @@ pub(super) const OUTBOX_PENDING: &str =
 /// Binds per queued event.
 const PUSH_COLUMNS: usize = 5;
 
-/// Queues `rows` events; with `returning`, returns their seqs (SQLite asks
-/// afterwards instead, see [`super::sqlite_last_insert`]).
+/// Queues `rows` events; with `returning`, returns their seqs (see
+/// [`super::returns_rows`] for when not).
 pub(super) fn outbox_push_sql(rows: usize, returning: bool) -> String {
     format!(
         "INSERT INTO remote_outbox (bridge_id, portal_id, receiver, event, queued_at) \
@@ -131,8 +131,8 @@ pub(super) async fn exec_push(
     let now = now_ms();
     let mut seqs = Vec::with_capacity(events.len());
     for chunk in events.chunks(rows_per_statement(PUSH_COLUMNS)) {
-        let sqlite = conn.backend_name() == "SQLite";
-        let sql = in_order_binds(conn, outbox_push_sql(chunk.len(), !sqlite));
+        let returning = super::returns_rows(conn, chunk.len());
+        let sql = in_order_binds(conn, outbox_push_sql(chunk.len(), returning));
         let mut query = sqlx::query(&sql);
         for (portal, event) in chunk {
             query = query
@@ -142,7 +142,7 @@ pub(super) async fn exec_push(
                 .bind(*event)
                 .bind(now);
         }
-        let mut returned = if sqlite {
+        let mut returned = if !returning {
             // Every row is new (nothing conflicts): consecutive seqs.
             query.execute(&mut *conn).await?;
             let (last, added) = super::sqlite_last_insert(conn).await?;
