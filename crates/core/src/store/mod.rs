@@ -265,9 +265,10 @@ pub(crate) fn in_order_binds(conn: &AnyConnection, sql: String) -> String {
 /// SQLite: the last rowid inserted on `conn`, and how many rows its last
 /// statement changed. A multi-row INSERT in which every row is new gave
 /// them consecutive rowids, in the order of its VALUES, ending at the first
-/// number (with AUTOINCREMENT, a row skipped by ON CONFLICT may use one up). Asking is one small round trip; RETURNING sends each row back
-/// from the connection's thread as a message of its own, which cost a third
-/// of the ingress rate.
+/// number (with AUTOINCREMENT, a row skipped by ON CONFLICT may use one
+/// up). Asking is one small round trip; RETURNING sends each row back from
+/// the connection's thread as a message of its own, which cost a third of
+/// the ingress rate.
 pub(crate) async fn sqlite_last_insert(conn: &mut AnyConnection) -> Result<(i64, i64)> {
     Ok(sqlx::query_as("SELECT last_insert_rowid(), changes()")
         .fetch_one(conn)
