@@ -234,11 +234,12 @@ pub(super) async fn exec_mark_processed(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::test_store;
 
-    fn event(id: &str) -> NewIngressEvent {
+    /// A timeline event of room `!r` whose body names it.
+    pub(in crate::store) fn event(id: &str) -> NewIngressEvent {
         NewIngressEvent {
             event_id: Some(id.into()),
             room_id: Some("!r".into()),

@@ -169,17 +169,8 @@ pub(super) fn transaction_statements(transactions: &[&[NewIngressEvent]]) -> usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{test_store, IngressKind, Store};
-
-    fn event(id: &str) -> NewIngressEvent {
-        NewIngressEvent {
-            event_id: Some(id.into()),
-            room_id: Some("!r".into()),
-            kind: IngressKind::Timeline,
-            body: format!("{{\"event_id\":\"{id}\"}}"),
-            clear: None,
-        }
-    }
+    use crate::store::ingress::tests::event;
+    use crate::store::{test_store, Store};
 
     #[test]
     fn numbered_rows_count_placeholders_across_rows() {
