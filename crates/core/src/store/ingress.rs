@@ -1,8 +1,9 @@
 //! The ingress log: homeserver transactions, stored before they are answered.
 
-use super::{in_order_binds, now_ms, Store, MAX_BINDS};
+use super::script::Script;
+use super::{now_ms, Store, MAX_BINDS};
 use anyhow::Result;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 /// Whether an event came in the timeline or the ephemeral list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,22 +216,18 @@ impl Store {
     }
 }
 
-/// Marks events processed on `conn`.
-pub(super) async fn exec_mark_processed(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    seqs: &[i64],
-) -> Result<()> {
+/// Marks events processed.
+pub(super) fn mark_processed<'q>(script: &mut Script<'q>, bridge_id: &'q str, seqs: &[i64]) {
     let now = now_ms();
     for chunk in seqs.chunks(MAX_BINDS - 2) {
-        let sql = in_order_binds(conn, mark_processed_sql(chunk.len()));
-        let mut query = sqlx::query(&sql).bind(now).bind(bridge_id);
+        script
+            .statement(&mark_processed_sql(chunk.len()))
+            .bind(now)
+            .bind(bridge_id);
         for seq in chunk {
-            query = query.bind(*seq);
+            script.bind(*seq);
         }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 #[cfg(test)]

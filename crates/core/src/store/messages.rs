@@ -1,10 +1,10 @@
 //! Message and reaction mappings between remote IDs and Matrix event IDs.
 //! Edits, replies, redactions and deduplication all go through these.
 
-use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, Write, MAX_BINDS};
+use super::script::Script;
+use super::{now_ms, numbered_rows, rows_per_statement, Store, Write, MAX_BINDS};
 use crate::ids::{PartId, PortalKey, RemoteMessageId, RemoteUserId};
 use anyhow::Result;
-use sqlx::AnyConnection;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -226,68 +226,60 @@ fn reaction_from_row(row: sqlx::any::AnyRow) -> Result<ReactionRow> {
     })
 }
 
-/// Inserts mappings on `conn`, many rows a statement.
-pub(super) async fn exec_put_messages(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    rows: &[&MessageRow],
-) -> Result<()> {
+/// Inserts mappings, many rows a statement.
+pub(super) fn put_messages<'q>(
+    script: &mut Script<'q>,
+    bridge_id: &'q str,
+    rows: &[&'q MessageRow],
+) {
     for chunk in rows.chunks(rows_per_statement(9)) {
-        let sql = in_order_binds(conn, insert_messages_sql(chunk.len()));
-        let mut query = sqlx::query(&sql);
+        script.statement(&insert_messages_sql(chunk.len()));
         for msg in chunk {
-            query = query
+            script
                 .bind(bridge_id)
                 .bind(msg.portal.id.as_str())
                 .bind(msg.portal.receiver_str())
                 .bind(msg.remote_id.as_str())
                 .bind(msg.part.as_str())
-                .bind(&msg.event_id)
-                .bind(&msg.room_id)
-                .bind(&msg.sender)
+                .bind(msg.event_id.as_str())
+                .bind(msg.room_id.as_str())
+                .bind(msg.sender.as_str())
                 .bind(msg.timestamp);
         }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
-pub(super) async fn exec_put_reaction(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    reaction: &ReactionRow,
-) -> Result<()> {
-    sqlx::query(INSERT_REACTION)
+pub(super) fn put_reaction<'q>(
+    script: &mut Script<'q>,
+    bridge_id: &'q str,
+    reaction: &'q ReactionRow,
+) {
+    script
+        .statement(INSERT_REACTION)
         .bind(bridge_id)
         .bind(reaction.portal.id.as_str())
         .bind(reaction.portal.receiver_str())
         .bind(reaction.remote_message_id.as_str())
         .bind(reaction.remote_sender.as_str())
-        .bind(&reaction.emoji)
-        .bind(&reaction.event_id)
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .bind(reaction.emoji.as_str())
+        .bind(reaction.event_id.as_str())
+        .bind(now_ms());
 }
 
-/// Deletes a message or reaction mapping by event ID on `conn`.
-pub(super) async fn exec_delete(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    table: &str,
-    event_id: &str,
-) -> Result<()> {
-    let sql = match table {
-        "reaction" => DELETE_REACTION,
-        _ => DELETE_MESSAGE,
-    };
-    sqlx::query(sql)
+/// Deletes a message's mapping by its event ID.
+pub(super) fn delete_message<'q>(script: &mut Script<'q>, bridge_id: &'q str, event_id: &'q str) {
+    script
+        .statement(DELETE_MESSAGE)
         .bind(bridge_id)
-        .bind(event_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .bind(event_id);
+}
+
+/// Deletes a reaction's mapping by its event ID.
+pub(super) fn delete_reaction<'q>(script: &mut Script<'q>, bridge_id: &'q str, event_id: &'q str) {
+    script
+        .statement(DELETE_REACTION)
+        .bind(bridge_id)
+        .bind(event_id);
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod plans;
 mod portal_logins;
 mod portals;
 mod read_cache;
+mod script;
 mod secrets;
 mod users;
 mod writer;
@@ -247,6 +248,11 @@ pub(crate) fn in_order_binds(conn: &AnyConnection, sql: String) -> String {
     if conn.backend_name() != "SQLite" {
         return sql;
     }
+    anonymous_binds(&sql)
+}
+
+/// `sql` with each numbered placeholder made an anonymous `?`.
+fn anonymous_binds(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {

@@ -2,6 +2,7 @@
 //! durable from the moment the network hands them over until the
 //! homeserver has them. Event bodies are sealed: they hold messages.
 
+use super::script::Script;
 use super::writer::OnCommit;
 use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, MAX_BINDS};
 use crate::ids::PortalKey;
@@ -167,21 +168,15 @@ pub(super) async fn exec_push(
     Ok(seqs)
 }
 
-/// Deletes delivered events on `conn`, one statement per batch of them.
-pub(super) async fn exec_done(
-    conn: &mut AnyConnection,
-    bridge_id: &str,
-    seqs: &[i64],
-) -> Result<()> {
+/// Deletes delivered events, one statement per batch of them.
+pub(super) fn outbox_done<'q>(script: &mut Script<'q>, bridge_id: &'q str, seqs: &[i64]) {
     for chunk in seqs.chunks(MAX_BINDS - 1) {
-        let sql = in_order_binds(conn, outbox_done_sql(chunk.len()));
-        let mut query = sqlx::query(&sql);
+        script.statement(&outbox_done_sql(chunk.len()));
         for seq in chunk {
-            query = query.bind(*seq);
+            script.bind(*seq);
         }
-        query.bind(bridge_id).execute(&mut *conn).await?;
+        script.bind(bridge_id);
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,13 +6,14 @@
 //! event. Every caller still waits for its own commit, so nothing is
 //! acknowledged or marked done before it is durable.
 
-use super::ingress::{exec_mark_processed, NewIngressEvent, TxnOutcome};
+use super::ingress::{mark_processed, NewIngressEvent, TxnOutcome};
 use super::ingress_feed::{handed_over, IngressFeed, Logged};
 use super::ingress_log::{
     exec_timeline_transactions, exec_transaction, needs_txn_row, transaction_statements,
 };
-use super::messages::{exec_delete, exec_put_messages, exec_put_reaction};
-use super::outbox::{exec_done, exec_push, push_statements, OutboxWaiter, OutboxWaiters};
+use super::messages::{delete_message, delete_reaction, put_messages, put_reaction};
+use super::outbox::{exec_push, outbox_done, push_statements, OutboxWaiter, OutboxWaiters};
+use super::script::Script;
 use super::{MessageRow, ReactionRow, Store};
 use crate::ids::PortalKey;
 use anyhow::{Context, Result};
@@ -189,6 +190,14 @@ async fn try_commit<'a>(
     registered: &mut Vec<(i64, &'a Job)>,
 ) -> Result<Vec<Done>> {
     let mut conn = writer.pool.acquire().await?;
+    // Writes alone return nothing: on SQLite they go as one script, with
+    // BEGIN and COMMIT, in a single round trip.
+    if jobs.iter().all(|job| matches!(job, Job::Writes(_))) {
+        let mut script = Script::new(&conn);
+        add_writes(&mut script, &writer.bridge_id, jobs);
+        script.commit(&mut conn).await?;
+        return Ok(jobs.iter().map(|_| Done::Writes).collect());
+    }
     if one_statement(jobs, &conn) {
         return run_jobs(writer, &mut conn, jobs, registered).await;
     }
@@ -221,15 +230,10 @@ fn one_statement(jobs: &[&Job], conn: &AnyConnection) -> bool {
         // Their events go in one multi-row INSERT.
         return transaction_statements(&transactions) == 1;
     }
-    match jobs {
-        [Job::Writes(writes)] => writes.len() == 1,
-        // Pushes alone are one multi-row INSERT.
-        _ => {
-            jobs.iter().all(|job| matches!(job, Job::Outbox { .. }))
-                && push_statements(jobs.len()) == 1
-                && super::returns_rows(conn, jobs.len())
-        }
-    }
+    // Pushes alone are one multi-row INSERT.
+    jobs.iter().all(|job| matches!(job, Job::Outbox { .. }))
+        && push_statements(jobs.len()) == 1
+        && super::returns_rows(conn, jobs.len())
 }
 
 /// Runs jobs' statements on `conn`; the caller commits.
@@ -241,9 +245,6 @@ async fn run_jobs<'a>(
 ) -> Result<Vec<Done>> {
     let bridge_id = writer.bridge_id.as_str();
     let mut results = Vec::with_capacity(jobs.len());
-    let mut messages = Vec::new();
-    let mut processed = Vec::new();
-    let mut delivered = Vec::new();
     // Outbox pushes, with where their result goes: one statement for all.
     let mut pushes = Vec::new();
     // Transactions of timeline events in a row, logged together; with where
@@ -266,17 +267,7 @@ async fn run_jobs<'a>(
                     exec_transaction(conn, bridge_id, txn_id, digest, events).await?;
                 results.push(Done::Transaction(outcome, logged));
             }
-            Job::Writes(writes) => {
-                for write in writes {
-                    match write {
-                        Write::Message(row) => messages.push(row),
-                        Write::Processed(seq) => processed.push(*seq),
-                        Write::OutboxDone(seq) => delivered.push(*seq),
-                        other => exec_single(conn, bridge_id, other).await?,
-                    }
-                }
-                results.push(Done::Writes);
-            }
+            Job::Writes(_) => results.push(Done::Writes),
             Job::Outbox { portal, event, .. } => {
                 pushes.push((results.len(), *job, (portal, event.as_str())));
                 results.push(Done::Outboxed(0));
@@ -295,10 +286,36 @@ async fn run_jobs<'a>(
             }
         }
     }
-    exec_put_messages(conn, bridge_id, &messages).await?;
-    exec_mark_processed(conn, bridge_id, &processed).await?;
-    exec_done(conn, bridge_id, &delivered).await?;
+    let mut script = Script::new(conn);
+    add_writes(&mut script, bridge_id, jobs);
+    script.run(conn).await?;
     Ok(results)
+}
+
+/// Adds the writes among `jobs` to `script`: reactions and removals in
+/// order, then the new messages, the events processed and the outbox events
+/// delivered, each kind in as few statements as it takes.
+fn add_writes<'q>(script: &mut Script<'q>, bridge_id: &'q str, jobs: &[&'q Job]) {
+    let mut messages = Vec::new();
+    let mut processed = Vec::new();
+    let mut delivered = Vec::new();
+    let writes = jobs.iter().flat_map(|job| match job {
+        Job::Writes(writes) => writes.as_slice(),
+        _ => &[],
+    });
+    for write in writes {
+        match write {
+            Write::Message(row) => messages.push(row),
+            Write::Processed(seq) => processed.push(*seq),
+            Write::OutboxDone(seq) => delivered.push(*seq),
+            Write::Reaction(row) => put_reaction(script, bridge_id, row),
+            Write::DeleteMessage(event_id) => delete_message(script, bridge_id, event_id),
+            Write::DeleteReaction(event_id) => delete_reaction(script, bridge_id, event_id),
+        }
+    }
+    put_messages(script, bridge_id, &messages);
+    mark_processed(script, bridge_id, &processed);
+    outbox_done(script, bridge_id, &delivered);
 }
 
 /// Transactions of timeline events waiting to be logged in one go.
@@ -331,15 +348,6 @@ impl<'a> TimelineRun<'a> {
         }
         self.transactions.clear();
         Ok(())
-    }
-}
-
-async fn exec_single(conn: &mut AnyConnection, bridge_id: &str, write: &Write) -> Result<()> {
-    match write {
-        Write::Reaction(row) => exec_put_reaction(conn, bridge_id, row).await,
-        Write::DeleteMessage(event_id) => exec_delete(conn, bridge_id, "message", event_id).await,
-        Write::DeleteReaction(event_id) => exec_delete(conn, bridge_id, "reaction", event_id).await,
-        Write::Message(_) | Write::Processed(_) | Write::OutboxDone(_) => Ok(()),
     }
 }
 
