@@ -34,6 +34,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_port: 29317,
     example_config: crate::config::EXAMPLE,
     icon: include_bytes!("../icon.png"),
+    single_threaded: false,
 };
 
 #[derive(Clone)]

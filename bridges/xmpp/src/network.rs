@@ -35,6 +35,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_port: 29340,
     example_config: crate::config::EXAMPLE,
     icon: include_bytes!("../icon.png"),
+    single_threaded: true,
 };
 
 /// Cheap to clone: tasks hold their own handle.

@@ -279,6 +279,7 @@ mod tests {
                 default_port: 0,
                 example_config: "",
                 icon: &[],
+                single_threaded: false,
             }
         }
         async fn start(&self, _bridge: crate::Bridge) -> anyhow::Result<()> {

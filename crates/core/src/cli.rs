@@ -72,7 +72,7 @@ fn run_cli(args: &Args, info: &NetworkInfo, build: BuildNetwork) -> Result<()> {
     init_logging(&config);
     let network = build(&config)?;
     let hint = args.registration.display().to_string();
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = runtime(info)?;
     runtime.block_on(crate::run::run(config, network, &hint))
 }
 
@@ -147,5 +147,42 @@ fn init_logging(config: &Config) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// The runtime the network asks for (see [`NetworkInfo::single_threaded`]).
+fn runtime(info: &NetworkInfo) -> std::io::Result<tokio::runtime::Runtime> {
+    match info.single_threaded {
+        true => tokio::runtime::Builder::new_current_thread(),
+        false => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::runtime::RuntimeFlavor;
+
+    #[test]
+    fn a_single_threaded_network_runs_on_one_thread_and_the_others_on_all_cores() {
+        let info = |single_threaded| NetworkInfo {
+            name: "Test",
+            id: "test",
+            version: "0",
+            default_username_template: "test_{id}",
+            default_alias_template: "test_{id}",
+            default_command_prefix: "",
+            default_bot_username: "testbot",
+            default_displayname_template: "{name}",
+            default_port: 0,
+            example_config: "",
+            icon: &[],
+            single_threaded,
+        };
+        let flavor = |single| runtime(&info(single)).unwrap().handle().runtime_flavor();
+        assert_eq!(flavor(true), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavor(false), RuntimeFlavor::MultiThread);
     }
 }

@@ -39,6 +39,14 @@ pub struct NetworkInfo {
     /// The network's icon, a PNG: uploaded once, it is the bot's avatar and
     /// the network's in every room's `m.bridge`.
     pub icon: &'static [u8],
+    /// Whether the bridge runs its tasks on one thread. At a homeserver's
+    /// pace, where each message wakes the bridge from idle, a runtime with
+    /// a thread per core wakes its other threads for work one thread does,
+    /// which was about a third of the IRC bridge's CPU per line through
+    /// Synapse. IRC and XMPP parse lines and stanzas, and one thread keeps
+    /// up with a hundred times Synapse's pace; WhatsApp and Telegram
+    /// decrypt every message of every login, and use every core.
+    pub single_threaded: bool,
 }
 
 /// Everything needed to create or find a portal's room.

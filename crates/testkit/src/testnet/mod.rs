@@ -50,6 +50,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_port: 29399,
     example_config: "  # Port of the control API through which tests play the remote side.\n  control_port: 29398\n  # File receiving everything the bridge delivers to the remote side.\n  outbox_file: testnet-outbox.jsonl\n  # Play an account network: portal events go out through the sender's\n  # login in the chat, or the portal's relay login.\n  account: false\n",
     icon: include_bytes!("../../icon.png"),
+    single_threaded: false,
 };
 
 pub struct TestNet {
