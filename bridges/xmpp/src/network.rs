@@ -35,7 +35,7 @@ pub const INFO: NetworkInfo = NetworkInfo {
     default_port: 29340,
     example_config: crate::config::EXAMPLE,
     icon: include_bytes!("../icon.png"),
-    single_threaded: true,
+    single_threaded: false,
 };
 
 /// Cheap to clone: tasks hold their own handle.
