@@ -35,7 +35,21 @@ impl Store {
         .transpose()
     }
 
+    /// Saves a ghost. On PostgreSQL, ON CONFLICT checks only its target,
+    /// the primary key: two tasks saving the same new ghost at once could
+    /// both miss it, and the second then failed on the index of Matrix IDs
+    /// (an event from the network was lost with it). Its second try finds
+    /// the row and updates it.
     pub async fn put_ghost(&self, ghost: &GhostRow) -> Result<()> {
+        match self.upsert_ghost(ghost).await {
+            Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
+                Ok(self.upsert_ghost(ghost).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn upsert_ghost(&self, ghost: &GhostRow) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO ghost (bridge_id, remote_id, mxid, displayname, avatar_mxc, registered) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (bridge_id, remote_id) DO UPDATE SET mxid = excluded.mxid, displayname = excluded.displayname, \
@@ -72,5 +86,29 @@ mod tests {
         let back = store.get_ghost(&"bob".into()).await.unwrap().unwrap();
         assert_eq!(back.displayname.as_deref(), Some("Bob"));
         assert!(back.registered);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tasks_saving_the_same_new_ghost_at_once_all_succeed() {
+        let (store, _dir) = test_store().await;
+        let store = std::sync::Arc::new(store);
+        for n in 0..20 {
+            let ghost = GhostRow {
+                remote_id: format!("bob{n}").as_str().into(),
+                mxid: format!("@_t_bob{n}:x"),
+                displayname: None,
+                avatar_mxc: None,
+                registered: false,
+            };
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let (store, ghost) = (store.clone(), ghost.clone());
+                    tokio::spawn(async move { store.put_ghost(&ghost).await })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap().unwrap();
+            }
+        }
     }
 }
