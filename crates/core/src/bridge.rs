@@ -31,9 +31,9 @@ pub(crate) struct Inner {
     pub bot: OwnedUserId,
     /// Room actors for Matrix→remote events, one per room.
     pub room_queues: DashMap<String, crate::lane::Lane<crate::store::IngressEvent>>,
-    /// Portal actors for remote→Matrix events, one per portal.
     /// Public media requests, per client IP address.
     pub media_rate: crate::rate_limit::RateLimiter<std::net::IpAddr>,
+    /// Portal actors for remote→Matrix events, one per portal.
     pub portal_queues:
         DashMap<crate::ids::PortalKey, crate::lane::Lane<crate::remote::RemoteEvent>>,
     /// One lock per portal key, so that a portal's room is created once.
@@ -42,6 +42,11 @@ pub(crate) struct Inner {
     pub ghosts: DashMap<RemoteUserId, GhostInfo>,
     /// (room, user) pairs known to be joined.
     pub joined: DashSet<(String, String)>,
+    /// Events the bridge is redacting for the network, until their mapping
+    /// is deleted. A redaction sent as a double-puppeted user comes back
+    /// like the user's own, with no content to mark it by, and could
+    /// otherwise find the mapping and go back to the network.
+    pub redacting: DashSet<String>,
     pub logins: crate::login_runner::ActiveLogins,
     pub room_version: OnceCell<String>,
     /// Held while a management room is created, so a user gets one.
@@ -85,6 +90,7 @@ impl Bridge {
                 portal_locks: DashMap::new(),
                 ghosts: DashMap::new(),
                 joined: DashSet::new(),
+                redacting: DashSet::new(),
                 logins: Default::default(),
                 room_version: OnceCell::new(),
                 management_rooms: Mutex::new(()),

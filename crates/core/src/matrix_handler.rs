@@ -304,6 +304,10 @@ async fn handle_redaction(
     let Some(redacts) = redacts.map(EventId::as_str) else {
         return Ok(());
     };
+    if bridge.inner().redacting.contains(redacts) {
+        tracing::debug!(redacts, "the echo of a redaction the network asked for");
+        return Ok(());
+    }
     let target = if let Some(message) = bridge.store().message_by_event(redacts).await? {
         RedactionTarget::Message(message)
     } else if let Some(reaction) = bridge.store().reaction_by_event(redacts).await? {

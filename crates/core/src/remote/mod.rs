@@ -387,11 +387,6 @@ async fn handle(
     Ok(())
 }
 
-/// Redacts every part of a message as `ghost`, and forgets it. A ghost
-/// without the power to redact someone else's event (a moderator whose
-/// rank has not reached the room yet) leaves it to the bot.
-/// Redacts a message's parts as `actor` (a ghost, or a double-puppeted
-/// user through their client), or as the bot where the actor may not.
 /// A [`RemoteEvent::ReactionSet`]: removals of what is gone, then
 /// additions, each as its own event would be handled.
 async fn set_reactions(
@@ -435,6 +430,10 @@ async fn set_reactions(
     Ok(())
 }
 
+/// Redacts every part of a message as `actor` (a ghost, or a
+/// double-puppeted user through their client), and forgets it. An actor
+/// without the power to redact someone else's event (a moderator whose
+/// rank has not reached the room yet) leaves it to the bot.
 async fn redact_parts(
     bridge: &Bridge,
     room: &ruma::RoomId,
@@ -445,6 +444,7 @@ async fn redact_parts(
     for part in parts {
         let event = EventId::parse(&part.event_id)?;
         let txn = format!("cwredact{}", part.event_id.trim_start_matches('$'));
+        let _redacting = Redacting::mark(bridge, &part.event_id);
         match client.redact(actor, room, &event, &txn, reason).await {
             Err(err) if err.errcode() == Some("M_FORBIDDEN") => {
                 let txn = format!("{txn}bot");
@@ -458,6 +458,23 @@ async fn redact_parts(
         bridge.store().delete_message(&part.event_id).await?;
     }
     Ok(())
+}
+
+/// An event marked as being redacted for the network (see
+/// `Inner::redacting`) until dropped.
+struct Redacting<'a>(&'a Bridge, &'a str);
+
+impl<'a> Redacting<'a> {
+    fn mark(bridge: &'a Bridge, event_id: &'a str) -> Self {
+        bridge.inner().redacting.insert(event_id.to_owned());
+        Self(bridge, event_id)
+    }
+}
+
+impl Drop for Redacting<'_> {
+    fn drop(&mut self) {
+        self.0.inner().redacting.remove(self.1);
+    }
 }
 
 /// A remote user may edit or remove only their own messages, whatever the
