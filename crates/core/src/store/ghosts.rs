@@ -41,15 +41,20 @@ impl Store {
     /// (an event from the network was lost with it). Its second try finds
     /// the row and updates it.
     pub async fn put_ghost(&self, ghost: &GhostRow) -> Result<()> {
-        match self.upsert_ghost(ghost).await {
+        let mut conn = self.writer.acquire().await?;
+        match self.upsert_ghost(&mut conn, ghost).await {
             Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
-                Ok(self.upsert_ghost(ghost).await?)
+                Ok(self.upsert_ghost(&mut conn, ghost).await?)
             }
             other => Ok(other?),
         }
     }
 
-    async fn upsert_ghost(&self, ghost: &GhostRow) -> sqlx::Result<()> {
+    async fn upsert_ghost(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        ghost: &GhostRow,
+    ) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO ghost (bridge_id, remote_id, mxid, displayname, avatar_mxc, registered) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (bridge_id, remote_id) DO UPDATE SET mxid = excluded.mxid, displayname = excluded.displayname, \
@@ -61,7 +66,7 @@ impl Store {
         .bind(ghost.displayname.as_deref())
         .bind(ghost.avatar_mxc.as_deref())
         .bind(i64::from(ghost.registered))
-        .execute(&self.writer)
+        .execute(conn)
         .await?;
         Ok(())
     }

@@ -204,13 +204,13 @@ impl Store {
         let events = sqlx::query("DELETE FROM ingress_event WHERE bridge_id = $1 AND processed_at IS NOT NULL AND received_at < $2")
             .bind(&self.bridge_id)
             .bind(older_than_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await?
             .rows_affected();
         sqlx::query("DELETE FROM ingress_txn WHERE bridge_id = $1 AND received_at < $2")
             .bind(&self.bridge_id)
             .bind(older_than_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await?;
         Ok(events)
     }

@@ -19,7 +19,7 @@ impl Store {
             .bind(&self.bridge_id)
             .bind(key)
             .bind(value)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await?;
         Ok(())
     }
@@ -28,7 +28,7 @@ impl Store {
         sqlx::query("DELETE FROM kv WHERE bridge_id = $1 AND key = $2")
             .bind(&self.bridge_id)
             .bind(key)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await?;
         Ok(())
     }

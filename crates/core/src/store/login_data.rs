@@ -67,7 +67,8 @@ impl LoginData {
     /// Writes several values in one commit: a library's state that must
     /// change together (keys and their counters) never half-lands.
     pub async fn put_all(&self, values: &[(&str, &[u8])]) -> Result<()> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut conn = self.store.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for (key, value) in values {
             let sealed = self
                 .secrets
@@ -98,7 +99,8 @@ impl LoginData {
 
     /// Deletes several keys in one commit.
     pub async fn delete_all(&self, keys: &[&str]) -> Result<()> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut conn = self.store.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for key in keys {
             sqlx::query(
                 "DELETE FROM login_data WHERE bridge_id = $1 AND login_id = $2 AND namespace = $3 AND key = $4",
@@ -123,7 +125,7 @@ impl LoginData {
         .bind(self.login_id.as_str())
         .bind(&self.namespace)
         .bind(prefix)
-        .execute(&self.store.writer)
+        .execute(&mut *self.store.writer.acquire().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -138,7 +140,7 @@ impl LoginData {
         .bind(self.login_id.as_str())
         .bind(&self.namespace)
         .bind(key)
-        .fetch_optional(&self.store.writer)
+        .fetch_optional(&mut *self.store.writer.acquire().await?)
         .await?;
         sealed
             .map(|sealed| {
@@ -268,7 +270,7 @@ mod tests {
         assert!(!stored.windows(11).any(|w| w == b"very secret"));
         // Moved to another key, it no longer opens.
         sqlx::query("UPDATE login_data SET key = 'moved' WHERE key = 'auth_key'")
-            .execute(&store.writer)
+            .execute(&mut *store.writer.acquire().await.unwrap())
             .await
             .unwrap();
         assert!(d.get("moved").await.is_err());

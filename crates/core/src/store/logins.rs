@@ -41,7 +41,7 @@ impl Store {
         .bind(sealed)
         .bind(login.metadata.to_string())
         .bind(now_ms())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         self.logins_by_mxid.clear();
         Ok(())
@@ -92,7 +92,8 @@ impl Store {
     pub async fn delete_login(&self, login_id: &LoginId) -> Result<bool> {
         self.known_portal_logins
             .retain(|(_, login)| login != login_id);
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for table in ["login_data", "portal_login"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE bridge_id = $1 AND login_id = $2"

@@ -22,6 +22,7 @@ mod read_cache;
 mod script;
 mod secrets;
 mod users;
+mod write_conn;
 mod writer;
 
 pub use ghosts::GhostRow;
@@ -64,10 +65,8 @@ pub enum Dialect {
 pub struct Store {
     /// For reads; SQLite in WAL mode serves these in parallel with a write.
     pool: AnyPool,
-    /// For writes. With SQLite it holds one connection, so that writers queue
-    /// here instead of sleeping in SQLite's busy handler; with PostgreSQL it
-    /// is the same pool as `pool`.
-    writer: AnyPool,
+    /// For writes (see [`write_conn`]).
+    writer: write_conn::WriteConn,
     /// SQLite's checkpointer's own connection (see [`checkpoint`]).
     checkpointer: Option<AnyPool>,
     /// Jobs for the group-commit task, which writes through `writer`.
@@ -113,8 +112,10 @@ impl Store {
         };
         let pool = open_pool(&uri, dialect, max_conns).await?;
         let writer = match dialect {
-            Dialect::Sqlite if max_conns > 1 => open_pool(&uri, dialect, 1).await?,
-            _ => pool.clone(),
+            Dialect::Sqlite if max_conns > 1 => {
+                write_conn::WriteConn::hold(&open_pool(&uri, dialect, 1).await?).await?
+            }
+            _ => write_conn::WriteConn::Pooled(pool.clone()),
         };
         let checkpointer = match dialect {
             Dialect::Sqlite if !uri.contains(":memory:") => {
@@ -174,6 +175,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.close().await;

@@ -25,7 +25,7 @@ impl Store {
         .bind(portal.id.as_str())
         .bind(portal.receiver_str())
         .bind(login.as_str())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         self.known_portal_logins.insert(pair);
         Ok(true)
@@ -69,7 +69,7 @@ impl Store {
         .bind(portal.id.as_str())
         .bind(portal.receiver_str())
         .bind(login.as_str())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         self.known_portal_logins
             .remove(&(portal.clone(), login.clone()));
@@ -91,7 +91,8 @@ impl Store {
 
     /// Makes `login` the portal's relay, or clears the relay with `None`.
     pub async fn set_relay_login(&self, portal: &PortalKey, login: Option<&LoginId>) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::query(
             "UPDATE portal_login SET relay = 0 WHERE bridge_id = $1 AND portal_id = $2 AND receiver = $3",
         )

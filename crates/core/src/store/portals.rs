@@ -90,7 +90,7 @@ impl Store {
         .bind(portal.topic.as_deref())
         .bind(i64::from(portal.plumbed))
         .bind(portal.metadata.to_string())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         self.portals_changed();
         Ok(())
@@ -98,7 +98,8 @@ impl Store {
 
     pub async fn delete_portal(&self, key: &PortalKey) -> Result<()> {
         self.known_portal_logins.retain(|(portal, _)| portal != key);
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         // Its message mappings go too: a new room for the chat starts afresh.
         for table in ["message", "reaction", "portal_login", "portal"] {
             sqlx::query(&format!(

@@ -41,7 +41,7 @@ impl Store {
         .bind(&user.mxid)
         .bind(user.management_room.as_deref())
         .bind(user.settings.to_string())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         Ok(())
     }

@@ -14,10 +14,11 @@ use super::ingress_log::{
 use super::messages::{delete_message, delete_reaction, put_messages, put_reaction};
 use super::outbox::{exec_push, outbox_done, push_statements, OutboxWaiter, OutboxWaiters};
 use super::script::Script;
+use super::write_conn::WriteConn;
 use super::{MessageRow, ReactionRow, Store};
 use crate::ids::PortalKey;
 use anyhow::{Context, Result};
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyConnection;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,7 +72,7 @@ type Request = (Job, oneshot::Sender<Result<Done>>);
 const MAX_BATCH: usize = 512;
 
 pub(super) fn spawn(
-    pool: AnyPool,
+    conn: WriteConn,
     bridge_id: String,
     waiters: OutboxWaiters,
     feed: Arc<IngressFeed>,
@@ -79,7 +80,7 @@ pub(super) fn spawn(
     let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
     tokio::spawn(run(
         Writer {
-            pool,
+            conn,
             bridge_id,
             waiters,
             feed,
@@ -91,7 +92,7 @@ pub(super) fn spawn(
 
 /// What the writer task writes with.
 struct Writer {
-    pool: AnyPool,
+    conn: WriteConn,
     bridge_id: String,
     waiters: OutboxWaiters,
     /// Where committed ingress events go, in commit order.
@@ -189,7 +190,7 @@ async fn try_commit<'a>(
     jobs: &[&'a Job],
     registered: &mut Vec<(i64, &'a Job)>,
 ) -> Result<Vec<Done>> {
-    let mut conn = writer.pool.acquire().await?;
+    let mut conn = writer.conn.acquire().await?;
     // Writes alone return nothing: on SQLite they go as one script, with
     // BEGIN and COMMIT, in a single round trip.
     if jobs.iter().all(|job| matches!(job, Job::Writes(_))) {
