@@ -312,7 +312,11 @@ pub struct ConnectParams<'a> {
 
 /// How long a quiet connection waits before it pings the server, and then
 /// for the answer.
+#[cfg(not(test))]
 const PING_AFTER: Duration = Duration::from_secs(120);
+/// Short in unit tests, which wait it out.
+#[cfg(test)]
+const PING_AFTER: Duration = Duration::from_millis(300);
 
 /// Connects and registers; returns once the server has welcomed us and sent
 /// its ISUPPORT and MOTD.
@@ -354,20 +358,39 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
     tokio::spawn(async move {
         let mut welcomed = Some(welcomed);
         let mut pinged = false;
+        // One timer for the connection's life, pushed back only when it
+        // fires: a timer per line cost each of the many connections that
+        // hear a busy channel a registration and a removal per line.
+        let mut heard = tokio::time::Instant::now();
+        let quiet = tokio::time::sleep(PING_AFTER);
+        tokio::pin!(quiet);
         let reason = loop {
-            let bytes = match tokio::time::timeout(PING_AFTER, reader.next_line()).await {
-                Err(_) if pinged => break "the server stopped answering pings".to_owned(),
-                Err(_) => {
+            let read = tokio::select! {
+                biased;
+                read = reader.next_line() => read,
+                () = &mut quiet => {
+                    if heard.elapsed() < PING_AFTER {
+                        quiet.as_mut().reset(heard + PING_AFTER);
+                        continue;
+                    }
+                    if pinged {
+                        break "the server stopped answering pings".to_owned();
+                    }
                     pinged = true;
                     let _ = conn.send_urgent("PING :causeway".into());
+                    heard = tokio::time::Instant::now();
+                    quiet.as_mut().reset(heard + PING_AFTER);
                     continue;
                 }
-                Ok(Ok(Some(bytes))) => bytes,
-                Ok(Ok(None)) => break "the server closed the connection".to_owned(),
-                Ok(Err(err)) => break err.to_string(),
             };
+            let bytes = match read {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => break "the server closed the connection".to_owned(),
+                Err(err) => break err.to_string(),
+            };
+            heard = tokio::time::Instant::now();
             pinged = false;
-            let line = transport::decode(&bytes, fallback);
+            let line = transport::decode(bytes, fallback);
             let parts = transport::split(&line);
             if parts.command == "PING" {
                 let token = parts.params.first().copied().unwrap_or("");
@@ -492,3 +515,6 @@ async fn write_lines(
     }
     let _ = writer.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests;
