@@ -1,7 +1,9 @@
 //! Side by side with heisenbridge (PyPI), in one run: the same Synapse, the
 //! same ngircd, the same number of Matrix users each with their own IRC
-//! connection, and the same messages. Prints CPU-seconds per 1,000 messages
-//! and RSS per connection for each bridge, and their ratios.
+//! connection, and the same messages. heisenbridge goes first and is stopped
+//! before causeway's users connect, so each is measured alone. Prints
+//! CPU-seconds per 1,000 messages and RSS per connection for each bridge,
+//! and their ratios.
 
 use super::{count_on_irc, usage};
 use anyhow::{ensure, Context, Result};
@@ -126,6 +128,14 @@ pub async fn compare(dir: &Path, users: usize, messages: usize) -> Result<()> {
     let hb_pid = heisenbridge.0.id();
     let causeway_pid = env.bridge_pid().context("the bridge is not running")?;
     let hb = heisenbridge_cost(&env, &mut observer, hb_pid, users, messages).await?;
+    // Each bridge is measured alone: heisenbridge's users would otherwise
+    // hear causeway's messages, and it would relay each into their rooms,
+    // loading Synapse and the machine while causeway's CPU is read.
+    drop(heisenbridge);
+    let last = format!(":h{}!", users - 1);
+    observer
+        .wait_for(|l| l.starts_with(&last) && l.contains(" QUIT"))
+        .await?;
     let causeway = causeway_cost(&env, &mut observer, causeway_pid, users, messages).await?;
     println!("side by side with heisenbridge {VERSION}: {users} Matrix users connected each (RSS over all but the first), {messages} messages through Synapse");
     println!(
