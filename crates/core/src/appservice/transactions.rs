@@ -69,7 +69,10 @@ struct TransactionBody {
 /// `is_own` (the bot or a ghost), except membership changes, which portals
 /// follow. Handling would skip them anyway; every message the bridge sends
 /// to Matrix comes back as one, and leaving them out of the log spares a
-/// commit, a read and a mark for each.
+/// commit, a read and a mark for each. So are the ephemeral events handling
+/// skips: all but typing and read receipts (presence), and receipts only
+/// the bridge's own users sent, which are the echoes of the receipts it
+/// bridged from the network.
 pub fn parse_transaction(
     bytes: &[u8],
     is_own: impl Fn(&str) -> bool,
@@ -115,7 +118,11 @@ pub fn parse_transaction(
     for raw in &ephemeral {
         let keys = EventKeys::of(raw.json())?;
         keys.kind
+            .as_deref()
             .ok_or_else(|| bad("every event must have a string `type`".into()))?;
+        if !keys.is_handled(&is_own) {
+            continue;
+        }
         events.push(NewIngressEvent {
             event_id: None,
             room_id: keys.room_id,
@@ -144,6 +151,9 @@ struct EventKeys {
     sender: Option<String>,
     /// The room, which orders the event in the log with its room.
     room_id: Option<String>,
+    /// Who read something, for a read receipt (`m.read` only: handling
+    /// ignores the rest).
+    readers: Vec<String>,
     /// The event's JSON with sorted keys (serde_json's map is ordered), so
     /// that a retried transaction has the same digest however the
     /// homeserver ordered its keys.
@@ -161,14 +171,44 @@ impl EventKeys {
                 )
             })?;
         let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let kind = text("type");
+        let readers = match kind.as_deref() {
+            Some("m.receipt") => readers(&value),
+            _ => Vec::new(),
+        };
         Ok(Self {
-            kind: text("type"),
+            kind,
             event_id: text("event_id"),
             sender: text("sender"),
             room_id: text("room_id"),
+            readers,
             canonical: serde_json::Value::Object(value).to_string(),
         })
     }
+
+    /// Whether handling an ephemeral event would reach the network: typing
+    /// always (it carries who stopped typing too), a read receipt when
+    /// someone other than the bridge's own users read, nothing else.
+    fn is_handled(&self, is_own: impl Fn(&str) -> bool) -> bool {
+        match self.kind.as_deref() {
+            Some("m.typing") => true,
+            Some("m.receipt") => self.readers.iter().any(|user| !is_own(user)),
+            _ => false,
+        }
+    }
+}
+
+/// The users of an `m.receipt` event's `m.read` receipts, over all its
+/// events: `{"content": {"$event": {"m.read": {"@user": {...}}}}}`.
+fn readers(event: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    let Some(content) = event.get("content").and_then(|c| c.as_object()) else {
+        return Vec::new();
+    };
+    content
+        .values()
+        .filter_map(|receipts| receipts.get("m.read")?.as_object())
+        .flat_map(|readers| readers.keys().cloned())
+        .collect()
 }
 
 /// Encrypts the event bodies for the ingress log. Events hold whatever users
@@ -299,11 +339,27 @@ mod tests {
         .unwrap();
         assert_eq!(stable.events.len(), 1);
         let unstable = parse_transaction_of(
-            br#"{"events": [], "de.sorunome.msc2409.ephemeral": [{"type": "m.receipt", "room_id": "!r"}], "de.sorunome.msc2409.to_device": [{"type": "x"}]}"#,
+            br#"{"events": [], "de.sorunome.msc2409.ephemeral": [{"type": "m.receipt", "room_id": "!r", "content": {"$e": {"m.read": {"@alice:hs": {"ts": 1}}}}}], "de.sorunome.msc2409.to_device": [{"type": "x"}]}"#,
         )
         .unwrap();
         assert_eq!(unstable.events.len(), 1);
         assert_eq!(unstable.events[0].kind, IngressKind::Ephemeral);
+    }
+
+    #[test]
+    fn presence_and_receipts_only_the_bridge_sent_are_left_out() {
+        let parsed = parse_transaction_of(
+            br#"{"events": [], "ephemeral": [
+                {"type": "m.presence", "sender": "@alice:hs", "content": {"presence": "online"}},
+                {"type": "m.receipt", "room_id": "!echo", "content": {"$e": {"m.read": {"@bot:hs": {"ts": 1}}}}},
+                {"type": "m.receipt", "room_id": "!private", "content": {"$e": {"m.read.private": {"@alice:hs": {"ts": 1}}}}},
+                {"type": "m.receipt", "room_id": "!mixed", "content": {"$e": {"m.read": {"@bot:hs": {"ts": 1}}}, "$f": {"m.read": {"@alice:hs": {"ts": 2}}}}},
+                {"type": "m.typing", "room_id": "!typing", "content": {"user_ids": []}}
+            ]}"#,
+        )
+        .unwrap();
+        let kept: Vec<_> = parsed.events.iter().map(|e| e.room_id.as_deref()).collect();
+        assert_eq!(kept, [Some("!mixed"), Some("!typing")]);
     }
 
     #[test]
