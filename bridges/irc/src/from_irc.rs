@@ -330,6 +330,10 @@ impl IrcNetwork {
 
     /// Queues an event for a channel's room. Traffic in a channel without a
     /// room has nowhere to go, and is dropped here on purpose.
+    ///
+    /// IRC acknowledges nothing, so the next line need not wait for this
+    /// one's commit: its place in the order is fixed when this returns, and
+    /// a burst of lines commits in a few batches.
     pub(crate) async fn to_channel_room(
         &self,
         network: &str,
@@ -339,8 +343,20 @@ impl IrcNetwork {
         if !self.is_bridged(network, channel).await? {
             return Ok(());
         }
-        self.bridge()?
-            .queue_remote(&channel_portal(network, channel), event)
-            .await
+        let committed = self
+            .bridge()?
+            .enqueue_remote(&channel_portal(network, channel), event)
+            .await?;
+        let (network, channel) = (network.to_owned(), channel.to_owned());
+        tokio::spawn(async move {
+            if let Err(err) = committed.await {
+                tracing::warn!(
+                    network,
+                    channel,
+                    "cannot queue an IRC event for Matrix: {err:#}"
+                );
+            }
+        });
+        Ok(())
     }
 }

@@ -50,6 +50,13 @@ pub(crate) trait LaneLog<T>: Send + Sync + 'static {
     /// waits for more, so nothing deferred waits on new entries.
     async fn flush(&self) {}
 
+    /// Longest the lane holds finished entries unrecorded while more wait.
+    /// A log whose entries are harmless to handle twice may hold them
+    /// longer, and commit once for many slow entries.
+    fn hold(&self) -> Duration {
+        FLUSH_AFTER
+    }
+
     /// Records as finished an entry whose handling panicked, so it is not
     /// tried again and again.
     async fn abandon(&self, seq: i64);
@@ -203,7 +210,7 @@ impl Batch {
         let since = *self.since.get_or_insert_with(Instant::now);
         handle_once(log, seq, entry, last).await;
         self.entries += 1;
-        if self.entries >= FLUSH_EVERY || since.elapsed() >= FLUSH_AFTER {
+        if self.entries >= FLUSH_EVERY || since.elapsed() >= log.hold() {
             self.flush(log).await;
         }
     }

@@ -8,6 +8,7 @@ use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, MA
 use crate::ids::PortalKey;
 use anyhow::Result;
 use sqlx::{AnyConnection, Row};
+use std::future::Future;
 
 /// Who waits for an outbox event to reach the homeserver.
 pub type OutboxWaiter = tokio::sync::oneshot::Sender<Result<()>>;
@@ -25,16 +26,34 @@ impl Store {
         waiter: Option<OutboxWaiter>,
         committed: Option<OnCommit>,
     ) -> Result<i64> {
+        self.outbox_enqueue(portal, event, waiter, committed)
+            .await?
+            .await
+    }
+
+    /// Queues an event for the outbox like [`Store::outbox_push`], but
+    /// returns once its place in the commit order is fixed; the future it
+    /// gives resolves with its sequence number once it is committed.
+    pub async fn outbox_enqueue(
+        &self,
+        portal: &PortalKey,
+        event: String,
+        waiter: Option<OutboxWaiter>,
+        committed: Option<OnCommit>,
+    ) -> Result<impl Future<Output = Result<i64>> + Send + 'static> {
         let job = super::writer::Job::Outbox {
             portal: portal.clone(),
             event,
             waiter: std::sync::Mutex::new(waiter),
             committed: std::sync::Mutex::new(committed),
         };
-        match self.write(job).await? {
-            super::writer::Done::Outboxed(seq) => Ok(seq),
-            _ => anyhow::bail!("the writer answered an outbox push with something else"),
-        }
+        let done = self.enqueue(job).await?;
+        Ok(async move {
+            match done.await? {
+                super::writer::Done::Outboxed(seq) => Ok(seq),
+                _ => anyhow::bail!("the writer answered an outbox push with something else"),
+            }
+        })
     }
 
     /// Takes a delivered (or failed) event out of the outbox.

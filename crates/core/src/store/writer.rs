@@ -19,6 +19,7 @@ use super::{MessageRow, ReactionRow, Store};
 use crate::ids::PortalKey;
 use anyhow::{Context, Result};
 use sqlx::AnyConnection;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -362,11 +363,22 @@ impl Store {
     }
 
     pub(super) async fn write(&self, job: Job) -> Result<Done> {
+        self.enqueue(job).await?.await
+    }
+
+    /// Queues a job behind the ones queued before it, and returns once it
+    /// is queued: the future it gives resolves when the job is committed.
+    /// Jobs commit in the order they were queued, so a caller with nothing
+    /// to acknowledge can queue its next job without waiting for this one.
+    pub(super) async fn enqueue(
+        &self,
+        job: Job,
+    ) -> Result<impl Future<Output = Result<Done>> + Send + 'static> {
         let (reply, done) = oneshot::channel();
         self.write_queue
             .send((job, reply))
             .await
             .map_err(|_| anyhow::anyhow!("the database writer stopped"))?;
-        done.await.context("the database writer stopped")?
+        Ok(async move { done.await.context("the database writer stopped")? })
     }
 }
