@@ -96,12 +96,14 @@ pub fn parse_transaction(
     };
     let mut events = Vec::with_capacity(body.events.len() + ephemeral.len());
     for raw in &body.events {
-        let keys = EventKeys::of(raw.json())?;
+        let mut keys = EventKeys::of(raw.json())?;
         let kind = keys
             .kind
+            .take()
             .ok_or_else(|| bad("every event must have a string `type`".into()))?;
         let event_id: OwnedEventId = keys
             .event_id
+            .take()
             .and_then(|id| id.parse().ok())
             .ok_or_else(|| bad("a timeline event has no valid `event_id`".into()))?;
         if kind != "m.room.member" && keys.sender.as_deref().is_some_and(&is_own) {
@@ -109,14 +111,14 @@ pub fn parse_transaction(
         }
         events.push(NewIngressEvent {
             event_id: Some(event_id.to_string()),
-            room_id: keys.room_id,
+            room_id: keys.room_id.take(),
             kind: IngressKind::Timeline,
-            body: keys.canonical,
+            body: keys.canonical(),
             clear: None,
         });
     }
     for raw in &ephemeral {
-        let keys = EventKeys::of(raw.json())?;
+        let mut keys = EventKeys::of(raw.json())?;
         keys.kind
             .as_deref()
             .ok_or_else(|| bad("every event must have a string `type`".into()))?;
@@ -125,9 +127,9 @@ pub fn parse_transaction(
         }
         events.push(NewIngressEvent {
             event_id: None,
-            room_id: keys.room_id,
+            room_id: keys.room_id.take(),
             kind: IngressKind::Ephemeral,
-            body: keys.canonical,
+            body: keys.canonical(),
             clear: None,
         });
     }
@@ -143,7 +145,7 @@ pub fn parse_transaction(
 }
 
 /// What the log keys an event by, read from the event's JSON in the one
-/// pass that also makes its canonical form. A key of the wrong JSON type
+/// pass that its canonical form is made from. A key of the wrong JSON type
 /// reads as missing, as `Raw::get_field` read it.
 struct EventKeys {
     kind: Option<String>,
@@ -154,10 +156,8 @@ struct EventKeys {
     /// Who read something, for a read receipt (`m.read` only: handling
     /// ignores the rest).
     readers: Vec<String>,
-    /// The event's JSON with sorted keys (serde_json's map is ordered), so
-    /// that a retried transaction has the same digest however the
-    /// homeserver ordered its keys.
-    canonical: String,
+    /// The event's JSON, parsed.
+    value: serde_json::Map<String, serde_json::Value>,
 }
 
 impl EventKeys {
@@ -182,8 +182,16 @@ impl EventKeys {
             sender: text("sender"),
             room_id: text("room_id"),
             readers,
-            canonical: serde_json::Value::Object(value).to_string(),
+            value,
         })
+    }
+
+    /// The event's JSON with sorted keys (serde_json's map is ordered), so
+    /// that a retried transaction has the same digest however the
+    /// homeserver ordered its keys. Made only for the events kept: the
+    /// bridge's echoes are most of what it hears.
+    fn canonical(self) -> String {
+        serde_json::Value::Object(self.value).to_string()
     }
 
     /// Whether handling an ephemeral event would reach the network: typing
