@@ -51,6 +51,40 @@ pub fn usage(pid: u32) -> Result<(f64, u64)> {
     Ok((ticks / 100.0, rss))
 }
 
+/// CPU seconds the live threads of a process used so far, to the
+/// nanosecond (each thread's `schedstat`), where [`usage`] counts 10 ms
+/// ticks. A thread that has exited is no longer counted.
+pub fn thread_cpu(pid: u32) -> Result<f64> {
+    let mut nanos = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread can exit between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("schedstat")) else {
+            continue;
+        };
+        nanos += stat
+            .split_whitespace()
+            .next()
+            .context("an empty schedstat")?
+            .parse::<u64>()?;
+    }
+    Ok(nanos as f64 / 1e9)
+}
+
+/// The CPU seconds a process used while `work` ran: to the nanosecond, or
+/// in 10 ms ticks if one of its threads exited meanwhile, which the finer
+/// reading would miss.
+pub async fn cpu_during<T>(
+    pid: u32,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<(f64, T)> {
+    let (ticks, fine) = (usage(pid)?.0, thread_cpu(pid)?);
+    let output = work.await?;
+    let (ticks, fine) = (usage(pid)?.0 - ticks, thread_cpu(pid)? - fine);
+    // Each tick reading is rounded down, so the two may differ by two.
+    let cpu = if ticks - fine > 0.02 { ticks } else { fine };
+    Ok((cpu, output))
+}
+
 /// Waits until a bridge on `port` answers `/health`.
 pub async fn wait_for_health(port: u16) -> Result<()> {
     let http = reqwest::Client::new();

@@ -10,6 +10,7 @@ use anyhow::{ensure, Context, Result};
 use causeway_testkit::env::TestEnv;
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use causeway_testkit::matrix_client::MatrixClient;
+use causeway_testkit::process::cpu_during;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -256,11 +257,12 @@ async fn talk(
     tag: &str,
     messages: usize,
 ) -> Result<f64> {
-    let (before, _) = usage(pid)?;
-    for i in 0..messages {
-        user.send_text(room, &format!("{tag} message {i}")).await?;
-    }
-    count_on_irc(observer, &format!(" :{tag} message "), messages).await?;
-    let (after, _) = usage(pid)?;
-    Ok(after - before)
+    let (cpu, ()) = cpu_during(pid, async {
+        for i in 0..messages {
+            user.send_text(room, &format!("{tag} message {i}")).await?;
+        }
+        count_on_irc(observer, &format!(" :{tag} message "), messages).await
+    })
+    .await?;
+    Ok(cpu)
 }

@@ -54,7 +54,7 @@ fn args() -> Result<Args> {
         messages: 2000,
         connections: vec![1000, 5000],
         compare_users: 20,
-        compare_messages: 500,
+        compare_messages: 200,
         throughput: true,
         per_transaction: 50,
         flood: flood::Workload {
