@@ -287,6 +287,8 @@ mod tests {
         flushes: Arc<Mutex<Vec<usize>>>,
         /// The flush after the first entry takes long.
         slow_first_flush: bool,
+        /// What `hold` answers.
+        hold: Duration,
     }
 
     impl MemoryLog {
@@ -297,6 +299,7 @@ mod tests {
                 gate: Arc::new(tokio::sync::Semaphore::new(permits)),
                 flushes: Arc::default(),
                 slow_first_flush: false,
+                hold: FLUSH_AFTER,
             }
         }
     }
@@ -335,6 +338,10 @@ mod tests {
 
         async fn abandon(&self, seq: i64) {
             self.entries.lock().unwrap().retain(|(s, _)| *s != seq);
+        }
+
+        fn hold(&self) -> Duration {
+            self.hold
         }
 
         fn component(&self) -> &'static str {
@@ -426,6 +433,22 @@ mod tests {
         wait_for(&log, 3).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(*log.flushes.lock().unwrap(), [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_log_that_holds_longer_records_slow_entries_together() {
+        let log = MemoryLog {
+            hold: Duration::from_secs(10),
+            ..MemoryLog::new(usize::MAX >> 4)
+        };
+        let lane = Lane::spawn(8, log.clone(), false);
+        for (seq, n) in [(1, SLOW), (2, SLOW + 1), (3, SLOW + 2)] {
+            log.entries.lock().unwrap().push((seq, n));
+            lane.offer(seq, n);
+        }
+        wait_for(&log, 3).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(*log.flushes.lock().unwrap(), [3]);
     }
 
     #[tokio::test]

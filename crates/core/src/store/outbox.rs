@@ -234,6 +234,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn events_queued_without_waiting_commit_in_the_order_queued() {
+        let (store, _dir) = test_store().await;
+        let portal = PortalKey::shared("p");
+        let mut commits = Vec::new();
+        for n in 0..20 {
+            let committed = store
+                .outbox_enqueue(&portal, format!("e{n}"), None, None)
+                .await
+                .unwrap();
+            commits.push(committed);
+        }
+        let mut seqs = Vec::new();
+        for committed in commits {
+            seqs.push(committed.await.unwrap());
+        }
+        let stored = store.outbox_pending(&portal, 0, 100).await.unwrap();
+        let expected: Vec<(i64, String)> = seqs
+            .into_iter()
+            .zip((0..20).map(|n| format!("e{n}")))
+            .collect();
+        assert_eq!(stored, expected);
+    }
+
+    #[tokio::test]
     async fn outbox_events_stay_until_done_in_order_per_portal() {
         let (store, _dir) = test_store().await;
         let (a, b) = (PortalKey::shared("a"), PortalKey::shared("b"));
