@@ -15,25 +15,11 @@ pub type OutboxWaiter = tokio::sync::oneshot::Sender<Result<()>>;
 pub(super) type OutboxWaiters = std::sync::Arc<dashmap::DashMap<i64, OutboxWaiter>>;
 
 impl Store {
-    /// Adds an event to a portal's outbox, committed when this returns;
-    /// returns its sequence number. A `waiter` hears how its delivery ended
-    /// from [`Store::outbox_tell`]; `committed` runs once the event is
-    /// committed, in commit order.
-    pub async fn outbox_push(
-        &self,
-        portal: &PortalKey,
-        event: String,
-        waiter: Option<OutboxWaiter>,
-        committed: Option<OnCommit>,
-    ) -> Result<i64> {
-        self.outbox_enqueue(portal, event, waiter, committed)
-            .await?
-            .await
-    }
-
-    /// Queues an event for the outbox like [`Store::outbox_push`], but
-    /// returns once its place in the commit order is fixed; the future it
-    /// gives resolves with its sequence number once it is committed.
+    /// Adds an event to a portal's outbox. It returns once the event's place
+    /// in the commit order is fixed; the future it gives resolves with the
+    /// event's sequence number once it is committed. A `waiter` hears how
+    /// its delivery ended from [`Store::outbox_tell`]; `committed` runs once
+    /// the event is committed, in commit order.
     pub async fn outbox_enqueue(
         &self,
         portal: &PortalKey,
@@ -201,7 +187,20 @@ pub(super) fn outbox_done<'q>(script: &mut Script<'q>, bridge_id: &'q str, seqs:
 #[cfg(test)]
 mod tests {
     use crate::ids::PortalKey;
-    use crate::store::test_store;
+    use crate::store::writer::OnCommit;
+    use crate::store::{test_store, OutboxWaiter, Store};
+
+    /// Adds an event and waits for its commit; returns its seq.
+    async fn push(
+        store: &Store,
+        portal: &PortalKey,
+        event: &str,
+        waiter: Option<OutboxWaiter>,
+        committed: Option<OnCommit>,
+    ) -> i64 {
+        let committing = store.outbox_enqueue(portal, event.into(), waiter, committed);
+        committing.await.unwrap().await.unwrap()
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_pushed_at_once_are_handed_on_in_seq_order() {
@@ -212,10 +211,8 @@ mod tests {
             let (store, order) = (store.clone(), order.clone());
             tokio::spawn(async move {
                 let record = Box::new(move |seq| order.lock().unwrap().push(seq));
-                let seq = store
-                    .outbox_push(&PortalKey::shared("p"), format!("e{n}"), None, Some(record))
-                    .await
-                    .unwrap();
+                let event = format!("e{n}");
+                let seq = push(&store, &PortalKey::shared("p"), &event, None, Some(record)).await;
                 (seq, format!("e{n}"))
             })
         });
@@ -263,19 +260,10 @@ mod tests {
         let (a, b) = (PortalKey::shared("a"), PortalKey::shared("b"));
         let (done, heard) = tokio::sync::oneshot::channel();
         let first = [
-            store
-                .outbox_push(&a, "a1".into(), Some(done), None)
-                .await
-                .unwrap(),
-            store
-                .outbox_push(&a, "a2".into(), None, None)
-                .await
-                .unwrap(),
+            push(&store, &a, "a1", Some(done), None).await,
+            push(&store, &a, "a2", None, None).await,
         ];
-        store
-            .outbox_push(&b, "b1".into(), None, None)
-            .await
-            .unwrap();
+        push(&store, &b, "b1", None, None).await;
         assert!(first[0] < first[1]);
         let pending = store.outbox_pending(&a, 0, 10).await.unwrap();
         assert_eq!(
