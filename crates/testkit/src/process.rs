@@ -54,7 +54,7 @@ pub fn usage(pid: u32) -> Result<(f64, u64)> {
 /// CPU seconds the live threads of a process used so far, to the
 /// nanosecond (each thread's `schedstat`), where [`usage`] counts 10 ms
 /// ticks. A thread that has exited is no longer counted.
-pub fn thread_cpu(pid: u32) -> Result<f64> {
+fn thread_cpu(pid: u32) -> Result<f64> {
     let mut nanos = 0u64;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         // A thread can exit between the listing and the read.
