@@ -2,7 +2,7 @@
 //! ghost registration, profiles and media.
 
 use super::request::{endpoint_name, parse_reply};
-use super::{exchange, Homeserver, HsError, Retry};
+use super::{Homeserver, HsError, Retry};
 use ruma::api::auth_scheme::SendAccessToken;
 use ruma::api::client::account::{register, whoami};
 use ruma::api::client::appservice::request_ping;
@@ -52,14 +52,11 @@ impl Homeserver {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<R::IncomingResponse, HsError> {
-        let (parts, body) = request.into_parts();
-        let reply = exchange(
-            self.http
-                .request(parts.method, parts.uri.to_string())
-                .body(body),
-        )
-        .await
-        .map_err(|(err, _)| err)?;
+        let reply = self
+            .api
+            .exchange(request.map(Into::into))
+            .await
+            .map_err(|(err, _)| err)?;
         parse_reply::<R>(reply)
     }
 

@@ -26,7 +26,7 @@ impl Homeserver {
         let request = self.http_request(download_request(mxc)?, None)?;
         let (parts, _) = request.into_parts();
         let response = self
-            .http
+            .downloads
             .get(parts.uri.to_string())
             .headers(parts.headers)
             .send()

@@ -8,13 +8,15 @@ mod request;
 mod retry;
 mod rooms;
 mod selfcheck;
+mod transport;
 
 pub use power::{is_privileged_creator_version, power_level_override, user_power, PowerInfo};
 pub use retry::Retry;
 pub use rooms::raw_content;
 pub use selfcheck::self_check;
 
-use reqwest::StatusCode;
+use transport::Reply;
+
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -81,13 +83,16 @@ impl HsError {
 /// portal has one request in flight; with fewer kept than that, every
 /// request beyond them opened and closed a connection of its own (a fifth
 /// of the requests in `causeway-bench`'s 100 portals at 32). Idle ones
-/// still close after reqwest's 90 s.
+/// still close after hyper's 90 s.
 const MAX_IDLE_CONNECTIONS: usize = 256;
 
 /// The client, cheap to clone; one per bridge.
 #[derive(Clone)]
 pub struct Homeserver {
-    http: reqwest::Client,
+    /// API requests.
+    api: transport::ApiClient,
+    /// Media downloads, streamed.
+    downloads: reqwest::Client,
     base: String,
     as_token: String,
     domain: String,
@@ -95,14 +100,14 @@ pub struct Homeserver {
 
 impl Homeserver {
     pub fn new(address: &str, as_token: &str, domain: &str) -> Self {
-        let http = reqwest::Client::builder()
+        let downloads = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
             .build()
             .unwrap_or_default();
         Self {
-            http,
+            api: transport::ApiClient::new(MAX_IDLE_CONNECTIONS),
+            downloads,
             base: address.trim_end_matches('/').to_owned(),
             as_token: as_token.to_owned(),
             domain: domain.to_owned(),
@@ -150,53 +155,6 @@ impl Homeserver {
             attempt += 1;
         }
     }
-}
-
-/// A successful answer.
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    bytes: Vec<u8>,
-}
-
-/// Sends one request. A failure comes with the wait a 429 asks for, from
-/// `retry_after_ms` or the Retry-After header.
-async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, (HsError, Option<Duration>)> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| (HsError::Transport(e.to_string()), None))?;
-    let status = response.status();
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let header_wait = header(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let headers = response.headers().clone();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| (HsError::Transport(e.to_string()), None))?
-        .to_vec();
-    if status.is_success() {
-        return Ok(Reply {
-            status,
-            headers,
-            bytes,
-        });
-    }
-    let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| {
-        let asked = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("retry_after_ms").and_then(Value::as_u64));
-        asked.map(Duration::from_millis).or(header_wait)
-    });
-    Err((HsError::from_body(status.as_u16(), &bytes), wait.flatten()))
 }
 
 /// Collapses IDs out of a path so that metrics have few distinct labels.

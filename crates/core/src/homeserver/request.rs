@@ -3,7 +3,8 @@
 //! A field missing from an answer is an error naming the endpoint, never a
 //! default.
 
-use super::{exchange, Homeserver, HsError, Reply, Retry};
+use super::transport::Reply;
+use super::{Homeserver, HsError, Retry};
 use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
 use ruma::api::path_builder::{PathBuilder, SinglePath, VersionHistory};
 use ruma::api::{
@@ -112,15 +113,10 @@ impl Homeserver {
         request: http::Request<Vec<u8>>,
         retry: Retry,
     ) -> Result<Reply, HsError> {
-        let (parts, body) = request.into_parts();
-        let url = parts.uri.to_string();
-        self.with_retries(parts.uri.path(), retry, || {
-            exchange(
-                self.http
-                    .request(parts.method.clone(), &url)
-                    .headers(parts.headers.clone())
-                    .body(body.clone()),
-            )
+        // Each try sends a copy; the body's bytes are shared, not copied.
+        let request = request.map(bytes::Bytes::from);
+        self.with_retries(request.uri().path(), retry, || {
+            self.api.exchange(request.clone())
         })
         .await
     }
