@@ -15,10 +15,9 @@ pub use retry::Retry;
 pub use rooms::raw_content;
 pub use selfcheck::self_check;
 
-use transport::Reply;
-
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use transport::Reply;
 
 /// A failed homeserver request.
 #[derive(Debug, thiserror::Error)]
