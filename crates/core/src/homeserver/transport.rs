@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -60,8 +60,11 @@ impl ApiClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        // The timer closes connections idle for 90 s; without one, hyper
+        // keeps them until the homeserver closes them.
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(max_idle)
+            .pool_timer(TokioTimer::new())
             .build(https);
         Self { client, timeout }
     }
