@@ -100,8 +100,8 @@ pub struct Homeserver {
 impl Homeserver {
     pub fn new(address: &str, as_token: &str, domain: &str) -> Self {
         let downloads = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(transport::TIMEOUT)
+            .connect_timeout(transport::CONNECT_TIMEOUT)
             .build()
             .unwrap_or_default();
         Self {

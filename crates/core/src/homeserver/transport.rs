@@ -21,10 +21,10 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// The longest a request may take, its answer included.
-const TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The longest opening a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client, cheap to clone: clones share its connections.
 #[derive(Clone)]

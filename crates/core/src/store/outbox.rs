@@ -213,7 +213,7 @@ mod tests {
                 let record = Box::new(move |seq| order.lock().unwrap().push(seq));
                 let event = format!("e{n}");
                 let seq = push(&store, &PortalKey::shared("p"), &event, None, Some(record)).await;
-                (seq, format!("e{n}"))
+                (seq, event)
             })
         });
         let mut pushed = Vec::new();
