@@ -115,7 +115,7 @@ impl Store {
             Dialect::Sqlite if max_conns > 1 => {
                 write_conn::WriteConn::hold(&open_pool(&uri, dialect, 1).await?).await?
             }
-            _ => write_conn::WriteConn::Pooled(pool.clone()),
+            _ => write_conn::WriteConn::pooled(pool.clone()),
         };
         let checkpointer = match dialect {
             Dialect::Sqlite if !uri.contains(":memory:") => {
@@ -132,7 +132,7 @@ impl Store {
             .await
             .context("database migrations failed")?;
         if let Some(pool) = &checkpointer {
-            checkpoint::spawn(pool.clone());
+            checkpoint::spawn(pool.clone(), writer.writes());
         }
         let outbox_waiters = outbox::OutboxWaiters::default();
         let ingress_feed = std::sync::Arc::<IngressFeed>::default();

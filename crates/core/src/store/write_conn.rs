@@ -16,16 +16,34 @@ use sqlx::any::Any;
 use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Clone)]
-pub(crate) enum WriteConn {
+pub(crate) struct WriteConn {
+    conn: Conn,
+    writes: WriteCount,
+}
+
+#[derive(Clone)]
+enum Conn {
     /// SQLite's writer connection.
     Held(Arc<Mutex<Held>>),
     /// PostgreSQL's pool, or an in-memory SQLite database, whose one
     /// connection reads as well.
     Pooled(AnyPool),
+}
+
+/// How many writes have taken the connection so far: the SQLite
+/// checkpointer copies the log as often as there is much to copy.
+#[derive(Clone, Default)]
+pub(crate) struct WriteCount(Arc<AtomicU64>);
+
+impl WriteCount {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 pub(crate) struct Held {
@@ -46,16 +64,34 @@ impl WriteConn {
     /// Holds `pool`'s connection outside it from now on.
     pub(crate) async fn hold(pool: &AnyPool) -> Result<Self> {
         let conn = pool.acquire().await?.detach();
-        Ok(Self::Held(Arc::new(Mutex::new(Held {
+        Ok(Self::new(Conn::Held(Arc::new(Mutex::new(Held {
             conn: Some(conn),
             suspect: false,
-        }))))
+        })))))
+    }
+
+    /// Writes through connections taken from `pool`.
+    pub(crate) fn pooled(pool: AnyPool) -> Self {
+        Self::new(Conn::Pooled(pool))
+    }
+
+    fn new(conn: Conn) -> Self {
+        Self {
+            conn,
+            writes: WriteCount::default(),
+        }
+    }
+
+    /// The count of writes so far, which goes on counting.
+    pub(crate) fn writes(&self) -> WriteCount {
+        self.writes.clone()
     }
 
     /// Waits for the connection.
     pub(crate) async fn acquire(&self) -> Result<WriteGuard> {
-        match self {
-            Self::Held(held) => {
+        self.writes.0.fetch_add(1, Ordering::Relaxed);
+        match &self.conn {
+            Conn::Held(held) => {
                 let mut held = held.clone().lock_owned().await;
                 let suspect = std::mem::take(&mut held.suspect);
                 let Some(conn) = held.conn.as_mut() else {
@@ -67,13 +103,13 @@ impl WriteConn {
                 }
                 Ok(WriteGuard::Held(held))
             }
-            Self::Pooled(pool) => Ok(WriteGuard::Pooled(pool.acquire().await?)),
+            Conn::Pooled(pool) => Ok(WriteGuard::Pooled(pool.acquire().await?)),
         }
     }
 
     /// Closes a held connection; later writes fail.
     pub(crate) async fn close(&self) {
-        if let Self::Held(held) = self {
+        if let Conn::Held(held) = &self.conn {
             if let Some(conn) = held.lock().await.conn.take() {
                 let _ = sqlx::Connection::close(conn).await;
             }
