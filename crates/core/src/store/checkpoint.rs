@@ -50,10 +50,7 @@ pub(super) fn spawn(pool: AnyPool, writes: WriteCount) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is now, with nothing to copy yet.
         tick.tick().await;
-        let mut copied = Copied {
-            writes: writes.get(),
-            at: Instant::now(),
-        };
+        let mut copied = Copied::now(&writes);
         loop {
             tick.tick().await;
             if pool.is_closed() {
@@ -62,10 +59,7 @@ pub(super) fn spawn(pool: AnyPool, writes: WriteCount) {
             if !copied.due(writes.get(), Instant::now()) {
                 continue;
             }
-            copied = Copied {
-                writes: writes.get(),
-                at: Instant::now(),
-            };
+            copied = Copied::now(&writes);
             if let Err(err) = checkpoint(&pool, RESTART_PAGES).await {
                 if pool.is_closed() {
                     return;
@@ -83,6 +77,14 @@ struct Copied {
 }
 
 impl Copied {
+    /// A copy made now, after the writes counted so far.
+    fn now(writes: &WriteCount) -> Self {
+        Self {
+            writes: writes.get(),
+            at: Instant::now(),
+        }
+    }
+
     /// Whether a turn with `writes` so far, at `now`, copies the log.
     fn due(&self, writes: u64, now: Instant) -> bool {
         writes.saturating_sub(self.writes) >= BUSY_WRITES
@@ -143,13 +145,18 @@ mod tests {
         (Store::connect(&uri, "test", 2).await.unwrap(), path, dir)
     }
 
+    /// A copy made at `start`, after 100 writes.
+    fn copied_at(start: Instant) -> Copied {
+        Copied {
+            writes: 100,
+            at: start,
+        }
+    }
+
     #[test]
     fn a_lightly_written_log_waits_for_the_light_interval() {
         let start = Instant::now();
-        let copied = Copied {
-            writes: 100,
-            at: start,
-        };
+        let copied = copied_at(start);
         let light = 100 + BUSY_WRITES - 1;
         assert!(!copied.due(light, start + INTERVAL));
         assert!(!copied.due(light, start + LIGHT_INTERVAL - INTERVAL));
@@ -160,10 +167,7 @@ mod tests {
     #[test]
     fn a_busily_written_log_is_copied_at_the_next_turn() {
         let start = Instant::now();
-        let copied = Copied {
-            writes: 100,
-            at: start,
-        };
+        let copied = copied_at(start);
         assert!(copied.due(100 + BUSY_WRITES, start + INTERVAL));
     }
 
