@@ -12,8 +12,10 @@ use whatsapp_rust::types::events::Event;
 const PHONE: &str = "4412345678";
 
 /// The client is linked as the account's first device, then connects
-/// within 2 s of that.
-async fn assert_linked_within_two_seconds(events: &mut Events) {
+/// within 5 s of that: the phone shares its app-state keys, so the client
+/// does not sit out its 10 s wait for them. (2 s failed once at 2.01 s
+/// with other suites running beside it on a slow machine.)
+async fn assert_linked_and_connected_without_the_key_wait(events: &mut Events) {
     let paired = expect(
         events,
         Duration::from_secs(20),
@@ -29,7 +31,7 @@ async fn assert_linked_within_two_seconds(events: &mut Events) {
     let started = Instant::now();
     expect(events, Duration::from_secs(10), "connection", connected).await;
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "connected {:?} after pairing",
         started.elapsed()
     );
@@ -46,7 +48,7 @@ async fn a_client_pairs_by_qr_code_and_comes_back_from_its_stored_session() {
     let code = qr_code(&mut events).await;
     server.scan_qr(&code, PHONE).unwrap();
     // The phone shares its app-state keys at once: no 10 s wait for them.
-    assert_linked_within_two_seconds(&mut events).await;
+    assert_linked_and_connected_without_the_key_wait(&mut events).await;
     assert_eq!(server.devices_of(PHONE), [1]);
     assert_eq!(server.logged_in_count(PHONE), 1);
     bot.shutdown().await;
@@ -86,7 +88,7 @@ async fn a_client_pairs_by_pair_code() {
     .await;
     assert_eq!(code.len(), 8);
     server.enter_pair_code(PHONE, &code).unwrap();
-    assert_linked_within_two_seconds(&mut events).await;
+    assert_linked_and_connected_without_the_key_wait(&mut events).await;
     assert_eq!(server.devices_of(PHONE), [1]);
     bot.shutdown().await;
 }
