@@ -425,6 +425,44 @@ async fn a_message_the_network_delivers_again_reaches_matrix_once() -> Result<()
 }
 
 #[tokio::test]
+async fn a_reply_from_matrix_finds_a_message_its_busy_portal_has_not_recorded_yet() -> Result<()> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, "busy").await?;
+    // A busy portal records what it delivered once a second: Alice replies
+    // to the newest message of a burst as soon as she sees it, before its
+    // portal has recorded it.
+    let burst = futures_util::future::join_all((0..60).map(|i| env.control("/remote/event", json!({ "portal": "busy", "kind": "message", "sender": "bob", "id": format!("b{i}"), "text": format!("burst {i}") }))));
+    let reply = async {
+        loop {
+            let newest = alice
+                .history(&room, 5)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|e| body(e).starts_with("burst "));
+            if let Some(newest) = newest {
+                let sent = alice.send(&room, "m.room.message", json!({ "msgtype": "m.text", "body": "to the newest", "m.relates_to": { "m.in_reply_to": { "event_id": newest["event_id"] } } })).await?;
+                let remote_id = format!("b{}", &body(&newest)["burst ".len()..]);
+                return anyhow::Ok((sent, remote_id));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (delivered, replied) = futures_util::future::join(burst, reply).await;
+    for sent in delivered {
+        sent?;
+    }
+    let (reply, replied_to) = replied?;
+    let bridged = env
+        .wait_outbox(WAIT, |r| r["event_id"] == reply.as_str())
+        .await?;
+    assert_eq!(bridged["reply_to"], replied_to.as_str());
+    Ok(())
+}
+
+#[tokio::test]
 async fn portal_traffic_follows_permissions_and_relay_users_speak_through_the_bot() -> Result<()> {
     let env = env().await?;
     let alice = env.user("alice").await?;

@@ -198,10 +198,11 @@ impl LaneLog<RemoteEvent> for PortalLog {
 
     /// An event delivered again after a crash is dropped by the homeserver,
     /// which knows its transaction ID; so a busy portal, whose events each
-    /// wait for the homeserver, records its deliveries every 100 ms instead
-    /// of after each one.
+    /// wait for the homeserver, records its deliveries once a second
+    /// instead of after each one. Its new mappings are held in the store
+    /// meanwhile, for Matrix events that refer to them.
     fn hold(&self) -> Duration {
-        Duration::from_millis(100)
+        Duration::from_secs(1)
     }
 
     async fn handle(&self, seq: i64, event: RemoteEvent) {
@@ -230,6 +231,7 @@ impl LaneLog<RemoteEvent> for PortalLog {
             metrics::counter!("causeway_remote_events_total").increment(1);
         }
         writes.push(Write::OutboxDone(seq));
+        self.bridge.store().hold_messages(&writes);
         if let Some(mut unflushed) = self.lock() {
             unflushed.writes.extend(writes);
             unflushed.outcomes.push((seq, result));
@@ -248,6 +250,7 @@ impl LaneLog<RemoteEvent> for PortalLog {
             self.bridge.store().apply(batch.writes.clone())
         })
         .await;
+        self.bridge.store().release_messages(&batch.writes);
         for (seq, result) in batch.outcomes {
             self.bridge.store().outbox_tell(seq, result);
         }

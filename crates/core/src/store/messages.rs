@@ -90,7 +90,12 @@ impl Store {
         self.apply(vec![Write::Message(msg.clone())]).await
     }
 
+    /// The mapping of a Matrix event, committed or held (see
+    /// [`Store::hold_messages`]).
     pub async fn message_by_event(&self, event_id: &str) -> Result<Option<MessageRow>> {
+        if let Some(held) = self.held_messages.get(event_id) {
+            return Ok(Some(held));
+        }
         let row = sqlx::query(&message_by_event_sql())
             .bind(&self.bridge_id)
             .bind(event_id)

@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod ghosts;
+mod held_messages;
 mod ingress;
 mod ingress_feed;
 mod ingress_log;
@@ -92,6 +93,8 @@ pub struct Store {
     /// not write its login again with every message.
     known_portal_logins:
         std::sync::Arc<dashmap::DashSet<(crate::ids::PortalKey, crate::ids::LoginId)>>,
+    /// Mappings made and not committed yet (see [`held_messages`]).
+    held_messages: std::sync::Arc<held_messages::HeldMessages>,
 }
 
 impl Store {
@@ -154,6 +157,7 @@ impl Store {
             portal_by_key: Default::default(),
             known_portal_logins: Default::default(),
             logins_by_mxid: Default::default(),
+            held_messages: Default::default(),
         })
     }
 

@@ -1,0 +1,89 @@
+//! Mappings a busy portal made and has not committed yet.
+//!
+//! A portal that sends a burst to Matrix records its deliveries once a
+//! second (see `PortalLog::hold`), so a message can be on Matrix for up to
+//! a second before its mapping is in the database. A reply, a reaction, an
+//! edit or a redaction from Matrix in that second must still find what it
+//! targets: [`Store::message_by_event`] looks here first.
+
+use super::{MessageRow, Store, Write};
+use ruma::{EventId, OwnedEventId};
+
+/// The held mappings, by their Matrix event.
+#[derive(Default)]
+pub(super) struct HeldMessages(dashmap::DashMap<OwnedEventId, MessageRow>);
+
+impl HeldMessages {
+    pub(super) fn get(&self, event_id: &str) -> Option<MessageRow> {
+        let event_id = <&EventId>::try_from(event_id).ok()?;
+        self.0.get(event_id).map(|row| row.clone())
+    }
+}
+
+/// The new mappings among `writes`, with their events.
+fn mappings(writes: &[Write]) -> impl Iterator<Item = (OwnedEventId, &MessageRow)> {
+    writes.iter().filter_map(|write| match write {
+        Write::Message(row) => Some((row.event_id.parse().ok()?, row)),
+        _ => None,
+    })
+}
+
+impl Store {
+    /// Makes the new mappings among `writes` findable by their event until
+    /// [`release_messages`](Self::release_messages), for a caller that
+    /// commits them later.
+    pub(crate) fn hold_messages(&self, writes: &[Write]) {
+        for (event_id, row) in mappings(writes) {
+            self.held_messages.0.insert(event_id, row.clone());
+        }
+    }
+
+    /// Forgets the held mappings among `writes`: they are committed, or
+    /// will never be.
+    pub(crate) fn release_messages(&self, writes: &[Write]) {
+        for (event_id, _) in mappings(writes) {
+            self.held_messages.0.remove(&event_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::PortalKey;
+    use crate::store::test_store;
+
+    fn mapping(event_id: &str) -> Write {
+        Write::Message(MessageRow {
+            portal: PortalKey::shared("#c"),
+            remote_id: "m1".into(),
+            part: "0".into(),
+            event_id: event_id.into(),
+            room_id: "!r:x".into(),
+            sender: "@s:x".into(),
+            timestamp: 5,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_held_mapping_is_found_by_its_event_before_it_is_committed() {
+        let (store, _dir) = test_store().await;
+        let writes = vec![mapping("$held:x")];
+        store.hold_messages(&writes);
+        let found = store.message_by_event("$held:x").await.unwrap();
+        assert_eq!(found.map(|row| row.remote_id), Some("m1".into()));
+    }
+
+    #[tokio::test]
+    async fn a_released_mapping_is_found_only_if_it_was_committed() {
+        let (store, _dir) = test_store().await;
+        let (committed, dropped) = (vec![mapping("$kept:x")], vec![mapping("$lost:x")]);
+        store.hold_messages(&committed);
+        store.hold_messages(&dropped);
+        store.apply(committed.clone()).await.unwrap();
+        store.release_messages(&committed);
+        store.release_messages(&dropped);
+        assert!(store.message_by_event("$kept:x").await.unwrap().is_some());
+        assert!(store.message_by_event("$lost:x").await.unwrap().is_none());
+    }
+}
