@@ -30,6 +30,15 @@ async fn portal(user: &MatrixClient, management: &str, chat: &str) -> Result<Str
     Ok(room)
 }
 
+/// A bridge with Alice in the portal of `chat`, made through `create`.
+async fn alice_in_portal(chat: &str) -> Result<(TestEnv, MatrixClient, String)> {
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let management = management_room(&env, &alice).await?;
+    let room = portal(&alice, &management, chat).await?;
+    Ok((env, alice, room))
+}
+
 #[tokio::test]
 async fn a_dm_to_the_bot_gets_a_welcome_and_help_lists_the_commands() -> Result<()> {
     let env = env().await?;
@@ -160,10 +169,7 @@ async fn cancel_stops_a_qr_login_while_it_waits() -> Result<()> {
 
 #[tokio::test]
 async fn messages_edits_redactions_and_reactions_flow_both_ways() -> Result<()> {
-    let env = env().await?;
-    let alice = env.user("alice").await?;
-    let management = management_room(&env, &alice).await?;
-    let room = portal(&alice, &management, "general").await?;
+    let (env, alice, room) = alice_in_portal("general").await?;
     let bridge_info = alice
         .state(&room, "m.bridge", "causeway://testnet/general")
         .await?;
@@ -258,10 +264,7 @@ async fn messages_edits_redactions_and_reactions_flow_both_ways() -> Result<()> 
 
 #[tokio::test]
 async fn typing_read_receipts_and_membership_reach_the_network() -> Result<()> {
-    let env = env().await?;
-    let alice = env.user("alice").await?;
-    let management = management_room(&env, &alice).await?;
-    let room = portal(&alice, &management, "presence").await?;
+    let (env, alice, room) = alice_in_portal("presence").await?;
     let alice_id = alice.user_id.clone();
     env.wait_outbox(WAIT, |r| {
         r["kind"] == "membership" && r["user"] == alice_id.as_str() && r["membership"] == "Join"
@@ -347,10 +350,7 @@ async fn portals_in_v10_rooms_give_the_bot_its_power_explicitly() -> Result<()> 
 
 #[tokio::test]
 async fn a_remote_user_cannot_edit_or_remove_another_senders_message() -> Result<()> {
-    let env = env().await?;
-    let alice = env.user("alice").await?;
-    let management = management_room(&env, &alice).await?;
-    let room = portal(&alice, &management, "mine").await?;
+    let (env, alice, room) = alice_in_portal("mine").await?;
     let from_alice = alice.send_text(&room, "alice's words").await?;
     env.wait_outbox(WAIT, |r| r["event_id"] == from_alice.as_str())
         .await?;
@@ -390,10 +390,7 @@ async fn a_remote_user_cannot_edit_or_remove_another_senders_message() -> Result
 
 #[tokio::test]
 async fn a_message_the_network_delivers_again_reaches_matrix_once() -> Result<()> {
-    let mut env = env().await?;
-    let alice = env.user("alice").await?;
-    let management = management_room(&env, &alice).await?;
-    let room = portal(&alice, &management, "again").await?;
+    let (mut env, alice, room) = alice_in_portal("again").await?;
     // Each message twice, all at once: the portal handles them in batches,
     // a repeat in the same batch as the first or in a later one.
     async fn twice(env: &TestEnv) -> Result<()> {
@@ -426,10 +423,7 @@ async fn a_message_the_network_delivers_again_reaches_matrix_once() -> Result<()
 
 #[tokio::test]
 async fn a_reply_from_matrix_finds_a_message_its_busy_portal_has_not_recorded_yet() -> Result<()> {
-    let env = env().await?;
-    let alice = env.user("alice").await?;
-    let management = management_room(&env, &alice).await?;
-    let room = portal(&alice, &management, "busy").await?;
+    let (env, alice, room) = alice_in_portal("busy").await?;
     // A busy portal records what it delivered once a second: Alice replies
     // to the newest message of a burst as soon as she sees it, before its
     // portal has recorded it.
@@ -464,10 +458,7 @@ async fn a_reply_from_matrix_finds_a_message_its_busy_portal_has_not_recorded_ye
 
 #[tokio::test]
 async fn portal_traffic_follows_permissions_and_relay_users_speak_through_the_bot() -> Result<()> {
-    let env = env().await?;
-    let alice = env.user("alice").await?;
-    let management = management_room(&env, &alice).await?;
-    let room = portal(&alice, &management, "perms").await?;
+    let (env, alice, room) = alice_in_portal("perms").await?;
     let (guest, stranger) = (env.user("guest").await?, env.user("stranger").await?);
     for visitor in [&guest, &stranger] {
         alice.invite(&room, &visitor.user_id).await?;
@@ -523,10 +514,7 @@ async fn portal_traffic_follows_permissions_and_relay_users_speak_through_the_bo
 
 #[tokio::test]
 async fn an_event_that_does_not_parse_is_skipped_and_the_room_goes_on() -> Result<()> {
-    let env = env().await?;
-    let alice = env.user("alice").await?;
-    let management = management_room(&env, &alice).await?;
-    let room = portal(&alice, &management, "odd").await?;
+    let (env, alice, room) = alice_in_portal("odd").await?;
     // A reaction to nothing: the homeserver takes it, the spec does not.
     let odd = alice
         .send(&room, "m.reaction", json!({ "note": "no relation" }))
