@@ -246,11 +246,12 @@ impl LaneLog<RemoteEvent> for PortalLog {
         if batch.outcomes.is_empty() {
             return;
         }
+        let writes = self.bridge.store().still_held(batch.writes);
         until_stored("delivered remote events", || {
-            self.bridge.store().apply(batch.writes.clone())
+            self.bridge.store().apply(writes.clone())
         })
         .await;
-        self.bridge.store().release_messages(&batch.writes);
+        self.bridge.store().release_messages(&writes);
         for (seq, result) in batch.outcomes {
             self.bridge.store().outbox_tell(seq, result);
         }

@@ -4,7 +4,9 @@
 //! second (see `PortalLog::hold`), so a message can be on Matrix for up to
 //! a second before its mapping is in the database. A reply, a reaction, an
 //! edit or a redaction from Matrix in that second must still find what it
-//! targets: [`Store::message_by_event`] looks here first.
+//! targets: [`Store::message_by_event`] looks here first. A redaction
+//! from Matrix in that second deletes the held mapping, and the portal's
+//! commit then leaves it out.
 
 use super::{MessageRow, Store, Write};
 use ruma::{EventId, OwnedEventId};
@@ -17,6 +19,18 @@ impl HeldMessages {
     pub(super) fn get(&self, event_id: &str) -> Option<MessageRow> {
         let event_id = <&EventId>::try_from(event_id).ok()?;
         self.0.get(event_id).map(|row| row.clone())
+    }
+
+    /// Forgets the held mappings that `writes` delete: a message redacted
+    /// on Matrix in the second before its portal commits its mapping.
+    pub(super) fn forget_deleted(&self, writes: &[Write]) {
+        for write in writes {
+            if let Write::DeleteMessage(event_id) = write {
+                if let Ok(event_id) = <&EventId>::try_from(event_id.as_str()) {
+                    self.0.remove(event_id);
+                }
+            }
+        }
     }
 }
 
@@ -36,6 +50,21 @@ impl Store {
         for (event_id, row) in mappings(writes) {
             self.held_messages.0.insert(event_id, row.clone());
         }
+    }
+
+    /// The writes of a held batch, less the mappings deleted while they
+    /// were held: committing those would bring a redacted message's
+    /// mapping back.
+    pub(crate) fn still_held(&self, mut writes: Vec<Write>) -> Vec<Write> {
+        writes.retain(|write| match write {
+            Write::Message(row) => match <&EventId>::try_from(row.event_id.as_str()) {
+                Ok(event_id) => self.held_messages.0.contains_key(event_id),
+                // Never held (see `mappings`), so never deleted meanwhile.
+                Err(_) => true,
+            },
+            _ => true,
+        });
+        writes
     }
 
     /// Forgets the held mappings among `writes`: they are committed, or
@@ -85,5 +114,29 @@ mod tests {
         store.release_messages(&dropped);
         assert!(store.message_by_event("$kept:x").await.unwrap().is_some());
         assert!(store.message_by_event("$lost:x").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_mapping_deleted_while_held_is_left_out_of_its_commit() {
+        let (store, _dir) = test_store().await;
+        let (redacted, kept) = (mapping("$redacted:x"), mapping("$kept:x"));
+        store.hold_messages(&[redacted.clone(), kept.clone()]);
+        let delete = Write::DeleteMessage("$redacted:x".into());
+        store.apply(vec![delete]).await.unwrap();
+        let batch = store.still_held(vec![redacted, kept, Write::OutboxDone(1)]);
+        let mapped: Vec<&str> = batch
+            .iter()
+            .filter_map(|write| match write {
+                Write::Message(row) => Some(row.event_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(mapped, ["$kept:x"]);
+        assert_eq!(batch.len(), 2, "the outbox's own write stays");
+        assert!(store
+            .message_by_event("$redacted:x")
+            .await
+            .unwrap()
+            .is_none());
     }
 }

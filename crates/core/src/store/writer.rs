@@ -359,6 +359,7 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
+        self.held_messages.forget_deleted(&writes);
         self.write(Job::Writes(writes)).await.map(drop)
     }
 
