@@ -17,27 +17,31 @@ pub(super) struct HeldMessages(dashmap::DashMap<OwnedEventId, MessageRow>);
 
 impl HeldMessages {
     pub(super) fn get(&self, event_id: &str) -> Option<MessageRow> {
-        let event_id = <&EventId>::try_from(event_id).ok()?;
-        self.0.get(event_id).map(|row| row.clone())
+        self.0.get(parse(event_id)?).map(|row| row.clone())
     }
 
     /// Forgets the held mappings that `writes` delete: a message redacted
     /// on Matrix in the second before its portal commits its mapping.
     pub(super) fn forget_deleted(&self, writes: &[Write]) {
-        for write in writes {
-            if let Write::DeleteMessage(event_id) = write {
-                if let Ok(event_id) = <&EventId>::try_from(event_id.as_str()) {
-                    self.0.remove(event_id);
-                }
-            }
+        let deleted = writes.iter().filter_map(|write| match write {
+            Write::DeleteMessage(event_id) => parse(event_id),
+            _ => None,
+        });
+        for event_id in deleted {
+            self.0.remove(event_id);
         }
     }
 }
 
+/// An event ID as the map keys it; `None` for one that never reached it.
+fn parse(event_id: &str) -> Option<&EventId> {
+    <&EventId>::try_from(event_id).ok()
+}
+
 /// The new mappings among `writes`, with their events.
-fn mappings(writes: &[Write]) -> impl Iterator<Item = (OwnedEventId, &MessageRow)> {
+fn mappings(writes: &[Write]) -> impl Iterator<Item = (&EventId, &MessageRow)> {
     writes.iter().filter_map(|write| match write {
-        Write::Message(row) => Some((row.event_id.parse().ok()?, row)),
+        Write::Message(row) => Some((parse(&row.event_id)?, row)),
         _ => None,
     })
 }
@@ -48,7 +52,9 @@ impl Store {
     /// commits them later.
     pub(crate) fn hold_messages(&self, writes: &[Write]) {
         for (event_id, row) in mappings(writes) {
-            self.held_messages.0.insert(event_id, row.clone());
+            self.held_messages
+                .0
+                .insert(event_id.to_owned(), row.clone());
         }
     }
 
@@ -57,11 +63,10 @@ impl Store {
     /// mapping back.
     pub(crate) fn still_held(&self, mut writes: Vec<Write>) -> Vec<Write> {
         writes.retain(|write| match write {
-            Write::Message(row) => match <&EventId>::try_from(row.event_id.as_str()) {
-                Ok(event_id) => self.held_messages.0.contains_key(event_id),
-                // Never held (see `mappings`), so never deleted meanwhile.
-                Err(_) => true,
-            },
+            // One whose event does not parse was never held, so never
+            // deleted meanwhile.
+            Write::Message(row) => parse(&row.event_id)
+                .is_none_or(|event_id| self.held_messages.0.contains_key(event_id)),
             _ => true,
         });
         writes
@@ -71,7 +76,7 @@ impl Store {
     /// will never be.
     pub(crate) fn release_messages(&self, writes: &[Write]) {
         for (event_id, _) in mappings(writes) {
-            self.held_messages.0.remove(&event_id);
+            self.held_messages.0.remove(event_id);
         }
     }
 }
