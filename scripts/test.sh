@@ -40,14 +40,18 @@ if [ ! -f "$VENV/.installed" ]; then
   echo '1.163.*' > "$VENV/.installed"
 fi
 
+# Each step's header says when it started, so that a CI log shows where
+# the run's minutes go.
+step() { echo "== $* (at $((SECONDS / 60))m$((SECONDS % 60))s)"; }
+
 # Incremental caches only help a rebuild; on a clean run they double the disk.
 export CARGO_INCREMENTAL=0
 
-echo "== format and lints"
+step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== test-only features stay out of the product"
+step "test-only features stay out of the product"
 # whatsapp-rust's danger-* features are for the WhatsApp test server's
 # tests alone; the bridge as built for users must not have them.
 if cargo tree --locked -e features,normal -p causeway-whatsapp | grep -q danger; then
@@ -56,16 +60,16 @@ if cargo tree --locked -e features,normal -p causeway-whatsapp | grep -q danger;
   exit 1
 fi
 
-echo "== unit tests"
+step "unit tests"
 cargo test --workspace --locked --lib --bins
 
 export PATH="$PATH:/usr/sbin"
 E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram -p causeway-wa-testserver -p causeway-whatsapp)
 
-echo "== end-to-end on SQLite"
+step "end-to-end on SQLite"
 bash scripts/run-tests.sh "${E2E[@]}"
 
-echo "== end-to-end on PostgreSQL"
+step "end-to-end on PostgreSQL"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 PGDIR=$(mktemp -d /tmp/causeway-pg.XXXXXX)
 PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -81,10 +85,10 @@ export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
 cargo test --workspace --locked --lib -- --test-threads 2 store:: session::
 bash scripts/run-tests.sh "${E2E[@]}"
 
-echo "== fuzzing"
+step "fuzzing"
 bash scripts/fuzz.sh
 
-echo "== the demo starts cleanly, lets a newcomer in, and stops cleanly"
+step "the demo starts cleanly, lets a newcomer in, and stops cleanly"
 bash scripts/check-demo.sh
 
-echo "== all tests passed"
+step "all tests passed"
