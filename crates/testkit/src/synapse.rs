@@ -173,6 +173,8 @@ impl Synapse {
             .as_ref()
             .map(|v| format!("default_room_version: \"{v}\"\n"))
             .unwrap_or_default();
+        // bcrypt_rounds: registering a test user hashes its password, which
+        // at Synapse's default of 12 rounds takes a third of a CPU-second.
         let config = format!(
             r#"server_name: localhost
 public_baseurl: http://127.0.0.1:{port}/
@@ -189,6 +191,7 @@ trusted_key_servers: []
 suppress_key_server_warning: true
 enable_registration: false
 registration_shared_secret: "{SHARED_SECRET}"
+bcrypt_rounds: 4
 use_appservice_legacy_authorization: false
 app_service_config_files: [{registrations}]
 {room_version}listeners:
