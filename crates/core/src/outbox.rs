@@ -251,7 +251,13 @@ impl LaneLog<RemoteEvent> for PortalLog {
             self.bridge.store().apply(writes.clone())
         })
         .await;
-        self.bridge.store().release_messages(&writes);
+        let redacted = self.bridge.store().release_messages(&writes);
+        if !redacted.is_empty() {
+            until_stored("mappings redacted while they committed", || {
+                self.bridge.store().apply(redacted.clone())
+            })
+            .await;
+        }
         for (seq, result) in batch.outcomes {
             self.bridge.store().outbox_tell(seq, result);
         }

@@ -4,31 +4,50 @@
 //! second (see `PortalLog::hold`), so a message can be on Matrix for up to
 //! a second before its mapping is in the database. A reply, a reaction, an
 //! edit or a redaction from Matrix in that second must still find what it
-//! targets: [`Store::message_by_event`] looks here first. A redaction
-//! from Matrix in that second deletes the held mapping, and the portal's
-//! commit then leaves it out.
+//! targets: [`Store::message_by_event`] looks here first.
+//!
+//! A redaction from Matrix in that second marks the held mapping redacted.
+//! The portal's commit leaves out what is marked by the time it queues;
+//! what is marked between then and the commit, the portal deletes again
+//! once the commit is done, so a redacted message's mapping never stays.
 
 use super::{MessageRow, Store, Write};
 use ruma::{EventId, OwnedEventId};
 
 /// The held mappings, by their Matrix event.
 #[derive(Default)]
-pub(super) struct HeldMessages(dashmap::DashMap<OwnedEventId, MessageRow>);
+pub(super) struct HeldMessages(dashmap::DashMap<OwnedEventId, Held>);
+
+/// What became of a held mapping.
+enum Held {
+    /// Still to be committed.
+    Mapping(MessageRow),
+    /// Deleted before its portal committed it: left out of the commit, or
+    /// deleted again after it.
+    Redacted,
+}
 
 impl HeldMessages {
     pub(super) fn get(&self, event_id: &str) -> Option<MessageRow> {
-        self.0.get(parse(event_id)?).map(|row| row.clone())
+        match &*self.0.get(parse(event_id)?)? {
+            Held::Mapping(row) => Some(row.clone()),
+            Held::Redacted => None,
+        }
     }
 
-    /// Forgets the held mappings that `writes` delete: a message redacted
-    /// on Matrix in the second before its portal commits its mapping.
-    pub(super) fn forget_deleted(&self, writes: &[Write]) {
+    /// Marks the held mappings that `writes` delete as redacted: messages
+    /// redacted on Matrix in the second before their portal commits them.
+    /// Called before the deletion is queued, so that a portal releasing
+    /// its mapping afterwards sees the mark.
+    pub(super) fn mark_deleted(&self, writes: &[Write]) {
         let deleted = writes.iter().filter_map(|write| match write {
             Write::DeleteMessage(event_id) => parse(event_id),
             _ => None,
         });
         for event_id in deleted {
-            self.0.remove(event_id);
+            if let Some(mut held) = self.0.get_mut(event_id) {
+                *held = Held::Redacted;
+            }
         }
     }
 }
@@ -52,32 +71,41 @@ impl Store {
     /// commits them later.
     pub(crate) fn hold_messages(&self, writes: &[Write]) {
         for (event_id, row) in mappings(writes) {
-            self.held_messages
-                .0
-                .insert(event_id.to_owned(), row.clone());
+            let held = Held::Mapping(row.clone());
+            self.held_messages.0.insert(event_id.to_owned(), held);
         }
     }
 
-    /// The writes of a held batch, less the mappings deleted while they
-    /// were held: committing those would bring a redacted message's
-    /// mapping back.
+    /// The writes of a held batch, less the mappings redacted while they
+    /// were held, which it forgets: committing those would bring a
+    /// redacted message's mapping back.
     pub(crate) fn still_held(&self, mut writes: Vec<Write>) -> Vec<Write> {
+        let held = &self.held_messages.0;
         writes.retain(|write| match write {
             // One whose event does not parse was never held, so never
-            // deleted meanwhile.
-            Write::Message(row) => parse(&row.event_id)
-                .is_none_or(|event_id| self.held_messages.0.contains_key(event_id)),
+            // redacted meanwhile.
+            Write::Message(row) => parse(&row.event_id).is_none_or(|event_id| {
+                held.remove_if(event_id, |_, held| matches!(held, Held::Redacted))
+                    .is_none()
+            }),
             _ => true,
         });
         writes
     }
 
-    /// Forgets the held mappings among `writes`: they are committed, or
-    /// will never be.
-    pub(crate) fn release_messages(&self, writes: &[Write]) {
-        for (event_id, _) in mappings(writes) {
-            self.held_messages.0.remove(event_id);
-        }
+    /// Forgets the held mappings among `writes`, now committed (or never
+    /// to be). Returns the deletions of those redacted since
+    /// [`still_held`](Self::still_held) let them through: their commit
+    /// wrote them back, and these deletions, applied next, take them out.
+    #[must_use = "the deletions undo mappings redacted while they committed"]
+    pub(crate) fn release_messages(&self, writes: &[Write]) -> Vec<Write> {
+        mappings(writes)
+            .filter_map(|(event_id, _)| self.held_messages.0.remove(event_id))
+            .filter_map(|(event_id, held)| match held {
+                Held::Redacted => Some(Write::DeleteMessage(event_id.into())),
+                Held::Mapping(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -115,8 +143,8 @@ mod tests {
         store.hold_messages(&committed);
         store.hold_messages(&dropped);
         store.apply(committed.clone()).await.unwrap();
-        store.release_messages(&committed);
-        store.release_messages(&dropped);
+        assert!(store.release_messages(&committed).is_empty());
+        assert!(store.release_messages(&dropped).is_empty());
         assert!(store.message_by_event("$kept:x").await.unwrap().is_some());
         assert!(store.message_by_event("$lost:x").await.unwrap().is_none());
     }
@@ -143,5 +171,33 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_mapping_redacted_while_it_commits_is_deleted_after_the_commit() {
+        let (store, _dir) = test_store().await;
+        let redacted = mapping("$redacted:x");
+        store.hold_messages(std::slice::from_ref(&redacted));
+        let batch = store.still_held(vec![redacted]);
+        assert_eq!(batch.len(), 1, "not redacted yet when the portal checks");
+        // The redaction commits between the portal's check and its commit.
+        store.delete_message("$redacted:x").await.unwrap();
+        store.apply(batch.clone()).await.unwrap();
+        let again = store.release_messages(&batch);
+        assert!(matches!(&again[..], [Write::DeleteMessage(id)] if id == "$redacted:x"));
+        store.apply(again).await.unwrap();
+        assert!(store
+            .message_by_event("$redacted:x")
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_mapping_deleted_later_in_the_same_commit_is_not_inserted() {
+        let (store, _dir) = test_store().await;
+        let delete = Write::DeleteMessage("$gone:x".into());
+        store.apply(vec![mapping("$gone:x"), delete]).await.unwrap();
+        assert!(store.message_by_event("$gone:x").await.unwrap().is_none());
     }
 }

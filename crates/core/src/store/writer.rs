@@ -311,7 +311,12 @@ fn add_writes<'q>(script: &mut Script<'q>, bridge_id: &'q str, jobs: &[&'q Job])
             Write::Processed(seq) => processed.push(*seq),
             Write::OutboxDone(seq) => delivered.push(*seq),
             Write::Reaction(row) => put_reaction(script, bridge_id, row),
-            Write::DeleteMessage(event_id) => delete_message(script, bridge_id, event_id),
+            Write::DeleteMessage(event_id) => {
+                // Inserted after the removals, so one deleted later in the
+                // batch must not be inserted at all.
+                messages.retain(|row: &&MessageRow| row.event_id != *event_id);
+                delete_message(script, bridge_id, event_id)
+            }
             Write::DeleteReaction(event_id) => delete_reaction(script, bridge_id, event_id),
         }
     }
@@ -359,7 +364,7 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        self.held_messages.forget_deleted(&writes);
+        self.held_messages.mark_deleted(&writes);
         self.write(Job::Writes(writes)).await.map(drop)
     }
 
