@@ -56,11 +56,18 @@ if [ ${#BRIDGES[@]} -gt 0 ]; then
   if [ ! -x "$BIN_DIR/causeway-${BRIDGES[0]}" ]; then
     echo "== building the bridges (${BRIDGES[*]}) in $PROFILE mode: the first build takes about 6 minutes on 2 cores, later starts a few seconds"
   fi
+  # The bridges and the sandboxes they talk to build in one go: built one
+  # by one, their shared dependencies (the WhatsApp and Telegram protocol
+  # crates) resolve to different features and are compiled twice.
+  TARGETS=()
+  for net in "${BRIDGES[@]}"; do TARGETS+=(-p "causeway-$net" --bin "causeway-$net"); done
   # The demo's WhatsApp bridge talks to the sandbox, whose certificate is not
   # WhatsApp's: only this build (the `sandbox` feature) accepts it.
-  FEATURES=()
-  [[ " ${BRIDGES[*]} " == *" whatsapp "* ]] && FEATURES=(--features causeway-whatsapp/sandbox)
-  cargo build "${BUILD_FLAGS[@]}" "${FEATURES[@]}" $(printf -- '-p causeway-%s ' "${BRIDGES[@]}")
+  if [[ " ${BRIDGES[*]} " == *" whatsapp "* ]]; then
+    TARGETS+=(--features causeway-whatsapp/sandbox -p causeway-wa-testserver --bin causeway-wa-sandbox)
+  fi
+  [[ " ${BRIDGES[*]} " == *" telegram "* ]] && TARGETS+=(-p causeway-tg-testserver --bin causeway-tg-sandbox)
+  cargo build "${BUILD_FLAGS[@]}" "${TARGETS[@]}"
   for net in "${BRIDGES[@]}"; do
     bin=$BIN_DIR/causeway-$net
     cfg=$DEMO/bridges/$net.yaml
@@ -159,7 +166,6 @@ TG_CONTROL=24440
 if [[ " ${BRIDGES[*]} " == *" telegram "* ]]; then
   # The sandbox plays Telegram: the bridge runs the real grammers client
   # against it. Set test_server: null and a real api_id for Telegram itself.
-  cargo build "${BUILD_FLAGS[@]}" -p causeway-tg-testserver --bin causeway-tg-sandbox
   cfg=$DEMO/bridges/telegram.yaml
   if grep -q '^  test_server: null' "$cfg"; then
     sed -i "s|^  test_server: null|  test_server: { host: 127.0.0.1, dc_ports: { 2: $TG_DC2, 4: $TG_DC4 }, key_service: 'http://127.0.0.1:$TG_CONTROL/keys' }|" "$cfg"
@@ -175,7 +181,6 @@ if [[ " ${BRIDGES[*]} " == *" whatsapp "* ]]; then
   # The sandbox plays WhatsApp: the bridge runs the real whatsapp-rust client
   # against it. For WhatsApp itself, build without the sandbox feature and
   # set test_server: null.
-  cargo build "${BUILD_FLAGS[@]}" -p causeway-wa-testserver --bin causeway-wa-sandbox
   cfg=$DEMO/bridges/whatsapp.yaml
   if grep -q '^  test_server: null' "$cfg"; then
     sed -i "s|^  test_server: null|  test_server: { url: 'ws://127.0.0.1:$WA_PORT/ws/chat' }|" "$cfg"
