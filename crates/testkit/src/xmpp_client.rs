@@ -113,10 +113,22 @@ impl XmppClient {
         Ok(reply)
     }
 
-    /// Joins a MUC and waits for its self-presence (status 110).
+    /// Joins a MUC without its history and waits for its self-presence
+    /// (status 110).
     pub async fn join_muc(&mut self, room: &str, nick: &str) -> Result<Element> {
+        self.join_muc_with_history(room, nick, 0).await
+    }
+
+    /// Joins a MUC asking for up to `history` of its past messages, which
+    /// come before the self-presence this waits for.
+    pub async fn join_muc_with_history(
+        &mut self,
+        room: &str,
+        nick: &str,
+        history: u32,
+    ) -> Result<Element> {
         self.send(&format!(
-            "<presence to='{room}/{nick}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"
+            "<presence to='{room}/{nick}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='{history}'/></x></presence>"
         ))
         .await?;
         let occupant = format!("{room}/{nick}");
