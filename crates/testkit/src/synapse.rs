@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod template;
+
 pub const SYNAPSE_VERSION: &str = "1.163.*";
 pub const SHARED_SECRET: &str = "causeway-test-shared-secret";
 
@@ -143,8 +145,19 @@ impl Synapse {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Writes a fresh config into `dir` and starts Synapse.
+    /// Writes a fresh config into `dir` and starts Synapse, on a copy of
+    /// the prepared homeserver (see [`template`]) unless `dir` already has
+    /// a database.
     pub fn start(dir: &Path, options: SynapseOptions) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        if !dir.join("homeserver.db").exists() {
+            copy_prepared(dir)?;
+        }
+        Self::start_empty(dir, options)
+    }
+
+    /// Starts Synapse in `dir` on whatever database it has, or none.
+    fn start_empty(dir: &Path, options: SynapseOptions) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut synapse = Self {
             port: free_port()?,
@@ -175,6 +188,8 @@ impl Synapse {
             .unwrap_or_default();
         // bcrypt_rounds: registering a test user hashes its password, which
         // at Synapse's default of 12 rounds takes a third of a CPU-second.
+        // background_updates: the prepared homeserver runs them without
+        // pauses, so that it is ready in seconds.
         let config = format!(
             r#"server_name: localhost
 public_baseurl: http://127.0.0.1:{port}/
@@ -192,6 +207,7 @@ suppress_key_server_warning: true
 enable_registration: false
 registration_shared_secret: "{SHARED_SECRET}"
 bcrypt_rounds: 4
+background_updates: {{sleep_enabled: false}}
 use_appservice_legacy_authorization: false
 app_service_config_files: [{registrations}]
 {room_version}listeners:
@@ -289,8 +305,19 @@ rc_profile: {unlimited}
         for file in ["homeserver.db", "homeserver.db-wal", "homeserver.db-shm"] {
             let _ = std::fs::remove_file(self.dir.join(file));
         }
+        copy_prepared(&self.dir)?;
         self.spawn()
     }
+}
+
+/// Puts a copy of the prepared homeserver's database and key into `dir`.
+fn copy_prepared(dir: &Path) -> Result<()> {
+    let prepared = template::prepared()?;
+    for file in template::FILES {
+        std::fs::copy(prepared.join(file), dir.join(file))
+            .with_context(|| format!("copying the prepared Synapse's {file}"))?;
+    }
+    Ok(())
 }
 
 impl Drop for Synapse {
