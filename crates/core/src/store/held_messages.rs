@@ -99,11 +99,19 @@ impl Store {
     /// wrote them back, and these deletions, applied next, take them out.
     #[must_use = "the deletions undo mappings redacted while they committed"]
     pub(crate) fn release_messages(&self, writes: &[Write]) -> Vec<Write> {
+        // A deletion in the batch itself already took its mapping out.
+        let deleted_with = |event_id: &EventId| {
+            writes.iter().any(|write| {
+                matches!(write, Write::DeleteMessage(deleted) if deleted == event_id.as_str())
+            })
+        };
         mappings(writes)
             .filter_map(|(event_id, _)| self.held_messages.0.remove(event_id))
             .filter_map(|(event_id, held)| match held {
-                Held::Redacted => Some(Write::DeleteMessage(event_id.into())),
-                Held::Mapping(_) => None,
+                Held::Redacted if !deleted_with(&event_id) => {
+                    Some(Write::DeleteMessage(event_id.into()))
+                }
+                _ => None,
             })
             .collect()
     }
@@ -196,8 +204,13 @@ mod tests {
     #[tokio::test]
     async fn a_mapping_deleted_later_in_the_same_commit_is_not_inserted() {
         let (store, _dir) = test_store().await;
-        let delete = Write::DeleteMessage("$gone:x".into());
-        store.apply(vec![mapping("$gone:x"), delete]).await.unwrap();
+        let batch = vec![mapping("$gone:x"), Write::DeleteMessage("$gone:x".into())];
+        store.hold_messages(&batch);
+        store.apply(batch.clone()).await.unwrap();
         assert!(store.message_by_event("$gone:x").await.unwrap().is_none());
+        assert!(
+            store.release_messages(&batch).is_empty(),
+            "its own batch deleted it: nothing to delete again"
+        );
     }
 }
