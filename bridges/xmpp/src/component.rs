@@ -3,20 +3,13 @@
 //! tokio-xmpp gives us the handshake and the XML stream; the rest is ours.
 //! Its stream yields `None` for a stanza it cannot parse and for a quiet
 //! spell as much as for a dead socket, so liveness is judged by pings. What
-//! we send goes through one ordered queue that outlives connections.
-//!
-//! XEP-0114 acknowledges nothing, and a stanza written to the socket may
-//! die with a server that never read it. The server handles a stream's
-//! stanzas in order, so its answer to a ping says it took everything
-//! written before the ping: a stanza counts as taken only then. One ping
-//! is in flight at a time and covers every stanza written before it. A
+//! we send goes through one ordered queue that outlives connections: a
 //! stanza the server did not take is sent again after the reconnect, first.
 
 use crate::stanza::{self, ns, NS};
 use anyhow::{anyhow, Context, Result};
 use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,18 +50,10 @@ pub struct ConnectTarget {
 /// that must precede everything else, such as MUC rejoins.
 pub type OnOnline = Arc<dyn Fn() -> Vec<Element> + Send + Sync>;
 
-/// A stanza for the server, and who waits for the server to take it.
+/// A stanza for the server, and who waits for it to be written.
 struct Outgoing {
     stanza: Element,
     written: Option<oneshot::Sender<()>>,
-}
-
-/// The ping in flight: its ID, when it went, and how many of the written
-/// stanzas its answer confirms.
-struct PingSent {
-    id: String,
-    at: Instant,
-    covers: usize,
 }
 
 /// The bridge's handle on the connection. Cheap to clone.
@@ -100,8 +85,7 @@ impl Component {
             inbound,
             on_online,
             outbound,
-            resend: VecDeque::new(),
-            unconfirmed: VecDeque::new(),
+            held: None,
             pending: component.pending.clone(),
             online: component.online.clone(),
             next_ping: component.next_id.clone(),
@@ -118,9 +102,9 @@ impl Component {
         });
     }
 
-    /// Queues a stanza like [`Component::send`]; the answer comes once the
-    /// server took it (it answered a ping sent after it), after reconnects
-    /// if need be. A Matrix event counts as delivered only then.
+    /// Queues a stanza like [`Component::send`]; the answer comes once it
+    /// is written to the server's stream, after reconnects if need be. A
+    /// Matrix event counts as delivered only then.
     pub fn send_confirmed(&self, stanza: Element) -> oneshot::Receiver<()> {
         let (written, done) = oneshot::channel();
         self.enqueue(Outgoing {
@@ -169,11 +153,8 @@ struct Connection {
     inbound: mpsc::UnboundedSender<Inbound>,
     on_online: OnOnline,
     outbound: mpsc::UnboundedReceiver<Outgoing>,
-    /// Stanzas taken from the queue that the last connection did not take,
-    /// in order: they go out before the queue.
-    resend: VecDeque<Outgoing>,
-    /// Stanzas written on this connection that no ping answer covers yet.
-    unconfirmed: VecDeque<Outgoing>,
+    /// A stanza taken from the queue that the last connection did not take.
+    held: Option<Outgoing>,
     pending: Arc<DashMap<String, oneshot::Sender<Element>>>,
     online: Arc<AtomicBool>,
     next_ping: Arc<AtomicU64>,
@@ -202,10 +183,6 @@ impl Connection {
                     backoff = Duration::from_millis(500);
                     let reason = self.serve(stream).await;
                     self.online.store(false, Ordering::Relaxed);
-                    // Written, never confirmed: maybe lost with the socket.
-                    while let Some(out) = self.unconfirmed.pop_back() {
-                        self.resend.push_front(out);
-                    }
                     tracing::warn!(%reason, "the XMPP connection dropped; reconnecting");
                 }
                 Err(err) => {
@@ -234,12 +211,12 @@ impl Connection {
         }
         let mut empty_reads = 0u32;
         let mut last_read = Instant::now();
-        let mut ping_sent: Option<PingSent> = None;
+        let mut ping_sent: Option<(String, Instant)> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             let next_out = async {
-                match self.resend.pop_front() {
-                    Some(again) => Some(again),
+                match self.held.take() {
+                    Some(held) => Some(held),
                     None => self.outbound.recv().await,
                 }
             };
@@ -252,12 +229,11 @@ impl Connection {
                         empty_reads = 0;
                         last_read = Instant::now();
                         let element = stanza_to_element(&stanza);
-                        if let Some(ping) = ping_sent.take_if(|p| element.attr("id") == Some(p.id.as_str())) {
-                            self.confirm(ping.covers);
-                            if !self.unconfirmed.is_empty() {
-                                ping_sent = Some(self.ping(&mut sink).await);
+                        if let Some((id, _)) = &ping_sent {
+                            if element.attr("id") == Some(id.as_str()) {
+                                ping_sent = None;
+                                continue;
                             }
-                            continue;
                         }
                         self.dispatch(element);
                     }
@@ -280,17 +256,16 @@ impl Connection {
                 out = next_out, if empty_reads == 0 => {
                     let Some(out) = out else { return "the bridge stopped".into() };
                     if let Err(err) = sink.send(to_stanza(out.stanza.clone())).await {
-                        self.resend.push_front(out);
+                        self.held = Some(out);
                         return format!("send failed: {err}");
                     }
-                    self.unconfirmed.push_back(out);
-                    if ping_sent.is_none() {
-                        ping_sent = Some(self.ping(&mut sink).await);
+                    if let Some(written) = out.written {
+                        let _ = written.send(());
                     }
                 }
                 _ = tick.tick() => {
-                    if let Some(ping) = &ping_sent {
-                        if ping.at.elapsed() > self.target.keepalive {
+                    if let Some((_, sent)) = &ping_sent {
+                        if sent.elapsed() > self.target.keepalive {
                             return "the server did not answer a ping".into();
                         }
                     } else if last_read.elapsed() > self.target.keepalive {
@@ -301,8 +276,7 @@ impl Connection {
         }
     }
 
-    /// Sends a ping, whose answer confirms every stanza written so far.
-    async fn ping<S>(&self, sink: &mut S) -> PingSent
+    async fn ping<S>(&self, sink: &mut S) -> (String, Instant)
     where
         S: futures_util::Sink<Stanza> + Unpin,
     {
@@ -317,21 +291,7 @@ impl Connection {
         iq.append_child(stanza::empty("ping", ns::PING, &[]));
         // A failed send shows up as an unanswered ping.
         let _ = sink.send(to_stanza(iq)).await;
-        PingSent {
-            id,
-            at: Instant::now(),
-            covers: self.unconfirmed.len(),
-        }
-    }
-
-    /// The first `taken` written stanzas reached the server: their senders
-    /// hear so.
-    fn confirm(&mut self, taken: usize) {
-        for out in self.unconfirmed.drain(..taken.min(self.unconfirmed.len())) {
-            if let Some(written) = out.written {
-                let _ = written.send(());
-            }
-        }
+        (id, Instant::now())
     }
 
     fn dispatch(&self, element: Element) {
