@@ -2,8 +2,8 @@
 # Runs the whole test suite, installing what it needs first:
 #   Debian packages (PostgreSQL, python3-venv, ngircd, inspircd, anope, prosody
 #   and prosody-modules), the Synapse venv (cached in .cache/), then unit
-#   tests, lints, and the end-to-end suites against real Synapse, once on
-#   SQLite and once on PostgreSQL.
+#   tests, lints, and the end-to-end suites against real Synapse on SQLite,
+#   then the store's tests and the core's suites on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -83,7 +83,12 @@ export CAUSEWAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT"
 # The stores' unit tests, built as the unit-test step built them (the whole
 # workspace's features), so that nothing is compiled again.
 cargo test --workspace --locked --lib -- --test-threads 2 store:: session::
-bash scripts/run-tests.sh "${E2E[@]}"
+# Then the suites that drive the store under real load: the core's (the test
+# network through Synapse, kill -9 and restarts included) and the WhatsApp
+# and Telegram test servers' (the real clients' sessions in our store). The
+# bridges reach the database only through the core's store, so their own
+# suites run on SQLite alone.
+bash scripts/run-tests.sh -p causeway-tests -p causeway-tg-testserver -p causeway-wa-testserver
 
 step "fuzzing"
 bash scripts/fuzz.sh
