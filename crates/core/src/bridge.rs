@@ -40,8 +40,8 @@ pub(crate) struct Inner {
     pub portal_locks: DashMap<crate::ids::PortalKey, Arc<Mutex<()>>>,
     /// Ghost profiles already pushed to the homeserver.
     pub ghosts: DashMap<RemoteUserId, GhostInfo>,
-    /// (room, user) pairs known to be joined.
-    pub joined: DashSet<(String, String)>,
+    /// The users known to be joined to each room.
+    pub joined: crate::joined::JoinedMembers,
     /// Events the bridge is redacting for the network, until their mapping
     /// is deleted. A redaction sent as a double-puppeted user comes back
     /// like the user's own, with no content to mark it by, and could
@@ -89,7 +89,7 @@ impl Bridge {
                 portal_queues: DashMap::new(),
                 portal_locks: DashMap::new(),
                 ghosts: DashMap::new(),
-                joined: DashSet::new(),
+                joined: Default::default(),
                 redacting: DashSet::new(),
                 logins: Default::default(),
                 room_version: OnceCell::new(),
@@ -238,8 +238,7 @@ impl Bridge {
 
     /// Makes sure `user` is joined to `room`, inviting it with the bot if needed.
     pub async fn ensure_joined(&self, room: &RoomId, user: &UserId) -> Result<()> {
-        let key = (room.to_string(), user.to_string());
-        if self.inner.joined.contains(&key) {
+        if self.inner.joined.contains(room, user) {
             return Ok(());
         }
         if let Err(first) = self.inner.hs.join(user, room.as_str()).await {
@@ -253,15 +252,13 @@ impl Bridge {
                 .with_context(|| format!("cannot invite {user} to {room} after: {first}"))?;
             self.inner.hs.join(user, room.as_str()).await?;
         }
-        self.inner.joined.insert(key);
+        self.inner.joined.insert(room, user);
         Ok(())
     }
 
     /// Forgets a cached membership after a leave or kick.
-    pub(crate) fn forget_joined(&self, room: &str, user: &str) {
-        self.inner
-            .joined
-            .remove(&(room.to_owned(), user.to_owned()));
+    pub(crate) fn forget_joined(&self, room: &RoomId, user: &UserId) {
+        self.inner.joined.remove(room, user);
     }
 
     /// The room version the homeserver creates rooms with, asked once.

@@ -249,7 +249,7 @@ async fn sync_members(bridge: &Bridge, room: &RoomId, members: &[ChatMember]) ->
     for joined in hs.joined_members(bridge.bot(), room).await? {
         let is_ghost = bridge.ghost_remote_id(joined.as_str()).is_some();
         if is_ghost && !wanted.contains(&joined) {
-            bridge.forget_joined(room.as_str(), joined.as_str());
+            bridge.forget_joined(room, &joined);
             hs.leave(&joined, room, None).await?;
         }
     }

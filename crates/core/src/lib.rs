@@ -25,6 +25,7 @@ pub mod health;
 pub mod homeserver;
 pub mod ids;
 mod inbound;
+mod joined;
 mod lane;
 pub mod login;
 mod login_runner;

@@ -58,7 +58,7 @@ async fn handle_bot_invite(bridge: &Bridge, is_direct: bool, meta: &MatrixEventM
             .homeserver()
             .leave(bridge.bot(), &room, Some("not allowed to use this bridge"))
             .await?;
-        bridge.forget_joined(&meta.room_id, bridge.bot().as_str());
+        bridge.forget_joined(&room, bridge.bot());
         return Ok(());
     }
     if !is_direct {
@@ -140,10 +140,7 @@ async fn handle_ghost_invite(
                 })
                 .await?;
             bridge.homeserver().join(&ghost_user, room.as_str()).await?;
-            bridge
-                .inner()
-                .joined
-                .insert((meta.room_id.clone(), ghost_mxid.to_owned()));
+            bridge.inner().joined.insert(&room, &ghost_user);
             // The portal's metadata column: network-owned JSON.
             let mut metadata = if info.metadata.is_object() {
                 info.metadata.clone()

@@ -370,7 +370,7 @@ async fn handle_membership(
         membership,
         Membership::Leave | Membership::Kick | Membership::Ban
     ) {
-        bridge.forget_joined(&meta.room_id, &target);
+        bridge.forget_joined(&event.room_id, &event.state_key);
     }
     // Our own joins and leaves are not news to the network.
     if bridge.is_bridge_user(&meta.sender) && bridge.is_bridge_user(&target) {

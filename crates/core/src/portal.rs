@@ -289,9 +289,7 @@ impl Bridge {
             metadata,
         };
         self.store().put_portal(&row).await?;
-        self.inner()
-            .joined
-            .insert((room_id.to_string(), creator.to_string()));
+        self.inner().joined.insert(&room_id, &creator);
         if info.direct_with.is_some() {
             self.ensure_joined(&room_id, self.bot()).await?;
         }

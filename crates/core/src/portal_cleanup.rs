@@ -42,10 +42,10 @@ impl Bridge {
                 if let Err(err) = removed {
                     tracing::warn!(%member, %room, "cannot remove a member of a deleted portal: {err}");
                 }
-                self.forget_joined(room.as_str(), member.as_str());
+                self.forget_joined(&room, &member);
             }
             hs.leave(self.bot(), &room, Some(REASON)).await?;
-            self.forget_joined(room.as_str(), self.bot().as_str());
+            self.forget_joined(&room, self.bot());
         }
         self.store().delete_portal(&portal.key).await?;
         metrics::counter!("causeway_portals_deleted_total").increment(1);
@@ -91,7 +91,7 @@ impl Bridge {
                     Some("You left this chat's portal"),
                 )
                 .await?;
-            self.forget_joined(room.as_str(), mxid);
+            self.forget_joined(&room, &user);
         }
         Ok(Left::Stays)
     }

@@ -299,7 +299,7 @@ async fn handle(
             match change {
                 RemoteMembership::Join => bridge.ensure_joined(&room, &ghost).await?,
                 RemoteMembership::Leave { reason } => {
-                    bridge.forget_joined(room.as_str(), ghost.as_str());
+                    bridge.forget_joined(&room, &ghost);
                     match hs.leave(&ghost, &room, reason.as_deref()).await {
                         // Never in the room: nothing to leave.
                         Err(err) if err.errcode() == Some("M_FORBIDDEN") => {}
@@ -308,7 +308,7 @@ async fn handle(
                 }
                 RemoteMembership::Kicked { by, reason } => {
                     let kicker = bridge.ensure_ghost(by).await?;
-                    bridge.forget_joined(room.as_str(), ghost.as_str());
+                    bridge.forget_joined(&room, &ghost);
                     if hs
                         .kick(&kicker, &room, &ghost, reason.as_deref())
                         .await
@@ -332,7 +332,7 @@ async fn handle(
         }
         RemoteEvent::RemoveMatrixUser { mxid, reason, ban } => {
             let user = crate::ruma_user_id(mxid)?;
-            bridge.forget_joined(room.as_str(), mxid);
+            bridge.forget_joined(&room, &user);
             if *ban {
                 hs.ban(bridge.bot(), &room, &user, reason.as_deref())
                     .await?;
