@@ -2,7 +2,7 @@
 //! both ways until either side closes.
 
 use crate::noise::{frame, Frames, Responder, Transport};
-use crate::{faults, iq, pairing, relay, ConnectionId, Outgoing, State, SERVER};
+use crate::{faults, iq, pairing, relay, ConnectionId, DeviceAddress, Outgoing, State, SERVER};
 use anyhow::{anyhow, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -238,7 +238,7 @@ fn login(
     let older: Vec<ConnectionId> = registry
         .logged_in
         .iter()
-        .filter(|(_, who)| who.0 == phone && who.1 == device)
+        .filter(|(_, who)| who.is(phone, device))
         .map(|(connection, _)| *connection)
         .collect();
     for connection in older {
@@ -247,7 +247,9 @@ fn login(
             let _ = sender.send(Outgoing::Close(faults::conflict("replaced")));
         }
     }
-    registry.logged_in.insert(id, (phone.to_owned(), device));
+    registry
+        .logged_in
+        .insert(id, DeviceAddress::new(phone, device));
     Ok(NodeBuilder::new("success")
         .attr("t", wacore::time::now_secs().to_string())
         .attr("lid", lid)

@@ -2,7 +2,7 @@
 //! device, a second login that replaces a stream, a ban, a dropped socket,
 //! acks that do not come, and a message nobody can decrypt.
 
-use crate::{Outgoing, Registry, WaTestServer};
+use crate::{DeviceAddress, Outgoing, Registry, WaTestServer};
 use anyhow::{anyhow, Result};
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::Node;
@@ -33,7 +33,7 @@ impl Registry {
         let connections: Vec<_> = self
             .logged_in
             .iter()
-            .filter(|(_, who)| who.0 == phone && device.is_none_or(|d| d == who.1))
+            .filter(|(_, who)| who.phone == phone && device.is_none_or(|d| d == who.device))
             .map(|(connection, _)| *connection)
             .collect();
         for connection in &connections {
@@ -59,7 +59,7 @@ impl WaTestServer {
             .get_mut(phone)
             .and_then(|account| account.devices.remove(&device))
             .ok_or_else(|| anyhow!("{phone} has no device {device}"))?;
-        registry.pending.remove(&(phone.to_owned(), device));
+        registry.pending.remove(&DeviceAddress::new(phone, device));
         registry.close(phone, Some(device), Some(conflict("device_removed")));
         Ok(())
     }

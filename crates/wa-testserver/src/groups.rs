@@ -6,7 +6,7 @@
 
 use crate::conn::{result, Session};
 use crate::iq::{attr, error};
-use crate::{Registry, State};
+use crate::{DeviceAddress, Registry, State};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use wacore_binary::builder::NodeBuilder;
@@ -125,7 +125,7 @@ impl Registry {
     }
 
     /// The member devices of a group, other than `except`.
-    pub fn group_devices(&self, id: &str, except: (&str, u32)) -> Vec<(String, u32)> {
+    pub fn group_devices(&self, id: &str, except: &DeviceAddress) -> Vec<DeviceAddress> {
         let Some(group) = self.groups.get(id) else {
             return Vec::new();
         };
@@ -138,12 +138,12 @@ impl Registry {
                     .map(|a| {
                         a.devices
                             .keys()
-                            .map(|d| (phone.clone(), *d))
+                            .map(|d| DeviceAddress::new(phone, *d))
                             .collect::<Vec<_>>()
                     })
                     .unwrap_or_default()
             })
-            .filter(|(phone, device)| !(phone == except.0 && *device == except.1))
+            .filter(|device| device != except)
             .collect()
     }
 

@@ -4,7 +4,7 @@
 
 use crate::conn::{result, Session};
 use crate::devices::take_upload;
-use crate::{pairing, ConnectionId, State, SERVER};
+use crate::{pairing, ConnectionId, DeviceAddress, State, SERVER};
 use anyhow::Result;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::Node;
@@ -140,7 +140,9 @@ pub fn answer(
                     if let Some(account) = registry.accounts.get_mut(jid.user.as_str()) {
                         account.devices.remove(&device);
                     }
-                    registry.pending.remove(&(jid.user.to_string(), device));
+                    registry
+                        .pending
+                        .remove(&DeviceAddress::new(&jid.user, device));
                     vec![result(&id, Vec::new())]
                 }
                 None => vec![error(&id, "400", "bad-request")],

@@ -106,6 +106,28 @@ enum Outgoing {
     Drop,
 }
 
+/// One device of an account: the account's phone number and the device's
+/// number (0 is the phone itself). The server queues stanzas, and presence
+/// reaches listeners, per device.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct DeviceAddress {
+    phone: String,
+    device: u32,
+}
+
+impl DeviceAddress {
+    fn new(phone: &str, device: u32) -> Self {
+        Self {
+            phone: phone.to_owned(),
+            device,
+        }
+    }
+
+    fn is(&self, phone: &str, device: u32) -> bool {
+        self.phone == phone && self.device == device
+    }
+}
+
 #[derive(Default)]
 struct Registry {
     accounts: HashMap<String, Account>,
@@ -114,15 +136,15 @@ struct Registry {
     pair_codes: HashMap<ConnectionId, pair_code::PairCodeFlow>,
     connections: HashMap<ConnectionId, mpsc::UnboundedSender<Outgoing>>,
     /// Which account and device each logged-in connection is.
-    logged_in: HashMap<ConnectionId, (String, u32)>,
+    logged_in: HashMap<ConnectionId, DeviceAddress>,
     /// Stanzas sent to each device and not yet acknowledged by it: sent
     /// again when it logs in, so that nothing is lost on a dropped link.
-    pending: HashMap<(String, u32), Vec<relay::Pending>>,
+    pending: HashMap<DeviceAddress, Vec<relay::Pending>>,
     /// Groups by the user part of their JID.
     groups: HashMap<String, groups::Group>,
     /// What each account last said of its presence, and who listens.
     seen: HashMap<String, presence::Seen>,
-    subscribers: HashMap<String, std::collections::HashSet<(String, u32)>>,
+    subscribers: HashMap<String, std::collections::HashSet<DeviceAddress>>,
     /// Each account's or group's profile picture, by JID: its ID on the
     /// media host.
     pictures: HashMap<String, String>,
@@ -272,7 +294,7 @@ impl WaTestServer {
             .registry()
             .logged_in
             .values()
-            .filter(|(account, _)| account == phone)
+            .filter(|who| who.phone == phone)
             .count()
     }
 }

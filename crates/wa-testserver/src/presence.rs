@@ -5,7 +5,7 @@
 
 use crate::conn::Session;
 use crate::iq::attr;
-use crate::{Registry, State};
+use crate::{DeviceAddress, Registry, State};
 use anyhow::Result;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::Node;
@@ -52,7 +52,7 @@ pub fn presence(state: &State, session: &Session, node: &Node) -> Result<Vec<Nod
                 .subscribers
                 .entry(target.clone())
                 .or_default()
-                .insert((phone.clone(), *device));
+                .insert(DeviceAddress::new(phone, *device));
             Ok(vec![registry.presence_of(&target)])
         }
         Some("unsubscribe") => {
@@ -61,7 +61,7 @@ pub fn presence(state: &State, session: &Session, node: &Node) -> Result<Vec<Nod
                 .and_then(|to| registry.phone_of(&to))
             {
                 if let Some(subscribers) = registry.subscribers.get_mut(&target) {
-                    subscribers.remove(&(phone.clone(), *device));
+                    subscribers.remove(&DeviceAddress::new(phone, *device));
                 }
             }
             Ok(Vec::new())
@@ -76,13 +76,13 @@ pub fn presence(state: &State, session: &Session, node: &Node) -> Result<Vec<Nod
                 },
             );
             let update = registry.presence_of(phone);
-            let subscribers: Vec<(String, u32)> = registry
+            let subscribers: Vec<DeviceAddress> = registry
                 .subscribers
                 .get(phone.as_str())
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default();
-            for (subscriber, subscriber_device) in subscribers {
-                registry.send_live(&subscriber, subscriber_device, &update);
+            for subscriber in subscribers {
+                registry.send_live(&subscriber.phone, subscriber.device, &update);
             }
             Ok(Vec::new())
         }

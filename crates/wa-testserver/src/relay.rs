@@ -7,7 +7,7 @@
 use crate::conn::Session;
 use crate::devices::ack;
 use crate::iq::attr;
-use crate::{ConnectionId, Outgoing, Registry, State};
+use crate::{ConnectionId, DeviceAddress, Outgoing, Registry, State};
 use anyhow::{anyhow, bail, Context, Result};
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::node::Node;
@@ -26,7 +26,7 @@ impl Registry {
         let id = attr(&node, "id").unwrap_or_default();
         self.send_live(phone, device, &node);
         self.pending
-            .entry((phone.to_owned(), device))
+            .entry(DeviceAddress::new(phone, device))
             .or_default()
             .push(Pending { id, node });
     }
@@ -53,7 +53,7 @@ impl Registry {
     /// as typing notices are.
     pub fn send_live(&self, phone: &str, device: u32, node: &Node) {
         for (connection, who) in &self.logged_in {
-            if who.0 == phone && who.1 == device {
+            if who.is(phone, device) {
                 if let Some(sender) = self.connections.get(connection) {
                     let _ = sender.send(Outgoing::Node(node.clone()));
                 }
@@ -63,7 +63,7 @@ impl Registry {
 
     /// The device took the stanza `id`.
     pub fn acknowledged(&mut self, phone: &str, device: u32, id: &str) {
-        if let Some(pending) = self.pending.get_mut(&(phone.to_owned(), device)) {
+        if let Some(pending) = self.pending.get_mut(&DeviceAddress::new(phone, device)) {
             pending.retain(|p| p.id != id);
         }
     }
@@ -71,7 +71,7 @@ impl Registry {
     /// What a device has still to acknowledge, oldest first.
     pub fn unacknowledged(&self, phone: &str, device: u32) -> Vec<Node> {
         self.pending
-            .get(&(phone.to_owned(), device))
+            .get(&DeviceAddress::new(phone, device))
             .map(|pending| pending.iter().map(|p| p.node.clone()).collect())
             .unwrap_or_default()
     }
@@ -152,16 +152,16 @@ pub fn message(
     };
     if to.server == Server::Group {
         let group = to.user.to_string();
-        let mut own: std::collections::HashMap<(String, u32), Vec<Node>> = targets
+        let mut own: std::collections::HashMap<DeviceAddress, Vec<Node>> = targets
             .into_iter()
             .filter_map(|(jid, children)| {
                 let phone = registry.phone_of(&jid)?;
-                Some(((phone, u32::from(jid.device)), children))
+                Some((DeviceAddress::new(&phone, u32::from(jid.device)), children))
             })
             .collect();
-        for (member, member_device) in registry.group_devices(&group, (phone, device)) {
+        for member in registry.group_devices(&group, &DeviceAddress::new(phone, device)) {
             let children = own
-                .remove(&(member.clone(), member_device))
+                .remove(&member)
                 .map(|mine| {
                     // Its own `<enc>` (the sender key), then the shared one.
                     let mut all: Vec<Node> = mine.into_iter().filter(|c| c.tag == "enc").collect();
@@ -173,7 +173,7 @@ pub fn message(
                 .attr("participant", from.clone())
                 .children(children)
                 .build();
-            registry.deliver(&member, member_device, copy);
+            registry.deliver(&member.phone, member.device, copy);
         }
         return Ok(registry.ack_message(connection, ack("message", &id, &to.to_string())));
     }
@@ -256,7 +256,10 @@ pub fn chatstate(state: &State, session: &Session, node: &Node) -> Result<Vec<No
             .attr("participant", from)
             .children(children)
             .build();
-        (relayed, registry.group_devices(&to.user, (phone, device)))
+        (
+            relayed,
+            registry.group_devices(&to.user, &DeviceAddress::new(phone, device)),
+        )
     } else {
         let relayed = NodeBuilder::new("chatstate")
             .attr("from", from)
@@ -266,13 +269,13 @@ pub fn chatstate(state: &State, session: &Session, node: &Node) -> Result<Vec<No
             .phone_of(&to)
             .and_then(|target| {
                 let devices = registry.accounts.get(&target)?.devices.keys();
-                Some(devices.map(|d| (target.clone(), *d)).collect())
+                Some(devices.map(|d| DeviceAddress::new(&target, *d)).collect())
             })
             .unwrap_or_default();
         (relayed, targets)
     };
-    for (target, target_device) in targets {
-        registry.send_live(&target, target_device, &relayed);
+    for target in targets {
+        registry.send_live(&target.phone, target.device, &relayed);
     }
     Ok(Vec::new())
 }
