@@ -1,5 +1,6 @@
-//! Failure cases: bad requests, a crash between the 200 and the processing,
-//! a homeserver reset, and a homeserver outage.
+//! Failure cases: bad requests, a crash between the 200 and the processing
+//! or before the network confirmed taking a message, a homeserver reset,
+//! and a homeserver outage.
 
 use anyhow::Result;
 use causeway_testkit::env::{EnvOptions, TestEnv};
@@ -261,6 +262,49 @@ async fn a_kill_9_between_the_200_and_the_processing_loses_and_duplicates_nothin
         .filter_map(|r| r["event_id"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(delivered, sent, "each message once, in order");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_the_network_never_confirmed_taking_is_sent_again_after_a_kill_9() -> Result<()> {
+    let mut env = env().await?;
+    let alice = env.user("alice").await?;
+    let room = portal(&env, &alice, "unconfirmed").await?;
+    env.control(
+        "/remote/hold",
+        json!({ "hold": true, "confirmations": true }),
+    )
+    .await?;
+    let sent = alice.send_text(&room, "say it again").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == sent.as_str())
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.kill_bridge();
+    env.start_bridge().await?;
+    let deliveries = |env: &TestEnv| {
+        env.outbox()
+            .iter()
+            .filter(|r| r["event_id"] == sent.as_str())
+            .count()
+    };
+    let started = Instant::now();
+    while deliveries(&env) < 2 {
+        anyhow::ensure!(
+            started.elapsed() < WAIT,
+            "a message written but never confirmed was not sent again:\n{}",
+            env.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Confirmed this time: recorded, so the next start leaves it alone. A
+    // later message in the room would come after it, in order.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.kill_bridge();
+    env.start_bridge().await?;
+    let after = alice.send_text(&room, "and then this").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == after.as_str())
+        .await?;
+    assert_eq!(deliveries(&env), 2, "sent a third time");
     Ok(())
 }
 

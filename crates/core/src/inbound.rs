@@ -139,6 +139,7 @@ impl Dispatcher {
                     recovery_point: self.recovery_point,
                     dispatched: self.dispatched.clone(),
                     unflushed: Mutex::default(),
+                    committing: Arc::default(),
                 };
                 Lane::spawn(bridge.config().bridge.portal_queue_size, log, false)
             })
@@ -179,6 +180,9 @@ struct RoomLog {
     /// Mapping writes and processed marks of handled events, committed
     /// together at the lane's next flush.
     unflushed: Mutex<Vec<Write>>,
+    /// Held, shared, by each commit that waits for the network to confirm
+    /// delivery; taken whole to wait for all of them.
+    committing: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl RoomLog {
@@ -186,6 +190,12 @@ impl RoomLog {
         if let Ok(mut unflushed) = self.unflushed.lock() {
             unflushed.extend(writes);
         }
+    }
+
+    /// Waits for the commits in flight: an event that refers to another
+    /// needs that one's mapping in the database.
+    async fn settle(&self) {
+        drop(self.committing.write().await);
     }
 }
 
@@ -218,6 +228,7 @@ impl LaneLog<IngressEvent> for RoomLog {
         // database, so what came before it commits first.
         if !opened.as_ref().is_some_and(Opened::stands_alone) {
             self.flush().await;
+            self.settle().await;
         }
         let mut writes = Vec::new();
         if let Some(opened) = opened {
@@ -229,6 +240,10 @@ impl LaneLog<IngressEvent> for RoomLog {
         metrics::counter!("causeway_events_processed_total").increment(1);
     }
 
+    /// On a network that confirms delivery apart from its writes, the
+    /// commit waits for that confirmation in a task of its own, and the
+    /// lane goes on sending meanwhile: a crash before the commit sends the
+    /// events again, as it would any the network may not have taken.
     async fn flush(&self) {
         let writes = match self.unflushed.lock() {
             Ok(mut unflushed) => std::mem::take(&mut *unflushed),
@@ -237,10 +252,18 @@ impl LaneLog<IngressEvent> for RoomLog {
         if writes.is_empty() {
             return;
         }
-        until_stored("handled events", || {
-            self.bridge.store().apply(writes.clone())
-        })
-        .await;
+        if self.bridge.network().delivery().is_none() {
+            return store_handled(&self.bridge, writes).await;
+        }
+        let committing = self.committing.clone().read_owned().await;
+        let bridge = self.bridge.clone();
+        tokio::spawn(async move {
+            if let Some(delivery) = bridge.network().delivery() {
+                delivery.taken().await;
+            }
+            store_handled(&bridge, writes).await;
+            drop(committing);
+        });
     }
 
     async fn abandon(&self, seq: i64) {
@@ -251,6 +274,10 @@ impl LaneLog<IngressEvent> for RoomLog {
     fn component(&self) -> &'static str {
         "matrix rooms"
     }
+}
+
+async fn store_handled(bridge: &Bridge, writes: Vec<Write>) {
+    until_stored("handled events", || bridge.store().apply(writes.clone())).await;
 }
 
 /// Forgets old processed events now and then; their IDs have deduplicated

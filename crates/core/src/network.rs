@@ -183,6 +183,11 @@ pub trait Network: Send + Sync + 'static {
     fn receipts(&self) -> Option<&dyn ReceiptHandling> {
         None
     }
+    /// For a network whose writes acknowledge nothing: a Matrix event then
+    /// counts as delivered only once this confirms the network took it.
+    fn delivery(&self) -> Option<&dyn DeliveryConfirmation> {
+        None
+    }
     fn queries(&self) -> Option<&dyn QueryHandling> {
         None
     }
@@ -379,6 +384,16 @@ pub trait MembershipHandling: Send + Sync {
     ) -> Result<Option<PortalInfo>> {
         Ok(None)
     }
+}
+
+/// Delivery for a network whose writes acknowledge nothing, like an XMPP
+/// component stream: a stanza written to the socket can die unread with
+/// its server.
+#[async_trait]
+pub trait DeliveryConfirmation: Send + Sync {
+    /// Returns once the network has taken everything the bridge handed it
+    /// before the call, after reconnecting and sending it again if need be.
+    async fn taken(&self);
 }
 
 #[async_trait]

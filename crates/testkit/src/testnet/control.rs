@@ -124,14 +124,17 @@ async fn control_event(
 }
 
 /// `{"hold": true|false}` holds or releases every portal's messages; with
-/// `"portal"`, only that portal's.
+/// `"portal"`, only that portal's; with `"confirmations": true`, the
+/// network's confirmations that it took what it was sent.
 async fn control_hold(State(control): State<Control>, Json(body): Json<Value>) -> Json<Value> {
     let on = body.get("hold").and_then(Value::as_bool).unwrap_or(false);
+    let confirmations = body.get("confirmations").and_then(Value::as_bool) == Some(true);
     let portal = body
         .get("portal")
         .and_then(Value::as_str)
         .map(str::to_owned);
     control.hold.send_modify(|hold| match portal {
+        _ if confirmations => hold.confirmations = on,
         Some(portal) if on => drop(hold.portals.insert(portal)),
         Some(portal) => drop(hold.portals.remove(&portal)),
         None => hold.all = on,

@@ -72,11 +72,13 @@ type Directory = Arc<Mutex<control::DirectoryItems>>;
 /// Chats' histories by chat ID.
 type History = Arc<Mutex<BTreeMap<String, control::ChatHistory>>>;
 
-/// Which portals' Matrix messages are held back.
+/// Which portals' Matrix messages are held back, and whether the network
+/// holds back its confirmations of what it took.
 #[derive(Clone, Debug, Default)]
 struct Hold {
     all: bool,
     portals: std::collections::BTreeSet<String>,
+    confirmations: bool,
 }
 
 impl Hold {
@@ -111,6 +113,20 @@ impl TestNet {
         writeln!(file, "{record}")?;
         file.sync_data()?;
         Ok(())
+    }
+}
+
+/// Confirms at once what it was sent, unless the test holds confirmations
+/// back: the bridge must then count those messages as not yet delivered.
+#[async_trait]
+impl DeliveryConfirmation for TestNet {
+    async fn taken(&self) {
+        let mut hold = self.hold.subscribe();
+        while hold.borrow_and_update().confirmations {
+            if hold.changed().await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -217,6 +233,9 @@ impl Network for TestNet {
         Ok(Some(RemoteMessageId(format!("r{}", message.meta.event_id))))
     }
 
+    fn delivery(&self) -> Option<&dyn DeliveryConfirmation> {
+        Some(self)
+    }
     fn edits(&self) -> Option<&dyn EditHandling> {
         Some(self)
     }
