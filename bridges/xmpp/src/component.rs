@@ -3,17 +3,29 @@
 //! tokio-xmpp gives us the handshake and the XML stream; the rest is ours.
 //! Its stream yields `None` for a stanza it cannot parse and for a quiet
 //! spell as much as for a dead socket, so liveness is judged by pings. What
-//! we send goes through one ordered queue that outlives connections: a
+//! we send goes through one ordered queue that outlives connections.
+//!
+//! XEP-0114 acknowledges nothing, and a stanza written to the socket may
+//! die with a server that never read it. The server handles a stream's
+//! stanzas in order, so its answer to a ping says it took everything
+//! written before the ping: a stanza counts as taken only then. One ping
+//! is in flight at a time and covers every stanza written before it. A
 //! stanza the server did not take is sent again after the reconnect, first.
+//!
+//! Senders do not wait for that answer, which can take a delayed ACK's 40
+//! ms: [`Component::taken`] confirms everything queued before it at once,
+//! so that the bridge records a batch of Matrix events as delivered only
+//! after its stanzas were taken.
 
 use crate::stanza::{self, ns, NS};
 use anyhow::{anyhow, Context, Result};
 use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::xmlstream::Timeouts;
 use tokio_xmpp::Stanza;
@@ -56,6 +68,14 @@ struct Outgoing {
     written: Option<oneshot::Sender<()>>,
 }
 
+/// The ping in flight: its ID, when it went, and how many of the written
+/// stanzas its answer confirms.
+struct PingSent {
+    id: String,
+    at: Instant,
+    covers: usize,
+}
+
 /// The bridge's handle on the connection. Cheap to clone.
 #[derive(Clone)]
 pub struct Component {
@@ -63,6 +83,9 @@ pub struct Component {
     pending: Arc<DashMap<String, oneshot::Sender<Element>>>,
     next_id: Arc<AtomicU64>,
     online: Arc<AtomicBool>,
+    /// Stanzas queued so far, and how many of them the server took.
+    queued: Arc<AtomicU64>,
+    taken: Arc<watch::Sender<u64>>,
 }
 
 impl Component {
@@ -79,16 +102,20 @@ impl Component {
             pending: Arc::new(DashMap::new()),
             next_id: Arc::new(AtomicU64::new(1)),
             online: Arc::new(AtomicBool::new(false)),
+            queued: Arc::new(AtomicU64::new(0)),
+            taken: Arc::new(watch::Sender::new(0)),
         };
         let task = Connection {
             target,
             inbound,
             on_online,
             outbound,
-            held: None,
+            resend: VecDeque::new(),
+            unconfirmed: VecDeque::new(),
             pending: component.pending.clone(),
             online: component.online.clone(),
             next_ping: component.next_id.clone(),
+            taken: component.taken.clone(),
         };
         tokio::spawn(task.run());
         component
@@ -103,8 +130,7 @@ impl Component {
     }
 
     /// Queues a stanza like [`Component::send`]; the answer comes once it
-    /// is written to the server's stream, after reconnects if need be. A
-    /// Matrix event counts as delivered only then.
+    /// is written to the server's stream, after reconnects if need be.
     pub fn send_confirmed(&self, stanza: Element) -> oneshot::Receiver<()> {
         let (written, done) = oneshot::channel();
         self.enqueue(Outgoing {
@@ -114,7 +140,19 @@ impl Component {
         done
     }
 
+    /// Returns once the server took every stanza queued before the call
+    /// (it answered a ping sent after them), after reconnects if need be.
+    pub async fn taken(&self) {
+        let queued = self.queued.load(Ordering::Acquire);
+        let mut taken = self.taken.subscribe();
+        // The sender lives as long as `self`: this waits, or returns Ok.
+        let _ = taken.wait_for(|taken| *taken >= queued).await;
+    }
+
     fn enqueue(&self, outgoing: Outgoing) {
+        // Counted before it is queued: a stanza ahead of it in the queue
+        // was counted before it too.
+        self.queued.fetch_add(1, Ordering::AcqRel);
         if self.queue.send(outgoing).is_err() {
             tracing::error!("the XMPP connection task has stopped; a stanza was not sent");
         }
@@ -153,11 +191,15 @@ struct Connection {
     inbound: mpsc::UnboundedSender<Inbound>,
     on_online: OnOnline,
     outbound: mpsc::UnboundedReceiver<Outgoing>,
-    /// A stanza taken from the queue that the last connection did not take.
-    held: Option<Outgoing>,
+    /// Stanzas taken from the queue that the last connection did not take,
+    /// in order: they go out before the queue.
+    resend: VecDeque<Outgoing>,
+    /// Stanzas written on this connection that no ping answer covers yet.
+    unconfirmed: VecDeque<Outgoing>,
     pending: Arc<DashMap<String, oneshot::Sender<Element>>>,
     online: Arc<AtomicBool>,
     next_ping: Arc<AtomicU64>,
+    taken: Arc<watch::Sender<u64>>,
 }
 
 type Stream = tokio_xmpp::Component<tokio_xmpp::connect::TcpServerConnector>;
@@ -183,6 +225,10 @@ impl Connection {
                     backoff = Duration::from_millis(500);
                     let reason = self.serve(stream).await;
                     self.online.store(false, Ordering::Relaxed);
+                    // Written, never confirmed: maybe lost with the socket.
+                    while let Some(out) = self.unconfirmed.pop_back() {
+                        self.resend.push_front(out);
+                    }
                     tracing::warn!(%reason, "the XMPP connection dropped; reconnecting");
                 }
                 Err(err) => {
@@ -211,12 +257,12 @@ impl Connection {
         }
         let mut empty_reads = 0u32;
         let mut last_read = Instant::now();
-        let mut ping_sent: Option<(String, Instant)> = None;
+        let mut ping_sent: Option<PingSent> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             let next_out = async {
-                match self.held.take() {
-                    Some(held) => Some(held),
+                match self.resend.pop_front() {
+                    Some(again) => Some(again),
                     None => self.outbound.recv().await,
                 }
             };
@@ -229,11 +275,12 @@ impl Connection {
                         empty_reads = 0;
                         last_read = Instant::now();
                         let element = stanza_to_element(&stanza);
-                        if let Some((id, _)) = &ping_sent {
-                            if element.attr("id") == Some(id.as_str()) {
-                                ping_sent = None;
-                                continue;
+                        if let Some(ping) = ping_sent.take_if(|p| element.attr("id") == Some(p.id.as_str())) {
+                            self.confirm(ping.covers);
+                            if !self.unconfirmed.is_empty() {
+                                ping_sent = Some(self.ping(&mut sink).await);
                             }
+                            continue;
                         }
                         self.dispatch(element);
                     }
@@ -255,17 +302,33 @@ impl Connection {
                 // proves alive: writes into a closing socket would be lost.
                 out = next_out, if empty_reads == 0 => {
                     let Some(out) = out else { return "the bridge stopped".into() };
-                    if let Err(err) = sink.send(to_stanza(out.stanza.clone())).await {
-                        self.held = Some(out);
+                    if let Err(err) = sink.feed(to_stanza(out.stanza.clone())).await {
+                        self.resend.push_front(out);
                         return format!("send failed: {err}");
                     }
-                    if let Some(written) = out.written {
+                    // Unconfirmed from here: if the write fails, the stanza
+                    // goes out again on the next connection.
+                    self.unconfirmed.push_back(out);
+                    // One write carries the stanza and, if none is in
+                    // flight, the ping whose answer confirms it.
+                    if ping_sent.is_none() {
+                        let (ping, sent) = self.ping_stanza();
+                        if let Err(err) = sink.feed(ping).await {
+                            return format!("send failed: {err}");
+                        }
+                        ping_sent = Some(sent);
+                    }
+                    if let Err(err) = sink.flush().await {
+                        return format!("send failed: {err}");
+                    }
+                    let written = self.unconfirmed.back_mut().and_then(|out| out.written.take());
+                    if let Some(written) = written {
                         let _ = written.send(());
                     }
                 }
                 _ = tick.tick() => {
-                    if let Some((_, sent)) = &ping_sent {
-                        if sent.elapsed() > self.target.keepalive {
+                    if let Some(ping) = &ping_sent {
+                        if ping.at.elapsed() > self.target.keepalive {
                             return "the server did not answer a ping".into();
                         }
                     } else if last_read.elapsed() > self.target.keepalive {
@@ -276,10 +339,20 @@ impl Connection {
         }
     }
 
-    async fn ping<S>(&self, sink: &mut S) -> (String, Instant)
+    /// Sends a ping, whose answer confirms every stanza written so far.
+    async fn ping<S>(&self, sink: &mut S) -> PingSent
     where
         S: futures_util::Sink<Stanza> + Unpin,
     {
+        let (stanza, sent) = self.ping_stanza();
+        // A failed send shows up as an unanswered ping.
+        let _ = sink.send(stanza).await;
+        sent
+    }
+
+    /// A ping to the server, and what its answer will confirm: every stanza
+    /// written before it.
+    fn ping_stanza(&self) -> (Stanza, PingSent) {
         let id = format!("cw-ping-{}", self.next_ping.fetch_add(1, Ordering::Relaxed));
         let mut iq = stanza::new(
             "iq",
@@ -289,9 +362,19 @@ impl Connection {
             Some(&id),
         );
         iq.append_child(stanza::empty("ping", ns::PING, &[]));
-        // A failed send shows up as an unanswered ping.
-        let _ = sink.send(to_stanza(iq)).await;
-        (id, Instant::now())
+        let sent = PingSent {
+            id,
+            at: Instant::now(),
+            covers: self.unconfirmed.len(),
+        };
+        (to_stanza(iq), sent)
+    }
+
+    /// The first `taken` written stanzas reached the server.
+    fn confirm(&mut self, taken: usize) {
+        let taken = taken.min(self.unconfirmed.len());
+        self.unconfirmed.drain(..taken);
+        self.taken.send_modify(|count| *count += taken as u64);
     }
 
     fn dispatch(&self, element: Element) {

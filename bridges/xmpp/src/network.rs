@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use causeway_core::ids::RemoteMessageId;
 use causeway_core::matrix_event::MatrixMessage;
 use causeway_core::network::{
-    EditHandling, MembershipHandling, Network, NetworkInfo, PlumbHandling, QueryHandling,
-    ReactionHandling, ReceiptHandling, RedactionHandling, TopicHandling, TypingHandling,
+    DeliveryConfirmation, EditHandling, MembershipHandling, Network, NetworkInfo, PlumbHandling,
+    QueryHandling, ReactionHandling, ReceiptHandling, RedactionHandling, TopicHandling,
+    TypingHandling,
 };
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
@@ -282,6 +283,9 @@ impl Network for XmppNetwork {
     fn receipts(&self) -> Option<&dyn ReceiptHandling> {
         Some(self)
     }
+    fn delivery(&self) -> Option<&dyn DeliveryConfirmation> {
+        Some(self)
+    }
     fn queries(&self) -> Option<&dyn QueryHandling> {
         Some(self)
     }
@@ -290,5 +294,17 @@ impl Network for XmppNetwork {
     }
     fn plumbing(&self) -> Option<&dyn PlumbHandling> {
         Some(self)
+    }
+}
+
+/// XEP-0114 acknowledges nothing: a Matrix event counts as delivered once
+/// the server answered a ping sent after its stanzas.
+#[async_trait]
+impl DeliveryConfirmation for XmppNetwork {
+    async fn taken(&self) {
+        // Before the connection starts, nothing was sent through it.
+        if let Some(component) = self.inner.component.get() {
+            component.taken().await;
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The component connection against a real Prosody: handshake, routing,
-//! IQ answers, and surviving a server restart with nothing lost.
+//! IQ answers, and surviving a server restart with nothing lost. Against a
+//! scripted server: a stanza written to a server that died without reading
+//! it is sent again.
 
 use causeway_testkit::prosody::{self, Prosody};
 use causeway_testkit::xmpp_client::{body_of, XmppClient};
@@ -201,4 +203,141 @@ async fn malformed_xml_from_the_server_is_logged_and_the_component_reconnects() 
         None,
         None,
     ));
+}
+
+/// Completes the XEP-0114 handshake on `socket`; `None` if it closed.
+async fn accept_handshake(socket: &mut tokio::net::TcpStream) -> Option<()> {
+    use tokio::io::AsyncWriteExt;
+    read_until(socket, &mut String::new(), "<stream:stream").await?;
+    socket
+        .write_all(b"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='abc' from='matrix.xmpp.test'>")
+        .await
+        .ok()?;
+    read_until(socket, &mut String::new(), "</handshake>").await?;
+    socket.write_all(b"<handshake/>").await.ok()
+}
+
+/// Reads into `seen` until it holds `needle`; `None` if the socket closed.
+async fn read_until(
+    socket: &mut tokio::net::TcpStream,
+    seen: &mut String,
+    needle: &str,
+) -> Option<()> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    while !seen.contains(needle) {
+        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    Some(())
+}
+
+/// The next connection's number and what it read up to its first message.
+async fn next_seen(seen: &mut mpsc::UnboundedReceiver<(usize, String)>) -> (usize, String) {
+    tokio::time::timeout(Duration::from_secs(20), seen.recv())
+        .await
+        .expect("the server saw no message")
+        .expect("the server stopped")
+}
+
+/// The IDs of the component's pings in `text`.
+fn ping_ids(text: &str) -> Vec<String> {
+    text.match_indices("cw-ping-")
+        .map(|(at, _)| {
+            let digits = text[at + 8..].chars().take_while(char::is_ascii_digit);
+            format!("cw-ping-{}", digits.collect::<String>())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_written_to_a_server_that_dies_unanswered_is_sent_again_and_taken_after() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(usize, String)>();
+    tokio::spawn(async move {
+        for connection in 1.. {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            if accept_handshake(&mut socket).await.is_none() {
+                continue;
+            }
+            let mut seen = String::new();
+            if read_until(&mut socket, &mut seen, "</message>")
+                .await
+                .is_none()
+            {
+                continue;
+            }
+            let _ = seen_tx.send((connection, seen.clone()));
+            if connection == 1 {
+                // Dies with the message read off the socket, unanswered.
+                continue;
+            }
+            // The second answers every ping, as a live server does.
+            let mut answered = 0;
+            loop {
+                let pings = ping_ids(&seen);
+                for id in &pings[answered..] {
+                    let reply = format!(
+                        "<iq type='result' id='{id}' from='xmpp.test' to='matrix.xmpp.test'/>"
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                }
+                answered = pings.len();
+                let mut buf = [0u8; 4096];
+                match tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await {
+                    Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                    _ => return,
+                }
+            }
+        }
+    });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let component = Component::spawn(
+        ConnectTarget {
+            jid: prosody::COMPONENT.into(),
+            secret: "any".into(),
+            address: format!("127.0.0.1:{port}"),
+            server_domain: prosody::DOMAIN.into(),
+            keepalive: Duration::from_secs(2),
+        },
+        tx,
+        Arc::new(Vec::new),
+    );
+    let mut message = stanza::new(
+        "message",
+        "alice_example.com@matrix.xmpp.test",
+        "bob@xmpp.test",
+        Some("chat"),
+        Some("m1"),
+    );
+    message.append_child(stanza::text_element("body", stanza::NS, "take me"));
+    let written = component.send_confirmed(message);
+    let taken = tokio::spawn({
+        let component = component.clone();
+        async move { component.taken().await }
+    });
+
+    let (first, text) = next_seen(&mut seen_rx).await;
+    assert_eq!(first, 1);
+    assert!(text.contains("take me"));
+    tokio::time::timeout(Duration::from_secs(5), written)
+        .await
+        .expect("not written")
+        .expect("the connection task dropped the message");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !taken.is_finished(),
+        "taken by a server that never answered"
+    );
+    let (second, text) = next_seen(&mut seen_rx).await;
+    assert_eq!(second, 2, "sent again on the next connection");
+    assert!(text.contains("take me"));
+    tokio::time::timeout(Duration::from_secs(20), taken)
+        .await
+        .expect("not taken once the server answered")
+        .expect("the waiting task failed");
 }
