@@ -170,12 +170,10 @@ async fn hostile_server(payload: &'static str) -> (u16, Arc<std::sync::atomic::A
     (port, accepted)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_xml_from_the_server_is_logged_and_the_component_reconnects() {
-    let (port, accepted) =
-        hostile_server("<message from='a@b' to='c@matrix.xmpp.test'><body>broken</bod></message>")
-            .await;
-    let (tx, _rx) = mpsc::unbounded_channel();
+/// A component connecting to a scripted server on `port`; it reconnects
+/// for as long as the receiver lives.
+fn spawn_scripted(port: u16) -> (Component, mpsc::UnboundedReceiver<Inbound>) {
+    let (tx, rx) = mpsc::unbounded_channel();
     let component = Component::spawn(
         ConnectTarget {
             jid: prosody::COMPONENT.into(),
@@ -187,6 +185,15 @@ async fn malformed_xml_from_the_server_is_logged_and_the_component_reconnects() 
         tx,
         Arc::new(Vec::new),
     );
+    (component, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_xml_from_the_server_is_logged_and_the_component_reconnects() {
+    let (port, accepted) =
+        hostile_server("<message from='a@b' to='c@matrix.xmpp.test'><body>broken</bod></message>")
+            .await;
+    let (component, _inbound) = spawn_scripted(port);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while accepted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
         assert!(
@@ -295,18 +302,7 @@ async fn a_message_written_to_a_server_that_dies_unanswered_is_sent_again_and_ta
             }
         }
     });
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let component = Component::spawn(
-        ConnectTarget {
-            jid: prosody::COMPONENT.into(),
-            secret: "any".into(),
-            address: format!("127.0.0.1:{port}"),
-            server_domain: prosody::DOMAIN.into(),
-            keepalive: Duration::from_secs(2),
-        },
-        tx,
-        Arc::new(Vec::new),
-    );
+    let (component, _inbound) = spawn_scripted(port);
     let mut message = stanza::new(
         "message",
         "alice_example.com@matrix.xmpp.test",
