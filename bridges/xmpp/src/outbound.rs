@@ -101,8 +101,9 @@ fn send_all(
 }
 
 /// Like [`send_all`], and returns once every stanza is written to the
-/// server's stream (across reconnects): what a Matrix message waits for
-/// before it counts as delivered.
+/// server's stream (across reconnects). The Matrix message counts as
+/// delivered later, once the server confirms taking them
+/// (`Component::taken`).
 async fn send_all_confirmed(
     net: &XmppNetwork,
     destinations: &[Destination],

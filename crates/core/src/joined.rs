@@ -24,10 +24,10 @@ impl JoinedMembers {
 
     /// After a leave, kick or ban; a room with nobody left known is dropped.
     pub fn remove(&self, room: &RoomId, user: &UserId) {
-        if let Some(mut users) = self.0.get_mut(room) {
+        self.0.remove_if_mut(room, |_, users| {
             users.remove(user);
-        }
-        self.0.remove_if(room, |_, users| users.is_empty());
+            users.is_empty()
+        });
     }
 }
 
