@@ -140,13 +140,16 @@ impl Component {
         done
     }
 
-    /// Returns once the server took every stanza queued before the call
+    /// Resolves once the server took every stanza queued before the call
     /// (it answered a ping sent after them), after reconnects if need be.
-    pub async fn taken(&self) {
+    pub fn taken(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let queued = self.queued.load(Ordering::Acquire);
         let mut taken = self.taken.subscribe();
-        // The sender lives as long as `self`: this waits, or returns Ok.
-        let _ = taken.wait_for(|taken| *taken >= queued).await;
+        async move {
+            // Ends early only if the component is gone, and with it the
+            // bridge.
+            let _ = taken.wait_for(|taken| *taken >= queued).await;
+        }
     }
 
     fn enqueue(&self, outgoing: Outgoing) {

@@ -12,12 +12,13 @@ use causeway_core::ids::RemoteMessageId;
 use causeway_core::matrix_event::MatrixMessage;
 use causeway_core::network::{
     DeliveryConfirmation, EditHandling, MembershipHandling, Network, NetworkInfo, PlumbHandling,
-    QueryHandling, ReactionHandling, ReceiptHandling, RedactionHandling, TopicHandling,
+    QueryHandling, ReactionHandling, ReceiptHandling, RedactionHandling, Taken, TopicHandling,
     TypingHandling,
 };
 use causeway_core::store::PortalRow;
 use causeway_core::Bridge;
 use dashmap::DashMap;
+use ruma::RoomId;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OnceCell};
@@ -299,12 +300,16 @@ impl Network for XmppNetwork {
 
 /// XEP-0114 acknowledges nothing: a Matrix event counts as delivered once
 /// the server answered a ping sent after its stanzas.
-#[async_trait]
 impl DeliveryConfirmation for XmppNetwork {
-    async fn taken(&self) {
-        // Before the connection starts, nothing was sent through it.
-        if let Some(component) = self.inner.component.get() {
-            component.taken().await;
-        }
+    fn taken(&self, _room: &RoomId) -> Taken {
+        // Before the connection starts, nothing was sent through it. One
+        // stream carries every room, and is resent until taken.
+        let taken = self.inner.component.get().map(Component::taken);
+        Box::pin(async move {
+            if let Some(taken) = taken {
+                taken.await;
+            }
+            Ok(())
+        })
     }
 }

@@ -14,6 +14,7 @@ use crate::store::{until_stored, IngressBody, IngressEvent, IngressKind, Write};
 use async_trait::async_trait;
 use ruma::api::appservice::event::push_events::v1::EphemeralData;
 use ruma::events::{AnyMessageLikeEvent, AnyTimelineEvent, MessageLikeEvent};
+use ruma::OwnedRoomId;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -135,6 +136,7 @@ impl Dispatcher {
             .or_insert_with(|| {
                 let log = RoomLog {
                     bridge: bridge.clone(),
+                    room: event.room_id.as_deref().and_then(|id| id.parse().ok()),
                     room_id: event.room_id.clone(),
                     recovery_point: self.recovery_point,
                     dispatched: self.dispatched.clone(),
@@ -173,6 +175,8 @@ async fn persist_dispatch_mark(bridge: &Bridge, mark: i64) {
 struct RoomLog {
     bridge: Bridge,
     room_id: Option<String>,
+    /// `room_id`, parsed: what a network confirms delivery for.
+    room: Option<OwnedRoomId>,
     recovery_point: i64,
     /// The dispatch mark: the lane reads back no event beyond it, since an
     /// event the mark does not cover must not reach the network.
@@ -243,7 +247,9 @@ impl LaneLog<IngressEvent> for RoomLog {
     /// On a network that confirms delivery apart from its writes, the
     /// commit waits for that confirmation in a task of its own, and the
     /// lane goes on sending meanwhile: a crash before the commit sends the
-    /// events again, as it would any the network may not have taken.
+    /// events again, as it would any the network may not have taken. What
+    /// the network says it lost is not committed either, so it goes out
+    /// again at the next start.
     async fn flush(&self) {
         let writes = match self.unflushed.lock() {
             Ok(mut unflushed) => std::mem::take(&mut *unflushed),
@@ -252,16 +258,24 @@ impl LaneLog<IngressEvent> for RoomLog {
         if writes.is_empty() {
             return;
         }
-        if self.bridge.network().delivery().is_none() {
+        let taken = match (self.bridge.network().delivery(), &self.room) {
+            (Some(delivery), Some(room)) => Some(delivery.taken(room)),
+            _ => None,
+        };
+        let Some(taken) = taken else {
             return store_handled(&self.bridge, writes).await;
-        }
+        };
         let committing = self.committing.clone().read_owned().await;
         let bridge = self.bridge.clone();
+        let room = self.room.clone();
         tokio::spawn(async move {
-            if let Some(delivery) = bridge.network().delivery() {
-                delivery.taken().await;
+            match taken.await {
+                Ok(()) => store_handled(&bridge, writes).await,
+                Err(err) => tracing::warn!(
+                    room = ?room,
+                    "the network lost messages it was handed; they go out again at the next start: {err:#}"
+                ),
             }
-            store_handled(&bridge, writes).await;
             drop(committing);
         });
     }

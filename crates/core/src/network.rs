@@ -15,6 +15,7 @@ use crate::matrix_event::{
 use crate::store::{LoginRow, PortalRow};
 use anyhow::Result;
 use async_trait::async_trait;
+use ruma::RoomId;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -387,14 +388,20 @@ pub trait MembershipHandling: Send + Sync {
 }
 
 /// Delivery for a network whose writes acknowledge nothing, like an XMPP
-/// component stream: a stanza written to the socket can die unread with
-/// its server.
-#[async_trait]
+/// component stream or an IRC connection: a line written to the socket can
+/// die unread with its server.
 pub trait DeliveryConfirmation: Send + Sync {
-    /// Returns once the network has taken everything the bridge handed it
-    /// before the call, after reconnecting and sending it again if need be.
-    async fn taken(&self);
+    /// Resolves once the network has taken everything the bridge handed it
+    /// for `room` before the call, after reconnecting and sending it again
+    /// if need be. What the call covers is fixed when it is made, not when
+    /// the future first runs: the room goes on sending meanwhile.
+    fn taken(&self, room: &RoomId) -> Taken;
 }
+
+/// What [`DeliveryConfirmation::taken`] returns. An error says some of it
+/// is lost for good in this run: the room's events handled since the last
+/// confirmation then stay unprocessed, and go out again at the next start.
+pub type Taken = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
 
 #[async_trait]
 pub trait TypingHandling: Send + Sync {

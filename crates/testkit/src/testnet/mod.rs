@@ -18,6 +18,7 @@ use causeway_core::network::*;
 use causeway_core::permissions::Level;
 use causeway_core::store::{LoginRow, PortalRow};
 use causeway_core::Bridge;
+use ruma::RoomId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -118,15 +119,17 @@ impl TestNet {
 
 /// Confirms at once what it was sent, unless the test holds confirmations
 /// back: the bridge must then count those messages as not yet delivered.
-#[async_trait]
 impl DeliveryConfirmation for TestNet {
-    async fn taken(&self) {
+    fn taken(&self, _room: &RoomId) -> Taken {
         let mut hold = self.hold.subscribe();
-        while hold.borrow_and_update().confirmations {
-            if hold.changed().await.is_err() {
-                return;
+        Box::pin(async move {
+            while hold.borrow_and_update().confirmations {
+                if hold.changed().await.is_err() {
+                    break;
+                }
             }
-        }
+            Ok(())
+        })
     }
 }
 
