@@ -74,14 +74,18 @@ impl IrcNetwork {
                 self.to_channel_room(&conn.network, &channel, RemoteEvent::Topic { topic })
                     .await
             }
-            IrcEvent::Disconnected { reason, channels } => {
+            IrcEvent::Disconnected {
+                reason,
+                channels,
+                unconfirmed,
+            } => {
                 match &conn.owner {
                     None => {
                         tracing::warn!(network = conn.network, "relay bot disconnected: {reason}");
                         if let Some(state) = self.state(&conn.network) {
                             state.set_bot(None);
                         }
-                        self.keep_bot_connected(conn.network.clone());
+                        self.keep_bot_connected(conn.network.clone(), unconfirmed);
                     }
                     Some(owner) => {
                         tracing::info!(
@@ -93,7 +97,8 @@ impl IrcNetwork {
                             .state(&conn.network)
                             .is_some_and(|s| s.connection_closed(owner, conn));
                         if unexpected {
-                            self.reconnect_puppet(conn.network.clone(), owner.clone(), channels);
+                            let lost = (channels, unconfirmed);
+                            self.reconnect_puppet(conn.network.clone(), owner.clone(), lost);
                         }
                     }
                 }

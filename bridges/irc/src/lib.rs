@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod connection;
 mod credentials;
+mod delivery;
 pub mod format;
 mod from_irc;
 mod idle;

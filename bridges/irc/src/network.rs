@@ -3,7 +3,9 @@
 
 use crate::cap::SaslLogin;
 use crate::config::{IrcConfig, NetworkConfig};
-use crate::connection::{connect, ConnectParams, Connection, EventReceiver, EventSender};
+use crate::connection::{
+    connect, ConnectParams, Connection, EventReceiver, EventSender, Unconfirmed,
+};
 use crate::nick;
 use crate::state::NetworkState;
 use anyhow::{bail, Context, Result};
@@ -56,6 +58,8 @@ pub(crate) struct Inner {
     pub events: EventSender,
     event_queue: std::sync::Mutex<Option<EventReceiver>>,
     next_id: AtomicU64,
+    /// What each room's messages wait for before they count as delivered.
+    pub awaited: crate::delivery::Awaited,
 }
 
 pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>> {
@@ -77,6 +81,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
             events,
             event_queue: std::sync::Mutex::new(Some(queue)),
             next_id: AtomicU64::new(causeway_core::store::now_ms() as u64 * 1000),
+            awaited: Default::default(),
         }),
     }))
 }
@@ -293,13 +298,15 @@ impl IrcNetwork {
     }
 
     /// Keeps the relay bot connected, backing off between attempts.
-    pub(crate) fn keep_bot_connected(&self, id: String) {
+    /// Connects the relay bot, retrying until it is in; then sends again
+    /// the lines its last connection wrote but never saw confirmed.
+    pub(crate) fn keep_bot_connected(&self, id: String, unconfirmed: Vec<Unconfirmed>) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut attempt = 0;
             loop {
                 match this.connect_bot(&id).await {
-                    Ok(_) => return,
+                    Ok(bot) => return this.resend_unconfirmed(&bot, &id, unconfirmed).await,
                     Err(err) => {
                         let wait = causeway_core::homeserver::Retry::FOREVER.backoff(attempt);
                         tracing::warn!(network = id, ?wait, "relay bot cannot connect: {err:#}");
@@ -376,7 +383,7 @@ impl Network for IrcNetwork {
             .context("the IRC network was started twice")?;
         tokio::spawn(self.clone().run_events(queue));
         for id in self.inner.config.networks.keys() {
-            self.keep_bot_connected(id.clone());
+            self.keep_bot_connected(id.clone(), Vec::new());
         }
         self.watch_idle_users();
         Ok(())
@@ -416,6 +423,10 @@ impl Network for IrcNetwork {
     }
 
     fn topics(&self) -> Option<&dyn causeway_core::network::TopicHandling> {
+        Some(self)
+    }
+
+    fn delivery(&self) -> Option<&dyn causeway_core::network::DeliveryConfirmation> {
         Some(self)
     }
 }

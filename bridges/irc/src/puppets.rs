@@ -3,7 +3,7 @@
 //! server drops them, and closed on request.
 
 use crate::cap::SaslLogin;
-use crate::connection::{connect, ConnectParams, Connection};
+use crate::connection::{connect, ConnectParams, Connection, Unconfirmed};
 use crate::network::IrcNetwork;
 use crate::nick;
 use anyhow::{bail, Result};
@@ -11,19 +11,25 @@ use std::sync::Arc;
 
 impl IrcNetwork {
     /// Brings a Matrix user's connection back after the server dropped it,
-    /// backing off with jitter, and rejoins its channels one by one. Gives
-    /// up after a while: the user's next message connects again anyway.
-    pub(crate) fn reconnect_puppet(&self, network: String, mxid: String, channels: Vec<String>) {
+    /// backing off with jitter, rejoins its channels one by one, and sends
+    /// again the lines the server never confirmed. Gives up after a while:
+    /// the user's next message connects again anyway, and the lines lost
+    /// go out again at the next start.
+    pub(crate) fn reconnect_puppet(
+        &self,
+        network: String,
+        mxid: String,
+        (channels, unconfirmed): (Vec<String>, Vec<Unconfirmed>),
+    ) {
         let this = self.clone();
         tokio::spawn(async move {
             for attempt in 0..8 {
                 let wait = causeway_core::homeserver::Retry::FOREVER.backoff(attempt);
                 tokio::time::sleep(wait).await;
-                if this
-                    .state(&network)
-                    .is_some_and(|s| s.puppet(&mxid).is_some())
-                {
-                    return; // Something else connected it meanwhile.
+                // Something else may have connected it meanwhile.
+                let live = this.state(&network).and_then(|s| s.puppet(&mxid));
+                if let Some(conn) = live {
+                    return this.resend_unconfirmed(&conn, &network, unconfirmed).await;
                 }
                 match this.puppet(&network, &mxid).await {
                     Ok(conn) => {
@@ -32,7 +38,7 @@ impl IrcNetwork {
                                 tracing::warn!(network, channel, "cannot rejoin: {err:#}");
                             }
                         }
-                        return;
+                        return this.resend_unconfirmed(&conn, &network, unconfirmed).await;
                     }
                     Err(err) => {
                         tracing::info!(network, mxid, attempt, "cannot reconnect yet: {err:#}")

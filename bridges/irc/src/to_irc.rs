@@ -1,7 +1,7 @@
 //! Matrix to IRC: messages, corrections and membership, sent through each
 //! Matrix user's own connection (or the relay bot's, for relayed users).
 
-use crate::connection::{MessageKind, Unreachable};
+use crate::connection::{Confirmation, MessageKind, Unreachable};
 use crate::network::{private_portal, IrcNetwork, Target};
 use crate::{format, lines};
 use anyhow::{bail, Result};
@@ -30,7 +30,7 @@ impl IrcNetwork {
         let mut attempt = 0;
         // While the server is unreachable, wait and retry: the room's later
         // messages queue behind this one, so they still go out in order.
-        loop {
+        let confirmation = loop {
             match self.send_once(&target, message, net.line_limit).await {
                 Err(err)
                     if err.chain().any(|c| c.is::<Unreachable>())
@@ -49,7 +49,8 @@ impl IrcNetwork {
                 }
                 other => break other?,
             }
-        }
+        };
+        self.inner.awaited.add(portal, confirmation);
         if !message.relayed {
             self.welcome_on_first_message(network, &message.meta.sender)
                 .await;
@@ -62,7 +63,7 @@ impl IrcNetwork {
         target: &Target,
         message: &MatrixMessage,
         line_limit: usize,
-    ) -> Result<()> {
+    ) -> Result<Confirmation> {
         let network = target.network();
         // A relayed message goes out through the relay bot, already
         // prefixed with its sender's name: they get no connection.
@@ -229,7 +230,11 @@ impl EditHandling for IrcNetwork {
                 lines.len()
             );
         }
-        puppet.say(&destination, MessageKind::Privmsg, &lines).await
+        let confirmation = puppet
+            .say(&destination, MessageKind::Privmsg, &lines)
+            .await?;
+        self.inner.awaited.add(portal, confirmation);
+        Ok(())
     }
 }
 

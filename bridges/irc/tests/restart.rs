@@ -1,9 +1,10 @@
-//! A bridge restart loses nothing a user set up: portals, chosen nicks,
-//! usernames and stored passwords.
+//! A restart, of the bridge or of the IRC server, loses nothing: portals,
+//! chosen nicks, usernames, stored passwords, and messages on their way.
 
 mod common;
 
 use anyhow::Result;
+use causeway_testkit::env::tail;
 use causeway_testkit::ircd::RawIrc;
 
 #[tokio::test]
@@ -136,5 +137,37 @@ async fn irc_messages_waiting_for_the_homeserver_survive_a_kill_9() -> Result<()
         .collect();
     let expected: Vec<String> = (0..COUNT).map(|i| format!("held {i}")).collect();
     assert_eq!(held, expected, "each once, in order");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_matrix_message_an_ircd_died_without_reading_arrives_once_it_is_back() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut ircd, env) = common::setup_with(dir.path(), "").await?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#unread").await?;
+    let alice = env.user("alice").await?;
+    let room = alice.join("#_local_#unread:localhost").await?;
+    alice.send_text(&room, "before").await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #unread :before"))
+        .await?;
+
+    // The bridge writes the line into the socket of a server that reads
+    // no more, and dies with it unread: written is not delivered.
+    ircd.freeze()?;
+    alice.send_text(&room, "unread").await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    ircd.restart()?;
+    let mut bob = RawIrc::connect(ircd.port, "bob").await?;
+    bob.join("#unread").await?;
+    bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #unread :unread"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; bridge log:\n{}", tail(&env.log(), 30)))?;
+    // Whatever came twice came before the next message.
+    alice.send_text(&room, "after").await?;
+    bob.wait_for(|l| l.ends_with("PRIVMSG #unread :after"))
+        .await?;
+    let unread = bob.seen.iter().filter(|l| l.ends_with(":unread")).count();
+    assert_eq!(unread, 1, "once: {:?}", bob.seen);
     Ok(())
 }

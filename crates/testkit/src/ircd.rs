@@ -114,6 +114,17 @@ impl Ngircd {
         }
     }
 
+    /// Freezes the server (SIGSTOP) without closing anything: what clients
+    /// write waits unread in its sockets, and dies with it at `stop`.
+    pub fn freeze(&self) -> Result<()> {
+        let pid = self.child.as_ref().context("ngircd is not running")?.id();
+        let status = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "cannot freeze ngircd: {status}");
+        Ok(())
+    }
+
     /// Starts it again on the same port, after `stop`.
     pub fn restart(&mut self) -> Result<()> {
         self.stop();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// What a connection heard.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum IrcEvent {
     /// PRIVMSG, NOTICE or CTCP ACTION.
     Message(IrcMessage),
@@ -26,6 +26,9 @@ pub enum IrcEvent {
         reason: String,
         /// The channels the connection was in, to rejoin on reconnecting.
         channels: Vec<String>,
+        /// Message lines the server never confirmed, to send again once
+        /// the connection is back and has rejoined.
+        unconfirmed: Vec<super::Unconfirmed>,
     },
     /// Channel modes changed, or were reported on joining.
     Modes {

@@ -3,20 +3,23 @@
 //! it hears as events.
 
 use crate::cap::{Negotiation, SaslLogin};
-use crate::config::{FloodConfig, NetworkConfig};
+use crate::config::NetworkConfig;
 use crate::nick::{fold, Casemapping};
 use crate::transport::{self, Line, LineRefused};
+use confirm::Confirmations;
+pub use confirm::{Confirmation, Unconfirmed};
 use incoming::source_nick;
 pub use incoming::{IrcEvent, IrcMessage, MemberChange, MessageKind, ModeChange};
 
+mod confirm;
 mod incoming;
+mod writer;
 use anyhow::{anyhow, bail, Result};
 use irc::proto::{Command, Message, Response};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The server could not be reached, or the connection dropped: worth
@@ -40,10 +43,11 @@ pub struct NickRefused {
 pub struct LoginRefused(pub String);
 
 /// A line for the flood-controlled writer, and who waits for it to be
-/// written.
+/// written and, for a message line, confirmed.
 struct Outgoing {
     line: Line,
     written: oneshot::Sender<()>,
+    confirmed: Option<oneshot::Sender<()>>,
 }
 
 /// Events come with the connection they were heard on.
@@ -72,6 +76,8 @@ pub struct Connection {
     /// Cleared when the server's stream ends, so nothing more is sent into it.
     alive: AtomicBool,
     casemapping: AtomicU8,
+    /// Message lines written that the server has not confirmed yet.
+    confirmations: Arc<Confirmations>,
     /// IRCv3 capabilities the server enabled.
     capabilities: Mutex<Vec<String>>,
     /// The services account SASL logged in as.
@@ -162,18 +168,48 @@ impl Connection {
         if text.ends_with("\r\n") {
             text.truncate(text.len() - 2);
         }
-        let line = Line::new(text, crate::lines::prefix_len(&self.nick()))?;
+        self.write(self.checked(text)?, None).await
+    }
+
+    /// A line checked for the wire, with room for the prefix the server
+    /// adds when it relays our line.
+    fn checked(&self, text: String) -> Result<Line, LineRefused> {
+        Line::new(text, crate::lines::prefix_len(&self.nick()))
+    }
+
+    /// Queues a line for the flood-controlled writer; returns once written.
+    async fn write(&self, line: Line, confirmed: Option<oneshot::Sender<()>>) -> Result<()> {
         if !self.is_alive() {
             return Err(Unreachable("the IRC connection is closed".into()).into());
         }
         let (written, done) = oneshot::channel();
         self.outgoing
-            .send(Outgoing { line, written })
+            .send(Outgoing {
+                line,
+                written,
+                confirmed,
+            })
             .await
             .map_err(|_| Unreachable("the IRC connection is closed".into()))?;
         done.await.map_err(|_| {
             Unreachable("the IRC connection closed before the line went out".into()).into()
         })
+    }
+
+    /// Sends message lines that a dropped connection wrote but its server
+    /// never confirmed; each keeps whoever waits for its confirmation. A
+    /// line too long for this connection's nick is dropped, and so counts
+    /// as lost.
+    pub async fn resend(&self, lines: Vec<Unconfirmed>) -> Result<()> {
+        for Unconfirmed { line, confirmed } in lines {
+            match self.checked(line.as_str().to_owned()) {
+                Ok(line) => self.write(line, Some(confirmed)).await?,
+                Err(err) => {
+                    tracing::warn!(network = self.network, "cannot send a line again: {err}")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Joins a channel and waits for the server to confirm it.
@@ -283,8 +319,15 @@ impl Connection {
             .unwrap_or_default()
     }
 
-    /// Sends text to a channel or nick as one message per line.
-    pub async fn say(&self, target: &str, kind: MessageKind, lines: &[String]) -> Result<()> {
+    /// Sends text to a channel or nick as one message per line; returns
+    /// once they are written, with what resolves once the server took them.
+    pub async fn say(
+        &self,
+        target: &str,
+        kind: MessageKind,
+        lines: &[String],
+    ) -> Result<Confirmation> {
+        let mut confirmations = Vec::with_capacity(lines.len());
         for line in lines {
             let command = match kind {
                 MessageKind::Privmsg => Command::PRIVMSG(target.to_owned(), line.clone()),
@@ -293,9 +336,14 @@ impl Connection {
                     Command::PRIVMSG(target.to_owned(), format!("\x01ACTION {line}\x01"))
                 }
             };
-            self.send(command.into()).await?;
+            let mut text = Message::from(command).to_string();
+            text.truncate(text.trim_end_matches("\r\n").len());
+            let line = self.checked(text)?;
+            let (confirmed, confirmation) = oneshot::channel();
+            self.write(line, Some(confirmed)).await?;
+            confirmations.push(confirmation);
         }
-        Ok(())
+        Ok(Confirmation::new(confirmations))
     }
 }
 
@@ -326,6 +374,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
     let (mut reader, writer) = transport::open(&net.address, net.port, net.tls).await?;
     let (outgoing, queue) = mpsc::channel(256);
     let (urgent, urgent_queue) = mpsc::unbounded_channel();
+    let confirmations = Arc::new(Confirmations::default());
     let connection = Arc::new(Connection {
         network: params.network_id.to_owned(),
         owner: params.owner,
@@ -337,12 +386,18 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         listeners: Mutex::new(Vec::new()),
         alive: AtomicBool::new(true),
         casemapping: AtomicU8::new(Casemapping::default().to_u8()),
+        confirmations: confirmations.clone(),
         capabilities: Mutex::new(Vec::new()),
         account: Mutex::new(None),
     });
     // Dropped when the reader ends, which stops the writer.
     let (reading, stopped) = oneshot::channel::<()>();
-    tokio::spawn(write_lines(writer, urgent_queue, queue, stopped, net.flood));
+    let queues = writer::Queues {
+        urgent: urgent_queue,
+        flood: queue,
+        confirmations,
+    };
+    tokio::spawn(writer::write_lines(writer, queues, stopped, net.flood));
     let mut negotiation = Negotiation::new(params.sasl);
     let mut opening = vec![Negotiation::first_line().to_owned()];
     if let Some(password) = &net.password {
@@ -364,7 +419,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         let mut heard = tokio::time::Instant::now();
         let quiet = tokio::time::sleep(PING_AFTER);
         tokio::pin!(quiet);
-        let reason = loop {
+        let (reason, clean) = loop {
             let read = tokio::select! {
                 biased;
                 read = reader.next_line() => read,
@@ -374,7 +429,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                         continue;
                     }
                     if pinged {
-                        break "the server stopped answering pings".to_owned();
+                        break ("the server stopped answering pings".to_owned(), false);
                     }
                     pinged = true;
                     let _ = conn.send_urgent("PING :causeway".into());
@@ -385,8 +440,8 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
             };
             let bytes = match read {
                 Ok(Some(bytes)) => bytes,
-                Ok(None) => break "the server closed the connection".to_owned(),
-                Err(err) => break err.to_string(),
+                Ok(None) => break ("the server closed the connection".to_owned(), true),
+                Err(err) => break (err.to_string(), false),
             };
             heard = tokio::time::Instant::now();
             pinged = false;
@@ -396,6 +451,13 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                 let token = parts.params.first().copied().unwrap_or("");
                 if let Err(err) = conn.send_urgent(format!("PONG :{token}")) {
                     tracing::debug!(network = conn.network, "cannot answer a PING: {err}");
+                }
+                continue;
+            }
+            if parts.command == "PONG" {
+                let token = parts.params.last().copied().unwrap_or("");
+                if let Some(ping) = conn.confirmations.answered(token) {
+                    let _ = conn.urgent.send(ping);
                 }
                 continue;
             }
@@ -419,7 +481,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                         if let Some(welcomed) = welcomed.take() {
                             let _ = welcomed.send(Err(LoginRefused(refusal.clone()).into()));
                         }
-                        break refusal;
+                        break (refusal, false);
                     }
                 }
             }
@@ -451,7 +513,13 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         if let Ok(mut listeners) = conn.listeners.lock() {
             listeners.clear();
         }
-        let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason, channels }));
+        let unconfirmed = conn.confirmations.closed(clean);
+        let disconnected = IrcEvent::Disconnected {
+            reason,
+            channels,
+            unconfirmed,
+        };
+        let _ = events.send((conn.clone(), disconnected));
         drop(reading);
     });
     match tokio::time::timeout(Duration::from_secs(30), welcome).await {
@@ -471,49 +539,6 @@ fn is_end_of_registration(message: &Message) -> bool {
         message.command,
         Command::Response(Response::RPL_ENDOFMOTD | Response::ERR_NOMOTD, _)
     )
-}
-
-/// Writes lines: urgent ones (registration, PONG) at once, the rest no
-/// faster than the network's flood settings allow: `burst` at once, then
-/// `per_second`.
-async fn write_lines(
-    mut writer: transport::LineWriter,
-    mut urgent: mpsc::UnboundedReceiver<Line>,
-    mut queue: mpsc::Receiver<Outgoing>,
-    mut stopped: oneshot::Receiver<()>,
-    flood: FloodConfig,
-) {
-    let burst = f64::from(flood.burst);
-    let mut tokens = burst;
-    let mut last = Instant::now();
-    loop {
-        let (line, written) = tokio::select! {
-            biased;
-            Some(line) = urgent.recv() => (line, None),
-            Some(Outgoing { line, written }) = queue.recv() => {
-                let now = Instant::now();
-                tokens = (tokens + now.duration_since(last).as_secs_f64() * flood.per_second)
-                    .min(burst);
-                last = now;
-                if tokens < 1.0 {
-                    let wait = (1.0 - tokens) / flood.per_second;
-                    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-                    tokens = 1.0;
-                    last = Instant::now();
-                }
-                tokens -= 1.0;
-                (line, Some(written))
-            }
-            _ = &mut stopped => break,
-        };
-        if transport::write_line(&mut writer, &line).await.is_err() {
-            break;
-        }
-        if let Some(written) = written {
-            let _ = written.send(());
-        }
-    }
-    let _ = writer.shutdown().await;
 }
 
 #[cfg(test)]

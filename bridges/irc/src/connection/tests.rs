@@ -1,4 +1,6 @@
 use super::*;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -25,13 +27,117 @@ async fn silent_server() -> (u16, mpsc::UnboundedReceiver<String>) {
     (port, lines)
 }
 
+/// A server that welcomes one client and sends each line it hears on the
+/// returned channel. It answers a PING that follows a message, or else
+/// hangs up on it: the message then dies unanswered.
+async fn server_answering(pings: bool) -> (u16, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (heard, lines) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut read = BufReader::new(read).lines();
+        while let Ok(Some(line)) = read.next_line().await {
+            if line.starts_with("USER ") {
+                let welcome = ":srv 001 talker :Welcome\r\n:srv 422 talker :No MOTD\r\n";
+                write.write_all(welcome.as_bytes()).await.unwrap();
+            }
+            if let Some(token) = line.strip_prefix("PING :causeway-ack-") {
+                let _ = heard.send(line.clone());
+                if !pings {
+                    return;
+                }
+                let pong = format!(":srv PONG srv :causeway-ack-{token}\r\n");
+                write.write_all(pong.as_bytes()).await.unwrap();
+                continue;
+            }
+            let _ = heard.send(line);
+        }
+    });
+    (port, lines)
+}
+
+fn network_on(port: u16) -> NetworkConfig {
+    serde_yaml::from_str(&format!(
+        "{{name: Test, address: 127.0.0.1, port: {port}, bot_nick: bot}}"
+    ))
+    .unwrap()
+}
+
+async fn connect_to(network: &NetworkConfig, events: EventSender) -> Arc<Connection> {
+    let params = ConnectParams {
+        network_id: "test",
+        network,
+        nick: "talker".into(),
+        username: "talker".into(),
+        realname: "talker".into(),
+        owner: None,
+        sasl: None,
+    };
+    connect(params, events).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_message_is_taken_once_the_server_answers_the_ping_after_it() {
+    let (port, mut heard) = server_answering(true).await;
+    let (events, _happened) = mpsc::unbounded_channel();
+    let conn = connect_to(&network_on(port), events).await;
+    let said = ["one".to_owned(), "two".to_owned()];
+    let confirmation = conn.say("#c", MessageKind::Privmsg, &said).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), confirmation.wait())
+        .await
+        .expect("confirmed")
+        .unwrap();
+    let mut lines = Vec::new();
+    while let Ok(line) = heard.try_recv() {
+        lines.push(line);
+    }
+    let ping = lines
+        .iter()
+        .rposition(|l| l.starts_with("PING :causeway-ack-"));
+    let last_message = lines.iter().rposition(|l| l.starts_with("PRIVMSG"));
+    assert!(
+        ping > last_message,
+        "a PING follows the last line: {lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_connection() {
+    let (port, mut heard) = server_answering(false).await;
+    let (events, mut happened) = mpsc::unbounded_channel();
+    let conn = connect_to(&network_on(port), events.clone()).await;
+    let said = ["hello".to_owned()];
+    let confirmation = conn.say("#c", MessageKind::Privmsg, &said).await.unwrap();
+    while !heard
+        .recv()
+        .await
+        .unwrap()
+        .starts_with("PING :causeway-ack-")
+    {}
+    let unconfirmed = loop {
+        if let (_, IrcEvent::Disconnected { unconfirmed, .. }) = happened.recv().await.unwrap() {
+            break unconfirmed;
+        }
+    };
+    let lines: Vec<_> = unconfirmed.iter().map(|u| u.line.as_str()).collect();
+    assert_eq!(lines, ["PRIVMSG #c hello"]);
+
+    let (port, mut heard) = server_answering(true).await;
+    let next = connect_to(&network_on(port), events).await;
+    next.resend(unconfirmed).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), confirmation.wait())
+        .await
+        .expect("confirmed by the next server")
+        .unwrap();
+    while heard.recv().await.unwrap() != "PRIVMSG #c hello" {}
+}
+
 #[tokio::test]
 async fn a_quiet_server_is_pinged_then_dropped_when_it_does_not_answer() {
     let (port, mut heard) = silent_server().await;
-    let network: NetworkConfig = serde_yaml::from_str(&format!(
-        "{{name: Test, address: 127.0.0.1, port: {port}, bot_nick: bot}}"
-    ))
-    .unwrap();
+    let network = network_on(port);
     let (events, mut happened) = mpsc::unbounded_channel();
     let params = ConnectParams {
         network_id: "test",
