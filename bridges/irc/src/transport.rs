@@ -180,7 +180,7 @@ pub fn encoding(label: &str) -> Result<&'static Encoding> {
 /// The most an IRC line may hold, CRLF included (RFC 1459 §2.3).
 pub const MAX_WIRE_LINE: usize = 512;
 
-/// One line for the IRC wire, checked: the only thing [`write_line`] takes,
+/// One line for the IRC wire, checked: the only thing [`write_lines`] takes,
 /// so no code, however it built its text, can put a line of its own on the
 /// socket. A Matrix string with CR or LF in it would otherwise end our line
 /// and start one of the user's choosing (GHSA-52rh-5rpj-c3w6).
@@ -227,10 +227,16 @@ impl Line {
     }
 }
 
-/// Writes one checked line and its CRLF.
-pub async fn write_line(writer: &mut LineWriter, line: &Line) -> std::io::Result<()> {
-    writer.write_all(line.0.as_bytes()).await?;
-    writer.write_all(b"\r\n").await?;
+/// Writes checked lines, each with its CRLF, in one write: the socket is
+/// not buffered, and a message line and the PING that confirms it go out
+/// together.
+pub async fn write_lines(writer: &mut LineWriter, lines: &[&Line]) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(lines.iter().map(|l| l.0.len() + 2).sum());
+    for line in lines {
+        bytes.extend_from_slice(line.0.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    writer.write_all(&bytes).await?;
     writer.flush().await
 }
 

@@ -56,26 +56,27 @@ pub(super) async fn write_lines(
             }
             _ = &mut stopped => break,
         };
-        if transport::write_line(&mut writer, &line).await.is_err() {
-            break;
-        }
-        if line.as_str().starts_with("QUIT") {
-            confirmations.quit_written();
-        }
+        // Noted before it is written: a line whose write fails goes out
+        // again on the next connection.
         if let Some(confirmed) = confirmed {
-            confirmations.written(line, confirmed);
-        }
-        if let Some(written) = written {
-            let _ = written.send(());
+            confirmations.written(line.clone(), confirmed);
         }
         // In a burst, the PING waits for its end; while flood control
         // paces lines, it follows each, which keeps what a crash could
         // leave unconfirmed to about one line.
         let bursting = !queue.is_empty() && tokens >= 1.0;
-        if let Some(ping) = confirmations.ping_due(bursting) {
-            if transport::write_line(&mut writer, &ping).await.is_err() {
-                break;
-            }
+        let wrote = match confirmations.ping_due(bursting) {
+            Some(ping) => transport::write_lines(&mut writer, &[&line, &ping]).await,
+            None => transport::write_lines(&mut writer, &[&line]).await,
+        };
+        if wrote.is_err() {
+            break;
+        }
+        if line.as_str().starts_with("QUIT") {
+            confirmations.quit_written();
+        }
+        if let Some(written) = written {
+            let _ = written.send(());
         }
     }
     let _ = writer.shutdown().await;
