@@ -156,19 +156,23 @@ impl Connection {
         self.channels.lock().is_ok_and(|c| c.contains(&folded))
     }
 
-    /// Sends a message through flood control, and returns once it is
-    /// written to the socket: a Matrix event counts as delivered only then,
-    /// so one still waiting for flood control when the bridge dies is sent
-    /// again after the restart. A line the wire would not take whole (CR,
-    /// LF, NUL, or too long once relayed with our prefix) is refused here,
-    /// for every caller.
+    /// Sends a command through flood control, and returns once it is
+    /// written to the socket; message lines go through [`Connection::say`],
+    /// which also tells when the server took them.
     pub async fn send(&self, message: Message) -> Result<()> {
+        self.write(self.line_of(message)?, None).await
+    }
+
+    /// A message's line, checked for the wire: a line it would not take
+    /// whole (CR, LF, NUL, or too long once relayed with our prefix) is
+    /// refused here, for every caller.
+    fn line_of(&self, message: Message) -> Result<Line, LineRefused> {
         let mut text = message.to_string();
         // `Message` ends its text with CRLF; only that pair is ours.
         if text.ends_with("\r\n") {
             text.truncate(text.len() - 2);
         }
-        self.write(self.checked(text)?, None).await
+        self.checked(text)
     }
 
     /// A line checked for the wire, with room for the prefix the server
@@ -321,6 +325,10 @@ impl Connection {
 
     /// Sends text to a channel or nick as one message per line; returns
     /// once they are written, with what resolves once the server took them.
+    /// A Matrix event counts as delivered only then: a line still waiting
+    /// for flood control when the bridge dies is sent again after the
+    /// restart, and one a dying server never confirmed goes out again on
+    /// the next connection.
     pub async fn say(
         &self,
         target: &str,
@@ -336,9 +344,7 @@ impl Connection {
                     Command::PRIVMSG(target.to_owned(), format!("\x01ACTION {line}\x01"))
                 }
             };
-            let mut text = Message::from(command).to_string();
-            text.truncate(text.trim_end_matches("\r\n").len());
-            let line = self.checked(text)?;
+            let line = self.line_of(command.into())?;
             let (confirmed, confirmation) = oneshot::channel();
             self.write(line, Some(confirmed)).await?;
             confirmations.push(confirmation);
