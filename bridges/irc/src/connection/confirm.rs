@@ -58,8 +58,8 @@ struct State {
     lines: VecDeque<(u64, Instant, Unconfirmed)>,
     /// The number of the last line written.
     written: u64,
-    /// Whether a PING that confirms lines awaits its PONG.
-    pinging: bool,
+    /// When the PING that confirms lines, if one awaits its PONG, went out.
+    pinged: Option<Instant>,
     /// Whether our QUIT was written.
     quit: bool,
 }
@@ -81,11 +81,17 @@ impl Confirmations {
     pub fn ping_due(&self, bursting: bool) -> Option<Line> {
         let mut state = self.state.lock().ok()?;
         let (_, oldest, _) = state.lines.front()?;
-        if state.pinging || (bursting && oldest.elapsed() < PING_WITHIN) {
+        if state.pinged.is_some() || (bursting && oldest.elapsed() < PING_WITHIN) {
             return None;
         }
-        state.pinging = true;
+        state.pinged = Some(Instant::now());
         ping(state.written)
+    }
+
+    /// Whether the PING in flight has waited longer than `limit`.
+    pub fn unanswered_for(&self, limit: Duration) -> bool {
+        let pinged = self.state.lock().ok().and_then(|state| state.pinged);
+        pinged.is_some_and(|at| at.elapsed() > limit)
     }
 
     /// Reads a PONG: when it answers our PING, confirms the lines it covers
@@ -98,8 +104,12 @@ impl Confirmations {
                 let _ = line.confirmed.send(());
             }
         }
-        state.pinging = !state.lines.is_empty();
-        state.pinging.then(|| ping(state.written)).flatten()
+        if state.lines.is_empty() {
+            state.pinged = None;
+            return None;
+        }
+        state.pinged = Some(Instant::now());
+        ping(state.written)
     }
 
     /// Notes our QUIT written: a server handles it after every line before
@@ -161,6 +171,20 @@ mod tests {
         assert_eq!(next.as_str(), "PING :causeway-ack-2");
         assert!(confirmations.answered("causeway-ack-2").is_none());
         assert!(second_rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_ping_in_flight_is_overdue_only_until_answered() {
+        let confirmations = Confirmations::default();
+        let (first, _rx, tx) = line("PRIVMSG #a :one");
+        confirmations.written(first, tx);
+        assert!(!confirmations.unanswered_for(Duration::ZERO), "none sent");
+        confirmations.ping_due(false).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(confirmations.unanswered_for(Duration::from_millis(1)));
+        assert!(!confirmations.unanswered_for(Duration::from_secs(60)));
+        confirmations.answered("causeway-ack-1");
+        assert!(!confirmations.unanswered_for(Duration::ZERO));
     }
 
     #[test]

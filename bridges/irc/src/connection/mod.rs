@@ -430,6 +430,12 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
                 biased;
                 read = reader.next_line() => read,
                 () = &mut quiet => {
+                    // A server that talks but never answers the PING after
+                    // our lines would hold them unconfirmed for good: a
+                    // new connection sends them again.
+                    if conn.confirmations.unanswered_for(PING_AFTER) {
+                        break ("the server did not answer a PING".to_owned(), false);
+                    }
                     if heard.elapsed() < PING_AFTER {
                         quiet.as_mut().reset(heard + PING_AFTER);
                         continue;

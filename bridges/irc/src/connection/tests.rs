@@ -27,10 +27,19 @@ async fn silent_server() -> (u16, mpsc::UnboundedReceiver<String>) {
     (port, lines)
 }
 
+/// What a scripted server does with the PING that follows a message.
+#[derive(Clone, Copy, PartialEq)]
+enum AckPing {
+    Answered,
+    /// The server hangs up: the message dies unanswered.
+    HungUpOn,
+    /// The server goes on talking, but never answers it.
+    Ignored,
+}
+
 /// A server that welcomes one client and sends each line it hears on the
-/// returned channel. It answers a PING that follows a message, or else
-/// hangs up on it: the message then dies unanswered.
-async fn server_answering(pings: bool) -> (u16, mpsc::UnboundedReceiver<String>) {
+/// returned channel, and treats our PINGs that confirm lines as asked.
+async fn server_answering(ack: AckPing) -> (u16, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (heard, lines) = mpsc::unbounded_channel();
@@ -38,15 +47,28 @@ async fn server_answering(pings: bool) -> (u16, mpsc::UnboundedReceiver<String>)
         let (socket, _) = listener.accept().await.unwrap();
         let (read, mut write) = socket.into_split();
         let mut read = BufReader::new(read).lines();
-        while let Ok(Some(line)) = read.next_line().await {
+        let mut chatter = tokio::time::interval(PING_AFTER / 4);
+        loop {
+            let line = tokio::select! {
+                line = read.next_line() => match line {
+                    Ok(Some(line)) => line,
+                    _ => return,
+                },
+                _ = chatter.tick() => {
+                    let _ = write.write_all(b":srv NOTICE talker :tick\r\n").await;
+                    continue;
+                }
+            };
             if line.starts_with("USER ") {
                 let welcome = ":srv 001 talker :Welcome\r\n:srv 422 talker :No MOTD\r\n";
                 write.write_all(welcome.as_bytes()).await.unwrap();
             }
             if let Some(token) = line.strip_prefix("PING :causeway-ack-") {
                 let _ = heard.send(line.clone());
-                if !pings {
-                    return;
+                match ack {
+                    AckPing::HungUpOn => return,
+                    AckPing::Ignored => continue,
+                    AckPing::Answered => {}
                 }
                 let pong = format!(":srv PONG srv :causeway-ack-{token}\r\n");
                 write.write_all(pong.as_bytes()).await.unwrap();
@@ -80,7 +102,7 @@ async fn connect_to(network: &NetworkConfig, events: EventSender) -> Arc<Connect
 
 #[tokio::test]
 async fn a_message_is_taken_once_the_server_answers_the_ping_after_it() {
-    let (port, mut heard) = server_answering(true).await;
+    let (port, mut heard) = server_answering(AckPing::Answered).await;
     let (events, _happened) = mpsc::unbounded_channel();
     let conn = connect_to(&network_on(port), events).await;
     let said = ["one".to_owned(), "two".to_owned()];
@@ -105,7 +127,7 @@ async fn a_message_is_taken_once_the_server_answers_the_ping_after_it() {
 
 #[tokio::test]
 async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_connection() {
-    let (port, mut heard) = server_answering(false).await;
+    let (port, mut heard) = server_answering(AckPing::HungUpOn).await;
     let (events, mut happened) = mpsc::unbounded_channel();
     let conn = connect_to(&network_on(port), events.clone()).await;
     let said = ["hello".to_owned()];
@@ -124,7 +146,7 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
     let lines: Vec<_> = unconfirmed.iter().map(|u| u.line.as_str()).collect();
     assert_eq!(lines, ["PRIVMSG #c hello"]);
 
-    let (port, mut heard) = server_answering(true).await;
+    let (port, mut heard) = server_answering(AckPing::Answered).await;
     let next = connect_to(&network_on(port), events).await;
     next.resend(unconfirmed).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), confirmation.wait())
@@ -132,6 +154,41 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
         .expect("confirmed by the next server")
         .unwrap();
     while heard.recv().await.unwrap() != "PRIVMSG #c hello" {}
+}
+
+#[tokio::test]
+async fn a_server_that_talks_but_never_answers_the_ping_after_a_message_is_dropped() {
+    let (port, _heard) = server_answering(AckPing::Ignored).await;
+    let (events, mut happened) = mpsc::unbounded_channel();
+    let conn = connect_to(&network_on(port), events).await;
+    let said = ["hello".to_owned()];
+    conn.say("#c", MessageKind::Privmsg, &said).await.unwrap();
+    let started = Instant::now();
+    let disconnected = async {
+        loop {
+            if let (
+                _,
+                IrcEvent::Disconnected {
+                    reason,
+                    unconfirmed,
+                    ..
+                },
+            ) = happened.recv().await.unwrap()
+            {
+                break (reason, unconfirmed);
+            }
+        }
+    };
+    let (reason, unconfirmed) = tokio::time::timeout(10 * PING_AFTER, disconnected)
+        .await
+        .expect("dropped");
+    assert!(started.elapsed() >= PING_AFTER, "{:?}", started.elapsed());
+    assert_eq!(reason, "the server did not answer a PING");
+    assert_eq!(
+        unconfirmed.len(),
+        1,
+        "the message goes to the next connection"
+    );
 }
 
 #[tokio::test]
