@@ -4,42 +4,22 @@ use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 
-/// A server that welcomes one client, then says nothing more; it sends
-/// each line it hears on the returned channel.
-async fn silent_server() -> (u16, mpsc::UnboundedReceiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (heard, lines) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let (socket, _) = listener.accept().await.unwrap();
-        let (read, mut write) = socket.into_split();
-        let mut read = BufReader::new(read).lines();
-        while let Ok(Some(line)) = read.next_line().await {
-            if line.starts_with("USER ") {
-                write
-                    .write_all(b":srv 001 quiet :Welcome\r\n:srv 422 quiet :No MOTD\r\n")
-                    .await
-                    .unwrap();
-            }
-            let _ = heard.send(line);
-        }
-    });
-    (port, lines)
-}
-
-/// What a scripted server does with the PING that follows a message.
+/// How a scripted server behaves once it has welcomed its client.
 #[derive(Clone, Copy, PartialEq)]
-enum AckPing {
-    Answered,
-    /// The server hangs up: the message dies unanswered.
-    HungUpOn,
-    /// The server goes on talking, but never answers it.
-    Ignored,
+enum Script {
+    /// It says nothing more, and answers nothing.
+    Silent,
+    /// It answers the PING that follows a message.
+    Answering,
+    /// It hangs up on that PING: the message dies unanswered.
+    HangingUp,
+    /// It goes on talking, but never answers that PING.
+    Ignoring,
 }
 
-/// A server that welcomes one client and sends each line it hears on the
-/// returned channel, and treats our PINGs that confirm lines as asked.
-async fn server_answering(ack: AckPing) -> (u16, mpsc::UnboundedReceiver<String>) {
+/// A server that welcomes one client, then follows `script`; it sends each
+/// line it hears on the returned channel.
+async fn scripted_server(script: Script) -> (u16, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (heard, lines) = mpsc::unbounded_channel();
@@ -54,27 +34,27 @@ async fn server_answering(ack: AckPing) -> (u16, mpsc::UnboundedReceiver<String>
                     Ok(Some(line)) => line,
                     _ => return,
                 },
-                _ = chatter.tick() => {
+                _ = chatter.tick(), if script == Script::Ignoring => {
                     let _ = write.write_all(b":srv NOTICE talker :tick\r\n").await;
                     continue;
                 }
             };
+            let _ = heard.send(line.clone());
             if line.starts_with("USER ") {
                 let welcome = ":srv 001 talker :Welcome\r\n:srv 422 talker :No MOTD\r\n";
                 write.write_all(welcome.as_bytes()).await.unwrap();
             }
-            if let Some(token) = line.strip_prefix("PING :causeway-ack-") {
-                let _ = heard.send(line.clone());
-                match ack {
-                    AckPing::HungUpOn => return,
-                    AckPing::Ignored => continue,
-                    AckPing::Answered => {}
-                }
-                let pong = format!(":srv PONG srv :causeway-ack-{token}\r\n");
-                write.write_all(pong.as_bytes()).await.unwrap();
+            let Some(token) = line.strip_prefix("PING :causeway-ack-") else {
                 continue;
+            };
+            match script {
+                Script::HangingUp => return,
+                Script::Answering => {
+                    let pong = format!(":srv PONG srv :causeway-ack-{token}\r\n");
+                    write.write_all(pong.as_bytes()).await.unwrap();
+                }
+                Script::Silent | Script::Ignoring => {}
             }
-            let _ = heard.send(line);
         }
     });
     (port, lines)
@@ -102,7 +82,7 @@ async fn connect_to(network: &NetworkConfig, events: EventSender) -> Arc<Connect
 
 #[tokio::test]
 async fn a_message_is_taken_once_the_server_answers_the_ping_after_it() {
-    let (port, mut heard) = server_answering(AckPing::Answered).await;
+    let (port, mut heard) = scripted_server(Script::Answering).await;
     let (events, _happened) = mpsc::unbounded_channel();
     let conn = connect_to(&network_on(port), events).await;
     let said = ["one".to_owned(), "two".to_owned()];
@@ -127,7 +107,7 @@ async fn a_message_is_taken_once_the_server_answers_the_ping_after_it() {
 
 #[tokio::test]
 async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_connection() {
-    let (port, mut heard) = server_answering(AckPing::HungUpOn).await;
+    let (port, mut heard) = scripted_server(Script::HangingUp).await;
     let (events, mut happened) = mpsc::unbounded_channel();
     let conn = connect_to(&network_on(port), events.clone()).await;
     let said = ["hello".to_owned()];
@@ -146,7 +126,7 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
     let lines: Vec<_> = unconfirmed.iter().map(|u| u.line.as_str()).collect();
     assert_eq!(lines, ["PRIVMSG #c hello"]);
 
-    let (port, mut heard) = server_answering(AckPing::Answered).await;
+    let (port, mut heard) = scripted_server(Script::Answering).await;
     let next = connect_to(&network_on(port), events).await;
     next.resend(unconfirmed).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), confirmation.wait())
@@ -158,7 +138,7 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
 
 #[tokio::test]
 async fn a_server_that_talks_but_never_answers_the_ping_after_a_message_is_dropped() {
-    let (port, _heard) = server_answering(AckPing::Ignored).await;
+    let (port, _heard) = scripted_server(Script::Ignoring).await;
     let (events, mut happened) = mpsc::unbounded_channel();
     let conn = connect_to(&network_on(port), events).await;
     let said = ["hello".to_owned()];
@@ -193,7 +173,7 @@ async fn a_server_that_talks_but_never_answers_the_ping_after_a_message_is_dropp
 
 #[tokio::test]
 async fn a_quiet_server_is_pinged_then_dropped_when_it_does_not_answer() {
-    let (port, mut heard) = silent_server().await;
+    let (port, mut heard) = scripted_server(Script::Silent).await;
     let network = network_on(port);
     let (events, mut happened) = mpsc::unbounded_channel();
     let params = ConnectParams {
