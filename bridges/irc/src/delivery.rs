@@ -1,9 +1,9 @@
 //! When a Matrix message counts as delivered to IRC: once the server
 //! confirmed its lines (see `connection::confirm`), not once they were
 //! written. A line written to a server that died unread goes out again on
-//! the connection that replaces it (see `resend_unconfirmed`); one no
-//! connection took is lost for this run, and its event goes out again at
-//! the next start.
+//! the connection that replaces it, before anything else is sent through
+//! that one (see `resend_unconfirmed`); one no connection took is lost for
+//! this run, and its event goes out again at the next start.
 //!
 //! Each room waits only for its own lines: a room that shares no
 //! connection with another never waits behind that one's flood control.

@@ -74,18 +74,14 @@ impl IrcNetwork {
                 self.to_channel_room(&conn.network, &channel, RemoteEvent::Topic { topic })
                     .await
             }
-            IrcEvent::Disconnected {
-                reason,
-                channels,
-                unconfirmed,
-            } => {
+            IrcEvent::Disconnected { reason, channels } => {
                 match &conn.owner {
                     None => {
                         tracing::warn!(network = conn.network, "relay bot disconnected: {reason}");
                         if let Some(state) = self.state(&conn.network) {
                             state.set_bot(None);
                         }
-                        self.keep_bot_connected(conn.network.clone(), unconfirmed);
+                        self.keep_bot_connected(conn.network.clone(), conn.take_unconfirmed());
                     }
                     Some(owner) => {
                         tracing::info!(
@@ -97,8 +93,7 @@ impl IrcNetwork {
                             .state(&conn.network)
                             .is_some_and(|s| s.connection_closed(owner, conn));
                         if unexpected {
-                            let lost = (channels, unconfirmed);
-                            self.reconnect_puppet(conn.network.clone(), owner.clone(), lost);
+                            self.reconnect_puppet(conn.network.clone(), owner.clone(), channels);
                         }
                     }
                 }

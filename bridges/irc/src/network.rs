@@ -239,7 +239,11 @@ impl IrcNetwork {
             })
     }
 
-    async fn connect_bot(&self, id: &str) -> Result<Arc<Connection>> {
+    async fn connect_bot(
+        &self,
+        id: &str,
+        unconfirmed: &mut Vec<Unconfirmed>,
+    ) -> Result<Arc<Connection>> {
         let net = self.network(id)?;
         let params = ConnectParams {
             network_id: id,
@@ -264,6 +268,9 @@ impl IrcNetwork {
         if let Some(password) = &net.bot_password {
             crate::puppets::identify_unless_logged_in(&bot, password).await?;
         }
+        // Before anyone else can send through it.
+        let unconfirmed = std::mem::take(unconfirmed);
+        self.resend_unconfirmed(&bot, id, unconfirmed).await;
         self.state_of(id)?.set_bot(Some(bot.clone()));
         // Rejoin every bridged channel of this network, one after another.
         let bridge = self.bridge()?;
@@ -297,16 +304,15 @@ impl IrcNetwork {
         Ok(bot)
     }
 
-    /// Keeps the relay bot connected, backing off between attempts.
-    /// Connects the relay bot, retrying until it is in; then sends again
-    /// the lines its last connection wrote but never saw confirmed.
-    pub(crate) fn keep_bot_connected(&self, id: String, unconfirmed: Vec<Unconfirmed>) {
+    /// Keeps the relay bot connected, backing off between attempts. The
+    /// lines its last connection wrote but never saw confirmed go out first.
+    pub(crate) fn keep_bot_connected(&self, id: String, mut unconfirmed: Vec<Unconfirmed>) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut attempt = 0;
             loop {
-                match this.connect_bot(&id).await {
-                    Ok(bot) => return this.resend_unconfirmed(&bot, &id, unconfirmed).await,
+                match this.connect_bot(&id, &mut unconfirmed).await {
+                    Ok(_) => return,
                     Err(err) => {
                         let wait = causeway_core::homeserver::Retry::FOREVER.backoff(attempt);
                         tracing::warn!(network = id, ?wait, "relay bot cannot connect: {err:#}");

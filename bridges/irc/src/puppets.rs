@@ -3,7 +3,7 @@
 //! server drops them, and closed on request.
 
 use crate::cap::SaslLogin;
-use crate::connection::{connect, ConnectParams, Connection, Unconfirmed};
+use crate::connection::{connect, ConnectParams, Connection};
 use crate::network::IrcNetwork;
 use crate::nick;
 use anyhow::{bail, Result};
@@ -11,25 +11,19 @@ use std::sync::Arc;
 
 impl IrcNetwork {
     /// Brings a Matrix user's connection back after the server dropped it,
-    /// backing off with jitter, rejoins its channels one by one, and sends
-    /// again the lines the server never confirmed. Gives up after a while:
-    /// the user's next message connects again anyway, and the lines lost
-    /// go out again at the next start.
-    pub(crate) fn reconnect_puppet(
-        &self,
-        network: String,
-        mxid: String,
-        (channels, unconfirmed): (Vec<String>, Vec<Unconfirmed>),
-    ) {
+    /// backing off with jitter, and rejoins its channels one by one. Gives
+    /// up after a while: the user's next message connects again anyway.
+    pub(crate) fn reconnect_puppet(&self, network: String, mxid: String, channels: Vec<String>) {
         let this = self.clone();
         tokio::spawn(async move {
             for attempt in 0..8 {
                 let wait = causeway_core::homeserver::Retry::FOREVER.backoff(attempt);
                 tokio::time::sleep(wait).await;
-                // Something else may have connected it meanwhile.
-                let live = this.state(&network).and_then(|s| s.puppet(&mxid));
-                if let Some(conn) = live {
-                    return this.resend_unconfirmed(&conn, &network, unconfirmed).await;
+                if this
+                    .state(&network)
+                    .is_some_and(|s| s.puppet(&mxid).is_some())
+                {
+                    return; // Something else connected it meanwhile.
                 }
                 match this.puppet(&network, &mxid).await {
                     Ok(conn) => {
@@ -38,7 +32,7 @@ impl IrcNetwork {
                                 tracing::warn!(network, channel, "cannot rejoin: {err:#}");
                             }
                         }
-                        return this.resend_unconfirmed(&conn, &network, unconfirmed).await;
+                        return;
                     }
                     Err(err) => {
                         tracing::info!(network, mxid, attempt, "cannot reconnect yet: {err:#}")
@@ -122,6 +116,10 @@ impl IrcNetwork {
         if let Some(password) = &credentials.password {
             identify_unless_logged_in(&conn, password).await?;
         }
+        // What the last connection wrote but its server never confirmed
+        // goes first, before anyone else can send through this one.
+        let unconfirmed = state.unconfirmed_of(mxid);
+        self.resend_unconfirmed(&conn, network, unconfirmed).await;
         state.add_puppet(mxid, conn.clone());
         self.mark_active(network, mxid);
         self.load_features(mxid).await?;

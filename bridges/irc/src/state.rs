@@ -7,7 +7,7 @@
 //! caller folds, with [`Connection::fold`] or `IrcNetwork::fold`); Matrix
 //! users by their user ID.
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Unconfirmed};
 use dashmap::{DashMap, DashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -18,6 +18,9 @@ pub(crate) struct NetworkState {
     bot: RwLock<Option<Arc<Connection>>>,
     /// Each Matrix user's own connection.
     puppets: DashMap<String, Arc<Connection>>,
+    /// Message lines of each Matrix user's closed connection that its
+    /// server never confirmed, for the next one to send first.
+    carried: DashMap<String, Vec<Unconfirmed>>,
     /// Our puppets' folded nicks, to drop their echoes.
     puppet_nicks: DashSet<String>,
     /// When each Matrix user last did something here.
@@ -52,6 +55,7 @@ impl NetworkState {
         Self {
             bot: RwLock::new(None),
             puppets: DashMap::new(),
+            carried: DashMap::new(),
             puppet_nicks: DashSet::new(),
             activity: DashMap::new(),
             connect_slots: Semaphore::new(concurrent_connects),
@@ -78,6 +82,20 @@ impl NetworkState {
 
     pub(crate) fn puppet(&self, mxid: &str) -> Option<Arc<Connection>> {
         self.puppets.get(mxid).map(|c| c.clone())
+    }
+
+    /// What the user's closed connections wrote that their server never
+    /// confirmed, oldest first, for the connection that replaces them.
+    pub(crate) fn unconfirmed_of(&self, mxid: &str) -> Vec<Unconfirmed> {
+        let mut lines = self
+            .puppet(mxid)
+            .filter(|c| !c.is_alive())
+            .map(|c| c.take_unconfirmed())
+            .unwrap_or_default();
+        if let Some((_, kept)) = self.carried.remove(mxid) {
+            lines.splice(0..0, kept);
+        }
+        lines
     }
 
     /// The user's connection, unless it has closed.
@@ -110,10 +128,20 @@ impl NetworkState {
         Some(conn)
     }
 
-    /// A connection closed: forgets its nick, and the connection itself if
-    /// it is still the user's. Returns whether it was (nobody asked for the
-    /// disconnect: `!quit` and idleness deregister first).
+    /// A connection closed: keeps what its server never confirmed for the
+    /// user's next connection, forgets its nick, and the connection itself
+    /// if it is still the user's. Returns whether it was (nobody asked for
+    /// the disconnect: `!quit` and idleness deregister first).
     pub(crate) fn connection_closed(&self, mxid: &str, conn: &Arc<Connection>) -> bool {
+        // Kept before the connection leaves the map: `unconfirmed_of` looks
+        // in the map, then here, and so finds the lines wherever they are.
+        let lines = conn.take_unconfirmed();
+        if !lines.is_empty() {
+            self.carried
+                .entry(mxid.to_owned())
+                .or_default()
+                .extend(lines);
+        }
         let was_current = self
             .puppets
             .remove_if(mxid, |_, current| Arc::ptr_eq(current, conn))

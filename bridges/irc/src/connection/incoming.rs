@@ -26,9 +26,6 @@ pub enum IrcEvent {
         reason: String,
         /// The channels the connection was in, to rejoin on reconnecting.
         channels: Vec<String>,
-        /// Message lines the server never confirmed, to send again once
-        /// the connection is back and has rejoined.
-        unconfirmed: Vec<super::Unconfirmed>,
     },
     /// Channel modes changed, or were reported on joining.
     Modes {

@@ -78,6 +78,8 @@ pub struct Connection {
     casemapping: AtomicU8,
     /// Message lines written that the server has not confirmed yet.
     confirmations: Arc<Confirmations>,
+    /// Once closed, the message lines its server never confirmed.
+    unconfirmed: Mutex<Vec<Unconfirmed>>,
     /// IRCv3 capabilities the server enabled.
     capabilities: Mutex<Vec<String>>,
     /// The services account SASL logged in as.
@@ -198,6 +200,15 @@ impl Connection {
         done.await.map_err(|_| {
             Unreachable("the IRC connection closed before the line went out".into()).into()
         })
+    }
+
+    /// Once closed, the message lines its server never confirmed, for the
+    /// connection that replaces it to send first; taken once.
+    pub fn take_unconfirmed(&self) -> Vec<Unconfirmed> {
+        self.unconfirmed
+            .lock()
+            .map(|mut lines| std::mem::take(&mut *lines))
+            .unwrap_or_default()
     }
 
     /// Sends message lines that a dropped connection wrote but its server
@@ -393,6 +404,7 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         alive: AtomicBool::new(true),
         casemapping: AtomicU8::new(Casemapping::default().to_u8()),
         confirmations: confirmations.clone(),
+        unconfirmed: Mutex::default(),
         capabilities: Mutex::new(Vec::new()),
         account: Mutex::new(None),
     });
@@ -519,19 +531,18 @@ pub async fn connect(params: ConnectParams<'_>, events: EventSender) -> Result<A
         if let Some(welcomed) = welcomed.take() {
             let _ = welcomed.send(Err(anyhow!("{reason}")));
         }
+        // Set aside before the connection counts as closed: whoever
+        // replaces it finds them (see `take_unconfirmed`).
+        if let Ok(mut carried) = conn.unconfirmed.lock() {
+            *carried = conn.confirmations.closed(clean);
+        }
         conn.alive.store(false, Ordering::Release);
         let channels = conn.channels();
         conn.left_all();
         if let Ok(mut listeners) = conn.listeners.lock() {
             listeners.clear();
         }
-        let unconfirmed = conn.confirmations.closed(clean);
-        let disconnected = IrcEvent::Disconnected {
-            reason,
-            channels,
-            unconfirmed,
-        };
-        let _ = events.send((conn.clone(), disconnected));
+        let _ = events.send((conn.clone(), IrcEvent::Disconnected { reason, channels }));
         drop(reading);
     });
     match tokio::time::timeout(Duration::from_secs(30), welcome).await {

@@ -119,10 +119,11 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
         .starts_with("PING :causeway-ack-")
     {}
     let unconfirmed = loop {
-        if let (_, IrcEvent::Disconnected { unconfirmed, .. }) = happened.recv().await.unwrap() {
-            break unconfirmed;
+        if let (closed, IrcEvent::Disconnected { .. }) = happened.recv().await.unwrap() {
+            break closed.take_unconfirmed();
         }
     };
+    assert!(conn.take_unconfirmed().is_empty(), "taken once");
     let lines: Vec<_> = unconfirmed.iter().map(|u| u.line.as_str()).collect();
     assert_eq!(lines, ["PRIVMSG #c hello"]);
 
@@ -146,16 +147,9 @@ async fn a_server_that_talks_but_never_answers_the_ping_after_a_message_is_dropp
     let started = Instant::now();
     let disconnected = async {
         loop {
-            if let (
-                _,
-                IrcEvent::Disconnected {
-                    reason,
-                    unconfirmed,
-                    ..
-                },
-            ) = happened.recv().await.unwrap()
+            if let (closed, IrcEvent::Disconnected { reason, .. }) = happened.recv().await.unwrap()
             {
-                break (reason, unconfirmed);
+                break (reason, closed.take_unconfirmed());
             }
         }
     };
