@@ -213,10 +213,12 @@ impl Connection {
 
     /// Sends message lines that a dropped connection wrote but its server
     /// never confirmed; each keeps whoever waits for its confirmation. A
-    /// line too long for this connection's nick is dropped, and so counts
-    /// as lost.
+    /// line nobody waits for is skipped: the `say` that wrote it failed,
+    /// and its caller sends the whole message again. A line too long for
+    /// this connection's nick is dropped, and so counts as lost.
     pub async fn resend(&self, lines: Vec<Unconfirmed>) -> Result<()> {
-        for Unconfirmed { line, confirmed } in lines {
+        let awaited = lines.into_iter().filter(|l| !l.confirmed.is_closed());
+        for Unconfirmed { line, confirmed } in awaited {
             match self.checked(line.as_str().to_owned()) {
                 Ok(line) => self.write(line, Some(confirmed)).await?,
                 Err(err) => {

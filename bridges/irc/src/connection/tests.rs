@@ -138,6 +138,33 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
 }
 
 #[tokio::test]
+async fn a_line_nobody_waits_for_any_more_is_not_sent_again() {
+    let (port, mut heard) = scripted_server(Script::Answering).await;
+    let (events, _happened) = mpsc::unbounded_channel();
+    let conn = connect_to(&network_on(port), events).await;
+    let (given_up, _) = oneshot::channel();
+    let (awaited, confirmation) = oneshot::channel();
+    let lines = [
+        ("PRIVMSG #c retried", given_up),
+        ("PRIVMSG #c kept", awaited),
+    ];
+    let lines = lines.map(|(text, confirmed)| Unconfirmed {
+        line: Line::new(text, 0).unwrap(),
+        confirmed,
+    });
+    conn.resend(lines.into()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), confirmation)
+        .await
+        .expect("confirmed")
+        .unwrap();
+    let mut said = Vec::new();
+    while let Ok(line) = heard.try_recv() {
+        said.extend(line.strip_prefix("PRIVMSG #c ").map(str::to_owned));
+    }
+    assert_eq!(said, ["kept"]);
+}
+
+#[tokio::test]
 async fn a_server_that_talks_but_never_answers_the_ping_after_a_message_is_dropped() {
     let (port, _heard) = scripted_server(Script::Ignoring).await;
     let (events, mut happened) = mpsc::unbounded_channel();

@@ -56,8 +56,9 @@ pub(super) async fn write_lines(
             }
             _ = &mut stopped => break,
         };
-        // Noted before it is written: a line whose write fails goes out
-        // again on the next connection.
+        // Noted before it is written, so that the PING can cover it. A
+        // line whose write fails fails its `say`, which drops the wait
+        // for it: `resend` then skips it, and the caller retries.
         if let Some(confirmed) = confirmed {
             confirmations.written(line.clone(), confirmed);
         }
