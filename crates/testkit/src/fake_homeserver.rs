@@ -14,6 +14,10 @@ use std::sync::Arc;
 pub struct FakeHomeserver {
     pub sends: AtomicU64,
     pub requests: AtomicU64,
+    /// How long each send is held before its answer, in milliseconds: 0
+    /// answers at once; Synapse's pace, one send at a time into a room, is
+    /// 25–40 ms.
+    pub send_delay_ms: AtomicU64,
     /// Rooms created, in order.
     pub rooms: std::sync::Mutex<Vec<String>>,
 }
@@ -77,6 +81,10 @@ async fn answer(
         || (path.contains("/state/") && method == Method::PUT)
         || path.contains("/redact/")
     {
+        let delay = hs.send_delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         hs.sends.fetch_add(1, Ordering::Relaxed);
         json!({ "event_id": format!("$ev{n}") })
     } else if path.ends_with("capabilities") {

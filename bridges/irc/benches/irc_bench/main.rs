@@ -7,6 +7,8 @@
 //!   users connected to InspIRCd;
 //! - side by side with heisenbridge on one Synapse and ngircd: CPU-seconds
 //!   per 1,000 messages and RSS per connection, as ratios;
+//! - IRC → Matrix at a homeserver's pace, the stand-in holding each send,
+//!   beside what waking after such a pause costs the machine;
 //! - through Synapse, the flood matrix-appservice-irc was measured on: CPU
 //!   of the bridge and of Synapse per 1,000 lines, order, and latency.
 //!
@@ -15,6 +17,7 @@
 //! cargo bench -p causeway-irc --bench irc-bench -- --messages 5000 --connections 1000,5000
 //! cargo bench -p causeway-irc --bench irc-bench -- --no-throughput --connections none --compare-users 20
 //! cargo bench -p causeway-irc --bench irc-bench -- --no-throughput --connections none --compare-users 0 --flood 2000
+//! cargo bench -p causeway-irc --bench irc-bench -- --no-throughput --connections none --compare-users 0 --flood 0 --paced 0,35
 //! ```
 
 use anyhow::{bail, ensure, Context, Result};
@@ -32,6 +35,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
 
 mod flood;
 mod heisenbridge;
+mod paced;
 
 struct Args {
     messages: usize,
@@ -47,6 +51,7 @@ struct Args {
     per_transaction: usize,
     /// The flood through Synapse; 0 lines skips it.
     flood: flood::Workload,
+    paced: paced::Workload,
 }
 
 fn args() -> Result<Args> {
@@ -61,6 +66,10 @@ fn args() -> Result<Args> {
             lines: 2000,
             users: 50,
             messages: 500,
+        },
+        paced: paced::Workload {
+            delays_ms: vec![0, 1, 5, 15, 35],
+            lines: 400,
         },
     };
     let mut given = std::env::args().skip(1);
@@ -89,6 +98,18 @@ fn args() -> Result<Args> {
             }
             "--flood-messages" => {
                 args.flood.messages = given.next().context("--flood-messages N")?.parse()?
+            }
+            "--paced" => {
+                args.paced.delays_ms = given
+                    .next()
+                    .context("--paced MS,MS (or none)")?
+                    .split(',')
+                    .filter(|ms| *ms != "none")
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--paced-lines" => {
+                args.paced.lines = given.next().context("--paced-lines N")?.parse()?
             }
             "--per-transaction" => {
                 args.per_transaction = given.next().context("--per-transaction N")?.parse()?
@@ -381,6 +402,9 @@ async fn main() -> Result<()> {
             args.per_transaction,
         )
         .await?;
+    }
+    if !args.paced.delays_ms.is_empty() {
+        paced::run(&dir.path().join("paced"), &args.paced).await?;
     }
     if !args.connections.is_empty() {
         memory(&dir.path().join("memory"), &args.connections).await?;

@@ -1,0 +1,93 @@
+//! IRC → Matrix at a homeserver's pace, without Synapse: the fast stand-in
+//! holds each send for a set delay before it answers, as Synapse does
+//! (25–40 ms a send while it persists a flood one event at a time). A
+//! portal sends its lines one at a time, so at that pace each line wakes
+//! the bridge from idle.
+//!
+//! Beside each figure, the machine's own cost of waking: the same walk
+//! over 1 MiB of memory after a sleep as long as the delay, against back
+//! to back. Caches and branch predictors go cold while a thread sleeps, so
+//! the same work costs more the longer the pause; the ratio says how much
+//! of the bridge's figure is that.
+
+use super::{bot_joined, BridgeProcess};
+use anyhow::Result;
+use causeway_testkit::fake_homeserver::FakeHomeserver;
+use causeway_testkit::ircd::{Ngircd, RawIrc};
+use causeway_testkit::process::cpu_during;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Workload {
+    /// Milliseconds the stand-in holds each send, one run each; empty
+    /// skips the runs.
+    pub delays_ms: Vec<u64>,
+    /// Lines each run sends.
+    pub lines: usize,
+}
+
+pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
+    let ircd = Ngircd::start(&dir.join("ngircd"))?;
+    let hs = Arc::new(FakeHomeserver::default());
+    let hs_url = hs.spawn().await?;
+    let bridge = BridgeProcess::start(dir, &hs_url, ircd.port).await?;
+    let mut talker = RawIrc::connect(ircd.port, "talker").await?;
+    talker.join("#paced").await?;
+    bridge.portal(&hs, "#paced").await?;
+    bot_joined(&mut talker, "#paced").await?;
+    println!(
+        "IRC → Matrix at a homeserver's pace: {} lines a run, each send answered after the delay shown; the walk is 1 MiB of memory after a sleep that long, against back to back",
+        work.lines
+    );
+    let back_to_back = walk_after(0).await?;
+    for (run, &delay) in work.delays_ms.iter().enumerate() {
+        hs.send_delay_ms.store(delay, Ordering::Relaxed);
+        let before = hs.sends.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let (cpu, ()) = cpu_during(bridge.child.id(), async {
+            for i in 0..work.lines {
+                talker
+                    .send(&format!("PRIVMSG #paced :run {run} line {i}"))
+                    .await?;
+            }
+            hs.wait_for_sends(before + work.lines as u64, "the paced run")
+                .await
+        })
+        .await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let walk = walk_after(delay).await? / back_to_back;
+        println!(
+            "  {delay:>3} ms a send: {:>6.0} lines/s   {:.3} CPU-s per 1,000 lines   the walk costs {walk:.1}x",
+            work.lines as f64 / elapsed,
+            cpu * 1000.0 / work.lines as f64,
+        );
+    }
+    Ok(())
+}
+
+/// Seconds one walk over 1 MiB takes, the median of a few dozen, each
+/// after sleeping `delay_ms`; on a thread of its own, off the runtime. The
+/// median leaves out a walk another process preempted.
+async fn walk_after(delay_ms: u64) -> Result<f64> {
+    Ok(tokio::task::spawn_blocking(move || {
+        let mut memory = vec![0u8; 1 << 20];
+        let mut took = Vec::new();
+        // The first round pages the memory in; it is not counted.
+        for round in 0..=60 {
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            let started = Instant::now();
+            for (i, byte) in memory.iter_mut().step_by(64).enumerate() {
+                *byte = byte.wrapping_add(i as u8);
+            }
+            std::hint::black_box(&memory);
+            if round > 0 {
+                took.push(started.elapsed().as_secs_f64());
+            }
+        }
+        took.sort_by(f64::total_cmp);
+        took[took.len() / 2]
+    })
+    .await?)
+}
