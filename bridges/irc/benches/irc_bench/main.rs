@@ -70,6 +70,7 @@ fn args() -> Result<Args> {
         paced: paced::Workload {
             delays_ms: vec![0, 1, 5, 15, 35],
             lines: 400,
+            echo: true,
         },
     };
     let mut given = std::env::args().skip(1);
@@ -108,6 +109,7 @@ fn args() -> Result<Args> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()?
             }
+            "--paced-no-echo" => args.paced.echo = false,
             "--paced-lines" => {
                 args.paced.lines = given.next().context("--paced-lines N")?.parse()?
             }

@@ -1,8 +1,9 @@
 //! IRC → Matrix at a homeserver's pace, without Synapse: the fast stand-in
 //! holds each send for a set delay before it answers, as Synapse does
-//! (25–40 ms a send while it persists a flood one event at a time). A
-//! portal sends its lines one at a time, so at that pace each line wakes
-//! the bridge from idle.
+//! (25–40 ms a send while it persists a flood one event at a time), and
+//! sends each event back as a transaction, as Synapse does too. A portal
+//! sends its lines one at a time, so at that pace each line wakes the
+//! bridge from idle twice: for the answer, and for the echo.
 //!
 //! Beside each figure, the machine's own cost of waking: the same walk
 //! over 1 MiB of memory after a sleep as long as the delay, against back
@@ -26,6 +27,8 @@ pub struct Workload {
     pub delays_ms: Vec<u64>,
     /// Lines each run sends.
     pub lines: usize,
+    /// Whether the stand-in sends each event back, as Synapse does.
+    pub echo: bool,
 }
 
 pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
@@ -33,13 +36,17 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
     let hs = Arc::new(FakeHomeserver::default());
     let hs_url = hs.spawn().await?;
     let bridge = BridgeProcess::start(dir, &hs_url, ircd.port).await?;
+    if work.echo {
+        hs.echo_to(format!("http://127.0.0.1:{}", bridge.port), "HS".into());
+    }
     let mut talker = RawIrc::connect(ircd.port, "talker").await?;
     talker.join("#paced").await?;
     bridge.portal(&hs, "#paced").await?;
     bot_joined(&mut talker, "#paced").await?;
     println!(
-        "IRC → Matrix at a homeserver's pace: {} lines a run, each send answered after the delay shown; the walk is 1 MiB of memory after a sleep that long, against back to back",
-        work.lines
+        "IRC → Matrix at a homeserver's pace: {} lines a run, each send answered after the delay shown{}; the walk is 1 MiB of memory after a sleep that long, against back to back",
+        work.lines,
+        if work.echo { " and echoed back a third of it later" } else { ", not echoed" },
     );
     let back_to_back = walk_after(0).await?;
     for (run, &delay) in work.delays_ms.iter().enumerate() {
