@@ -180,3 +180,23 @@ fn echoed(path: &str, query: Option<&str>, event_id: &str, body: &[u8]) -> Value
         "origin_server_ts": now, "content": content,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_carries_the_room_type_sender_and_content_of_its_send() {
+        let event = echoed(
+            "_matrix/client/v3/rooms/%21r%3Abench.local/send/m.room.message/cw1",
+            Some("user_id=%40_irc_alice%3Abench.local&ts=5"),
+            "$ev7",
+            br#"{"msgtype": "m.text", "body": "hi"}"#,
+        );
+        assert_eq!(event["room_id"], "!r:bench.local");
+        assert_eq!(event["type"], "m.room.message");
+        assert_eq!(event["sender"], "@_irc_alice:bench.local");
+        assert_eq!(event["event_id"], "$ev7");
+        assert_eq!(event["content"]["body"], "hi");
+    }
+}
