@@ -78,13 +78,7 @@ fn args() -> Result<Args> {
         match flag.as_str() {
             "--messages" => args.messages = given.next().context("--messages N")?.parse()?,
             "--connections" => {
-                args.connections = given
-                    .next()
-                    .context("--connections N,M (or none)")?
-                    .split(',')
-                    .filter(|n| *n != "none")
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
+                args.connections = list(given.next(), "--connections N,M (or none)")?
             }
             "--compare-users" => {
                 args.compare_users = given.next().context("--compare-users N")?.parse()?
@@ -100,15 +94,7 @@ fn args() -> Result<Args> {
             "--flood-messages" => {
                 args.flood.messages = given.next().context("--flood-messages N")?.parse()?
             }
-            "--paced" => {
-                args.paced.delays_ms = given
-                    .next()
-                    .context("--paced MS,MS (or none)")?
-                    .split(',')
-                    .filter(|ms| *ms != "none")
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "--paced" => args.paced.delays_ms = list(given.next(), "--paced MS,MS (or none)")?,
             "--paced-no-echo" => args.paced.echo = false,
             "--paced-lines" => {
                 args.paced.lines = given.next().context("--paced-lines N")?.parse()?
@@ -121,6 +107,19 @@ fn args() -> Result<Args> {
         }
     }
     Ok(args)
+}
+
+/// A flag's comma-separated numbers; "none" is the empty list.
+fn list<T: std::str::FromStr>(value: Option<String>, usage: &str) -> Result<Vec<T>>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(value
+        .context(usage.to_owned())?
+        .split(',')
+        .filter(|n| *n != "none")
+        .map(str::parse)
+        .collect::<Result<_, _>>()?)
 }
 
 /// The bridge as a child process, as admins run it.
