@@ -71,7 +71,8 @@ impl FakeHomeserver {
                     .bearer_auth(&hs_token)
                     .json(&json!({ "events": events }))
                     .send()
-                    .await;
+                    .await
+                    .and_then(reqwest::Response::error_for_status);
                 if let Err(err) = sent {
                     eprintln!("the stand-in cannot send its echo: {err}");
                 }
