@@ -10,8 +10,13 @@
 //! to back. Caches and branch predictors go cold while a thread sleeps, so
 //! the same work costs more the longer the pause; the ratio says how much
 //! of the bridge's figure is that.
+//!
+//! Then the other way, as Synapse sends a bridge that keeps up: Matrix
+//! messages one to a transaction, the same delays apart. That is the path
+//! the side by side with heisenbridge measures, here without Synapse's own
+//! load moving the figure.
 
-use super::{bot_joined, BridgeProcess};
+use super::{bot_joined, count_on_irc, BridgeProcess};
 use anyhow::Result;
 use causeway_testkit::fake_homeserver::FakeHomeserver;
 use causeway_testkit::ircd::{Ngircd, RawIrc};
@@ -41,7 +46,7 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
     }
     let mut talker = RawIrc::connect(ircd.port, "talker").await?;
     talker.join("#paced").await?;
-    bridge.portal(&hs, "#paced").await?;
+    let room = bridge.portal(&hs, "#paced").await?;
     bot_joined(&mut talker, "#paced").await?;
     println!(
         "IRC → Matrix at a homeserver's pace: {} lines a run, each send answered after the delay shown{}; the walk is 1 MiB of memory after a sleep that long, against back to back",
@@ -68,6 +73,47 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
         println!(
             "  {delay:>3} ms a send: {:>6.0} lines/s   {:.3} CPU-s per 1,000 lines   the walk costs {walk:.1}x",
             work.lines as f64 / elapsed,
+            cpu * 1000.0 / work.lines as f64,
+        );
+    }
+    matrix_to_irc(&bridge, &mut talker, &room, work).await
+}
+
+/// Matrix → IRC the way Synapse sends a bridge that keeps up: one message
+/// to a transaction, the delay shown apart, from one Matrix user, each
+/// confirmed on IRC (a PING after it) and then marked done.
+async fn matrix_to_irc(
+    bridge: &BridgeProcess,
+    observer: &mut RawIrc,
+    room: &str,
+    work: &Workload,
+) -> Result<()> {
+    println!(
+        "Matrix → IRC at a homeserver's pace: {} messages a run from one Matrix user, one to a transaction, the delay shown apart",
+        work.lines
+    );
+    let message = |id: String| (id, room.to_owned(), "@paced:bench.local".to_owned());
+    // The first message opens the user's connection: not part of a run.
+    bridge.send_matrix(&[message("$warm".into())], 0, 1).await?;
+    count_on_irc(observer, "PRIVMSG #paced :bench $warm", 1).await?;
+    for (run, &delay) in work.delays_ms.iter().enumerate() {
+        let started = Instant::now();
+        let (cpu, ()) = cpu_during(bridge.child.id(), async {
+            for i in 0..work.lines {
+                let txn = 1 + run * work.lines + i;
+                let id = format!("$p{run}_{i}");
+                bridge.send_matrix(&[message(id)], txn, 1).await?;
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+            }
+            let marker = format!("PRIVMSG #paced :bench $p{run}_");
+            count_on_irc(observer, &marker, work.lines).await
+        })
+        .await?;
+        println!(
+            "  {delay:>3} ms apart: {:>6.0} messages/s   {:.3} CPU-s per 1,000 messages",
+            work.lines as f64 / started.elapsed().as_secs_f64(),
             cpu * 1000.0 / work.lines as f64,
         );
     }
