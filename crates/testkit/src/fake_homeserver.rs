@@ -172,13 +172,9 @@ fn echoed(path: &str, query: Option<&str>, event_id: &str, body: &[u8]) -> Value
         .map(decode)
         .unwrap_or_default();
     let content: Value = serde_json::from_slice(body).unwrap_or_default();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
     json!({
         "type": kind, "event_id": event_id, "room_id": room, "sender": sender,
-        "origin_server_ts": now, "content": content,
+        "origin_server_ts": causeway_core::store::now_ms(), "content": content,
     })
 }
 
