@@ -1,11 +1,11 @@
 //! Logging transactions: the statements the writer runs to store a
 //! homeserver transaction, inside its group commit.
 
+use super::exec::{Binds, Exec};
 use super::ingress::{NewIngressEvent, TxnOutcome};
 use super::ingress_feed::{index_rows, Logged};
-use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement};
+use super::{now_ms, numbered_rows, rows_per_statement};
 use anyhow::Result;
-use sqlx::{AnyConnection, Row};
 
 /// Records a transaction unless its txnId is known with this digest.
 pub(super) const INSERT_TXN: &str = "INSERT INTO ingress_txn (bridge_id, txn_id, digest, received_at) VALUES ($1, $2, $3, $4) \
@@ -36,7 +36,7 @@ pub(super) const NEWEST_LOGGED: &str =
 /// transaction. One of timeline events only goes through
 /// [`exec_timeline_transactions`] instead, with the others of its batch.
 pub(super) async fn exec_transaction(
-    conn: &mut AnyConnection,
+    conn: &mut Exec<'_>,
     bridge_id: &str,
     txn_id: &str,
     digest: &str,
@@ -45,14 +45,14 @@ pub(super) async fn exec_transaction(
     // Writing first takes SQLite's write lock at once; reading first
     // would fail with BUSY_SNAPSHOT when another write lands in between.
     // The upsert returns a row unless the txnId is known with this digest.
-    let fresh: Option<String> = sqlx::query_scalar(INSERT_TXN)
+    let binds = Binds::default()
         .bind(bridge_id)
         .bind(txn_id)
         .bind(digest)
-        .bind(now_ms())
-        .fetch_optional(&mut *conn)
-        .await?;
-    if fresh.is_none() {
+        .bind(now_ms());
+    let sql = conn.in_order_binds(INSERT_TXN.to_owned());
+    let fresh: Vec<String> = conn.fetch_all(&sql, binds).await?;
+    if fresh.is_empty() {
         return Ok((TxnOutcome::Replayed, Vec::new()));
     }
     let logged = insert_events(conn, bridge_id, &[events]).await?.remove(0);
@@ -65,7 +65,7 @@ pub(super) async fn exec_transaction(
 /// group commit of several transactions is then one statement, where each
 /// used to be a round trip to the connection's thread of its own.
 pub(super) async fn exec_timeline_transactions(
-    conn: &mut AnyConnection,
+    conn: &mut Exec<'_>,
     bridge_id: &str,
     transactions: &[&[NewIngressEvent]],
 ) -> Result<Vec<(TxnOutcome, Logged)>> {
@@ -85,7 +85,7 @@ pub(super) async fn exec_timeline_transactions(
 
 /// Logs the events of `transactions`, in order; returns what each added.
 async fn insert_events(
-    conn: &mut AnyConnection,
+    conn: &mut Exec<'_>,
     bridge_id: &str,
     transactions: &[&[NewIngressEvent]],
 ) -> Result<Vec<Logged>> {
@@ -93,41 +93,38 @@ async fn insert_events(
     let events: Vec<&NewIngressEvent> = transactions.iter().copied().flatten().collect();
     let mut rows = Vec::with_capacity(events.len());
     for chunk in events.chunks(rows_per_statement(EVENT_COLUMNS)) {
-        let returning = super::returns_rows(conn, chunk.len());
-        let sql = in_order_binds(conn, insert_events_sql(chunk.len(), returning));
-        let mut query = sqlx::query(&sql);
+        let returning = conn.returns_rows(chunk.len());
+        let sql = conn.in_order_binds(insert_events_sql(chunk.len(), returning));
+        let mut binds = Binds::default();
         for event in chunk {
-            query = query
-                .bind(bridge_id)
-                .bind(event.event_id.as_deref())
-                .bind(event.room_id.as_deref())
-                .bind(event.kind.as_str())
-                .bind(&event.body)
-                .bind(now);
+            binds.push(bridge_id);
+            binds.push(event.event_id.as_deref());
+            binds.push(event.room_id.as_deref());
+            binds.push(event.kind.as_str());
+            binds.push(event.body.as_str());
+            binds.push(now);
         }
         if !returning {
-            query.execute(&mut *conn).await?;
+            conn.execute(&sql, binds).await?;
             rows.extend(sqlite_logged_rows(conn, chunk).await?);
             continue;
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            rows.push((row.try_get("seq")?, row.try_get("event_id")?));
-        }
+        rows.extend(conn.fetch_all::<(i64, Option<String>)>(&sql, binds).await?);
     }
     Ok(index_rows(transactions, rows))
 }
 
 /// SQLite: the seq and event ID of each row the insert of `chunk` just
-/// added on `conn`, without RETURNING (see [`super::sqlite_last_insert`];
+/// added on `conn`, without RETURNING (see [`Exec::last_insert`];
 /// `causeway-bench` ingress went from 60,000–64,000 events/s to
 /// 84,000–88,000). When every event was new, they took consecutive seqs in
 /// the order given. When some were known, skipped rows may have used up
 /// seqs, so the rows added are read back.
 async fn sqlite_logged_rows(
-    conn: &mut AnyConnection,
+    conn: &mut Exec<'_>,
     chunk: &[&NewIngressEvent],
 ) -> Result<Vec<(i64, Option<String>)>> {
-    let (last, added) = super::sqlite_last_insert(conn).await?;
+    let (last, added) = conn.last_insert().await?;
     if usize::try_from(added) == Ok(chunk.len()) {
         let first = last - added + 1;
         return Ok(chunk
@@ -139,15 +136,9 @@ async fn sqlite_logged_rows(
     if added == 0 {
         return Ok(Vec::new());
     }
-    let sql = in_order_binds(conn, NEWEST_LOGGED.to_owned());
-    let rows = sqlx::query(&sql)
-        .bind(last)
-        .bind(added)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("seq")?, row.try_get("event_id")?)))
-        .collect()
+    let sql = conn.in_order_binds(NEWEST_LOGGED.to_owned());
+    conn.fetch_all(&sql, Binds::default().bind(last).bind(added))
+        .await
 }
 
 /// Whether a transaction is remembered by its txnId. One of timeline events
@@ -188,9 +179,10 @@ mod tests {
         let second = [event("$b"), event("$c")];
         let retry = [event("$known")];
         let mut conn = store.writer.acquire().await.unwrap();
-        let logged = exec_timeline_transactions(&mut conn, "test", &[&first, &second, &retry])
-            .await
-            .unwrap();
+        let logged =
+            exec_timeline_transactions(&mut conn.exec(), "test", &[&first, &second, &retry])
+                .await
+                .unwrap();
         let outcomes: Vec<_> = logged.iter().map(|(outcome, _)| outcome).collect();
         assert_eq!(
             outcomes,
@@ -227,7 +219,7 @@ mod tests {
         let first = [event("$a"), event("$b")];
         let second = [event("$c")];
         let mut conn = store.writer.acquire().await.unwrap();
-        let logged = exec_timeline_transactions(&mut conn, "test", &[&first, &second])
+        let logged = exec_timeline_transactions(&mut conn.exec(), "test", &[&first, &second])
             .await
             .unwrap();
         drop(conn);

@@ -5,11 +5,13 @@
 //! several bridges can share one PostgreSQL database.
 
 mod checkpoint;
+mod exec;
 mod ghosts;
 mod held_messages;
 mod ingress;
 mod ingress_feed;
 mod ingress_log;
+mod inline_sqlite;
 mod kv;
 mod login_data;
 mod logins;
@@ -40,7 +42,7 @@ pub use writer::Write;
 
 use anyhow::{Context, Result};
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{AnyPool, Executor};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Pages of write-ahead log past which a commit copies the log into the
@@ -244,19 +246,6 @@ pub(crate) fn numbered_rows(rows: usize, columns: usize) -> String {
     out
 }
 
-/// A statement whose numbered placeholders appear in order, each once, as
-/// the connection's database binds it fastest. SQLite finds each numbered
-/// parameter by walking the statement's list of names, which is quadratic
-/// in a multi-row statement (at 4,500 binds it took a fifth of the
-/// processing time); its anonymous `?` binds in order with no lookup.
-/// PostgreSQL needs the numbers.
-pub(crate) fn in_order_binds(conn: &AnyConnection, sql: String) -> String {
-    if conn.backend_name() != "SQLite" {
-        return sql;
-    }
-    anonymous_binds(&sql)
-}
-
 /// `sql` with each numbered placeholder made an anonymous `?`.
 fn anonymous_binds(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
@@ -272,28 +261,6 @@ fn anonymous_binds(sql: &str) -> String {
         }
     }
     out
-}
-
-/// SQLite: the last rowid inserted on `conn`, and how many rows its last
-/// statement changed. A multi-row INSERT in which every row is new gave
-/// them consecutive rowids, in the order of its VALUES, ending at the first
-/// number (with AUTOINCREMENT, a row skipped by ON CONFLICT may use one
-/// up). Asking is one small round trip; RETURNING sends each row back from
-/// the connection's thread as a message of its own, which cost a third of
-/// the ingress rate.
-pub(crate) async fn sqlite_last_insert(conn: &mut AnyConnection) -> Result<(i64, i64)> {
-    Ok(sqlx::query_as("SELECT last_insert_rowid(), changes()")
-        .fetch_one(conn)
-        .await?)
-}
-
-/// Whether an insert of `rows` rows on `conn` returns them with RETURNING,
-/// or asks [`sqlite_last_insert`] afterwards: SQLite with more than one row.
-/// A single row comes back as one message, where asking is a round trip of
-/// its own; as Synapse sends a bridge that keeps up one event at a time,
-/// that is the common case.
-pub(crate) fn returns_rows(conn: &AnyConnection, rows: usize) -> bool {
-    conn.backend_name() != "SQLite" || rows == 1
 }
 
 /// Retries a write every second until the database takes it: what it
@@ -382,10 +349,13 @@ mod tests {
     async fn sqlite_binds_multi_row_statements_in_order_without_names() {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
-        let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
-        let sql = in_order_binds(&conn, format!("SELECT {}", numbered_rows(1, 3)));
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let exec = exec::Exec::Sqlx(&mut conn);
+        let sql = exec.in_order_binds(format!("SELECT {}", numbered_rows(1, 3)));
         assert_eq!(sql, "SELECT (?, ?, ?)");
-        let sql = in_order_binds(&conn, "SELECT $1 || $2, $3".into());
+        let sql = exec.in_order_binds("SELECT $1 || $2, $3".into());
         let (joined, last): (String, i64) = sqlx::query_as(&sql)
             .bind("a")
             .bind("b")

@@ -2,12 +2,13 @@
 //! durable from the moment the network hands them over until the
 //! homeserver has them. Event bodies are sealed: they hold messages.
 
+use super::exec::{Binds, Exec};
 use super::script::Script;
 use super::writer::OnCommit;
-use super::{in_order_binds, now_ms, numbered_rows, rows_per_statement, Store, MAX_BINDS};
+use super::{now_ms, numbered_rows, rows_per_statement, Store, MAX_BINDS};
 use crate::ids::PortalKey;
 use anyhow::Result;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use std::future::Future;
 
 /// Who waits for an outbox event to reach the homeserver.
@@ -130,36 +131,30 @@ pub(super) fn push_statements(pushes: usize) -> usize {
 /// seqs in the order given. Rows are numbered in the order they are listed,
 /// so the smallest seq a statement returns is its first row's.
 pub(super) async fn exec_push(
-    conn: &mut AnyConnection,
+    conn: &mut Exec<'_>,
     bridge_id: &str,
     events: &[(&PortalKey, &str)],
 ) -> Result<Vec<i64>> {
     let now = now_ms();
     let mut seqs = Vec::with_capacity(events.len());
     for chunk in events.chunks(rows_per_statement(PUSH_COLUMNS)) {
-        let returning = super::returns_rows(conn, chunk.len());
-        let sql = in_order_binds(conn, outbox_push_sql(chunk.len(), returning));
-        let mut query = sqlx::query(&sql);
+        let returning = conn.returns_rows(chunk.len());
+        let sql = conn.in_order_binds(outbox_push_sql(chunk.len(), returning));
+        let mut binds = Binds::default();
         for (portal, event) in chunk {
-            query = query
-                .bind(bridge_id)
-                .bind(portal.id.as_str())
-                .bind(portal.receiver_str())
-                .bind(*event)
-                .bind(now);
+            binds.push(bridge_id);
+            binds.push(portal.id.as_str());
+            binds.push(portal.receiver_str());
+            binds.push(*event);
+            binds.push(now);
         }
-        let mut returned = if !returning {
+        let mut returned: Vec<i64> = if !returning {
             // Every row is new (nothing conflicts): consecutive seqs.
-            query.execute(&mut *conn).await?;
-            let (last, added) = super::sqlite_last_insert(conn).await?;
+            conn.execute(&sql, binds).await?;
+            let (last, added) = conn.last_insert().await?;
             (last - added + 1..=last).collect()
         } else {
-            query
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| row.try_get("seq"))
-                .collect::<Result<Vec<i64>, _>>()?
+            conn.fetch_all(&sql, binds).await?
         };
         anyhow::ensure!(
             returned.len() == chunk.len(),

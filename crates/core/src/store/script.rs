@@ -11,99 +11,103 @@
 //! statement at a time: there each statement goes on its own.
 
 use super::anonymous_binds;
+use super::exec::{Binds, Exec, Value};
 use anyhow::Result;
-use sqlx::any::AnyArguments;
-use sqlx::error::BoxDynError;
-use sqlx::{Any, AnyConnection, Arguments, Encode, Type};
 
 /// Statements with their binds, to run as one script on SQLite.
 pub(super) struct Script<'q> {
     sqlite: bool,
-    /// On SQLite, a single entry: the statements joined. On PostgreSQL, one
-    /// entry per statement.
-    statements: Vec<(String, AnyArguments<'q>)>,
-    /// How many statements were added.
-    count: usize,
-    /// The first bind that could not be encoded.
-    error: Option<BoxDynError>,
+    /// Each statement with its binds; on SQLite with anonymous `?`.
+    statements: Vec<(String, Binds<'q>)>,
 }
 
 impl<'q> Script<'q> {
     /// An empty script for `conn`'s database.
-    pub fn new(conn: &AnyConnection) -> Self {
+    pub fn new(conn: &Exec<'_>) -> Self {
         Self {
-            sqlite: conn.backend_name() == "SQLite",
+            sqlite: conn.is_sqlite(),
             statements: Vec::new(),
-            count: 0,
-            error: None,
         }
     }
 
     /// Adds a statement written with numbered placeholders (`$1`), each
     /// once and in order; the binds that follow are its own.
     pub fn statement(&mut self, sql: &str) -> &mut Self {
-        self.count += 1;
-        match self.statements.first_mut() {
-            Some((script, _)) if self.sqlite => {
-                script.push_str(";\n");
-                script.push_str(&anonymous_binds(sql));
-            }
-            _ if self.sqlite => self
-                .statements
-                .push((anonymous_binds(sql), AnyArguments::default())),
-            _ => self
-                .statements
-                .push((sql.to_owned(), AnyArguments::default())),
-        }
+        let sql = match self.sqlite {
+            true => anonymous_binds(sql),
+            false => sql.to_owned(),
+        };
+        self.statements.push((sql, Binds::default()));
         self
     }
 
     /// Binds the next placeholder of the last statement added.
-    pub fn bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: 'q + Encode<'q, Any> + Type<Any>,
-    {
-        if let Some((_, args)) = self.statements.last_mut() {
-            if let Err(err) = args.add(value) {
-                self.error.get_or_insert(err);
-            }
+    pub fn bind(&mut self, value: impl Into<Value<'q>>) -> &mut Self {
+        if let Some((_, binds)) = self.statements.last_mut() {
+            binds.push(value);
         }
         self
     }
 
     /// Runs the statements in order, inside the caller's transaction if
     /// there is one.
-    pub async fn run(self, conn: &mut AnyConnection) -> Result<()> {
-        if let Some(err) = self.error {
-            return Err(anyhow::anyhow!(err));
+    pub async fn run(self, conn: &mut Exec<'_>) -> Result<()> {
+        if let (Exec::Sqlx(_), true) = (&conn, self.sqlite) {
+            let (script, binds) = self.joined("", "");
+            return conn.execute(&script, binds).await;
         }
-        for (sql, args) in self.statements {
-            sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+        for (sql, binds) in self.statements {
+            conn.execute(&sql, binds).await?;
         }
         Ok(())
     }
 
     /// Runs the statements and commits them, all or none.
-    pub async fn commit(mut self, conn: &mut AnyConnection) -> Result<()> {
+    pub async fn commit(self, conn: &mut Exec<'_>) -> Result<()> {
         // A single statement commits on its own, atomically.
-        if self.count <= 1 {
+        if self.statements.len() <= 1 {
             return self.run(conn).await;
         }
-        if !self.sqlite {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            self.run(&mut tx).await?;
-            return Ok(tx.commit().await?);
-        }
-        if let Some((script, _)) = self.statements.first_mut() {
-            *script = format!("BEGIN;\n{script};\nCOMMIT");
-        }
-        let result = self.run(conn).await;
+        let result = match conn {
+            Exec::Sqlx(sqlx_conn) if !self.sqlite => {
+                let mut tx = sqlx::Connection::begin(&mut **sqlx_conn).await?;
+                self.run(&mut Exec::Sqlx(&mut tx)).await?;
+                return Ok(tx.commit().await?);
+            }
+            Exec::Sqlx(_) => {
+                let (script, binds) = self.joined("BEGIN;\n", ";\nCOMMIT");
+                conn.execute(&script, binds).await
+            }
+            Exec::Inline(_) => {
+                conn.execute("BEGIN", Binds::default()).await?;
+                match self.run(conn).await {
+                    Ok(()) => conn.execute("COMMIT", Binds::default()).await,
+                    Err(err) => Err(err),
+                }
+            }
+        };
         if result.is_err() {
             // The statement that failed left the transaction open, unless
             // SQLite rolled it back itself; then this one fails, harmlessly.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let _ = conn.execute("ROLLBACK", Binds::default()).await;
         }
         result
+    }
+
+    /// SQLite through sqlx: the statements as one string, between `before`
+    /// and `after`, with their binds in order.
+    fn joined(self, before: &str, after: &str) -> (String, Binds<'q>) {
+        let mut script = before.to_owned();
+        let mut all = Binds::default();
+        for (index, (sql, binds)) in self.statements.into_iter().enumerate() {
+            if index > 0 {
+                script.push_str(";\n");
+            }
+            script.push_str(&sql);
+            all.append(binds);
+        }
+        script.push_str(after);
+        (script, all)
     }
 }
 
@@ -111,13 +115,13 @@ impl<'q> Script<'q> {
 mod tests {
     use super::*;
     use crate::store::test_store;
+    use crate::store::write_conn::WriteGuard;
 
-    async fn count(conn: &mut AnyConnection) -> i64 {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM kv")
-            .fetch_one(conn)
+    async fn keys(guard: &mut WriteGuard) -> Vec<String> {
+        sqlx::query_scalar("SELECT key FROM kv ORDER BY key")
+            .fetch_all(&mut **guard)
             .await
-            .unwrap();
-        n
+            .unwrap()
     }
 
     fn put<'q>(script: &mut Script<'q>, key: &'q str) {
@@ -128,39 +132,48 @@ mod tests {
             .bind("v");
     }
 
+    /// Where a test's script runs: on the writer's thread, or through sqlx.
+    fn exec(guard: &mut WriteGuard, inline: bool) -> Exec<'_> {
+        match inline {
+            true => guard.exec(),
+            false => guard.through_sqlx(),
+        }
+    }
+
     #[tokio::test]
     async fn a_script_binds_each_statements_placeholders_in_turn() {
-        let (store, _dir) = test_store().await;
-        let mut conn = store.pool.acquire().await.unwrap();
-        let mut script = Script::new(&conn);
-        put(&mut script, "one");
-        put(&mut script, "two");
-        script
-            .statement("DELETE FROM kv WHERE bridge_id = $1 AND key = $2")
-            .bind("b")
-            .bind("one");
-        script.commit(&mut conn).await.unwrap();
-        let (key,): (String,) = sqlx::query_as("SELECT key FROM kv")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(key, "two");
+        for inline in [true, false] {
+            let (store, _dir) = test_store().await;
+            let mut guard = store.writer.acquire().await.unwrap();
+            let mut conn = exec(&mut guard, inline);
+            let mut script = Script::new(&conn);
+            put(&mut script, "one");
+            put(&mut script, "two");
+            script
+                .statement("DELETE FROM kv WHERE bridge_id = $1 AND key = $2")
+                .bind("b")
+                .bind("one");
+            script.commit(&mut conn).await.unwrap();
+            assert_eq!(keys(&mut guard).await, ["two"], "inline: {inline}");
+        }
     }
 
     #[tokio::test]
     async fn a_failed_script_commits_none_of_its_statements() {
-        let (store, _dir) = test_store().await;
-        let mut conn = store.pool.acquire().await.unwrap();
-        let mut script = Script::new(&conn);
-        put(&mut script, "one");
-        put(&mut script, "one");
-        assert!(script.commit(&mut conn).await.is_err());
-        assert_eq!(count(&mut conn).await, 0);
-        // The connection is out of the failed transaction.
-        let mut script = Script::new(&conn);
-        put(&mut script, "one");
-        put(&mut script, "two");
-        script.commit(&mut conn).await.unwrap();
-        assert_eq!(count(&mut conn).await, 2);
+        for inline in [true, false] {
+            let (store, _dir) = test_store().await;
+            let mut guard = store.writer.acquire().await.unwrap();
+            let mut conn = exec(&mut guard, inline);
+            let mut script = Script::new(&conn);
+            put(&mut script, "one");
+            put(&mut script, "one");
+            assert!(script.commit(&mut conn).await.is_err());
+            // The connection is out of the failed transaction.
+            let mut script = Script::new(&conn);
+            put(&mut script, "two");
+            put(&mut script, "three");
+            script.commit(&mut conn).await.unwrap();
+            assert_eq!(keys(&mut guard).await, ["three", "two"], "inline: {inline}");
+        }
     }
 }

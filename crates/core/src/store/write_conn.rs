@@ -11,6 +11,8 @@
 //! connections can break while idle: there, writes take a connection from
 //! the pool, which checks it.
 
+use super::exec::Exec;
+use super::inline_sqlite::InlineDb;
 use anyhow::Result;
 use sqlx::any::Any;
 use sqlx::pool::PoolConnection;
@@ -49,6 +51,9 @@ impl WriteCount {
 pub(crate) struct Held {
     /// `None` once the store is closed.
     conn: Option<AnyConnection>,
+    /// The same file on the writer's thread, for the writer's hot path;
+    /// `None` for an in-memory database, or once the store is closed.
+    inline: Option<InlineDb>,
     /// Set when a write panicked while it held the connection: it may have
     /// left a transaction open, which the next write rolls back.
     suspect: bool,
@@ -63,9 +68,11 @@ pub(crate) enum WriteGuard {
 impl WriteConn {
     /// Holds `pool`'s connection outside it from now on.
     pub(crate) async fn hold(pool: &AnyPool) -> Result<Self> {
-        let conn = pool.acquire().await?.detach();
+        let mut conn = pool.acquire().await?.detach();
+        let inline = InlineDb::beside(&mut conn).await?;
         Ok(Self::new(Conn::Held(Arc::new(Mutex::new(Held {
             conn: Some(conn),
+            inline,
             suspect: false,
         })))))
     }
@@ -100,6 +107,9 @@ impl WriteConn {
                 if suspect {
                     // Fails harmlessly when no transaction is open.
                     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    if let Some(inline) = &held.inline {
+                        inline.roll_back();
+                    }
                 }
                 Ok(WriteGuard::Held(held))
             }
@@ -110,10 +120,36 @@ impl WriteConn {
     /// Closes a held connection; later writes fail.
     pub(crate) async fn close(&self) {
         if let Conn::Held(held) = &self.conn {
-            if let Some(conn) = held.lock().await.conn.take() {
+            let mut held = held.lock().await;
+            held.inline = None;
+            if let Some(conn) = held.conn.take() {
                 let _ = sqlx::Connection::close(conn).await;
             }
         }
+    }
+}
+
+impl WriteGuard {
+    /// Where the writer's statements run: on its own thread when it can.
+    pub(super) fn exec(&mut self) -> Exec<'_> {
+        match self {
+            Self::Held(held) => {
+                let Held { conn, inline, .. } = &mut **held;
+                match (inline, conn) {
+                    (Some(db), _) => Exec::Inline(db),
+                    (None, Some(conn)) => Exec::Sqlx(conn),
+                    // `acquire` hands out a guard only over a connection.
+                    (None, None) => unreachable!("a held connection"),
+                }
+            }
+            Self::Pooled(conn) => Exec::Sqlx(conn),
+        }
+    }
+
+    /// The statements through sqlx's connection, which waits for SQLite's
+    /// locks on its own thread.
+    pub(super) fn through_sqlx(&mut self) -> Exec<'_> {
+        Exec::Sqlx(self)
     }
 }
 

@@ -6,11 +6,13 @@
 //! event. Every caller still waits for its own commit, so nothing is
 //! acknowledged or marked done before it is durable.
 
+use super::exec::{Binds, Exec};
 use super::ingress::{mark_processed, NewIngressEvent, TxnOutcome};
 use super::ingress_feed::{handed_over, IngressFeed, Logged};
 use super::ingress_log::{
     exec_timeline_transactions, exec_transaction, needs_txn_row, transaction_statements,
 };
+use super::inline_sqlite::is_busy;
 use super::messages::{delete_message, delete_reaction, put_messages, put_reaction};
 use super::outbox::{exec_push, outbox_done, push_statements, OutboxWaiter, OutboxWaiters};
 use super::script::Script;
@@ -18,7 +20,6 @@ use super::write_conn::WriteConn;
 use super::{MessageRow, ReactionRow, Store};
 use crate::ids::PortalKey;
 use anyhow::{Context, Result};
-use sqlx::AnyConnection;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -168,11 +169,24 @@ fn after_commit(writer: &Writer, job: Job, done: &Done) {
 
 /// Runs jobs in one database transaction; one result per job. Outbox
 /// waiters taken out of their jobs go back in when the commit fails, so a
-/// retry registers them again.
+/// retry registers them again. A batch that finds SQLite locked on the
+/// writer's thread runs again through sqlx, which waits for the lock.
 async fn commit(writer: &Writer, jobs: &[&Job]) -> Result<Vec<Done>> {
+    let mut conn = writer.conn.acquire().await?;
+    let mut result = try_commit(writer, &mut conn.exec(), jobs).await;
+    if matches!(&result, Err(err) if is_busy(err)) {
+        result = try_commit(writer, &mut conn.through_sqlx(), jobs).await;
+    }
+    result
+}
+
+async fn try_commit(writer: &Writer, conn: &mut Exec<'_>, jobs: &[&Job]) -> Result<Vec<Done>> {
     let mut registered = Vec::new();
-    let result = try_commit(writer, jobs, &mut registered).await;
+    let result = commit_on(writer, conn, jobs, &mut registered).await;
     if result.is_err() {
+        if let Exec::Inline(db) = conn {
+            db.roll_back();
+        }
         for (seq, job) in registered {
             if let (Some((_, waiter)), Job::Outbox { waiter: slot, .. }) =
                 (writer.waiters.remove(&seq), job)
@@ -186,26 +200,32 @@ async fn commit(writer: &Writer, jobs: &[&Job]) -> Result<Vec<Done>> {
     result
 }
 
-async fn try_commit<'a>(
+async fn commit_on<'a>(
     writer: &Writer,
+    conn: &mut Exec<'_>,
     jobs: &[&'a Job],
     registered: &mut Vec<(i64, &'a Job)>,
 ) -> Result<Vec<Done>> {
-    let mut conn = writer.conn.acquire().await?;
     // Writes alone return nothing: on SQLite they go as one script, with
     // BEGIN and COMMIT, in a single round trip.
     if jobs.iter().all(|job| matches!(job, Job::Writes(_))) {
-        let mut script = Script::new(&conn);
+        let mut script = Script::new(conn);
         add_writes(&mut script, &writer.bridge_id, jobs);
-        script.commit(&mut conn).await?;
+        script.commit(conn).await?;
         return Ok(jobs.iter().map(|_| Done::Writes).collect());
     }
-    if one_statement(jobs, &conn) {
-        return run_jobs(writer, &mut conn, jobs, registered).await;
+    if one_statement(jobs, conn) {
+        return run_jobs(writer, conn, jobs, registered).await;
     }
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let results = run_jobs(writer, &mut tx, jobs, registered).await?;
-    tx.commit().await?;
+    if let Exec::Sqlx(sqlx_conn) = conn {
+        let mut tx = sqlx::Connection::begin(&mut **sqlx_conn).await?;
+        let results = run_jobs(writer, &mut Exec::Sqlx(&mut tx), jobs, registered).await?;
+        tx.commit().await?;
+        return Ok(results);
+    }
+    conn.execute("BEGIN", Binds::default()).await?;
+    let results = run_jobs(writer, conn, jobs, registered).await?;
+    conn.execute("COMMIT", Binds::default()).await?;
     Ok(results)
 }
 
@@ -216,11 +236,11 @@ async fn try_commit<'a>(
 /// flight at once, the round trips cost ingress a sixth of its rate.
 ///
 /// SQLite learns the seqs of a multi-row insert with a question after it
-/// (see [`super::returns_rows`]), which could fail once the insert has
+/// (see [`Exec::returns_rows`]), which could fail once the insert has
 /// committed. Transactions may still take this path: a retry finds their
 /// events known, and the feed sends the dispatcher to the log for them.
 /// Outbox pushes may not: a retry would queue their events again.
-fn one_statement(jobs: &[&Job], conn: &AnyConnection) -> bool {
+fn one_statement(jobs: &[&Job], conn: &Exec<'_>) -> bool {
     let transactions: Option<Vec<&[NewIngressEvent]>> = jobs
         .iter()
         .map(|job| match job {
@@ -235,13 +255,13 @@ fn one_statement(jobs: &[&Job], conn: &AnyConnection) -> bool {
     // Pushes alone are one multi-row INSERT.
     jobs.iter().all(|job| matches!(job, Job::Outbox { .. }))
         && push_statements(jobs.len()) == 1
-        && super::returns_rows(conn, jobs.len())
+        && conn.returns_rows(jobs.len())
 }
 
 /// Runs jobs' statements on `conn`; the caller commits.
 async fn run_jobs<'a>(
     writer: &Writer,
-    conn: &mut AnyConnection,
+    conn: &mut Exec<'_>,
     jobs: &[&'a Job],
     registered: &mut Vec<(i64, &'a Job)>,
 ) -> Result<Vec<Done>> {
@@ -342,7 +362,7 @@ impl<'a> TimelineRun<'a> {
     /// Logs the transactions added since the last call.
     async fn log(
         &mut self,
-        conn: &mut AnyConnection,
+        conn: &mut Exec<'_>,
         bridge_id: &str,
         results: &mut [Done],
     ) -> Result<()> {
@@ -386,5 +406,41 @@ impl Store {
             .await
             .map_err(|_| anyhow::anyhow!("the database writer stopped"))?;
         Ok(async move { done.await.context("the database writer stopped")? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{test_store, Dialect};
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn a_write_that_finds_sqlite_locked_waits_without_holding_up_the_runtime() {
+        let (store, _dir) = test_store().await;
+        if store.dialect() == Dialect::Postgres {
+            return;
+        }
+        let mut locker = store.pool().acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *locker)
+            .await
+            .unwrap();
+        let writing = tokio::spawn({
+            let store = store.clone();
+            async move { store.apply(vec![Write::Processed(1)]).await }
+        });
+        // The test's runtime has one thread: a writer waiting for the lock
+        // on it would hold this sleep up for the busy timeout (10 s).
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(!writing.is_finished(), "the write waits for the lock");
+        sqlx::query("COMMIT").execute(&mut *locker).await.unwrap();
+        writing.await.unwrap().unwrap();
     }
 }
