@@ -137,7 +137,7 @@ impl Exec<'_> {
     /// Runs a statement that returns no rows.
     pub async fn execute(&mut self, sql: &str, binds: Binds<'_>) -> Result<()> {
         match self {
-            Self::Inline(db) => db.execute(sql, &binds).map(drop),
+            Self::Inline(db) => db.execute(sql, &binds),
             Self::Sqlx(conn) => {
                 sqlx::query_with(sql, binds.args()?)
                     .execute(&mut **conn)

@@ -54,10 +54,10 @@ impl InlineDb {
         Ok(Some(Self(db)))
     }
 
-    /// Runs one statement that returns no rows; how many rows it changed.
-    pub(super) fn execute(&self, sql: &str, binds: &Binds<'_>) -> Result<usize> {
-        let mut statement = self.prepare(sql, binds)?;
-        Ok(statement.raw_execute()?)
+    /// Runs one statement that returns no rows.
+    pub(super) fn execute(&self, sql: &str, binds: &Binds<'_>) -> Result<()> {
+        self.prepare(sql, binds)?.raw_execute()?;
+        Ok(())
     }
 
     /// Runs one statement and reads its rows with `read`.

@@ -5,9 +5,12 @@
 //! thread and then the runtime's. At Synapse's pace a line from IRC took
 //! five (its outbox push; then BEGIN, its mapping, its removal from the
 //! outbox, COMMIT), and a profile showed the switches between threads as
-//! the largest share of the bridge's CPU per line. SQLite runs several statements from one string, binding `?`
-//! placeholders across them in order, so a script of writes is one round
-//! trip, BEGIN and COMMIT included. PostgreSQL's extended protocol takes one
+//! the largest share of the bridge's CPU per line. SQLite runs several
+//! statements from one string, binding `?` placeholders across them in
+//! order, so through sqlx a script of writes is one round trip, BEGIN and
+//! COMMIT included. On the writer's own thread
+//! ([`super::inline_sqlite`]) there is no round trip: each statement runs
+//! prepared from the cache. PostgreSQL's extended protocol takes one
 //! statement at a time: there each statement goes on its own.
 
 use super::anonymous_binds;
