@@ -89,7 +89,7 @@ impl InlineDb {
         }
     }
 
-    /// `sql` prepared (from the cache when it ran before), with `args`
+    /// `sql` prepared (from the cache when it ran before), with `binds`
     /// bound in order; it goes back to the cache when dropped.
     fn prepare(&self, sql: &str, binds: &Binds<'_>) -> Result<CachedStatement<'_>> {
         let mut statement = self.0.prepare_cached(sql)?;
