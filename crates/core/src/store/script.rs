@@ -118,14 +118,6 @@ impl<'q> Script<'q> {
 mod tests {
     use super::*;
     use crate::store::test_store;
-    use crate::store::write_conn::WriteGuard;
-
-    async fn keys(guard: &mut WriteGuard) -> Vec<String> {
-        sqlx::query_scalar("SELECT key FROM kv ORDER BY key")
-            .fetch_all(&mut **guard)
-            .await
-            .unwrap()
-    }
 
     fn put<'q>(script: &mut Script<'q>, key: &'q str) {
         script
@@ -135,48 +127,55 @@ mod tests {
             .bind("v");
     }
 
-    /// Where a test's script runs: on the writer's thread, or through sqlx.
-    fn exec(guard: &mut WriteGuard, inline: bool) -> Exec<'_> {
+    /// Runs `test` on a fresh store's writer connection, on the writer's
+    /// thread (`inline`) or through sqlx; the keys `kv` holds afterwards.
+    async fn keys_after(inline: bool, test: impl AsyncFnOnce(&mut Exec<'_>)) -> Vec<String> {
+        let (store, _dir) = test_store().await;
+        let mut guard = store.writer.acquire().await.unwrap();
         match inline {
-            true => guard.exec(),
-            false => guard.through_sqlx(),
+            true => test(&mut guard.exec()).await,
+            false => test(&mut guard.through_sqlx()).await,
         }
+        sqlx::query_scalar("SELECT key FROM kv ORDER BY key")
+            .fetch_all(&mut *guard)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
     async fn a_script_binds_each_statements_placeholders_in_turn() {
         for inline in [true, false] {
-            let (store, _dir) = test_store().await;
-            let mut guard = store.writer.acquire().await.unwrap();
-            let mut conn = exec(&mut guard, inline);
-            let mut script = Script::new(&conn);
-            put(&mut script, "one");
-            put(&mut script, "two");
-            script
-                .statement("DELETE FROM kv WHERE bridge_id = $1 AND key = $2")
-                .bind("b")
-                .bind("one");
-            script.commit(&mut conn).await.unwrap();
-            assert_eq!(keys(&mut guard).await, ["two"], "inline: {inline}");
+            let keys = keys_after(inline, async |conn| {
+                let mut script = Script::new(conn);
+                put(&mut script, "one");
+                put(&mut script, "two");
+                script
+                    .statement("DELETE FROM kv WHERE bridge_id = $1 AND key = $2")
+                    .bind("b")
+                    .bind("one");
+                script.commit(conn).await.unwrap();
+            })
+            .await;
+            assert_eq!(keys, ["two"], "inline: {inline}");
         }
     }
 
     #[tokio::test]
     async fn a_failed_script_commits_none_of_its_statements() {
         for inline in [true, false] {
-            let (store, _dir) = test_store().await;
-            let mut guard = store.writer.acquire().await.unwrap();
-            let mut conn = exec(&mut guard, inline);
-            let mut script = Script::new(&conn);
-            put(&mut script, "one");
-            put(&mut script, "one");
-            assert!(script.commit(&mut conn).await.is_err());
-            // The connection is out of the failed transaction.
-            let mut script = Script::new(&conn);
-            put(&mut script, "two");
-            put(&mut script, "three");
-            script.commit(&mut conn).await.unwrap();
-            assert_eq!(keys(&mut guard).await, ["three", "two"], "inline: {inline}");
+            let keys = keys_after(inline, async |conn| {
+                let mut script = Script::new(conn);
+                put(&mut script, "one");
+                put(&mut script, "one");
+                assert!(script.commit(conn).await.is_err());
+                // The connection is out of the failed transaction.
+                let mut script = Script::new(conn);
+                put(&mut script, "two");
+                put(&mut script, "three");
+                script.commit(conn).await.unwrap();
+            })
+            .await;
+            assert_eq!(keys, ["three", "two"], "inline: {inline}");
         }
     }
 }

@@ -10,6 +10,10 @@
 //! cannot hang up, so the ping finds nothing there. PostgreSQL's
 //! connections can break while idle: there, writes take a connection from
 //! the pool, which checks it.
+//!
+//! A SQLite file's held connection has a second one beside it, which runs
+//! the writer's statements on the writer's own thread
+//! ([`super::inline_sqlite`]); whoever holds the guard holds both.
 
 use super::exec::Exec;
 use super::inline_sqlite::InlineDb;
