@@ -13,6 +13,7 @@ use anyhow::{ensure, Context, Result};
 use causeway_testkit::env::TestEnv;
 use causeway_testkit::ircd::{Ngircd, RawIrc};
 use causeway_testkit::matrix_client::body;
+use causeway_testkit::process::cpu_during;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,9 +23,15 @@ pub struct Workload {
     pub messages: usize,
 }
 
-/// CPU-seconds of the bridge and of Synapse, read together.
-fn cpu(bridge: u32, synapse: u32) -> Result<(f64, f64)> {
-    Ok((usage(bridge)?.0, usage(synapse)?.0))
+/// CPU-seconds of the bridge (to the nanosecond; a few hundred messages
+/// take only a few 10 ms ticks of it) and of Synapse while `work` ran.
+async fn cpu<T>(
+    (bridge, synapse): (u32, u32),
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<(f64, f64, T)> {
+    let before = usage(synapse)?.0;
+    let (bridge_cpu, output) = cpu_during(bridge, work).await?;
+    Ok((bridge_cpu, usage(synapse)?.0 - before, output))
 }
 
 fn now_ms() -> i64 {
@@ -54,34 +61,45 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
         "through Synapse, as matrix-appservice-irc was measured: {} IRC lines flooded into a room with one Matrix user; {} users send {} messages",
         work.lines, work.users, work.messages
     );
-    let before = cpu(bridge, synapse)?;
-    let started = Instant::now();
-    let mut sent_at = Vec::with_capacity(work.lines);
-    for i in 0..work.lines {
-        sent_at.push(now_ms());
-        flooder.send(&format!("PRIVMSG #flood :flood {i}")).await?;
-    }
-    let mut order = Vec::with_capacity(work.lines);
-    let mut latency = Vec::with_capacity(work.lines);
-    let mut last = 0;
-    while order.len() < work.lines {
-        ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "only {} of {} lines reached Matrix",
-            order.len(),
-            work.lines
-        );
-        reader.sync_once(1000).await?;
-        let seen = reader.seen(&room, |e| body(e).starts_with("flood "));
-        for event in &seen[order.len()..] {
-            let i: usize = body(event)["flood ".len()..].parse()?;
-            let ts = event["origin_server_ts"].as_i64().unwrap_or_default();
-            order.push(i);
-            latency.push(ts - sent_at.get(i).copied().unwrap_or_default());
-            last = last.max(ts);
-        }
-    }
-    let after = cpu(bridge, synapse)?;
+    let (bridge_cpu, synapse_cpu, (sent_at, order, mut latency, last)) =
+        cpu((bridge, synapse), async {
+            let started = Instant::now();
+            let mut sent_at = Vec::with_capacity(work.lines);
+            for i in 0..work.lines {
+                sent_at.push(now_ms());
+                flooder.send(&format!("PRIVMSG #flood :flood {i}")).await?;
+            }
+            let mut order = Vec::with_capacity(work.lines);
+            let mut latency = Vec::with_capacity(work.lines);
+            let mut last = 0;
+            let mut spoke = Instant::now();
+            while order.len() < work.lines {
+                // The flooder reads nothing until the other half of the run,
+                // so it must not go quiet long enough for ngircd's PING
+                // (after 120 s) to go unanswered when Synapse is slow.
+                if spoke.elapsed() > Duration::from_secs(30) {
+                    flooder.send("PING :still-here").await?;
+                    spoke = Instant::now();
+                }
+                ensure!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "only {} of {} lines reached Matrix",
+                    order.len(),
+                    work.lines
+                );
+                reader.sync_once(1000).await?;
+                let seen = reader.seen(&room, |e| body(e).starts_with("flood "));
+                for event in &seen[order.len()..] {
+                    let i: usize = body(event)["flood ".len()..].parse()?;
+                    let ts = event["origin_server_ts"].as_i64().unwrap_or_default();
+                    order.push(i);
+                    latency.push(ts - sent_at.get(i).copied().unwrap_or_default());
+                    last = last.max(ts);
+                }
+            }
+            Ok((sent_at, order, latency, last))
+        })
+        .await?;
     let elapsed = (last - sent_at[0]).max(1) as f64 / 1000.0;
     let late = order
         .iter()
@@ -101,8 +119,8 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
     println!(
         "  IRC → Matrix: {:.0} lines/s; CPU-s per 1,000 lines: bridge {:.3}, Synapse {:.2}",
         work.lines as f64 / elapsed,
-        per_1000(after.0 - before.0),
-        per_1000(after.1 - before.1),
+        per_1000(bridge_cpu),
+        per_1000(synapse_cpu),
     );
     println!(
         "  IRC → Matrix: {late} of {} out of order, {} missing, {} twice; latency to Synapse p50 {} ms, p99 {} ms, max {} ms",
@@ -133,29 +151,32 @@ async fn matrix_to_irc(
         users.push((user, room));
     }
     count_on_irc(observer, "PRIVMSG #flood :hello", work.users).await?;
-    let before = cpu(bridge, synapse)?;
+    // A mark for a profiler to start on.
+    println!("  Matrix → IRC: {} users connected, talking", work.users);
     let started = Instant::now();
-    let each = work.messages.div_ceil(work.users.max(1));
-    let sends = users
-        .iter()
-        .enumerate()
-        .map(|(u, (user, room))| async move {
-            for m in (u * each..(u + 1) * each).take_while(|&m| m < work.messages) {
-                user.send_text(room, &format!("talk {m}")).await?;
-            }
-            anyhow::Ok(())
-        });
-    for sent in futures_util::future::join_all(sends).await {
-        sent?;
-    }
-    count_on_irc(observer, " :talk ", work.messages).await?;
-    let after = cpu(bridge, synapse)?;
+    let (bridge_cpu, synapse_cpu, ()) = cpu((bridge, synapse), async {
+        let each = work.messages.div_ceil(work.users.max(1));
+        let sends = users
+            .iter()
+            .enumerate()
+            .map(|(u, (user, room))| async move {
+                for m in (u * each..(u + 1) * each).take_while(|&m| m < work.messages) {
+                    user.send_text(room, &format!("talk {m}")).await?;
+                }
+                anyhow::Ok(())
+            });
+        for sent in futures_util::future::join_all(sends).await {
+            sent?;
+        }
+        count_on_irc(observer, " :talk ", work.messages).await
+    })
+    .await?;
     let per_1000 = |cpu: f64| cpu * 1000.0 / work.messages as f64;
     println!(
         "  Matrix → IRC: {:.0} messages/s; CPU-s per 1,000 messages: bridge {:.3}, Synapse {:.2}",
         work.messages as f64 / started.elapsed().as_secs_f64(),
-        per_1000(after.0 - before.0),
-        per_1000(after.1 - before.1),
+        per_1000(bridge_cpu),
+        per_1000(synapse_cpu),
     );
     Ok(())
 }
