@@ -10,7 +10,7 @@
 //! come, so past [`RESTART_PAGES`] the copy also waits for the writer, as
 //! SQLite's own would have, and the log starts over.
 
-use super::write_conn::WriteCount;
+use super::write_conn::LogShare;
 use sqlx::AnyPool;
 use std::time::{Duration, Instant};
 
@@ -42,25 +42,26 @@ pub(super) const RESTART_PAGES: i64 = 10_000;
 const RESTART_WAIT_MS: u32 = 200;
 
 /// Looks every [`INTERVAL`] whether to copy the log, on a connection of
-/// `pool` (the checkpointer's own); `writes` counts the writer's writes.
-/// Stops when the pool is closed.
-pub(super) fn spawn(pool: AnyPool, writes: WriteCount) {
+/// `pool` (the checkpointer's own); `log` counts the writer's writes, and
+/// tells the writer when the log was copied whole. Stops when the pool is
+/// closed.
+pub(super) fn spawn(pool: AnyPool, log: LogShare) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is now, with nothing to copy yet.
         tick.tick().await;
-        let mut copied = Copied::now(&writes);
+        let mut copied = Copied::now(&log);
         loop {
             tick.tick().await;
             if pool.is_closed() {
                 return;
             }
-            if !copied.due(writes.get(), Instant::now()) {
+            if !copied.due(log.writes(), Instant::now()) {
                 continue;
             }
-            copied = Copied::now(&writes);
-            if let Err(err) = checkpoint(&pool, RESTART_PAGES).await {
+            copied = Copied::now(&log);
+            if let Err(err) = checkpoint(&pool, &log, RESTART_PAGES).await {
                 if pool.is_closed() {
                     return;
                 }
@@ -78,9 +79,9 @@ struct Copied {
 
 impl Copied {
     /// A copy made now, after the writes counted so far.
-    fn now(writes: &WriteCount) -> Self {
+    fn now(log: &LogShare) -> Self {
         Self {
-            writes: writes.get(),
+            writes: log.writes(),
             at: Instant::now(),
         }
     }
@@ -93,12 +94,17 @@ impl Copied {
 }
 
 /// One turn: copies what no reader still needs; if the log is past
-/// `restart_pages`, waits for the writer and starts the log over.
-async fn checkpoint(pool: &AnyPool, restart_pages: i64) -> anyhow::Result<()> {
+/// `restart_pages`, waits for the writer so that the log starts over. Tells
+/// `log` when every page of the log is copied.
+async fn checkpoint(pool: &AnyPool, log: &LogShare, restart_pages: i64) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
-    let (_, log_pages, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(&mut *conn)
-        .await?;
+    let (busy, log_pages, copied): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut *conn)
+            .await?;
+    if busy == 0 && log_pages > 0 && copied == log_pages {
+        log.copied_whole();
+    }
     if log_pages > restart_pages {
         sqlx::query(&format!("PRAGMA busy_timeout={RESTART_WAIT_MS}"))
             .execute(&mut *conn)
@@ -112,6 +118,8 @@ async fn checkpoint(pool: &AnyPool, restart_pages: i64) -> anyhow::Result<()> {
         let (busy, _, _) = restarted?;
         if busy != 0 {
             tracing::debug!(log_pages, "the write-ahead log could not start over yet");
+        } else {
+            log.copied_whole();
         }
     }
     Ok(())
@@ -188,6 +196,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_copy_of_the_whole_log_tells_the_writer_once() {
+        let (store, _path, _dir) = sqlite_store().await;
+        log_events(&store, 0, 50).await;
+        let log = LogShare::default();
+        checkpoint(store.checkpointer.as_ref().unwrap(), &log, RESTART_PAGES)
+            .await
+            .unwrap();
+        assert!(log.take_copied_whole());
+        assert!(!log.take_copied_whole());
+    }
+
+    #[tokio::test]
     async fn a_copy_that_cannot_start_the_log_over_gives_up_soon() {
         let (store, _path, _dir) = sqlite_store().await;
         log_events(&store, 0, 50).await;
@@ -201,7 +221,12 @@ mod tests {
         log_events(&store, 1, 50).await;
         let checkpointer = store.checkpointer.clone().unwrap();
         let started = std::time::Instant::now();
-        checkpoint(&checkpointer, 1).await.unwrap();
+        let log = LogShare::default();
+        checkpoint(&checkpointer, &log, 1).await.unwrap();
+        assert!(
+            !log.take_copied_whole(),
+            "the reader's pages of the log are not copied"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "waited {:?} for the reader",

@@ -11,7 +11,9 @@
 //! that runs the writer's statements where the writer is. It links the
 //! SQLite sqlx builds (one `libsqlite3-sys`). A commit in WAL mode with
 //! `synchronous=NORMAL` writes the log without syncing it, so a statement
-//! holds the thread for microseconds. It never waits for a lock: its busy
+//! holds the thread for microseconds; the one commit that syncs, the first
+//! after the checkpointer copied the whole log, goes through sqlx
+//! ([`super::write_conn`]). It never waits for a lock: its busy
 //! timeout is 0, and a batch that finds the database locked (the
 //! checkpointer restarting the log, or another process) goes through sqlx's
 //! connection instead, which waits on its own thread.

@@ -137,7 +137,7 @@ impl Store {
             .await
             .context("database migrations failed")?;
         if let Some(pool) = &checkpointer {
-            checkpoint::spawn(pool.clone(), writer.writes());
+            checkpoint::spawn(pool.clone(), writer.log());
         }
         let outbox_waiters = outbox::OutboxWaiters::default();
         let ingress_feed = std::sync::Arc::<IngressFeed>::default();

@@ -13,7 +13,12 @@
 //!
 //! A SQLite file's held connection has a second one beside it, which runs
 //! the writer's statements on the writer's own thread
-//! ([`super::inline_sqlite`]); whoever holds the guard holds both.
+//! ([`super::inline_sqlite`]); whoever holds the guard holds both. The one
+//! write that syncs a file goes through sqlx's connection instead: once the
+//! checkpointer has copied the whole log, the next write starts the log
+//! over, and SQLite syncs the log's new header before it goes on, even with
+//! `synchronous=NORMAL`. On the writer's thread that sync would hold up the
+//! runtime for as long as the disk takes.
 
 use super::exec::Exec;
 use super::inline_sqlite::InlineDb;
@@ -22,14 +27,14 @@ use sqlx::any::Any;
 use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Clone)]
 pub(crate) struct WriteConn {
     conn: Conn,
-    writes: WriteCount,
+    log: LogShare,
 }
 
 #[derive(Clone)]
@@ -41,14 +46,30 @@ enum Conn {
     Pooled(AnyPool),
 }
 
-/// How many writes have taken the connection so far: the SQLite
-/// checkpointer copies the log as often as there is much to copy.
+/// What the writer and SQLite's checkpointer tell each other about the log.
 #[derive(Clone, Default)]
-pub(crate) struct WriteCount(Arc<AtomicU64>);
+pub(crate) struct LogShare {
+    /// How many writes have taken the connection so far: the checkpointer
+    /// copies the log as often as there is much to copy.
+    writes: Arc<AtomicU64>,
+    /// Whether the checkpointer copied the whole log since the last write.
+    copied_whole: Arc<AtomicBool>,
+}
 
-impl WriteCount {
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+impl LogShare {
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// The checkpointer copied every page of the log: the next write
+    /// starts it over.
+    pub(crate) fn copied_whole(&self) {
+        self.copied_whole.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the log was copied whole since this was last asked.
+    pub(super) fn take_copied_whole(&self) -> bool {
+        self.copied_whole.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -61,6 +82,7 @@ pub(crate) struct Held {
     /// Set when a write panicked while it held the connection: it may have
     /// left a transaction open, which the next write rolls back.
     suspect: bool,
+    log: LogShare,
 }
 
 /// A write's hold on the connection, until dropped.
@@ -74,33 +96,34 @@ impl WriteConn {
     pub(crate) async fn hold(pool: &AnyPool) -> Result<Self> {
         let mut conn = pool.acquire().await?.detach();
         let inline = InlineDb::beside(&mut conn).await?;
-        Ok(Self::new(Conn::Held(Arc::new(Mutex::new(Held {
-            conn: Some(conn),
-            inline,
-            suspect: false,
-        })))))
+        let log = LogShare::default();
+        Ok(Self {
+            conn: Conn::Held(Arc::new(Mutex::new(Held {
+                conn: Some(conn),
+                inline,
+                suspect: false,
+                log: log.clone(),
+            }))),
+            log,
+        })
     }
 
     /// Writes through connections taken from `pool`.
     pub(crate) fn pooled(pool: AnyPool) -> Self {
-        Self::new(Conn::Pooled(pool))
-    }
-
-    fn new(conn: Conn) -> Self {
         Self {
-            conn,
-            writes: WriteCount::default(),
+            conn: Conn::Pooled(pool),
+            log: LogShare::default(),
         }
     }
 
-    /// The count of writes so far, which goes on counting.
-    pub(crate) fn writes(&self) -> WriteCount {
-        self.writes.clone()
+    /// What the checkpointer shares with the writes through this.
+    pub(crate) fn log(&self) -> LogShare {
+        self.log.clone()
     }
 
     /// Waits for the connection.
     pub(crate) async fn acquire(&self) -> Result<WriteGuard> {
-        self.writes.0.fetch_add(1, Ordering::Relaxed);
+        self.log.writes.fetch_add(1, Ordering::Relaxed);
         match &self.conn {
             Conn::Held(held) => {
                 let mut held = held.clone().lock_owned().await;
@@ -134,13 +157,21 @@ impl WriteConn {
 }
 
 impl WriteGuard {
-    /// Where the writer's statements run: on its own thread when it can.
+    /// Where the writer's statements run: on its own thread when it can,
+    /// and through sqlx when they start the log over (see the module's
+    /// doc). Asked once per attempt at a commit.
     pub(super) fn exec(&mut self) -> Exec<'_> {
         match self {
             Self::Held(held) => {
-                let Held { conn, inline, .. } = &mut **held;
+                let Held {
+                    conn, inline, log, ..
+                } = &mut **held;
+                let starts_log_over = inline.is_some() && log.take_copied_whole();
                 match (inline, conn) {
-                    (Some(db), _) => Exec::Inline(db),
+                    (Some(db), conn) => match conn {
+                        Some(conn) if starts_log_over => Exec::Sqlx(conn),
+                        _ => Exec::Inline(db),
+                    },
                     (None, Some(conn)) => Exec::Sqlx(conn),
                     // `acquire` hands out a guard only over a connection.
                     (None, None) => unreachable!("a held connection"),
@@ -227,6 +258,22 @@ mod tests {
             1,
             "the panicked write's row is gone and the next write committed"
         );
+    }
+
+    #[tokio::test]
+    async fn the_write_after_the_log_was_copied_whole_runs_through_sqlx() {
+        let (store, _dir) = test_store().await;
+        if store.dialect() == crate::store::Dialect::Postgres {
+            return;
+        }
+        let on_sqlx = |guard: &mut WriteGuard| matches!(guard.exec(), Exec::Sqlx(_));
+        let mut guard = store.writer.acquire().await.unwrap();
+        assert!(!on_sqlx(&mut guard), "writes run on the writer's thread");
+        drop(guard);
+        store.writer.log().copied_whole();
+        let mut guard = store.writer.acquire().await.unwrap();
+        assert!(on_sqlx(&mut guard), "the write that starts the log over");
+        assert!(!on_sqlx(&mut guard), "and only that one");
     }
 
     #[tokio::test]
