@@ -56,6 +56,23 @@ pub(super) fn is_unused_chatter(conn: &Connection, line: &Parts<'_>) -> bool {
             .is_some_and(|target| crate::network::is_channel(target))
 }
 
+/// The user mode that keeps channel messages from a user, when a server's
+/// ISUPPORT `token` offers one (`DEAF=D` on solanum and charybdis; `DEAF`
+/// alone means `d`). A Matrix user's own connection sets it: it drops every
+/// channel line it hears (see [`is_unused_chatter`]), and a channel with a
+/// thousand Matrix users on the bridge would otherwise send each line to the
+/// bridge a thousand times. Servers that do not say which letter it is are
+/// left alone: a guessed letter may mean something else there.
+pub(super) fn deaf_mode(token: &str) -> Option<char> {
+    match token.strip_prefix("DEAF")? {
+        "" => Some('d'),
+        letter => match letter.strip_prefix('=')?.as_bytes() {
+            &[mode] if mode.is_ascii_alphabetic() => Some(char::from(mode)),
+            _ => None,
+        },
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberChange {
     Joined,
@@ -213,6 +230,9 @@ pub(super) fn handle(
                 if let Some(value) = token.strip_prefix("CASEMAPPING=") {
                     conn.casemapping
                         .store(Casemapping::from_isupport(value).to_u8(), Ordering::Relaxed);
+                }
+                if let Some(mode) = deaf_mode(token).filter(|_| conn.owner.is_some()) {
+                    let _ = conn.send_urgent(format!("MODE {} +{mode}", conn.nick()));
                 }
             }
         }

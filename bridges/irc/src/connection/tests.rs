@@ -41,7 +41,9 @@ async fn scripted_server(script: Script) -> (u16, mpsc::UnboundedReceiver<String
             };
             let _ = heard.send(line.clone());
             if line.starts_with("USER ") {
-                let welcome = ":srv 001 talker :Welcome\r\n:srv 422 talker :No MOTD\r\n";
+                let welcome = ":srv 001 talker :Welcome\r\n\
+                               :srv 005 talker DEAF=D :are supported by this server\r\n\
+                               :srv 422 talker :No MOTD\r\n";
                 write.write_all(welcome.as_bytes()).await.unwrap();
             }
             let Some(token) = line.strip_prefix("PING :causeway-ack-") else {
@@ -68,16 +70,61 @@ fn network_on(port: u16) -> NetworkConfig {
 }
 
 async fn connect_to(network: &NetworkConfig, events: EventSender) -> Arc<Connection> {
+    connect_as(None, network, events).await
+}
+
+/// Connects as `owner`'s own connection, or as the relay bot's.
+async fn connect_as(
+    owner: Option<&str>,
+    network: &NetworkConfig,
+    events: EventSender,
+) -> Arc<Connection> {
     let params = ConnectParams {
         network_id: "test",
         network,
         nick: "talker".into(),
         username: "talker".into(),
         realname: "talker".into(),
-        owner: None,
+        owner: owner.map(str::to_owned),
         sasl: None,
     };
     connect(params, events).await.unwrap()
+}
+
+/// What the server heard from a connection of `owner`'s by the time it
+/// confirmed a message: everything sent at registration came before it.
+async fn heard_from(owner: Option<&str>) -> Vec<String> {
+    let (port, mut heard) = scripted_server(Script::Answering).await;
+    let (events, _happened) = mpsc::unbounded_channel();
+    let conn = connect_as(owner, &network_on(port), events).await;
+    let said = ["hello".to_owned()];
+    let confirmation = conn.say("#c", MessageKind::Privmsg, &said).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), confirmation.wait())
+        .await
+        .expect("confirmed")
+        .unwrap();
+    std::iter::from_fn(|| heard.try_recv().ok()).collect()
+}
+
+#[tokio::test]
+async fn a_matrix_users_connection_goes_deaf_to_channels_where_the_server_offers_it() {
+    let lines = heard_from(Some("@alice:hs")).await;
+    assert!(lines.iter().any(|l| l == "MODE talker +D"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn the_relay_bots_connection_keeps_hearing_channels() {
+    let lines = heard_from(None).await;
+    assert!(!lines.iter().any(|l| l.starts_with("MODE")), "{lines:?}");
+}
+
+#[test]
+fn the_deaf_mode_is_the_letter_isupport_names() {
+    assert_eq!(incoming::deaf_mode("DEAF=D"), Some('D'));
+    assert_eq!(incoming::deaf_mode("DEAF"), Some('d'));
+    for other in ["DEAF=", "DEAF=DD", "DEAF=1", "DEAFEN", "CASEMAPPING=ascii"] {
+        assert_eq!(incoming::deaf_mode(other), None, "{other}");
+    }
 }
 
 #[tokio::test]
