@@ -18,7 +18,9 @@
 //! checkpointer has copied the whole log, the next write starts the log
 //! over, and SQLite syncs the log's new header before it goes on, even with
 //! `synchronous=NORMAL`. On the writer's thread that sync would hold up the
-//! runtime for as long as the disk takes.
+//! runtime for as long as the disk takes. (A reader still in the log at that
+//! moment keeps it from starting over; a later write then starts it, on the
+//! writer's thread, which is rare: reads are short.)
 
 use super::exec::Exec;
 use super::inline_sqlite::InlineDb;
