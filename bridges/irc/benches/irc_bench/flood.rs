@@ -34,6 +34,13 @@ async fn cpu<T>(
     Ok((bridge_cpu, usage(synapse)?.0 - before, output))
 }
 
+/// The bridge's CPU as a share of Synapse's in the same run, in percent:
+/// steadier across hours of this machine than either figure alone, since
+/// both move with it.
+fn share(bridge: f64, synapse: f64) -> f64 {
+    100.0 * bridge / synapse.max(f64::EPSILON)
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -117,10 +124,11 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
     let percentile = |p: f64| latency[((latency.len() - 1) as f64 * p) as usize];
     let per_1000 = |cpu: f64| cpu * 1000.0 / work.lines as f64;
     println!(
-        "  IRC → Matrix: {:.0} lines/s; CPU-s per 1,000 lines: bridge {:.3}, Synapse {:.2}",
+        "  IRC → Matrix: {:.0} lines/s; CPU-s per 1,000 lines: bridge {:.3}, Synapse {:.2} (the bridge {:.2}% of Synapse)",
         work.lines as f64 / elapsed,
         per_1000(bridge_cpu),
         per_1000(synapse_cpu),
+        share(bridge_cpu, synapse_cpu),
     );
     println!(
         "  IRC → Matrix: {late} of {} out of order, {} missing, {} twice; latency to Synapse p50 {} ms, p99 {} ms, max {} ms",
@@ -173,10 +181,11 @@ async fn matrix_to_irc(
     .await?;
     let per_1000 = |cpu: f64| cpu * 1000.0 / work.messages as f64;
     println!(
-        "  Matrix → IRC: {:.0} messages/s; CPU-s per 1,000 messages: bridge {:.3}, Synapse {:.2}",
+        "  Matrix → IRC: {:.0} messages/s; CPU-s per 1,000 messages: bridge {:.3}, Synapse {:.2} (the bridge {:.2}% of Synapse)",
         work.messages as f64 / started.elapsed().as_secs_f64(),
         per_1000(bridge_cpu),
         per_1000(synapse_cpu),
+        share(bridge_cpu, synapse_cpu),
     );
     Ok(())
 }
