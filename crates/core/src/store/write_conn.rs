@@ -168,12 +168,9 @@ impl WriteGuard {
                 let Held {
                     conn, inline, log, ..
                 } = &mut **held;
-                let starts_log_over = inline.is_some() && log.take_copied_whole();
-                match (inline, conn) {
-                    (Some(db), conn) => match conn {
-                        Some(conn) if starts_log_over => Exec::Sqlx(conn),
-                        _ => Exec::Inline(db),
-                    },
+                // Inline, unless this write starts the log over.
+                match (inline.as_mut().filter(|_| !log.take_copied_whole()), conn) {
+                    (Some(db), _) => Exec::Inline(db),
                     (None, Some(conn)) => Exec::Sqlx(conn),
                     // `acquire` hands out a guard only over a connection.
                     (None, None) => unreachable!("a held connection"),
