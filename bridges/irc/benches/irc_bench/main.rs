@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_causeway-irc");
 
 mod flood;
+mod floor;
 mod heisenbridge;
 mod paced;
 

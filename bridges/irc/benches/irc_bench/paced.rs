@@ -5,7 +5,9 @@
 //! sends its lines one at a time, so at that pace each line wakes the
 //! bridge from idle twice: for the answer, and for the echo.
 //!
-//! Beside each figure, the machine's own cost of waking: the same walk
+//! Beside each figure, the least a bridge can spend on a line at that
+//! pace (see `floor`), in the same run, and the machine's own cost of
+//! waking: the same walk
 //! over 1 MiB of memory after a sleep as long as the delay, against back
 //! to back. Caches and branch predictors go cold while a thread sleeps, so
 //! the same work costs more the longer the pause; the ratio says how much
@@ -16,6 +18,7 @@
 //! the side by side with heisenbridge measures, here without Synapse's own
 //! load moving the figure.
 
+use super::floor::Floor;
 use super::{bot_joined, count_on_irc, BridgeProcess};
 use anyhow::Result;
 use causeway_testkit::fake_homeserver::FakeHomeserver;
@@ -48,6 +51,8 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
     talker.join("#paced").await?;
     let room = bridge.portal(&hs, "#paced").await?;
     bot_joined(&mut talker, "#paced").await?;
+    let floor = Floor::start(ircd.port, "#floor", work.echo).await?;
+    talker.join("#floor").await?;
     println!(
         "IRC → Matrix at a homeserver's pace: {} lines a run, each send answered after the delay shown{}; the walk is 1 MiB of memory after a sleep that long, against back to back",
         work.lines,
@@ -70,13 +75,36 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
         .await?;
         let elapsed = started.elapsed().as_secs_f64();
         let walk = walk_after(delay).await? / back_to_back;
+        let floor_cpu = floor_run(&floor, &mut talker, delay, run, work.lines).await?;
         println!(
-            "  {delay:>3} ms a send: {:>6.0} lines/s   {:.3} CPU-s per 1,000 lines   the walk costs {walk:.1}x",
+            "  {delay:>3} ms a send: {:>6.0} lines/s   {:.3} CPU-s per 1,000 lines   the floor {:.3} (the bridge {:.1}x that)   the walk costs {walk:.1}x",
             work.lines as f64 / elapsed,
             cpu * 1000.0 / work.lines as f64,
+            floor_cpu * 1000.0 / work.lines as f64,
+            cpu / floor_cpu,
         );
     }
-    matrix_to_irc(&bridge, &mut talker, &room, work).await
+    matrix_to_irc(&bridge, &floor, &mut talker, &room, work).await
+}
+
+/// The same run through the floor's relay: its CPU seconds.
+async fn floor_run(
+    floor: &Floor,
+    talker: &mut RawIrc,
+    delay: u64,
+    run: usize,
+    lines: usize,
+) -> Result<f64> {
+    floor.hs.send_delay_ms.store(delay, Ordering::Relaxed);
+    let before = floor.hs.sends.load(Ordering::Relaxed);
+    let cpu = floor.cpu()?;
+    for i in 0..lines {
+        talker
+            .send(&format!("PRIVMSG #floor :run {run} line {i}"))
+            .await?;
+    }
+    floor.wait_for(before + lines as u64).await?;
+    Ok(floor.cpu()? - cpu)
 }
 
 /// Matrix → IRC the way Synapse sends a bridge that keeps up: one message
@@ -84,6 +112,7 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
 /// confirmed on IRC (a PING after it) and then marked done.
 async fn matrix_to_irc(
     bridge: &BridgeProcess,
+    floor: &Floor,
     observer: &mut RawIrc,
     room: &str,
     work: &Workload,
@@ -111,10 +140,30 @@ async fn matrix_to_irc(
             count_on_irc(observer, &marker, work.lines).await
         })
         .await?;
+        let rate = work.lines as f64 / started.elapsed().as_secs_f64();
+        // The same through the floor's relay.
+        let (before, floor_cpu) = (floor.delivered(), floor.cpu()?);
+        for i in 0..work.lines {
+            let txn = 1 + run * work.lines + i;
+            floor.send_matrix(txn, &format!("floor {run} {i}")).await?;
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+        }
+        let waited = Instant::now();
+        while floor.delivered() < before + work.lines as u64 {
+            anyhow::ensure!(
+                waited.elapsed() < Duration::from_secs(60),
+                "the floor's relay stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let floor_cpu = floor.cpu()? - floor_cpu;
         println!(
-            "  {delay:>3} ms apart: {:>6.0} messages/s   {:.3} CPU-s per 1,000 messages",
-            work.lines as f64 / started.elapsed().as_secs_f64(),
+            "  {delay:>3} ms apart: {rate:>6.0} messages/s   {:.3} CPU-s per 1,000 messages   the floor {:.3} (the bridge {:.1}x that)",
             cpu * 1000.0 / work.lines as f64,
+            floor_cpu * 1000.0 / work.lines as f64,
+            cpu / floor_cpu,
         );
     }
     Ok(())
