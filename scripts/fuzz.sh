@@ -7,19 +7,11 @@
 # crate's dev profile, optimised only where the fuzzing loop runs (see
 # fuzz/Cargo.toml): minutes less than a release build, for about a third
 # fewer executions a second, which the longer default run makes up.
-#   scripts/fuzz.sh           builds the targets if needed, then runs each
-#   scripts/fuzz.sh --build   only builds them (scripts/test.sh does this in
-#                             the background while the end-to-end suites run)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 seconds="${FUZZ_SECONDS:-30}"
 mkdir -p target
-# `cargo fuzz run` builds with these same flags, so after --build it compiles
-# nothing.
-if [ "${1:-}" = --build ]; then
-  exec env RUSTC_BOOTSTRAP=1 cargo fuzz build --dev --sanitizer none
-fi
 for target in irc_text command_parser; do
   echo "== fuzzing $target for ${seconds}s"
   # A failing input fails the run (pipefail); it is saved under artifacts/.

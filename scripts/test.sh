@@ -66,17 +66,6 @@ cargo test --workspace --locked --lib --bins
 export PATH="$PATH:/usr/sbin"
 E2E=(-p causeway-tests -p causeway-irc -p causeway-xmpp -p causeway-tg-testserver -p causeway-telegram -p causeway-wa-testserver -p causeway-whatsapp)
 
-# The fuzz targets are a build of their own (minutes on 2 cores). It runs
-# alongside the end-to-end suites, which spend much of their time waiting on
-# servers and timers, at the lowest priority, so that it takes only the CPU
-# they leave idle; the fuzzing step waits for it.
-FUZZ_BUILD_LOG=$(mktemp /tmp/causeway-fuzz-build.XXXXXX)
-# In a session of its own, so that stopping it stops cargo and rustc too.
-setsid -w nice -n 19 bash scripts/fuzz.sh --build > "$FUZZ_BUILD_LOG" 2>&1 &
-FUZZ_BUILD=$!
-stop_fuzz_build() { kill -- "-$FUZZ_BUILD" 2>/dev/null || true; }
-trap stop_fuzz_build EXIT
-
 step "end-to-end on SQLite"
 bash scripts/run-tests.sh "${E2E[@]}"
 
@@ -84,7 +73,7 @@ step "end-to-end on PostgreSQL"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 PGDIR=$(mktemp -d /tmp/causeway-pg.XXXXXX)
 PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cleanup() { stop_fuzz_build; as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
+cleanup() { as_root runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
 trap cleanup EXIT
 chown postgres "$PGDIR" 2>/dev/null || as_root chown postgres "$PGDIR"
 as_root runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
@@ -102,7 +91,6 @@ cargo test --workspace --locked --lib -- --test-threads 2 store:: session::
 bash scripts/run-tests.sh -p causeway-tests -p causeway-tg-testserver -p causeway-wa-testserver
 
 step "fuzzing"
-wait "$FUZZ_BUILD" || { echo "the fuzz targets did not build:"; tail -n 40 "$FUZZ_BUILD_LOG"; exit 1; }
 bash scripts/fuzz.sh
 
 step "the demo starts cleanly, lets a newcomer in, and stops cleanly"
