@@ -147,19 +147,29 @@ impl Floor {
     /// stand-in echoes.
     pub async fn wait_for(&self, count: u64) -> Result<()> {
         self.hs.wait_for_sends(count, "the floor's relay").await?;
-        let Some(echoes) = &self.echoes else {
-            return Ok(());
-        };
-        let started = Instant::now();
-        while echoes.load(Ordering::Relaxed) < count {
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "echoes stalled"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        match &self.echoes {
+            Some(echoes) => reach(echoes, count, "the floor's echoes").await,
+            None => Ok(()),
         }
-        Ok(())
     }
+
+    /// Waits until the IRC server confirmed `count` Matrix messages in all.
+    pub async fn wait_delivered(&self, count: u64) -> Result<()> {
+        reach(&self.delivered, count, "the floor's deliveries").await
+    }
+}
+
+/// Waits until `counter` reaches `count`, for up to a minute.
+async fn reach(counter: &AtomicU64, count: u64, what: &str) -> Result<()> {
+    let started = Instant::now();
+    while counter.load(Ordering::Relaxed) < count {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
 }
 
 /// The relay: a transaction endpoint, an IRC connection whose channel

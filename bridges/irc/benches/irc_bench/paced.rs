@@ -75,7 +75,7 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
         .await?;
         let elapsed = started.elapsed().as_secs_f64();
         let walk = walk_after(delay).await? / back_to_back;
-        let floor_cpu = floor_run(&floor, &mut talker, delay, run, work.lines).await?;
+        let floor_cpu = floor_irc_run(&floor, &mut talker, delay, run, work.lines).await?;
         println!(
             "  {delay:>3} ms a send: {:>6.0} lines/s   {:.3} CPU-s per 1,000 lines   the floor {:.3} (the bridge {:.1}x that)   the walk costs {walk:.1}x",
             work.lines as f64 / elapsed,
@@ -87,8 +87,8 @@ pub async fn run(dir: &Path, work: &Workload) -> Result<()> {
     matrix_to_irc(&bridge, &floor, &mut talker, &room, work).await
 }
 
-/// The same run through the floor's relay: its CPU seconds.
-async fn floor_run(
+/// The same IRC → Matrix run through the floor's relay: its CPU seconds.
+async fn floor_irc_run(
     floor: &Floor,
     talker: &mut RawIrc,
     delay: u64,
@@ -141,24 +141,7 @@ async fn matrix_to_irc(
         })
         .await?;
         let rate = work.lines as f64 / started.elapsed().as_secs_f64();
-        // The same through the floor's relay.
-        let (before, floor_cpu) = (floor.delivered(), floor.cpu()?);
-        for i in 0..work.lines {
-            let txn = 1 + run * work.lines + i;
-            floor.send_matrix(txn, &format!("floor {run} {i}")).await?;
-            if delay > 0 {
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-            }
-        }
-        let waited = Instant::now();
-        while floor.delivered() < before + work.lines as u64 {
-            anyhow::ensure!(
-                waited.elapsed() < Duration::from_secs(60),
-                "the floor's relay stalled"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let floor_cpu = floor.cpu()? - floor_cpu;
+        let floor_cpu = floor_matrix_run(floor, delay, run, work.lines).await?;
         println!(
             "  {delay:>3} ms apart: {rate:>6.0} messages/s   {:.3} CPU-s per 1,000 messages   the floor {:.3} (the bridge {:.1}x that)",
             cpu * 1000.0 / work.lines as f64,
@@ -167,6 +150,20 @@ async fn matrix_to_irc(
         );
     }
     Ok(())
+}
+
+/// The same Matrix → IRC run through the floor's relay: its CPU seconds.
+async fn floor_matrix_run(floor: &Floor, delay: u64, run: usize, lines: usize) -> Result<f64> {
+    let (before, cpu) = (floor.delivered(), floor.cpu()?);
+    for i in 0..lines {
+        let txn = 1 + run * lines + i;
+        floor.send_matrix(txn, &format!("floor {run} {i}")).await?;
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+    }
+    floor.wait_delivered(before + lines as u64).await?;
+    Ok(floor.cpu()? - cpu)
 }
 
 /// Seconds one walk over 1 MiB takes, the median of a few dozen, each
