@@ -67,7 +67,7 @@ fi
 # cores, its way took 931 s to the suites' binaries and this one 764 s, with a
 # few crates compiled again for the unit tests' features. The
 # builds below, the demo's included, share these settings and so these
-# artifacts. Every binary is built by the integration tests that run it, so
+# artifacts; a developer's own builds, without them, do not. Every binary is built by the integration tests that run it, so
 # no `cargo build` is needed: without dev-dependencies it resolves other
 # features and compiles much again.
 export RUSTC_WORKSPACE_WRAPPER=clippy-driver
