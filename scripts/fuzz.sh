@@ -5,7 +5,7 @@
 # RUSTC_BOOTSTRAP lets the stable toolchain accept them, and no sanitizer is
 # needed for the properties the targets assert. The build is the fuzz
 # crate's dev profile, optimised only where the fuzzing loop runs (see
-# fuzz/Cargo.toml): minutes less than a release build, for about a third
+# fuzz/Cargo.toml): half a minute less than a release build, for about a third
 # fewer executions a second, which the longer default run makes up.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

@@ -3,11 +3,10 @@
 
 #![no_main]
 
-use causeway_core::commands::parse_command;
-use causeway_irc::cap::Negotiation;
-use causeway_irc::network::is_channel;
-use causeway_irc::params;
-use causeway_irc::transport::{split, Line};
+use causeway_irc_proto::cap::Negotiation;
+use causeway_irc_proto::line::{split, Line};
+use causeway_irc_proto::params::{self, is_channel};
+use causeway_text::command_line::parse_command;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,12 +4,12 @@
 
 #![no_main]
 
-use causeway_irc::{format, lines, transport};
+use causeway_irc_proto::{format, line, lines};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let latin1 = transport::encoding("latin-1").expect("latin-1 is known");
-    let text = transport::decode(data, latin1);
+    let latin1 = line::encoding("latin-1").expect("latin-1 is known");
+    let text = line::decode(data, latin1);
     let (plain, html) = format::irc_to_matrix(&text);
     if let Some(html) = &html {
         assert!(!html.contains("<script"), "unescaped markup: {html}");
@@ -24,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
             assert!(line.len() <= limit.max(4), "{} > {limit}", line.len());
         }
     }
-    let _ = transport::split(&text);
+    let _ = line::split(&text);
 });
 

@@ -1,25 +1,23 @@
-//! The Matrix–IRC bridge as a library: `causeway-irc` runs it, and the fuzz
-//! targets reach its parsers and formatters.
+//! The Matrix–IRC bridge as a library: `causeway-irc` runs it, and its
+//! benches and tests drive it. IRC's line format is in `causeway-irc-proto`.
+
+pub use causeway_irc_proto::{cap, format, lines, params};
 
 mod attachments;
 mod auth_commands;
-pub mod cap;
 mod commands;
 mod config;
 mod connection;
 mod credentials;
 mod delivery;
-pub mod format;
 mod from_irc;
 mod idle;
-pub mod lines;
 mod mappings;
 mod mentions;
 mod moderation;
 mod netsplit;
 pub mod network;
 mod nick;
-pub mod params;
 mod plumbing;
 mod puppets;
 mod state;

@@ -86,15 +86,7 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
     }))
 }
 
-/// Whether a name is a channel we can bridge.
-pub fn is_channel(name: &str) -> bool {
-    name.len() > 1
-        && name.len() <= 50
-        && name.starts_with(['#', '&'])
-        && !name
-            .chars()
-            .any(|c| c.is_control() || matches!(c, ' ' | ',' | ':'))
-}
+pub use crate::params::is_channel;
 
 /// The portal ID of a channel: `<network>/<folded channel>`.
 pub fn channel_portal(network: &str, channel: &str) -> PortalKey {

@@ -6,6 +6,8 @@ use crate::permissions::Level;
 use futures_core_shim::BoxFuture;
 use std::sync::Arc;
 
+pub use causeway_text::command_line::{parse_command, ParsedCommand};
+
 /// Why a command did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -119,49 +121,6 @@ impl CommandContext {
 #[derive(Clone, Default)]
 pub struct CommandRegistry {
     commands: Vec<Command>,
-}
-
-/// A message split into a command word and its arguments.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ParsedCommand {
-    pub word: String,
-    pub args: Vec<String>,
-}
-
-/// Splits a message into words; double quotes group words with spaces.
-pub fn parse_command(text: &str, prefix: &str) -> Option<ParsedCommand> {
-    let rest = text.trim().strip_prefix(prefix)?;
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut in_quotes = false;
-    let mut has_word = false;
-    for ch in rest.chars() {
-        match ch {
-            '"' => {
-                in_quotes = !in_quotes;
-                has_word = true;
-            }
-            c if c.is_whitespace() && !in_quotes => {
-                if has_word {
-                    words.push(std::mem::take(&mut current));
-                    has_word = false;
-                }
-            }
-            c => {
-                current.push(c);
-                has_word = true;
-            }
-        }
-    }
-    if has_word {
-        words.push(current);
-    }
-    let mut words = words.into_iter();
-    let word = words.next().filter(|w| !w.is_empty())?;
-    Some(ParsedCommand {
-        word,
-        args: words.collect(),
-    })
 }
 
 impl CommandRegistry {
@@ -292,26 +251,6 @@ mod tests {
             Command::new("help", "General", "", "Show this help", Level::Relay, noop)
                 .with_aliases(&["h"]),
         ])
-    }
-
-    #[test]
-    fn commands_parse_with_prefix_and_quotes() {
-        assert_eq!(
-            parse_command("!join  #rust key", "!"),
-            Some(ParsedCommand {
-                word: "join".into(),
-                args: vec!["#rust".into(), "key".into()]
-            })
-        );
-        assert_eq!(
-            parse_command("login \"two words\" x", ""),
-            Some(ParsedCommand {
-                word: "login".into(),
-                args: vec!["two words".into(), "x".into()]
-            })
-        );
-        assert_eq!(parse_command("hello", "!"), None);
-        assert_eq!(parse_command("!", "!"), None);
     }
 
     #[test]

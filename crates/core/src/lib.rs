@@ -19,7 +19,7 @@ pub mod config;
 mod contact_commands;
 mod double_puppet;
 pub mod dynamic_rooms;
-pub mod format;
+pub use causeway_text::format;
 mod ghost;
 pub mod health;
 pub mod homeserver;

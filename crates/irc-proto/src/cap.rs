@@ -5,7 +5,7 @@
 //! server accepted, `multi-prefix` for modes) and log in with SASL when the
 //! user stored a password. Servers without CAP simply never answer `CAP LS`.
 
-use crate::transport::Parts;
+use crate::line::Parts;
 use base64::Engine as _;
 
 const WANTED: &[&str] = &[
@@ -148,7 +148,7 @@ impl Negotiation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::split;
+    use crate::line::split;
 
     fn login() -> Option<SaslLogin> {
         Some(SaslLogin {

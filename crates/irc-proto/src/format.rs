@@ -3,7 +3,7 @@
 //! IRC text is escaped before it becomes HTML; Matrix HTML is reduced to the
 //! codes IRC clients show, with pills turned into nicks.
 
-use causeway_core::format::escape_html;
+use causeway_text::format::escape_html;
 
 const BOLD: char = '\x02';
 const COLOR: char = '\x03';
@@ -145,7 +145,7 @@ pub fn irc_to_matrix(text: &str) -> (String, Option<String>) {
 /// mentioned user, if the bridge knows one; otherwise the pill's text stays.
 pub fn matrix_html_to_irc(html: &str, pill_nick: &dyn Fn(&str) -> Option<String>) -> String {
     let html =
-        causeway_core::format::sanitize_html(&causeway_core::format::strip_reply_fallback(html));
+        causeway_text::format::sanitize_html(&causeway_text::format::strip_reply_fallback(html));
     let mut out = String::with_capacity(html.len());
     let mut rest = html.as_str();
     let mut link: Option<(String, usize)> = None;
@@ -218,7 +218,7 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 }
 
 fn decode(text: &str) -> String {
-    causeway_core::format::html_to_plain(&text.replace('\n', "<br>"))
+    causeway_text::format::html_to_plain(&text.replace('\n', "<br>"))
 }
 
 #[cfg(test)]

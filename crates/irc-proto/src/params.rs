@@ -1,10 +1,8 @@
 //! What a Matrix user may put into an IRC parameter, checked where it enters
 //! the bridge so the user hears what was wrong. The connection's writer
-//! refuses any unsafe line as well ([`crate::transport::Line`]); these
+//! refuses any unsafe line as well ([`crate::line::Line`]); these
 //! checks are what turns such a line into a clear reply instead of an error.
-//! Channel names are checked by [`crate::network::is_channel`], nicks by
-//! [`crate::nick::is_valid`] and usernames by
-//! [`crate::credentials::is_valid_username`].
+//! The bridge checks nicks and usernames itself, with its own rules for them.
 
 /// Bytes a nick or channel name may have (RFC 2812 §1.3).
 const MAX_TARGET: usize = 64;
@@ -16,6 +14,16 @@ const MAX_PASSWORD: usize = 300;
 /// Bytes kept of a free-text parameter (reasons): what fits a line once the
 /// server prefixes it, with room for the command and a channel name.
 pub const MAX_REASON: usize = 300;
+
+/// Whether a name is a channel we can bridge.
+pub fn is_channel(name: &str) -> bool {
+    name.len() > 1
+        && name.len() <= 50
+        && name.starts_with(['#', '&'])
+        && !name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, ' ' | ',' | ':'))
+}
 
 /// Whether `key` can be sent as a channel key: printable ASCII without
 /// spaces or commas, at most 23 bytes.
