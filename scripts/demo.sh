@@ -68,6 +68,8 @@ if [ ${#BRIDGES[@]} -gt 0 ]; then
   fi
   [[ " ${BRIDGES[*]} " == *" telegram "* ]] && TARGETS+=(-p causeway-tg-testserver --bin causeway-tg-sandbox)
   cargo build "${BUILD_FLAGS[@]}" "${TARGETS[@]}"
+  # So that the next start does not compile the WhatsApp stack again.
+  bash "$ROOT/scripts/settle-build.sh"
   for net in "${BRIDGES[@]}"; do
     bin=$BIN_DIR/causeway-$net
     cfg=$DEMO/bridges/$net.yaml
