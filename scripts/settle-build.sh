@@ -8,6 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for desc in "${CARGO_TARGET_DIR:-target}"/*/build/waproto-*/out/whatsapp.local.desc; do
-  [ -e "$desc" ] && touch -r "${desc%/out/*}/output" "$desc"
+  if [ -e "$desc" ]; then touch -r "${desc%/out/*}/output" "$desc"; fi
 done
-exit 0

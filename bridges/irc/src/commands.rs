@@ -1,6 +1,7 @@
 //! The IRC bridge's bot commands, as the user guide describes them.
 
-use crate::network::{channel_portal, is_channel, IrcNetwork};
+use crate::network::{channel_portal, IrcNetwork};
+use crate::params::is_channel;
 use causeway_core::commands::{Command, CommandContext, CommandError, CommandResult};
 use causeway_core::format::escape_markdown;
 use causeway_core::permissions::Level;

@@ -163,7 +163,7 @@ impl IrcConfig {
             crate::transport::encoding(&net.fallback_encoding)
                 .map_err(|e| anyhow::anyhow!("network.networks.{id}.fallback_encoding: {e}"))?;
             for (channel, mapping) in &net.mappings {
-                if !crate::network::is_channel(channel) {
+                if !crate::params::is_channel(channel) {
                     bail!("network.networks.{id}.mappings: {channel:?} is not a channel name (start it with #)");
                 }
                 if mapping.room_ids.len() != 1 {

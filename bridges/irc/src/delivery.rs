@@ -68,7 +68,7 @@ impl IrcNetwork {
                 .params
                 .first()
                 .copied();
-            if let Some(channel) = target.filter(|t| crate::network::is_channel(t)) {
+            if let Some(channel) = target.filter(|t| crate::params::is_channel(t)) {
                 if let Err(err) = self.join_channel(conn, network, channel).await {
                     tracing::warn!(network, channel, "cannot rejoin to send again: {err:#}");
                 }

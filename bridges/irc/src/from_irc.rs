@@ -3,7 +3,8 @@
 
 use crate::connection::{Connection, EventReceiver, IrcEvent, IrcMessage, MemberChange};
 use crate::format;
-use crate::network::{channel_portal, is_channel, private_portal, IrcNetwork};
+use crate::network::{channel_portal, private_portal, IrcNetwork};
+use crate::params::is_channel;
 use anyhow::Result;
 use causeway_core::format::escape_markdown;
 use causeway_core::ids::{PartId, RemoteMessageId, RemoteUserId};

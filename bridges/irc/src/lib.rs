@@ -1,7 +1,7 @@
 //! The Matrix–IRC bridge as a library: `causeway-irc` runs it, and its
 //! benches and tests drive it. IRC's line format is in `causeway-irc-proto`.
 
-pub use causeway_irc_proto::{cap, format, lines, params};
+use causeway_irc_proto::{cap, format, lines, params};
 
 mod attachments;
 mod auth_commands;
@@ -24,4 +24,4 @@ mod state;
 mod status;
 mod third_party;
 mod to_irc;
-pub mod transport;
+mod transport;

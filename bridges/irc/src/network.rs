@@ -7,6 +7,7 @@ use crate::connection::{
     connect, ConnectParams, Connection, EventReceiver, EventSender, Unconfirmed,
 };
 use crate::nick;
+use crate::params::is_channel;
 use crate::state::NetworkState;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
@@ -85,8 +86,6 @@ pub fn build(config: &causeway_core::config::Config) -> Result<Arc<dyn Network>>
         }),
     }))
 }
-
-pub use crate::params::is_channel;
 
 /// The portal ID of a channel: `<network>/<folded channel>`.
 pub fn channel_portal(network: &str, channel: &str) -> PortalKey {

@@ -1,7 +1,8 @@
 //! `!plumb` and `!unlink`: bridging a channel into an existing room.
 
 use crate::commands::{network_name, unknown_network};
-use crate::network::{channel_portal, is_channel, IrcNetwork};
+use crate::network::{channel_portal, IrcNetwork};
+use crate::params::is_channel;
 use causeway_core::commands::{Command, CommandContext, CommandError, CommandResult};
 use causeway_core::network::PortalInfo;
 use causeway_core::permissions::Level;

@@ -1,7 +1,8 @@
 //! Third-party lookups: the homeserver's way of finding IRC channels and
 //! users from a client's "join a network" screens.
 
-use crate::network::{is_channel, IrcNetwork};
+use crate::network::IrcNetwork;
+use crate::params::is_channel;
 use anyhow::Result;
 use async_trait::async_trait;
 use causeway_core::ids::RemoteUserId;

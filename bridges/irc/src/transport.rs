@@ -6,9 +6,7 @@
 //! latin-1 clients to be readable.
 
 use crate::connection::Unreachable;
-pub use causeway_irc_proto::line::{
-    decode, encoding, split, Line, LineRefused, Parts, MAX_WIRE_LINE,
-};
+pub use causeway_irc_proto::line::{decode, encoding, split, Line, LineRefused, Parts};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};

@@ -5,7 +5,8 @@
 //!
 //! Apart from the bridge so that the fuzz targets, which feed it untrusted
 //! text, build without the appservice under fuzzing instrumentation. The
-//! bridge re-exports these modules where it used to define them.
+//! bridge imports these modules at its root, so its code names them as
+//! before.
 
 pub mod cap;
 pub mod format;

@@ -3,7 +3,8 @@
 //!
 //! Pure functions with no I/O and two dependencies, apart from the core, so
 //! that what parses untrusted text can be fuzzed without building the whole
-//! appservice with fuzzing instrumentation. The core re-exports both modules.
+//! appservice with fuzzing instrumentation. The core re-exports `format`, and
+//! its `commands` module the parser.
 
 pub mod command_line;
 pub mod format;

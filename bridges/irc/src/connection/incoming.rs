@@ -53,7 +53,7 @@ pub(super) fn is_unused_chatter(conn: &Connection, line: &Parts<'_>) -> bool {
         && line
             .params
             .first()
-            .is_some_and(|target| crate::network::is_channel(target))
+            .is_some_and(|target| crate::params::is_channel(target))
 }
 
 /// The user mode that keeps channel messages from a user, when a server's
