@@ -1,6 +1,7 @@
 //! The appservice HTTP API the homeserver calls, on axum.
 
 pub mod auth;
+mod echo_batch;
 pub mod errors;
 mod queries;
 pub mod transactions;
@@ -89,7 +90,9 @@ async fn put_transaction(
     let mut parsed =
         transactions::parse_transaction(&bytes, |sender| bridge.is_bridge_user(sender))?;
     if parsed.events.is_empty() {
-        // Nothing but our own echoes: nothing to keep, nothing to lose.
+        // Nothing but our own echoes: nothing to keep, nothing to lose, and
+        // Synapse gathers the next ones while this waits.
+        echo_batch::hold(bridge.homeserver().traffic()).await;
         return Ok(Json(errors::Empty {}).into_response());
     }
     transactions::seal_bodies(&mut parsed, bridge.secrets())?;

@@ -8,14 +8,17 @@ mod request;
 mod retry;
 mod rooms;
 mod selfcheck;
+mod traffic;
 mod transport;
 
 pub use power::{is_privileged_creator_version, power_level_override, user_power, PowerInfo};
 pub use retry::Retry;
 pub use rooms::raw_content;
 pub use selfcheck::self_check;
+pub use traffic::Traffic;
 
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use transport::Reply;
 
@@ -95,6 +98,8 @@ pub struct Homeserver {
     base: String,
     as_token: String,
     domain: String,
+    /// The API requests out now; clones share it.
+    traffic: Arc<Traffic>,
 }
 
 impl Homeserver {
@@ -110,7 +115,13 @@ impl Homeserver {
             base: address.trim_end_matches('/').to_owned(),
             as_token: as_token.to_owned(),
             domain: domain.to_owned(),
+            traffic: Arc::default(),
         }
+    }
+
+    /// The API requests this bridge has out at the homeserver.
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     pub fn domain(&self) -> &str {
@@ -137,7 +148,9 @@ impl Homeserver {
         let mut attempt = 0;
         loop {
             let started = Instant::now();
+            let in_flight = self.traffic.start();
             let result = send().await;
+            drop(in_flight);
             metrics::histogram!("causeway_homeserver_request_seconds", "endpoint" => endpoint.clone()).record(started.elapsed().as_secs_f64());
             let (err, retry_after) = match result {
                 Ok(reply) => return Ok(reply),
