@@ -157,9 +157,14 @@ async fn a_matrix_message_an_ircd_died_without_reading_arrives_once_it_is_back()
     ircd.freeze()?;
     alice.send_text(&room, "unread").await?;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // The bridge waits while the server comes back and bob joins again:
+    // otherwise its new connection could say the line before bob is there
+    // to see it.
+    env.pause_bridge()?;
     ircd.restart()?;
     let mut bob = RawIrc::connect(ircd.port, "bob").await?;
     bob.join("#unread").await?;
+    env.resume_bridge()?;
     // Sent at once: the new connection sends the old one's line first.
     alice.send_text(&room, "after").await?;
     bob.wait_for(|l| l.starts_with(":alice[m]!") && l.ends_with("PRIVMSG #unread :after"))

@@ -199,12 +199,33 @@ impl TestEnv {
         bail!("the bridge did not start:\n{}", self.log())
     }
 
-    /// The bridge's log so far.
     /// The bridge process's ID, while it runs.
     pub fn bridge_pid(&self) -> Option<u32> {
         self.bridge.as_ref().map(Child::id)
     }
 
+    /// Stops the bridge where it is (SIGSTOP), closing nothing, so that a
+    /// test can change the world around it before
+    /// [`Self::resume_bridge`] lets it see the change.
+    pub fn pause_bridge(&self) -> Result<()> {
+        self.signal_bridge("-STOP")
+    }
+
+    /// Lets a paused bridge go on (SIGCONT).
+    pub fn resume_bridge(&self) -> Result<()> {
+        self.signal_bridge("-CONT")
+    }
+
+    fn signal_bridge(&self, signal: &str) -> Result<()> {
+        let pid = self.bridge_pid().context("the bridge is not running")?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {pid}: {status}");
+        Ok(())
+    }
+
+    /// The bridge's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
