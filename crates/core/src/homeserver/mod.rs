@@ -15,7 +15,7 @@ pub use power::{is_privileged_creator_version, power_level_override, user_power,
 pub use retry::Retry;
 pub use rooms::raw_content;
 pub use selfcheck::self_check;
-pub use traffic::Traffic;
+pub(crate) use traffic::Traffic;
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -120,7 +120,7 @@ impl Homeserver {
     }
 
     /// The API requests this bridge has out at the homeserver.
-    pub fn traffic(&self) -> &Traffic {
+    pub(crate) fn traffic(&self) -> &Traffic {
         &self.traffic
     }
 
