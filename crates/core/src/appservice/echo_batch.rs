@@ -23,10 +23,10 @@ use std::time::Duration;
 const REQUESTS: u64 = 4;
 
 /// The longest an echo-only transaction's answer waits.
-pub(crate) const LONGEST: Duration = Duration::from_millis(250);
+const LONGEST: Duration = Duration::from_millis(250);
 
 /// Waits as long as an echo-only transaction's answer should.
-pub(crate) async fn hold(traffic: &Traffic) {
+pub(super) async fn hold(traffic: &Traffic) {
     if traffic.in_flight() == 0 {
         return;
     }

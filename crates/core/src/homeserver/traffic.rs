@@ -3,7 +3,6 @@
 //! Synapse's echoes of them in batches (see `appservice::echo_batch`).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Shared by every clone of one bridge's homeserver client.
@@ -41,16 +40,16 @@ impl Traffic {
 
     /// Counts one request out until the guard drops, which also covers a
     /// request whose future is dropped by a timeout.
-    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+    pub(crate) fn start(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(self.clone())
+        InFlight(self)
     }
 }
 
 /// One request out; see [`Traffic::start`].
-pub(crate) struct InFlight(Arc<Traffic>);
+pub(crate) struct InFlight<'a>(&'a Traffic);
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.0.finished.fetch_add(1, Ordering::AcqRel);
@@ -61,11 +60,12 @@ impl Drop for InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[test]
     fn a_request_counts_as_in_flight_until_its_guard_drops() {
-        let traffic = Arc::new(Traffic::default());
+        let traffic = Traffic::default();
         let guard = traffic.start();
         assert_eq!((traffic.in_flight(), traffic.finished()), (1, 0));
         drop(guard);
