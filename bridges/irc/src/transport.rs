@@ -6,7 +6,7 @@
 //! latin-1 clients to be readable.
 
 use crate::connection::Unreachable;
-pub use causeway_irc_proto::line::{decode, encoding, split, Line, LineRefused, Parts};
+pub use causeway_irc_proto::line::{decode, encoding, head, split, Line, LineRefused};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -114,7 +114,7 @@ impl LineReader {
                 self.long_taken = true;
                 return Ok(Some(trim_line_ending(&self.long)));
             }
-            let Some(end) = available.iter().position(|&b| b == b'\n') else {
+            let Some(end) = memchr::memchr(b'\n', available) else {
                 let read = available.len();
                 self.gather(read);
                 continue;

@@ -86,18 +86,7 @@ pub struct Parts<'a> {
 }
 
 pub fn split(line: &str) -> Parts<'_> {
-    let mut rest = line;
-    if rest.starts_with('@') {
-        rest = rest.split_once(' ').map(|(_, r)| r).unwrap_or("");
-    }
-    let mut source = None;
-    if let Some(stripped) = rest.strip_prefix(':') {
-        let (s, r) = stripped.split_once(' ').unwrap_or((stripped, ""));
-        source = Some(s);
-        rest = r;
-    }
-    let rest = rest.trim_start_matches(' ');
-    let (command, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (source, command, mut rest) = source_and_command(line);
     let mut params = Vec::new();
     loop {
         rest = rest.trim_start_matches(' ');
@@ -117,6 +106,37 @@ pub fn split(line: &str) -> Parts<'_> {
         command,
         params,
     }
+}
+
+/// A line's command and first parameter, as [`split`] reads them, without
+/// allocating for the rest: a Matrix user's connection hears every line of
+/// its channels, and drops most of them on these two alone.
+pub fn head(line: &str) -> (&str, Option<&str>) {
+    let (_, command, rest) = source_and_command(line);
+    let rest = rest.trim_start_matches(' ');
+    let first = match rest.strip_prefix(':') {
+        Some(trailing) => trailing,
+        None => rest.split_once(' ').map_or(rest, |(param, _)| param),
+    };
+    (command, (!rest.is_empty()).then_some(first))
+}
+
+/// A line's source, command, and what follows the command: its tags
+/// skipped.
+fn source_and_command(line: &str) -> (Option<&str>, &str, &str) {
+    let mut rest = line;
+    if rest.starts_with('@') {
+        rest = rest.split_once(' ').map(|(_, r)| r).unwrap_or("");
+    }
+    let mut source = None;
+    if let Some(stripped) = rest.strip_prefix(':') {
+        let (s, r) = stripped.split_once(' ').unwrap_or((stripped, ""));
+        source = Some(s);
+        rest = r;
+    }
+    let rest = rest.trim_start_matches(' ');
+    let (command, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    (source, command, rest)
 }
 
 #[cfg(test)]
@@ -169,5 +189,24 @@ mod tests {
         assert_eq!(parts.command, "CAP");
         assert_eq!(parts.params, ["*", "LS", "*", "sasl=PLAIN multi-prefix"]);
         assert_eq!(split("AUTHENTICATE +").params, ["+"]);
+    }
+
+    #[test]
+    fn head_reads_the_command_and_first_parameter_as_split_does() {
+        for line in [
+            "@time=x :alice!a@h PRIVMSG #c :hello there",
+            ":alice!a@h NOTICE  bob :hi",
+            "PRIVMSG :#trailing first",
+            ":irc.test 001",
+            "PING",
+            "",
+        ] {
+            let parts = split(line);
+            assert_eq!(
+                head(line),
+                (parts.command, parts.params.first().copied()),
+                "{line:?}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Connection, EventSender};
 use crate::nick::Casemapping;
-use crate::transport::Parts;
+use crate::transport;
 use anyhow::Result;
 use irc::proto::{ChannelMode, Command, Message, Mode, Prefix, Response};
 use std::sync::atomic::Ordering;
@@ -46,14 +46,13 @@ pub enum IrcEvent {
 /// Whether a line is channel chatter that a Matrix user's own connection
 /// hears and the bridge never uses: the relay bot bridges each channel
 /// message, once. Every user in a busy channel hears every line of it, so
-/// this is checked on the split line, before the full parse.
-pub(super) fn is_unused_chatter(conn: &Connection, line: &Parts<'_>) -> bool {
-    conn.owner.is_some()
-        && matches!(line.command, "PRIVMSG" | "NOTICE")
-        && line
-            .params
-            .first()
-            .is_some_and(|target| crate::params::is_channel(target))
+/// this reads only the line's command and target, before anything is
+/// split or parsed.
+pub(super) fn is_unused_chatter(conn: &Connection, line: &str) -> bool {
+    conn.owner.is_some() && {
+        let (command, target) = transport::head(line);
+        matches!(command, "PRIVMSG" | "NOTICE") && target.is_some_and(crate::params::is_channel)
+    }
 }
 
 /// The user mode that keeps channel messages from a user, when a server's

@@ -172,7 +172,7 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
     };
     assert!(conn.take_unconfirmed().is_empty(), "taken once");
     let lines: Vec<_> = unconfirmed.iter().map(|u| u.line.as_str()).collect();
-    assert_eq!(lines, ["PRIVMSG #c hello"]);
+    assert_eq!(lines, ["PRIVMSG #c :hello"]);
 
     let (port, mut heard) = scripted_server(Script::Answering).await;
     let next = connect_to(&network_on(port), events).await;
@@ -181,7 +181,7 @@ async fn a_message_written_to_a_server_that_dies_unanswered_goes_to_the_next_con
         .await
         .expect("confirmed by the next server")
         .unwrap();
-    while heard.recv().await.unwrap() != "PRIVMSG #c hello" {}
+    while heard.recv().await.unwrap() != "PRIVMSG #c :hello" {}
 }
 
 #[tokio::test]
