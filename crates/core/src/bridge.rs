@@ -39,7 +39,7 @@ pub(crate) struct Inner {
     /// One lock per portal key, so that a portal's room is created once.
     pub portal_locks: DashMap<crate::ids::PortalKey, Arc<Mutex<()>>>,
     /// Ghost profiles already pushed to the homeserver.
-    pub ghosts: DashMap<RemoteUserId, GhostInfo>,
+    pub ghosts: DashMap<RemoteUserId, crate::ghost::KnownGhost>,
     /// The users known to be joined to each room.
     pub joined: crate::joined::JoinedMembers,
     /// Events the bridge is redacting for the network, until their mapping

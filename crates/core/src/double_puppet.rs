@@ -69,12 +69,27 @@ impl Bridge {
 /// Whether a stored Matrix event was sent by a bridge as its user; such an
 /// event is not bridged back to the remote side.
 pub(crate) fn is_puppet_echo(event_json: &str) -> bool {
+    /// Read for every Matrix event the bridge handles: the content's keys
+    /// are skipped over, not built into a map.
     #[derive(serde::Deserialize)]
     struct Event {
-        #[serde(default)]
-        content: serde_json::Map<String, Value>,
+        content: Content,
     }
-    serde_json::from_str::<Event>(event_json).is_ok_and(|e| e.content.contains_key(SOURCE_FIELD))
+    #[derive(serde::Deserialize)]
+    struct Content {
+        // The same key as `SOURCE_FIELD`; serde takes only a literal.
+        #[serde(
+            default,
+            rename = "fi.mau.double_puppet_source",
+            deserialize_with = "present"
+        )]
+        marked: bool,
+    }
+    /// The key is there, whatever its value.
+    fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+        <serde::de::IgnoredAny as serde::Deserialize>::deserialize(value).map(|_| true)
+    }
+    serde_json::from_str::<Event>(event_json).is_ok_and(|e| e.content.marked)
 }
 
 #[cfg(test)]
@@ -89,5 +104,9 @@ mod tests {
         assert!(!is_puppet_echo(
             r#"{"type":"m.room.message","content":{"body":"x"}}"#
         ));
+        assert!(is_puppet_echo(&format!(
+            r#"{{"content":{{"{SOURCE_FIELD}":null}}}}"#
+        )));
+        assert!(!is_puppet_echo(r#"{"type":"m.room.message"}"#));
     }
 }
