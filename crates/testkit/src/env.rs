@@ -208,21 +208,14 @@ impl TestEnv {
     /// test can change the world around it before
     /// [`Self::resume_bridge`] lets it see the change.
     pub fn pause_bridge(&self) -> Result<()> {
-        self.signal_bridge("-STOP")
+        let pid = self.bridge_pid().context("the bridge is not running")?;
+        crate::process::signal(pid, "-STOP")
     }
 
     /// Lets a paused bridge go on (SIGCONT).
     pub fn resume_bridge(&self) -> Result<()> {
-        self.signal_bridge("-CONT")
-    }
-
-    fn signal_bridge(&self, signal: &str) -> Result<()> {
         let pid = self.bridge_pid().context("the bridge is not running")?;
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()?;
-        anyhow::ensure!(status.success(), "kill {signal} {pid}: {status}");
-        Ok(())
+        crate::process::signal(pid, "-CONT")
     }
 
     /// The bridge's log so far.

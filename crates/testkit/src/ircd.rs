@@ -118,11 +118,7 @@ impl Ngircd {
     /// write waits unread in its sockets, and dies with it at `stop`.
     pub fn freeze(&self) -> Result<()> {
         let pid = self.child.as_ref().context("ngircd is not running")?.id();
-        let status = Command::new("kill")
-            .args(["-STOP", &pid.to_string()])
-            .status()?;
-        anyhow::ensure!(status.success(), "cannot freeze ngircd: {status}");
-        Ok(())
+        crate::process::signal(pid, "-STOP").context("cannot freeze ngircd")
     }
 
     /// Starts it again on the same port, after `stop`.

@@ -32,6 +32,16 @@ pub fn wait_or_kill(mut child: Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// Sends a process a signal with `kill`, such as `-STOP` to freeze it
+/// where it is, closing nothing, or `-CONT` to let it go on.
+pub fn signal(pid: u32, signal: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill {signal} {pid}: {status}");
+    Ok(())
+}
+
 /// CPU seconds a process used so far, and its resident memory in KiB.
 pub fn usage(pid: u32) -> Result<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
