@@ -11,6 +11,7 @@
 use crate::bridge::Bridge;
 use crate::lane::{Lane, LaneLog, Offer};
 use crate::store::{until_stored, IngressBody, IngressEvent, IngressKind, Write};
+use crate::timeline_json::Timeline;
 use async_trait::async_trait;
 use ruma::api::appservice::event::push_events::v1::EphemeralData;
 use ruma::events::{AnyMessageLikeEvent, AnyTimelineEvent, MessageLikeEvent};
@@ -356,21 +357,19 @@ fn open(bridge: &Bridge, event: &IngressEvent) -> Option<Opened> {
             return None;
         }
     };
-    // Sent as a user by a bridge (double puppeting): it came from the
-    // remote side, and must not go back there.
-    if crate::double_puppet::is_puppet_echo(&text) {
-        tracing::debug!(event_id = ?event.event_id, "a double-puppeted echo, not bridged back");
-        return None;
-    }
     let parsed = match event.kind {
-        IngressKind::Timeline => serde_json::from_str::<AnyTimelineEvent>(&text)
-            .map(|parsed| Opened::Timeline(Box::new(parsed))),
-        IngressKind::Ephemeral => {
-            serde_json::from_str::<EphemeralData>(&text).map(Opened::Ephemeral)
-        }
+        IngressKind::Timeline => crate::timeline_json::read(&text).map(|read| match read {
+            Timeline::Event(parsed) => Some(Opened::Timeline(parsed)),
+            Timeline::PuppetEcho => {
+                tracing::debug!(event_id = ?event.event_id, "a double-puppeted echo, not bridged back");
+                None
+            }
+        }),
+        IngressKind::Ephemeral => serde_json::from_str::<EphemeralData>(&text)
+            .map(|parsed| Some(Opened::Ephemeral(parsed))),
     };
     match parsed {
-        Ok(parsed) => Some(parsed),
+        Ok(parsed) => parsed,
         Err(err) => {
             skip_unparsed(event, &text, &err);
             None

@@ -50,6 +50,7 @@ pub mod remote;
 pub mod run;
 mod sender_login;
 pub mod store;
+mod timeline_json;
 
 pub use bridge::Bridge;
 
