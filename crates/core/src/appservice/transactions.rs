@@ -96,6 +96,9 @@ pub fn parse_transaction(
     };
     let mut events = Vec::with_capacity(body.events.len() + ephemeral.len());
     for raw in &body.events {
+        if is_own_echo(raw.json(), &is_own) {
+            continue;
+        }
         let mut keys = EventKeys::of(raw.json())?;
         let kind = keys
             .kind
@@ -142,6 +145,38 @@ pub fn parse_transaction(
         digest: hex::encode(digest.finalize()),
         events,
     })
+}
+
+/// Whether a timeline event is one of the bridge's own echoes, which are
+/// left out, told from its top-level keys alone: every message the bridge
+/// sends comes back as one, and [`EventKeys::of`] would parse all of it.
+/// Only an event the full reading would keep as valid is skipped, so an
+/// invalid one still refuses its transaction as before.
+fn is_own_echo(json: &RawJsonValue, is_own: impl Fn(&str) -> bool) -> bool {
+    /// A key of another JSON type than a string reads as missing.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "type", default)]
+        kind: Option<serde_json::Value>,
+        #[serde(default)]
+        event_id: Option<serde_json::Value>,
+        #[serde(default)]
+        sender: Option<serde_json::Value>,
+    }
+    // serde would read a struct from an array too; the full reading
+    // refuses one.
+    if !json.get().starts_with('{') {
+        return false;
+    }
+    let Ok(head) = serde_json::from_str::<Head>(json.get()) else {
+        return false;
+    };
+    fn text(value: &Option<serde_json::Value>) -> Option<&str> {
+        value.as_ref().and_then(|v| v.as_str())
+    }
+    text(&head.kind).is_some_and(|kind| kind != "m.room.member")
+        && text(&head.event_id).is_some_and(|id| <&ruma::EventId>::try_from(id).is_ok())
+        && text(&head.sender).is_some_and(is_own)
 }
 
 /// What the log keys an event by, read from the event's JSON in the one
@@ -311,6 +346,20 @@ mod tests {
             .map(|e| e.event_id.as_deref())
             .collect();
         assert_eq!(kept, [Some("$join"), Some("$user")]);
+    }
+
+    #[test]
+    fn an_invalid_echo_still_refuses_its_transaction() {
+        for event in [
+            r#"{"type": "m.room.message", "sender": "@bot:hs", "room_id": "!r"}"#,
+            r#"{"type": "m.room.message", "event_id": "no", "sender": "@bot:hs"}"#,
+            r#"{"event_id": "$e", "sender": "@bot:hs"}"#,
+            r#"["m.room.message", "$e", "@bot:hs"]"#,
+        ] {
+            let body = format!(r#"{{"events": [{event}]}}"#);
+            let err = parse_transaction_of(body.as_bytes()).err();
+            assert_eq!(err.map(|e| e.errcode), Some("M_BAD_JSON"), "{event}");
+        }
     }
 
     #[test]
