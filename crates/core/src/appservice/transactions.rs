@@ -96,10 +96,10 @@ pub fn parse_transaction(
     };
     let mut events = Vec::with_capacity(body.events.len() + ephemeral.len());
     for raw in &body.events {
-        if is_own_echo(raw.json(), &is_own) {
-            continue;
-        }
-        let mut keys = EventKeys::of(raw.json())?;
+        let mut keys = match EventKeys::top_level(raw.json()) {
+            Some(keys) => keys,
+            None => EventKeys::of(raw.json())?,
+        };
         let kind = keys
             .kind
             .take()
@@ -116,7 +116,7 @@ pub fn parse_transaction(
             event_id: Some(event_id.to_string()),
             room_id: keys.room_id.take(),
             kind: IngressKind::Timeline,
-            body: keys.canonical(),
+            body: keys.body(),
             clear: None,
         });
     }
@@ -132,9 +132,19 @@ pub fn parse_transaction(
             event_id: None,
             room_id: keys.room_id.take(),
             kind: IngressKind::Ephemeral,
-            body: keys.canonical(),
+            body: keys.body(),
             clear: None,
         });
+    }
+    // Only a transaction with an ephemeral event keeps a row for its txnId,
+    // and so uses its digest (see `needs_txn_row`); then its timeline
+    // events, kept as sent, are put in canonical form too.
+    if events.iter().any(|e| e.kind == IngressKind::Ephemeral) {
+        for event in &mut events {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&event.body) {
+                event.body = value.to_string();
+            }
+        }
     }
     let mut digest = Sha256::new();
     for event in &events {
@@ -147,41 +157,9 @@ pub fn parse_transaction(
     })
 }
 
-/// Whether a timeline event is one of the bridge's own echoes, which are
-/// left out, told from its top-level keys alone: every message the bridge
-/// sends comes back as one, and [`EventKeys::of`] would parse all of it.
-/// Only an event the full reading would keep as valid is skipped, so an
-/// invalid one still refuses its transaction as before.
-fn is_own_echo(json: &RawJsonValue, is_own: impl Fn(&str) -> bool) -> bool {
-    /// A key of another JSON type than a string reads as missing.
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(rename = "type", default)]
-        kind: Option<serde_json::Value>,
-        #[serde(default)]
-        event_id: Option<serde_json::Value>,
-        #[serde(default)]
-        sender: Option<serde_json::Value>,
-    }
-    // serde would read a struct from an array too; the full reading
-    // refuses one.
-    if !json.get().starts_with('{') {
-        return false;
-    }
-    let Ok(head) = serde_json::from_str::<Head>(json.get()) else {
-        return false;
-    };
-    fn text(value: &Option<serde_json::Value>) -> Option<&str> {
-        value.as_ref().and_then(|v| v.as_str())
-    }
-    text(&head.kind).is_some_and(|kind| kind != "m.room.member")
-        && text(&head.event_id).is_some_and(|id| <&ruma::EventId>::try_from(id).is_ok())
-        && text(&head.sender).is_some_and(is_own)
-}
-
-/// What the log keys an event by, read from the event's JSON in the one
-/// pass that its canonical form is made from. A key of the wrong JSON type
-/// reads as missing, as `Raw::get_field` read it.
+/// What the log keys an event by, read from the event's JSON in one pass,
+/// with the JSON it keeps. A key of the wrong JSON type reads as missing,
+/// as `Raw::get_field` read it.
 struct EventKeys {
     kind: Option<String>,
     event_id: Option<String>,
@@ -191,8 +169,15 @@ struct EventKeys {
     /// Who read something, for a read receipt (`m.read` only: handling
     /// ignores the rest).
     readers: Vec<String>,
-    /// The event's JSON, parsed.
-    value: serde_json::Map<String, serde_json::Value>,
+    json: EventJson,
+}
+
+/// An event's JSON, as the log keeps it.
+enum EventJson {
+    /// Parsed, to be written back with sorted keys.
+    Parsed(serde_json::Map<String, serde_json::Value>),
+    /// As the homeserver sent it.
+    Sent(String),
 }
 
 impl EventKeys {
@@ -217,16 +202,60 @@ impl EventKeys {
             sender: text("sender"),
             room_id: text("room_id"),
             readers,
-            value,
+            json: EventJson::Parsed(value),
         })
     }
 
-    /// The event's JSON with sorted keys (serde_json's map is ordered), so
-    /// that a retried transaction has the same digest however the
-    /// homeserver ordered its keys. Made only for the events kept: the
-    /// bridge's echoes are most of what it hears.
-    fn canonical(self) -> String {
-        serde_json::Value::Object(self.value).to_string()
+    /// A timeline event's keys, read without parsing the rest, its JSON
+    /// kept as sent: most events of a busy bridge are its own echoes, which
+    /// are left out, and the canonical form matters only to a transaction's
+    /// digest, which a transaction of timeline events alone does not use.
+    /// `None` when this reading cannot tell (not an object, a key twice):
+    /// [`EventKeys::of`] decides then.
+    fn top_level(json: &RawJsonValue) -> Option<Self> {
+        #[derive(serde::Deserialize)]
+        struct Keys {
+            #[serde(rename = "type", default)]
+            kind: Option<serde_json::Value>,
+            #[serde(default)]
+            event_id: Option<serde_json::Value>,
+            #[serde(default)]
+            sender: Option<serde_json::Value>,
+            #[serde(default)]
+            room_id: Option<serde_json::Value>,
+        }
+        /// A key of another JSON type than a string reads as missing.
+        fn text(value: Option<serde_json::Value>) -> Option<String> {
+            match value {
+                Some(serde_json::Value::String(text)) => Some(text),
+                _ => None,
+            }
+        }
+        // serde reads a struct from an array too.
+        if !json.get().starts_with('{') {
+            return None;
+        }
+        let keys = serde_json::from_str::<Keys>(json.get()).ok()?;
+        Some(Self {
+            kind: text(keys.kind),
+            event_id: text(keys.event_id),
+            sender: text(keys.sender),
+            room_id: text(keys.room_id),
+            readers: Vec::new(),
+            json: EventJson::Sent(json.get().to_owned()),
+        })
+    }
+
+    /// The JSON the log keeps: as sent, or for a parsed event with sorted
+    /// keys (serde_json's map is ordered), so that a retried transaction
+    /// has the same digest however the homeserver ordered its keys. Made
+    /// only for the events kept: the bridge's echoes are most of what it
+    /// hears.
+    fn body(self) -> String {
+        match self.json {
+            EventJson::Parsed(value) => serde_json::Value::Object(value).to_string(),
+            EventJson::Sent(text) => text,
+        }
     }
 
     /// Whether handling an ephemeral event would reach the network: typing
@@ -438,21 +467,38 @@ mod tests {
         );
     }
 
+    /// A transaction whose digest the log keeps: it has an ephemeral event.
+    fn with_typing(event: &str) -> ParsedTransaction {
+        let body = format!(
+            r#"{{"events": [{event}], "ephemeral": [{{"type": "m.typing", "room_id": "!r", "content": {{"user_ids": []}}}}]}}"#
+        );
+        parse_transaction_of(body.as_bytes()).unwrap()
+    }
+
     #[test]
     fn digest_ignores_key_order_but_not_content() {
-        let a = parse_transaction_of(
-            br#"{"events": [{"type": "t", "event_id": "$1", "room_id": "!r"}]}"#,
-        )
-        .unwrap();
-        let b = parse_transaction_of(
-            br#"{"events": [{"room_id": "!r", "event_id": "$1", "type": "t"}]}"#,
-        )
-        .unwrap();
-        let c = parse_transaction_of(
-            br#"{"events": [{"type": "t", "event_id": "$2", "room_id": "!r"}]}"#,
-        )
-        .unwrap();
+        let a = with_typing(r#"{"type": "t", "event_id": "$1", "room_id": "!r"}"#);
+        let b = with_typing(r#"{"room_id": "!r", "event_id": "$1", "type": "t"}"#);
+        let c = with_typing(r#"{"type": "t", "event_id": "$2", "room_id": "!r"}"#);
         assert_eq!(a.digest, b.digest);
         assert_ne!(a.digest, c.digest);
+    }
+
+    #[test]
+    fn timeline_events_alone_are_kept_as_sent() {
+        let sent = r#"{"type":"t","event_id":"$1","room_id":"!r","content":{"b":1,"a":2}}"#;
+        let parsed = parse_transaction_of(format!(r#"{{"events": [{sent}]}}"#).as_bytes()).unwrap();
+        assert_eq!(parsed.events[0].body, sent);
+        assert_eq!(parsed.events[0].room_id.as_deref(), Some("!r"));
+    }
+
+    #[test]
+    fn a_key_of_another_type_than_a_string_reads_as_missing() {
+        let parsed = parse_transaction_of(
+            br#"{"events": [{"type": "t", "event_id": "$1", "room_id": 3, "sender": ["@bot:hs"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(parsed.events[0].room_id, None);
     }
 }
