@@ -29,7 +29,12 @@ pub(crate) enum Timeline {
 /// Reads a timeline event from its JSON.
 pub(crate) fn read(json: &str) -> serde_json::Result<Timeline> {
     let shape = serde_json::from_str::<Shape<'_>>(json).ok();
-    if shape.as_ref().is_some_and(|s| s.content.marked) {
+    let marked = match &shape {
+        Some(shape) => shape.content.marked,
+        // An event of another shape (no `type`, say) may still be marked.
+        None => serde_json::from_str::<Marked>(json).is_ok_and(|e| e.content.marked),
+    };
+    if marked {
         return Ok(Timeline::PuppetEcho);
     }
     if shape.is_some_and(|s| s.is_new_message()) {
@@ -54,6 +59,12 @@ struct Shape<'a> {
     #[serde(default)]
     unsigned: Unsigned,
     #[serde(default)]
+    content: Content,
+}
+
+/// An event's double-puppet mark alone.
+#[derive(Deserialize)]
+struct Marked {
     content: Content,
 }
 
@@ -118,6 +129,8 @@ mod tests {
         assert!(matches!(read_ok(&marked), Timeline::PuppetEcho));
         let null_mark = format!(r#"{{"type":"m.reaction","content":{{"{SOURCE_FIELD}":null}}}}"#);
         assert!(matches!(read_ok(&null_mark), Timeline::PuppetEcho));
+        let odd_shape = format!(r#"{{"unsigned":null,"content":{{"{SOURCE_FIELD}":"x"}}}}"#);
+        assert!(matches!(read_ok(&odd_shape), Timeline::PuppetEcho));
     }
 
     #[test]
