@@ -94,9 +94,34 @@ pub fn parse_transaction(
     } else {
         body.ephemeral
     };
-    let mut events = Vec::with_capacity(body.events.len() + ephemeral.len());
+    let mut kept_ephemeral = Vec::new();
+    for raw in &ephemeral {
+        let mut keys = EventKeys::of(raw.json())?;
+        keys.kind
+            .as_deref()
+            .ok_or_else(|| bad("every event must have a string `type`".into()))?;
+        if !keys.is_handled(&is_own) {
+            continue;
+        }
+        kept_ephemeral.push(NewIngressEvent {
+            event_id: None,
+            room_id: keys.room_id.take(),
+            kind: IngressKind::Ephemeral,
+            body: keys.body(),
+            clear: None,
+        });
+    }
+    // Only a transaction with an ephemeral event keeps a row for its txnId,
+    // and so uses its digest (see `needs_txn_row`): then its timeline events
+    // are parsed whole, for their canonical form; otherwise they are kept
+    // as sent.
+    let canonical = !kept_ephemeral.is_empty();
+    let mut events = Vec::with_capacity(body.events.len() + kept_ephemeral.len());
     for raw in &body.events {
-        let mut keys = match EventKeys::top_level(raw.json()) {
+        let top_level = (!canonical)
+            .then(|| EventKeys::top_level(raw.json()))
+            .flatten();
+        let mut keys = match top_level {
             Some(keys) => keys,
             None => EventKeys::of(raw.json())?,
         };
@@ -120,32 +145,7 @@ pub fn parse_transaction(
             clear: None,
         });
     }
-    for raw in &ephemeral {
-        let mut keys = EventKeys::of(raw.json())?;
-        keys.kind
-            .as_deref()
-            .ok_or_else(|| bad("every event must have a string `type`".into()))?;
-        if !keys.is_handled(&is_own) {
-            continue;
-        }
-        events.push(NewIngressEvent {
-            event_id: None,
-            room_id: keys.room_id.take(),
-            kind: IngressKind::Ephemeral,
-            body: keys.body(),
-            clear: None,
-        });
-    }
-    // Only a transaction with an ephemeral event keeps a row for its txnId,
-    // and so uses its digest (see `needs_txn_row`); then its timeline
-    // events, kept as sent, are put in canonical form too.
-    if events.iter().any(|e| e.kind == IngressKind::Ephemeral) {
-        for event in &mut events {
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&event.body) {
-                event.body = value.to_string();
-            }
-        }
-    }
+    events.append(&mut kept_ephemeral);
     let mut digest = Sha256::new();
     for event in &events {
         digest.update((event.body.len() as u64).to_be_bytes());
