@@ -1,7 +1,7 @@
 //! The ingress log: homeserver transactions, stored before they are answered.
 
 use super::script::Script;
-use super::{now_ms, Store, MAX_BINDS};
+use super::{Store, MAX_BINDS};
 use anyhow::Result;
 use sqlx::Row;
 
@@ -94,31 +94,32 @@ fn event_from_row(row: &sqlx::any::AnyRow) -> Result<IngressEvent> {
 // the database runs each.
 
 /// Unprocessed events after a sequence number, oldest first.
-pub(super) const PENDING: &str = "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
-     WHERE bridge_id = $1 AND processed_at IS NULL AND seq > $2 ORDER BY seq LIMIT $3";
+pub(super) const PENDING: &str = "SELECT e.seq, e.event_id, e.room_id, e.kind, e.body \
+     FROM ingress_pending p JOIN ingress_event e ON e.seq = p.seq \
+     WHERE p.bridge_id = $1 AND p.seq > $2 ORDER BY p.seq LIMIT $3";
 
 /// One room's unprocessed events in a range of sequence numbers; with
 /// `in_a_room` false, those of no room (and `$2` is NULL).
 pub(super) fn pending_in_room_sql(in_a_room: bool) -> String {
     let room = if in_a_room {
-        "room_id = $2"
+        "p.room_id = $2"
     } else {
-        "room_id IS NULL AND $2 IS NULL"
+        "p.room_id IS NULL AND $2 IS NULL"
     };
     format!(
-        "SELECT seq, event_id, room_id, kind, body FROM ingress_event \
-         WHERE bridge_id = $1 AND {room} AND processed_at IS NULL AND seq > $3 AND seq <= $4 \
-         ORDER BY seq LIMIT $5"
+        "SELECT e.seq, e.event_id, e.room_id, e.kind, e.body \
+         FROM ingress_pending p JOIN ingress_event e ON e.seq = p.seq \
+         WHERE p.bridge_id = $1 AND {room} AND p.seq > $3 AND p.seq <= $4 \
+         ORDER BY p.seq LIMIT $5"
     )
 }
 
-/// Marks `seqs` events processed. `processed_at IS NULL` lets SQLite look
-/// each one up by its key: with `bridge_id` alone, it walked the bridge's
-/// whole log for every batch.
+/// Marks `seqs` events processed: they leave `ingress_pending`, and their
+/// rows of the log stay as they are (see that table's migration).
 pub(super) fn mark_processed_sql(seqs: usize) -> String {
-    let list: Vec<String> = (3..seqs + 3).map(|n| format!("${n}")).collect();
+    let list: Vec<String> = (2..seqs + 2).map(|n| format!("${n}")).collect();
     format!(
-        "UPDATE ingress_event SET processed_at = $1 WHERE bridge_id = $2 AND processed_at IS NULL AND seq IN ({})",
+        "DELETE FROM ingress_pending WHERE bridge_id = $1 AND seq IN ({})",
         list.join(", ")
     )
 }
@@ -201,7 +202,10 @@ impl Store {
     /// Forgets processed events and transactions older than the cutoff. Their
     /// IDs no longer deduplicate after that, which no homeserver retry needs.
     pub async fn prune_ingress(&self, older_than_ms: i64) -> Result<u64> {
-        let events = sqlx::query("DELETE FROM ingress_event WHERE bridge_id = $1 AND processed_at IS NOT NULL AND received_at < $2")
+        let events = sqlx::query(
+            "DELETE FROM ingress_event WHERE bridge_id = $1 AND received_at < $2 AND NOT EXISTS \
+             (SELECT 1 FROM ingress_pending p WHERE p.bridge_id = ingress_event.bridge_id AND p.seq = ingress_event.seq)",
+        )
             .bind(&self.bridge_id)
             .bind(older_than_ms)
             .execute(&mut *self.writer.acquire().await?)
@@ -218,11 +222,9 @@ impl Store {
 
 /// Marks events processed.
 pub(super) fn mark_processed<'q>(script: &mut Script<'q>, bridge_id: &'q str, seqs: &[i64]) {
-    let now = now_ms();
-    for chunk in seqs.chunks(MAX_BINDS - 2) {
+    for chunk in seqs.chunks(MAX_BINDS - 1) {
         script
             .statement(&mark_processed_sql(chunk.len()))
-            .bind(now)
             .bind(bridge_id);
         for seq in chunk {
             script.bind(*seq);
@@ -449,7 +451,59 @@ pub(super) mod tests {
             .unwrap();
         let pending = store.pending_ingress(0, 10).await.unwrap();
         store.mark_processed(&[pending[0].seq]).await.unwrap();
-        assert_eq!(store.prune_ingress(now_ms() + 1).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .prune_ingress(crate::store::now_ms() + 1)
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(store.pending_ingress(0, 10).await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_pending_table_migration_keeps_exactly_the_unprocessed_events() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in [
+            include_str!("../../../../migrations/sqlite/0001_core.sql"),
+            include_str!("../../../../migrations/sqlite/0002_room_pending.sql"),
+            include_str!("../../../../migrations/sqlite/0003_remote_outbox.sql"),
+            include_str!("../../../../migrations/sqlite/0004_login_data.sql"),
+            include_str!("../../../../migrations/sqlite/0005_portal_login.sql"),
+        ] {
+            db.execute_batch(sql).unwrap();
+        }
+        db.execute_batch(
+            "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at, processed_at) \
+             VALUES ('test', '$done', '!r', 'event', '{}', 1, 2), ('test', '$todo', '!r', 'event', '{}', 1, NULL)",
+        )
+        .unwrap();
+        db.execute_batch(include_str!(
+            "../../../../migrations/sqlite/0006_ingress_pending.sql"
+        ))
+        .unwrap();
+        db.execute_batch(
+            "INSERT INTO ingress_event (bridge_id, event_id, room_id, kind, body, received_at) \
+             VALUES ('test', '$new', NULL, 'event', '{}', 3)",
+        )
+        .unwrap();
+        let mut pending = db
+            .prepare(
+                "SELECT e.event_id, p.room_id FROM ingress_pending p \
+                 JOIN ingress_event e ON e.seq = p.seq ORDER BY p.seq",
+            )
+            .unwrap();
+        let pending: Vec<(String, Option<String>)> = pending
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            pending,
+            [
+                ("$todo".to_owned(), Some("!r".to_owned())),
+                ("$new".to_owned(), None)
+            ]
+        );
     }
 }
