@@ -118,9 +118,11 @@ pub fn parse_transaction(
     let canonical = !kept_ephemeral.is_empty();
     let mut events = Vec::with_capacity(body.events.len() + kept_ephemeral.len());
     for raw in &body.events {
-        let top_level = (!canonical)
-            .then(|| EventKeys::top_level(raw.json()))
-            .flatten();
+        let top_level = if canonical {
+            None
+        } else {
+            EventKeys::top_level(raw.json())
+        };
         let mut keys = match top_level {
             Some(keys) => keys,
             None => EventKeys::of(raw.json())?,
