@@ -308,6 +308,32 @@ async fn a_message_the_network_never_confirmed_taking_is_sent_again_after_a_kill
     Ok(())
 }
 
+#[tokio::test]
+async fn a_membership_change_behind_an_unconfirmed_message_does_not_hold_up_the_room() -> Result<()>
+{
+    let env = env().await?;
+    let alice = env.user("alice").await?;
+    let bob = env.user("bob").await?;
+    let room = portal(&env, &alice, "busy").await?;
+    env.control(
+        "/remote/hold",
+        json!({ "hold": true, "confirmations": true }),
+    )
+    .await?;
+    let first = alice.send_text(&room, "not confirmed yet").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == first.as_str())
+        .await?;
+    // Neither looks up an earlier message, so neither waits for the
+    // network to confirm the first.
+    alice.typing(&room, true).await?;
+    alice.invite(&room, &bob.user_id).await?;
+    bob.join(&room).await?;
+    let second = bob.send_text(&room, "still flowing").await?;
+    env.wait_outbox(WAIT, |r| r["event_id"] == second.as_str())
+        .await?;
+    Ok(())
+}
+
 /// How many events the bridge has stored, from its /metrics.
 async fn received_events(env: &TestEnv) -> Result<u64> {
     let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", env.bridge_port))

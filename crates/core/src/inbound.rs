@@ -228,11 +228,17 @@ impl LaneLog<IngressEvent> for RoomLog {
 
     async fn handle(&self, seq: i64, event: IngressEvent) {
         let opened = open(&self.bridge, &event);
-        // An event that refers to another (an edit, a reaction, a reply, a
-        // redaction, a receipt) must find that one's mapping in the
-        // database, so what came before it commits first.
+        // Anything but a new message commits what came before it. An event
+        // that refers to another (an edit, a reaction, a reply, a
+        // redaction, a receipt) must also find that one's mapping in the
+        // database, so it waits for those commits, and on a network that
+        // confirms delivery for the confirmations they wait for. Nothing
+        // else waits: a membership change or typing behind a message the
+        // network has not confirmed yet would hold up the room.
         if !opened.as_ref().is_some_and(Opened::stands_alone) {
             self.flush().await;
+        }
+        if opened.as_ref().is_some_and(Opened::refers_to_another) {
             self.settle().await;
         }
         let mut writes = Vec::new();
@@ -321,8 +327,8 @@ enum Opened {
 }
 
 impl Opened {
-    /// A new message that refers to no other event: its handling needs no
-    /// mapping that an earlier event of the batch may still hold back.
+    /// A new message that refers to no other event: it needs nothing that
+    /// an earlier event of the batch may still hold back.
     fn stands_alone(&self) -> bool {
         matches!(
             self,
@@ -333,6 +339,23 @@ impl Opened {
                 )) if message.content.relates_to.is_none()
             )
         )
+    }
+
+    /// Whether handling it looks up an earlier event's mapping: a message
+    /// with a relation (an edit, a reply, a thread), any other message-like
+    /// event (a reaction, a redaction), a receipt. State events and typing
+    /// look none up.
+    fn refers_to_another(&self) -> bool {
+        match self {
+            Self::Timeline(event) => match &**event {
+                AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
+                    MessageLikeEvent::Original(message),
+                )) => message.content.relates_to.is_some(),
+                AnyTimelineEvent::State(_) => false,
+                _ => true,
+            },
+            Self::Ephemeral(data) => !matches!(data, EphemeralData::Typing(_)),
+        }
     }
 }
 
@@ -414,4 +437,89 @@ fn skip_unparsed(event: &IngressEvent, text: &str, err: &serde_json::Error) {
         event_type = kind,
         "skipping a Matrix event that does not parse: {err}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn timeline(kind: &str, state_key: Option<&str>, content: serde_json::Value) -> Opened {
+        let mut event = json!({
+            "type": kind,
+            "event_id": "$e",
+            "room_id": "!r:hs",
+            "sender": "@a:hs",
+            "origin_server_ts": 1,
+            "content": content,
+        });
+        if let Some(key) = state_key {
+            event["state_key"] = json!(key);
+        }
+        Opened::Timeline(Box::new(serde_json::from_value(event).unwrap()))
+    }
+
+    fn ephemeral(event: serde_json::Value) -> Opened {
+        Opened::Ephemeral(serde_json::from_value(event).unwrap())
+    }
+
+    #[test]
+    fn a_membership_change_waits_for_no_earlier_commit() {
+        let join = timeline(
+            "m.room.member",
+            Some("@a:hs"),
+            json!({ "membership": "join" }),
+        );
+        assert!(!join.stands_alone());
+        assert!(!join.refers_to_another());
+    }
+
+    #[test]
+    fn typing_waits_for_no_earlier_commit() {
+        let typing = ephemeral(json!({
+            "type": "m.typing",
+            "room_id": "!r:hs",
+            "content": { "user_ids": ["@a:hs"] },
+        }));
+        assert!(!typing.refers_to_another());
+    }
+
+    #[test]
+    fn a_plain_message_stands_alone() {
+        let message = timeline(
+            "m.room.message",
+            None,
+            json!({ "msgtype": "m.text", "body": "hi" }),
+        );
+        assert!(message.stands_alone());
+        assert!(!message.refers_to_another());
+    }
+
+    #[test]
+    fn replies_reactions_redactions_and_receipts_wait_for_the_mappings_before_them() {
+        let reply = timeline(
+            "m.room.message",
+            None,
+            json!({
+                "msgtype": "m.text",
+                "body": "yes",
+                "m.relates_to": { "m.in_reply_to": { "event_id": "$x" } },
+            }),
+        );
+        let reaction = timeline(
+            "m.reaction",
+            None,
+            json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": "$x", "key": "👍" } }),
+        );
+        let redaction = timeline("m.room.redaction", None, json!({ "redacts": "$x" }));
+        let receipt = ephemeral(json!({
+            "type": "m.receipt",
+            "room_id": "!r:hs",
+            "content": { "$x": { "m.read": { "@a:hs": { "ts": 1 } } } },
+        }));
+        for event in [reply, reaction, redaction, receipt] {
+            assert!(!event.stands_alone());
+            assert!(event.refers_to_another());
+        }
+    }
 }
