@@ -27,6 +27,16 @@ async fn portal(env: &TestEnv, user: &MatrixClient, chat: &str) -> Result<String
     Ok(room)
 }
 
+/// From now on the network takes what it is sent but confirms none of it.
+async fn hold_confirmations(env: &TestEnv) -> Result<()> {
+    env.control(
+        "/remote/hold",
+        json!({ "hold": true, "confirmations": true }),
+    )
+    .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn bad_requests_get_matrix_errors_and_the_server_keeps_serving() -> Result<()> {
     let env = env().await?;
@@ -270,11 +280,7 @@ async fn a_message_the_network_never_confirmed_taking_is_sent_again_after_a_kill
     let mut env = env().await?;
     let alice = env.user("alice").await?;
     let room = portal(&env, &alice, "unconfirmed").await?;
-    env.control(
-        "/remote/hold",
-        json!({ "hold": true, "confirmations": true }),
-    )
-    .await?;
+    hold_confirmations(&env).await?;
     let sent = alice.send_text(&room, "say it again").await?;
     env.wait_outbox(WAIT, |r| r["event_id"] == sent.as_str())
         .await?;
@@ -315,11 +321,7 @@ async fn a_membership_change_behind_an_unconfirmed_message_does_not_hold_up_the_
     let alice = env.user("alice").await?;
     let bob = env.user("bob").await?;
     let room = portal(&env, &alice, "busy").await?;
-    env.control(
-        "/remote/hold",
-        json!({ "hold": true, "confirmations": true }),
-    )
-    .await?;
+    hold_confirmations(&env).await?;
     let first = alice.send_text(&room, "not confirmed yet").await?;
     env.wait_outbox(WAIT, |r| r["event_id"] == first.as_str())
         .await?;
