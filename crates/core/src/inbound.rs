@@ -231,10 +231,10 @@ impl LaneLog<IngressEvent> for RoomLog {
         // Anything but a new message commits what came before it. An event
         // that refers to another (an edit, a reaction, a reply, a
         // redaction, a receipt) must also find that one's mapping in the
-        // database, so it waits for those commits, and on a network that
-        // confirms delivery for the confirmations they wait for. Nothing
-        // else waits: a membership change or typing behind a message the
-        // network has not confirmed yet would hold up the room.
+        // database, so it waits for those commits, which on a network that
+        // confirms delivery wait for its confirmation. Nothing else waits:
+        // a membership change or typing behind a message the network has
+        // not confirmed yet would hold up the room.
         if !opened.as_ref().is_some_and(Opened::stands_alone) {
             self.flush().await;
         }
