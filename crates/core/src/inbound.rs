@@ -10,6 +10,7 @@
 
 use crate::bridge::Bridge;
 use crate::lane::{Lane, LaneLog, Offer};
+use crate::network::Network;
 use crate::store::{until_stored, IngressBody, IngressEvent, IngressKind, Write};
 use crate::timeline_json::Timeline;
 use async_trait::async_trait;
@@ -238,7 +239,11 @@ impl LaneLog<IngressEvent> for RoomLog {
         if !opened.as_ref().is_some_and(Opened::stands_alone) {
             self.flush().await;
         }
-        if opened.as_ref().is_some_and(Opened::refers_to_another) {
+        let handled = Lookups::of(self.bridge.network().as_ref());
+        if opened
+            .as_ref()
+            .is_some_and(|o| o.refers_to_another(handled))
+        {
             self.settle().await;
         }
         let mut writes = Vec::new();
@@ -342,19 +347,40 @@ impl Opened {
     }
 
     /// Whether handling it looks up an earlier event's mapping: a message
-    /// with a relation (an edit, a reply, a thread), any other message-like
-    /// event (a reaction, a redaction), a receipt. State events and typing
-    /// look none up.
-    fn refers_to_another(&self) -> bool {
+    /// with a relation (an edit, a reply, a thread), a redaction or any
+    /// other message-like event, and a reaction or a receipt where the
+    /// network takes them (otherwise it is dropped before any lookup).
+    /// State events and typing look none up.
+    fn refers_to_another(&self, handled: Lookups) -> bool {
         match self {
             Self::Timeline(event) => match &**event {
                 AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
                     MessageLikeEvent::Original(message),
                 )) => message.content.relates_to.is_some(),
+                AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::Reaction(_)) => {
+                    handled.reactions
+                }
                 AnyTimelineEvent::State(_) => false,
                 _ => true,
             },
-            Self::Ephemeral(data) => !matches!(data, EphemeralData::Typing(_)),
+            Self::Ephemeral(EphemeralData::Receipt(_)) => handled.receipts,
+            Self::Ephemeral(_) => false,
+        }
+    }
+}
+
+/// Which of the events that look an earlier message up the network takes.
+#[derive(Clone, Copy)]
+struct Lookups {
+    reactions: bool,
+    receipts: bool,
+}
+
+impl Lookups {
+    fn of(network: &dyn Network) -> Self {
+        Self {
+            reactions: network.reactions().is_some(),
+            receipts: network.receipts().is_some(),
         }
     }
 }
@@ -444,6 +470,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A network that takes reactions and receipts.
+    const ALL: Lookups = Lookups {
+        reactions: true,
+        receipts: true,
+    };
+
     fn timeline(kind: &str, state_key: Option<&str>, content: serde_json::Value) -> Opened {
         let mut event = json!({
             "type": kind,
@@ -463,6 +495,22 @@ mod tests {
         Opened::Ephemeral(serde_json::from_value(event).unwrap())
     }
 
+    fn reaction() -> Opened {
+        timeline(
+            "m.reaction",
+            None,
+            json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": "$x", "key": "👍" } }),
+        )
+    }
+
+    fn receipt() -> Opened {
+        ephemeral(json!({
+            "type": "m.receipt",
+            "room_id": "!r:hs",
+            "content": { "$x": { "m.read": { "@a:hs": { "ts": 1 } } } },
+        }))
+    }
+
     #[test]
     fn a_membership_change_waits_for_no_earlier_commit() {
         let join = timeline(
@@ -471,7 +519,7 @@ mod tests {
             json!({ "membership": "join" }),
         );
         assert!(!join.stands_alone());
-        assert!(!join.refers_to_another());
+        assert!(!join.refers_to_another(ALL));
     }
 
     #[test]
@@ -481,7 +529,7 @@ mod tests {
             "room_id": "!r:hs",
             "content": { "user_ids": ["@a:hs"] },
         }));
-        assert!(!typing.refers_to_another());
+        assert!(!typing.refers_to_another(ALL));
     }
 
     #[test]
@@ -492,7 +540,7 @@ mod tests {
             json!({ "msgtype": "m.text", "body": "hi" }),
         );
         assert!(message.stands_alone());
-        assert!(!message.refers_to_another());
+        assert!(!message.refers_to_another(ALL));
     }
 
     #[test]
@@ -506,20 +554,20 @@ mod tests {
                 "m.relates_to": { "m.in_reply_to": { "event_id": "$x" } },
             }),
         );
-        let reaction = timeline(
-            "m.reaction",
-            None,
-            json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": "$x", "key": "👍" } }),
-        );
         let redaction = timeline("m.room.redaction", None, json!({ "redacts": "$x" }));
-        let receipt = ephemeral(json!({
-            "type": "m.receipt",
-            "room_id": "!r:hs",
-            "content": { "$x": { "m.read": { "@a:hs": { "ts": 1 } } } },
-        }));
-        for event in [reply, reaction, redaction, receipt] {
+        for event in [reply, reaction(), redaction, receipt()] {
             assert!(!event.stands_alone());
-            assert!(event.refers_to_another());
+            assert!(event.refers_to_another(ALL));
         }
+    }
+
+    #[test]
+    fn a_reaction_or_receipt_the_network_does_not_take_waits_for_nothing() {
+        let none = Lookups {
+            reactions: false,
+            receipts: false,
+        };
+        assert!(!reaction().refers_to_another(none));
+        assert!(!receipt().refers_to_another(none));
     }
 }
