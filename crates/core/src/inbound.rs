@@ -230,21 +230,21 @@ impl LaneLog<IngressEvent> for RoomLog {
     async fn handle(&self, seq: i64, event: IngressEvent) {
         let opened = open(&self.bridge, &event);
         // Anything but a new message commits what came before it. An event
-        // that refers to another (an edit, a reaction, a reply, a
-        // redaction, a receipt) must also find that one's mapping in the
-        // database, so it waits for those commits, which on a network that
-        // confirms delivery wait for its confirmation. Nothing else waits:
-        // a membership change or typing behind a message the network has
-        // not confirmed yet would hold up the room.
+        // that refers to another (an edit, a reply, a redaction, a reaction
+        // or a receipt the network takes) must also find that one's mapping
+        // in the database, so it waits for those commits, which on a
+        // network that confirms delivery wait for its confirmation. Nothing
+        // else waits: a membership change or typing behind a message the
+        // network has not confirmed yet would hold up the room.
         if !opened.as_ref().is_some_and(Opened::stands_alone) {
             self.flush().await;
-        }
-        let handled = Lookups::of(self.bridge.network().as_ref());
-        if opened
-            .as_ref()
-            .is_some_and(|o| o.refers_to_another(handled))
-        {
-            self.settle().await;
+            let handled = Lookups::of(self.bridge.network().as_ref());
+            if opened
+                .as_ref()
+                .is_some_and(|o| o.refers_to_another(handled))
+            {
+                self.settle().await;
+            }
         }
         let mut writes = Vec::new();
         if let Some(opened) = opened {
