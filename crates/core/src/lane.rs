@@ -50,6 +50,10 @@ pub(crate) trait LaneLog<T>: Send + Sync + 'static {
     /// waits for more, so nothing deferred waits on new entries.
     async fn flush(&self) {}
 
+    /// Waits for what `handle` left in progress, and records it. Called
+    /// before the lane waits for more entries, and after each read back.
+    async fn settle(&self) {}
+
     /// Longest the lane holds finished entries unrecorded while more wait.
     /// A log whose entries are harmless to handle twice may hold them
     /// longer, and commit once for many slow entries.
@@ -148,7 +152,7 @@ async fn run<T: Send + 'static>(
             catch_up(&log, &behind, &mut last, &mut batch).await;
             continue;
         }
-        batch.flush(&log).await;
+        batch.finish(&log).await;
         if behind.load(Ordering::Acquire) != 0 {
             continue;
         }
@@ -221,6 +225,12 @@ impl Batch {
         }
         *self = Self::default();
     }
+
+    /// Flushes, and waits for what is still in progress.
+    async fn finish<T>(&mut self, log: &impl LaneLog<T>) {
+        self.flush(log).await;
+        log.settle().await;
+    }
 }
 
 /// Reads the lane's entries back until none are left, then lets the
@@ -241,7 +251,7 @@ async fn catch_up<T>(log: &impl LaneLog<T>, behind: &AtomicI64, last: &mut i64, 
         };
         let more = entries.len() as i64 >= READ_BACK;
         batch.handle_all(log, entries, last).await;
-        batch.flush(log).await;
+        batch.finish(log).await;
         if more {
             continue;
         }

@@ -3,15 +3,23 @@
 //! portal is a [`Lane`] over the outbox that sends its events in order
 //! through [`crate::remote`], never holding up the network or other
 //! portals.
+//!
+//! A portal's plain messages go out on its own [`Pipeline`]: up to
+//! [`WINDOW`] are out at once, in order, and each is recorded once the
+//! homeserver's answer is read. Any other event waits for them first.
+
+/// Most messages a portal has out on its pipeline at once.
+const WINDOW: usize = 32;
 
 use crate::bridge::Bridge;
+use crate::homeserver::Pipeline;
 use crate::ids::{PortalKey, RemoteMessageId};
 use crate::lane::{Lane, LaneLog, Offer};
-use crate::remote::{handle_until_delivered, RemoteEvent};
+use crate::remote::{self, handle_until_delivered, RemoteEvent, Submitted};
 use crate::store::{until_stored, MessageRow, OutboxWaiter, Purpose, Write};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -90,6 +98,8 @@ impl Bridge {
                     key: portal.clone(),
                     unflushed: Mutex::default(),
                     prepared: Mutex::default(),
+                    pipeline: Pipeline::new(self.homeserver().address()),
+                    out: Mutex::default(),
                 };
                 // A new lane reads the outbox first: it may hold events for
                 // this portal from before a restart.
@@ -136,6 +146,18 @@ struct PortalLog {
     /// For each message about to be handled, the parts already on Matrix,
     /// looked up for all of them at once; taken by its first handling.
     prepared: Mutex<HashMap<RemoteMessageId, Vec<MessageRow>>>,
+    /// The portal's connection for plain messages, if the homeserver is
+    /// spoken to in the clear.
+    pipeline: Option<Pipeline>,
+    /// Messages out on the pipeline, oldest first.
+    out: Mutex<VecDeque<Out>>,
+}
+
+/// A message out on the pipeline, waiting for its answer.
+struct Out {
+    seq: i64,
+    event: RemoteEvent,
+    submitted: Submitted,
 }
 
 #[derive(Default)]
@@ -174,11 +196,10 @@ impl LaneLog<RemoteEvent> for PortalLog {
     /// those handled and not yet committed: the database does not show
     /// them, so they look themselves up after a flush.
     async fn prepare(&self, entries: &[(i64, RemoteEvent)]) {
-        let pending = self.lock().map(|u| u.messages.clone()).unwrap_or_default();
         let ids: Vec<RemoteMessageId> = entries
             .iter()
             .filter_map(|(_, event)| message_id(event))
-            .filter(|id| !pending.contains(*id))
+            .filter(|id| !self.unrecorded(id))
             .cloned()
             .collect();
         let found = match self.bridge.store().parts_of_messages(&self.key, &ids).await {
@@ -206,37 +227,45 @@ impl LaneLog<RemoteEvent> for PortalLog {
     }
 
     async fn handle(&self, seq: i64, event: RemoteEvent) {
-        // An event that refers to another message (an edit, a reaction, a
-        // reply, a removal) must find its mapping in the database, so what
-        // came before it commits first; so must a message delivered twice.
         let message = message_id(&event).cloned();
         let plain_message = matches!(&event, RemoteEvent::Message { reply_to: None, .. });
-        let again = message
-            .as_ref()
-            .is_some_and(|id| self.lock().is_some_and(|u| u.messages.contains(id)));
-        if !plain_message || again {
-            self.flush().await;
-        }
+        let again = message.as_ref().is_some_and(|id| self.unrecorded(id));
         // Taken, so that a second delivery in the same run looks itself up.
         let known = message
             .as_ref()
             .and_then(|id| self.prepared.lock().ok()?.remove(id));
+        if let (true, false, Some(pipeline)) = (plain_message, again, &self.pipeline) {
+            match remote::submit(&self.bridge, &self.key, &event, known.clone(), pipeline).await {
+                Ok(submitted) => {
+                    let full = self.out.lock().map_or(true, |mut out| {
+                        out.push_back(Out {
+                            seq,
+                            event,
+                            submitted,
+                        });
+                        out.len() >= WINDOW
+                    });
+                    if full {
+                        self.settle_oldest().await;
+                    }
+                    return;
+                }
+                // Nothing went out: it is sent the usual way, with retries.
+                Err(err) => tracing::debug!(portal = %self.key, "not pipelined: {err:#}"),
+            }
+        }
+        // Whatever is out goes first, to keep the portal's order.
+        self.settle_out().await;
+        // An event that refers to another message (an edit, a reaction, a
+        // reply, a removal) must find its mapping in the database, so what
+        // came before it commits first; so must a message delivered twice.
+        if !plain_message || again {
+            self.flush().await;
+        }
         let mut writes = Vec::new();
         let result =
             handle_until_delivered(&self.bridge, &self.key, &event, known, &mut writes).await;
-        if let Err(err) = &result {
-            metrics::counter!("causeway_remote_events_failed_total").increment(1);
-            tracing::error!(portal = %self.key, "cannot bridge a remote event to Matrix: {err:#}");
-        } else {
-            metrics::counter!("causeway_remote_events_total").increment(1);
-        }
-        writes.push(Write::OutboxDone(seq));
-        self.bridge.store().hold_messages(&writes);
-        if let Some(mut unflushed) = self.lock() {
-            unflushed.writes.extend(writes);
-            unflushed.outcomes.push((seq, result));
-            unflushed.messages.extend(message);
-        }
+        self.record(seq, message, writes, result);
     }
 
     async fn flush(&self) {
@@ -263,7 +292,13 @@ impl LaneLog<RemoteEvent> for PortalLog {
         }
     }
 
+    async fn settle(&self) {
+        self.settle_out().await;
+        self.flush().await;
+    }
+
     async fn abandon(&self, seq: i64) {
+        self.settle_out().await;
         self.flush().await;
         let why = anyhow::anyhow!("the bridge failed on this event; see its log");
         self.finish(seq, Err(why)).await;
@@ -277,6 +312,66 @@ impl LaneLog<RemoteEvent> for PortalLog {
 impl PortalLog {
     fn lock(&self) -> Option<std::sync::MutexGuard<'_, Unflushed>> {
         self.unflushed.lock().ok()
+    }
+
+    /// Whether a message was handled and is not committed yet.
+    fn unrecorded(&self, id: &RemoteMessageId) -> bool {
+        self.lock().is_some_and(|u| u.messages.contains(id))
+            || self.out.lock().is_ok_and(|out| {
+                out.iter()
+                    .any(|o| message_id(&o.event).is_some_and(|m| m == id))
+            })
+    }
+
+    /// Waits for the oldest message out, and records it; one whose send
+    /// failed is sent again the usual way, before any after it is
+    /// recorded. Returns whether there was one.
+    async fn settle_oldest(&self) -> bool {
+        let Some(out) = self.out.lock().ok().and_then(|mut out| out.pop_front()) else {
+            return false;
+        };
+        let (writes, result) = match out.submitted.answered(&self.key).await {
+            Ok(writes) => (writes, Ok(())),
+            Err(err) => {
+                tracing::warn!(portal = %self.key, "a pipelined message failed, sending it again: {err}");
+                let mut writes = Vec::new();
+                let result =
+                    handle_until_delivered(&self.bridge, &self.key, &out.event, None, &mut writes)
+                        .await;
+                (writes, result)
+            }
+        };
+        self.record(out.seq, message_id(&out.event).cloned(), writes, result);
+        true
+    }
+
+    /// Waits for every message out, in order.
+    async fn settle_out(&self) {
+        while self.settle_oldest().await {}
+    }
+
+    /// Holds a handled event's writes, with its removal from the outbox,
+    /// for the next flush.
+    fn record(
+        &self,
+        seq: i64,
+        message: Option<RemoteMessageId>,
+        mut writes: Vec<Write>,
+        result: Result<()>,
+    ) {
+        if let Err(err) = &result {
+            metrics::counter!("causeway_remote_events_failed_total").increment(1);
+            tracing::error!(portal = %self.key, "cannot bridge a remote event to Matrix: {err:#}");
+        } else {
+            metrics::counter!("causeway_remote_events_total").increment(1);
+        }
+        writes.push(Write::OutboxDone(seq));
+        self.bridge.store().hold_messages(&writes);
+        if let Some(mut unflushed) = self.lock() {
+            unflushed.writes.extend(writes);
+            unflushed.outcomes.push((seq, result));
+            unflushed.messages.extend(message);
+        }
     }
 
     /// Takes an event out of the outbox, and tells whoever waits for it.

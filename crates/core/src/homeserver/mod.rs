@@ -3,6 +3,7 @@
 
 mod account;
 mod media;
+mod pipeline;
 mod power;
 mod request;
 mod retry;
@@ -11,6 +12,7 @@ mod selfcheck;
 mod traffic;
 mod transport;
 
+pub(crate) use pipeline::Pipeline;
 pub use power::{is_privileged_creator_version, power_level_override, user_power, PowerInfo};
 pub use retry::Retry;
 pub use rooms::raw_content;

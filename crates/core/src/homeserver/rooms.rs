@@ -44,6 +44,24 @@ fn massaged(ts: Option<i64>) -> Option<MilliSecondsSinceUnixEpoch> {
         .map(MilliSecondsSinceUnixEpoch)
 }
 
+/// The request that sends a message event; its ID is `txn_id`.
+pub(super) fn message_request(
+    room: &RoomId,
+    event_type: &str,
+    txn_id: &str,
+    content: &Value,
+    ts: Option<i64>,
+) -> Result<send_message_event::v3::Request, HsError> {
+    let mut request = send_message_event::v3::Request::new_raw(
+        room.to_owned(),
+        OwnedTransactionId::from(path_segment(txn_id)),
+        path_segment(event_type).into(),
+        raw_content(content)?,
+    );
+    request.timestamp = massaged(ts);
+    Ok(request)
+}
+
 impl Homeserver {
     /// Creates a room as `creator`.
     pub async fn create_room(
@@ -129,13 +147,7 @@ impl Homeserver {
         ts: Option<i64>,
         retry: Retry,
     ) -> Result<OwnedEventId, HsError> {
-        let mut request = send_message_event::v3::Request::new_raw(
-            room.to_owned(),
-            OwnedTransactionId::from(path_segment(txn_id)),
-            path_segment(event_type).into(),
-            raw_content(content)?,
-        );
-        request.timestamp = massaged(ts);
+        let request = message_request(room, event_type, txn_id, content, ts)?;
         let response = self.request(request, Some(user), retry).await?;
         Ok(response.event_id)
     }

@@ -3,6 +3,7 @@
 //! Synapse's echoes of them in batches (see `appservice::echo_batch`).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Shared by every clone of one bridge's homeserver client.
@@ -39,17 +40,18 @@ impl Traffic {
     }
 
     /// Counts one request out until the guard drops, which also covers a
-    /// request whose future is dropped by a timeout.
-    pub(crate) fn start(&self) -> InFlight<'_> {
+    /// request whose future is dropped by a timeout. The guard owns a
+    /// handle, so that a pipelined request's can go with it.
+    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(self)
+        InFlight(self.clone())
     }
 }
 
 /// One request out; see [`Traffic::start`].
-pub(crate) struct InFlight<'a>(&'a Traffic);
+pub(crate) struct InFlight(Arc<Traffic>);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.0.finished.fetch_add(1, Ordering::AcqRel);
@@ -60,12 +62,11 @@ impl Drop for InFlight<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::time::Duration;
 
     #[test]
     fn a_request_counts_as_in_flight_until_its_guard_drops() {
-        let traffic = Traffic::default();
+        let traffic = Arc::new(Traffic::default());
         let guard = traffic.start();
         assert_eq!((traffic.in_flight(), traffic.finished()), (1, 0));
         drop(guard);

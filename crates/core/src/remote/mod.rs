@@ -12,11 +12,13 @@ use crate::ids::{send_txn_id, PartId, PortalKey, RemoteMessageId};
 use crate::network::{GhostInfo, PortalInfo};
 use crate::store::{now_ms, MessageRow, PortalRow, ReactionRow, Write};
 use anyhow::Result;
-use ruma::{EventId, OwnedRoomId};
+use ruma::{EventId, OwnedRoomId, RoomId, UserId};
 use serde_json::{json, Value};
 
 mod event;
+mod pipelined;
 pub use event::{PowerTarget, RemoteEvent, RemoteMembership};
+pub(crate) use pipelined::{submit, Submitted};
 
 /// Retries an event while the homeserver is unreachable or failing, so the
 /// queue behind it waits in order instead of skipping ahead. A new
@@ -81,6 +83,27 @@ async fn first_event(
         .next())
 }
 
+/// The mapping of a message's part sent to Matrix, to commit.
+fn message_row(
+    key: &PortalKey,
+    id: &RemoteMessageId,
+    part: &PartId,
+    event_id: &EventId,
+    room: &RoomId,
+    sender: &UserId,
+    timestamp: Option<i64>,
+) -> Write {
+    Write::Message(MessageRow {
+        portal: key.clone(),
+        remote_id: id.clone(),
+        part: part.clone(),
+        event_id: event_id.to_string(),
+        room_id: room.to_string(),
+        sender: sender.to_string(),
+        timestamp: timestamp.unwrap_or_else(now_ms),
+    })
+}
+
 /// Bridges one event; a message's parts already on Matrix are looked up unless `known_parts`.
 async fn handle(
     bridge: &Bridge,
@@ -131,15 +154,15 @@ async fn handle(
                         Retry::FOREVER,
                     )
                     .await?;
-                writes.push(Write::Message(MessageRow {
-                    portal: key.clone(),
-                    remote_id: id.clone(),
-                    part: part.clone(),
-                    event_id: event_id.to_string(),
-                    room_id: room.to_string(),
-                    sender: speaker.mxid.to_string(),
-                    timestamp: timestamp.unwrap_or_else(now_ms),
-                }));
+                writes.push(message_row(
+                    key,
+                    id,
+                    part,
+                    &event_id,
+                    &room,
+                    &speaker.mxid,
+                    *timestamp,
+                ));
             }
         }
         RemoteEvent::Edit {
