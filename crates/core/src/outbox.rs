@@ -8,9 +8,6 @@
 //! [`WINDOW`] are out at once, in order, and each is recorded once the
 //! homeserver's answer is read. Any other event waits for them first.
 
-/// Most messages a portal has out on its pipeline at once.
-const WINDOW: usize = 32;
-
 use crate::bridge::Bridge;
 use crate::homeserver::Pipeline;
 use crate::ids::{PortalKey, RemoteMessageId};
@@ -24,6 +21,9 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// Most messages a portal has out on its pipeline at once.
+const WINDOW: usize = 32;
 
 impl Bridge {
     /// Commits a remote event to its portal's outbox and returns: from now

@@ -127,23 +127,20 @@ impl Pipeline {
 }
 
 impl Homeserver {
-    /// Sends a message event as [`Homeserver::send`] does, but on
+    /// Sends an `m.room.message` as [`Homeserver::send`] does, but on
     /// `pipeline` and without waiting: the future resolves with the
     /// event's ID once the answer is read. A failure is not retried; the
     /// caller sends the event again, with the same `txn_id`, after those
     /// before it.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_pipelined(
         &self,
         pipeline: &Pipeline,
-        user: &UserId,
-        room: &RoomId,
-        event_type: &str,
+        (user, room): (&UserId, &RoomId),
         txn_id: &str,
         content: &Value,
         ts: Option<i64>,
     ) -> Result<impl Future<Output = Result<OwnedEventId, HsError>> + Send + 'static, HsError> {
-        let request = message_request(room, event_type, txn_id, content, ts)?;
+        let request = message_request(room, "m.room.message", txn_id, content, ts)?;
         let request = self.http_request(request, Some(user))?.map(Bytes::from);
         let answer = pipeline.send(&request, self.traffic.start());
         Ok(async move {

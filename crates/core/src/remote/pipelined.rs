@@ -62,9 +62,7 @@ pub(crate) async fn submit(
         speaker.mark(&mut content);
         let answer = speaker.client.send_pipelined(
             pipeline,
-            &speaker.mxid,
-            &room,
-            "m.room.message",
+            (&speaker.mxid, &room),
             &send_txn_id(key, id, part),
             &content,
             *timestamp,
