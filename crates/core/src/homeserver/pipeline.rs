@@ -13,7 +13,8 @@
 //! other, each once the one before it is answered. If the connection
 //! breaks, the requests it had not answered fail, and are sent again in
 //! order; a send the homeserver took already is known by its transaction
-//! ID and is not repeated.
+//! ID and is not repeated, unless the homeserver restarted in between
+//! (Synapse keeps an appservice's transaction IDs in memory only).
 //!
 //! hyper's client does not pipeline, so the bytes are written here;
 //! httparse reads the answers. Only `http://` homeservers are spoken to
@@ -23,7 +24,7 @@
 use super::request::parse_reply;
 use super::rooms::message_request;
 use super::traffic::InFlight;
-use super::transport::{Reply, CONNECT_TIMEOUT, TIMEOUT};
+use super::transport::{transport, Reply, CONNECT_TIMEOUT, TIMEOUT};
 use super::{Homeserver, HsError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -377,10 +378,6 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
 }
 
-fn transport(why: &str) -> HsError {
-    HsError::Transport(why.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::Traffic;
@@ -397,7 +394,7 @@ mod tests {
         count: usize,
         answer: String,
     ) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<String>>) {
-        let go = Arc::new(tokio::sync::Semaphore::new(Semaphore::MAX_PERMITS));
+        let go = Arc::new(Semaphore::new(Semaphore::MAX_PERMITS));
         gated_server(count, answer, go).await
     }
 
@@ -405,7 +402,7 @@ mod tests {
     async fn gated_server(
         count: usize,
         answer: String,
-        go: Arc<tokio::sync::Semaphore>,
+        go: Arc<Semaphore>,
     ) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<String>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());

@@ -128,7 +128,7 @@ pub(super) struct Reply {
     pub bytes: Vec<u8>,
 }
 
-fn transport(err: impl std::fmt::Display) -> HsError {
+pub(super) fn transport(err: impl std::fmt::Display) -> HsError {
     HsError::Transport(err.to_string())
 }
 

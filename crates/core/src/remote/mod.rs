@@ -3,8 +3,10 @@
 //! Queueing is [`crate::outbox`]'s: committed first, one lane per portal.
 //! Here each event becomes Matrix events. A send that fails because the
 //! homeserver is down is retried until it is back; transaction IDs are
-//! derived from the remote IDs, so a retry, even after a crash, never sends
-//! twice.
+//! derived from the remote IDs, so a retry, even after a crash of the
+//! bridge, never sends twice. A restart of Synapse between taking a send
+//! and answering it is the exception: it forgets the IDs (see the README's
+//! "No duplicates out").
 
 use crate::bridge::Bridge;
 use crate::homeserver::{HsError, Retry};
